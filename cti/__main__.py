@@ -1,0 +1,5 @@
+import sys
+
+from cti.cli import main
+
+sys.exit(main())

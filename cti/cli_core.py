@@ -1,0 +1,108 @@
+"""Core subcommands (serve, check-config, calendar) and the helpers every subcommand shares."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from cti.config import ConfigError, Settings, load_settings, masked
+
+EXIT_CONFIG = 2
+DEFAULT_CONFIG_ENV = "CTI_CONFIG"
+
+
+def add_config_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        "-c",
+        metavar="FILE",
+        help=f"TOML configuration file (default: ${DEFAULT_CONFIG_ENV}, else ./cti.toml if present)",
+    )
+
+
+def config_path(args: argparse.Namespace) -> Path | None:
+    explicit = getattr(args, "config", None) or os.environ.get(DEFAULT_CONFIG_ENV)
+    if explicit:
+        return Path(explicit)
+    default = Path("cti.toml")
+    return default if default.exists() else None
+
+
+def settings_or_exit(args: argparse.Namespace) -> Settings:
+    """Load settings or print one clear message and exit 2: never start half-configured."""
+    try:
+        return load_settings(config_path(args))
+    except ConfigError as exc:
+        print(f"cti: {exc}", file=sys.stderr)
+        raise SystemExit(EXIT_CONFIG) from None
+
+
+def print_json(value: Any) -> None:
+    print(json.dumps(value, ensure_ascii=False, indent=None, default=str))
+
+
+def register(sub: argparse._SubParsersAction[Any]) -> None:
+    serve = sub.add_parser("serve", help="run the CTI server (HTTP, websocket, FastAGI, AMI link)")
+    add_config_option(serve)
+    serve.set_defaults(func=_serve)
+
+    check = sub.add_parser("check-config", help="validate a configuration file and print it, secrets masked")
+    check.add_argument("file", nargs="?", help="the TOML file (default: as for --config)")
+    check.set_defaults(func=_check_config)
+
+    cal = sub.add_parser("calendar", help="call-center and ward-office calendars")
+    cal_sub = cal.add_subparsers(dest="calendar_command", required=True, metavar="QUERY")
+    at = cal_sub.add_parser("at", help="status of both calendars at an instant")
+    at.add_argument("instant", metavar="DATETIME", help="ISO 8601 with offset, e.g. 2026-12-28T18:00:00+09:00")
+    at.add_argument("--json", action="store_true", help="machine-readable output")
+    add_config_option(at)
+    at.set_defaults(func=_calendar_at)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from cti.serve import run  # imported late: only `serve` needs the whole stack
+
+    return run(settings_or_exit(args))
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    if args.file:
+        args.config = args.file
+    settings = settings_or_exit(args)
+    print(json.dumps(masked(settings), ensure_ascii=False, indent=2))
+    return 0
+
+
+def _calendar_at(args: argparse.Namespace) -> int:
+    from cti.calendar import Calendars, status_report
+
+    settings = settings_or_exit(args)
+    try:
+        instant = datetime.fromisoformat(args.instant)
+        calendars = Calendars.from_settings(settings.calendar)
+        report = status_report(calendars, instant)
+    except ValueError as exc:
+        print(f"cti calendar at: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    if args.json:
+        print_json(report)
+    else:
+        print(_describe_report(report))
+    return 0
+
+
+def _describe_report(report: dict[str, Any]) -> str:
+    lines = [f"時刻 {report['at']}"]
+    for key, label in (("call_center", "コールセンター"), ("office", "区役所（開庁）")):
+        part = report[key]
+        state = "開いています" if part["open"] else f"閉まっています（{part['reason_text']}）"
+        lines.append(f"{label}: {state}")
+        if part["next_open"]:
+            lines.append(f"  次の開始: {part['next_open']}")
+    lines.append(f"引き継ぎ日: {report['handover_date']}")
+    return "\n".join(lines)

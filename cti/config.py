@@ -1,0 +1,218 @@
+"""Settings: one TOML file plus CTI_* environment overrides, validated before anything starts.
+
+Environment overrides use a double underscore between levels, e.g. ``CTI_AMI__SECRET``.
+Secrets may also come from a file: ``CTI_AMI__SECRET_FILE=/run/secrets/ami``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from datetime import datetime, time
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from records.settings import RecordsSettings
+from screenpop.settings import FaqSettings, HubSettings, SecuritySettings
+from telephony.settings import AgiSettings, AmiSettings, CallControlSettings
+
+SECRET_FILE_SUFFIX = "_FILE"
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names the file and the key."""
+
+
+class HoursSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    opens: time
+    closes: time
+    closed_month_days: list[str] = Field(default_factory=list, description="MM-DD, closed every year")
+
+    @field_validator("closed_month_days")
+    @classmethod
+    def _month_days(cls, values: list[str]) -> list[str]:
+        for value in values:
+            try:
+                datetime.strptime(f"2000-{value}", "%Y-%m-%d")
+            except ValueError as exc:
+                raise ValueError(f"{value!r} is not a MM-DD day") from exc
+        return values
+
+    @model_validator(mode="after")
+    def _order(self) -> HoursSettings:
+        if self.closes <= self.opens:
+            raise ValueError(f"closes ({self.closes}) must be after opens ({self.opens})")
+        return self
+
+
+def _call_center_hours() -> HoursSettings:
+    return HoursSettings(opens=time(8, 0), closes=time(22, 0), closed_month_days=["01-01", "01-02", "01-03"])
+
+
+def _office_hours() -> HoursSettings:
+    return HoursSettings(
+        opens=time(8, 30),
+        closes=time(17, 15),
+        closed_month_days=["12-29", "12-30", "12-31", "01-01", "01-02", "01-03"],
+    )
+
+
+class OverrideSettings(BaseModel):
+    """A configured exception to the base rules: a closure or an extra opening, for a period."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["closure", "opening"]
+    applies_to: Literal["call_center", "office", "both"] = "both"
+    start: datetime
+    end: datetime
+    reason: str = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> OverrideSettings:
+        for name in ("start", "end"):
+            if getattr(self, name).tzinfo is None:
+                raise ValueError(f"{name} must carry a UTC offset, e.g. 2027-03-07T09:00:00+09:00")
+        if self.end <= self.start:
+            raise ValueError("end must be after start")
+        return self
+
+
+class CalendarSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    timezone: str = "Asia/Tokyo"
+    call_center: HoursSettings = Field(default_factory=_call_center_hours)
+    office: HoursSettings = Field(default_factory=_office_hours)
+    overrides: list[OverrideSettings] = Field(default_factory=list)
+
+
+class HttpSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    public_url: str = "http://127.0.0.1:8080"
+
+
+class StoreSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    path: Path = Path("var/cti.sqlite3")
+
+
+class LoggingSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    json_lines: bool = Field(True, alias="json")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="CTI_", env_nested_delimiter="__", extra="forbid", populate_by_name=True
+    )
+
+    http: HttpSettings = Field(default_factory=HttpSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    calendar: CalendarSettings = Field(default_factory=CalendarSettings)
+    ami: AmiSettings = Field(default_factory=AmiSettings)
+    agi: AgiSettings = Field(default_factory=AgiSettings)
+    call_control: CallControlSettings = Field(default_factory=CallControlSettings)
+    records: RecordsSettings = Field(default_factory=RecordsSettings)
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
+    hub: HubSettings = Field(default_factory=HubSettings)
+    faq: FaqSettings = Field(default_factory=FaqSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The environment wins over the file (passed as init kwargs).
+        return (env_settings, init_settings)
+
+
+def load_settings(path: Path | str | None, environ: dict[str, str] | None = None) -> Settings:
+    """Read, merge and validate; raise ConfigError naming the file and the key on any problem."""
+    environ = dict(os.environ if environ is None else environ)
+    source = str(path) if path else "(defaults)"
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"{source}: configuration file not found") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+    _apply_secret_files(data, environ, source)
+    saved = {k: v for k, v in os.environ.items() if k.startswith("CTI_")}
+    try:
+        for key in saved:
+            del os.environ[key]
+        os.environ.update({k: v for k, v in environ.items() if k.startswith("CTI_") and not _is_file_key(k)})
+        return Settings(**data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, source)) from None
+    finally:
+        for key in [k for k in os.environ if k.startswith("CTI_")]:
+            del os.environ[key]
+        os.environ.update(saved)
+
+
+def _is_file_key(key: str) -> bool:
+    return key.endswith(SECRET_FILE_SUFFIX)
+
+
+def _apply_secret_files(data: dict[str, Any], environ: dict[str, str], source: str) -> None:
+    """CTI_SECTION__KEY_FILE=/path puts the file's first line into section.key."""
+    for key, file_path in environ.items():
+        if not (key.startswith("CTI_") and _is_file_key(key)):
+            continue
+        parts = key[len("CTI_") : -len(SECRET_FILE_SUFFIX)].lower().split("__")
+        try:
+            value = Path(file_path).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"{key}: cannot read secret file {file_path}: {exc.strerror}") from None
+        node = data
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+
+
+def _describe(exc: ValidationError, source: str) -> str:
+    lines = [f"{source}: invalid configuration ({exc.error_count()} problem(s)):"]
+    for error in exc.errors():
+        key = ".".join(str(part) for part in error["loc"]) or "(root)"
+        message = "unknown key" if error["type"] == "extra_forbidden" else error["msg"]
+        lines.append(f"  - {key}: {message}")
+    return "\n".join(lines)
+
+
+def masked(settings: Settings) -> dict[str, Any]:
+    """The effective configuration as plain data, every secret masked."""
+    return _mask(settings.model_dump(mode="python", by_alias=True))
+
+
+def _mask(value: Any) -> Any:
+    if isinstance(value, SecretStr):
+        return "********" if value.get_secret_value() else ""
+    if isinstance(value, dict):
+        return {k: _mask(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask(v) for v in value]
+    if isinstance(value, (time, datetime)):
+        return value.isoformat()
+    if isinstance(value, Path):
+        return str(value)
+    return value

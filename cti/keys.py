@@ -1,0 +1,28 @@
+"""Typed application keys: every shared resource of the aiohttp app, in one place."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+if TYPE_CHECKING:
+    import aiosqlite
+
+    from cti.calendar import Calendars
+    from cti.clock import Clock
+    from cti.config import Settings
+    from cti.readiness import Readiness
+
+SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
+CLOCK: web.AppKey[Clock] = web.AppKey("clock")
+CALENDARS: web.AppKey[Calendars] = web.AppKey("calendars")
+DB: web.AppKey[aiosqlite.Connection] = web.AppKey("db")
+READINESS: web.AppKey[Readiness] = web.AppKey("readiness")
+# Filled in by the packages' wiring (telephony, records, screenpop); typed Any here to keep
+# this module free of their imports.
+AMI: web.AppKey[Any] = web.AppKey("ami")
+TRACKER: web.AppKey[Any] = web.AppKey("tracker")
+HUB: web.AppKey[Any] = web.AppKey("hub")
+FAQ: web.AppKey[Any] = web.AppKey("faq")
+RECORDS: web.AppKey[Any] = web.AppKey("records")

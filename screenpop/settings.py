@@ -1,0 +1,32 @@
+"""Configuration of the operator-facing side: web sessions, network allowlist, websocket hub, FAQ."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+
+class SecuritySettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    session_key: SecretStr = SecretStr("")
+    session_idle_minutes: int = Field(30, ge=1)
+    operator_networks: list[str] = Field(default_factory=lambda: ["127.0.0.0/8", "::1/128"])
+    allowed_origins: list[str] = Field(default_factory=lambda: ["http://127.0.0.1:8080", "http://localhost:8080"])
+    login_max_failures: int = Field(5, ge=1)
+    login_window_seconds: int = Field(300, ge=1)
+
+
+class HubSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    client_queue_size: int = Field(256, ge=1)
+    replay_window: int = Field(1000, ge=0)
+    heartbeat_seconds: float = Field(15.0, gt=0)
+    max_message_bytes: int = Field(65536, ge=1024)
+
+
+class FaqSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    import_on_start: str | None = Field(None, description="FAQ file imported at start if the FAQ is empty")
+    suggestions: int = Field(5, ge=0, le=20)
