@@ -1,0 +1,33 @@
+"""Who is making a request: set by the auth middleware, read by every scoped handler."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from aiohttp import web
+
+
+class Role(StrEnum):
+    OPERATOR = "operator"
+    SUPERVISOR = "supervisor"
+    DEPARTMENT = "department"  # department staff; `department` says which
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    user_id: str
+    role: Role
+    department: str | None  # department code for DEPARTMENT staff (and 区政情報課 users)
+    client_ip: str
+    display_name: str = ""
+
+
+PRINCIPAL_KEY = "cti.principal"
+
+
+def current_principal(request: web.Request) -> Principal | None:
+    """The authenticated principal of this request, or None when anonymous."""
+    value = request.get(PRINCIPAL_KEY)
+    return value if isinstance(value, Principal) else None
