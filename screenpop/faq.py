@@ -1,0 +1,570 @@
+"""Pure FAQ core: entries, file parsing, an in-memory inverted index, ranking, snippets, suggestions.
+
+No I/O here: the store adapter (screenpop/faq_store.py) reads the database and hands the entries
+to :class:`FaqIndex`; parsing takes the file's bytes.
+
+Ranking is BM25F over character bigrams (see screenpop/textnorm.py): each field has a weight
+(question 3, category/keywords 1.5, answer 1) and its own length normalisation; per-posting weights
+are precomputed when the index is built, so a query only adds up floats. A query part found
+contiguously in the question gets a bonus, which puts exact phrase matches first.
+"""
+
+from __future__ import annotations
+
+import csv
+import heapq
+import io
+import json
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from screenpop.textnorm import grams, normalize, normalize_with_map, run_grams, runs, unigrams
+
+KOSODATE_CREDIT = "出典：子育てオープンデータ協議会「汎用FAQ」（CC BY 4.0）"
+KOSODATE_SOURCE = "子育てオープンデータ協議会「汎用FAQ」（JSON化: takatama/faq-search-experiment）"
+KOSODATE_NO_SUBCATEGORY = "64"
+KOSODATE_NO_SERVICE = "null"
+
+MAX_QUERY_CHARS = 200
+MAX_LIMIT = 50
+
+# The IVR category codes and their Japanese labels (shared with the screen-pop composer).
+CATEGORY_LABELS: dict[str, str] = {
+    "koseki": "戸籍・住民票",
+    "zei": "税",
+    "hoken": "保険・年金",
+    "gomi": "ごみ・リサイクル",
+    "kosodate": "子育て",
+    "other": "その他",
+}
+
+# IVR category code -> the FAQ's category values (category1 of the municipal FAQ) it covers.
+DEFAULT_CATEGORY_MAP: dict[str, list[str]] = {
+    "koseki": ["住民票・戸籍・印鑑証明", "暮らしに役立つ情報"],
+    "zei": ["税金"],
+    "hoken": ["保険・年金", "健康・医療", "健診・予防接種"],
+    "gomi": ["ごみ・リサイクル", "環境衛生"],
+    "kosodate": [
+        "子どもの手当・助成",
+        "保育",
+        "妊娠・出産",
+        "子育て・子ども家庭支援",
+        "健診・予防接種",
+        "学校・教育",
+    ],
+    "other": ["施設", "防災・防犯", "暮らしに関する相談", "区の紹介", "暮らしに役立つ情報"],
+}
+
+# Default topic words per IVR code: rank a category's entries when the caller has no recent topics.
+DEFAULT_CATEGORY_TOPICS: dict[str, str] = {
+    "koseki": "住民票 戸籍 印鑑登録 転入 転出 マイナンバー",
+    "zei": "住民税 納税証明書 課税証明書 申告",
+    "hoken": "国民健康保険 保険証 年金",
+    "gomi": "ごみの出し方 粗大ごみ 分別 資源",
+    "kosodate": "児童手当 保育園 入園 母子手帳 医療証",
+    "other": "市役所 開庁時間 場所 電話番号",
+}
+
+
+class FaqFormatError(ValueError):
+    """The FAQ file cannot be imported; the message names the entry and the field."""
+
+
+@dataclass(frozen=True)
+class FaqEntry:
+    id: str
+    question: str
+    answer: str
+    category: str
+    subcategory: str | None = None
+    keywords: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ParsedFaq:
+    entries: list[FaqEntry]
+    format: str  # "kosodate-json", "json", "csv"
+    source: str
+    credit: str
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    entry: FaqEntry
+    score: float
+    question_highlights: list[tuple[int, int]]  # [start, end) offsets into entry.question
+    snippet: str  # an excerpt of the answer, newlines flattened
+    snippet_highlights: list[tuple[int, int]]  # [start, end) offsets into snippet
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.entry.id,
+            "question": self.entry.question,
+            "score": round(self.score, 4),
+            "category": self.entry.category,
+            "subcategory": self.entry.subcategory,
+            "snippet": self.snippet,
+            "snippet_highlights": [list(span) for span in self.snippet_highlights],
+            "question_highlights": [list(span) for span in self.question_highlights],
+        }
+
+
+# ---------------------------------------------------------------------------------------------
+# Parsing
+
+
+def parse_faq(data: bytes, filename: str, *, source: str | None = None, credit: str | None = None) -> ParsedFaq:
+    """Parse a FAQ file (format chosen by extension: .json or .csv); see screenpop/FAQ_FORMAT.md."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise FaqFormatError(f"{filename}: not UTF-8 text (byte {exc.start})") from None
+    lower = filename.lower()
+    if lower.endswith(".json"):
+        parsed = _parse_json(text, filename)
+    elif lower.endswith(".csv"):
+        parsed = ParsedFaq(_parse_csv(text, filename), "csv", filename, "")
+    else:
+        raise FaqFormatError(f"{filename}: unknown FAQ file type (expected .json or .csv)")
+    if not parsed.entries:
+        raise FaqFormatError(f"{filename}: no FAQ entries")
+    _check_unique(parsed.entries, filename)
+    return ParsedFaq(
+        parsed.entries,
+        parsed.format,
+        source if source is not None else parsed.source,
+        credit if credit is not None else parsed.credit,
+    )
+
+
+def _parse_json(text: str, filename: str) -> ParsedFaq:
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise FaqFormatError(f"{filename}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    src, credit = filename, ""
+    if isinstance(doc, dict):
+        items = doc.get("entries")
+        src = _opt_str(doc.get("source"), f"{filename}: source") or filename
+        credit = _opt_str(doc.get("credit"), f"{filename}: credit") or ""
+    else:
+        items = doc
+    if not isinstance(items, list):
+        raise FaqFormatError(f"{filename}: expected a JSON list of entries (or an object with 'entries')")
+    if items and isinstance(items[0], dict) and "faq_id" in items[0]:
+        return ParsedFaq(
+            [_kosodate_entry(item, i, filename) for i, item in enumerate(items)],
+            "kosodate-json",
+            KOSODATE_SOURCE,
+            KOSODATE_CREDIT,
+        )
+    return ParsedFaq([_generic_entry(item, f"{filename}: entry {i + 1}") for i, item in enumerate(items)],
+                     "json", src, credit)
+
+
+def _opt_str(value: Any, where: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise FaqFormatError(f"{where}: must be a string")
+    return value
+
+
+def _required_text(item: Mapping[str, Any], key: str, where: str) -> str:
+    if key not in item:
+        raise FaqFormatError(f"{where}: missing field {key!r}")
+    value = item[key]
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise FaqFormatError(f"{where}: field {key!r} must be text")
+    text = str(value).strip()
+    if not text:
+        raise FaqFormatError(f"{where}: field {key!r} is empty")
+    return text
+
+
+def _kosodate_entry(item: Any, index: int, filename: str) -> FaqEntry:
+    where = f"{filename}: entry {index + 1}"
+    if not isinstance(item, dict):
+        raise FaqFormatError(f"{where}: expected an object")
+    where = f"{where} (faq_id {item.get('faq_id')!r})"
+    sub = _required_text(item, "category2", where) if "category2" in item else KOSODATE_NO_SUBCATEGORY
+    service = str(item.get("service_name") or KOSODATE_NO_SERVICE)
+    keywords = () if service.strip() == KOSODATE_NO_SERVICE else _split_keywords(service)
+    return FaqEntry(
+        id=_required_text(item, "faq_id", where),
+        question=_required_text(item, "question", where),
+        answer=_required_text(item, "answer", where),
+        category=_required_text(item, "category1", where),
+        subcategory=None if sub == KOSODATE_NO_SUBCATEGORY else sub,
+        keywords=keywords,
+    )
+
+
+def _split_keywords(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, list):
+        parts = [str(v) for v in value]
+    else:
+        parts = str(value).replace("\n", ";").replace("、", ";").split(";")
+    return tuple(p.strip() for p in parts if p.strip())
+
+
+def _generic_entry(item: Any, where: str) -> FaqEntry:
+    if not isinstance(item, dict):
+        raise FaqFormatError(f"{where}: expected an object")
+    unknown = set(item) - {"id", "question", "answer", "category", "subcategory", "keywords"}
+    if unknown:
+        raise FaqFormatError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
+    sub = item.get("subcategory")
+    return FaqEntry(
+        id=_required_text(item, "id", where),
+        question=_required_text(item, "question", where),
+        answer=_required_text(item, "answer", where),
+        category=_required_text(item, "category", where),
+        subcategory=str(sub).strip() or None if sub is not None else None,
+        keywords=_split_keywords(item.get("keywords")),
+    )
+
+
+def _parse_csv(text: str, filename: str) -> list[FaqEntry]:
+    reader = csv.DictReader(io.StringIO(text))
+    header = [h.strip() for h in (reader.fieldnames or [])]
+    missing = [h for h in ("id", "question", "answer", "category") if h not in header]
+    if missing:
+        raise FaqFormatError(f"{filename}: CSV header lacks {', '.join(missing)} (line 1)")
+    reader.fieldnames = header
+    entries = []
+    for row in reader:
+        where = f"{filename}: line {reader.line_num}"
+        if None in row:
+            raise FaqFormatError(f"{where}: more fields than the header")
+        item = {k: v for k, v in row.items() if v is not None and v != ""}
+        entries.append(_generic_entry(item, where))
+    return entries
+
+
+def _check_unique(entries: Sequence[FaqEntry], filename: str) -> None:
+    seen: set[str] = set()
+    for entry in entries:
+        if entry.id in seen:
+            raise FaqFormatError(f"{filename}: duplicate id {entry.id!r}")
+        seen.add(entry.id)
+
+
+# ---------------------------------------------------------------------------------------------
+# Index and ranking
+
+K1 = 1.2
+# field name -> (weight, b)
+FIELDS: dict[str, tuple[float, float]] = {"question": (3.0, 0.5), "meta": (1.5, 0.3), "answer": (1.0, 0.75)}
+# Operator shorthand -> the wording the FAQ uses (each side normalised at query time).
+DEFAULT_SYNONYMS: dict[str, tuple[str, ...]] = {
+    "国保": ("国民健康保険",),
+    "保険証": ("健康保険証",),
+    "母子手帳": ("母子健康手帳",),
+    "マイナ": ("マイナンバー",),
+    "住基": ("住民基本台帳",),
+    "引っ越し": ("転入", "転出", "転居"),
+    "引越し": ("転入", "転出", "転居"),
+    "引越": ("転入", "転出", "転居"),
+    "ゴミ": ("ごみ",),
+    "保育所": ("保育園",),
+    "医療証": ("子ども医療証",),
+    "ひとり親": ("児童扶養手当",),
+    "印鑑証明": ("印鑑登録証明書",),
+    "乳幼児健診": ("乳児健診",),
+    "予防注射": ("予防接種",),
+    "ワクチン": ("予防接種",),
+    "税証明": ("納税証明書", "課税証明書"),
+}
+HIRAGANA_ONLY_WEIGHT = 0.3  # particles and endings (に入, りた) count less when the query has kanji/katakana
+PHRASE_BONUS = 0.5  # score multiplier per query part found whole in the question
+COMMON_DF_RATIO = 0.4  # query tokens in more than this share of entries are skipped (if others remain)
+SNIPPET_CHARS = 80
+SNIPPET_LEAD = 16
+
+
+def _meta_text(entry: FaqEntry) -> str:
+    return " ".join([entry.category, entry.subcategory or "", *entry.keywords])
+
+
+@dataclass
+class _Doc:
+    entry: FaqEntry
+    q_norm: str
+    a_norm: str
+    a_map: list[int]
+    q_map: list[int]
+
+
+@dataclass
+class _Postings:
+    docs: list[int] = field(default_factory=list)
+    weights: list[float] = field(default_factory=list)
+
+
+class FaqIndex:
+    """An immutable in-memory index over a set of FAQ entries."""
+
+    def __init__(self, entries: Iterable[FaqEntry], synonyms: Mapping[str, Sequence[str]] | None = None) -> None:
+        table = DEFAULT_SYNONYMS if synonyms is None else synonyms
+        self._synonyms = [(normalize(k), [normalize(v) for v in vs]) for k, vs in table.items()]
+        self._docs: list[_Doc] = []
+        self._by_id: dict[str, int] = {}
+        field_tf: list[dict[str, dict[str, int]]] = []  # doc -> field -> token -> tf
+        field_len: list[dict[str, int]] = []
+        uni_tf: list[dict[str, float]] = []
+        for entry in entries:
+            q_norm, q_map = normalize_with_map(entry.question)
+            a_norm, a_map = normalize_with_map(entry.answer)
+            m_norm = normalize(_meta_text(entry))
+            self._by_id[entry.id] = len(self._docs)
+            self._docs.append(_Doc(entry, q_norm, a_norm, a_map, q_map))
+            tfs: dict[str, dict[str, int]] = {}
+            lens: dict[str, int] = {}
+            unis: dict[str, float] = {}
+            for name, text in (("question", q_norm), ("meta", m_norm), ("answer", a_norm)):
+                counts: dict[str, int] = {}
+                toks = grams(text)
+                for tok in toks:
+                    counts[tok] = counts.get(tok, 0) + 1
+                tfs[name] = counts
+                lens[name] = max(len(toks), 1)
+                weight = FIELDS[name][0]
+                for ch in unigrams(text):
+                    unis[ch] = unis.get(ch, 0.0) + weight
+            field_tf.append(tfs)
+            field_len.append(lens)
+            uni_tf.append(unis)
+        n = len(self._docs)
+        self.size = n
+        avg = {name: (sum(lens[name] for lens in field_len) / n if n else 1.0) for name in FIELDS}
+        self._postings: dict[str, _Postings] = {}
+        for doc_id, (tfs, lens) in enumerate(zip(field_tf, field_len, strict=True)):
+            pseudo: dict[str, float] = {}
+            for name, (weight, b) in FIELDS.items():
+                norm = 1.0 - b + b * lens[name] / avg[name]
+                for tok, tf in tfs[name].items():
+                    pseudo[tok] = pseudo.get(tok, 0.0) + weight * tf / norm
+            for tok, ptf in pseudo.items():
+                plist = self._postings.get(tok)
+                if plist is None:
+                    plist = self._postings[tok] = _Postings()
+                plist.docs.append(doc_id)
+                plist.weights.append(ptf * (K1 + 1) / (ptf + K1))
+        self._uni: dict[str, _Postings] = {}
+        for doc_id, unis in enumerate(uni_tf):
+            for ch, utf in unis.items():
+                plist = self._uni.get(ch)
+                if plist is None:
+                    plist = self._uni[ch] = _Postings()
+                plist.docs.append(doc_id)
+                plist.weights.append(utf * (K1 + 1) / (utf + K1))
+
+    def __len__(self) -> int:
+        return self.size
+
+    def get(self, faq_id: str) -> FaqEntry | None:
+        index = self._by_id.get(faq_id)
+        return None if index is None else self._docs[index].entry
+
+    def entries(self) -> list[FaqEntry]:
+        return [doc.entry for doc in self._docs]
+
+    def _idf(self, df: int) -> float:
+        return math.log(1.0 + (self.size - df + 0.5) / (df + 0.5))
+
+    def expand(self, parts: list[str]) -> list[str]:
+        """The query parts plus the synonyms' expansions (normalised)."""
+        extra = [v for p in parts for key, values in self._synonyms if key in p for v in values]
+        return parts + [e for e in dict.fromkeys(extra) if e not in parts]
+
+    def _query_terms(self, parts: list[str]) -> list[tuple[str, _Postings, float]]:
+        """(token, postings, weighted idf) for the query's tokens that exist, common ones pruned."""
+        terms: dict[str, tuple[_Postings, float]] = {}
+        for part in parts:
+            for _start, run in runs(part):
+                table = self._uni if len(run) == 1 else self._postings
+                for tok in run_grams(run):
+                    plist = table.get(tok)
+                    if plist is not None and tok not in terms:
+                        terms[tok] = (plist, self._idf(len(plist.docs)))
+        limit = COMMON_DF_RATIO * self.size
+        rare = {t: v for t, v in terms.items() if len(v[0].docs) <= limit}
+        chosen = rare or terms
+        content = any(not _hiragana_only(t) for t in chosen)
+        return [
+            (tok, plist, idf * (HIRAGANA_ONLY_WEIGHT if content and _hiragana_only(tok) else 1.0))
+            for tok, (plist, idf) in chosen.items()
+        ]
+
+    def search(
+        self,
+        query: str,
+        limit: int = 10,
+        *,
+        allowed: Callable[[FaqEntry], bool] | None = None,
+    ) -> list[SearchHit]:
+        """Rank entries for `query`; raise ValueError on an empty or over-long query or bad limit."""
+        query = _check_query(query)
+        if not 1 <= limit <= MAX_LIMIT:
+            raise ValueError(f"limit must be between 1 and {MAX_LIMIT}; got {limit}")
+        parts = [p for p in (normalize(w) for w in query.split()) if runs(p)]
+        if not parts:
+            return []
+        terms = self._query_terms(self.expand(parts))
+        scores: dict[int, float] = {}
+        get = scores.get
+        for _tok, plist, idf in terms:
+            for doc_id, weight in zip(plist.docs, plist.weights, strict=True):
+                scores[doc_id] = get(doc_id, 0.0) + idf * weight
+        if allowed is not None:
+            scores = {d: s for d, s in scores.items() if allowed(self._docs[d].entry)}
+        # Phrase bonus on a shortlist: whole query parts found contiguously in the question.
+        shortlist = heapq.nlargest(max(limit * 4, 20), scores.items(), key=_by_score_then_id)
+        boosted: list[tuple[int, float]] = []
+        for doc_id, score in shortlist:
+            q_norm = self._docs[doc_id].q_norm
+            found = sum(1 for p in parts if len(p) > 1 and p in q_norm)
+            boosted.append((doc_id, score * (1.0 + PHRASE_BONUS * found)))
+        top = heapq.nlargest(limit, boosted, key=_by_score_then_id)
+        tokens = {tok for tok, _p, _i in terms}
+        return [self._hit(doc_id, score, tokens) for doc_id, score in top]
+
+    def _hit(self, doc_id: int, score: float, tokens: set[str]) -> SearchHit:
+        doc = self._docs[doc_id]
+        q_spans = _map_spans(_match_spans(doc.q_norm, tokens), doc.q_map, len(doc.entry.question))
+        a_spans = _map_spans(_match_spans(doc.a_norm, tokens), doc.a_map, len(doc.entry.answer))
+        snippet, s_spans = _snippet(doc.entry.answer, a_spans)
+        return SearchHit(doc.entry, score, q_spans, snippet, s_spans)
+
+
+def _hiragana_only(token: str) -> bool:
+    return all("\u3041" <= ch <= "\u309f" for ch in token)
+
+
+def _by_score_then_id(item: tuple[int, float]) -> tuple[float, int]:
+    # Ties broken by insertion order (earlier entries first) for deterministic output.
+    return (item[1], -item[0])
+
+
+def _check_query(query: str) -> str:
+    if not isinstance(query, str):
+        raise ValueError("query must be text")
+    query = query.strip()
+    if not query:
+        raise ValueError("query is empty")
+    if len(query) > MAX_QUERY_CHARS:
+        raise ValueError(f"query is too long ({len(query)} characters; at most {MAX_QUERY_CHARS})")
+    return query
+
+
+def _match_spans(norm: str, tokens: set[str]) -> list[tuple[int, int]]:
+    """Merged [start, end) spans of normalised text covered by any query token."""
+    covered = bytearray(len(norm) + 1)
+    for tok in tokens:
+        start = norm.find(tok)
+        while start >= 0:
+            for i in range(start, start + len(tok)):
+                covered[i] = 1
+            start = norm.find(tok, start + 1)
+    spans: list[tuple[int, int]] = []
+    begin = -1
+    for i in range(len(norm) + 1):
+        if covered[i] and begin < 0:
+            begin = i
+        elif not covered[i] and begin >= 0:
+            spans.append((begin, i))
+            begin = -1
+    return spans
+
+
+def _map_spans(spans: list[tuple[int, int]], origin: list[int], length: int) -> list[tuple[int, int]]:
+    mapped = []
+    for start, end in spans:
+        o_end = origin[end] if end < len(origin) else length
+        mapped.append((origin[start], o_end))
+    return mapped
+
+
+def _snippet(text: str, spans: list[tuple[int, int]]) -> tuple[str, list[tuple[int, int]]]:
+    """An excerpt of about SNIPPET_CHARS around the densest cluster of highlights."""
+    if not spans:
+        start = 0
+    else:
+        best, start = -1, 0
+        for anchor, _end in spans:
+            lo = max(0, anchor - SNIPPET_LEAD)
+            inside = sum(e - s for s, e in spans if s >= lo and e <= lo + SNIPPET_CHARS)
+            if inside > best:
+                best, start = inside, lo
+    end = min(len(text), start + SNIPPET_CHARS)
+    prefix = "…" if start > 0 else ""
+    suffix = "…" if end < len(text) else ""
+    body = text[start:end].replace("\r", " ").replace("\n", " ")
+    shift = len(prefix) - start
+    local = [
+        (max(s, start) + shift, min(e, end) + shift) for s, e in spans if e > start and s < end
+    ]
+    return prefix + body + suffix, local
+
+
+def render_highlights(
+    text: str, spans: Sequence[tuple[int, int]], open_mark: str = "【", close_mark: str = "】"
+) -> str:
+    """Text with each highlighted span wrapped in markers (for terminals and plain-text views)."""
+    out: list[str] = []
+    pos = 0
+    for start, end in sorted(spans):
+        out.append(text[pos:start])
+        out.append(open_mark + text[start:end] + close_mark)
+        pos = end
+    out.append(text[pos:])
+    return "".join(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# Suggestions for a screen pop
+
+
+def suggest(
+    index: FaqIndex,
+    category_code: str | None,
+    recent_topics: Sequence[str],
+    limit: int,
+    category_map: Mapping[str, Sequence[str]] | None = None,
+) -> list[FaqEntry]:
+    """FAQ entries for an incoming call: entries of the IVR category's FAQ categories, ranked by
+    the caller's recent topics (earlier contacts) and then by the category's typical topics."""
+    if limit <= 0:
+        return []
+    mapping = DEFAULT_CATEGORY_MAP if category_map is None else category_map
+    code = category_code if category_code is not None and category_code in mapping else "other"
+    categories = set(mapping.get(code, ()))
+    allowed = (lambda e: e.category in categories) if categories else None
+    chosen: list[FaqEntry] = []
+    seen: set[str] = set()
+    queries = [t for t in recent_topics if t and t.strip()][:5]
+    queries.append(DEFAULT_CATEGORY_TOPICS.get(code, ""))
+    for query in queries:
+        if not query.strip():
+            continue
+        try:
+            hits = index.search(query[:MAX_QUERY_CHARS], min(MAX_LIMIT, limit * 2), allowed=allowed)
+        except ValueError:
+            continue
+        for hit in hits:
+            if hit.entry.id not in seen:
+                seen.add(hit.entry.id)
+                chosen.append(hit.entry)
+    if len(chosen) < limit:
+        for entry in index.entries():
+            if entry.id not in seen and (allowed is None or allowed(entry)):
+                seen.add(entry.id)
+                chosen.append(entry)
+                if len(chosen) >= limit:
+                    break
+    return chosen[:limit]

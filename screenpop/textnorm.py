@@ -1,0 +1,94 @@
+"""Pure Japanese text normalisation and tokenisation for the FAQ search.
+
+One function decides what "the same text" means for both the index and the query:
+
+- NFKC (full-width ASCII and half-width katakana fold: ＡＢＣ -> abc, ｺﾞﾐ -> ゴミ -> ごみ),
+- case folding,
+- katakana -> hiragana (ゴミ and ごみ match),
+- anything that is not a letter, digit or kana/kanji (punctuation, spaces, ○ placeholders)
+  separates "runs"; n-grams never cross a run boundary.
+
+Tokens are character bigrams inside each run; a run of one character yields that character as
+a unigram, so 1- and 2-character queries (税, ごみ, 印鑑) work, which FTS5's trigram tokenizer
+cannot do. ``normalize_with_map`` also returns, for each normalised character, the index of the
+original character it came from, so highlights found in normalised text map back to the original.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+_KATA_START = 0x30A1  # ァ
+_KATA_END = 0x30F6  # ヶ
+_KATA_TO_HIRA = 0x60
+_COMBINING_MARKS = ("\u3099", "\u309a")  # (han)dakuten left over by per-character NFKC
+
+
+def _fold_char(ch: str) -> str:
+    code = ord(ch)
+    if _KATA_START <= code <= _KATA_END and ch not in "ヵヶ":
+        return chr(code - _KATA_TO_HIRA)
+    return ch
+
+
+def normalize_with_map(text: str) -> tuple[str, list[int]]:
+    """Normalised text plus, for each of its characters, the index of the source character."""
+    out: list[str] = []
+    origin: list[int] = []
+    for index, ch in enumerate(text):
+        folded = unicodedata.normalize("NFKC", ch).casefold()
+        for part in folded:
+            if part in _COMBINING_MARKS and out:
+                # ｶﾞ: compose with the previous character (カ+゙ -> ガ), as whole-string NFKC does.
+                composed = unicodedata.normalize("NFC", out[-1] + part)
+                if len(composed) == 1:
+                    out[-1] = _fold_char(composed)
+                    continue
+            out.append(_fold_char(part))
+            origin.append(index)
+    return "".join(out), origin
+
+
+def normalize(text: str) -> str:
+    """The canonical form used for indexing and querying."""
+    return normalize_with_map(text)[0]
+
+
+def is_word_char(ch: str) -> bool:
+    return ch.isalnum()
+
+
+def runs(norm: str) -> list[tuple[int, str]]:
+    """Maximal runs of word characters in normalised text, with their start offsets."""
+    result: list[tuple[int, str]] = []
+    start = -1
+    for index, ch in enumerate(norm):
+        if is_word_char(ch):
+            if start < 0:
+                start = index
+        elif start >= 0:
+            result.append((start, norm[start:index]))
+            start = -1
+    if start >= 0:
+        result.append((start, norm[start:]))
+    return result
+
+
+def run_grams(run: str) -> list[str]:
+    """Bigrams of one run; a one-character run is its own (unigram) token."""
+    if len(run) == 1:
+        return [run]
+    return [run[i : i + 2] for i in range(len(run) - 1)]
+
+
+def grams(norm: str) -> list[str]:
+    """All tokens of normalised text, in order, with repeats (term frequencies count them)."""
+    tokens: list[str] = []
+    for _start, run in runs(norm):
+        tokens.extend(run_grams(run))
+    return tokens
+
+
+def unigrams(norm: str) -> list[str]:
+    """Every word character as a token (indexed separately, for one-character queries)."""
+    return [ch for ch in norm if is_word_char(ch)]
