@@ -3,8 +3,180 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import sys
+from pathlib import Path
 from typing import Any
+
+from cti.cli_core import add_config_option, print_json, settings_or_exit
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
-    """Add this package's subcommands (none yet)."""
+    """Add this package's subcommands."""
+    register_faq(sub)
+
+
+# ---------------------------------------------------------------------------------------------
+# cti faq ...
+
+
+def register_faq(sub: argparse._SubParsersAction[Any]) -> None:
+    faq = sub.add_parser("faq", help="import and search the FAQ shown to operators")
+    faq_sub = faq.add_subparsers(dest="faq_command", required=True, metavar="ACTION")
+
+    imp = faq_sub.add_parser("import", help="import a FAQ file (JSON or CSV, see screenpop/FAQ_FORMAT.md)")
+    imp.add_argument("file", metavar="FILE", help="the FAQ file (.json or .csv)")
+    imp.add_argument("--source", help="where the data comes from (default: detected, else the file name)")
+    imp.add_argument("--credit", help="attribution line shown with every result (default: detected, else none)")
+    _db_options(imp)
+    imp.set_defaults(func=_faq_import)
+
+    search = faq_sub.add_parser("search", help="search the FAQ as an operator would")
+    search.add_argument("query", metavar="QUERY", help="words to search for, e.g. ごみ or 児童手当 振込")
+    search.add_argument("--limit", type=int, default=5, help="number of results (1-50, default 5)")
+    search.add_argument("--json", action="store_true", help="machine-readable output")
+    _db_options(search)
+    search.set_defaults(func=_faq_search)
+
+    show = faq_sub.add_parser("show", help="print one FAQ entry by its id")
+    show.add_argument("id", metavar="ID", help="the source's FAQ id")
+    show.add_argument("--json", action="store_true", help="machine-readable output")
+    _db_options(show)
+    show.set_defaults(func=_faq_show)
+
+
+def _db_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--db", metavar="PATH", help="SQLite database (default: store.path of the configuration)")
+    add_config_option(parser)
+
+
+def _db_path(args: argparse.Namespace) -> Path:
+    if args.db:
+        return Path(args.db)
+    return settings_or_exit(args).store.path
+
+
+def _faq_import(args: argparse.Namespace) -> int:
+    from cti.clock import system_clock
+    from screenpop.faq import FaqFormatError, parse_faq
+
+    path = Path(args.file)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        print(f"cti faq import: cannot read {path}: {exc.strerror}", file=sys.stderr)
+        return EXIT_FAILED
+    try:
+        parsed = parse_faq(data, path.name, source=args.source, credit=args.credit)
+    except FaqFormatError as exc:
+        print(f"cti faq import: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    db_path = _db_path(args)
+    interactive = sys.stderr.isatty()
+
+    def progress(done: int, total: int) -> None:
+        if interactive:
+            print(f"\r取り込み中 {done}/{total}", end="", file=sys.stderr, flush=True)
+
+    async def run() -> Any:
+        from screenpop.faq_store import import_faq
+
+        conn = await _open(db_path)
+        try:
+            return await import_faq(conn, parsed, system_clock(), progress)
+        finally:
+            await conn.close()
+
+    counts = asyncio.run(run())
+    if interactive:
+        print(file=sys.stderr)
+    print(
+        f"取り込み完了: 追加 {counts.added} 件, 更新 {counts.updated} 件, 削除 {counts.removed} 件, "
+        f"変更なし {counts.unchanged} 件（計 {counts.total} 件, {db_path}）"
+    )
+    if parsed.credit:
+        print(parsed.credit)
+    return 0
+
+
+async def _open(db_path: Path) -> Any:
+    from cti.db import open_database
+    from screenpop.faq_store import COMPONENT, MIGRATIONS
+
+    return await open_database(db_path, {COMPONENT: MIGRATIONS})
+
+
+async def _load_service(db_path: Path) -> Any:
+    from cti.clock import system_clock
+    from screenpop.faq_store import FaqService
+
+    conn = await _open(db_path)
+    try:
+        service = FaqService(conn, system_clock)
+        await service.load()
+    finally:
+        await conn.close()
+    return service
+
+
+def _faq_search(args: argparse.Namespace) -> int:
+    from screenpop.faq import MAX_LIMIT, render_highlights
+
+    if not 1 <= args.limit <= MAX_LIMIT:
+        print(f"cti faq search: --limit must be between 1 and {MAX_LIMIT}", file=sys.stderr)
+        return EXIT_USAGE
+    service = asyncio.run(_load_service(_db_path(args)))
+    if service.size == 0:
+        print("cti faq search: FAQが空です。先に `cti faq import FILE` を実行してください。", file=sys.stderr)
+        return EXIT_FAILED
+    try:
+        hits = service.search(args.query, args.limit)
+    except ValueError as exc:
+        print(f"cti faq search: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.json:
+        print_json([{**hit.as_dict(), "credit": service.credit} for hit in hits])
+        return 0
+    if not hits:
+        print(f"「{args.query}」に一致するFAQはありません。")
+    for rank, hit in enumerate(hits, start=1):
+        entry = hit.entry
+        print(f"{rank}. [{entry.id}] {render_highlights(entry.question, hit.question_highlights)}")
+        category = entry.category + (f" / {entry.subcategory}" if entry.subcategory else "")
+        print(f"   {category}  score {hit.score:.2f}")
+        print(f"   {render_highlights(hit.snippet, hit.snippet_highlights)}")
+    if service.credit:
+        print(service.credit)
+    return 0
+
+
+def _faq_show(args: argparse.Namespace) -> int:
+    service = asyncio.run(_load_service(_db_path(args)))
+    entry = service.get(args.id)
+    if entry is None:
+        print(f"cti faq show: no FAQ entry with id {args.id!r}", file=sys.stderr)
+        return EXIT_FAILED
+    if args.json:
+        print_json(
+            {
+                "id": entry.id,
+                "question": entry.question,
+                "answer": entry.answer,
+                "category": entry.category,
+                "subcategory": entry.subcategory,
+                "keywords": list(entry.keywords),
+                "credit": service.credit,
+            }
+        )
+        return 0
+    print(f"[{entry.id}] {entry.question}")
+    print(entry.category + (f" / {entry.subcategory}" if entry.subcategory else ""))
+    print()
+    print(entry.answer)
+    if service.credit:
+        print()
+        print(service.credit)
+    return 0

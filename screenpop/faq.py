@@ -160,8 +160,9 @@ def _parse_json(text: str, filename: str) -> ParsedFaq:
             KOSODATE_SOURCE,
             KOSODATE_CREDIT,
         )
-    return ParsedFaq([_generic_entry(item, f"{filename}: entry {i + 1}") for i, item in enumerate(items)],
-                     "json", src, credit)
+    return ParsedFaq(
+        [_generic_entry(item, f"{filename}: entry {i + 1}") for i, item in enumerate(items)], "json", src, credit
+    )
 
 
 def _opt_str(value: Any, where: str) -> str | None:
@@ -506,9 +507,7 @@ def _snippet(text: str, spans: list[tuple[int, int]]) -> tuple[str, list[tuple[i
     suffix = "…" if end < len(text) else ""
     body = text[start:end].replace("\r", " ").replace("\n", " ")
     shift = len(prefix) - start
-    local = [
-        (max(s, start) + shift, min(e, end) + shift) for s, e in spans if e > start and s < end
-    ]
+    local = [(max(s, start) + shift, min(e, end) + shift) for s, e in spans if e > start and s < end]
     return prefix + body + suffix, local
 
 
