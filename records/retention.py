@@ -1,0 +1,255 @@
+"""Retention (purge after retention_days), contract-end export and wipe, audit verification, backup.
+
+Purging clears the personal-data columns (records.schema.PERSONAL_COLUMNS) and keeps the rest as
+statistics. secure_delete zeroes freed cell space, then VACUUM rewrites the file and
+wal_checkpoint(TRUNCATE) empties the -wal file, so the purged bytes leave the disk files.
+Nothing written to the log or to purge_runs carries personal data: only counts and ids.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import random
+import sqlite3
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+import aiosqlite
+
+from cti.clock import require_aware
+from cti.logs import log_event
+from cti.principal import Principal
+from records import rules
+from records.audit import Problem, verify_chain
+from records.schema import COLLECTED_AT, EXPORT_TABLES, PERSONAL_COLUMNS
+from records.store import SYSTEM, RecordsService
+
+logger = logging.getLogger("records.retention")
+
+Progress = Callable[[str, int, int], None]
+
+
+def terminal_progress(stream: TextIO | None = None) -> Progress | None:
+    """A progress printer when the stream is a terminal; None (quiet) when piped."""
+    out = stream or sys.stderr
+    if not out.isatty():
+        return None
+
+    def show(stage: str, done: int, total: int) -> None:
+        pct = 100 if total == 0 else int(done * 100 / total)
+        out.write(f"\r{stage}: {done}/{total} ({pct}%)")
+        if done >= total:
+            out.write("\n")
+        out.flush()
+
+    return show
+
+
+@dataclass
+class PurgeResult:
+    cutoff: datetime
+    dry_run: bool
+    rows: dict[str, int] = field(default_factory=dict)
+    checkpoint: tuple[int, int, int] | None = None
+
+    def counts(self) -> dict[str, Any]:
+        return {"cutoff": rules.iso(self.cutoff), "dry_run": self.dry_run, **self.rows,
+                "checkpoint_busy": None if self.checkpoint is None else self.checkpoint[0]}
+
+
+def _clear_sql(table: str, where: str) -> str:
+    sets = ", ".join(f"{c} = NULL" for c in PERSONAL_COLUMNS[table])
+    return f"UPDATE {table} SET {sets}, purged_at = ? WHERE {where}"
+
+
+def _pending_where(table: str) -> str:
+    any_value = " OR ".join(f"{c} IS NOT NULL" for c in PERSONAL_COLUMNS[table])
+    return f"{COLLECTED_AT[table]} <= ? AND ({any_value})"
+
+
+async def scrub_files(service: RecordsService) -> tuple[int, int, int]:
+    """VACUUM and truncate the WAL so freed personal data leaves the database files."""
+    async with service.lock:
+        await service.db.execute("VACUUM")
+        async with service.db.execute("PRAGMA wal_checkpoint(TRUNCATE)") as cur:
+            row = await cur.fetchone()
+    assert row is not None
+    busy, log_frames, done = (int(v) for v in row)
+    if busy:
+        log_event(logger, "wal_checkpoint_busy", level=logging.WARNING, log_frames=log_frames, done=done)
+    return busy, log_frames, done
+
+
+async def purge(
+    service: RecordsService,
+    now: datetime | None = None,
+    *,
+    dry_run: bool = False,
+    who: Principal = SYSTEM,
+    progress: Progress | None = None,
+    kind: str = "purge",
+) -> PurgeResult:
+    """Delete personal data collected at or before now - retention_days (everything for kind=wipe)."""
+    at = require_aware(now or service.now(), "now")
+    cutoff = (rules.retention_cutoff(at, service.settings.retention_days) if kind == "purge"
+              else datetime.max.replace(tzinfo=at.tzinfo))
+    cutoff_text = rules.iso(cutoff) if kind == "purge" else "9999-12-31T23:59:59"
+    result = PurgeResult(cutoff=cutoff, dry_run=dry_run)
+    tables = list(PERSONAL_COLUMNS)
+    async with service.transaction() as db:
+        for i, table in enumerate(tables):
+            if progress:
+                progress(kind, i, len(tables))
+            if dry_run:
+                async with db.execute(f"SELECT count(*) FROM {table} WHERE {_pending_where(table)}",
+                                      (cutoff_text,)) as cur:
+                    row = await cur.fetchone()
+                result.rows[table] = int(row[0]) if row else 0
+            else:
+                cur = await db.execute(_clear_sql(table, _pending_where(table)), (rules.iso(at), cutoff_text))
+                result.rows[table] = cur.rowcount
+        if progress:
+            progress(kind, len(tables), len(tables))
+        if not dry_run:
+            await db.execute(
+                "INSERT INTO purge_runs(at, cutoff, kind, contacts, callbacks, faq_gaps) VALUES (?,?,?,?,?,?)",
+                (rules.iso(at), cutoff_text, kind, result.rows["contacts"], result.rows["callbacks"],
+                 result.rows["faq_gaps"]),
+            )
+            await service.audit(who, kind, "records", None, detail={"cutoff": cutoff_text, **result.rows}, at=at)
+    if not dry_run:
+        result.checkpoint = await scrub_files(service)
+    log_event(logger, f"records_{kind}", **result.counts())
+    return result
+
+
+async def export(service: RecordsService, out_dir: Path, who: Principal,
+                 progress: Progress | None = None) -> dict[str, Any]:
+    """Write every table as JSON Lines plus manifest.json (counts, SHA-256); audited."""
+    out_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if any(out_dir.iterdir()):
+        raise FileExistsError(f"{out_dir} is not empty; export refuses to mix with older files")
+    files: dict[str, dict[str, Any]] = {}
+    at = service.now()
+    async with service.transaction() as db:  # one snapshot for every table
+        totals = {}
+        for table in EXPORT_TABLES:
+            async with db.execute(f"SELECT count(*) FROM {table}") as cur:
+                row = await cur.fetchone()
+            totals[table] = int(row[0]) if row else 0
+        grand, done = sum(totals.values()), 0
+        for table in EXPORT_TABLES:
+            path = out_dir / f"{table}.jsonl"
+            digest = hashlib.sha256()
+            count = 0
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                order = "seq" if table == "audit" else "rowid"
+                async with db.execute(f"SELECT * FROM {table} ORDER BY {order}") as cur:
+                    async for row in cur:
+                        line = (json.dumps(dict(row), ensure_ascii=False, sort_keys=True) + "\n").encode("utf-8")
+                        fh.write(line)
+                        digest.update(line)
+                        count += 1
+                        done += 1
+                        if progress and done % 500 == 0:
+                            progress("export", done, grand)
+                fh.flush()
+                os.fsync(fh.fileno())
+            files[path.name] = {"table": table, "rows": count, "sha256": digest.hexdigest()}
+        await service.audit(who, "export", "records", None,
+                            detail={"rows": {v["table"]: v["rows"] for v in files.values()}}, at=at)
+    if progress:
+        progress("export", grand, grand)
+    manifest = {"exported_at": rules.iso(at), "exported_by": who.user_id, "format": "jsonl", "files": files}
+    (out_dir / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", "utf-8")
+    log_event(logger, "records_export", files=len(files), rows=grand)
+    return manifest
+
+
+async def personal_values(db: aiosqlite.Connection) -> list[str]:
+    values: list[str] = []
+    for table, columns in PERSONAL_COLUMNS.items():
+        for column in columns:
+            async with db.execute(f"SELECT DISTINCT {column} FROM {table} WHERE {column} IS NOT NULL") as cur:
+                values.extend(str(r[0]) for r in await cur.fetchall())
+    return values
+
+
+async def remaining_personal(db: aiosqlite.Connection) -> dict[str, int]:
+    counts = {}
+    for table, columns in PERSONAL_COLUMNS.items():
+        any_value = " OR ".join(f"{c} IS NOT NULL" for c in columns)
+        async with db.execute(f"SELECT count(*) FROM {table} WHERE {any_value}") as cur:
+            row = await cur.fetchone()
+        counts[table] = int(row[0]) if row else 0
+    return counts
+
+
+def find_bytes(paths: list[Path], needles: list[str]) -> list[str]:
+    """Which needles (UTF-8) still occur in any of the files."""
+    blobs = [p.read_bytes() for p in paths if p.exists()]
+    return [n for n in needles if any(n.encode("utf-8") in b for b in blobs)]
+
+
+async def wipe(service: RecordsService, db_path: Path, who: Principal, progress: Progress | None = None,
+               sample: int = 2000) -> dict[str, Any]:
+    """Erase all personal data now (contract end) and verify: no values left, no bytes left in the files."""
+    values = await personal_values(service.db)
+    probe = [v for v in values if len(v.encode("utf-8")) >= 4]
+    if len(probe) > sample:
+        probe = random.Random(0).sample(probe, sample)
+    result = await purge(service, dry_run=False, who=who, progress=progress, kind="wipe")
+    remaining = await remaining_personal(service.db)
+    files = [db_path, Path(f"{db_path}-wal")]
+    found = find_bytes(files, probe)
+    report = {
+        "wiped_rows": result.rows,
+        "remaining_personal_values": remaining,
+        "probed_values": len(probe),
+        "probed_values_still_in_files": len(found),
+        "files": {str(p): (p.stat().st_size if p.exists() else None) for p in files},
+        "wal_checkpoint_busy": result.checkpoint[0] if result.checkpoint else None,
+    }
+    report["ok"] = not any(remaining.values()) and not found and not report["wal_checkpoint_busy"]
+    return report
+
+
+async def verify_audit(db: aiosqlite.Connection) -> tuple[int, list[Problem]]:
+    async with db.execute("SELECT * FROM audit ORDER BY seq") as cur:
+        rows = [dict(r) for r in await cur.fetchall()]
+    async with db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'audit'") as cur:
+        hw = await cur.fetchone()
+    return len(rows), verify_chain(rows, int(hw[0]) if hw else None)
+
+
+def backup(src_path: Path, dest: Path, progress: Progress | None = None) -> int:
+    """SQLite online backup (consistent while the server writes); returns the page count."""
+    if dest.exists():
+        raise FileExistsError(f"{dest} exists; choose a new file")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    src = sqlite3.connect(f"file:{src_path}?mode=ro", uri=True)
+    fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    os.close(fd)
+    dst = sqlite3.connect(dest)
+    pages = 0
+    try:
+        def step(status: int, remaining: int, total: int) -> None:
+            nonlocal pages
+            pages = total
+            if progress:
+                progress("backup", total - remaining, total)
+
+        src.backup(dst, pages=256, progress=step)
+        dst.execute("PRAGMA journal_mode=DELETE")
+    finally:
+        dst.close()
+        src.close()
+    return pages
