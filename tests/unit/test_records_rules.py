@@ -1,0 +1,214 @@
+"""Pure rules of records: phone numbers, field reasons, consent gate, status machine, scoping, chain."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+import pytest
+
+from cti.clock import TOKYO
+from cti.principal import Principal, Role
+from records import rules
+from records.audit import GENESIS, row_hash, verify_chain
+from records.rules import Access, Action, PhoneKind, RecordsError, Status
+
+DEPTS = {"kuseijoho": "区政情報課", "zeimu": "税務課", "koseki": "戸籍住民課"}
+
+
+@pytest.mark.parametrize(
+    ("raw", "digits", "kind"),
+    [
+        ("03-1234-5678", "0312345678", PhoneKind.FIXED),
+        ("０３－１２３４－５６７８", "0312345678", PhoneKind.FIXED),
+        ("0467(12)3456", "0467123456", PhoneKind.FIXED),
+        ("090 1234 5678", "09012345678", PhoneKind.MOBILE),
+        ("０８０ー１２３４ー５６７８", "08012345678", PhoneKind.MOBILE),
+        ("070-1234-5678", "07012345678", PhoneKind.MOBILE),
+        ("050-1234-5678", "05012345678", PhoneKind.IP),
+        ("+81 90-1234-5678", "09012345678", PhoneKind.MOBILE),
+        ("+81-3-1234-5678", "0312345678", PhoneKind.FIXED),
+    ],
+)
+def test_valid_phone_numbers_are_normalised(raw: str, digits: str, kind: PhoneKind) -> None:
+    phone = rules.normalise_phone(raw)
+    assert (phone.digits, phone.kind) == (digits, kind)
+
+
+@pytest.mark.parametrize(
+    ("raw", "fragment"),
+    [
+        ("03-1234-567", "桁数"),  # 9 digits
+        ("03-1234-56789", "桁数"),  # 11-digit fixed
+        ("090-1234-567", "桁数"),  # 10-digit mobile
+        ("050-1234-56789", "桁数"),
+        ("0120-123-456", "フリーダイヤル"),
+        ("0570-000-111", "サービス番号"),
+        ("020-1234-5678", "020"),  # pager / M2M
+        ("3-1234-5678", "0から始まる"),
+        ("03-1234-567a", "数字以外"),
+        ("", "入力してください"),
+    ],
+)
+def test_bad_phone_numbers_are_refused_naming_the_field(raw: str, fragment: str) -> None:
+    with pytest.raises(RecordsError) as err:
+        rules.normalise_phone(raw, "phone")
+    assert err.value.field == "phone"
+    assert err.value.status == 422
+    assert "日中の連絡先電話番号" in err.value.message
+    assert fragment in err.value.message
+
+
+def fields(**over: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {"name": "山田", "phone": "03-1234-5678", "question": "質問", "department": "zeimu"}
+    base.update(over)
+    return base
+
+
+def test_callback_fields_validated_and_normalised() -> None:
+    got = rules.validate_callback(
+        fields(email="ｔａｒｏ@example.jp", email_reason="資料を送るため", fax="03-9876-5432", fax_reason="FAX希望"),
+        departments=DEPTS, max_question_chars=10,
+    )
+    assert got.phone == "0312345678"
+    assert got.email == "taro@example.jp"
+    assert got.fax == "0398765432"
+    assert got.address is None and got.address_reason is None
+
+
+@pytest.mark.parametrize(
+    ("over", "code", "field"),
+    [
+        ({"address": "中央区1-1"}, "reason_required", "address_reason"),
+        ({"address_reason": "郵送のため"}, "reason_without_value", "address_reason"),
+        ({"fax": "0120-111-222", "fax_reason": "x"}, "invalid_phone", "fax"),
+        ({"department": "unknown"}, "unknown_department", "department"),
+        ({"department": ""}, "missing_field", "department"),
+        ({"question": "あ" * 11}, "too_long", "question"),
+        ({"question": None}, "missing_field", "question"),
+        ({"name": "x" * 101}, "too_long", "name"),
+    ],
+)
+def test_callback_field_errors(over: dict[str, Any], code: str, field: str) -> None:
+    with pytest.raises(RecordsError) as err:
+        rules.validate_callback(fields(**over), departments=DEPTS, max_question_chars=10)
+    assert (err.value.code, err.value.field) == (code, field)
+    assert err.value.message
+
+
+def test_consent_gate() -> None:
+    rules.consent_gate("yes")
+    for answer, code in ((None, "consent_missing"), ("no", "consent_refused")):
+        with pytest.raises(RecordsError) as err:
+            rules.consent_gate(answer)
+        assert err.value.code == code
+
+
+OP = Principal("op", Role.OPERATOR, None, "10.0.0.1")
+SV = Principal("sv", Role.SUPERVISOR, None, "10.0.0.2")
+
+
+def test_office_closed_gate() -> None:
+    assert rules.office_closed_gate(False, OP, None) is None
+    with pytest.raises(RecordsError, match="office_open"):
+        rules.office_closed_gate(True, OP, "理由")
+    with pytest.raises(RecordsError, match="reason_required"):
+        rules.office_closed_gate(True, SV, "  ")
+    assert rules.office_closed_gate(True, SV, " 担当不在 ") == "担当不在"
+
+
+def test_every_transition_outside_the_table_is_refused() -> None:
+    for state in Status:
+        for action in Action:
+            if (state, action) in rules.TRANSITIONS:
+                assert rules.transition(state, action) == rules.TRANSITIONS[(state, action)]
+            else:
+                with pytest.raises(RecordsError) as err:
+                    rules.transition(state, action)
+                assert (err.value.status, err.value.code) == (409, "invalid_transition")
+                assert rules.STATUS_TEXT[state] in err.value.message
+
+
+def test_failed_attempts_close_unreached_at_the_limit() -> None:
+    s = Status.IN_PROGRESS
+    assert rules.transition(s, Action.ATTEMPT_NOT_REACHED, failed_attempts=1, max_attempts=3) == s
+    assert rules.transition(s, Action.ATTEMPT_NOT_REACHED, failed_attempts=2, max_attempts=3) == \
+        Status.CLOSED_UNREACHED
+    assert rules.transition(s, Action.ATTEMPT_REACHED, failed_attempts=2, max_attempts=3) == s
+
+
+def test_retention_cutoff_and_overdue() -> None:
+    now = datetime(2027, 12, 4, 19, 0, tzinfo=TOKYO)
+    assert rules.retention_cutoff(now, 365) == datetime(2026, 12, 4, 19, 0, tzinfo=TOKYO)
+    with pytest.raises(ValueError, match="naive"):
+        rules.retention_cutoff(datetime(2027, 1, 1), 365)
+    deadline = rules.overdue_deadline(date(2026, 12, 7), time(17, 15), 2)
+    assert deadline == datetime(2026, 12, 7, 19, 15, tzinfo=TOKYO)
+    assert not rules.is_overdue("in_progress", deadline, deadline)
+    assert rules.is_overdue("handed_over", deadline, deadline + timedelta(seconds=1))
+    assert not rules.is_overdue("closed", deadline, deadline + timedelta(days=9))
+
+
+def test_iso_is_tokyo_text_that_sorts_as_time() -> None:
+    assert rules.iso(datetime(2026, 12, 4, 10, 0, tzinfo=TOKYO)).endswith("+09:00")
+    assert rules.iso(datetime.fromisoformat("2026-12-04T01:00:00+00:00")) == "2026-12-04T10:00:00.000000+09:00"
+
+
+ZEIMU = Principal("t", Role.DEPARTMENT, "zeimu", "1.1.1.1")
+KUSEI = Principal("k", Role.DEPARTMENT, "kuseijoho", "1.1.1.2")
+ADMIN = Principal("a", Role.ADMIN, None, "1.1.1.3")
+
+
+def auth(who: Principal | None, access: Access, **kw: Any) -> int:
+    try:
+        rules.authorize(who, access, public_information_department="kuseijoho", **kw)
+    except RecordsError as err:
+        return err.status
+    return 200
+
+
+def test_scoping_matrix() -> None:
+    assert auth(None, Access.CREATE) == 401
+    assert auth(None, Access.LIST) == 401
+    assert auth(OP, Access.CREATE) == 200
+    assert auth(ZEIMU, Access.CREATE) == 403
+    assert auth(OP, Access.LIST) == 403
+    assert auth(SV, Access.LIST) == 403
+    assert auth(OP, Access.READ_CALL, call_operator="op") == 200
+    assert auth(OP, Access.READ_CALL, call_operator="other") == 403
+    assert auth(ZEIMU, Access.READ_CALL, call_operator="t") == 403
+    handed = "handed_over"
+    assert auth(ZEIMU, Access.LIST, record_department="zeimu", record_status=handed) == 200
+    assert auth(ZEIMU, Access.LIST, record_department="koseki", record_status=handed) == 403
+    assert auth(ZEIMU, Access.LIST, record_department="zeimu", record_status="received") == 403
+    assert auth(KUSEI, Access.LIST, record_department="koseki", record_status="received") == 200
+    assert auth(ADMIN, Access.UPDATE, record_department="koseki", record_status=handed) == 200
+    assert auth(Principal("x", Role.DEPARTMENT, None, "1"), Access.LIST) == 403
+
+
+def chain(n: int) -> list[dict[str, Any]]:
+    rows, prev = [], GENESIS
+    for seq in range(1, n + 1):
+        row: dict[str, Any] = {"seq": seq, "at": f"t{seq}", "actor": "u", "role": "admin", "department": None,
+                               "client_ip": "1", "action": "read", "record_type": "callback",
+                               "record_id": str(seq), "outcome": "ok", "detail": "{}", "prev_hash": prev}
+        row["hash"] = row_hash(prev, row)
+        prev = row["hash"]
+        rows.append(row)
+    return rows
+
+
+def test_chain_verification_names_rows() -> None:
+    assert verify_chain(chain(5), high_water=5) == []
+    edited = chain(5)
+    edited[2]["actor"] = "mallory"
+    assert [(p.seq, p.kind) for p in verify_chain(edited)] == [(3, "edited")]
+    deleted = chain(5)
+    del deleted[1]
+    assert [(p.seq, p.kind) for p in verify_chain(deleted)] == [(3, "missing_before"), (3, "broken_link")]
+    swapped = chain(5)
+    swapped[1], swapped[2] = swapped[2], swapped[1]
+    swapped[1]["seq"], swapped[2]["seq"] = 2, 3  # renumbered to hide the swap
+    kinds = {(p.seq, p.kind) for p in verify_chain(swapped)}
+    assert {(2, "broken_link"), (3, "broken_link"), (4, "broken_link")} <= kinds
+    assert [(p.seq, p.kind) for p in verify_chain(chain(4), high_water=5)] == [(5, "tail_deleted")]
