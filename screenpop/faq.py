@@ -242,7 +242,7 @@ def _parse_csv(text: str, filename: str) -> list[FaqEntry]:
         where = f"{filename}: line {reader.line_num}"
         if None in row:
             raise FaqFormatError(f"{where}: more fields than the header")
-        item = {k: v for k, v in row.items() if v is not None and v != ""}
+        item = {k: v for k, v in row.items() if v is not None}
         entries.append(_generic_entry(item, where))
     return entries
 
