@@ -1,0 +1,95 @@
+"""Access alerts: given scripted reads and login failures, then exactly the expected alerts fire."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+
+import pytest
+
+from cti.clock import TOKYO
+from screenpop.alerts import AlertDetector, LoginFailure, RecordRead, Thresholds
+
+T0 = datetime(2026, 11, 27, 10, 0, tzinfo=TOKYO)  # a Friday, office open
+
+
+def office_open(at: datetime) -> bool:
+    return at.weekday() < 5 and 8 <= at.hour < 17
+
+
+def detector(**kw: int) -> AlertDetector:
+    return AlertDetector(Thresholds(**kw), office_open)
+
+
+def read(user: str, seconds: int, count: int = 1, role: str = "department") -> RecordRead:
+    return RecordRead(user, role, "koseki", T0 + timedelta(seconds=seconds), count)
+
+
+def test_reads_over_the_hourly_threshold_fire_once() -> None:
+    d = detector(reads_per_hour=5)
+    fired = [a for i in range(5) for a in d.record_read(read("staff1", i))]
+    assert fired == []
+    alerts = d.record_read(read("staff1", 10))
+    assert [a.kind for a in alerts] == ["bulk_reads"]
+    assert alerts[0].count == 6
+    assert alerts[0].user_id == "staff1"
+    assert d.record_read(read("staff1", 11)) == []  # cooldown: one alert per burst
+    assert d.record_read(read("staff2", 12)) == []  # another account is counted apart
+
+
+def test_reads_spread_over_more_than_an_hour_do_not_fire() -> None:
+    d = detector(reads_per_hour=3)
+    for i in range(10):
+        assert d.record_read(read("staff1", i * 1300)) == []
+
+
+def test_a_list_counts_as_many_reads() -> None:
+    d = detector(reads_per_hour=50)
+    assert d.record_read(read("staff1", 0, count=30)) == []
+    assert [a.kind for a in d.record_read(read("staff1", 5, count=30))] == ["bulk_reads"]
+
+
+def test_department_reads_outside_office_hours() -> None:
+    d = detector()
+    night = RecordRead("staff1", "department", "koseki", datetime(2026, 11, 27, 22, 0, tzinfo=TOKYO))
+    alerts = d.record_read(night)
+    assert [a.kind for a in alerts] == ["off_hours_read"]
+    assert "staff1" in alerts[0].text
+    admin = RecordRead("admin1", "admin", None, datetime(2026, 11, 27, 22, 0, tzinfo=TOKYO))
+    assert d.record_read(admin) == []
+    assert d.record_read(read("staff3", 0)) == []  # in office hours
+
+
+def test_burst_of_failed_logins() -> None:
+    d = detector(failed_logins=3, failed_login_window_seconds=60)
+    assert d.login_failed(LoginFailure(T0)) == []
+    assert d.login_failed(LoginFailure(T0 + timedelta(seconds=100))) == []  # the first fell out of the window
+    assert d.login_failed(LoginFailure(T0 + timedelta(seconds=110))) == []
+    alerts = d.login_failed(LoginFailure(T0 + timedelta(seconds=120)))
+    assert [(a.kind, a.count, a.window_seconds) for a in alerts] == [("login_failures", 3, 60)]
+
+
+def test_cooldown_expires() -> None:
+    d = detector(reads_per_hour=1, cooldown_seconds=600)
+    assert d.record_read(read("s", 0)) == []
+    assert len(d.record_read(read("s", 1))) == 1
+    assert d.record_read(read("s", 2)) == []
+    assert len(d.record_read(read("s", 700))) == 1
+
+
+def test_alerts_carry_no_personal_data() -> None:
+    d = detector(reads_per_hour=1)
+    d.record_read(read("staff1", 0))
+    alert = d.record_read(read("staff1", 1))[0]
+    assert set(alert.as_dict()) == {"kind", "at", "text", "user_id", "count", "window_seconds"}
+    json.dumps(alert.as_dict(), ensure_ascii=False)
+
+
+def test_bad_input() -> None:
+    with pytest.raises(ValueError, match="reads_per_hour"):
+        Thresholds(reads_per_hour=0)
+    d = detector()
+    with pytest.raises(ValueError, match="UTC offset"):
+        d.record_read(RecordRead("s", "department", "k", datetime(2026, 11, 27, 10)))
+    with pytest.raises(ValueError, match="UTC offset"):
+        d.login_failed(LoginFailure(datetime(2026, 11, 27, 10)))
