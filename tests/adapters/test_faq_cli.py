@@ -1,0 +1,72 @@
+"""`cti faq import/search/show` against a temporary SQLite file."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cti.cli import main
+
+FIXTURE = Path(__file__).parent.parent / "fixtures" / "faq" / "kosodate_opendata_faq_corpus.json"
+CREDIT = "出典：子育てオープンデータ協議会「汎用FAQ」（CC BY 4.0）"
+
+
+def test_import_then_search_json_and_text(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = str(tmp_path / "cti.sqlite3")
+    assert main(["faq", "import", str(FIXTURE), "--db", db]) == 0
+    out = capsys.readouterr()
+    assert "追加 661 件" in out.out and CREDIT in out.out
+    assert "取り込み中" not in out.err  # not a terminal: no progress
+
+    assert main(["faq", "import", str(FIXTURE), "--db", db]) == 0
+    assert "追加 0 件, 更新 0 件, 削除 0 件, 変更なし 661 件" in capsys.readouterr().out
+
+    assert main(["faq", "search", "税金", "--db", db, "--json", "--limit", "3"]) == 0
+    results = json.loads(capsys.readouterr().out)
+    assert len(results) == 3
+    assert {"id", "question", "score", "category", "snippet", "credit"} <= set(results[0])
+    assert results[0]["category"] == "税金" and results[0]["credit"] == CREDIT
+    assert results[0]["score"] >= results[1]["score"] >= results[2]["score"]
+
+    assert main(["faq", "search", "印鑑", "--db", db]) == 0
+    text = capsys.readouterr().out
+    assert "【印鑑】" in text and text.rstrip().endswith(CREDIT)
+
+    assert main(["faq", "show", "1100", "--db", db, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["question"].startswith("印鑑登録")
+
+
+def test_errors_are_clear_and_change_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = str(tmp_path / "cti.sqlite3")
+    assert main(["faq", "search", "ごみ", "--db", db]) == 1
+    assert "FAQが空です" in capsys.readouterr().err
+    bad = tmp_path / "bad.json"
+    bad.write_text('[{"id": 1, "question": "q", "answer": "a"}]', encoding="utf-8")
+    assert main(["faq", "import", str(bad), "--db", db]) == 1
+    assert "entry 1: missing field 'category'" in capsys.readouterr().err
+    assert main(["faq", "import", str(tmp_path / "missing.csv"), "--db", db]) == 1
+    assert "cannot read" in capsys.readouterr().err
+    assert main(["faq", "import", str(FIXTURE), "--db", db]) == 0
+    capsys.readouterr()
+    assert main(["faq", "search", "ごみ", "--db", db, "--limit", "0"]) == 2
+    assert main(["faq", "search", "  ", "--db", db]) == 2
+    assert "query is empty" in capsys.readouterr().err
+    assert main(["faq", "show", "nope", "--db", db]) == 1
+
+
+def test_database_defaults_to_the_configured_store(tmp_path: Path) -> None:
+    config = tmp_path / "cti.toml"
+    config.write_text(f'[store]\npath = "{tmp_path / "configured.sqlite3"}"\n', encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-m", "cti", "faq", "import", str(FIXTURE), "--config", str(config)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "configured.sqlite3").exists()
+    assert result.stderr == ""  # piped: quiet
