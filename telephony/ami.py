@@ -199,7 +199,7 @@ def message_to_dict(message: Mapping[str, Any]) -> dict[str, str]:
     """Flatten a parsed frame to str -> str.
 
     ``ChanVariable: NAME=value`` (one per variable listed in manager.conf ``channelvars``) becomes
-    ``ChanVariable(NAME)``; any other repeated header keeps its last value.
+    ``ChanVariable(NAME)``; any other repeated header keeps its first value (as telephony.frames).
     """
     flat: dict[str, str] = {}
     for key, value in message.items():
@@ -209,9 +209,9 @@ def message_to_dict(message: Mapping[str, Any]) -> dict[str, str]:
         if key.lower() in ("chanvariable", "destchanvariable"):
             for item in values:
                 name, _, var_value = str(item).partition("=")
-                flat[f"{key}({name})"] = var_value
+                flat[f"{key}({name.strip()})"] = var_value.strip()
         else:
-            flat[key] = str(values[-1]) if values else ""
+            flat[key] = str(values[0]).strip() if values else ""
     return flat
 
 
