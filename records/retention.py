@@ -8,6 +8,7 @@ Nothing written to the log or to purge_runs carries personal data: only counts a
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -76,10 +77,18 @@ def _pending_where(table: str) -> str:
 
 async def scrub_files(service: RecordsService) -> tuple[int, int, int]:
     """VACUUM and truncate the WAL so freed personal data leaves the database files."""
-    async with service.lock:
-        await service.db.execute("VACUUM")
-        async with service.db.execute("PRAGMA wal_checkpoint(TRUNCATE)") as cur:
-            row = await cur.fetchone()
+    for attempt in range(20):
+        try:
+            async with service.lock:
+                await service.db.execute("VACUUM")
+                async with service.db.execute("PRAGMA wal_checkpoint(TRUNCATE)") as cur:
+                    row = await cur.fetchone()
+            break
+        except sqlite3.OperationalError:
+            # "SQL statements in progress": a reader on the shared connection; try again shortly.
+            if attempt == 19:
+                raise
+            await asyncio.sleep(0.05)
     assert row is not None
     busy, log_frames, done = (int(v) for v in row)
     if busy:
@@ -123,8 +132,9 @@ async def purge(
                 (rules.iso(at), cutoff_text, kind, result.rows["contacts"], result.rows["callbacks"],
                  result.rows["faq_gaps"]),
             )
-            await service.audit(who, kind, "records", None, detail={"cutoff": cutoff_text, **result.rows}, at=at)
-    if not dry_run:
+            if any(result.rows.values()) or kind == "wipe":
+                await service.audit(who, kind, "records", None, detail={"cutoff": cutoff_text, **result.rows}, at=at)
+    if not dry_run and (any(result.rows.values()) or kind == "wipe"):
         result.checkpoint = await scrub_files(service)
     log_event(logger, f"records_{kind}", **result.counts())
     return result

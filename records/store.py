@@ -20,7 +20,7 @@ from typing import Any, Protocol
 import aiosqlite
 
 from cti.clock import Clock, require_aware
-from cti.logs import log_event
+from cti.logs import log_event, redact_digits
 from cti.principal import Principal, Role
 from records import rules
 from records.audit import GENESIS, row_hash
@@ -526,7 +526,8 @@ async def run_periodic(service: RecordsService, interval: float, job: str) -> No
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            log_event(logger, "records_periodic_failed", level=logging.ERROR, error=type(exc).__name__)
+            log_event(logger, "records_periodic_failed", level=logging.ERROR, error=type(exc).__name__,
+                      detail=redact_digits(str(exc))[:200])
         await asyncio.sleep(interval)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -29,6 +30,8 @@ def build_service(app: web.Application) -> RecordsService:
 
 async def records_ctx(app: web.Application) -> AsyncIterator[None]:
     """Owns the records service and its periodic task (handover every minute, purge once a day)."""
+    # aiosqlite logs every statement's parameters (names, phone numbers) at DEBUG: keep it quiet.
+    logging.getLogger("aiosqlite").setLevel(logging.INFO)
     service = build_service(app)
     app[keys.RECORDS] = service
     task = asyncio.create_task(run_periodic(service, HANDOVER_INTERVAL_SECONDS, "all"), name="records-periodic")
