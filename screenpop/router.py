@@ -1,0 +1,231 @@
+"""The pop router, pure: tracker domain events + the seat map -> what to send to which operator.
+
+``PopRouter.feed(event)`` returns a list of actions; the async adapter (screenpop/wiring_web.py,
+``PopDispatcher``) carries them out through the websocket hub:
+
+* ``Notify(user_id, message)`` - send this wire message (screenpop/messages.py) to that user;
+* ``ComposePop(user_id, call, interface)`` - the operator at ``interface`` answered: look up the
+  caller's history, open callbacks, FAQ suggestions and the office status now, compose the pop
+  with screenpop/pop.py and send it to that user only.
+
+Rules:
+* a member rung (``operator_ringing``): the operator seated at that interface gets ``ringing`` with
+  the call id and interface only - no caller number, no name;
+* a member that stops ringing without answering (``operator_missed``), or a call that ends or is
+  abandoned while ringing: that operator gets ``call_update`` ``hangup`` with ``detail.ringing``
+  True (clears the ringing notice);
+* the member answers (``operator_connected``): that operator, and only that one, gets the pop;
+* transfer and hangup of an answered call: the operator who got the pop gets ``call_update``
+  (``transferred`` with the target, ``hangup`` with the reason) - even if they left the seat since;
+* an interface with nobody seated gets nothing (the call still shows on the supervisors' wall,
+  which screenpop/wall.py keeps from the same events).
+
+Personal data (the caller number) is kept in memory only while the call lasts, for the pop; it
+leaves this module only inside a ``ComposePop`` for the answering operator. Memory is bounded:
+a call is forgotten at ``call_ended``, and at most ``max_calls`` calls are tracked (oldest dropped).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from screenpop.messages import CallUpdate, Ringing
+from screenpop.pop import CallSnapshot
+from telephony.events import (
+    CallAbandoned,
+    CallArrived,
+    CallEnded,
+    CallQueued,
+    CallRouted,
+    CallTransferred,
+    DomainEvent,
+    OperatorConnected,
+    OperatorMissed,
+    OperatorRinging,
+)
+
+DEFAULT_MAX_CALLS = 10_000
+
+
+class SeatLookup(Protocol):
+    """What the router needs from screenpop.seats.SeatMap."""
+
+    def user_at(self, interface: str) -> str | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Notify:
+    user_id: str
+    message: Ringing | CallUpdate
+
+
+@dataclass(frozen=True, slots=True)
+class ComposePop:
+    """Compose the pop for `user_id` (who answered at `interface`) from `call` and send it to them."""
+
+    user_id: str
+    call: CallSnapshot
+    interface: str
+    answered_at: datetime
+
+
+Action = Notify | ComposePop
+
+
+@dataclass(slots=True)
+class _Call:
+    call_id: str
+    arrived_at: datetime
+    caller_number: str | None = None
+    category: str | None = None
+    queued_at: datetime | None = None
+    ringing: dict[str, str] = field(default_factory=dict)  # interface -> user id notified
+    answered_by: str | None = None
+    answered_interface: str | None = None
+
+
+class PopRouter:
+    def __init__(self, seats: SeatLookup, *, max_calls: int = DEFAULT_MAX_CALLS) -> None:
+        if max_calls < 1:
+            raise ValueError(f"max_calls must be at least 1; got {max_calls}")
+        self._seats = seats
+        self._max_calls = max_calls
+        self._calls: OrderedDict[str, _Call] = OrderedDict()
+
+    @property
+    def active_calls(self) -> int:
+        return len(self._calls)
+
+    def answered_by(self, call_id: str) -> str | None:
+        """The user who got the pop of this call (while the call lasts)."""
+        call = self._calls.get(call_id)
+        return call.answered_by if call else None
+
+    def feed(self, event: DomainEvent) -> list[Action]:
+        """Apply one domain event; the actions to carry out, in order."""
+        if isinstance(event, CallArrived):
+            call = self._call(event)
+            call.caller_number = event.caller_number
+            return []
+        if isinstance(event, CallRouted):
+            call = self._call(event)
+            if event.category:
+                call.category = event.category
+            return []
+        if isinstance(event, CallQueued):
+            call = self._call(event)
+            if call.queued_at is None:
+                call.queued_at = event.at
+            if event.category:
+                call.category = event.category
+            return []
+        if isinstance(event, OperatorRinging):
+            return self._ringing(event)
+        if isinstance(event, OperatorMissed):
+            return self._stop_ringing(event.call_id, event.interface, f"missed:{event.reason}")
+        if isinstance(event, OperatorConnected):
+            return self._connected(event)
+        if isinstance(event, CallTransferred):
+            return self._transferred(event)
+        if isinstance(event, CallAbandoned):
+            waiting = self._calls.get(event.call_id)
+            if waiting is None:
+                return []
+            return [self._ring_end(user, event.call_id, iface, "abandoned") for iface, user in _drain(waiting)]
+        if isinstance(event, CallEnded):
+            return self._ended(event)
+        return []  # callback legs and unknown events: nothing for the pop
+
+    # ---- internals ---------------------------------------------------------------------------
+
+    def _call(self, event: DomainEvent) -> _Call:
+        call = self._calls.get(event.call_id)
+        if call is None:
+            call = _Call(call_id=event.call_id, arrived_at=event.at)
+            self._calls[event.call_id] = call
+            while len(self._calls) > self._max_calls:
+                self._calls.popitem(last=False)
+        return call
+
+    def _ringing(self, event: OperatorRinging) -> list[Action]:
+        call = self._call(event)
+        if call.caller_number is None and event.caller_number:
+            call.caller_number = event.caller_number
+        user = self._seats.user_at(event.interface)
+        if user is None:
+            return []
+        call.ringing[event.interface] = user
+        return [Notify(user, Ringing(seq=0, call_id=event.call_id, interface=event.interface))]
+
+    def _stop_ringing(self, call_id: str, interface: str, reason: str) -> list[Action]:
+        call = self._calls.get(call_id)
+        if call is None:
+            return []
+        user = call.ringing.pop(interface, None)
+        if user is None:
+            return []
+        return [self._ring_end(user, call_id, interface, reason)]
+
+    @staticmethod
+    def _ring_end(user: str, call_id: str, interface: str, reason: str) -> Notify:
+        detail = {"ringing": True, "interface": interface, "reason": reason}
+        return Notify(user, CallUpdate(seq=0, call_id=call_id, event="hangup", detail=detail))
+
+    def _connected(self, event: OperatorConnected) -> list[Action]:
+        call = self._call(event)
+        actions: list[Action] = []
+        call.ringing.pop(event.interface, None)
+        # Anyone else still ringing for this call stops ringing (ringall strategy).
+        for iface, other in _drain(call):
+            actions.append(self._ring_end(other, event.call_id, iface, "missed:answered_elsewhere"))
+        user = self._seats.user_at(event.interface)
+        if user is None:
+            return actions
+        call.answered_by = user
+        call.answered_interface = event.interface
+        if event.hold_time is not None:
+            waited = float(max(event.hold_time, 0))
+        else:
+            since = call.queued_at or call.arrived_at
+            waited = max((event.at - since).total_seconds(), 0.0)
+        snapshot = CallSnapshot(
+            call_id=event.call_id,
+            caller_number=call.caller_number,
+            category=call.category,
+            waited_seconds=waited,
+        )
+        actions.append(ComposePop(user, snapshot, event.interface, event.at))
+        return actions
+
+    def _transferred(self, event: CallTransferred) -> list[Action]:
+        call = self._calls.get(event.call_id)
+        if call is None or call.answered_by is None:
+            return []
+        detail = {"target": event.target, "method": event.method, "at": event.at.isoformat()}
+        return [Notify(call.answered_by, CallUpdate(seq=0, call_id=event.call_id, event="transferred", detail=detail))]
+
+    def _ended(self, event: CallEnded) -> list[Action]:
+        call = self._calls.pop(event.call_id, None)
+        if call is None:
+            return []
+        actions: list[Action] = [
+            self._ring_end(user, event.call_id, iface, "ended") for iface, user in _drain(call)
+        ]
+        if call.answered_by is not None:
+            detail = {
+                "reason": event.reason,
+                "hung_up_by": event.hung_up_by,
+                "talk_s": event.talk_s,
+                "at": event.at.isoformat(),
+            }
+            actions.append(Notify(call.answered_by, CallUpdate(seq=0, call_id=event.call_id, event="hangup", detail=detail)))
+        return actions
+
+
+def _drain(call: _Call) -> list[tuple[str, str]]:
+    items = list(call.ringing.items())
+    call.ringing.clear()
+    return items
