@@ -221,7 +221,8 @@ class PopRouter:
                 "talk_s": event.talk_s,
                 "at": event.at.isoformat(),
             }
-            actions.append(Notify(call.answered_by, CallUpdate(seq=0, call_id=event.call_id, event="hangup", detail=detail)))
+            update = CallUpdate(seq=0, call_id=event.call_id, event="hangup", detail=detail)
+            actions.append(Notify(call.answered_by, update))
         return actions
 
 
