@@ -1,0 +1,100 @@
+"""Callback originate rules (pure): one live attempt per record, never re-sent, resync decides."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from cti.clock import TOKYO, fixed_clock
+from telephony.ami import backoff_delay, encode_action, event_filters, message_to_dict
+from telephony.control import CallbackAlreadyActive, CallbackLedger, CallbackState
+from telephony.frames import read_capture
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "ami"
+CLOCK = fixed_clock(datetime(2026, 11, 27, 10, 0, tzinfo=TOKYO))
+
+
+def test_capture_04_runs_queued_answered_ended() -> None:
+    ledger = CallbackLedger(CLOCK)
+    ledger.begin("cb-1", "sc4-callback")
+    states = [ledger.accepted("cb-1").state]
+    for captured in read_capture(FIXTURES / "04-outbound-callback.txt"):
+        changed = ledger.feed(captured.frame)
+        if changed is not None and changed.state != states[-1]:
+            states.append(changed.state)
+    assert states == [CallbackState.QUEUED, CallbackState.ANSWERED, CallbackState.ENDED]
+
+
+def test_one_active_attempt_per_record() -> None:
+    ledger = CallbackLedger(CLOCK)
+    ledger.begin("cb-1", "a1")
+    with pytest.raises(CallbackAlreadyActive):
+        ledger.begin("cb-1", "a2")
+    ledger.refused("cb-1", "Extension does not exist.")
+    assert ledger.begin("cb-1", "a3").state is CallbackState.SENDING
+
+
+def test_uncertain_is_decided_by_reconcile() -> None:
+    ledger = CallbackLedger(CLOCK)
+    ledger.begin("up", "a1")
+    ledger.begin("gone", "a2")
+    ledger.begin("answered", "a3")
+    ledger.outcome_unknown("up", "AmiConnectionLost")
+    ledger.outcome_unknown("gone", "AmiTimeout")
+    ledger.accepted("answered")
+    ledger.feed({"Event": "OriginateResponse", "ActionID": "a3", "Response": "Success", "Uniqueid": "9.1"})
+    assert ledger.get("up").state is CallbackState.UNCERTAIN  # type: ignore[union-attr]
+    ledger.reconcile({"up": frozenset({"1.1"})})
+    assert ledger.get("up").state is CallbackState.QUEUED  # type: ignore[union-attr]
+    assert ledger.get("gone").state is CallbackState.LOST  # type: ignore[union-attr]
+    assert ledger.get("answered").state is CallbackState.ENDED  # type: ignore[union-attr]
+
+
+def test_reconcile_only_judges_attempts_older_than_the_snapshot() -> None:
+    ledger = CallbackLedger(CLOCK)
+    ledger.begin("old", "a1")
+    ledger.begin("new", "a2")
+    ledger.reconcile({}, only=frozenset({"old"}))
+    assert ledger.get("old").state is CallbackState.LOST  # type: ignore[union-attr]
+    assert ledger.get("new").state is CallbackState.SENDING  # type: ignore[union-attr]
+
+
+def test_varset_of_the_callback_id_reveals_the_channel() -> None:
+    ledger = CallbackLedger(CLOCK)
+    ledger.begin("cb-5", "a1")
+    ledger.outcome_unknown("cb-5", "AmiTimeout")
+    changed = ledger.feed({"Event": "VarSet", "Variable": "CTI_CALLBACK_ID", "Value": "cb-5", "Uniqueid": "7.1"})
+    assert changed is not None and changed.state is CallbackState.QUEUED and changed.channels == {"7.1"}
+    ended = ledger.feed({"Event": "Hangup", "Uniqueid": "7.1"})
+    assert ended is not None and ended.state is CallbackState.ENDED
+
+
+def test_backoff_doubles_with_jitter_and_is_capped() -> None:
+    assert [backoff_delay(n, 0.5, 30, lambda: 1.0) for n in range(8)] == [0.5, 1, 2, 4, 8, 16, 30, 30]
+    assert [backoff_delay(n, 0.5, 30, lambda: 0.0) for n in range(3)] == [0.25, 0.5, 1]
+    assert backoff_delay(10_000, 0.5, 30, lambda: 0.5) == 22.5
+    with pytest.raises(ValueError, match="attempt"):
+        backoff_delay(-1, 0.5, 30, lambda: 0.5)
+
+
+def test_encode_action_refuses_header_injection() -> None:
+    assert encode_action({"Action": "Ping", "ActionID": "x"}) == b"Action: Ping\r\nActionID: x\r\n\r\n"
+    assert encode_action({"Action": "Originate", "Variable": ["A=1", "B=2"]}).count(b"Variable: ") == 2
+    with pytest.raises(ValueError, match="line breaks"):
+        encode_action({"Action": "Hangup", "Channel": "x\nAction: Originate"})
+
+
+def test_message_flattening_keeps_channel_variables() -> None:
+    flat = message_to_dict({"Event": "CoreShowChannel", "ChanVariable": ["CTI_CALLBACK_ID=cb-1", "CTI_ROUTE=open"],
+                            "State": ["A", "B"], "content": ""})
+    assert flat == {"Event": "CoreShowChannel", "ChanVariable(CTI_CALLBACK_ID)": "cb-1",
+                    "ChanVariable(CTI_ROUTE)": "open", "State": "A"}
+
+
+def test_filters_keep_cti_varsets_only() -> None:
+    filters = event_filters(["Hangup"])
+    assert filters[0]["MatchCriteria"] == "action(include),name(Hangup)"
+    assert filters[-1]["MatchCriteria"] == "action(include),name(VarSet),header(Variable),method(regex)"
+    assert filters[-1]["Filter"] == "^CTI_"
