@@ -85,9 +85,7 @@ def validate_user_id(user_id: str) -> str:
 
 def validate_password(password: str) -> str:
     if len(password) < MIN_PASSWORD_CHARS:
-        raise AccountError(
-            f"パスワードが短すぎます / password too short: at least {MIN_PASSWORD_CHARS} characters"
-        )
+        raise AccountError(f"パスワードが短すぎます / password too short: at least {MIN_PASSWORD_CHARS} characters")
     if len(password) > MAX_PASSWORD_CHARS:
         raise AccountError(f"パスワードが長すぎます / password too long: at most {MAX_PASSWORD_CHARS} characters")
     return password
@@ -106,9 +104,7 @@ def validate_role_department(
         if not department:
             raise AccountError("担当課の指定が必要です / role 'department' needs --department CODE")
         if department not in known:
-            raise AccountError(
-                f"担当課コードが不明です / unknown department {department!r}; known: {', '.join(known)}"
-            )
+            raise AccountError(f"担当課コードが不明です / unknown department {department!r}; known: {', '.join(known)}")
         return parsed, department
     if department:
         raise AccountError(f"担当課は department 役割のみ / --department is only for role 'department', not {role!r}")

@@ -53,9 +53,7 @@ CSRF_FAILED = Denial(
     "不正なリクエストです（CSRFトークンがありません）。画面を再読み込みしてください / "
     "Missing or wrong CSRF token; reload the page.",
 )
-BAD_ORIGIN = Denial(
-    403, "bad_origin", "許可されていない送信元です / Request origin not allowed."
-)
+BAD_ORIGIN = Denial(403, "bad_origin", "許可されていない送信元です / Request origin not allowed.")
 
 
 def parse_networks(cidrs: Iterable[str]) -> tuple[IpNetwork, ...]:

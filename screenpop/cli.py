@@ -17,6 +17,14 @@ EXIT_USAGE = 2
 def register(sub: argparse._SubParsersAction[Any]) -> None:
     """Add this package's subcommands."""
     register_faq(sub)
+    register_users(sub)
+
+
+def register_users(sub: argparse._SubParsersAction[Any]) -> None:
+    """`cti user ...` (accounts; implemented in screenpop/cli_users.py)."""
+    from screenpop.cli_users import register_users as register
+
+    register(sub)
 
 
 # ---------------------------------------------------------------------------------------------

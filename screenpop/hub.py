@@ -37,6 +37,7 @@ from screenpop.messages import (
     SEQUENCED_TYPES,
     Error,
     Hello,
+    PresenceSet,
     Resume,
     SessionExpired,
     Snapshot,
@@ -49,6 +50,8 @@ POPS_SENT = Counter("cti_pops_sent_total", "Screen pops written to operator sock
 WS_DISCONNECTS = Counter("cti_ws_disconnects_total", "Websocket disconnects by reason", ["reason"])
 
 SnapshotProvider = Callable[[Principal], Awaitable[dict[str, Any]]]
+PresenceHandler = Callable[[Principal, PresenceSet], Awaitable[None]]
+FaqSearchHandler = Callable[[Principal, str], Awaitable[list[dict[str, Any]]]]
 
 
 class Socket(Protocol):
@@ -113,7 +116,11 @@ class Connection:
             self.queue.put_nowait((seq, kind, text))
         except asyncio.QueueFull:
             log_event(
-                logger, "ws_client_too_slow", logging.WARNING, user_id=self.user_id, conn=self.id,
+                logger,
+                "ws_client_too_slow",
+                logging.WARNING,
+                user_id=self.user_id,
+                conn=self.id,
                 queue_size=self.hub.queue_size,
             )
             self.request_close(
@@ -128,6 +135,15 @@ class Connection:
             )
             return False
         return True
+
+    def send_local(self, msg: BaseModel) -> bool:
+        """A reply for this socket only (error, pong, results): carries the current seq, takes none."""
+        text = msg.model_copy(update={"seq": self.hub.current_seq(self.user_id)}).model_dump_json()
+        return self.offer(-1, str(getattr(msg, "type", "")), text)
+
+    def sync_without_resume(self) -> None:
+        """The client spoke before resuming: treat it as a fresh client (snapshot)."""
+        self._synced.set()
 
     def request_close(self, code: int, reason: str, last_words: BaseModel | None) -> None:
         """Close this socket soon (from any context, without awaiting): the writer does it."""
@@ -178,8 +194,9 @@ class Connection:
             await self._close_as_requested()
         except Exception as exc:  # the peer went away mid-write
             self.disconnect_reason = "send_failed"
-            log_event(logger, "ws_send_failed", logging.INFO, user_id=self.user_id, conn=self.id,
-                      error=type(exc).__name__)
+            log_event(
+                logger, "ws_send_failed", logging.INFO, user_id=self.user_id, conn=self.id, error=type(exc).__name__
+            )
             with contextlib.suppress(Exception):
                 self._abort()
         else:  # pragma: no cover - the loop only ends by cancellation or error
@@ -260,12 +277,13 @@ class Hub:
         self.close_timeout = close_timeout
         self.epoch = secrets.token_hex(8)
         self._users: dict[str, _UserChannel] = {}
+        # Hooks the composition root may set: presence changes (e.g. AMI QueuePause) and FAQ search.
+        self.on_presence: PresenceHandler | None = None
+        self.on_faq_search: FaqSearchHandler | None = None
 
     # -- registry -----------------------------------------------------------------------------
 
-    def connect(
-        self, principal: Principal, session_hash: str, socket: Socket, abort: Callable[[], None]
-    ) -> Connection:
+    def connect(self, principal: Principal, session_hash: str, socket: Socket, abort: Callable[[], None]) -> Connection:
         channel = self._users.get(principal.user_id)
         if channel is None:
             channel = self._users[principal.user_id] = _UserChannel(principal.user_id, principal.role)

@@ -32,7 +32,7 @@ class _Msg(BaseModel):
 
 
 class _Server(_Msg):
-    seq: int = Field(0, ge=0, description="per-user sequence number (see module doc)")
+    seq: int = Field(default=0, ge=0, description="per-user sequence number (see module doc)")
 
 
 # --- server -> client -------------------------------------------------------------------------
@@ -128,7 +128,7 @@ class Ping(_Msg):
 class PresenceSet(_Msg):
     type: Literal["presence_set"] = "presence_set"
     state: Literal["ready", "pause"]
-    reason: str | None = Field(None, max_length=64)
+    reason: str | None = Field(default=None, max_length=64)
 
 
 class FaqSearch(_Msg):

@@ -1,0 +1,273 @@
+"""aiohttp wiring of the websocket hub: GET /ws, GET /api/ws/schema.json, and the hub's lifetime.
+
+The lead's create_app calls (after auth_ctx, which this needs)::
+
+    app.cleanup_ctx.append(hub_ctx)   # owns the Hub (app[cti.keys.HUB]) and its session sweep task
+    setup_ws_routes(app)
+
+Handshake order: Origin (403 unless in settings.security.allowed_origins) -> session (401 without a
+session cookie; a cookie whose session expired gets the upgrade, a ``session_expired`` message and
+close 4401, since a browser cannot read a failed handshake's status) -> operator-room network for
+operators and supervisors (403). Client messages touch the session (idle timeout); a sweep closes
+sockets whose session ended (4401) and frees the seat.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from aiohttp import WSCloseCode, WSMsgType, web
+from pydantic import ValidationError
+
+from cti import keys
+from cti.logs import log_event
+from cti.principal import Principal, Role, current_principal
+from screenpop import messages as m
+from screenpop.auth import OUTSIDE_ROOM, Access, decide, origin_allowed
+from screenpop.hub import Connection, Hub
+from screenpop.wiring_auth import (
+    AUTH,
+    SESSION_KEY,
+    SESSION_STATE_KEY,
+    AuthContext,
+    denial_response,
+    log_outside_room,
+    public,
+)
+
+logger = logging.getLogger("cti.screenpop.ws")
+
+PRESENCE: web.AppKey[dict[str, m.Presence]] = web.AppKey("presence", dict)
+
+
+def hub_of(app: web.Application) -> Hub:
+    hub = app[keys.HUB]
+    assert isinstance(hub, Hub)
+    return hub
+
+
+def deliver_to_interface(app: web.Application, interface: str, msg: m.Ringing | m.Pop | m.CallUpdate) -> bool:
+    """Send a call message to whoever sits at queue member `interface`; False when the seat is free."""
+    user_id = app[AUTH].seats.user_at(interface)
+    if user_id is None:
+        return False
+    hub_of(app).send_to_user(user_id, msg)
+    return True
+
+
+@public
+async def ws_schema(request: web.Request) -> web.Response:
+    return web.json_response(m.schema(), headers={"Cache-Control": "no-cache"})
+
+
+@public  # the handler does its own checks: see the module doc for the order
+async def ws_handler(request: web.Request) -> web.StreamResponse:
+    app = request.app
+    ctx = app[AUTH]
+    settings = app[keys.SETTINGS]
+    hub = hub_of(app)
+    if not origin_allowed(request.headers.get("Origin"), ctx.allowed_origins, require=True):
+        log_event(logger, "ws_origin_rejected", logging.WARNING, client_ip=request.remote)
+        return web.json_response(
+            {"error": "bad_origin", "message": "許可されていない送信元です / Websocket origin not allowed."},
+            status=403,
+        )
+    principal = current_principal(request)
+    session = request.get(SESSION_KEY)
+    ws = web.WebSocketResponse(
+        heartbeat=settings.hub.heartbeat_seconds,
+        max_msg_size=settings.hub.max_message_bytes,
+        compress=False,
+    )
+    if principal is None or session is None:
+        if request.get(SESSION_STATE_KEY) in ("expired", "missing"):
+            await ws.prepare(request)
+            await ws.send_str(m.SessionExpired().model_dump_json())
+            await ws.close(code=m.CLOSE_SESSION_EXPIRED, message=b"session_expired")
+            return ws
+        return web.json_response(
+            {"error": "not_logged_in", "message": "ログインしてください / Please log in."}, status=401
+        )
+    denial = decide(Access(), principal, from_operator_room=ctx.from_operator_room(request.remote))
+    if denial is not None:
+        if denial is OUTSIDE_ROOM:
+            log_outside_room(request, principal)
+        return denial_response(request, denial)
+
+    await ws.prepare(request)
+
+    def abort() -> None:
+        transport = request.transport
+        if transport is not None:
+            transport.abort()
+
+    conn = hub.connect(principal, session.token_hash, ws, abort)
+    conn.start_writer()
+    synced = False
+    try:
+        async for frame in ws:
+            if frame.type is WSMsgType.TEXT:
+                synced = await _on_text(app, ctx, conn, frame.data, synced)
+            elif frame.type is WSMsgType.BINARY:
+                conn.send_local(m.Error(code="bad_message", message="テキストのJSONのみ / only JSON text frames"))
+            elif frame.type is WSMsgType.ERROR:
+                if ws.close_code == WSCloseCode.MESSAGE_TOO_BIG:
+                    conn.disconnect_reason = "too_big"
+                else:
+                    conn.disconnect_reason = "error"
+        if (
+            conn.close_request is None
+            and conn.disconnect_reason == "client_closed"
+            and ws.close_code
+            in (
+                WSCloseCode.ABNORMAL_CLOSURE,
+                None,
+            )
+        ):
+            conn.disconnect_reason = "heartbeat_or_network"
+    finally:
+        await conn.stop_writer()
+        hub.disconnect(conn)
+    return ws
+
+
+async def _on_text(app: web.Application, ctx: AuthContext, conn: Connection, data: str, synced: bool) -> bool:
+    try:
+        msg = m.parse_client_message(data)
+    except ValidationError as exc:
+        if not synced:
+            conn.sync_without_resume()
+        conn.send_local(m.Error(code="bad_message", message=_describe(exc)))
+        return True
+    # Client activity keeps the session alive; an ended session closes the socket (4401).
+    found = await ctx.sessions.lookup_hash(conn.session_hash)
+    if found.session is None:
+        _session_ended(app, conn.session_hash, conn.user_id)
+        return synced
+    if isinstance(msg, m.Resume):
+        conn.resume(msg)
+        return True
+    if not synced:
+        conn.sync_without_resume()
+    hub = conn.hub
+    if isinstance(msg, m.Ping):
+        conn.send_local(m.Pong())
+    elif isinstance(msg, m.PresenceSet):
+        await _presence(app, hub, conn.principal, msg)
+    elif isinstance(msg, m.FaqSearch):
+        if hub.on_faq_search is None:
+            conn.send_local(m.Error(code="faq_unavailable", message="FAQ検索は利用できません / FAQ search unavailable"))
+        else:
+            try:
+                results = await hub.on_faq_search(conn.principal, msg.q)
+            except Exception as exc:
+                log_event(logger, "faq_search_failed", logging.ERROR, user_id=conn.user_id, error=type(exc).__name__)
+                conn.send_local(m.Error(code="faq_failed", message="FAQ検索に失敗しました / FAQ search failed"))
+            else:
+                conn.send_local(m.FaqResults(q=msg.q, results=results))
+    return True
+
+
+async def _presence(app: web.Application, hub: Hub, principal: Principal, msg: m.PresenceSet) -> None:
+    if hub.on_presence is not None:
+        try:
+            await hub.on_presence(principal, msg)
+        except Exception as exc:
+            log_event(logger, "presence_failed", logging.ERROR, user_id=principal.user_id, error=type(exc).__name__)
+            hub.send_to_user(
+                principal.user_id,
+                m.Error(code="presence_failed", message="在席状態を変更できませんでした / Could not change presence"),
+            )
+            return
+    update = m.Presence(
+        user_id=principal.user_id,
+        state=msg.state,
+        reason=msg.reason,
+        interface=app[AUTH].seats.seat_of(principal.user_id),
+    )
+    app[PRESENCE][principal.user_id] = update
+    hub.send_to_user(principal.user_id, update)
+    if principal.role is not Role.SUPERVISOR:
+        hub.send_to_role(Role.SUPERVISOR, update)
+
+
+def _session_ended(app: web.Application, token_hash: str, user_id: str) -> None:
+    hub_of(app).expire_session(token_hash)
+    app[AUTH].seats.release_user(user_id)
+    app[PRESENCE].pop(user_id, None)
+
+
+def _describe(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "(message)"
+    return f"不正なメッセージです / bad message: {where}: {first['msg']}"
+
+
+async def default_snapshot(app: web.Application, principal: Principal) -> dict[str, Any]:
+    state: dict[str, Any] = {"seat": app[AUTH].seats.seat_of(principal.user_id)}
+    mine = app[PRESENCE].get(principal.user_id)
+    state["presence"] = mine.model_dump(exclude={"seq", "type"}) if mine else None
+    if principal.role is Role.SUPERVISOR:
+        state["team_presence"] = [p.model_dump(exclude={"seq", "type"}) for p in app[PRESENCE].values()]
+    return state
+
+
+async def hub_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Own the hub for the app's lifetime: create it, sweep ended sessions, close every socket at exit."""
+    settings = app[keys.SETTINGS].hub
+    app[PRESENCE] = {}
+
+    async def snapshot(principal: Principal) -> dict[str, Any]:
+        return await default_snapshot(app, principal)
+
+    hub = Hub(
+        queue_size=settings.client_queue_size,
+        replay_window=settings.replay_window,
+        heartbeat_seconds=settings.heartbeat_seconds,
+        snapshot_provider=snapshot,
+    )
+    app[keys.HUB] = hub
+    idle_seconds = app[keys.SETTINGS].security.session_idle_minutes * 60
+    sweep = asyncio.create_task(_sweep_loop(app, min(30.0, idle_seconds / 4)), name="ws-session-sweep")
+    try:
+        yield
+    finally:
+        sweep.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweep
+        await hub.close_all()
+
+
+async def sweep_sessions(app: web.Application) -> int:
+    """Close the sockets whose session ended (idle, logout, disabled account); returns how many."""
+    ctx = app[AUTH]
+    ended = 0
+    checked: dict[str, bool] = {}
+    for conn in list(hub_of(app).connections()):
+        if conn.close_request is not None:
+            continue
+        if conn.session_hash not in checked:
+            found = await ctx.sessions.lookup_hash(conn.session_hash, touch=False)
+            checked[conn.session_hash] = found.session is not None
+        if not checked[conn.session_hash]:
+            _session_ended(app, conn.session_hash, conn.user_id)
+            ended += 1
+    return ended
+
+
+async def _sweep_loop(app: web.Application, every_seconds: float) -> None:
+    while True:
+        await asyncio.sleep(every_seconds)
+        try:
+            await sweep_sessions(app)
+        except Exception as exc:
+            log_event(logger, "ws_sweep_failed", logging.ERROR, error=type(exc).__name__)
+
+
+def setup_ws_routes(app: web.Application) -> None:
+    app.router.add_get("/ws", ws_handler)
+    app.router.add_get("/api/ws/schema.json", ws_schema)
