@@ -1,0 +1,239 @@
+"""End-to-end fixtures: a real Asterisk 22 (scripts/pbx) and a small AMI client.
+
+``pbx`` (session scope) starts a private PBX instance for this pytest session, provisioning the
+Debian sid root first if it is missing (about a minute, once per machine; cached in
+/var/cache/cti). If that is impossible the tests FAIL; set ``CTI_SKIP_PBX=1`` to skip them
+instead (documented in dialplan/README.md). Mark tests that use it ``@pytest.mark.asterisk``.
+
+Interface of the object ``pbx`` yields (kept stable for other test suites):
+
+    pbx.ami_host, pbx.ami_port            AMI on 127.0.0.1 (a free port chosen per session)
+    pbx.ami_username, pbx.ami_secret      the "cti" user with the PRODUCTION privileges of
+                                          dialplan/manager.conf (what cti itself gets)
+    pbx.admin_username, pbx.admin_secret  "cti-admin": read/write all (test drivers only)
+    pbx.agi_port                          where the dialplan's AGI(agi://127.0.0.1:PORT/route)
+                                          connects: run the FastAGI server under test there
+    pbx.instance                          the scripts/pbx instance name
+    pbx.cli(command) -> str               asterisk -rx COMMAND (raises on failure)
+    pbx.set_global(name, value)           dialplan global variable (e.g. a SIM_* knob)
+    pbx.reset_globals()                   back to the values in the config files
+    pbx.restart()                         'core restart now', returns once fully booted
+    pbx.kill9_and_start()                 SIGKILL Asterisk, start it again, fully booted
+    pbx.stop() / pbx.start()              clean stop / start (the fixture restarts at teardown)
+
+Simulated phones (dialplan/lab/extensions-local.conf): inbound calls are an Originate of
+``Local/<ward number>@from-pstn`` with ``Context: citizen-sim``, ``Exten: talk`` (or ``dtmf``
+with ``Variable: SIM_DTMF=<digits>``); operators are Local/101 and Local/102@operator-phones,
+answering after SIM_OP_ANSWER_DELAY (1 s) unless SIM_OP<ext>/SIM_OPERATORS is ``noanswer``.
+
+``ami`` (function scope) is an AmiClient logged in as the production-privileged cti user.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "scripts" / "pbx"
+CACHE = Path(os.environ.get("CTI_PBX_CACHE", "/var/cache/cti"))
+
+Event = dict[str, str]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Pbx:
+    instance: str
+    ami_port: int
+    agi_port: int
+    ami_secret: str
+    ami_host: str = "127.0.0.1"
+    ami_username: str = "cti"
+    admin_username: str = "cti-admin"
+    admin_secret: str = ""
+    _env: dict[str, str] = field(default_factory=dict, repr=False)
+
+    def run(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        """scripts/pbx ARGS for this instance; raises with Asterisk's own output on failure."""
+        result = subprocess.run(
+            [str(SCRIPT), *args], env=self._env, capture_output=True, text=True, timeout=timeout
+        )
+        if result.returncode != 0:
+            raise RuntimeError(
+                f"scripts/pbx {' '.join(args)} failed ({result.returncode}):\n{result.stdout}{result.stderr}"
+            )
+        return result
+
+    def cli(self, command: str) -> str:
+        return self.run("cli", command, timeout=30).stdout
+
+    def set_global(self, name: str, value: str) -> None:
+        self.cli(f"dialplan set global {name} {value}")
+
+    def reset_globals(self) -> None:
+        self.cli("dialplan reload")  # clearglobalvars=yes: globals back to the files' values
+
+    def start(self) -> None:
+        self.run("up")
+
+    def stop(self) -> None:
+        self.run("down", timeout=60)
+
+    def restart(self) -> None:
+        self.run("restart", timeout=120)
+
+    def kill9_and_start(self) -> None:
+        self.run("kill9", timeout=30)
+        self.run("up", timeout=120)
+
+    def is_running(self) -> bool:
+        return subprocess.run([str(SCRIPT), "status"], env=self._env, capture_output=True).returncode == 0
+
+
+@pytest.fixture(scope="session")
+def pbx() -> Iterator[Pbx]:
+    if os.environ.get("CTI_SKIP_PBX") == "1":
+        pytest.skip("CTI_SKIP_PBX=1: tests that need the local Asterisk PBX are skipped")
+    instance = f"pytest-{os.getpid()}"
+    secret = uuid.uuid4().hex
+    box = Pbx(instance=instance, ami_port=_free_port(), agi_port=_free_port(), ami_secret=secret)
+    box.admin_secret = secret
+    box._env = {
+        **os.environ,
+        "CTI_PBX_INSTANCE": instance,
+        "CTI_PBX_AMI_PORT": str(box.ami_port),
+        "CTI_PBX_AGI_PORT": str(box.agi_port),
+        "CTI_PBX_AMI_SECRET": secret,
+    }
+    try:
+        box.start()
+    except (RuntimeError, subprocess.TimeoutExpired, OSError) as exc:
+        pytest.fail(f"the local Asterisk PBX could not be started (set CTI_SKIP_PBX=1 to skip):\n{exc}")
+    try:
+        yield box
+    finally:
+        with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):
+            box.stop()
+        shutil.rmtree(CACHE / "asterisk-sid" / "cti" / instance, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            (CACHE / "asterisk-sid" / "cti" / f"{instance}.lock").unlink()
+
+
+# ---- a small AMI client for tests ---------------------------------------------------------------
+class AmiError(Exception):
+    pass
+
+
+class AmiClient:
+    """Just enough AMI for tests: log in, send actions, keep every event for wait_event()."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+        self.banner = ""
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._responses: dict[str, asyncio.Future[Event]] = {}
+        self._changed = asyncio.Event()
+        self.closed = asyncio.Event()
+
+    async def connect(self, host: str, port: int, username: str, secret: str) -> None:
+        self._reader, self._writer = await asyncio.open_connection(host, port)
+        self.banner = (await asyncio.wait_for(self._reader.readline(), 5)).decode().strip()
+        self._task = asyncio.create_task(self._read_frames())
+        response = await self.action("Login", Username=username, Secret=secret)
+        if response.get("Response") != "Success":
+            raise AmiError(f"login failed: {response.get('Message')}")
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _read_frames(self) -> None:
+        assert self._reader is not None
+        frame: Event = {}
+        try:
+            while True:
+                raw = await self._reader.readline()
+                if not raw:
+                    break
+                line = raw.decode(errors="replace").rstrip("\r\n")
+                if line:
+                    key, _, value = line.partition(":")
+                    frame.setdefault(key, value.removeprefix(" "))
+                    continue
+                if not frame:
+                    continue  # Asterisk sometimes sends an extra CRLF
+                action_id = frame.get("ActionID")
+                if "Response" in frame and action_id in self._responses:
+                    future = self._responses.pop(action_id)
+                    if not future.done():
+                        future.set_result(frame)
+                if "Event" in frame:
+                    self.events.append(frame)
+                    self._changed.set()
+                frame = {}
+        finally:
+            self.closed.set()
+            self._changed.set()
+
+    async def action(self, name: str, timeout: float = 10, **fields: str) -> Event:
+        assert self._writer is not None
+        action_id = uuid.uuid4().hex
+        future: asyncio.Future[Event] = asyncio.get_running_loop().create_future()
+        self._responses[action_id] = future
+        lines = [f"Action: {name}", f"ActionID: {action_id}"]
+        for key, value in fields.items():
+            for one in value.split("\n") if key == "Variable" else [value]:
+                lines.append(f"{key}: {one}")
+        self._writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
+        await self._writer.drain()
+        return await asyncio.wait_for(future, timeout)
+
+    async def wait_event(self, predicate: Callable[[Event], bool], timeout: float = 15, start: int = 0) -> Event:
+        """The first event (from index `start`) matching `predicate`, waiting up to `timeout` s."""
+        async with asyncio.timeout(timeout):
+            index = start
+            while True:
+                while index < len(self.events):
+                    event = self.events[index]
+                    index += 1
+                    if predicate(event):
+                        return event
+                if self.closed.is_set():
+                    raise AmiError("AMI connection closed while waiting")
+                self._changed.clear()
+                await self._changed.wait()
+
+    def matching(self, predicate: Callable[[Event], bool]) -> list[Event]:
+        return [e for e in self.events if predicate(e)]
+
+
+@pytest.fixture
+async def ami(pbx: Pbx) -> AsyncIterator[AmiClient]:
+    client = AmiClient()
+    await client.connect(pbx.ami_host, pbx.ami_port, pbx.ami_username, pbx.ami_secret)
+    try:
+        yield client
+    finally:
+        await client.close()

@@ -1,0 +1,239 @@
+"""Real calls through Asterisk 22 with the shipped dialplan: routing by cti's calendars over
+FastAGI, the static fallback when cti is down, the IVR category, the operators' queue.
+
+Each call is an AMI Originate of ``Local/<ward number>@from-pstn`` (the trunk leg that runs
+our dialplan) whose other leg is the simulated caller in ``citizen-sim``. The cti FastAGI
+server runs in this process on pbx.agi_port with an injected clock, so open/closed is fixed.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+import pytest
+
+from cti.calendar import Calendars
+from cti.clock import TOKYO, fixed_clock
+from cti.config import CalendarSettings
+from telephony.agi import FastAgiServer, make_route_script
+
+if TYPE_CHECKING:  # the fixtures' types (tests/e2e/conftest.py); pytest provides the objects
+    from conftest import AmiClient, Event, Pbx
+
+pytestmark = pytest.mark.asterisk
+
+WARD_NUMBER = "0301110000"
+CALLER = "0312345678"
+DAY = datetime.fromisoformat("2026-12-28T10:00:00+09:00")  # Monday, open
+NIGHT = datetime.fromisoformat("2026-12-28T23:30:00+09:00")
+
+
+@asynccontextmanager
+async def cti_routing(pbx: Pbx, at: datetime) -> AsyncIterator[tuple[Calendars, list[float]]]:
+    """cti's FastAGI server where the dialplan points, deciding as if it were `at`."""
+    calendars = Calendars.from_settings(CalendarSettings())
+    latencies: list[float] = []
+    server = FastAgiServer(
+        {"route": make_route_script(calendars, fixed_clock(at))},
+        port=pbx.agi_port,
+        on_decision=lambda _script, seconds: latencies.append(seconds),
+    )
+    async with server:
+        yield calendars, latencies
+
+
+@dataclass
+class Call:
+    caller_leg: str  # Uniqueid of Local/...;1 (the simulated caller; also the Linkedid)
+    trunk_leg: str  # Uniqueid of Local/...;2 (runs from-pstn)
+    ami: AmiClient
+
+    def mine(self, event: Event) -> bool:
+        return event.get("Linkedid") == self.caller_leg or event.get("Uniqueid") in (
+            self.caller_leg,
+            self.trunk_leg,
+        )
+
+    def var(self, name: str) -> Callable[[Event], bool]:
+        return lambda e: (
+            e.get("Event") == "VarSet" and e.get("Variable", "").lstrip("_") == name and self.mine(e)
+        )
+
+    async def value(self, name: str, timeout: float = 15) -> str:
+        """The value the trunk leg's variable `name` was first set to."""
+        event = await self.ami.wait_event(
+            lambda e: self.var(name)(e) and e.get("Uniqueid") == self.trunk_leg, timeout
+        )
+        return event["Value"]
+
+    async def event(self, name: str, timeout: float = 15, **fields: str) -> Event:
+        return await self.ami.wait_event(
+            lambda e: e.get("Event") == name and self.mine(e) and all(e.get(k) == v for k, v in fields.items()),
+            timeout,
+        )
+
+    async def hung_up(self, timeout: float = 30) -> Event:
+        return await self.event("Hangup", timeout, Uniqueid=self.trunk_leg)
+
+    def seen(self, name: str) -> list[Event]:
+        return self.ami.matching(lambda e: e.get("Event") == name and self.mine(e))
+
+
+async def place_call(ami: AmiClient, dtmf: str | None = None, **variables: str) -> Call:
+    caller_leg, trunk_leg = f"test-{uuid.uuid4().hex[:12]}", f"test-{uuid.uuid4().hex[:12]}"
+    if dtmf is not None:
+        variables["SIM_DTMF"] = dtmf
+    fields = {
+        "Channel": f"Local/{WARD_NUMBER}@from-pstn",
+        "Context": "citizen-sim",
+        "Exten": "dtmf" if dtmf is not None else "talk",
+        "Priority": "1",
+        "CallerID": f'"Citizen" <{CALLER}>',
+        "ChannelId": caller_leg,
+        "OtherChannelId": trunk_leg,
+        "Async": "true",
+        "Timeout": "10000",
+    }
+    if variables:
+        fields["Variable"] = "\n".join(f"{k}={v}" for k, v in variables.items())
+    response = await ami.action("Originate", **fields)
+    assert response["Response"] == "Success", response
+    return Call(caller_leg=caller_leg, trunk_leg=trunk_leg, ami=ami)
+
+
+async def test_open_hours_call_reaches_an_operator(pbx: Pbx, ami: AmiClient) -> None:
+    async with cti_routing(pbx, DAY) as (_, latencies):
+        call = await place_call(ami, dtmf="1")
+        assert await call.value("CTI_ROUTE") == "open"
+        assert await call.value("CTI_OFFICE") == "open"
+        assert await call.value("AGISTATUS") == "SUCCESS"
+        joined = await call.event("QueueCallerJoin", Queue="operators")
+        connected = await call.event("AgentConnect", Queue="operators")
+        assert connected["Interface"] in ("Local/101@operator-phones", "Local/102@operator-phones")
+        assert joined["Uniqueid"] == call.trunk_leg
+        assert await call.value("CTI_CATEGORY") == "koseki"
+        # setinterfacevar=yes: the caller's channel learns which operator took it.
+        assert await call.value("MEMBERINTERFACE") == connected["Interface"]
+        await call.hung_up()
+    assert len(latencies) == 1 and latencies[0] < 0.5
+    assert not call.seen("QueueCallerAbandon")
+
+
+async def test_night_call_hears_the_announcement_and_never_queues(pbx: Pbx, ami: AmiClient) -> None:
+    async with cti_routing(pbx, NIGHT):
+        call = await place_call(ami)
+        assert await call.value("CTI_ROUTE") == "closed"
+        assert await call.value("CTI_CLOSED_REASON") == "night"
+        assert await call.value("CTI_NEXT_OPEN") == "2026-12-29T08:00:00+09:00"
+        playback = await call.event("Newexten", Context="cti-prompt", Application="Playback")
+        assert playback["AppData"].startswith("cti/closed-night")
+        # No Japanese recording is installed in the test PBX: the stock prompt is the fallback.
+        fallback = await call.event("Newexten", Context="cti-prompt", Application="Playback", Priority="4")
+        assert fallback["AppData"].startswith("please-try-call-later")
+        await call.event("Newexten", Context="cti-closed", Application="SayUnixTime")
+        await call.hung_up()
+    assert not call.seen("QueueCallerJoin")
+
+
+async def test_emergency_close_applies_to_the_next_call(pbx: Pbx, ami: AmiClient) -> None:
+    async with cti_routing(pbx, DAY) as (calendars, _):
+        calendars.set_emergency("庁舎停電")
+        call = await place_call(ami)
+        assert await call.value("CTI_ROUTE") == "closed"
+        assert await call.value("CTI_CLOSED_REASON") == "emergency"
+        assert await call.value("CTI_NEXT_OPEN") == ""
+        await call.hung_up()
+        assert not call.seen("QueueCallerJoin")
+        # The closed branch skips "we open again at ..." when there is no next opening.
+        assert not call.seen("Newexten") or not [
+            e for e in call.seen("Newexten") if e.get("Application") == "SayUnixTime"
+        ]
+
+
+def tokyo_weekday_other_than_today() -> str:
+    names = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+    return names[(datetime.now(TOKYO) + timedelta(days=3)).weekday()]
+
+
+def new_year_today() -> bool:
+    now = datetime.now(TOKYO)
+    return now.month == 1 and now.day <= 3
+
+
+async def test_cti_down_falls_back_to_static_schedule_open(pbx: Pbx, ami: AmiClient) -> None:
+    # Nothing listens on pbx.agi_port: Asterisk cannot reach cti.
+    pbx.set_global("CTI_FALLBACK_HOURS", "00:00-23:59")
+    try:
+        call = await place_call(ami, dtmf="0")
+        assert await call.value("AGISTATUS") == "FAILURE"
+        assert await call.value("CTI_ROUTE_SOURCE") == "fallback"
+        if new_year_today():
+            assert await call.value("CTI_CLOSED_REASON") == "year_end"
+            return
+        assert await call.value("CTI_ROUTE") == "open"
+        await call.event("QueueCallerJoin", Queue="operators")
+        await call.event("AgentConnect", Queue="operators")
+        assert await call.value("CTI_CATEGORY") == "other"
+        await call.hung_up()
+    finally:
+        pbx.reset_globals()
+
+
+async def test_cti_down_falls_back_to_static_schedule_closed(pbx: Pbx, ami: AmiClient) -> None:
+    pbx.set_global("CTI_FALLBACK_DAYS", tokyo_weekday_other_than_today())
+    try:
+        call = await place_call(ami)
+        assert await call.value("AGISTATUS") == "FAILURE"
+        assert await call.value("CTI_ROUTE") == "closed"
+        assert await call.value("CTI_CLOSED_REASON") == ("year_end" if new_year_today() else "night")
+        await call.event("Newexten", Context="cti-closed")
+        await call.hung_up()
+        assert not call.seen("QueueCallerJoin")
+    finally:
+        pbx.reset_globals()
+
+
+@pytest.mark.parametrize(("digit", "category"), [("2", "zei"), ("5", "kosodate"), ("9", "other")])
+async def test_ivr_choice_arrives_as_category(pbx: Pbx, ami: AmiClient, digit: str, category: str) -> None:
+    async with cti_routing(pbx, DAY):
+        call = await place_call(ami, dtmf=digit)
+        assert await call.value("CTI_CATEGORY") == category
+        await call.event("QueueCallerJoin", Queue="operators")
+        await call.hung_up()
+
+
+async def test_no_choice_goes_to_the_queue_as_other(pbx: Pbx, ami: AmiClient) -> None:
+    async with cti_routing(pbx, DAY):
+        call = await place_call(ami)
+        assert await call.value("CTI_CATEGORY", timeout=20) == "other"
+        await call.event("QueueCallerJoin", Queue="operators")
+        await call.hung_up()
+
+
+async def test_unanswered_operator_is_skipped(pbx: Pbx, ami: AmiClient) -> None:
+    async with cti_routing(pbx, DAY):
+        call = await place_call(ami, dtmf="1", __SIM_OP101="noanswer")
+        connected = await call.event("AgentConnect", timeout=40, Queue="operators")
+        assert connected["Interface"] == "Local/102@operator-phones"
+        await call.hung_up()
+
+
+async def test_unknown_agi_script_uses_the_fallback(pbx: Pbx, ami: AmiClient) -> None:
+    """cti answers but knows no such script: nothing is set, the dialplan falls back."""
+    calendars = Calendars.from_settings(CalendarSettings())
+    async with FastAgiServer({"other": make_route_script(calendars, fixed_clock(NIGHT))}, port=pbx.agi_port):
+        pbx.set_global("CTI_FALLBACK_HOURS", "00:00-23:59")
+        try:
+            call = await place_call(ami)
+            assert await call.value("CTI_ROUTE_SOURCE") == "fallback"
+            assert not call.seen("VarSet") or "CTI_CLOSED_REASON" not in {
+                e["Variable"] for e in call.seen("VarSet")
+            } or new_year_today()
+            await call.hung_up()
+        finally:
+            pbx.reset_globals()
