@@ -30,6 +30,9 @@ class Access:
     roles: frozenset[Role] | None = None  # None: any authenticated role
     public: bool = False
     operator_room_only: bool = False  # everyone, even anonymous, must come from the operator room
+    # False only for the login endpoint: it is protected by SameSite=Strict plus the Origin check,
+    # and must work while an old session cookie is still around.
+    session_csrf: bool = True
 
 
 @dataclass(frozen=True, slots=True)

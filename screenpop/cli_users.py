@@ -1,10 +1,10 @@
 """`cti user ...`: staff accounts, pre-registered by an admin (no self sign-up).
 
-    cti user add ID --role R [--department D] [--name N] [--password-stdin]
-    cti user disable ID
-    cti user enable ID
-    cti user reset-password ID [--password-stdin]
-    cti user list [--json]
+cti user add ID --role R [--department D] [--name N] [--password-stdin]
+cti user disable ID
+cti user enable ID
+cti user reset-password ID [--password-stdin]
+cti user list [--json]
 """
 
 from __future__ import annotations

@@ -55,8 +55,9 @@ from screenpop.sessions import COOKIE_NAME, CSRF_HEADER, Session, SessionStore
 
 logger = logging.getLogger("cti.screenpop.auth")
 
-SESSION_KEY = "cti.session"
-SESSION_STATE_KEY = "cti.session_state"  # "ok" | "missing" | "expired" | "none"
+SESSION_KEY: web.RequestKey[Session | None] = web.RequestKey("cti.session", Session)
+# "ok" | "missing" | "expired" | "none" (no cookie)
+SESSION_STATE_KEY: web.RequestKey[str] = web.RequestKey("cti.session_state", str)
 ACCESS_ATTR = "__cti_access__"
 
 
@@ -183,13 +184,14 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         return _forget_cookie(denial_response(request, denial), state)
 
     if request.method in STATE_CHANGING_METHODS:
-        if session is not None:
+        if session is not None and access.session_csrf:
             if not csrf_ok(session.csrf_token, request.headers.get(CSRF_HEADER)):
                 log_event(logger, "csrf_rejected", logging.WARNING, user_id=session.user_id, path=request.path)
                 return denial_response(request, CSRF_FAILED)
-        elif not origin_allowed(request.headers.get("Origin"), ctx.allowed_origins, require=False):
-            log_event(logger, "origin_rejected", logging.WARNING, client_ip=client_ip, path=request.path)
-            return denial_response(request, BAD_ORIGIN)
+        else:
+            if not origin_allowed(request.headers.get("Origin"), ctx.allowed_origins, require=False):
+                log_event(logger, "origin_rejected", logging.WARNING, client_ip=client_ip, path=request.path)
+                return denial_response(request, BAD_ORIGIN)
 
     response = await handler(request)
     return _forget_cookie(response, state)
@@ -235,7 +237,12 @@ def _bad_request(message: str) -> web.Response:
     return web.json_response({"error": "bad_request", "message": message}, status=400, dumps=_dumps)
 
 
-@public
+def _login_endpoint(handler: H) -> H:
+    setattr(handler, ACCESS_ATTR, Access(public=True, session_csrf=False))
+    return handler
+
+
+@_login_endpoint
 async def login(request: web.Request) -> web.StreamResponse:
     ctx = request.app[AUTH]
     is_form = request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data")
@@ -302,7 +309,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     log_event(logger, "login_ok", user_id=user.user_id, role=user.role.value, client_ip=client_ip)
     response: web.StreamResponse
     if is_form:
-        response = web.HTTPSeeOther(location=_landing(user.role))
+        response = web.Response(status=303, headers={"Location": _landing(user.role)})
     else:
         response = web.json_response(_me_payload(principal_of(session, client_ip), session, ctx), dumps=_dumps)
     response.set_cookie(COOKIE_NAME, token, httponly=True, samesite="Strict", secure=request.secure, path="/")
@@ -319,10 +326,17 @@ def _expire_sockets(app: web.Application, token_hash: str) -> None:
         hub.expire_session(token_hash)
 
 
+def _session_of(request: web.Request) -> Session:
+    session: Session | None = request.get(SESSION_KEY)
+    if session is None:  # the middleware lets no anonymous request reach a @requires handler
+        raise web.HTTPUnauthorized()
+    return session
+
+
 @requires()
 async def logout(request: web.Request) -> web.StreamResponse:
     ctx = request.app[AUTH]
-    session: Session = request[SESSION_KEY]
+    session = _session_of(request)
     await ctx.sessions.delete(session.token_hash)
     ctx.seats.release_user(session.user_id)
     _expire_sockets(request.app, session.token_hash)
@@ -349,7 +363,7 @@ async def me(request: web.Request) -> web.Response:
     principal = current_principal(request)
     assert principal is not None
     return web.json_response(
-        _me_payload(principal, request[SESSION_KEY], request.app[AUTH]),
+        _me_payload(principal, _session_of(request), request.app[AUTH]),
         dumps=_dumps,
         headers={"Cache-Control": "no-store"},
     )

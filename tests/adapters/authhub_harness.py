@@ -1,0 +1,105 @@
+"""A real aiohttp app with the auth middleware, the auth routes, the hub and a temp SQLite DB,
+wired the way create_app wires them; shared by tests/adapters/test_auth_*.py and test_hub_*.py."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from argon2 import PasswordHasher
+
+from cti import keys
+from cti.clock import TOKYO
+from cti.config import Settings
+from cti.db import open_database
+from screenpop.accounts import MIGRATIONS
+from screenpop.wiring_auth import AUTH, PASSWORD_HASHER, auth_ctx, auth_middleware, setup_auth_routes
+from screenpop.wiring_hub import hub_ctx, setup_ws_routes
+
+ORIGIN = "http://cti.test:8080"
+PASSWORD = "correct horse battery"
+START = datetime(2026, 12, 1, 9, 0, tzinfo=TOKYO)
+
+
+class Clock:
+    def __init__(self, at: datetime = START) -> None:
+        self.at = at
+
+    def __call__(self) -> datetime:
+        return self.at
+
+    def advance(self, **delta: float) -> None:
+        self.at += timedelta(**delta)
+
+
+def cheap_hasher() -> PasswordHasher:
+    return PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+
+
+def build_app(db_path: Path, clock: Clock, settings: Settings, hasher: PasswordHasher | None = None) -> web.Application:
+    app = web.Application(middlewares=[auth_middleware])
+    app[keys.SETTINGS] = settings
+    app[keys.CLOCK] = clock
+    app[PASSWORD_HASHER] = hasher or cheap_hasher()
+
+    async def db_ctx(app: web.Application) -> AsyncIterator[None]:
+        conn = await open_database(db_path, MIGRATIONS)
+        app[keys.DB] = conn
+        yield
+        await conn.close()
+
+    app.cleanup_ctx.append(db_ctx)
+    app.cleanup_ctx.append(auth_ctx)
+    app.cleanup_ctx.append(hub_ctx)
+    setup_auth_routes(app)
+    setup_ws_routes(app)
+    return app
+
+
+def make_settings(**sections: dict[str, Any]) -> Settings:
+    base: dict[str, Any] = {
+        "security": {"allowed_origins": [ORIGIN], "operator_networks": ["127.0.0.0/8", "::1/128"]},
+        "hub": {"heartbeat_seconds": 30.0},
+    }
+    for name, values in sections.items():
+        base.setdefault(name, {}).update(values)
+    return Settings(**base)
+
+
+async def start(
+    tmp_path: Path,
+    clock: Clock,
+    settings: Settings,
+    setup: Callable[[web.Application], None] | None = None,
+    **kw: Any,
+) -> TestClient[Any, Any]:
+    app = build_app(tmp_path / "cti.sqlite3", clock, settings, **kw)
+    if setup is not None:
+        setup(app)
+    client: TestClient[Any, Any] = TestClient(TestServer(app))
+    await client.start_server()
+    return client
+
+
+async def add_user(client: TestClient[Any, Any], user_id: str, role: str, department: str | None = None) -> None:
+    ctx = client.app[AUTH] if client.app is not None else None
+    assert ctx is not None
+    await ctx.accounts.add(user_id, role, PASSWORD, department=department, known_departments=ctx.known_departments)
+
+
+async def login(client: TestClient[Any, Any], user_id: str, password: str = PASSWORD) -> dict[str, Any]:
+    resp = await client.post("/api/login", json={"user_id": user_id, "password": password}, headers={"Origin": ORIGIN})
+    body: dict[str, Any] = await resp.json()
+    assert resp.status == 200, body
+    return body
+
+
+def session_cookie(client: TestClient[Any, Any]) -> str | None:
+    for cookie in client.session.cookie_jar:
+        if cookie.key == "cti_session":
+            return cookie.value
+    return None
