@@ -1,0 +1,140 @@
+"""Department staff API: the handed-over inbox and click-to-call.
+
+    GET  /api/department/inbox                    callbacks of the user's department (区政情報課: all),
+                                                  overdue first, then by deadline; closed ones last
+    POST /api/department/callbacks/{id}/call      {"extension": "201", "version": 3}
+                                                  rings the staff phone, then the citizen (ward caller ID)
+    GET  /api/department/callbacks/{id}/call      the attempt's state (sending/queued/answered/...)
+
+Reading, scoping (403 + audit for another department's record), starting, attempts and closing
+all go through records' own service (records.store.RecordsService), which audits each of them;
+attempt outcomes and the close use records' API (/api/records/callbacks/{id}/attempts, /close).
+The live progress of a call arrives on the websocket as ``callback_progress`` messages.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+
+from cti import keys
+from cti.logs import log_event
+from cti.principal import Role
+from records.rules import RecordsError
+from screenpop.supervisor_http import DEPARTMENT_STAFF, ApiError, guarded, json_body, json_response, require
+
+logger = logging.getLogger("screenpop.department")
+
+EXTENSION = re.compile(r"^[0-9]{2,8}$")
+PHONE_TECH = "PJSIP"
+CLOSED = ("closed", "closed_unreached")
+
+# callback id -> user id of the staff member who placed the call (progress goes to them)
+CALL_OWNERS: web.AppKey[dict[str, str]] = web.AppKey("department_call_owners", dict)
+
+
+def inbox_order(item: dict[str, Any]) -> tuple[int, int, str, int]:
+    """Overdue first, then open ones by deadline, closed ones last (newest closed first is not needed)."""
+    closed = item["status"] in CLOSED
+    due: datetime = item["due_by"]
+    return (1 if closed else 0, 0 if item.get("overdue") else 1, due.isoformat(), int(item["id"]))
+
+
+@guarded
+async def inbox(request: web.Request) -> web.StreamResponse:
+    who = require(request, DEPARTMENT_STAFF)
+    service = request.app[keys.RECORDS]
+    include_closed = request.query.get("closed") == "true"
+    items = await service.list_callbacks(who, limit=500)
+    if not include_closed:
+        items = [i for i in items if i["status"] not in CLOSED]
+    items.sort(key=inbox_order)
+    summary = {
+        "total": len(items),
+        "overdue": sum(1 for i in items if i.get("overdue")),
+        "handed_over": sum(1 for i in items if i["status"] == "handed_over"),
+        "in_progress": sum(1 for i in items if i["status"] == "in_progress"),
+    }
+    return json_response({"items": items, "summary": summary, "department": who.department,
+                          "sees_all": who.role == Role.ADMIN or who.department
+                          == request.app[keys.SETTINGS].records.public_information_department})
+
+
+def _default_extension(request: web.Request, department: str | None) -> str | None:
+    for d in request.app[keys.SETTINGS].records.departments:
+        if d.code == department:
+            return d.transfer_extension
+    return None
+
+
+@guarded
+async def place_call(request: web.Request) -> web.StreamResponse:
+    who = require(request, DEPARTMENT_STAFF)
+    try:
+        callback_id = int(request.match_info["id"])
+    except ValueError:
+        raise ApiError(404, "not_found", "折り返し依頼の番号が正しくありません", "id") from None
+    body = await json_body(request)
+    extension = body.get("extension") or _default_extension(request, who.department)
+    if not isinstance(extension, str) or not EXTENSION.match(extension):
+        raise ApiError(422, "invalid_extension", "ご自身の内線番号を数字2〜8桁で入力してください", "extension")
+    service = request.app[keys.RECORDS]
+    # The audited, scoped read: another department's record answers 403 here (and is audited).
+    record = await service.get_callback(who, callback_id)
+    if record["status"] in CLOSED:
+        raise ApiError(409, "already_closed", "この依頼は完了しています", "status")
+    telephony = request.app.get(keys.AMI)
+    if telephony is None:
+        raise ApiError(503, "telephony_unavailable", "電話設備に接続されていないため発信できません")
+    if record["status"] == "handed_over":
+        record = await service.start(who, callback_id, int(body.get("version") or record["version"]))
+    from telephony.ami import AmiError
+    from telephony.control import CallbackAlreadyActive
+
+    try:
+        attempt = await telephony.control.originate_callback(str(callback_id), f"{PHONE_TECH}/{extension}",
+                                                             record["phone"])
+    except CallbackAlreadyActive as exc:
+        raise ApiError(409, "call_in_progress", f"この依頼は発信中です（状態: {exc.state.value}）") from None
+    except ValueError:
+        raise ApiError(422, "invalid_number", "電話番号または内線番号の形式が発信に使えません", "phone") from None
+    except AmiError as exc:
+        await service.audit_alone(who, "call", "callback", callback_id, "failed", {"error": type(exc).__name__})
+        raise ApiError(502, "originate_failed",
+                       "電話設備が発信を受け付けませんでした。時間をおいてお試しください") from None
+    request.app[CALL_OWNERS][str(callback_id)] = who.user_id
+    await service.audit_alone(who, "call", "callback", callback_id, "ok",
+                              {"extension": extension, "state": attempt.state.value})
+    log_event(logger, "callback_call_placed", callback_id=callback_id, user=who.user_id, state=attempt.state.value)
+    return json_response({"callback_id": callback_id, "state": attempt.state.value, "callback": record}, 202)
+
+
+@guarded
+async def call_status(request: web.Request) -> web.StreamResponse:
+    who = require(request, DEPARTMENT_STAFF)
+    callback_id = request.match_info["id"]
+    owner = request.app[CALL_OWNERS].get(callback_id)
+    if owner is not None and owner != who.user_id and who.role != Role.ADMIN:
+        raise ApiError(403, "forbidden", "他の職員の発信状況は参照できません")
+    telephony = request.app.get(keys.AMI)
+    attempt = telephony.control.callback_status(callback_id) if telephony is not None else None
+    if attempt is None:
+        raise ApiError(404, "no_call", "この依頼の発信はありません", "id")
+    return json_response({"callback_id": callback_id, "state": attempt.state.value, "reason": attempt.reason,
+                          "active": attempt.active})
+
+
+def setup_routes(app: web.Application) -> None:
+    from screenpop.wiring_auth import requires
+
+    app.setdefault(CALL_OWNERS, {})
+    app.router.add_get("/api/department/inbox", requires(DEPARTMENT_STAFF)(inbox))
+    app.router.add_post("/api/department/callbacks/{id}/call", requires(DEPARTMENT_STAFF)(place_call))
+    app.router.add_get("/api/department/callbacks/{id}/call", requires(DEPARTMENT_STAFF)(call_status))
+
+
+__all__ = ["CALL_OWNERS", "RecordsError", "inbox", "setup_routes"]

@@ -1,0 +1,167 @@
+"""Reports API: reads call, contact and callback rows for a period and hands them to screenpop.reports.
+
+    GET /api/reports?kind=daily&period=2026-11-27      JSON report (supervisors, admins)
+    GET /api/reports.csv?kind=monthly&period=2026-11   CSV download (supervisors, admins; audited)
+    GET /api/supervisor/faq-gaps?limit=100             questions operators could not answer (audited)
+
+Only ids, times and codes are read for reports (never caller numbers or free text), so a report
+cannot carry personal data.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime
+from typing import Any
+
+import aiosqlite
+from aiohttp import web
+
+from cti import keys
+from cti.logs import log_event
+from records.rules import iso
+from screenpop.reports import CallbackRow, CallRow, Period, build_report, parse_period, report_csv
+from screenpop.supervisor_http import SUPERVISORS, ApiError, guarded, json_response, require
+
+logger = logging.getLogger("screenpop.reports")
+
+CALL_LOG_SCHEMA = """
+CREATE TABLE call_log (
+    call_id      TEXT PRIMARY KEY,     -- Asterisk Linkedid; no caller number is kept here
+    arrived_at   TEXT NOT NULL,
+    category     TEXT,
+    queued_at    TEXT,
+    answered_at  TEXT,
+    ended_at     TEXT,
+    abandoned    INTEGER NOT NULL DEFAULT 0,
+    after_hours  INTEGER NOT NULL DEFAULT 0,
+    operator     TEXT
+);
+CREATE INDEX call_log_arrived ON call_log(arrived_at)
+"""
+
+
+def _dt(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+async def load_rows(db: aiosqlite.Connection, period: Period) -> tuple[list[CallRow], list[CallbackRow]]:
+    """The calls that arrived in the period (call log joined with contacts) and every callback row
+    that may count in it (created before its end)."""
+    start, end = iso(period.start), iso(period.end)
+    log: dict[str, aiosqlite.Row] = {}
+    async with db.execute(
+        "SELECT call_id, arrived_at, category, queued_at, answered_at, abandoned, after_hours FROM call_log"
+        " WHERE arrived_at >= ? AND arrived_at < ?", (start, end)
+    ) as cur:
+        for row in await cur.fetchall():
+            log[row["call_id"]] = row
+    contacts: dict[str, aiosqlite.Row] = {}
+    async with db.execute(
+        "SELECT c.call_id, c.started_at, c.ivr_category, c.outcome, l.arrived_at AS log_arrived FROM contacts c"
+        " LEFT JOIN call_log l ON l.call_id = c.call_id"
+        " WHERE (l.arrived_at IS NULL AND c.started_at >= ? AND c.started_at < ?)"
+        " OR (l.arrived_at >= ? AND l.arrived_at < ?)", (start, end, start, end)
+    ) as cur:
+        for row in await cur.fetchall():
+            contacts[row["call_id"]] = row
+    calls: list[CallRow] = []
+    for call_id in sorted(set(log) | set(contacts)):
+        lg, ct = log.get(call_id), contacts.get(call_id)
+        arrived = _dt(lg["arrived_at"]) if lg else _dt(ct["started_at"]) if ct else None
+        assert arrived is not None
+        answered = _dt(lg["answered_at"]) if lg else None
+        queued = _dt(lg["queued_at"]) if lg else None
+        wait = (answered - (queued or arrived)).total_seconds() if answered and lg else None
+        category = (ct["ivr_category"] if ct and ct["ivr_category"] else None) or (lg["category"] if lg else None)
+        calls.append(CallRow(
+            call_id=call_id, arrived_at=arrived, category=category,
+            answered_at=answered or (_dt(ct["started_at"]) if ct else None),
+            abandoned=bool(lg["abandoned"]) if lg else False,
+            after_hours=bool(lg["after_hours"]) if lg else False,
+            wait_seconds=max(0.0, wait) if wait is not None else None,
+            outcome=ct["outcome"] if ct else None,
+        ))
+    callbacks: list[CallbackRow] = []
+    async with db.execute(
+        "SELECT id, department, collected_at, due_by, status, handed_over_at, closed_at FROM callbacks"
+        " WHERE collected_at < ?", (end,)
+    ) as cur:
+        for row in await cur.fetchall():
+            due_by, collected = _dt(row["due_by"]), _dt(row["collected_at"])
+            assert due_by is not None and collected is not None
+            callbacks.append(CallbackRow(int(row["id"]), row["department"], collected, due_by, row["status"],
+                                         _dt(row["handed_over_at"]), _dt(row["closed_at"])))
+    return calls, callbacks
+
+
+async def compute(request: web.Request) -> tuple[Period, dict[str, Any]]:
+    kind = request.query.get("kind", "daily")
+    value = request.query.get("period")
+    now = request.app[keys.CLOCK]()
+    if not value:
+        value = now.date().isoformat() if kind == "daily" else now.strftime("%Y-%m")
+    try:
+        period = parse_period(kind, value)
+    except ValueError as exc:
+        raise ApiError(422, "invalid_period", str(exc), "period") from None
+    calls, callbacks = await load_rows(request.app[keys.DB], period)
+    departments = [d.code for d in request.app[keys.SETTINGS].records.departments]
+    return period, build_report(period, calls, callbacks, now=now, departments=departments)
+
+
+@guarded
+async def get_report(request: web.Request) -> web.StreamResponse:
+    require(request, SUPERVISORS)
+    _period, report = await compute(request)
+    return json_response(report)
+
+
+@guarded
+async def get_report_csv(request: web.Request) -> web.StreamResponse:
+    who = require(request, SUPERVISORS)
+    period, report = await compute(request)
+    await request.app[keys.RECORDS].audit_alone(who, "export", "report", period.label, "ok",
+                                                {"kind": period.kind, "format": "csv"})
+    log_event(logger, "report_exported", user=who.user_id, period=period.label, kind=period.kind)
+    body = "\ufeff" + report_csv(report)  # BOM: Excel opens UTF-8 Japanese correctly
+    return web.Response(
+        body=body.encode("utf-8"), content_type="text/csv", charset="utf-8",
+        headers={"Content-Disposition": f'attachment; filename="cti-report-{period.kind}-{period.label}.csv"',
+                 "Cache-Control": "no-store"},
+    )
+
+
+@guarded
+async def faq_gaps(request: web.Request) -> web.StreamResponse:
+    """Questions operators could not answer: category, FAQ entries tried and the operator's note."""
+    who = require(request, SUPERVISORS)
+    try:
+        limit = max(1, min(int(request.query.get("limit", "100")), 1000))
+    except ValueError:
+        raise ApiError(422, "invalid_field", "limit は数値です", "limit") from None
+    service = request.app[keys.RECORDS]
+    async with service.transaction() as db:
+        async with db.execute(
+            "SELECT id, ivr_category, faq_entries, note, created_at FROM faq_gaps WHERE purged_at IS NULL"
+            " ORDER BY created_at DESC, id DESC LIMIT ?", (limit,)
+        ) as cur:
+            rows = await cur.fetchall()
+        await service.audit(who, "list", "faq_gap", None, detail={"ids": [r["id"] for r in rows]})
+    items = [{"id": r["id"], "category": r["ivr_category"], "faq_entries": json.loads(r["faq_entries"]),
+              "note": r["note"], "created_at": r["created_at"]} for r in rows]
+    by_category: dict[str, int] = {}
+    for item in items:
+        key = item["category"] or "(未分類)"
+        by_category[key] = by_category.get(key, 0) + 1
+    return json_response({"items": items, "by_category": by_category})
+
+
+def setup_routes(app: web.Application) -> None:
+    from screenpop.wiring_auth import requires
+
+    only = requires(SUPERVISORS)
+    app.router.add_get("/api/reports", only(get_report))
+    app.router.add_get("/api/reports.csv", only(get_report_csv))
+    app.router.add_get("/api/supervisor/faq-gaps", only(faq_gaps))

@@ -1,0 +1,135 @@
+"""An app wired like create_app for the supervisor/department tests: temp SQLite, records, the real
+auth middleware (logins, sessions, CSRF, operator-room rule) and the supervisor wiring."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from argon2 import PasswordHasher
+
+from cti import keys
+from cti.calendar import Calendars
+from cti.config import Settings
+from cti.db import open_database
+from cti.principal import Role
+from records.schema import migrations as records_migrations
+from records.wiring import records_ctx
+from records.wiring import setup_routes as records_routes
+from screenpop import wiring_supervisor
+from screenpop.settings import AlertSettings
+from screenpop.wiring_auth import AUTH, PASSWORD_HASHER, auth_ctx, auth_middleware, setup_auth_routes
+
+PASSWORD = "correct horse battery"
+USERS = [
+    ("op1", "operator", None),
+    ("sv1", "supervisor", None),
+    ("ad1", "admin", None),
+    ("tax1", "department", "zeimu"),
+    ("reg1", "department", "koseki"),
+    ("pi1", "department", "kuseijoho"),
+]
+
+
+class Clock:
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def __call__(self) -> datetime:
+        return self.at
+
+
+class RecordingHub:
+    """Collects what would go to the websockets (send_to_role / send_to_user never await)."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str, dict[str, Any]]] = []
+
+    def send_to_role(self, role: Role, msg: Any) -> int:
+        self.sent.append(("role", str(role), json.loads(msg.model_dump_json())))
+        return 1
+
+    def send_to_user(self, user_id: str, msg: Any) -> int:
+        self.sent.append(("user", user_id, json.loads(msg.model_dump_json())))
+        return 1
+
+    def of_type(self, kind: str) -> list[dict[str, Any]]:
+        return [m for _, _, m in self.sent if m.get("type") == kind]
+
+    def expire_session(self, session_hash: str) -> int:
+        return 0
+
+
+class Env:
+    def __init__(self, client: TestClient[Any, Any], app: web.Application, clock: Clock, hub: RecordingHub) -> None:
+        self.client = client
+        self.app = app
+        self.clock = clock
+        self.hub = hub
+        self.csrf: dict[str, str] = {}
+
+    async def login(self, user: str) -> dict[str, str]:
+        """Log in (the cookie jar keeps one session at a time); returns the CSRF header."""
+        self.client.session.cookie_jar.clear()
+        resp = await self.client.post("/api/login", json={"user_id": user, "password": PASSWORD})
+        assert resp.status == 200, await resp.text()
+        token = (await resp.json())["csrf_token"]
+        return {"X-CSRF-Token": token}
+
+    async def audit(self, **where: Any) -> list[dict[str, Any]]:
+        sql = "SELECT * FROM audit"
+        if where:
+            sql += " WHERE " + " AND ".join(f"{k} = ?" for k in where)
+        async with self.app[keys.DB].execute(sql + " ORDER BY seq", tuple(where.values())) as cur:
+            return [dict(r) for r in await cur.fetchall()]
+
+    async def scalar(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
+        async with self.app[keys.DB].execute(sql, params) as cur:
+            row = await cur.fetchone()
+        return row[0] if row else None
+
+
+@asynccontextmanager
+async def make_env(
+    tmp_path: Path, at: datetime, *, settings: Settings | None = None, alerts: AlertSettings | None = None,
+    telephony: Any = None, db_name: str = "cti.sqlite3",
+) -> AsyncIterator[Env]:
+    settings = settings or Settings()
+    clock = Clock(at)
+    hub = RecordingHub()
+    app = web.Application(middlewares=[auth_middleware])
+    app[keys.SETTINGS] = settings
+    app[keys.CLOCK] = clock
+    app[keys.CALENDARS] = Calendars.from_settings(settings.calendar)
+    app[keys.HUB] = hub
+    app[PASSWORD_HASHER] = PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)
+    app[wiring_supervisor.ALERT_SETTINGS] = alerts or AlertSettings(poll_seconds=3600)
+    if telephony is not None:
+        app[keys.AMI] = telephony
+
+    async def db_ctx(app: web.Application) -> AsyncIterator[None]:
+        app[keys.DB] = await open_database(tmp_path / db_name,
+                                           {**records_migrations(), **wiring_supervisor.migrations()})
+        yield
+        await app[keys.DB].close()
+
+    async def users_ctx(app: web.Application) -> AsyncIterator[None]:
+        accounts = app[AUTH].accounts
+        if await accounts.get("op1") is None:
+            for user, role, dept in USERS:
+                await accounts.add(user, role, PASSWORD, department=dept,
+                                   known_departments=[d.code for d in settings.records.departments])
+        yield
+
+    app.cleanup_ctx.extend([db_ctx, records_ctx, auth_ctx, users_ctx, wiring_supervisor.supervisor_ctx])
+    setup_auth_routes(app)
+    records_routes(app)
+    wiring_supervisor.setup_routes(app)
+    async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+        yield Env(client, app, clock, hub)

@@ -1,0 +1,146 @@
+"""Supervisor calendar control: the emergency switch and overrides change routing at once, are audited,
+need a supervisor/admin from the operator room with the CSRF token, and a refused request changes nothing."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+from supervisor_env import make_env
+
+from cti import keys
+from cti.clock import TOKYO
+from cti.config import Settings
+
+FRIDAY_10 = datetime(2026, 11, 27, 10, 0, tzinfo=TOKYO)
+
+
+async def test_emergency_close_flips_routing_at_once_and_is_audited(tmp_path: Path) -> None:
+    async with make_env(tmp_path, FRIDAY_10) as env:
+        cal = env.app[keys.CALENDARS]
+        assert cal.call_center(FRIDAY_10).open
+        csrf = await env.login("sv1")
+        resp = await env.client.post("/api/calendar/emergency", json={"active": True, "reason": "台風のため"},
+                                     headers=csrf)
+        assert resp.status == 200, await resp.text()
+        body = await resp.json()
+        assert body["active"] is True and body["call_center"]["open"] is False
+        status = cal.call_center(FRIDAY_10)
+        assert not status.open and status.reason == "emergency"
+        [row] = await env.audit(action="emergency_on")
+        assert row["actor"] == "sv1" and row["record_type"] == "calendar" and row["outcome"] == "ok"
+        resp = await env.client.post("/api/calendar/emergency", json={"active": False}, headers=csrf)
+        assert resp.status == 200
+        assert cal.call_center(FRIDAY_10).open
+        assert len(await env.audit(action="emergency_off")) == 1
+
+
+async def test_emergency_state_survives_a_restart(tmp_path: Path) -> None:
+    async with make_env(tmp_path, FRIDAY_10) as env:
+        csrf = await env.login("sv1")
+        resp = await env.client.post("/api/calendar/emergency", json={"active": True, "reason": "停電"},
+                                     headers=csrf)
+        assert resp.status == 200
+    async with make_env(tmp_path, FRIDAY_10) as env:
+        assert env.app[keys.CALENDARS].emergency_reason == "停電"
+        assert not env.app[keys.CALENDARS].call_center(FRIDAY_10).open
+
+
+async def test_only_supervisors_and_admins_with_csrf(tmp_path: Path) -> None:
+    async with make_env(tmp_path, FRIDAY_10) as env:
+        cal = env.app[keys.CALENDARS]
+        for user in ("op1", "tax1"):
+            csrf = await env.login(user)
+            resp = await env.client.post("/api/calendar/emergency", json={"active": True, "reason": "x"},
+                                         headers=csrf)
+            assert resp.status == 403, user
+            resp = await env.client.get("/api/calendar/overrides")
+            assert resp.status == 403, user
+        await env.login("sv1")
+        resp = await env.client.post("/api/calendar/emergency", json={"active": True, "reason": "x"})  # no CSRF
+        assert resp.status == 403
+        assert (await resp.json())["error"] == "csrf_failed"
+        assert cal.call_center(FRIDAY_10).open
+        assert await env.audit(action="emergency_on") == []
+        csrf = await env.login("ad1")
+        resp = await env.client.post("/api/calendar/emergency", json={"active": True, "reason": "訓練"}, headers=csrf)
+        assert resp.status == 200
+        assert not cal.call_center(FRIDAY_10).open
+
+
+async def test_outside_the_operator_room_is_refused(tmp_path: Path) -> None:
+    settings = Settings(security={"operator_networks": ["10.99.0.0/16"]})
+    async with make_env(tmp_path, FRIDAY_10, settings=settings) as env:
+        csrf = await env.login("ad1")  # admins may log in from anywhere; the calendar is room-only
+        resp = await env.client.post("/api/calendar/emergency", json={"active": True, "reason": "x"}, headers=csrf)
+        assert resp.status == 403
+        assert (await resp.json())["error"] == "outside_operator_room"
+        assert env.app[keys.CALENDARS].call_center(FRIDAY_10).open
+        resp = await env.client.get("/supervisor/")
+        assert resp.status == 403
+
+
+async def test_overrides_add_and_remove_change_routing(tmp_path: Path) -> None:
+    async with make_env(tmp_path, FRIDAY_10) as env:
+        cal = env.app[keys.CALENDARS]
+        csrf = await env.login("sv1")
+        resp = await env.client.post("/api/calendar/overrides", headers=csrf, json={
+            "kind": "closure", "applies_to": "call_center", "start": "2026-11-27T09:00:00+09:00",
+            "end": "2026-11-27T12:00", "reason": "システム点検"})
+        assert resp.status == 201, await resp.text()
+        created = await resp.json()
+        assert created["id"].startswith("rt-") and created["removable"] is True
+        assert created["end"] == "2026-11-27T12:00:00+09:00"  # a local time is Tokyo time
+        status = cal.call_center(FRIDAY_10)
+        assert not status.open and status.reason == "closure" and "システム点検" in status.reason_text
+        assert cal.office(FRIDAY_10).open  # applies to the call center only
+        resp = await env.client.get("/api/calendar/overrides")
+        assert [o["id"] for o in (await resp.json())["items"]] == [created["id"]]
+        [row] = await env.audit(action="override_add")
+        assert row["record_id"] == created["id"]
+        resp = await env.client.delete(f"/api/calendar/overrides/{created['id']}", headers=csrf)
+        assert resp.status == 200
+        assert cal.call_center(FRIDAY_10).open
+        assert len(await env.audit(action="override_remove")) == 1
+        resp = await env.client.delete(f"/api/calendar/overrides/{created['id']}", headers=csrf)
+        assert resp.status == 404
+
+
+async def test_extra_opening_opens_a_closed_office(tmp_path: Path) -> None:
+    sunday = datetime(2026, 11, 29, 10, 0, tzinfo=TOKYO)
+    async with make_env(tmp_path, sunday) as env:
+        cal = env.app[keys.CALENDARS]
+        assert not cal.office(sunday).open
+        csrf = await env.login("sv1")
+        resp = await env.client.post("/api/calendar/overrides", headers=csrf, json={
+            "kind": "opening", "applies_to": "office", "start": "2026-11-29T09:00:00+09:00",
+            "end": "2026-11-29T17:00:00+09:00", "reason": "休日開庁（確定申告）"})
+        assert resp.status == 201
+        assert cal.office(sunday).open
+
+
+async def test_bad_override_is_refused_and_changes_nothing(tmp_path: Path) -> None:
+    settings = Settings(calendar={"overrides": [{"kind": "closure", "applies_to": "both", "reason": "庁舎停電",
+                                                 "start": "2026-12-05T00:00:00+09:00",
+                                                 "end": "2026-12-06T00:00:00+09:00"}]})
+    async with make_env(tmp_path, FRIDAY_10, settings=settings) as env:
+        cal = env.app[keys.CALENDARS]
+        csrf = await env.login("sv1")
+        before = (list(cal.overrides), len(await env.audit()))
+        cases = [
+            ({"kind": "holiday", "start": "2026-11-27T09:00", "end": "2026-11-27T10:00", "reason": "x"}, "kind"),
+            ({"kind": "closure", "start": "2026-11-27T11:00", "end": "2026-11-27T10:00", "reason": "x"}, "end"),
+            ({"kind": "closure", "start": "yesterday", "end": "2026-11-27T10:00", "reason": "x"}, "start"),
+            ({"kind": "closure", "start": "2026-11-27T09:00", "end": "2026-11-27T10:00", "reason": " "}, "reason"),
+            ({"kind": "closure", "start": "2026-11-27T09:00", "end": "2026-11-27T10:00", "reason": "x",
+              "who": "me"}, "who"),
+        ]
+        for body, field in cases:
+            resp = await env.client.post("/api/calendar/overrides", json=body, headers=csrf)
+            assert resp.status == 422, body
+            error = (await resp.json())["error"]
+            assert error["field"] == field and error["message"]
+        resp = await env.client.delete("/api/calendar/overrides/config-1", headers=csrf)
+        assert resp.status == 409
+        assert (list(cal.overrides), len(await env.audit())) == before
+        assert await env.scalar("SELECT count(*) FROM calendar_overrides") == 0
