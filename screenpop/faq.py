@@ -16,8 +16,10 @@ import heapq
 import io
 import json
 import math
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
 from screenpop.textnorm import grams, normalize, normalize_with_map, run_grams, runs, unigrams
@@ -286,6 +288,8 @@ PHRASE_BONUS = 0.5  # score multiplier per query part found whole in the questio
 COMMON_DF_RATIO = 0.4  # query tokens in more than this share of entries are skipped (if others remain)
 SNIPPET_CHARS = 80
 SNIPPET_LEAD = 16
+IMPACT_CAP = 1000  # strongest postings read per query token (see FaqIndex.search)
+_COVERED = re.compile(rb"\x01+")
 
 
 def _meta_text(entry: FaqEntry) -> str:
@@ -364,6 +368,9 @@ class FaqIndex:
                     plist = self._uni[ch] = _Postings()
                 plist.docs.append(doc_id)
                 plist.weights.append(utf * (K1 + 1) / (utf + K1))
+        for postings in (self._postings, self._uni):
+            for posting in postings.values():
+                _impact_order(posting)
 
     def __len__(self) -> int:
         return self.size
@@ -417,20 +424,30 @@ class FaqIndex:
         if not parts:
             return []
         terms = self._query_terms(self.expand(parts))
-        scores: dict[int, float] = {}
+        if not terms:
+            return []
+        # Longest posting list first: it seeds the accumulator at C speed (dict(zip(...))).
+        terms.sort(key=lambda term: len(term[1].docs), reverse=True)
+        # Postings are impact-ordered (highest weight first); a common token contributes only its
+        # IMPACT_CAP strongest postings, which bounds the work per token on a large FAQ.
+        _tok, first, first_idf = terms[0]
+        cap = IMPACT_CAP
+        scores: dict[int, float] = dict(zip(first.docs[:cap], map(first_idf.__mul__, first.weights[:cap]), strict=True))
         get = scores.get
-        for _tok, plist, idf in terms:
-            for doc_id, weight in zip(plist.docs, plist.weights, strict=True):
+        for _tok, plist, idf in terms[1:]:
+            for doc_id, weight in zip(islice(plist.docs, cap), islice(plist.weights, cap), strict=True):
                 scores[doc_id] = get(doc_id, 0.0) + idf * weight
         if allowed is not None:
             scores = {d: s for d, s in scores.items() if allowed(self._docs[d].entry)}
         # Phrase bonus on a shortlist: whole query parts found contiguously in the question.
-        shortlist = heapq.nlargest(max(limit * 4, 20), scores.items(), key=_by_score_then_id)
+        # (Ties keep accumulation order, which is deterministic for a given query and index.)
+        shortlist = heapq.nlargest(max(limit * 4, 20), scores, key=scores.__getitem__)
+        long_parts = [p for p in parts if len(p) > 1]
         boosted: list[tuple[int, float]] = []
-        for doc_id, score in shortlist:
+        for doc_id in shortlist:
             q_norm = self._docs[doc_id].q_norm
-            found = sum(1 for p in parts if len(p) > 1 and p in q_norm)
-            boosted.append((doc_id, score * (1.0 + PHRASE_BONUS * found)))
+            found = sum(1 for p in long_parts if p in q_norm)
+            boosted.append((doc_id, scores[doc_id] * (1.0 + PHRASE_BONUS * found)))
         top = heapq.nlargest(limit, boosted, key=_by_score_then_id)
         tokens = {tok for tok, _p, _i in terms}
         return [self._hit(doc_id, score, tokens) for doc_id, score in top]
@@ -441,6 +458,13 @@ class FaqIndex:
         a_spans = _map_spans(_match_spans(doc.a_norm, tokens), doc.a_map, len(doc.entry.answer))
         snippet, s_spans = _snippet(doc.entry.answer, a_spans)
         return SearchHit(doc.entry, score, q_spans, snippet, s_spans)
+
+
+def _impact_order(plist: _Postings) -> None:
+    """Sort a posting list by weight, highest first (stable: equal weights keep entry order)."""
+    order = sorted(range(len(plist.docs)), key=plist.weights.__getitem__, reverse=True)
+    plist.docs = [plist.docs[i] for i in order]
+    plist.weights = [plist.weights[i] for i in order]
 
 
 def _hiragana_only(token: str) -> bool:
@@ -465,22 +489,14 @@ def _check_query(query: str) -> str:
 
 def _match_spans(norm: str, tokens: set[str]) -> list[tuple[int, int]]:
     """Merged [start, end) spans of normalised text covered by any query token."""
-    covered = bytearray(len(norm) + 1)
+    covered = bytearray(len(norm))
     for tok in tokens:
+        size = len(tok)
         start = norm.find(tok)
         while start >= 0:
-            for i in range(start, start + len(tok)):
-                covered[i] = 1
+            covered[start : start + size] = b"\x01" * size
             start = norm.find(tok, start + 1)
-    spans: list[tuple[int, int]] = []
-    begin = -1
-    for i in range(len(norm) + 1):
-        if covered[i] and begin < 0:
-            begin = i
-        elif not covered[i] and begin >= 0:
-            spans.append((begin, i))
-            begin = -1
-    return spans
+    return [m.span() for m in _COVERED.finditer(covered)]
 
 
 def _map_spans(spans: list[tuple[int, int]], origin: list[int], length: int) -> list[tuple[int, int]]:
