@@ -79,7 +79,7 @@ async def scrub_files(service: RecordsService) -> tuple[int, int, int]:
     """VACUUM and truncate the WAL so freed personal data leaves the database files."""
     for attempt in range(20):
         try:
-            async with service.lock:
+            async with service.exclusive():
                 await service.db.execute("VACUUM")
                 async with service.db.execute("PRAGMA wal_checkpoint(TRUNCATE)") as cur:
                     row = await cur.fetchone()
