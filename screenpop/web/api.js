@@ -1,0 +1,52 @@
+// JSON over fetch. Every state-changing request carries the X-CSRF-Token header.
+// Personal data goes in request bodies only, never in URLs; nothing here logs to the console.
+
+let csrfToken = null;
+let onUnauthorized = () => {};
+
+export function setCsrfToken(token) { csrfToken = token; }
+export function setUnauthorizedHandler(fn) { onUnauthorized = fn; }
+
+export class ApiError extends Error {
+  constructor(status, code, message, field) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.field = field || null;
+  }
+}
+
+const STATE_CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+export async function api(method, path, body) {
+  const headers = { 'Accept': 'application/json' };
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  if (STATE_CHANGING.has(method) && csrfToken) headers['X-CSRF-Token'] = csrfToken;
+  let response;
+  try {
+    response = await fetch(path, {
+      method, headers, credentials: 'same-origin',
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch (e) {
+    throw new ApiError(0, 'network', 'サーバーに接続できません。ネットワークを確認してください。');
+  }
+  let data = null;
+  const text = await response.text();
+  if (text) {
+    try { data = JSON.parse(text); } catch (e) { data = null; }
+  }
+  if (!response.ok) {
+    // Two error shapes: {"error": {"code","message","field"}} (records) and {"error": code, "message"}.
+    let code = 'http_' + response.status, message = `エラーが発生しました（${response.status}）`, field = null;
+    if (data && typeof data.error === 'object' && data.error) {
+      code = data.error.code || code; message = data.error.message || message; field = data.error.field || null;
+    } else if (data) {
+      code = data.error || code; message = data.message || (typeof data.error === 'string' ? data.error : message);
+    }
+    const err = new ApiError(response.status, code, message, field);
+    if (response.status === 401 && path !== '/api/login') onUnauthorized(err);
+    throw err;
+  }
+  return data;
+}
