@@ -3,8 +3,11 @@
 What is used from panoramisk, and what is replaced (each replaced part has a test in
 tests/adapters/test_ami_*.py):
 
-* Kept: ``panoramisk.ami_protocol.AMIProtocol`` for the wire framing (CRLF CRLF frames, empty
-  frames skipped, the banner line ignored) and ``panoramisk.message.Message`` for parsing.
+* Kept: ``panoramisk.ami_protocol.AMIProtocol`` (subclassed) and ``panoramisk.message.Message``
+  for parsing a frame's ``Key: Value`` lines.
+* Replaced: ``AMIProtocol.data_received`` (framing): panoramisk decodes every TCP chunk on its
+  own, so a UTF-8 character split across reads is lost; it strips whole frames, so an empty last
+  header (``AppData: ``) vanishes; and its buffer has no bound.
 * Replaced: ``AMIProtocol.handle_message`` (our subclass routes frames itself). panoramisk hands
   any frame whose ActionID belongs to a pending action to that action, so an event such as the
   ``OriginateResponse`` of an async Originate never reaches event handlers.
@@ -65,7 +68,10 @@ DEFAULT_EVENT_NAMES: tuple[str, ...] = (
     "NewCallerid",
     "NewConnectedLine",
     "Hangup",
+    "HangupRequest",
     "Rename",
+    "BlindTransfer",
+    "AttendedTransfer",
     "DialBegin",
     "DialEnd",
     "DialState",
@@ -95,6 +101,8 @@ DEFAULT_EVENT_NAMES: tuple[str, ...] = (
 )
 # VarSet is let through only for our own variables (CTI_CATEGORY, CTI_ROUTE, CTI_CALLBACK_ID...).
 VARSET_PREFIX = "CTI_"
+MAX_FRAME_BYTES = 1 << 20  # a frame this large without its end is garbage: drop the link
+_CONTEXT = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
 
 ActionValue = str | Sequence[str]
 
@@ -215,8 +223,12 @@ def message_to_dict(message: Mapping[str, Any]) -> dict[str, str]:
     return flat
 
 
-def event_filters(names: Iterable[str]) -> list[dict[str, str]]:
-    """Per-session include filters (Asterisk's advanced filter syntax, Asterisk 20.12/21.7/22.2+)."""
+def event_filters(names: Iterable[str], newexten_contexts: Iterable[str] = ()) -> list[dict[str, str]]:
+    """Per-session include filters (Asterisk's advanced filter syntax, Asterisk 20.12/21.7/22.2+).
+
+    Newexten (a third of a call's events) passes only where the tracker reads it: in
+    `newexten_contexts` (callback and transfer contexts) and for the Hangup application.
+    """
     filters = [
         {"Action": "Filter", "Operation": "Add", "MatchCriteria": f"action(include),name({name})"}
         for name in names
@@ -226,9 +238,30 @@ def event_filters(names: Iterable[str]) -> list[dict[str, str]]:
             "Action": "Filter",
             "Operation": "Add",
             "MatchCriteria": "action(include),name(VarSet),header(Variable),method(regex)",
-            "Filter": f"^{re.escape(VARSET_PREFIX)}",
+            "Filter": f"^{VARSET_PREFIX}",
         }
     )
+    filters.append(
+        {
+            "Action": "Filter",
+            "Operation": "Add",
+            "MatchCriteria": "action(include),name(Newexten),header(Application),method(regex)",
+            "Filter": "^Hangup$",
+        }
+    )
+    contexts = sorted(set(newexten_contexts))
+    for context in contexts:
+        if not _CONTEXT.fullmatch(context):
+            raise ValueError(f"dialplan context {context!r}: only letters, digits, '_' and '-' are allowed")
+    if contexts:
+        filters.append(
+            {
+                "Action": "Filter",
+                "Operation": "Add",
+                "MatchCriteria": "action(include),name(Newexten),header(Context),method(regex)",
+                "Filter": "^(" + "|".join(contexts) + ")$",  # '-' is literal in POSIX ERE
+            }
+        )
     return filters
 
 
@@ -250,10 +283,30 @@ class _Protocol(AMIProtocol):  # type: ignore[misc]
         super().__init__()
         self._client = client
         self._lost = lost
+        self._raw = b""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
         self.encoding = "utf-8"
+
+    def data_received(self, data: bytes) -> None:
+        # Replaces panoramisk's data_received, which decodes each TCP chunk on its own (a UTF-8
+        # character split across two reads is lost: Japanese caller names), strips the whole frame
+        # (an empty last header such as "AppData: " disappears) and buffers without a bound.
+        self._raw += data
+        while True:
+            end = self._raw.find(b"\r\n\r\n")
+            if end < 0:
+                break
+            chunk, self._raw = self._raw[:end], self._raw[end + 4 :]
+            text = chunk.decode("utf-8", "replace").strip("\r\n")
+            message = Message.from_line(text) if text else None
+            if message is not None:  # None: an empty frame (extra CRLF) or only the banner
+                self.handle_message(message)
+        if len(self._raw) > MAX_FRAME_BYTES:
+            log_event(logger, "ami_frame_too_large", logging.ERROR, pending_bytes=len(self._raw))
+            self._raw = b""
+            self.abort()
 
     def handle_message(self, message: Message) -> None:
         try:
@@ -289,12 +342,14 @@ class AmiClient:
         *,
         clock: Clock = system_clock,
         event_names: Sequence[str] = DEFAULT_EVENT_NAMES,
+        newexten_contexts: Sequence[str] = ("outbound-callback", "departments"),
         rnd: Callable[[], float] = random.random,
     ) -> None:
         self._settings = settings
         self._sinks: list[AmiSink] = list(sinks)
         self._clock = clock
         self._event_names = tuple(event_names)
+        self._newexten_contexts = tuple(newexten_contexts)
         self._rnd = rnd
         self._state = LinkState.DISCONNECTED
         self._since = clock()
@@ -445,7 +500,7 @@ class AmiClient:
 
     async def _install_filters(self) -> None:
         self.filters_installed = False
-        for action in event_filters(self._event_names):
+        for action in event_filters(self._event_names, self._newexten_contexts):
             try:
                 await self._send(action, within=self._settings.action_timeout)
             except AmiActionError as exc:

@@ -64,7 +64,7 @@ class TrackerSink:
         return _notify(self.listeners, domain) if domain else None
 
     def on_resync(self, snapshot: Snapshot) -> Awaitable[None] | None:
-        domain = self.tracker.resync([*snapshot.channels, *snapshot.queue_entries])
+        domain = self.tracker.resync(snapshot.channels, snapshot.queue_entries)
         return _notify(self.listeners, domain) if domain else None
 
 
@@ -94,7 +94,13 @@ class Telephony:
 
 def build_telephony(app_settings: Any, clock: Clock, tracker: Any) -> Telephony:
     """The client with its three sinks (tracker, call control, presence), not started."""
-    client = AmiClient(app_settings.ami, clock=clock)
+    config = tracker.config
+    client = AmiClient(
+        app_settings.ami,
+        clock=clock,
+        # Newexten reaches the tracker only where it reads it (see telephony.ami.event_filters)
+        newexten_contexts=sorted(config.callback_contexts | config.transfer_contexts),
+    )
     control = CallControl(client, app_settings.call_control, queue=app_settings.ami.queue, clock=clock)
     board = PresenceBoard()
     telephony = Telephony(client, control, board, tracker)

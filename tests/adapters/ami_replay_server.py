@@ -224,6 +224,10 @@ class AmiReplayServer:
                 session.writer.write(frame.wire(id_map or session.id_map))
         await session.writer.drain()
 
+    async def push_raw(self, data: bytes) -> None:
+        self.current.writer.write(data)
+        await self.current.writer.drain()
+
     def push_event(self, headers: dict[str, str]) -> None:
         frame = Frame([f"{k}: {v}" for k, v in headers.items()], 0.0)
         session = self.current

@@ -98,7 +98,12 @@ def expected_after_filter(events: list[dict[str, str]]) -> list[dict[str, str]]:
         if not classes & mask:
             continue
         name = event["Event"]
-        if name in DEFAULT_EVENT_NAMES or (name == "VarSet" and event["Variable"].startswith("CTI_")):
+        if (
+            name in DEFAULT_EVENT_NAMES
+            or (name == "VarSet" and event["Variable"].startswith("CTI_"))
+            or (name == "Newexten" and (event["Application"] == "Hangup"
+                                        or event["Context"] in ("outbound-callback", "departments")))
+        ):
             kept.append(event)
     return kept
 
@@ -119,6 +124,13 @@ async def test_login_uses_least_privilege_mask_then_filters_then_resyncs(server:
         criteria = [str(f["MatchCriteria"]) for f in filters]
         assert "action(include),name(OriginateResponse)" in criteria
         assert "action(include),name(Newexten)" not in criteria
+        newexten = {
+            str(f["MatchCriteria"]): f["Filter"] for f in filters if "name(Newexten)" in str(f["MatchCriteria"])
+        }
+        assert newexten == {
+            "action(include),name(Newexten),header(Application),method(regex)": "^Hangup$",
+            "action(include),name(Newexten),header(Context),method(regex)": "^(departments|outbound-callback)$",
+        }
         varset = [f for f in filters if "name(VarSet)" in str(f["MatchCriteria"])]
         assert len(varset) == 1 and varset[0]["Filter"] == "^CTI_"
         assert names[len(filters) + 1 :] == ["CoreShowChannels", "QueueStatus"]
@@ -151,8 +163,10 @@ async def test_replayed_capture_reaches_sink_filtered_and_in_order(
         await asyncio.sleep(0.05)
         got = recorder.events
         assert without_action_ids(got) == without_action_ids(expected)
-        # Newexten and TestEvent never reach us; our CTI_* VarSets do.
-        assert not [e for e in got if e["Event"] in ("Newexten", "TestEvent")]
+        # TestEvent never reaches us, Newexten only where the tracker reads it, VarSet only CTI_*
+        assert not [e for e in got if e["Event"] == "TestEvent"]
+        assert len([e for e in got if e["Event"] == "Newexten"]) < len(
+            [e for e in capture.events if e["Event"] == "Newexten"])
         assert all(e["Variable"].startswith("CTI_") for e in got if e["Event"] == "VarSet")
         # The panoramisk flaw: OriginateResponse carries our Originate's ActionID and must still
         # be delivered as an event, with that ActionID.
@@ -391,3 +405,69 @@ async def test_readiness_reports_link_state(server: AmiReplayServer) -> None:
 def test_frame_helper_roundtrip() -> None:
     frame = Frame(["Event: Hangup", "AccountCode: "], 0.0)
     assert frame.headers == {"Event": "Hangup", "AccountCode": ""}
+
+
+async def test_utf8_character_split_across_reads_survives(server: AmiReplayServer) -> None:
+    recorder = Recorder()
+    client = await started(server, recorder)
+    try:
+        frame = ("Event: NewCallerid\r\nPrivilege: call,all\r\nChannel: PJSIP/trunk-00000001\r\n"
+                 "CallerIDName: 区役所 太郎\r\nUniqueid: 1.1\r\nAccountCode: \r\n\r\n").encode()
+        cut = frame.index("区".encode()) + 1  # inside the 3-byte character
+        await server.push_raw(frame[:cut])
+        await asyncio.sleep(0.05)
+        await server.push_raw(frame[cut:])
+        await eventually(lambda: any(e["Event"] == "NewCallerid" for e in recorder.events))
+        event = next(e for e in recorder.events if e["Event"] == "NewCallerid")
+        assert event["CallerIDName"] == "区役所 太郎"
+        assert event["AccountCode"] == ""  # an empty last header is kept
+    finally:
+        await client.stop()
+
+
+async def test_endless_frame_drops_the_link(server: AmiReplayServer) -> None:
+    recorder = Recorder()
+    client = await started(server, recorder)
+    try:
+        await server.push_raw(b"Event: Junk\r\n" + b"X: " + b"y" * (1 << 20) + b"\r\n")
+        await eventually(lambda: len(recorder.resyncs) == 2)  # dropped, reconnected, resynced
+        assert not any(e["Event"] == "Junk" for e in recorder.events)
+    finally:
+        await client.stop()
+
+
+@pytest.mark.parametrize("capture_name", CAPTURES)
+async def test_tracker_through_the_link_equals_tracker_fed_directly(
+    server: AmiReplayServer, capture_name: str
+) -> None:
+    """The filtered stream, through TCP and the client, gives the tracker the same domain events
+    as the whole capture fed directly: the filter keeps everything the tracker uses."""
+    from datetime import datetime
+
+    from cti.clock import TOKYO, fixed_clock
+    from telephony.tracker import CallTracker
+    from telephony.wiring import TrackerSink
+
+    clock = fixed_clock(datetime(2026, 11, 27, 10, 0, tzinfo=TOKYO))
+    capture = load_capture(capture_name)
+    direct = CallTracker(clock)
+    expected = [d.as_dict() for e in capture.events for d in direct.feed(e)]
+    assert expected, "the capture produces domain events"
+
+    server.scenario = capture
+    via_link = CallTracker(clock)
+    got: list[dict[str, Any]] = []
+    client = await started(server, TrackerSink(via_link, [lambda events: got.extend(d.as_dict() for d in events)]))
+    try:
+        await asyncio.gather(*[
+            client.send_action({"Action": "Originate", "Channel": "Local/0301110000@from-pstn",
+                                "Application": "Wait", "Data": "60", "Async": "true"})
+            for _ in capture.originate_ids
+        ])
+        await asyncio.wait_for(server.replays_done.wait(), 5)
+        await eventually(lambda: len(got) >= len(expected))
+        await asyncio.sleep(0.05)
+        assert got == expected
+        assert [c.as_dict() for c in via_link.live_calls()] == [c.as_dict() for c in direct.live_calls()]
+    finally:
+        await client.stop()

@@ -93,8 +93,14 @@ def test_message_flattening_keeps_channel_variables() -> None:
                     "ChanVariable(CTI_ROUTE)": "open", "State": "A"}
 
 
-def test_filters_keep_cti_varsets_only() -> None:
-    filters = event_filters(["Hangup"])
+def test_filters_keep_cti_varsets_and_only_the_newexten_the_tracker_reads() -> None:
+    filters = event_filters(["Hangup"], ["outbound-callback", "departments"])
     assert filters[0]["MatchCriteria"] == "action(include),name(Hangup)"
-    assert filters[-1]["MatchCriteria"] == "action(include),name(VarSet),header(Variable),method(regex)"
-    assert filters[-1]["Filter"] == "^CTI_"
+    by_criteria = {f["MatchCriteria"]: f.get("Filter") for f in filters[1:]}
+    assert by_criteria == {
+        "action(include),name(VarSet),header(Variable),method(regex)": "^CTI_",
+        "action(include),name(Newexten),header(Application),method(regex)": "^Hangup$",
+        "action(include),name(Newexten),header(Context),method(regex)": "^(departments|outbound-callback)$",
+    }
+    with pytest.raises(ValueError, match="context"):
+        event_filters([], ["bad|context"])
