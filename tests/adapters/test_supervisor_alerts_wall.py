@@ -1,0 +1,152 @@
+"""Access alerts fed from the audit trail and failed logins; the live wall fed by domain events and
+presence, pushed to supervisors through the hub. No personal data in either."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import datetime
+from pathlib import Path
+
+from supervisor_env import Env, make_env
+
+from cti import keys
+from cti.clock import TOKYO
+from screenpop.settings import AlertSettings
+from screenpop.wiring_supervisor import SUPERVISOR, check_audit, count_overdue
+from telephony.events import CallArrived, CallEnded, CallQueued, OperatorConnected, OperatorRinging
+from telephony.presence import DeviceStatus, MemberPresence
+
+FRIDAY_EVENING = datetime(2026, 12, 4, 19, 0, tzinfo=TOKYO)
+MONDAY_10 = datetime(2026, 12, 7, 10, 0, tzinfo=TOKYO)
+MONDAY_NIGHT = datetime(2026, 12, 7, 19, 0, tzinfo=TOKYO)
+CALLER = "0312345678"
+
+
+async def one_callback(env: Env) -> int:
+    env.clock.at = FRIDAY_EVENING
+    csrf = await env.login("op1")
+    await env.client.post("/api/records/contacts", json={"call_id": "k1"}, headers=csrf)
+    await env.client.post("/api/records/contacts/k1/consent", json={"answer": "yes"}, headers=csrf)
+    r = await env.client.post("/api/records/contacts/k1/callbacks", headers=csrf, json={
+        "name": "山田花子", "phone": "09012345678", "question": "国民健康保険の手続き", "department": "zeimu"})
+    assert r.status == 201
+    env.clock.at = MONDAY_10
+    await env.app[keys.RECORDS].hand_over_due()
+    return int((await r.json())["id"])
+
+
+async def test_a_scripted_burst_of_reads_raises_one_alert(tmp_path: Path) -> None:
+    alerts = AlertSettings(reads_per_hour=3, poll_seconds=3600)
+    async with make_env(tmp_path, FRIDAY_EVENING, alerts=alerts) as env:
+        cb = await one_callback(env)
+        sup = env.app[SUPERVISOR]
+        await check_audit(env.app, sup)  # history so far: operator work, no reads
+        assert list(sup.alerts) == []
+        await env.login("tax1")
+        for _ in range(3):
+            assert (await env.client.get(f"/api/records/callbacks/{cb}")).status == 200
+        await check_audit(env.app, sup)
+        assert list(sup.alerts) == []  # 3 reads: at the threshold, not above
+        for _ in range(3):
+            assert (await env.client.get(f"/api/records/callbacks/{cb}")).status == 200
+        await check_audit(env.app, sup)
+        assert [(a.kind, a.user_id, a.count) for a in sup.alerts] == [("bulk_reads", "tax1", 4)]
+        pushed = env.hub.of_type("access_alert")
+        assert [p["alert"]["kind"] for p in pushed] == ["bulk_reads", "bulk_reads"]  # supervisors and admins
+        assert await env.scalar("SELECT count(*) FROM access_alerts WHERE kind = 'bulk_reads'") == 1
+        await env.login("sv1")
+        body = await (await env.client.get("/api/supervisor/alerts")).json()
+        assert [a["kind"] for a in body["items"]] == ["bulk_reads"]
+        text = json.dumps(body, ensure_ascii=False)
+        for personal in ("山田", "09012345678", "国民健康保険"):
+            assert personal not in text
+        await env.login("tax1")
+        assert (await env.client.get("/api/supervisor/alerts")).status == 403
+
+
+async def test_department_reads_after_hours(tmp_path: Path) -> None:
+    async with make_env(tmp_path, FRIDAY_EVENING) as env:
+        cb = await one_callback(env)
+        sup = env.app[SUPERVISOR]
+        await check_audit(env.app, sup)
+        await env.login("tax1")
+        assert (await env.client.get(f"/api/records/callbacks/{cb}")).status == 200  # office open
+        await check_audit(env.app, sup)
+        assert list(sup.alerts) == []
+        env.clock.at = MONDAY_NIGHT
+        await env.login("tax1")
+        assert (await env.client.get(f"/api/records/callbacks/{cb}")).status == 200
+        await check_audit(env.app, sup)
+        assert [(a.kind, a.user_id) for a in sup.alerts] == [("off_hours_read", "tax1")]
+
+
+async def test_a_burst_of_failed_logins(tmp_path: Path) -> None:
+    alerts = AlertSettings(failed_logins=3, failed_login_window_seconds=60, poll_seconds=3600)
+    async with make_env(tmp_path, MONDAY_10, alerts=alerts) as env:
+        sup = env.app[SUPERVISOR]
+        for user in ("sv1", "nobody", "tax1"):
+            r = await env.client.post("/api/login", json={"user_id": user, "password": "wrong password!"})
+            assert r.status == 401
+        assert [(a.kind, a.count) for a in sup.alerts] == [("login_failures", 3)]
+        await check_audit(env.app, sup)
+        assert await env.scalar("SELECT count(*) FROM access_alerts") == 1
+
+
+def presence(interface: str, *, paused: bool = False, reason: str = "", logged_in: bool = True) -> MemberPresence:
+    return MemberPresence(queue="operators", interface=interface, name="x", logged_in=logged_in, paused=paused,
+                          pause_reason=reason, status=DeviceStatus.NOT_INUSE, ringing=False, calls_taken=0)
+
+
+async def test_wall_follows_calls_and_presence_and_is_pushed(tmp_path: Path) -> None:
+    async with make_env(tmp_path, MONDAY_10) as env:
+        sup = env.app[SUPERVISOR]
+        sup.on_presence([presence("PJSIP/op101"), presence("PJSIP/op102", paused=True, reason="lunch")])
+        sup.on_domain_events([
+            CallArrived(call_id="w1", at=MONDAY_10, caller_number=CALLER, caller_name="ヤマダ", dialled_number=None),
+            CallQueued(call_id="w1", at=MONDAY_10, queue="operators", position=1, category="koseki"),
+            CallQueued(call_id="w2", at=MONDAY_10, queue="operators", position=2, category=None),
+            OperatorRinging(call_id="w1", at=MONDAY_10, interface="PJSIP/op101", member_name=None,
+                            queue="operators", caller_number=CALLER, caller_name="ヤマダ"),
+        ])
+        env.clock.at = datetime(2026, 12, 7, 10, 0, 30, tzinfo=TOKYO)
+        await env.login("sv1")
+        wall = await (await env.client.get("/api/supervisor/wall")).json()
+        assert wall["waiting"] == 2 and wall["longest_wait_seconds"] == 30
+        states = {o["operator_id"]: (o["state"], o["pause_reason"]) for o in wall["operators"]}
+        assert states == {"PJSIP/op101": ("ringing", None), "PJSIP/op102": ("paused", "lunch")}
+        sup.on_domain_events([
+            OperatorConnected(call_id="w1", at=env.clock.at, interface="PJSIP/op101", member_name=None,
+                              queue="operators", hold_time=30),
+        ])
+        wall = await (await env.client.get("/api/supervisor/wall")).json()
+        assert wall["waiting"] == 1 and wall["in_progress"] == 1
+        assert wall["calls"] == [{"call_id": "w1", "operator_id": "PJSIP/op101", "talk_seconds": 0}]
+        sup.on_domain_events([CallEnded(call_id="w1", at=env.clock.at, reason="answered", hung_up_by="citizen",
+                                        cause=16, cause_text=None, last_state="Up", duration_s=40.0, talk_s=10.0,
+                                        interface="PJSIP/op101")])
+        for _ in range(300):  # pushed by the owned wall task (every second when it changed)
+            pushed = env.hub.of_type("wall")
+            if pushed and pushed[-1]["state"]["in_progress"] == 0 and pushed[-1]["state"]["waiting"] == 1:
+                break
+            await asyncio.sleep(0.01)
+        else:
+            raise AssertionError(f"the wall was not pushed: {env.hub.of_type('wall')[-1:]}")
+        roles = {who for kind, who, m in env.hub.sent if m["type"] == "wall"}
+        assert roles == {"supervisor", "admin"}
+        text = json.dumps(env.hub.of_type("wall"), ensure_ascii=False)
+        assert CALLER not in text and "ヤマダ" not in text
+        for user in ("op1", "tax1"):
+            await env.login(user)
+            assert (await env.client.get("/api/supervisor/wall")).status == 403
+
+
+async def test_overdue_callbacks_on_the_wall(tmp_path: Path) -> None:
+    async with make_env(tmp_path, FRIDAY_EVENING) as env:
+        await one_callback(env)
+        env.clock.at = MONDAY_NIGHT
+        sup = env.app[SUPERVISOR]
+        assert await count_overdue(env.app, MONDAY_NIGHT) == 1
+        assert await count_overdue(env.app, MONDAY_10) == 0
+        sup.wall.set_overdue_callbacks(await count_overdue(env.app, MONDAY_NIGHT))
+        assert sup.wall.snapshot(MONDAY_NIGHT)["overdue_callbacks"] == 1
