@@ -71,9 +71,7 @@ class Pbx:
 
     def run(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
         """scripts/pbx ARGS for this instance; raises with Asterisk's own output on failure."""
-        result = subprocess.run(
-            [str(SCRIPT), *args], env=self._env, capture_output=True, text=True, timeout=timeout
-        )
+        result = subprocess.run([str(SCRIPT), *args], env=self._env, capture_output=True, text=True, timeout=timeout)
         if result.returncode != 0:
             raise RuntimeError(
                 f"scripts/pbx {' '.join(args)} failed ({result.returncode}):\n{result.stdout}{result.stderr}"
@@ -197,7 +195,7 @@ class AmiClient:
             self.closed.set()
             self._changed.set()
 
-    async def action(self, name: str, timeout: float = 10, **fields: str) -> Event:
+    async def action(self, name: str, wait_s: float = 10, **fields: str) -> Event:
         assert self._writer is not None
         action_id = uuid.uuid4().hex
         future: asyncio.Future[Event] = asyncio.get_running_loop().create_future()
@@ -208,11 +206,11 @@ class AmiClient:
                 lines.append(f"{key}: {one}")
         self._writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
         await self._writer.drain()
-        return await asyncio.wait_for(future, timeout)
+        return await asyncio.wait_for(future, wait_s)
 
-    async def wait_event(self, predicate: Callable[[Event], bool], timeout: float = 15, start: int = 0) -> Event:
-        """The first event (from index `start`) matching `predicate`, waiting up to `timeout` s."""
-        async with asyncio.timeout(timeout):
+    async def wait_event(self, predicate: Callable[[Event], bool], wait_s: float = 15, start: int = 0) -> Event:
+        """The first event (from index `start`) matching `predicate`, waiting up to `wait_s` s."""
+        async with asyncio.timeout(wait_s):
             index = start
             while True:
                 while index < len(self.events):

@@ -60,25 +60,21 @@ class Call:
         )
 
     def var(self, name: str) -> Callable[[Event], bool]:
-        return lambda e: (
-            e.get("Event") == "VarSet" and e.get("Variable", "").lstrip("_") == name and self.mine(e)
-        )
+        return lambda e: e.get("Event") == "VarSet" and e.get("Variable", "").lstrip("_") == name and self.mine(e)
 
-    async def value(self, name: str, timeout: float = 15) -> str:
+    async def value(self, name: str, wait_s: float = 15) -> str:
         """The value the trunk leg's variable `name` was first set to."""
-        event = await self.ami.wait_event(
-            lambda e: self.var(name)(e) and e.get("Uniqueid") == self.trunk_leg, timeout
-        )
+        event = await self.ami.wait_event(lambda e: self.var(name)(e) and e.get("Uniqueid") == self.trunk_leg, wait_s)
         return event["Value"]
 
-    async def event(self, name: str, timeout: float = 15, **fields: str) -> Event:
+    async def event(self, name: str, wait_s: float = 15, **fields: str) -> Event:
         return await self.ami.wait_event(
             lambda e: e.get("Event") == name and self.mine(e) and all(e.get(k) == v for k, v in fields.items()),
-            timeout,
+            wait_s,
         )
 
-    async def hung_up(self, timeout: float = 30) -> Event:
-        return await self.event("Hangup", timeout, Uniqueid=self.trunk_leg)
+    async def hung_up(self, wait_s: float = 30) -> Event:
+        return await self.event("Hangup", wait_s, Uniqueid=self.trunk_leg)
 
     def seen(self, name: str) -> list[Event]:
         return self.ami.matching(lambda e: e.get("Event") == name and self.mine(e))
@@ -210,7 +206,7 @@ async def test_ivr_choice_arrives_as_category(pbx: Pbx, ami: AmiClient, digit: s
 async def test_no_choice_goes_to_the_queue_as_other(pbx: Pbx, ami: AmiClient) -> None:
     async with cti_routing(pbx, DAY):
         call = await place_call(ami)
-        assert await call.value("CTI_CATEGORY", timeout=20) == "other"
+        assert await call.value("CTI_CATEGORY", wait_s=20) == "other"
         await call.event("QueueCallerJoin", Queue="operators")
         await call.hung_up()
 
@@ -218,7 +214,7 @@ async def test_no_choice_goes_to_the_queue_as_other(pbx: Pbx, ami: AmiClient) ->
 async def test_unanswered_operator_is_skipped(pbx: Pbx, ami: AmiClient) -> None:
     async with cti_routing(pbx, DAY):
         call = await place_call(ami, dtmf="1", __SIM_OP101="noanswer")
-        connected = await call.event("AgentConnect", timeout=40, Queue="operators")
+        connected = await call.event("AgentConnect", wait_s=40, Queue="operators")
         assert connected["Interface"] == "Local/102@operator-phones"
         await call.hung_up()
 
@@ -231,9 +227,11 @@ async def test_unknown_agi_script_uses_the_fallback(pbx: Pbx, ami: AmiClient) ->
         try:
             call = await place_call(ami)
             assert await call.value("CTI_ROUTE_SOURCE") == "fallback"
-            assert not call.seen("VarSet") or "CTI_CLOSED_REASON" not in {
-                e["Variable"] for e in call.seen("VarSet")
-            } or new_year_today()
+            assert (
+                not call.seen("VarSet")
+                or "CTI_CLOSED_REASON" not in {e["Variable"] for e in call.seen("VarSet")}
+                or new_year_today()
+            )
             await call.hung_up()
         finally:
             pbx.reset_globals()
