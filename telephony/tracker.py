@@ -459,37 +459,30 @@ class CallTracker:
         call.steps.setdefault(target.value, now)
         return True
 
-    def _touch(self, ev: Mapping[str, str]) -> tuple[_Call, _Chan] | None:
+    def _touch(self, ev: Mapping[str, str], out: list[DomainEvent]) -> tuple[_Call, _Chan] | None:
         """The call and channel of an event with Channel/Uniqueid/Linkedid, creating them if new."""
         uid = ev.get("Uniqueid")
         linkedid = ev.get("Linkedid")
         if not uid or not linkedid:
             return None
         return self._touch_ids(linkedid, uid, ev.get("Channel", ""), ev.get("Context", ""),
-                               ev.get("ChannelState", ""), ev.get("Exten", ""))
+                               ev.get("ChannelState", ""), ev.get("Exten", ""), out)
 
-    def _touch_ids(self, linkedid: str, uid: str, name: str, context: str, state: str, exten: str = ""
-                   ) -> tuple[_Call, _Chan] | None:
+    def _touch_ids(self, linkedid: str, uid: str, name: str, context: str, state: str, exten: str,
+                   out: list[DomainEvent]) -> tuple[_Call, _Chan] | None:
         if uid in self._dead_uids or linkedid in self._ended_ids or not name:
             return None
         call = self._calls.get(linkedid)
         if call is None:
-            if context in self._inbound:
-                kind = Kind.INBOUND
-            elif context in self._callback:
-                kind = Kind.CALLBACK
-            else:
-                kind = Kind.UNKNOWN
+            kind = Kind.INBOUND if context in self._inbound else Kind.UNKNOWN
             now = self._now()
             call = _Call(linkedid, kind, now, channel_base(name))
             call.steps[call.state.value] = now
             if kind is Kind.INBOUND:
                 call.citizen_bases.add(call.origin_base)
-            elif kind is Kind.CALLBACK:
-                call.state = State.CB_RINGING_STAFF
-                call.steps[call.state.value] = now
-                call.operator_bases.add(call.origin_base)
             self._calls[linkedid] = call
+            if context in self._callback:
+                self._make_callback(call, out)
         chan = call.channels.get(uid)
         if chan is None:
             chan = _Chan(uid, name, context, state)
@@ -589,7 +582,7 @@ class CallTracker:
     # ---- handlers ----------------------------------------------------------------------------
 
     def _on_newchannel(self, ev: Mapping[str, str], out: list[DomainEvent]) -> None:
-        touched = self._touch(ev)
+        touched = self._touch(ev, out)
         if touched is None:
             return
         call, chan = touched
@@ -607,7 +600,7 @@ class CallTracker:
                 call.caller_name = name
 
     def _on_newcallerid(self, ev: Mapping[str, str], out: list[DomainEvent]) -> None:
-        touched = self._touch(ev)
+        touched = self._touch(ev, out)
         if touched is None:
             return
         call, chan = touched
@@ -617,7 +610,7 @@ class CallTracker:
                 self._arrive(call, out)
 
     def _on_newstate(self, ev: Mapping[str, str], out: list[DomainEvent]) -> None:
-        touched = self._touch(ev)
+        touched = self._touch(ev, out)
         if touched is None:
             return
         call, chan = touched
@@ -630,22 +623,22 @@ class CallTracker:
         context = ev.get("Context", "")
         app = ev.get("Application", "")
         if context in self._callback:
-            touched = self._touch(ev)
+            touched = self._touch(ev, out)
             if touched is not None:
                 self._make_callback(touched[0], out)
         elif app == "Hangup":
             if context in self._inbound or context in self._transfer:
-                touched = self._touch(ev)
+                touched = self._touch(ev, out)
                 if touched is not None:
                     touched[0].system_hangup_bases.add(touched[1].base)
         elif context in self._transfer:
-            touched = self._touch(ev)
+            touched = self._touch(ev, out)
             if touched is not None:
                 call, chan = touched
                 if call.role(chan.base) == "citizen":
                     self._transfer_to(call, f"{ev.get('Exten', '')}@{context}", "redirect", None, out)
         elif context in self._inbound and not app.startswith("App"):
-            touched = self._touch(ev)
+            touched = self._touch(ev, out)
             if touched is None:
                 return
             call, chan = touched
@@ -658,7 +651,7 @@ class CallTracker:
         variable = ev.get("Variable", "")
         if variable not in WANTED_VARIABLES:
             return
-        touched = self._touch(ev)
+        touched = self._touch(ev, out)
         if touched is None:
             return
         call, chan = touched
@@ -687,12 +680,12 @@ class CallTracker:
             self._transfer_to(call, value, "variable", None, out)
 
     def _on_agi(self, ev: Mapping[str, str], out: list[DomainEvent]) -> None:
-        touched = self._touch(ev)
+        touched = self._touch(ev, out)
         if touched is not None and touched[0].kind is Kind.INBOUND and touched[1].base in touched[0].citizen_bases:
             self._arrive(touched[0], out)
 
     def _on_queue_join(self, ev: Mapping[str, str], out: list[DomainEvent]) -> None:
-        touched = self._touch(ev)
+        touched = self._touch(ev, out)
         if touched is None:
             return
         call, chan = touched
@@ -708,7 +701,7 @@ class CallTracker:
                                   category=call.category))
 
     def _on_queue_abandon(self, ev: Mapping[str, str], out: list[DomainEvent]) -> None:
-        touched = self._touch(ev)
+        touched = self._touch(ev, out)
         if touched is None:
             return
         call = touched[0]
@@ -724,7 +717,7 @@ class CallTracker:
                                      position=_int(ev.get("Position")), hold_time=hold))
 
     def _on_agent_called(self, ev: Mapping[str, str], out: list[DomainEvent]) -> None:
-        touched = self._touch(ev)
+        touched = self._touch(ev, out)
         dest = ev.get("DestChannel")
         if touched is None or not dest:
             return
@@ -761,7 +754,7 @@ class CallTracker:
         self._miss(call, channel_base(dest), "no_answer", _int(ev.get("RingTime")), out)
 
     def _on_agent_connect(self, ev: Mapping[str, str], out: list[DomainEvent]) -> None:
-        touched = self._touch(ev)
+        touched = self._touch(ev, out)
         dest = ev.get("DestChannel")
         if touched is None or not dest:
             return
@@ -798,7 +791,7 @@ class CallTracker:
         dest = ev.get("DestChannel")
         if not dest or "Channel" not in ev:
             return  # an Originate's own dial (no caller channel): nothing to learn
-        touched = self._touch(ev)
+        touched = self._touch(ev, out)
         if touched is None:
             return
         call, chan = touched
@@ -858,7 +851,7 @@ class CallTracker:
                 call.citizen_dial_status = status
 
     def _on_bridge_enter(self, ev: Mapping[str, str], out: list[DomainEvent]) -> None:
-        touched = self._touch(ev)
+        touched = self._touch(ev, out)
         if touched is None:
             return
         call, chan = touched
@@ -1029,7 +1022,7 @@ class CallTracker:
         call: _Call | None = None
         for c in chans:
             touched = self._touch_ids(linkedid, c["Uniqueid"], c["Channel"], c.get("Context", ""),
-                                      c.get("ChannelState", ""), c.get("Exten", ""))
+                                      c.get("ChannelState", ""), c.get("Exten", ""), out)
             if touched is not None:
                 call = touched[0]
         if call is None:
@@ -1054,7 +1047,11 @@ class CallTracker:
             if others:
                 call.citizen_bases.update(channel_base(c["Channel"]) for c in others)
                 if self._fire(call, Trigger.DIAL_CITIZEN, now):
-                    number = _clean(others[0].get("Exten"))
+                    # The citizen's number: the Exten of the leg in the callback context, else of the
+                    # citizen's legs (a Local ;1 leg shows an empty Exten once bridged).
+                    number = next((_clean(c.get("Exten")) for c in (*chans, *others)
+                                   if _clean(c.get("Exten")) and (c in others or c.get("Context") in self._callback)),
+                                  None)
                     call.dialled_number = call.dialled_number or number
                     out.append(CallbackDialingCitizen(call_id=call.call_id, at=now, callback_id=call.callback_id,
                                                       number=number))
@@ -1104,7 +1101,7 @@ class CallTracker:
         for c in chans:
             self._dead_uids.discard(c["Uniqueid"])
             self._touch_ids(call.call_id, c["Uniqueid"], c["Channel"], c.get("Context", ""),
-                            c.get("ChannelState", ""))
+                            c.get("ChannelState", ""), c.get("Exten", ""), out)
         present_bases = {chan.base for chan in call.channels.values()}
         for base in [b for b in call.ringing if b not in present_bases]:
             self._miss(call, base, "ended_while_disconnected", None, out, now)
