@@ -13,7 +13,7 @@ import json
 import sqlite3
 import logging
 import unicodedata
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -113,6 +113,24 @@ def _not_own_call() -> RecordsError:
     return RecordsError(403, "forbidden", "他のオペレーターの通話には記録できません", "call_id")
 
 
+def _run_unit(
+    conn: sqlite3.Connection, begin: bool, release: bool, fn: Callable[..., T], args: tuple[Any, ...]
+) -> T:
+    """In the connection's thread: [BEGIN] SAVEPOINT body [RELEASE]; on failure nothing of the body stays."""
+    _begin_unit(conn, begin)
+    try:
+        result = fn(conn, *args)
+    except BaseException:
+        if begin:
+            conn.execute("ROLLBACK")  # the batch held only this unit
+        else:
+            _rollback_unit(conn)
+        raise
+    if release:
+        conn.execute("RELEASE unit")
+    return result
+
+
 def _rollback_unit(conn: sqlite3.Connection) -> None:
     conn.execute("ROLLBACK TO unit")
     conn.execute("RELEASE unit")
@@ -126,6 +144,28 @@ def _release_unit(conn: sqlite3.Connection) -> None:
 class _Batch:
     done: asyncio.Future[None]
     size: int = 0
+    result: Any = None  # the last unit's result (handed back under the lock)
+
+
+async def _uncancellable(aw: Awaitable[T]) -> T:
+    """Await `aw` to its end even if the caller is cancelled meanwhile (then re-raise the cancel).
+
+    A statement already queued to the connection's thread runs anyway; the batch bookkeeping must
+    know whether it did, or a transaction would be left open behind everyone's back.
+    """
+    task = asyncio.ensure_future(aw)
+    cancelled = False
+    while True:
+        try:
+            result = await asyncio.shield(task)
+            break
+        except asyncio.CancelledError:
+            if task.done():
+                raise
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
+    return result
 
 
 def _dt(value: str | None) -> datetime | None:
@@ -177,28 +217,64 @@ class RecordsService:
             raise
         batch: _Batch | None = None
         try:
-            begin = self._batch is None
-            await self._sync(_begin_unit, begin)
-            if begin:
-                self._batch = _Batch(asyncio.get_running_loop().create_future())
-            batch = self._batch
-            assert batch is not None
-            batch.size += 1
+            batch = await self._join_batch(_begin_unit)
             try:
                 yield self.db
             except BaseException:
-                await asyncio.shield(self._sync(_rollback_unit))
+                await _uncancellable(self._sync(_rollback_unit))
                 raise
             if self._pending > 1 and batch.size < MAX_BATCH:
-                await self._sync(_release_unit)  # else the COMMIT below ends the savepoint too
+                await _uncancellable(self._sync(_release_unit))  # else the COMMIT below ends the savepoint
         finally:
-            self._pending -= 1
-            try:
-                if batch is not None and (self._pending == 0 or batch.size >= MAX_BATCH):
-                    await asyncio.shield(self._commit())
-            finally:
-                self.lock.release()
+            await self._leave(batch)
         await asyncio.shield(batch.done)
+
+    async def _join_batch(self, fn: Callable[..., T], *args: Any) -> _Batch:
+        """(lock held) Run the first hop of a unit, opening the batch if none is open; count the unit in."""
+        begin = self._batch is None
+        if begin:
+            self._batch = _Batch(asyncio.get_running_loop().create_future())
+        batch = self._batch
+        assert batch is not None
+        try:
+            batch.result = await _uncancellable(self._sync(fn, begin, *args))
+        except BaseException:
+            if begin and not self.db.in_transaction:
+                self._batch = None  # nothing was opened
+            raise
+        batch.size += 1
+        return batch
+
+    async def _leave(self, batch: _Batch | None) -> None:
+        """(lock held) The last unit of a burst, or of a full batch, commits; then release the lock."""
+        self._pending -= 1
+        try:
+            if self._batch is not None and (self._pending == 0 or self._batch.size >= MAX_BATCH):
+                await asyncio.shield(self._commit())
+        finally:
+            self.lock.release()
+
+    async def unit(self, fn: Callable[..., T], *args: Any) -> T:
+        """transaction() for a unit written as one synchronous function `fn(conn, *args)`.
+
+        BEGIN (when the batch starts), SAVEPOINT, the body and its rollback on failure all run in
+        ONE hop into the connection's thread; the group commit is the same as transaction()'s.
+        """
+        self._pending += 1
+        try:
+            await self.lock.acquire()
+        except BaseException:
+            self._pending -= 1
+            self._commit_if_abandoned()
+            raise
+        batch: _Batch | None = None
+        try:
+            batch = await self._join_batch(_run_unit, self._pending > 1, fn, args)
+            result: T = batch.result
+        finally:
+            await self._leave(batch)
+        await asyncio.shield(batch.done)
+        return result
 
     async def _sync(self, fn: Callable[..., T], *args: Any) -> T:
         """Run `fn(sqlite3_connection, *args)` in the connection's own thread: one hop for many statements.
@@ -429,9 +505,7 @@ class RecordsService:
                   handover_date.isoformat(), iso(handover_at), iso(due_by))
         audit = self._audit_content(who, "create", "callback", None, detail={
             "call_id": call_id, "department": fields.department, "override": override is not None}, at=collected)
-        async with self.transaction():
-            # One hop into the connection's thread for the whole unit (see _sync).
-            row = await self._sync(_insert_callback, who, values, audit)
+        row = await self.unit(_insert_callback, who, values, audit)  # one thread hop for the whole unit
         callback_id = int(row["id"])
         log_event(logger, "callback_created", call_id=call_id, callback_id=callback_id,
                   department=fields.department, handover_date=handover_date.isoformat())

@@ -465,3 +465,83 @@ async def test_backup_is_a_consistent_copy(service: RecordsService, db_path: Pat
     copy.close()
     with pytest.raises(FileExistsError):
         retention.backup(db_path, dest)
+
+
+async def test_group_commit_isolates_failing_units_and_keeps_the_chain(service: RecordsService) -> None:
+    import asyncio
+
+    for i in range(40):
+        await new_call(service, f"g{i}", consent="yes" if i % 4 else "no")
+    results = await asyncio.gather(
+        *(service.create_callback(OPERATOR, f"g{i}", callback_in(name=f"名前{i}")) for i in range(40)),
+        return_exceptions=True,
+    )
+    ok = [r for r in results if isinstance(r, dict)]
+    refused = [r for r in results if isinstance(r, RecordsError)]
+    assert len(ok) == 30 and len(refused) == 10
+    assert {r.code for r in refused} == {"consent_refused"}
+    async with service.db.execute("SELECT call_id FROM callbacks ORDER BY id") as cur:
+        stored = {r[0] for r in await cur.fetchall()}
+    assert stored == {f"g{i}" for i in range(40) if i % 4}
+    assert not service.db.in_transaction
+    assert (await verify_audit(service.db))[1] == []
+
+
+async def test_cancelled_callers_leave_no_open_transaction(service: RecordsService) -> None:
+    import asyncio
+
+    for i in range(20):
+        await new_call(service, f"k{i}")
+    tasks = [asyncio.create_task(service.create_callback(OPERATOR, f"k{i}", callback_in())) for i in range(20)]
+    await asyncio.sleep(0)
+    for task in tasks[5::2]:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await service.aclose()
+    assert not service.db.in_transaction
+    call = await new_call(service, "after")
+    assert (await service.create_callback(OPERATOR, call, callback_in()))["status"] == "received"
+    assert (await verify_audit(service.db))[1] == []
+
+
+CRASH_SCRIPT = """
+import asyncio, os, sys
+from datetime import datetime
+from cti.calendar import Calendars
+from cti.clock import TOKYO
+from cti.config import CalendarSettings
+from cti.db import open_database
+from cti.principal import Principal, Role
+from records.models import CallbackIn, ConsentIn, ContactIn
+from records.schema import migrations
+from records.settings import RecordsSettings
+from records.store import RecordsService
+
+async def main():
+    db = await open_database(sys.argv[1], migrations())
+    op = Principal("op1", Role.OPERATOR, None, "10.0.0.5")
+    svc = RecordsService(db, RecordsSettings(), Calendars.from_settings(CalendarSettings()),
+                         lambda: datetime(2026, 12, 4, 19, 0, tzinfo=TOKYO))
+    await svc.create_contact(op, ContactIn(call_id="crash"))
+    await svc.record_consent(op, "crash", ConsentIn(answer="yes"))
+    cb = await svc.create_callback(op, "crash", CallbackIn(name="耐久太郎", phone="0312345678",
+                                                           question="q", department="zeimu"))
+    print(cb["id"], flush=True)
+    os._exit(0)  # no close, no checkpoint: a crash right after the acknowledgement
+
+asyncio.run(main())
+"""
+
+
+def test_acknowledged_callback_survives_a_crash(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path = tmp_path / "crash.sqlite3"
+    done = subprocess.run([sys.executable, "-c", CRASH_SCRIPT, str(path)], capture_output=True, text=True,
+                          timeout=60, cwd=Path(__file__).resolve().parents[2])
+    assert done.returncode == 0, done.stderr
+    acknowledged = int(done.stdout.strip())
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT id, name FROM callbacks").fetchall() == [(acknowledged, "耐久太郎")]
+    conn.close()
