@@ -101,6 +101,7 @@ DEFAULT_EVENT_NAMES: tuple[str, ...] = (
 )
 # VarSet is let through only for our own variables (CTI_CATEGORY, CTI_ROUTE, CTI_CALLBACK_ID...).
 VARSET_PREFIX = "CTI_"
+DEFAULT_NEWEXTEN_CONTEXTS = ("departments", "outbound-callback")  # tracker: callback + transfer contexts
 MAX_FRAME_BYTES = 1 << 20  # a frame this large without its end is garbage: drop the link
 _CONTEXT = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
 
@@ -265,6 +266,32 @@ def event_filters(names: Iterable[str], newexten_contexts: Iterable[str] = ()) -
     return filters
 
 
+def adapter_keeps(
+    event: Mapping[str, str],
+    event_names: Iterable[str] = DEFAULT_EVENT_NAMES,
+    newexten_contexts: Iterable[str] = DEFAULT_NEWEXTEN_CONTEXTS,
+) -> bool:
+    """Python mirror of `event_filters`: would Asterisk send us this event (e.g. for replays)?"""
+    name = event.get("Event", "")
+    if name == "VarSet":
+        return event.get("Variable", "").startswith(VARSET_PREFIX)
+    if name == "Newexten":
+        return event.get("Application") == "Hangup" or event.get("Context", "") in set(newexten_contexts)
+    return name in set(event_names)
+
+
+def manager_conf_eventfilters(
+    event_names: Iterable[str] = DEFAULT_EVENT_NAMES,
+    newexten_contexts: Iterable[str] = DEFAULT_NEWEXTEN_CONTEXTS,
+) -> list[str]:
+    """The same filters as manager.conf lines for the cti user: the `Filter` action needs
+    write=system, which the least-privileged user does not have, so production filters there."""
+    lines = []
+    for action in event_filters(event_names, newexten_contexts):
+        lines.append(f"eventfilter({action['MatchCriteria']}) = {action.get('Filter', '')}".rstrip())
+    return lines
+
+
 class _Pending:
     __slots__ = ("done_event", "events", "future", "listing", "name")
 
@@ -342,7 +369,7 @@ class AmiClient:
         *,
         clock: Clock = system_clock,
         event_names: Sequence[str] = DEFAULT_EVENT_NAMES,
-        newexten_contexts: Sequence[str] = ("outbound-callback", "departments"),
+        newexten_contexts: Sequence[str] = DEFAULT_NEWEXTEN_CONTEXTS,
         rnd: Callable[[], float] = random.random,
     ) -> None:
         self._settings = settings

@@ -86,8 +86,14 @@ def tracker_or_none() -> Any:
 async def rig(pbx: Any) -> AsyncIterator[Rig]:
     pbx.reset_globals()
     settings = AmiSettings(
-        host=pbx.ami_host, port=pbx.ami_port, username=pbx.ami_username, secret=SecretStr(pbx.ami_secret),
-        ping_interval=1.0, action_timeout=5.0, reconnect_initial=0.2, reconnect_max=2.0,
+        host=pbx.ami_host,
+        port=pbx.ami_port,
+        username=pbx.ami_username,
+        secret=SecretStr(pbx.ami_secret),
+        ping_interval=1.0,
+        action_timeout=5.0,
+        reconnect_initial=0.2,
+        reconnect_max=2.0,
     )
     client = CountingClient(settings, clock=clock)
     control = CallControl(client, CallControlSettings(), queue="operators", clock=clock)
@@ -117,15 +123,27 @@ async def live_channels(rig: Rig) -> list[dict[str, str]]:
 async def test_real_callback_originate(rig: Rig, pbx: Any) -> None:
     attempt = await rig.control.originate_callback("cb-e2e-1", STAFF, CITIZEN)
     assert attempt.state is CallbackState.QUEUED
-    await until(lambda: rig.control.callback_status("cb-e2e-1").state is CallbackState.ANSWERED,  # type: ignore[union-attr]
-                10, "staff phone answered")
+    await until(
+        lambda: rig.control.callback_status("cb-e2e-1").state is CallbackState.ANSWERED,  # type: ignore[union-attr]
+        10,
+        "staff phone answered",
+    )
     # the citizen's leg is dialled with the ward's caller ID and inherits CTI_CALLBACK_ID
-    await until(lambda: bool(rig.recorder.matching(
-        lambda e: e["Event"] == "Newchannel" and "@pstn-sim" in e.get("Channel", ""))), 10, "citizen leg")
+    await until(
+        lambda: bool(
+            rig.recorder.matching(lambda e: e["Event"] == "Newchannel" and "@pstn-sim" in e.get("Channel", ""))
+        ),
+        10,
+        "citizen leg",
+    )
     assert rig.recorder.matching(
-        lambda e: e["Event"] == "VarSet" and e.get("Variable") == "CTI_CALLBACK_ID" and e.get("Value") == "cb-e2e-1")
-    await until(lambda: rig.control.callback_status("cb-e2e-1").state is CallbackState.ENDED,  # type: ignore[union-attr]
-                20, "callback ended")
+        lambda e: e["Event"] == "VarSet" and e.get("Variable") == "CTI_CALLBACK_ID" and e.get("Value") == "cb-e2e-1"
+    )
+    await until(
+        lambda: rig.control.callback_status("cb-e2e-1").state is CallbackState.ENDED,  # type: ignore[union-attr]
+        20,
+        "callback ended",
+    )
     assert rig.client.originates_sent == 1
     # never Newexten: the per-session filter, or manager.conf, keeps it out; else note it
     if rig.client.filters_installed:
@@ -144,27 +162,47 @@ async def test_pause_and_unpause_a_member(rig: Rig) -> None:
 
 async def test_blind_transfer_to_a_department(rig: Rig, pbx: Any) -> None:
     pbx.set_global("SIM_OPERATORS", "noanswer")  # the caller waits in the queue
-    await rig.client.send_action({
-        "Action": "Originate", "Channel": "Local/0301110000@from-pstn", "Context": "citizen-sim",
-        "Exten": "talk", "Priority": "1", "CallerID": f"<{CITIZEN}>", "Async": "true", "Timeout": "10000",
-    })
+    await rig.client.send_action(
+        {
+            "Action": "Originate",
+            "Channel": "Local/0301110000@from-pstn",
+            "Context": "citizen-sim",
+            "Exten": "talk",
+            "Priority": "1",
+            "CallerID": f"<{CITIZEN}>",
+            "Async": "true",
+            "Timeout": "10000",
+        }
+    )
     await until(lambda: bool(rig.recorder.matching(lambda e: e["Event"] == "QueueCallerJoin")), 15, "queued")
     caller = rig.recorder.matching(lambda e: e["Event"] == "QueueCallerJoin")[0]["Channel"]
     await rig.control.transfer(caller, "201")
-    await until(lambda: bool(rig.recorder.matching(
-        lambda e: e["Event"] == "Newchannel" and e.get("Channel", "").startswith("Local/201@department-phones"))),
-        10, "department phone rings")
+    await until(
+        lambda: bool(
+            rig.recorder.matching(
+                lambda e: e["Event"] == "Newchannel" and e.get("Channel", "").startswith("Local/201@department-phones")
+            )
+        ),
+        10,
+        "department phone rings",
+    )
     await rig.control.hangup(caller)
-    await until(lambda: bool(rig.recorder.matching(
-        lambda e: e["Event"] == "Hangup" and e.get("Channel") == caller)), 10, "caller hung up")
+    await until(
+        lambda: bool(rig.recorder.matching(lambda e: e["Event"] == "Hangup" and e.get("Channel") == caller)),
+        10,
+        "caller hung up",
+    )
 
 
 @pytest.mark.parametrize("how", ["core restart now", "kill -9 then start"])
 async def test_link_survives_asterisk_restart_mid_call(rig: Rig, pbx: Any, how: str) -> None:
     pbx.set_global("SIM_CITIZEN", "noanswer")  # the call stays up: staff answered, citizen rings
     await rig.control.originate_callback("cb-e2e-restart", STAFF, CITIZEN)
-    await until(lambda: rig.control.callback_status("cb-e2e-restart").state is CallbackState.ANSWERED,  # type: ignore[union-attr]
-                10, "staff answered")
+    await until(
+        lambda: rig.control.callback_status("cb-e2e-restart").state is CallbackState.ANSWERED,  # type: ignore[union-attr]
+        10,
+        "staff answered",
+    )
     assert len(await live_channels(rig)) >= 2
     reconnects = rig.client.status().reconnects
     resyncs = len(rig.recorder.resyncs)
@@ -177,8 +215,11 @@ async def test_link_survives_asterisk_restart_mid_call(rig: Rig, pbx: Any, how: 
     # Asterisk lost the call with its process; the resync says so, and nothing is re-dialled
     asterisk_view = await live_channels(rig)
     assert asterisk_view == []
-    await until(lambda: rig.control.callback_status("cb-e2e-restart").state is CallbackState.ENDED,  # type: ignore[union-attr]
-                5, "attempt ended by resync")
+    await until(
+        lambda: rig.control.callback_status("cb-e2e-restart").state is CallbackState.ENDED,  # type: ignore[union-attr]
+        5,
+        "attempt ended by resync",
+    )
     await asyncio.sleep(2)
     assert rig.client.originates_sent == 1
     assert await live_channels(rig) == []
@@ -187,8 +228,11 @@ async def test_link_survives_asterisk_restart_mid_call(rig: Rig, pbx: Any, how: 
     # the link works after the restart: a new callback runs once
     pbx.set_global("SIM_CITIZEN", "answer")
     await rig.control.originate_callback("cb-e2e-after", STAFF, CITIZEN)
-    await until(lambda: rig.control.callback_status("cb-e2e-after").state is CallbackState.ANSWERED,  # type: ignore[union-attr]
-                10, "new callback answered")
+    await until(
+        lambda: rig.control.callback_status("cb-e2e-after").state is CallbackState.ANSWERED,  # type: ignore[union-attr]
+        10,
+        "new callback answered",
+    )
     assert rig.client.originates_sent == 2
     if rig.tracker is not None:
         channels = await live_channels(rig)
@@ -201,8 +245,11 @@ async def test_event_filters_accepted_by_asterisk_22(pbx: Any) -> None:
     no Newexten, only CTI_* VarSets, and OriginateResponse still arrives."""
     pbx.reset_globals()
     settings = AmiSettings(
-        host=pbx.ami_host, port=pbx.ami_port, username=pbx.admin_username,
-        secret=SecretStr(pbx.admin_secret), ping_interval=1.0,
+        host=pbx.ami_host,
+        port=pbx.ami_port,
+        username=pbx.admin_username,
+        secret=SecretStr(pbx.admin_secret),
+        ping_interval=1.0,
     )
     client = AmiClient(settings, clock=clock)
     recorder = Recorder()
@@ -211,19 +258,76 @@ async def test_event_filters_accepted_by_asterisk_22(pbx: Any) -> None:
     try:
         await client.wait_connected(15)
         assert client.filters_installed
-        answer = await client.send_action({
-            "Action": "Originate", "Channel": STAFF, "Context": "outbound-callback", "Exten": CITIZEN,
-            "Priority": "1", "Async": "true", "Timeout": "10000", "Variable": "CTI_CALLBACK_ID=cb-filter",
-        })
-        await until(lambda: bool(recorder.matching(lambda e: e["Event"] == "OriginateResponse")), 10,
-                    "OriginateResponse")
-        assert recorder.matching(lambda e: e["Event"] == "OriginateResponse")[0]["ActionID"] == \
-            answer.headers["ActionID"]
-        await until(lambda: bool(recorder.matching(
-            lambda e: e["Event"] == "Hangup" and "@pstn-sim" in e.get("Channel", ""))), 20, "call over")
+        answer = await client.send_action(
+            {
+                "Action": "Originate",
+                "Channel": STAFF,
+                "Context": "outbound-callback",
+                "Exten": CITIZEN,
+                "Priority": "1",
+                "Async": "true",
+                "Timeout": "10000",
+                "Variable": "CTI_CALLBACK_ID=cb-filter",
+            }
+        )
+        await until(
+            lambda: bool(recorder.matching(lambda e: e["Event"] == "OriginateResponse")), 10, "OriginateResponse"
+        )
+        assert (
+            recorder.matching(lambda e: e["Event"] == "OriginateResponse")[0]["ActionID"] == answer.headers["ActionID"]
+        )
+        await until(
+            lambda: bool(recorder.matching(lambda e: e["Event"] == "Hangup" and "@pstn-sim" in e.get("Channel", ""))),
+            20,
+            "call over",
+        )
         names = {e["Event"] for e in recorder.events}
         assert "Newexten" not in names and "Newchannel" in names
         varsets = recorder.matching(lambda e: e["Event"] == "VarSet")
         assert varsets and all(e["Variable"].startswith("CTI_") for e in varsets)
+    finally:
+        await client.stop()
+
+
+async def test_manager_conf_eventfilters_filter_for_the_least_privileged_user(pbx: Any) -> None:
+    """Production cannot send `Filter` (needs write=system): the same filters as manager.conf
+    lines (telephony.ami.manager_conf_eventfilters) on a user with the production privileges."""
+    import os
+    from pathlib import Path
+
+    from telephony.ami import manager_conf_eventfilters
+
+    pbx.reset_globals()
+    cache = Path(os.environ.get("CTI_PBX_CACHE", "/var/cache/cti"))
+    conf = cache / "asterisk-sid" / "cti" / pbx.instance / "etc" / "manager.conf"
+    section = "\n".join([
+        "", "[cti-filtered]", f"secret = {pbx.ami_secret}", "deny = 0.0.0.0/0.0.0.0",
+        "permit = 127.0.0.1/255.255.255.255", "read = system,call,agent,dialplan",
+        "write = originate,call,agent,reporting", *manager_conf_eventfilters(), "",
+    ])
+    if "[cti-filtered]" not in conf.read_text():
+        with conf.open("a") as handle:
+            handle.write(section)
+    pbx.cli("manager reload")
+    settings = AmiSettings(host=pbx.ami_host, port=pbx.ami_port, username="cti-filtered",
+                           secret=SecretStr(pbx.ami_secret), ping_interval=1.0)
+    client = AmiClient(settings, clock=clock)
+    recorder = Recorder()
+    client.add_sink(recorder)
+    client.start()
+    try:
+        await client.wait_connected(15)
+        assert not client.filters_installed  # the Filter action was refused, as in production
+        await client.send_action({
+            "Action": "Originate", "Channel": STAFF, "Context": "outbound-callback", "Exten": CITIZEN,
+            "Priority": "1", "Async": "true", "Timeout": "10000", "Variable": "CTI_CALLBACK_ID=cb-conf",
+        })
+        await until(lambda: bool(recorder.matching(
+            lambda e: e["Event"] == "Hangup" and "@pstn-sim" in e.get("Channel", ""))), 20, "call over")
+        assert recorder.matching(lambda e: e["Event"] == "OriginateResponse")
+        newexten = recorder.matching(lambda e: e["Event"] == "Newexten")
+        assert newexten and all(
+            e["Application"] == "Hangup" or e["Context"] in ("outbound-callback", "departments") for e in newexten)
+        assert all(e["Variable"].startswith("CTI_") for e in recorder.matching(lambda e: e["Event"] == "VarSet"))
     finally:
         await client.stop()

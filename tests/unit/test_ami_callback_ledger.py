@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 
 from cti.clock import TOKYO, fixed_clock
-from telephony.ami import backoff_delay, encode_action, event_filters, message_to_dict
+from telephony.ami import (
+    adapter_keeps,
+    backoff_delay,
+    encode_action,
+    event_filters,
+    manager_conf_eventfilters,
+    message_to_dict,
+)
 from telephony.control import CallbackAlreadyActive, CallbackLedger, CallbackState
 from telephony.frames import read_capture
 
@@ -104,3 +111,24 @@ def test_filters_keep_cti_varsets_and_only_the_newexten_the_tracker_reads() -> N
     }
     with pytest.raises(ValueError, match="context"):
         event_filters([], ["bad|context"])
+
+
+def test_adapter_keeps_mirrors_the_filters_on_a_real_capture() -> None:
+    frames = [c.frame for c in read_capture(FIXTURES / "01-inbound-queue-answered.txt") if "Event" in c.frame]
+    kept = [f for f in frames if adapter_keeps(f)]
+    names = {f["Event"] for f in kept}
+    assert "TestEvent" not in names and "DeviceStateChange" not in names and "SuccessfulAuth" not in names
+    assert {"Newchannel", "QueueCallerJoin", "AgentConnect", "Hangup", "OriginateResponse"} <= names
+    assert all(f["Variable"].startswith("CTI_") for f in kept if f["Event"] == "VarSet")
+    assert all(f["Application"] == "Hangup" for f in kept if f["Event"] == "Newexten")
+    assert len(kept) < len(frames) * 0.6  # most of the traffic stays in Asterisk
+
+
+def test_manager_conf_lines_carry_the_same_filters() -> None:
+    lines = manager_conf_eventfilters(["Hangup"], ["departments"])
+    assert lines == [
+        "eventfilter(action(include),name(Hangup)) =",
+        "eventfilter(action(include),name(VarSet),header(Variable),method(regex)) = ^CTI_",
+        "eventfilter(action(include),name(Newexten),header(Application),method(regex)) = ^Hangup$",
+        "eventfilter(action(include),name(Newexten),header(Context),method(regex)) = ^(departments)$",
+    ]
