@@ -17,6 +17,7 @@ import io
 import json
 import math
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
@@ -301,8 +302,8 @@ class _Doc:
     entry: FaqEntry
     q_norm: str
     a_norm: str
-    a_map: list[int]
-    q_map: list[int]
+    a_map: list[int] | None  # None: identity
+    q_map: list[int] | None
 
 
 @dataclass
@@ -319,47 +320,48 @@ class FaqIndex:
         self._synonyms = [(normalize(k), [normalize(v) for v in vs]) for k, vs in table.items()]
         self._docs: list[_Doc] = []
         self._by_id: dict[str, int] = {}
-        field_tf: list[dict[str, dict[str, int]]] = []  # doc -> field -> token -> tf
-        field_len: list[dict[str, int]] = []
+        field_tf: list[list[Counter[str]]] = []  # doc -> [question, meta, answer] token counts
+        field_len: list[list[int]] = []
         uni_tf: list[dict[str, float]] = []
+        weights = [weight for weight, _b in FIELDS.values()]
         for entry in entries:
             q_norm, q_map = normalize_with_map(entry.question)
             a_norm, a_map = normalize_with_map(entry.answer)
             m_norm = normalize(_meta_text(entry))
             self._by_id[entry.id] = len(self._docs)
             self._docs.append(_Doc(entry, q_norm, a_norm, a_map, q_map))
-            tfs: dict[str, dict[str, int]] = {}
-            lens: dict[str, int] = {}
+            tfs: list[Counter[str]] = []
+            lens: list[int] = []
             unis: dict[str, float] = {}
-            for name, text in (("question", q_norm), ("meta", m_norm), ("answer", a_norm)):
-                counts: dict[str, int] = {}
+            for weight, text in zip(weights, (q_norm, m_norm, a_norm), strict=True):
                 toks = grams(text)
-                for tok in toks:
-                    counts[tok] = counts.get(tok, 0) + 1
-                tfs[name] = counts
-                lens[name] = max(len(toks), 1)
-                weight = FIELDS[name][0]
-                for ch in unigrams(text):
-                    unis[ch] = unis.get(ch, 0.0) + weight
+                tfs.append(Counter(toks))
+                lens.append(max(len(toks), 1))
+                for ch, count in Counter(unigrams(text)).items():
+                    unis[ch] = unis.get(ch, 0.0) + weight * count
             field_tf.append(tfs)
             field_len.append(lens)
             uni_tf.append(unis)
         n = len(self._docs)
         self.size = n
-        avg = {name: (sum(lens[name] for lens in field_len) / n if n else 1.0) for name in FIELDS}
+        avg = [(sum(lens[i] for lens in field_len) / n if n else 1.0) for i in range(len(FIELDS))]
+        params = [(weight, b, avg[i]) for i, (weight, b) in enumerate(FIELDS.values())]
         self._postings: dict[str, _Postings] = {}
+        saturate = K1 + 1
         for doc_id, (tfs, lens) in enumerate(zip(field_tf, field_len, strict=True)):
             pseudo: dict[str, float] = {}
-            for name, (weight, b) in FIELDS.items():
-                norm = 1.0 - b + b * lens[name] / avg[name]
-                for tok, tf in tfs[name].items():
-                    pseudo[tok] = pseudo.get(tok, 0.0) + weight * tf / norm
+            get = pseudo.get
+            for (weight, b, mean), counts, length in zip(params, tfs, lens, strict=True):
+                factor = weight / (1.0 - b + b * length / mean)
+                for tok, tf in counts.items():
+                    pseudo[tok] = get(tok, 0.0) + factor * tf
             for tok, ptf in pseudo.items():
                 plist = self._postings.get(tok)
                 if plist is None:
                     plist = self._postings[tok] = _Postings()
                 plist.docs.append(doc_id)
-                plist.weights.append(ptf * (K1 + 1) / (ptf + K1))
+                plist.weights.append(ptf * saturate / (ptf + K1))
+        field_tf.clear()
         self._uni: dict[str, _Postings] = {}
         for doc_id, unis in enumerate(uni_tf):
             for ch, utf in unis.items():
@@ -367,7 +369,7 @@ class FaqIndex:
                 if plist is None:
                     plist = self._uni[ch] = _Postings()
                 plist.docs.append(doc_id)
-                plist.weights.append(utf * (K1 + 1) / (utf + K1))
+                plist.weights.append(utf * saturate / (utf + K1))
         for postings in (self._postings, self._uni):
             for posting in postings.values():
                 _impact_order(posting)
@@ -499,7 +501,9 @@ def _match_spans(norm: str, tokens: set[str]) -> list[tuple[int, int]]:
     return [m.span() for m in _COVERED.finditer(covered)]
 
 
-def _map_spans(spans: list[tuple[int, int]], origin: list[int], length: int) -> list[tuple[int, int]]:
+def _map_spans(spans: list[tuple[int, int]], origin: list[int] | None, length: int) -> list[tuple[int, int]]:
+    if origin is None:
+        return spans
     mapped = []
     for start, end in spans:
         o_end = origin[end] if end < len(origin) else length

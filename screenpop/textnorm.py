@@ -16,6 +16,8 @@ original character it came from, so highlights found in normalised text map back
 
 from __future__ import annotations
 
+import operator
+import re
 import unicodedata
 
 _KATA_START = 0x30A1  # ァ
@@ -31,20 +33,44 @@ def _fold_char(ch: str) -> str:
     return ch
 
 
-def normalize_with_map(text: str) -> tuple[str, list[int]]:
-    """Normalised text plus, for each of its characters, the index of the source character."""
+class _FoldTable(dict[int, str]):
+    """Per-character fold (NFKC, casefold, katakana -> hiragana), computed once per character;
+    usable with str.translate. Characters that do not fold to exactly one character, and the
+    combining (han)dakuten, are remembered as irregular: text containing them takes the slow path."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.irregular: set[str] = set()
+
+    def __missing__(self, code: int) -> str:
+        ch = chr(code)
+        folded = "".join(_fold_char(part) for part in unicodedata.normalize("NFKC", ch).casefold())
+        if len(folded) != 1 or folded in _COMBINING_MARKS:
+            self.irregular.add(ch)
+        self[code] = folded
+        return folded
+
+
+_TABLE = _FoldTable()
+
+
+def normalize_with_map(text: str) -> tuple[str, list[int] | None]:
+    """Normalised text plus, for each of its characters, the index of the source character
+    (None when that is the identity: every character folded to exactly one character)."""
+    folded = text.translate(_TABLE)
+    if len(folded) == len(text) and _TABLE.irregular.isdisjoint(text):
+        return folded, None
     out: list[str] = []
     origin: list[int] = []
     for index, ch in enumerate(text):
-        folded = unicodedata.normalize("NFKC", ch).casefold()
-        for part in folded:
+        for part in _TABLE[ord(ch)]:
             if part in _COMBINING_MARKS and out:
-                # ｶﾞ: compose with the previous character (カ+゙ -> ガ), as whole-string NFKC does.
+                # ｶﾞ: compose with the previous character (か+゙ -> が), as whole-string NFKC does.
                 composed = unicodedata.normalize("NFC", out[-1] + part)
                 if len(composed) == 1:
                     out[-1] = _fold_char(composed)
                     continue
-            out.append(_fold_char(part))
+            out.append(part)
             origin.append(index)
     return "".join(out), origin
 
@@ -54,41 +80,38 @@ def normalize(text: str) -> str:
     return normalize_with_map(text)[0]
 
 
+_RUN = re.compile(r"[^\W_]+")  # letters and digits of any script (str.isalnum), not "_"
+_NON_WORD = re.compile(r"[\W_]+")
+
+
 def is_word_char(ch: str) -> bool:
     return ch.isalnum()
 
 
 def runs(norm: str) -> list[tuple[int, str]]:
     """Maximal runs of word characters in normalised text, with their start offsets."""
-    result: list[tuple[int, str]] = []
-    start = -1
-    for index, ch in enumerate(norm):
-        if is_word_char(ch):
-            if start < 0:
-                start = index
-        elif start >= 0:
-            result.append((start, norm[start:index]))
-            start = -1
-    if start >= 0:
-        result.append((start, norm[start:]))
-    return result
+    return [(m.start(), m.group()) for m in _RUN.finditer(norm)]
 
 
 def run_grams(run: str) -> list[str]:
     """Bigrams of one run; a one-character run is its own (unigram) token."""
     if len(run) == 1:
         return [run]
-    return [run[i : i + 2] for i in range(len(run) - 1)]
+    return list(map(operator.add, run, run[1:]))
 
 
 def grams(norm: str) -> list[str]:
     """All tokens of normalised text, in order, with repeats (term frequencies count them)."""
     tokens: list[str] = []
-    for _start, run in runs(norm):
-        tokens.extend(run_grams(run))
+    for match in _RUN.finditer(norm):
+        run = match.group()
+        if len(run) == 1:
+            tokens.append(run)
+        else:
+            tokens.extend(map(operator.add, run, run[1:]))
     return tokens
 
 
-def unigrams(norm: str) -> list[str]:
+def unigrams(norm: str) -> str:
     """Every word character as a token (indexed separately, for one-character queries)."""
-    return [ch for ch in norm if is_word_char(ch)]
+    return _NON_WORD.sub("", norm)
