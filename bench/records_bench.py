@@ -33,17 +33,20 @@ AT = datetime(2026, 12, 4, 19, 0, tzinfo=TOKYO)  # Friday evening: office closed
 
 
 def _callback(i: int) -> CallbackIn:
-    return CallbackIn(name=f"試験 太郎{i}", furigana="しけん たろう", phone=f"090-{i // 10000 % 10000:04d}-{i % 10000:04d}",
-                      question="粗大ごみの収集日と出し方を知りたい。" * 3, department="seiso")
+    return CallbackIn.model_validate({
+        "name": f"試験 太郎{i}", "furigana": "しけん たろう", "phone": f"090-{i // 10000 % 10000:04d}-{i % 10000:04d}",
+        "question": "粗大ごみの収集日と出し方を知りたい。" * 3, "department": "seiso"})
 
 
 async def service_rate(path: Path, n: int, concurrency: int) -> float:
     db = await open_database(path, migrations())
     try:
-        service = RecordsService(db, RecordsSettings(), Calendars.from_settings(CalendarSettings()), lambda: AT)
+        calendar = Calendars.from_settings(CalendarSettings())
+        service = RecordsService(db, RecordsSettings.model_validate({}), calendar, lambda: AT)
         for i in range(n):  # setup, not timed: the call's contact and consent
-            await service.create_contact(OPERATOR, ContactIn(call_id=f"call-{i}", caller_number="0312345678"))
-            await service.record_consent(OPERATOR, f"call-{i}", ConsentIn(answer="yes"))
+            await service.create_contact(OPERATOR, ContactIn.model_validate(
+                {"call_id": f"call-{i}", "caller_number": "0312345678"}))
+            await service.record_consent(OPERATOR, f"call-{i}", ConsentIn.model_validate({"answer": "yes"}))
         bodies = [_callback(i) for i in range(n)]
         queue = list(range(n))
 

@@ -182,7 +182,8 @@ async def openapi(request: web.Request) -> web.StreamResponse:
 
 ROUTES: list[tuple[str, str, Handler, type[BaseModel] | None, type[BaseModel], int, str]] = [
     ("POST", f"{BASE}/contacts", create_contact, m.ContactIn, m.ContactOut, 201, "通話の記録を作成（オペレーター）"),
-    ("GET", f"{BASE}/contacts/{{call_id}}", get_call, None, m.CallRecords, 200, "対応中の通話の記録（オペレーター本人）"),
+    ("GET", f"{BASE}/contacts/{{call_id}}", get_call, None, m.CallRecords, 200,
+     "対応中の通話の記録（オペレーター本人）"),
     ("PATCH", f"{BASE}/contacts/{{call_id}}", update_contact, m.ContactUpdate, m.ContactOut, 200, "通話の結果を記録"),
     ("POST", f"{BASE}/contacts/{{call_id}}/consent", record_consent, m.ConsentIn, m.ConsentOut, 201, "同意の記録"),
     ("POST", f"{BASE}/contacts/{{call_id}}/callbacks", create_callback, m.CallbackIn, m.CallbackOut, 201,

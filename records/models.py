@@ -57,7 +57,9 @@ class CallbackIn(_In):
     email_reason: str | None = None
     fax: str | None = None
     fax_reason: str | None = None
-    override_reason: str | None = Field(None, description="supervisor: why a callback is taken while the office is open")
+    override_reason: str | None = Field(
+        None, description="supervisor: why a callback is taken while the office is open"
+    )
 
 
 class VersionIn(_In):

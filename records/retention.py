@@ -140,12 +140,16 @@ async def purge(
     return result
 
 
-async def export(service: RecordsService, out_dir: Path, who: Principal,
-                 progress: Progress | None = None) -> dict[str, Any]:
-    """Write every table as JSON Lines plus manifest.json (counts, SHA-256); audited."""
+def _prepare_empty_dir(out_dir: Path) -> None:
     out_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     if any(out_dir.iterdir()):
         raise FileExistsError(f"{out_dir} is not empty; export refuses to mix with older files")
+
+
+async def export(service: RecordsService, out_dir: Path, who: Principal,
+                 progress: Progress | None = None) -> dict[str, Any]:
+    """Write every table as JSON Lines plus manifest.json (counts, SHA-256); audited."""
+    _prepare_empty_dir(out_dir)
     files: dict[str, dict[str, Any]] = {}
     at = service.now()
     async with service.transaction() as db:  # one snapshot for every table

@@ -218,7 +218,7 @@ async def test_concurrent_updates_one_wins_other_409(env: Any) -> None:
 
 
 async def test_wrong_transition_is_409(env: Any) -> None:
-    client, clock, app = env
+    client, _, _ = env
     call = await take_call(client)
     cb = await (await client.post(f"/api/records/contacts/{call}/callbacks", json=CALLBACK, headers=OP)).json()
     r = await client.post(f"/api/records/callbacks/{cb['id']}/close", json={"version": 1, "summary": "x"},
@@ -249,7 +249,8 @@ async def test_periodic_task_hands_over_and_is_cancelled_on_shutdown(tmp_path: P
     app[keys.CLOCK] = clock
     app[keys.CALENDARS] = Calendars.from_settings(settings.calendar)
     db = await open_database(tmp_path / "p.sqlite3", migrations())
-    await db.execute("INSERT INTO contacts(call_id, operator, started_at) VALUES ('c', 'op', '2026-12-04T19:00:00+09:00')")
+    await db.execute("INSERT INTO contacts(call_id, operator, started_at)"
+                     " VALUES ('c', 'op', '2026-12-04T19:00:00+09:00')")
     await db.execute("INSERT INTO consents(call_id, answer, script_id, script_version, operator, at)"
                      " VALUES ('c', 'yes', 's', 1, 'op', '2026-12-04T19:00:00+09:00')")
     await db.execute(
