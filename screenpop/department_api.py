@@ -25,13 +25,16 @@ from cti import keys
 from cti.logs import log_event
 from cti.principal import Role
 from records.rules import RecordsError
+from screenpop.settings import DepartmentScreenSettings
 from screenpop.supervisor_http import DEPARTMENT_STAFF, ApiError, guarded, json_body, json_response, require
 
 logger = logging.getLogger("screenpop.department")
 
 EXTENSION = re.compile(r"^[0-9]{2,8}$")
-PHONE_TECH = "PJSIP"
 CLOSED = ("closed", "closed_unreached")
+
+# Optional, set before startup: the department-screen settings when Settings has no such section yet.
+SCREEN_SETTINGS: web.AppKey[DepartmentScreenSettings] = web.AppKey("department_screen", DepartmentScreenSettings)
 
 # callback id -> user id of the staff member who placed the call (progress goes to them)
 CALL_OWNERS: web.AppKey[dict[str, str]] = web.AppKey("department_call_owners", dict)
@@ -62,6 +65,13 @@ async def inbox(request: web.Request) -> web.StreamResponse:
     return json_response({"items": items, "summary": summary, "department": who.department,
                           "sees_all": who.role == Role.ADMIN or who.department
                           == request.app[keys.SETTINGS].records.public_information_department})
+
+
+def staff_phone(app: web.Application, extension: str) -> str:
+    """The dial string of the staff member's own phone (settings.department_screen.staff_phone)."""
+    settings = app.get(SCREEN_SETTINGS) or getattr(app[keys.SETTINGS], "department_screen", None)
+    template = settings.staff_phone if isinstance(settings, DepartmentScreenSettings) else "PJSIP/{extension}"
+    return template.replace("{extension}", extension)
 
 
 def _default_extension(request: web.Request, department: str | None) -> str | None:
@@ -96,7 +106,7 @@ async def place_call(request: web.Request) -> web.StreamResponse:
     from telephony.control import CallbackAlreadyActive
 
     try:
-        attempt = await telephony.control.originate_callback(str(callback_id), f"{PHONE_TECH}/{extension}",
+        attempt = await telephony.control.originate_callback(str(callback_id), staff_phone(request.app, extension),
                                                              record["phone"])
     except CallbackAlreadyActive as exc:
         raise ApiError(409, "call_in_progress", f"この依頼は発信中です（状態: {exc.state.value}）") from None

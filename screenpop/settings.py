@@ -46,3 +46,14 @@ class AlertSettings(BaseModel):
     failed_login_window_seconds: int = Field(300, ge=1)
     cooldown_seconds: int = Field(3600, ge=0, description="the same alert for the same account at most this often")
     poll_seconds: float = Field(2.0, gt=0, description="how often the audit trail is read")
+
+
+class DepartmentScreenSettings(BaseModel):
+    """The department screen (screenpop/department_api.py): how a staff member's own phone is dialled."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    staff_phone: str = Field(
+        "PJSIP/{extension}", pattern=r"^[A-Za-z0-9_]+/[^\s]*\{extension\}[^\s]*$",
+        description="dial string of the staff phone rung first on click-to-call; {extension} is the user's extension",
+    )
