@@ -346,7 +346,8 @@ def is_overdue(status: str, deadline: datetime, now: datetime) -> bool:
 
 
 class Access(StrEnum):
-    CREATE = "create"  # contact, consent, callback for the call being handled
+    CREATE = "create"  # a contact for the call being taken
+    WRITE_CALL = "write_call"  # consent, callback, outcome on an existing call (operators: their own call)
     READ_CALL = "read_call"  # the records of one call (operators: only their own call)
     LIST = "list"  # list / view / export callback requests
     UPDATE = "update"  # start, attempt, close
@@ -378,6 +379,12 @@ def authorize(
     if access is Access.CREATE:
         if who.role in (OPERATOR, SUPERVISOR, ADMIN):
             return who
+        raise RecordsError(403, "forbidden", "記録の作成はオペレーターのみ行えます")
+    if access is Access.WRITE_CALL:
+        if who.role in (SUPERVISOR, ADMIN) or (who.role == OPERATOR and call_operator == who.user_id):
+            return who
+        if who.role == OPERATOR:
+            raise RecordsError(403, "forbidden", "他のオペレーターの通話には記録できません", "call_id")
         raise RecordsError(403, "forbidden", "記録の作成はオペレーターのみ行えます")
     if access is Access.READ_CALL:
         if who.role == ADMIN:

@@ -73,20 +73,19 @@ def _append_audit(conn: sqlite3.Connection, content: dict[str, Any]) -> None:
     )
 
 
-def _check_call_sync(conn: sqlite3.Connection, who: Principal, call_id: str) -> None:
+def _check_call_sync(conn: sqlite3.Connection, who: Principal, public_info: str, call_id: str) -> None:
     contact = conn.execute("SELECT operator FROM contacts WHERE call_id = ?", (call_id,)).fetchone()
     if contact is None:
         raise _unknown_call(call_id)
-    if who.role == Role.OPERATOR and contact[0] != who.user_id:
-        raise _not_own_call()
+    rules.authorize(who, Access.WRITE_CALL, public_information_department=public_info, call_operator=contact[0])
 
 
 def _insert_callback(
-    conn: sqlite3.Connection, who: Principal, values: tuple[Any, ...], audit: dict[str, Any]
+    conn: sqlite3.Connection, who: Principal, public_info: str, values: tuple[Any, ...], audit: dict[str, Any]
 ) -> sqlite3.Row:
     """The unit of work of a callback request: checks, row, contact outcome, audit row; then the row."""
     call_id = values[0]
-    _check_call_sync(conn, who, call_id)
+    _check_call_sync(conn, who, public_info, call_id)
     consent = conn.execute(
         "SELECT id, answer FROM consents WHERE call_id = ? ORDER BY id DESC LIMIT 1", (call_id,)
     ).fetchone()
@@ -107,10 +106,6 @@ def _insert_callback(
 def _unknown_call(call_id: str) -> RecordsError:
     return RecordsError(404, "unknown_call", f"通話 {call_id} の記録がありません（先に通話の記録を作成してください）",
                         "call_id")
-
-
-def _not_own_call() -> RecordsError:
-    return RecordsError(403, "forbidden", "他のオペレーターの通話には記録できません", "call_id")
 
 
 def _run_unit(
@@ -405,10 +400,6 @@ class RecordsService:
             raise _unknown_call(call_id)
         return row
 
-    def _require_own_call(self, who: Principal, contact: aiosqlite.Row) -> None:
-        if who.role == Role.OPERATOR and contact["operator"] != who.user_id:
-            raise _not_own_call()
-
     async def update_contact(self, principal: Principal | None, call_id: str, data: ContactUpdate) -> dict[str, Any]:
         who = self._authorize(principal, Access.CREATE)
         if data.outcome == "transferred":
@@ -429,7 +420,7 @@ class RecordsService:
         ended = require_aware(data.ended_at, "ended_at") if data.ended_at else None
         async with self.transaction() as db:
             contact = await self._require_contact(call_id)
-            self._require_own_call(who, contact)
+            self._authorize(who, Access.WRITE_CALL, call_operator=contact["operator"])
             fields: dict[str, Any] = {}
             if ended is not None:
                 fields["ended_at"] = iso(ended)
@@ -472,7 +463,7 @@ class RecordsService:
                                 f"同意文の版が違います（現在は第{script.version}版）")
         async with self.transaction() as db:
             contact = await self._require_contact(call_id)
-            self._require_own_call(who, contact)
+            self._authorize(who, Access.WRITE_CALL, call_operator=contact["operator"])
             cur = await db.execute(
                 "INSERT INTO consents(call_id, answer, script_id, script_version, operator, at) VALUES (?,?,?,?,?,?)",
                 (call_id, data.answer, script.id, script.version, who.user_id, iso(self.now())),
@@ -506,7 +497,8 @@ class RecordsService:
                   handover_date.isoformat(), iso(handover_at), iso(due_by))
         audit = self._audit_content(who, "create", "callback", None, detail={
             "call_id": call_id, "department": fields.department, "override": override is not None}, at=collected)
-        row = await self.unit(_insert_callback, who, values, audit)  # one thread hop for the whole unit
+        # One thread hop for the whole unit of work (see unit()).
+        row = await self.unit(_insert_callback, who, self.public_info, values, audit)
         callback_id = int(row["id"])
         log_event(logger, "callback_created", call_id=call_id, callback_id=callback_id,
                   department=fields.department, handover_date=handover_date.isoformat())

@@ -102,3 +102,21 @@ def test_progress_is_quiet_when_piped(config: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
     assert "callbacks=1" in done.stdout
+
+
+def test_progress_draws_on_a_terminal() -> None:
+    import io
+
+    from records.retention import terminal_progress
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    assert terminal_progress(io.StringIO()) is None
+    screen = Tty()
+    show = terminal_progress(screen)
+    assert show is not None
+    show("purge", 1, 3)
+    show("purge", 3, 3)
+    assert screen.getvalue() == "\rpurge: 1/3 (33%)\rpurge: 3/3 (100%)\n"

@@ -212,3 +212,11 @@ def test_chain_verification_names_rows() -> None:
     kinds = {(p.seq, p.kind) for p in verify_chain(swapped)}
     assert {(2, "broken_link"), (3, "broken_link"), (4, "broken_link")} <= kinds
     assert [(p.seq, p.kind) for p in verify_chain(chain(4), high_water=5)] == [(5, "tail_deleted")]
+
+
+def test_operators_write_only_to_their_own_call() -> None:
+    assert auth(OP, Access.WRITE_CALL, call_operator="op") == 200
+    assert auth(OP, Access.WRITE_CALL, call_operator="other") == 403
+    assert auth(SV, Access.WRITE_CALL, call_operator="other") == 200
+    assert auth(ZEIMU, Access.WRITE_CALL, call_operator="t") == 403
+    assert auth(None, Access.WRITE_CALL, call_operator="op") == 401
