@@ -19,7 +19,7 @@ from typing import Any
 from cti.clock import TOKYO, system_clock
 from telephony.events import DomainEvent, describe
 from telephony.frames import FrameParser, capture_wire_bytes, read_capture_text
-from telephony.tracker import CallSnapshot, CallTracker
+from telephony.tracker import CallSnapshot, CallTracker, TrackerConfig
 
 EXIT_USAGE = 2
 
@@ -61,15 +61,13 @@ def replay_text(
 
 def adapter_filter() -> Callable[[Mapping[str, str]], bool]:
     """What the AMI adapter lets through (its per-session filters), to replay as production sees it."""
-    from telephony.ami import DEFAULT_EVENT_NAMES, VARSET_PREFIX  # late: pulls in panoramisk
+    from telephony.ami import adapter_keeps  # late: pulls in panoramisk
 
-    names = frozenset(DEFAULT_EVENT_NAMES)
+    config = TrackerConfig()
+    contexts = config.callback_contexts | config.transfer_contexts
 
     def keep(frame: Mapping[str, str]) -> bool:
-        name = frame.get("Event", "")
-        if name == "VarSet":
-            return frame.get("Variable", "").startswith(VARSET_PREFIX)
-        return name in names
+        return adapter_keeps(frame, newexten_contexts=contexts)
 
     return keep
 
