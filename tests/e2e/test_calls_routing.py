@@ -9,7 +9,7 @@ server runs in this process on pbx.agi_port with an injected clock, so open/clos
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -21,6 +21,7 @@ from cti.calendar import Calendars
 from cti.clock import TOKYO, fixed_clock
 from cti.config import CalendarSettings
 from telephony.agi import FastAgiServer, make_route_script
+from telephony.agi_protocol import AgiRequest
 
 if TYPE_CHECKING:  # the fixtures' types (tests/e2e/conftest.py); pytest provides the objects
     from conftest import AmiClient, Event, Pbx
@@ -33,18 +34,30 @@ DAY = datetime.fromisoformat("2026-12-28T10:00:00+09:00")  # Monday, open
 NIGHT = datetime.fromisoformat("2026-12-28T23:30:00+09:00")
 
 
+@dataclass
+class Routing:
+    calendars: Calendars
+    latencies: list[float]
+    requests: list[AgiRequest]
+
+
 @asynccontextmanager
-async def cti_routing(pbx: Pbx, at: datetime) -> AsyncIterator[tuple[Calendars, list[float]]]:
+async def cti_routing(pbx: Pbx, at: datetime) -> AsyncIterator[Routing]:
     """cti's FastAGI server where the dialplan points, deciding as if it were `at`."""
-    calendars = Calendars.from_settings(CalendarSettings())
-    latencies: list[float] = []
+    routing = Routing(Calendars.from_settings(CalendarSettings()), [], [])
+    route = make_route_script(routing.calendars, fixed_clock(at))
+
+    async def recording_route(request: AgiRequest) -> Mapping[str, str]:
+        routing.requests.append(request)
+        return await route(request)
+
     server = FastAgiServer(
-        {"route": make_route_script(calendars, fixed_clock(at))},
+        {"route": recording_route},
         port=pbx.agi_port,
-        on_decision=lambda _script, seconds: latencies.append(seconds),
+        on_decision=lambda _script, seconds: routing.latencies.append(seconds),
     )
     async with server:
-        yield calendars, latencies
+        yield routing
 
 
 @dataclass
@@ -103,7 +116,7 @@ async def place_call(ami: AmiClient, dtmf: str | None = None, **variables: str) 
 
 
 async def test_open_hours_call_reaches_an_operator(pbx: Pbx, ami: AmiClient) -> None:
-    async with cti_routing(pbx, DAY) as (_, latencies):
+    async with cti_routing(pbx, DAY) as routing:
         call = await place_call(ami, dtmf="1")
         assert await call.value("CTI_ROUTE") == "open"
         assert await call.value("CTI_OFFICE") == "open"
@@ -116,7 +129,12 @@ async def test_open_hours_call_reaches_an_operator(pbx: Pbx, ami: AmiClient) -> 
         # setinterfacevar=yes: the caller's channel learns which operator took it.
         assert await call.value("MEMBERINTERFACE") == connected["Interface"]
         await call.hung_up()
-    assert len(latencies) == 1 and latencies[0] < 0.5
+    assert len(routing.latencies) == 1 and routing.latencies[0] < 0.5
+    [request] = routing.requests
+    assert request.script == "route"
+    assert request.args == (WARD_NUMBER,)  # the caller's number is not sent to cti
+    assert request.headers["agi_language"] == "ja"  # CHANNEL(language) set before the AGI
+    assert request.uniqueid == call.trunk_leg
     assert not call.seen("QueueCallerAbandon")
 
 
@@ -131,14 +149,16 @@ async def test_night_call_hears_the_announcement_and_never_queues(pbx: Pbx, ami:
         # No Japanese recording is installed in the test PBX: the stock prompt is the fallback.
         fallback = await call.event("Newexten", Context="cti-prompt", Application="Playback", Priority="4")
         assert fallback["AppData"].startswith("please-try-call-later")
+        # The channel language is ja and only English files exist: Asterisk falls back per file.
+        assert await call.ami.wait_event(lambda e: call.var("PLAYBACKSTATUS")(e) and e["Value"] == "SUCCESS")
         await call.event("Newexten", Context="cti-closed", Application="SayUnixTime")
         await call.hung_up()
     assert not call.seen("QueueCallerJoin")
 
 
 async def test_emergency_close_applies_to_the_next_call(pbx: Pbx, ami: AmiClient) -> None:
-    async with cti_routing(pbx, DAY) as (calendars, _):
-        calendars.set_emergency("庁舎停電")
+    async with cti_routing(pbx, DAY) as routing:
+        routing.calendars.set_emergency("庁舎停電")
         call = await place_call(ami)
         assert await call.value("CTI_ROUTE") == "closed"
         assert await call.value("CTI_CLOSED_REASON") == "emergency"
