@@ -283,7 +283,11 @@ DEFAULT_SYNONYMS: dict[str, tuple[str, ...]] = {
     "予防注射": ("予防接種",),
     "ワクチン": ("予防接種",),
     "税証明": ("納税証明書", "課税証明書"),
+    "風疹": ("風しん",),
+    "麻疹": ("麻しん",),
+    "はしか": ("麻しん",),
 }
+CROSSING_WEIGHT = 0.3  # query bigrams across a script change (kanji|hiragana|katakana|ascii)
 HIRAGANA_ONLY_WEIGHT = 0.3  # particles and endings (に入, りた) count less when the query has kanji/katakana
 PHRASE_BONUS = 0.5  # score multiplier per query part found whole in the question
 COMMON_DF_RATIO = 0.4  # query tokens in more than this share of entries are skipped (if others remain)
@@ -406,10 +410,19 @@ class FaqIndex:
         rare = {t: v for t, v in terms.items() if len(v[0].docs) <= limit}
         chosen = rare or terms
         content = any(not _hiragana_only(t) for t in chosen)
-        return [
-            (tok, plist, idf * (HIRAGANA_ONLY_WEIGHT if content and _hiragana_only(tok) else 1.0))
-            for tok, (plist, idf) in chosen.items()
-        ]
+        return [(tok, plist, idf * self._token_weight(tok, content)) for tok, (plist, idf) in chosen.items()]
+
+    @staticmethod
+    def _token_weight(tok: str, content: bool) -> float:
+        """Query-side token weight: bigrams spanning a script change (の出, 当は: mostly a particle
+        or okurigana glued to a word) and, in queries with kanji/katakana, hiragana-only bigrams
+        (いつ, れる) say less about the topic than in-word bigrams (手当, ごみ alone)."""
+        weight = 1.0
+        if content and _hiragana_only(tok):
+            weight *= HIRAGANA_ONLY_WEIGHT
+        if len(tok) == 2 and _script(tok[0]) != _script(tok[1]):
+            weight *= CROSSING_WEIGHT
+        return weight
 
     def search(
         self,
@@ -467,6 +480,16 @@ def _impact_order(plist: _Postings) -> None:
     order = sorted(range(len(plist.docs)), key=plist.weights.__getitem__, reverse=True)
     plist.docs = [plist.docs[i] for i in order]
     plist.weights = [plist.weights[i] for i in order]
+
+
+def _script(ch: str) -> int:
+    if "\u3041" <= ch <= "\u309f":
+        return 1
+    if "\u30a0" <= ch <= "\u30ff":
+        return 2
+    if ch.isascii():
+        return 3
+    return 0
 
 
 def _hiragana_only(token: str) -> bool:
