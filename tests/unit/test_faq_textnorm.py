@@ -24,9 +24,13 @@ def test_offset_map_points_back_to_source_characters() -> None:
     text = "ｺﾞﾐの日、ＡＢ"
     norm, origin = normalize_with_map(text)
     assert norm == "ごみの日、ab"
-    assert len(origin) == len(norm)
+    assert origin is not None and len(origin) == len(norm)
     assert text[origin[1]] == "ﾐ"  # み came from ﾐ (index 2), after the composed ｺﾞ
     assert origin[:3] == [0, 2, 3]
+
+
+def test_text_that_folds_one_to_one_has_an_identity_map() -> None:
+    assert normalize_with_map("（ゴミの日）") == ("(ごみの日)", None)
 
 
 def test_punctuation_and_placeholders_split_runs() -> None:
