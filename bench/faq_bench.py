@@ -24,6 +24,7 @@ import statistics
 import sys
 import tempfile
 import time
+import tracemalloc
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -242,6 +243,12 @@ async def run(quick: bool) -> list[Figure]:
             )
         )
     if not quick:
+        tracemalloc.start()
+        sized = FaqIndex(big)
+        memory_mb = tracemalloc.get_traced_memory()[0] / 1e6
+        tracemalloc.stop()
+        del sized
+        figures.append(Figure(BENCH, "index memory (cti)", memory_mb, "MB", None, note="tracemalloc, 10,000 entries"))
         imported, loaded = await _startup(big)
         figures += [
             Figure(BENCH, "import 10k into SQLite", imported, "s", None),
