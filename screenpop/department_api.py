@@ -105,9 +105,12 @@ async def place_call(request: web.Request) -> web.StreamResponse:
     from telephony.ami import AmiError
     from telephony.control import CallbackAlreadyActive
 
+    owners = request.app[CALL_OWNERS]
+    previous_owner = owners.get(str(callback_id))
+    owners[str(callback_id)] = who.user_id  # before the Originate: its first events arrive at once
     try:
-        attempt = await telephony.control.originate_callback(str(callback_id), staff_phone(request.app, extension),
-                                                             record["phone"])
+        attempt = await _originate(telephony, str(callback_id), staff_phone(request.app, extension),
+                                   record["phone"], owners, previous_owner)
     except CallbackAlreadyActive as exc:
         raise ApiError(409, "call_in_progress", f"この依頼は発信中です（状態: {exc.state.value}）") from None
     except ValueError:
@@ -116,11 +119,23 @@ async def place_call(request: web.Request) -> web.StreamResponse:
         await service.audit_alone(who, "call", "callback", callback_id, "failed", {"error": type(exc).__name__})
         raise ApiError(502, "originate_failed",
                        "電話設備が発信を受け付けませんでした。時間をおいてお試しください") from None
-    request.app[CALL_OWNERS][str(callback_id)] = who.user_id
     await service.audit_alone(who, "call", "callback", callback_id, "ok",
                               {"extension": extension, "state": attempt.state.value})
     log_event(logger, "callback_call_placed", callback_id=callback_id, user=who.user_id, state=attempt.state.value)
     return json_response({"callback_id": callback_id, "state": attempt.state.value, "callback": record}, 202)
+
+
+async def _originate(telephony: Any, callback_id: str, staff: str, citizen: str, owners: dict[str, str],
+                     previous_owner: str | None) -> Any:
+    """Originate; on any failure the progress owner goes back to what it was."""
+    try:
+        return await telephony.control.originate_callback(callback_id, staff, citizen)
+    except BaseException:
+        if previous_owner is None:
+            owners.pop(callback_id, None)
+        else:
+            owners[callback_id] = previous_owner
+        raise
 
 
 @guarded

@@ -97,6 +97,7 @@ async function openRecord(id) {
   try {
     show(await api('GET', `/api/records/callbacks/${id}`));
     $('call-progress').textContent = '';
+    $('call-progress').dataset.events = '';
     say('');
   } catch (e) { say(e.message, 'error'); }
 }
@@ -186,6 +187,8 @@ function connectHub() {
   ws.addEventListener('message', (ev) => {
     let msg; try { msg = JSON.parse(ev.data); } catch (e) { return; }
     if (msg.type === 'callback_progress' && current && String(current.id) === msg.callback_id) {
+      const el = $('call-progress');
+      el.dataset.events = (el.dataset.events ? `${el.dataset.events},` : '') + msg.event; // the live trail
       progress(msg.event, msg.outcome);
     }
   });

@@ -1,0 +1,127 @@
+"""The department screen in Debian's Chromium against a real Asterisk 22: a 税務課 staff member opens a
+handed-over callback request, clicks to call (their own phone rings first, then the citizen, with the
+ward's caller ID), sees the call's progress live, records the outcome and closes the request."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+from browser import (
+    PASSWORD,
+    MovableClock,
+    StaffUser,
+    build_operator_app,
+    free_port,
+    launch_chromium,
+    operator_settings,
+    screenshot,
+    serve,
+)
+from playwright.async_api import Browser, Page, async_playwright
+from supervisor_e2e import create_handed_over_callback, wire_supervisor
+
+from cti import keys
+from screenpop.department_api import SCREEN_SETTINGS
+from screenpop.settings import DepartmentScreenSettings
+from telephony.wiring import ami_ctx
+
+if TYPE_CHECKING:
+    from conftest import Pbx
+
+pytestmark = [pytest.mark.asterisk, pytest.mark.browser]
+
+MONDAY_10 = datetime.fromisoformat("2026-12-07T10:00:00+09:00")
+USERS = [StaffUser("tanaka", "operator"), StaffUser("zei1", "department", "税務 一郎", "zeimu"),
+         StaffUser("reg1", "department", "戸籍 花子", "koseki")]
+CITIZEN = "09012345678"
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as p:
+        b = await launch_chromium(p)
+        try:
+            yield b
+        finally:
+            await b.close()
+
+
+async def login(browser: Browser, base_url: str, user: str) -> Page:
+    context = await browser.new_context(viewport={"width": 1366, "height": 768}, locale="ja-JP",
+                                        timezone_id="Asia/Tokyo")
+    page = await context.new_page()
+    page.set_default_timeout(15_000)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    await page.goto(base_url + "/login")
+    await page.fill("input[name=user_id]", user)
+    await page.fill("input[name=password]", PASSWORD)
+    await page.press("input[name=password]", "Enter")
+    await page.wait_for_load_state()
+    page.js_errors = errors  # type: ignore[attr-defined]
+    return page
+
+
+async def test_department_user_works_a_request_to_closed_with_a_real_call(
+    tmp_path: Path, browser: Browser, pbx: Pbx
+) -> None:
+    port = free_port()
+    clock = MovableClock(MONDAY_10)
+    settings = operator_settings(tmp_path, port, ami={
+        "enabled": True, "host": pbx.ami_host, "port": pbx.ami_port, "username": pbx.ami_username,
+        "secret": pbx.ami_secret})
+    app = build_operator_app(settings, clock, USERS, extra_ctx=[ami_ctx])
+    wire_supervisor(app)
+    app[SCREEN_SETTINGS] = DepartmentScreenSettings(staff_phone="Local/{extension}@department-phones")
+    async with serve(app, port) as run:
+        telephony = app[keys.AMI]
+        await telephony.client.wait_connected(15)
+        callback_id = await create_handed_over_callback(app, clock, "zeimu", CITIZEN, MONDAY_10)
+        other_id = await create_handed_over_callback(app, clock, "koseki", "0312345678", MONDAY_10)
+
+        page = await login(browser, run.base_url, "zei1")
+        await page.goto(run.base_url + "/department/")
+        row = page.locator(f"#inbox tbody tr[data-id='{callback_id}']")
+        await row.wait_for()
+        assert await page.locator(f"#inbox tbody tr[data-id='{other_id}']").count() == 0  # another department's
+        await row.click()
+        await page.locator("#d-phone", has_text=CITIZEN).wait_for()
+        assert await page.locator("#d-question").inner_text() == "固定資産税の減免について"
+        await page.fill("#extension", "202")
+        await screenshot(page, "department-01-record")
+        await page.click("#call")
+        # live progress: the staff phone rings first, then the citizen; then the call ends by itself
+        await page.locator("#call-progress", has_text="結果を記録").wait_for(timeout=30_000)
+        await screenshot(page, "department-02-call-ended")
+        trail = (await page.locator("#call-progress").get_attribute("data-events") or "").split(",")
+        assert trail[0] == "ringing_staff" and "dialing_citizen" in trail and trail[-1] == "ended", trail
+        assert trail.index("staff_answered") < trail.index("dialing_citizen")  # staff phone first
+        await page.click("#reached")
+        await page.locator("#message", has_text="つながった").wait_for()
+        await page.fill("#summary-text", "減免の申請書を郵送すると案内した")
+        await page.click("#close")
+        await page.locator("#d-status", has_text="完了").wait_for()
+        await screenshot(page, "department-03-closed")
+        assert page.js_errors == []  # type: ignore[attr-defined]
+
+        db = app[keys.DB]
+        async with db.execute("SELECT status, answer_summary FROM callbacks WHERE id = ?", (callback_id,)) as cur:
+            assert tuple(await cur.fetchone()) == ("closed", "減免の申請書を郵送すると案内した")
+        async with db.execute("SELECT outcome, staff FROM attempts WHERE callback_id = ?", (callback_id,)) as cur:
+            assert [tuple(r) for r in await cur.fetchall()] == [("reached", "zei1")]
+        async with db.execute("SELECT action FROM audit WHERE actor = 'zei1' AND record_id = ? ORDER BY seq",
+                              (str(callback_id),)) as cur:
+            actions = [r[0] for r in await cur.fetchall()]
+        assert {"read", "start", "call", "attempt_reached", "close"} <= set(actions)
+        attempt = telephony.control.callback_status(str(callback_id))
+        assert attempt is not None and not attempt.active
+
+        # another department's record by URL: 403, audited
+        resp = await page.request.get(f"{run.base_url}/api/records/callbacks/{other_id}")
+        assert resp.status == 403
+        async with db.execute("SELECT count(*) FROM audit WHERE actor = 'zei1' AND outcome = 'denied'") as cur:
+            assert (await cur.fetchone())[0] == 1
