@@ -5,8 +5,12 @@ to :class:`FaqIndex`; parsing takes the file's bytes.
 
 Ranking is BM25F over character bigrams (see screenpop/textnorm.py): each field has a weight
 (question 3, category/keywords 1.5, answer 1) and its own length normalisation; per-posting weights
-are precomputed when the index is built, so a query only adds up floats. A query part found
-contiguously in the question gets a bonus, which puts exact phrase matches first.
+are precomputed when the index is built, so a query only adds up floats. On the query side,
+bigrams across a script change (の出, 当は) and hiragana-only bigrams next to kanji words weigh less,
+a few operator abbreviations are expanded (DEFAULT_SYNONYMS), tokens found in more than 40% of the
+entries are skipped, and each token reads at most its IMPACT_CAP strongest postings (postings are
+sorted by weight), which bounds the work per query on a large FAQ. A query part found contiguously
+in the question gets a bonus, which puts exact phrase matches first.
 """
 
 from __future__ import annotations
@@ -274,7 +278,6 @@ DEFAULT_SYNONYMS: dict[str, tuple[str, ...]] = {
     "引っ越し": ("転入", "転出", "転居"),
     "引越し": ("転入", "転出", "転居"),
     "引越": ("転入", "転出", "転居"),
-    "ゴミ": ("ごみ",),
     "保育所": ("保育園",),
     "医療証": ("子ども医療証",),
     "ひとり親": ("児童扶養手当",),
