@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from cti.clock import Clock, require_aware
 from cti.logs import log_event
@@ -173,6 +173,21 @@ class TrackerConfig:
     def __post_init__(self) -> None:
         if self.recent_limit < 0 or self.tombstone_limit < 1:
             raise ValueError("recent_limit must be >= 0 and tombstone_limit >= 1")
+        if not self.inbound_contexts:
+            raise ValueError("inbound_contexts must name at least one dialplan context")
+
+    @classmethod
+    def from_call_control(cls, call_control: _CallControlLike,
+                          inbound_contexts: Iterable[str] = ("from-pstn",)) -> TrackerConfig:
+        """From ``settings.call_control`` (its callback and transfer contexts)."""
+        return cls(inbound_contexts=frozenset(inbound_contexts),
+                   callback_contexts=frozenset({call_control.callback_context}),
+                   transfer_contexts=frozenset({call_control.transfer_context}))
+
+
+class _CallControlLike(Protocol):
+    callback_context: str
+    transfer_context: str
 
 
 @dataclass(frozen=True)

@@ -368,3 +368,13 @@ def test_no_personal_data_in_logs(caplog: pytest.LogCaptureFixture) -> None:
     text = caplog.text + " ".join(str(r.__dict__) for r in caplog.records)
     assert "tracker_resync" in text  # the tracker does log
     assert "0312345678" not in text and "Citizen" not in text
+
+
+def test_config_from_call_control_settings() -> None:
+    from telephony.settings import CallControlSettings
+
+    config = TrackerConfig.from_call_control(CallControlSettings(callback_context="cb", transfer_context="dept"))
+    assert (config.callback_contexts, config.transfer_contexts, config.inbound_contexts) == (
+        frozenset({"cb"}), frozenset({"dept"}), frozenset({"from-pstn"}))
+    with pytest.raises(ValueError, match="inbound_contexts"):
+        TrackerConfig(inbound_contexts=frozenset())
