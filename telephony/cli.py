@@ -29,6 +29,7 @@ class ReplayResult:
     frames: int
     events: list[DomainEvent]
     live: list[CallSnapshot]
+    connections: int = 1
 
 
 def replay_text(
@@ -42,10 +43,15 @@ def replay_text(
     parser = FrameParser()
     events: list[DomainEvent] = []
     frames = 0
+    connections = 1
     captured = list(read_capture_text(text))
     # The banner first, then every frame exactly as it was on the wire (CRLF, extra CRLFs).
     parser.feed(capture_wire_bytes([], banner="Asterisk Call Manager/11.0.0"))
     for item in captured:
+        if item.new_connection:  # Asterisk restarted / the link dropped: a new banner, a fresh parser
+            parser.reset()
+            parser.feed(capture_wire_bytes([], banner="Asterisk Call Manager/11.0.0"))
+            connections += 1
         if item.rx is not None:
             now[0] = datetime.fromtimestamp(item.rx, TOKYO)
         for frame in parser.feed(capture_wire_bytes([item], banner="")):
@@ -56,7 +62,7 @@ def replay_text(
                 events.append(event)
                 if on_event is not None:
                     on_event(event)
-    return ReplayResult(frames, events, tracker.live_calls())
+    return ReplayResult(frames, events, tracker.live_calls(), connections)
 
 
 def adapter_filter() -> Callable[[Mapping[str, str]], bool]:
@@ -102,7 +108,7 @@ def _replay(args: argparse.Namespace) -> int:
     result = replay_text(text, event_filter, emit)
     print(
         f"cti replay: {result.frames} frames, {len(result.events)} domain events, "
-        f"{len(result.live)} calls still live",
+        f"{len(result.live)} calls still live, {result.connections} AMI connection(s)",
         file=sys.stderr,
     )
     return 0

@@ -115,6 +115,7 @@ class FrameParser:
 _RX = re.compile(r"^# rx=(\d+(?:\.\d+)?)")
 _T = re.compile(r"\bt=([+-]?\d+(?:\.\d+)?)")
 _EXTRA = re.compile(r"preceded on the wire by (\d+) extra CRLF")
+_NEW_CONNECTION = "--- new TCP connection"
 
 
 @dataclass(frozen=True)
@@ -126,24 +127,29 @@ class CapturedFrame:
     t: float | None
     extra_crlf: int
     lines: tuple[str, ...]
+    new_connection: bool = False  # a "new TCP connection" note came before this frame
 
 
 def read_capture_text(text: str) -> Iterator[CapturedFrame]:
     """Frames of a capture's text: ``#`` lines are notes, frames are separated by blank lines.
 
     The ``# rx=... t=...`` note before a frame gives its time; ``(preceded on the wire by N extra
-    CRLF)`` is recorded in ``extra_crlf``. Other notes (connection changes, banner) are skipped.
+    CRLF)`` is recorded in ``extra_crlf``; a ``--- new TCP connection`` note sets ``new_connection``
+    on the next frame. Other notes are skipped.
     """
     rx: float | None = None
     t: float | None = None
     extra = 0
+    reconnected = False
     lines: list[str] = []
 
     def flush() -> CapturedFrame | None:
+        nonlocal reconnected
         if not lines:
             return None
-        captured = CapturedFrame(parse_frame("\n".join(lines)), rx, t, extra, tuple(lines))
+        captured = CapturedFrame(parse_frame("\n".join(lines)), rx, t, extra, tuple(lines), reconnected)
         lines.clear()
+        reconnected = False
         return captured
 
     for raw in text.splitlines():
@@ -152,6 +158,8 @@ def read_capture_text(text: str) -> Iterator[CapturedFrame]:
             done = flush()
             if done is not None:
                 yield done
+            if _NEW_CONNECTION in line:
+                reconnected = True
             match = _RX.match(line)
             if match:
                 rx = float(match.group(1))

@@ -143,3 +143,12 @@ def test_capture_text_comment_lines_are_not_headers() -> None:
     assert len(frames) == 1
     assert frames[0].frame == {"Event": "A", "X": "1"}
     assert frames[0].rx == 1.5 and frames[0].t == 0.1
+
+
+def test_capture_08_marks_the_reconnect() -> None:
+    captured = read_capture(FIXTURES / "08-ami-restart-reconnect.txt")
+    marked = [c for c in captured if c.new_connection]
+    assert len(marked) == 1
+    assert marked[0].frame == {"Response": "Success", "ActionID": "action/9d5b09c1-f1a1-4f6c-b26e-70ad1bc4b7d5/1/2",
+                               "Message": "Authentication accepted"}
+    assert captured[captured.index(marked[0]) - 1].frame["Event"] == "Shutdown"

@@ -84,3 +84,8 @@ def test_replay_raw_ami_text_without_notes() -> None:
     assert result.events[0].as_dict()["caller_name"] is None
     assert result.events[1].as_dict()["reason"] == "not_answered"
     assert result.live == []
+
+
+def test_replay_of_the_restart_sees_two_connections(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["replay", str(FIXTURES / "08-ami-restart-reconnect.txt")]) == 0
+    assert "7 frames, 0 domain events, 0 calls still live, 2 AMI connection(s)" in capsys.readouterr().err
