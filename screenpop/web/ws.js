@@ -65,8 +65,7 @@ export class HubClient {
         this.lastSeq = Math.max(this.lastSeq, msg.seq);
       }
       if (msg.type === 'session_expired') {
-        this.stopped = true;
-        this.onExpired(msg.message);
+        this.expire(msg.message);
         return;
       }
       this.onMessage(msg);
@@ -74,13 +73,20 @@ export class HubClient {
     socket.addEventListener('close', (event) => {
       if (this.socket === socket) this.socket = null;
       if (event.code === CLOSE_SESSION_EXPIRED) {
-        this.stopped = true;
-        this.onExpired(event.reason);
+        this.expire(null);
         return;
       }
       if (this.stopped) { this.onStatus('closed', 0); return; }
       this.scheduleReconnect();
     });
+  }
+
+  expire(message) {
+    // reported once, whichever comes first: the session_expired message or the 4401 close
+    const first = !this.stopped;
+    this.stopped = true;
+    clearTimeout(this.timer);
+    if (first) this.onExpired(message);
   }
 
   nextDelayMs() {

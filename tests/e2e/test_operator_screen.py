@@ -1,0 +1,256 @@
+"""The operator screen in Debian's Chromium against a real in-process cti app (real HTTP port,
+real SQLite, the real municipal FAQ, the real pop router and hub): two operators, a pop for the
+answering one only, FAQ search, consent and a callback request with a validation error first,
+keyboard-only use. Calls are fed to the pop dispatcher as the tracker's domain events (the test
+against a real Asterisk is tests/e2e/test_operator_screen_pbx.py). Screenshots go to artifacts/."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Browser, Page, async_playwright
+
+from browser import (
+    FAQ_CREDIT,
+    MovableClock,
+    StaffUser,
+    build_operator_app,
+    focused_id,
+    free_port,
+    launch_chromium,
+    login_and_take_seat,
+    new_operator_page,
+    operator_settings,
+    screenshot,
+    serve,
+)
+from cti import keys
+from cti.clock import TOKYO
+from screenpop.wiring_hub import hub_of
+from telephony.events import CallArrived, CallEnded, CallQueued, CallRouted, OperatorConnected, OperatorRinging
+
+pytestmark = pytest.mark.browser
+
+SATURDAY = datetime(2026, 11, 28, 10, 0, tzinfo=TOKYO)  # call center open, ward office closed
+TUESDAY = datetime(2026, 12, 1, 10, 0, tzinfo=TOKYO)  # both open
+SEAT1, SEAT2 = "PJSIP/101", "PJSIP/102"
+CALL = "1795822216.16"
+CALLER = "0312345678"
+USERS = [StaffUser("tanaka", display_name="田中"), StaffUser("suzuki", display_name="鈴木")]
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as p:
+        b = await launch_chromium(p)
+        try:
+            yield b
+        finally:
+            await b.close()
+
+
+def call_events(at: datetime, interface: str) -> tuple[list[object], list[object]]:
+    ring = [
+        CallArrived(call_id=CALL, at=at, caller_number=CALLER, caller_name=None, dialled_number="0355550000"),
+        CallRouted(call_id=CALL, at=at, route="open", reason=None, category="kosodate"),
+        CallQueued(call_id=CALL, at=at, queue="operators", position=1),
+        OperatorRinging(call_id=CALL, at=at, interface=interface, member_name=None, queue="operators",
+                        caller_number=CALLER, caller_name=None),
+    ]
+    answer = [OperatorConnected(call_id=CALL, at=at, interface=interface, member_name=None, queue="operators",
+                                hold_time=12)]
+    return ring, answer
+
+
+def no_unexpected_errors(page: Page, expected_statuses: tuple[int, ...] = (401,)) -> list[str]:
+    """Script errors and failed loads, less the HTTP statuses this test provokes on purpose (the first
+    GET /api/me before login answers 401 by design)."""
+    expected = tuple(f"status of {code} " for code in expected_statuses)
+    return [e for e in page.js_errors if not any(x in e for x in expected)]  # type: ignore[attr-defined]
+
+
+async def test_two_operators_pop_faq_consent_and_callback_by_keyboard(tmp_path: Path, browser: Browser) -> None:
+    port = free_port()
+    clock = MovableClock(SATURDAY)
+    app = build_operator_app(operator_settings(tmp_path, port), clock, USERS)
+    async with serve(app, port) as run:
+        assert not app[keys.CALENDARS].office(clock()).open  # the premise: office closed
+        op1 = await new_operator_page(browser, run.base_url)
+        op2 = await new_operator_page(browser, run.base_url)
+        await login_and_take_seat(op1, "tanaka", SEAT1)
+        await login_and_take_seat(op2, "suzuki", SEAT2)
+        await screenshot(op1, "01-desk-after-login")
+
+        ring, answer = call_events(clock(), SEAT1)
+        await run.dispatcher.on_events(ring)
+        await op1.locator("#ringing", has_text=CALL).wait_for()
+        assert CALLER not in await op1.locator("#ringing").inner_text()  # ringing carries no personal data
+        clock.advance(12)
+        await run.dispatcher.on_events(answer)
+        await op1.locator("#pop-number", has_text=CALLER).wait_for()
+        assert await op1.locator("#ringing").is_hidden()
+        assert await op1.locator("#pop-call-id").inner_text() == CALL
+        assert await op1.locator("#pop-category").inner_text() == "子育て"
+        assert "閉庁中" in await op1.locator("#pop-office").inner_text()
+        assert await op1.locator("#pop-faq li a").count() >= 1  # FAQ suggestions for 子育て
+        assert FAQ_CREDIT in await op1.locator("#pop-credit").inner_text()
+        await op1.locator("#today-rows tr", has_text=CALL).wait_for()
+        await screenshot(op1, "02-pop-operator1")
+        # the other operator got nothing: no ringing, no pop
+        assert await op2.locator("#call-empty").is_visible()
+        assert await op2.locator("#ringing").is_hidden()
+        assert CALLER not in await op2.content()
+
+        # FAQ search by keyboard: "/" focuses the box, 2 characters, ArrowDown + Enter opens an answer
+        await op1.locator("body").focus()
+        await op1.keyboard.press("Escape")
+        await op1.evaluate("document.activeElement.blur()")
+        await op1.keyboard.press("/")
+        assert await focused_id(op1) == "faq-q"
+        await op1.keyboard.type("保育")
+        await op1.locator("#faq-results li").first.wait_for()
+        assert await op1.locator("#faq-results li").count() >= 3
+        assert "保育" in await op1.locator("#faq-results li").first.inner_text()
+        assert await op1.locator("#faq-results mark").count() > 0
+        assert await op1.locator("#faq-credit").inner_text() == FAQ_CREDIT
+        await screenshot(op1, "03-faq-results")
+        await op1.keyboard.press("ArrowDown")
+        await op1.keyboard.press("Enter")
+        await op1.locator("#faq-answer").wait_for(state="visible")
+        assert len(await op1.locator("#faq-answer-body").inner_text()) > 10
+        assert await focused_id(op1) == "faq-answer"
+        await op1.keyboard.press("Tab")  # -> この回答を使用
+        assert await focused_id(op1) == "faq-use"
+        await op1.keyboard.press("Enter")
+        assert await op1.locator("#faq-use").inner_text() == "使用済み"
+
+        # consent: Alt+4 jumps to the panel, the script is shown, Tab to 同意あり, Enter
+        await op1.keyboard.press("Alt+4")
+        assert await focused_id(op1) == "callback-title"
+        script = app[keys.SETTINGS].records.consent_script.text
+        assert await op1.locator("#consent-script").inner_text() == script
+        await op1.keyboard.press("Tab")
+        assert await focused_id(op1) == "consent-yes"
+        await op1.keyboard.press("Enter")
+        await op1.locator("#callback-form").wait_for(state="visible")
+        assert await focused_id(op1) == "cb-name"
+
+        # the form, typed; a bad phone number first: the server's error appears next to the phone field
+        await op1.keyboard.type("区民 花子")
+        await op1.keyboard.press("Tab")
+        await op1.keyboard.type("くみん はなこ")
+        await op1.keyboard.press("Tab")
+        await op1.keyboard.type("123")
+        await op1.keyboard.press("Tab")
+        await op1.locator("#cb-department").select_option("kosodate")
+        await op1.locator("#cb-question").focus()
+        await op1.keyboard.type("保育園の入園申込みの締切について折り返し連絡がほしい")
+        # an optional address reveals its required reason field
+        await op1.locator("#cb-use-address").focus()
+        await op1.keyboard.press("Space")
+        assert await op1.locator("#cb-address_reason").is_visible()
+        assert await focused_id(op1) == "cb-address"
+        await op1.keyboard.type("東京都千代田区1-1")
+        await op1.keyboard.press("Enter")  # submits the form
+        phone_error = op1.locator('.field-error[data-for="phone"]')
+        await phone_error.wait_for(state="visible")
+        assert "電話" in await phone_error.inner_text()
+        assert await op1.locator("#cb-phone").get_attribute("aria-invalid") == "true"
+        assert await focused_id(op1) == "cb-phone"
+        await screenshot(op1, "04-callback-validation-error")
+        await op1.keyboard.press("Control+A")
+        await op1.keyboard.type("03-1234-5678")
+        await op1.keyboard.press("Enter")
+        reason_error = op1.locator('.field-error[data-for="address_reason"]')
+        await reason_error.wait_for(state="visible")
+        assert "理由" in await reason_error.inner_text()
+        assert await focused_id(op1) == "cb-address_reason"
+        await op1.keyboard.type("申込書類を郵送するため")
+        await op1.keyboard.press("Enter")
+        done = op1.locator("#callback-done")
+        await done.wait_for(state="visible")
+        assert "折り返し依頼 #" in await done.inner_text()
+        assert await op1.locator("input[name=outcome][value=callback_requested]").is_checked()
+        await screenshot(op1, "05-callback-registered")
+
+        # stored: one callback with the normalised phone, the consent before it, the FAQ entry used
+        db = app[keys.DB]
+        async with db.execute("SELECT phone, department, address_reason FROM callbacks") as cur:
+            rows = [tuple(r) for r in await cur.fetchall()]
+        assert rows == [("0312345678", "kosodate", "申込書類を郵送するため")]
+        async with db.execute("SELECT answer FROM consents WHERE call_id = ?", (CALL,)) as cur:
+            assert [r[0] for r in await cur.fetchall()] == ["yes"]
+
+        # outcome: Alt+3, the outcome is preselected; Enter on the save button records it
+        await op1.keyboard.press("Alt+3")
+        assert await focused_id(op1) == "outcome-title"
+        await op1.locator("#outcome-save").focus()
+        await op1.keyboard.press("Enter")
+        await op1.locator("#outcome-done", has_text="折り返し依頼").wait_for()
+        async with db.execute("SELECT outcome, faq_entries FROM contacts WHERE call_id = ?", (CALL,)) as cur:
+            outcome, faq_entries = tuple(await cur.fetchone())
+        assert outcome == "callback_requested" and faq_entries != "[]"
+
+        # hangup reaches the answering operator only
+        clock.advance(90)
+        await run.dispatcher.on_events([CallEnded(
+            call_id=CALL, at=clock(), reason="answered", hung_up_by="citizen", cause=16, cause_text="Normal Clearing",
+            last_state="Up", duration_s=102.0, talk_s=90.0, interface=SEAT1)])
+        await op1.locator("#pop-state", has_text="通話終了").wait_for()
+        await op1.locator("#today-rows tr", has_text="終了").wait_for()
+        assert await op2.locator("#today-rows tr").count() == 0
+        await screenshot(op1, "06-after-hangup")
+        assert no_unexpected_errors(op1, (401, 422)) == [] and no_unexpected_errors(op2) == []
+
+
+async def test_keyboard_shortcuts_and_visible_focus(tmp_path: Path, browser: Browser) -> None:
+    port = free_port()
+    app = build_operator_app(operator_settings(tmp_path, port), MovableClock(TUESDAY), USERS[:1])
+    async with serve(app, port) as run:
+        page = await new_operator_page(browser, run.base_url)
+        await login_and_take_seat(page, "tanaka", SEAT1)
+        for key, target in (("1", "call-title"), ("3", "outcome-title"), ("4", "callback-title"),
+                            ("5", "today-title"), ("2", "faq-q")):
+            await page.keyboard.press(f"Alt+{key}")
+            assert await focused_id(page) == target
+            outline = await page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+            assert outline not in ("none", ""), f"no visible focus on {target}"
+        # "/" inside a text field types a slash instead of jumping
+        await page.keyboard.type("a/b")
+        assert await page.locator("#faq-q").input_value() == "a/b"
+        # the office is open on a Tuesday morning: the badge says so
+        assert "開庁中" in await page.locator("#office-status").inner_text()
+        assert no_unexpected_errors(page) == []
+
+
+async def test_office_open_pop_offers_transfer_not_callback(tmp_path: Path, browser: Browser) -> None:
+    port = free_port()
+    clock = MovableClock(TUESDAY)
+    app = build_operator_app(operator_settings(tmp_path, port), clock, USERS[:1])
+    async with serve(app, port) as run:
+        page = await new_operator_page(browser, run.base_url)
+        await login_and_take_seat(page, "tanaka", SEAT1)
+        ring, answer = call_events(clock(), SEAT1)
+        await run.dispatcher.on_events(ring + answer)
+        await page.locator("#pop-number", has_text=CALLER).wait_for()
+        assert "開庁中" in await page.locator("#pop-office").inner_text()
+        assert await page.locator("#callback-area").is_hidden()
+        assert await page.locator("#callback-unavailable").is_visible()
+        assert await page.locator("#transfer-btn").is_enabled()
+        assert await page.locator("#transfer-dept option").count() == 5  # departments with an extension
+        await screenshot(page, "07-pop-office-open")
+
+
+async def test_session_expiry_returns_to_login(tmp_path: Path, browser: Browser) -> None:
+    port = free_port()
+    app = build_operator_app(operator_settings(tmp_path, port), MovableClock(TUESDAY), USERS[:1])
+    async with serve(app, port) as run:
+        page = await new_operator_page(browser, run.base_url)
+        await login_and_take_seat(page, "tanaka", SEAT1)
+        assert hub_of(app).expire_user("tanaka") >= 1
+        await page.locator("#screen-login").wait_for(state="visible")
+        assert "ログイン" in await page.locator("#login-error").inner_text()
+        assert await focused_id(page) == "login-user"
