@@ -11,8 +11,6 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
-
 from browser import (
     FAQ_CREDIT,
     MovableClock,
@@ -27,6 +25,8 @@ from browser import (
     screenshot,
     serve,
 )
+from playwright.async_api import Browser, Page, async_playwright
+
 from cti import keys
 from cti.clock import TOKYO
 from screenpop.wiring_hub import hub_of
