@@ -1,0 +1,95 @@
+"""A production-shaped call (PJSIP trunk, PJSIP operator phones, an IVR, ringall) built with the
+fields Asterisk 22 sends for each event. The lab captures only use Local channels."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from cti.clock import TOKYO
+from telephony.events import DomainEvent
+from telephony.tracker import CallTracker
+
+CALL = "1800000000.1"
+TRUNK = {"Channel": "PJSIP/trunk-00000001", "Uniqueid": CALL, "Linkedid": CALL, "Context": "from-pstn",
+         "Exten": "0301110000"}
+
+
+def member(n: int) -> dict[str, str]:
+    return {"Channel": f"PJSIP/op10{n}-0000000{n + 1}", "Uniqueid": f"1800000000.{n + 1}", "Linkedid": CALL,
+            "Context": "operators", "Exten": "s"}
+
+
+class Steps:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 30, 10, 0, tzinfo=TOKYO)
+        self.tracker = CallTracker(lambda: self.now)
+
+    def __call__(self, event: str, seconds: float = 0.1, **fields: str) -> list[DomainEvent]:
+        self.now += timedelta(seconds=seconds)
+        return self.tracker.feed({"Event": event, **fields})
+
+
+def test_sip_call_with_ivr_ringall_and_caller_hangup() -> None:
+    step = Steps()
+    out = step("Newchannel", **TRUNK, ChannelState="4", CallerIDNum="0312345678", CallerIDName="ヤマダ タロウ")
+    assert [(e.type, e.as_dict()["caller_name"]) for e in out] == [("call_arrived", "ヤマダ タロウ")]
+    assert step("VarSet", **TRUNK, Variable="CTI_ROUTE", Value="open")[0].type == "call_routed"
+    assert step("Newexten", **TRUNK, Application="Background", AppData="ivr-menu") == []
+    snap = step.tracker.get(CALL)
+    assert snap is not None and snap.state == "in_ivr"
+    assert step("VarSet", 3.0, **TRUNK, Variable="CTI_CATEGORY", Value="kosodate") == []
+    queued = step("QueueCallerJoin", **TRUNK, Queue="operators", Position="1", Count="1")
+    assert [(e.type, e.as_dict()["category"]) for e in queued] == [("call_queued", "kosodate")]
+    for n in (1, 2):  # ringall: both phones ring
+        step("Newchannel", **member(n), ChannelState="0", CallerIDNum="<unknown>")
+        rang = step("AgentCalled", **TRUNK, DestChannel=member(n)["Channel"], DestUniqueid=member(n)["Uniqueid"],
+                    DestLinkedid=CALL, Queue="operators", Interface=f"PJSIP/op10{n}", MemberName=f"Operator 10{n}")
+        assert [(e.type, e.as_dict()["interface"]) for e in rang] == [("operator_ringing", f"PJSIP/op10{n}")]
+    snap = step.tracker.call_for_interface("PJSIP/op102")
+    assert snap is not None and snap.ringing == ("PJSIP/op101", "PJSIP/op102")
+    out = step("AgentConnect", 4.0, **TRUNK, DestChannel=member(2)["Channel"], Queue="operators",
+               Interface="PJSIP/op102", MemberName="Operator 102", HoldTime="4", RingTime="4")
+    assert [(e.type, e.as_dict()["interface"], e.as_dict().get("reason")) for e in out] == [
+        ("operator_connected", "PJSIP/op102", None),
+        ("operator_missed", "PJSIP/op101", "answered_elsewhere"),
+    ]
+    # The DialEnd CANCEL for 101 that follows adds nothing.
+    assert step("DialEnd", **TRUNK, DestChannel=member(1)["Channel"], DialStatus="CANCEL") == []
+    assert step("Hangup", **member(1), Cause="26", **{"Cause-txt": "Answered elsewhere"}) == []
+    assert step.tracker.call_for_interface("PJSIP/op101") is None
+    assert step.tracker.call_for_interface("PJSIP/op102") is not None
+    assert step("Hangup", 30.0, **TRUNK, Cause="16", **{"Cause-txt": "Normal Clearing"}) == []
+    assert step("AgentComplete", **TRUNK, DestChannel=member(2)["Channel"], Reason="caller",
+                Interface="PJSIP/op102", HoldTime="4", TalkTime="30") == []
+    (ended,) = step("Hangup", **member(2), Cause="16")
+    d = ended.as_dict()
+    assert (d["type"], d["reason"], d["hung_up_by"], d["cause"], d["interface"]) == (
+        "call_ended", "answered", "citizen", 16, "PJSIP/op102")
+    assert d["talk_s"] == 30.4  # from AgentConnect to the last Hangup (0.1 + 0.1 + 30 + 0.1 + 0.1 s)
+    (recent,) = step.tracker.recent_calls()
+    assert [name for name, _ in recent.steps] == ["arriving", "routed", "in_ivr", "queued", "offered",
+                                                   "connected", "ended"]
+    assert step.tracker.live_calls() == []
+
+
+def test_anonymous_caller_arrives_when_the_route_agi_starts() -> None:
+    step = Steps()
+    assert step("Newchannel", **TRUNK, ChannelState="4", CallerIDNum="<unknown>", CallerIDName="<unknown>") == []
+    out = step("AGIExecStart", **TRUNK, Command='SET VARIABLE CTI_ROUTE "open"')
+    assert [(e.type, e.as_dict()["caller_number"], e.as_dict()["dialled_number"]) for e in out] == [
+        ("call_arrived", None, "0301110000")]
+    assert [e.type for e in step("VarSet", **TRUNK, Variable="CTI_ROUTE", Value="open")] == ["call_routed"]
+
+
+def test_closed_reason_and_category_set_before_the_route() -> None:
+    step = Steps()
+    step("Newchannel", **TRUNK, ChannelState="4", CallerIDNum="0312345678")
+    step("VarSet", **TRUNK, Variable="CTI_CLOSED_REASON", Value="new_year")
+    (routed,) = step("VarSet", **TRUNK, Variable="CTI_ROUTE", Value="closed")
+    assert (routed.as_dict()["route"], routed.as_dict()["reason"]) == ("closed", "new_year")
+    # A closed call plays its announcement: no IVR state.
+    assert step("Newexten", **TRUNK, Application="Playback", AppData="closed-new-year") == []
+    snap = step.tracker.get(CALL)
+    assert snap is not None and (snap.state, snap.closed_reason) == ("routed", "new_year")
+    (ended,) = step("Hangup", **TRUNK, Cause="16")
+    assert (ended.as_dict()["reason"], ended.as_dict()["talk_s"]) == ("closed", None)
