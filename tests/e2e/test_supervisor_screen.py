@@ -1,0 +1,186 @@
+"""The supervisor screen in Debian's Chromium: the live wall changes as real calls arrive at Asterisk 22
+and leave; the emergency switch closes routing at once (the next real call hears the closed message);
+a report matches a known set of contacts, and its CSV download carries the same figures."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+from browser import (
+    PASSWORD,
+    MovableClock,
+    StaffUser,
+    build_operator_app,
+    free_port,
+    launch_chromium,
+    operator_settings,
+    screenshot,
+    serve,
+)
+from playwright.async_api import Browser, Page, async_playwright
+from supervisor_e2e import OPERATOR, wire_supervisor
+
+from cti import keys
+from records.models import ContactIn, ContactUpdate
+from telephony.wiring import ami_ctx
+from telephony.wiring_agi import agi_ctx
+
+if TYPE_CHECKING:
+    from conftest import AmiClient, Pbx
+
+pytestmark = pytest.mark.browser
+
+MONDAY_10 = datetime.fromisoformat("2026-12-07T10:00:00+09:00")
+WARD_NUMBER = "0301110000"
+USERS = [StaffUser("tanaka", "operator"), StaffUser("kanri", "supervisor", "監督 太郎")]
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as p:
+        b = await launch_chromium(p)
+        try:
+            yield b
+        finally:
+            await b.close()
+
+
+async def supervisor_page(browser: Browser, base_url: str) -> Page:
+    context = await browser.new_context(viewport={"width": 1366, "height": 900}, locale="ja-JP",
+                                        timezone_id="Asia/Tokyo", accept_downloads=True)
+    page = await context.new_page()
+    page.set_default_timeout(15_000)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    await page.goto(base_url + "/login")
+    await page.fill("input[name=user_id]", "kanri")
+    await page.fill("input[name=password]", PASSWORD)
+    await page.press("input[name=password]", "Enter")
+    await page.wait_for_load_state()
+    await page.goto(base_url + "/supervisor/")
+    await page.locator("#who", has_text="監督 太郎").wait_for()
+    page.js_errors = errors  # type: ignore[attr-defined]
+    return page
+
+
+async def inbound_call(ami: AmiClient) -> str:
+    caller_leg = f"test-{uuid.uuid4().hex[:12]}"
+    response = await ami.action(
+        "Originate", Channel=f"Local/{WARD_NUMBER}@from-pstn", Context="citizen-sim", Exten="dtmf", Priority="1",
+        CallerID='"Citizen" <0312345678>', ChannelId=caller_leg, OtherChannelId=f"test-{uuid.uuid4().hex[:12]}",
+        Async="true", Timeout="10000", Variable="SIM_DTMF=1")
+    assert response["Response"] == "Success", response
+    return caller_leg
+
+
+async def tile(page: Page, key: str) -> str:
+    return await page.locator(f"[data-k='{key}']").inner_text()
+
+
+@pytest.mark.asterisk
+async def test_wall_follows_real_calls_and_the_emergency_switch_closes_routing(
+    tmp_path: Path, browser: Browser, pbx: Pbx, ami: AmiClient
+) -> None:
+    port = free_port()
+    clock = MovableClock(MONDAY_10)
+    settings = operator_settings(
+        tmp_path, port,
+        ami={"enabled": True, "host": pbx.ami_host, "port": pbx.ami_port, "username": pbx.ami_username,
+             "secret": pbx.ami_secret},
+        agi={"enabled": True, "host": "127.0.0.1", "port": pbx.agi_port},
+    )
+    app = build_operator_app(settings, clock, USERS, extra_ctx=[ami_ctx, agi_ctx])
+    wire_supervisor(app)
+    pbx.set_global("SIM_OPERATORS", "noanswer")  # callers stay in the queue
+    try:
+        async with serve(app, port) as run:
+            await app[keys.AMI].client.wait_connected(15)
+            page = await supervisor_page(browser, run.base_url)
+            assert await tile(page, "waiting") == "0"
+            first = await inbound_call(ami)
+            second = await inbound_call(ami)
+            await page.wait_for_function("document.querySelector(\"[data-k='waiting']\").textContent === '2'",
+                                         timeout=30_000)
+            waiting_ids = await page.locator("#waiting tbody tr td:first-child").all_inner_texts()
+            assert sorted(waiting_ids) == sorted([first, second])
+            assert "0312345678" not in await page.content()  # no caller numbers on the wall
+            ringing = await page.locator("#operators tbody tr[data-state='ringing']").count()
+            assert ringing >= 1  # the queue rings the (never answering) simulated operators
+            await screenshot(page, "supervisor-01-two-waiting")
+            pbx.cli("channel request hangup all")
+            await page.wait_for_function("document.querySelector(\"[data-k='waiting']\").textContent === '0'",
+                                         timeout=30_000)
+
+            # emergency close from the screen: routing follows at once
+            await page.fill("#em-reason", "訓練")
+            await page.click("#em-on")
+            await page.locator("#cc-status", has_text="停止中").wait_for()
+            assert not app[keys.CALENDARS].call_center(clock()).open
+            third = await inbound_call(ami)
+            routed = await ami.wait_event(
+                lambda e: e.get("Event") == "VarSet" and e.get("Variable", "").lstrip("_") == "CTI_ROUTE"
+                and e.get("Linkedid") == third, wait_s=20)
+            assert routed["Value"] == "closed"
+            await page.click("#em-off")
+            await page.locator("#cc-status", has_text="受付中").wait_for()
+            await screenshot(page, "supervisor-02-after-emergency")
+            pbx.cli("channel request hangup all")
+
+            # the day's report counts these calls (the call log is written from the domain events)
+            await page.fill("#rep-period", "2026-12-07")
+            await page.click("#rep-form button[type=submit]")
+            await page.locator("#rep-totals", has_text="着信 3").wait_for(timeout=20_000)
+            assert "時間外 1" in await page.locator("#rep-totals").inner_text()
+            assert page.js_errors == []  # type: ignore[attr-defined]
+    finally:
+        pbx.reset_globals()
+        pbx.cli("channel request hangup all")
+
+
+async def test_report_matches_known_contacts_and_csv(tmp_path: Path, browser: Browser) -> None:
+    port = free_port()
+    clock = MovableClock(MONDAY_10)
+    app = build_operator_app(operator_settings(tmp_path, port), clock, USERS)
+    wire_supervisor(app)
+    async with serve(app, port) as run:
+        service = app[keys.RECORDS]
+        known = [("k1", 9, "kosodate", "resolved"), ("k2", 9, "kosodate", "resolved"), ("k3", 10, "zei", "unanswered"),
+                 ("k4", 13, "zei", "transferred"), ("k5", 13, None, "resolved")]
+        for call_id, hour, category, outcome in known:
+            clock.at = MONDAY_10.replace(hour=hour) + timedelta(minutes=5)
+            await service.create_contact(OPERATOR, ContactIn(call_id=call_id, started_at=clock.at,
+                                                             ivr_category=category, caller_number="0312345678"))
+            update = ContactUpdate(outcome=outcome, transfer_department="zeimu" if outcome == "transferred" else None)
+            await service.update_contact(OPERATOR, call_id, update)
+        clock.at = MONDAY_10.replace(hour=18)
+        page = await supervisor_page(browser, run.base_url)
+        await page.fill("#rep-period", "2026-12-07")
+        await page.click("#rep-form button[type=submit]")
+        await page.locator("#rep-totals", has_text="着信 5 / 応答 5 / 放棄 0").wait_for()
+        rows = {r.split("\t")[0]: r.split("\t")[1:3] for r in await page.locator("#rep-cat tbody tr").evaluate_all(
+            "rows => rows.map(r => [...r.cells].map(c => c.textContent).join('\\t'))")}
+        assert rows == {"(未分類)": ["1", "1"], "kosodate": ["2", "2"], "zei": ["2", "2"]}
+        bars = await page.locator("#rep-chart rect").count()
+        assert bars == 48  # offered and answered for each hour
+        await screenshot(page, "supervisor-03-report")
+        async with page.expect_download() as info:
+            await page.click("#rep-csv")
+        download = await info.value
+        text = (await asyncio.to_thread(Path(await download.path()).read_bytes)).decode("utf-8-sig")
+        table = list(csv.reader(io.StringIO(text)))
+        assert table[2][:4] == ["合計", "全体", "5", "5"]
+        by_hour = {r[1]: r[2] for r in table if r[0] == "時間帯別"}
+        assert (by_hour["09時"], by_hour["10時"], by_hour["13時"]) == ("2", "1", "2")
+        assert "0312345678" not in text and "k1" not in text
+        sql = "SELECT count(*) FROM audit WHERE action = 'export' AND actor = 'kanri'"
+        async with app[keys.DB].execute(sql) as cur:
+            assert (await cur.fetchone())[0] == 1
+        assert page.js_errors == []  # type: ignore[attr-defined]
