@@ -66,7 +66,7 @@ FIELD_LABELS: Mapping[str, str] = {
 # full-width hyphen to ASCII): hyphen variants, the katakana long-vowel mark, spaces, brackets.
 _SEPARATORS = re.compile(r"[\s\-‐‑‒–—―−ー()]")
 # Non-geographic 0AB0 / 0ABC prefixes that are not a subscriber's own line.
-_SERVICE_PREFIXES = ("0120", "0180", "0570", "0800", "0990", "0910")
+_SERVICE_PREFIXES = ("0120", "0180", "0570", "0800", "0990")
 
 
 class PhoneKind(StrEnum):

@@ -44,6 +44,7 @@ def test_valid_phone_numbers_are_normalised(raw: str, digits: str, kind: PhoneKi
         ("050-1234-56789", "桁数"),
         ("0120-123-456", "フリーダイヤル"),
         ("0570-000-111", "サービス番号"),
+        ("0800-123-4567", "サービス番号"),  # free dial, 11 digits like a mobile
         ("020-1234-5678", "020"),  # pager / M2M
         ("3-1234-5678", "0から始まる"),
         ("03-1234-567a", "数字以外"),
@@ -220,3 +221,35 @@ def test_operators_write_only_to_their_own_call() -> None:
     assert auth(SV, Access.WRITE_CALL, call_operator="other") == 200
     assert auth(ZEIMU, Access.WRITE_CALL, call_operator="t") == 403
     assert auth(None, Access.WRITE_CALL, call_operator="op") == 401
+
+
+from hypothesis import assume, given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_FULLWIDTH = str.maketrans("0123456789-", "０１２３４５６７８９－")
+
+
+@given(
+    prefix=st.sampled_from(["090", "080", "070", "050"]),
+    body=st.text(alphabet="0123456789", min_size=8, max_size=8),
+    fullwidth=st.booleans(),
+    hyphens=st.booleans(),
+)
+def test_any_mobile_or_ip_number_normalises_to_its_digits(prefix: str, body: str, fullwidth: bool,
+                                                          hyphens: bool) -> None:
+    assume(not (prefix + body).startswith("0800"))  # 0800 is free dial, not a mobile range
+    text = f"{prefix}-{body[:4]}-{body[4:]}" if hyphens else prefix + body
+    if fullwidth:
+        text = text.translate(_FULLWIDTH)
+    assert rules.normalise_phone(text).digits == prefix + body
+
+
+@given(digits=st.text(alphabet="0123456789", min_size=1, max_size=14))
+def test_phone_validation_never_accepts_a_wrong_length(digits: str) -> None:
+    try:
+        phone = rules.normalise_phone(digits)
+    except RecordsError as err:
+        assert err.field == "phone" and err.code in ("invalid_phone", "missing_field")
+        return
+    expected = 10 if phone.kind is PhoneKind.FIXED else 11
+    assert len(phone.digits) == expected and phone.digits.startswith("0")
