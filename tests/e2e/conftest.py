@@ -104,10 +104,26 @@ class Pbx:
         return subprocess.run([str(SCRIPT), "status"], env=self._env, capture_output=True).returncode == 0
 
 
+def _reap_orphans() -> None:
+    """Stop instances left by pytest sessions that were killed (their pid no longer exists)."""
+    instances = CACHE / "asterisk-sid" / "cti"
+    if not instances.is_dir():
+        return
+    for path in instances.glob("pytest-*"):
+        owner = path.name.removeprefix("pytest-").removesuffix(".lock")
+        if not path.is_dir() or not owner.isdigit() or Path(f"/proc/{owner}").exists():
+            continue
+        env = {**os.environ, "CTI_PBX_INSTANCE": path.name}
+        subprocess.run([str(SCRIPT), "down"], env=env, capture_output=True, timeout=60)
+        shutil.rmtree(path, ignore_errors=True)
+        (instances / f"{path.name}.lock").unlink(missing_ok=True)
+
+
 @pytest.fixture(scope="session")
 def pbx() -> Iterator[Pbx]:
     if os.environ.get("CTI_SKIP_PBX") == "1":
         pytest.skip("CTI_SKIP_PBX=1: tests that need the local Asterisk PBX are skipped")
+    _reap_orphans()
     instance = f"pytest-{os.getpid()}"
     secret = uuid.uuid4().hex
     box = Pbx(instance=instance, ami_port=_free_port(), agi_port=_free_port(), ami_secret=secret)
