@@ -1022,6 +1022,10 @@ class CallTracker:
         del self._calls[call.call_id]
         self._ended_ids.add(call.call_id)
         self.stats["calls_ended"] += 1
+        ended_event = out[-1] if out and out[-1].call_id == call.call_id else None
+        log_event(logger, "tracker_call_ended", call_id=call.call_id, kind=call.kind.value,
+                  last_state=last_state.value, duration_s=duration,
+                  result=getattr(ended_event, "reason", None) or getattr(ended_event, "outcome", None))
         if self.config.recent_limit:
             self._recent.append(self._snapshot(call))
 

@@ -367,6 +367,8 @@ def test_no_personal_data_in_logs(caplog: pytest.LogCaptureFixture) -> None:
     replay.run()
     text = caplog.text + " ".join(str(r.__dict__) for r in caplog.records)
     assert "tracker_resync" in text  # the tracker does log
+    ended = [r for r in caplog.records if r.getMessage() == "tracker_call_ended"]
+    assert [r.__dict__["cti_fields"]["result"] for r in ended] == ["ended_while_disconnected"]
     assert "0312345678" not in text and "Citizen" not in text
 
 
