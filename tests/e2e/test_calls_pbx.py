@@ -206,3 +206,24 @@ def test_unreachable_mirror_is_one_plain_line(tmp_path: Path) -> None:
         "pbx: cannot reach the Debian mirror http://127.0.0.1:9/debian (needed once to build the Asterisk sid root)"
     ]
     assert not (tmp_path / "asterisk-sid").exists()
+
+
+def test_production_module_list_loads_completely(pbx: Pbx, tmp_path: Path) -> None:
+    """dialplan/modules.conf as shipped (SIP included; the lab normally removes SIP) loads with no
+    module declining: every dependency is listed."""
+    shutil.copytree(ROOT / "dialplan", tmp_path / "dialplan")
+    (tmp_path / "dialplan" / "lab" / "modules-local.conf").write_text("load => app_senddtmf.so\n")
+    env = instance_env(f"pytest-modules-{os.getpid()}", CTI_PBX_DIALPLAN=str(tmp_path / "dialplan"))
+    try:
+        up = run_pbx(env, "up")
+        assert up.returncode == 0, up.stderr
+        channel_types = run_pbx(env, "cli", "core show channeltypes").stdout
+        assert re.search(r"^PJSIP\s", channel_types, re.MULTILINE), channel_types
+        listed = re.findall(r"^load => (\S+)\.so", (ROOT / "dialplan" / "modules.conf").read_text(), re.MULTILINE)
+        for module in listed:
+            shown = run_pbx(env, "cli", f"module show like {module}").stdout
+            assert re.search(rf"^{module}\.so\s.*Running", shown, re.MULTILINE), (module, shown)
+        log = (CACHE / "asterisk-sid" / "cti" / env["CTI_PBX_INSTANCE"] / "log" / "messages.log").read_text()
+        assert "declined to load" not in log and "Failed to resolve dependencies" not in log
+    finally:
+        remove_instance(env)
