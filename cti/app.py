@@ -18,25 +18,52 @@ from cti.clock import Clock, system_clock
 from cti.config import Settings
 from cti.db import open_database
 from cti.readiness import Readiness
+from records import schema as records_schema
+from records import wiring as records_wiring
+from screenpop import accounts, faq_store, wiring_auth, wiring_faq, wiring_hub, wiring_supervisor, wiring_web
+from telephony import wiring as telephony_wiring
+from telephony import wiring_agi
 
 _STARTED = Gauge("cti_start_time_seconds", "Unix time the cti app started")
 
 
 def migrations() -> Mapping[str, Sequence[str]]:
     """Every package's schema scripts, by component."""
-    return {}
+    return {
+        **records_schema.migrations(),
+        **accounts.MIGRATIONS,
+        faq_store.COMPONENT: faq_store.MIGRATIONS,
+        **wiring_supervisor.migrations(),
+    }
 
 
 def create_app(settings: Settings, *, clock: Clock = system_clock) -> web.Application:
-    app = web.Application(client_max_size=1024 * 1024)
+    app = web.Application(client_max_size=1024 * 1024, middlewares=[wiring_auth.auth_middleware])
     app[keys.SETTINGS] = settings
     app[keys.CLOCK] = clock
     app[keys.CALENDARS] = Calendars.from_settings(settings.calendar)
     app[keys.READINESS] = Readiness()
-    app.cleanup_ctx.append(database_ctx)
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", metrics)
+    # Order matters: each context may use what the ones before it put into the app.
+    app.cleanup_ctx.extend([
+        database_ctx,
+        wiring_auth.auth_ctx,  # accounts, sessions, seats
+        records_wiring.records_ctx,  # records service; handover and retention tasks
+        wiring_faq.faq_ctx,  # FAQ index
+        telephony_wiring.ami_ctx,  # AMI link, call tracker, call control, presence
+        wiring_agi.agi_ctx,  # FastAGI routing server
+        wiring_hub.hub_ctx,  # operators' websockets
+        wiring_web.pop_ctx,  # tracker events -> screen pops
+        wiring_supervisor.supervisor_ctx,  # wall, call log, access alerts, runtime calendar
+    ])
+    app.router.add_get("/healthz", wiring_auth.public(healthz))
+    app.router.add_get("/readyz", wiring_auth.public(readyz))
+    app.router.add_get("/metrics", wiring_auth.public(metrics))
+    wiring_auth.setup_auth_routes(app)
+    records_wiring.setup_routes(app)
+    wiring_faq.setup_faq_routes(app)
+    wiring_hub.setup_ws_routes(app)
+    wiring_web.setup_web_routes(app)
+    wiring_supervisor.setup_routes(app)
     _STARTED.set(time.time())
     return app
 

@@ -24,7 +24,7 @@ class Principal:
     display_name: str = ""
 
 
-PRINCIPAL_KEY = "cti.principal"
+PRINCIPAL_KEY: web.RequestKey[Principal] = web.RequestKey("cti.principal", Principal)
 
 
 def current_principal(request: web.Request) -> Principal | None:
