@@ -127,7 +127,7 @@ async def make_env(
                                    known_departments=[d.code for d in settings.records.departments])
         yield
 
-    app.cleanup_ctx.extend([db_ctx, records_ctx, auth_ctx, users_ctx, wiring_supervisor.supervisor_ctx])
+    app.cleanup_ctx.extend([db_ctx, auth_ctx, users_ctx, records_ctx, wiring_supervisor.supervisor_ctx])
     setup_auth_routes(app)
     records_routes(app)
     wiring_supervisor.setup_routes(app)

@@ -3,7 +3,7 @@ built by browser.build_operator_app (unless create_app already does), and make t
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
 
 from aiohttp import web
@@ -12,9 +12,20 @@ from cti import keys
 from cti.db import migrate
 from cti.principal import Principal, Role
 from records.models import CallbackIn, ConsentIn, ContactIn
+from records.wiring import records_ctx
 from screenpop import wiring_supervisor
+from screenpop.wiring_web import pop_ctx
 
 OPERATOR = Principal("tanaka", Role.OPERATOR, None, "127.0.0.1")
+
+
+def ensure_ctx(app: web.Application, ctx: Callable[[web.Application], AsyncIterator[None]]) -> None:
+    """Add a telephony context unless create_app has it already: before its consumers (pops, wall)."""
+    contexts = list(app.cleanup_ctx)
+    if ctx in contexts:
+        return
+    consumers = [i for i, c in enumerate(contexts) if c in (pop_ctx, wiring_supervisor.supervisor_ctx)]
+    app.cleanup_ctx.insert(min(consumers, default=len(contexts)), ctx)
 
 
 def wire_supervisor(app: web.Application) -> None:
@@ -25,7 +36,10 @@ def wire_supervisor(app: web.Application) -> None:
         await migrate(app[keys.DB], wiring_supervisor.migrations())
         yield
 
-    app.cleanup_ctx.append(supervisor_migrations)
+    # Migrate before any context that opens transactions on the shared connection (records' task).
+    contexts = list(app.cleanup_ctx)
+    first_user = next((i for i, c in enumerate(contexts) if c is records_ctx), len(contexts))
+    app.cleanup_ctx.insert(first_user, supervisor_migrations)
     app.cleanup_ctx.append(wiring_supervisor.supervisor_ctx)
     wiring_supervisor.setup_routes(app)
 

@@ -22,7 +22,7 @@ from browser import (
     serve,
 )
 from playwright.async_api import Browser, Page, async_playwright
-from supervisor_e2e import create_handed_over_callback, wire_supervisor
+from supervisor_e2e import create_handed_over_callback, ensure_ctx, wire_supervisor
 
 from cti import keys
 from screenpop.department_api import SCREEN_SETTINGS
@@ -74,8 +74,9 @@ async def test_department_user_works_a_request_to_closed_with_a_real_call(
     settings = operator_settings(tmp_path, port, ami={
         "enabled": True, "host": pbx.ami_host, "port": pbx.ami_port, "username": pbx.ami_username,
         "secret": pbx.ami_secret})
-    app = build_operator_app(settings, clock, USERS, extra_ctx=[ami_ctx])
+    app = build_operator_app(settings, clock, USERS)
     wire_supervisor(app)
+    ensure_ctx(app, ami_ctx)
     app[SCREEN_SETTINGS] = DepartmentScreenSettings(staff_phone="Local/{extension}@department-phones")
     async with serve(app, port) as run:
         telephony = app[keys.AMI]

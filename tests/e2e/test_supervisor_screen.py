@@ -26,7 +26,7 @@ from browser import (
     serve,
 )
 from playwright.async_api import Browser, Page, async_playwright
-from supervisor_e2e import OPERATOR, wire_supervisor
+from supervisor_e2e import OPERATOR, ensure_ctx, wire_supervisor
 
 from cti import keys
 from records.models import ContactIn, ContactUpdate
@@ -97,8 +97,10 @@ async def test_wall_follows_real_calls_and_the_emergency_switch_closes_routing(
              "secret": pbx.ami_secret},
         agi={"enabled": True, "host": "127.0.0.1", "port": pbx.agi_port},
     )
-    app = build_operator_app(settings, clock, USERS, extra_ctx=[ami_ctx, agi_ctx])
+    app = build_operator_app(settings, clock, USERS)
     wire_supervisor(app)
+    ensure_ctx(app, ami_ctx)
+    ensure_ctx(app, agi_ctx)
     pbx.set_global("SIM_OPERATORS", "noanswer")  # callers stay in the queue
     try:
         async with serve(app, port) as run:
