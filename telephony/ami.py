@@ -320,16 +320,18 @@ class _Protocol(AMIProtocol):  # type: ignore[misc]
         # Replaces panoramisk's data_received, which decodes each TCP chunk on its own (a UTF-8
         # character split across two reads is lost: Japanese caller names), strips the whole frame
         # (an empty last header such as "AppData: " disappears) and buffers without a bound.
-        self._raw += data
+        buffer = self._raw + data if self._raw else data
+        start = 0
         while True:
-            end = self._raw.find(b"\r\n\r\n")
+            end = buffer.find(b"\r\n\r\n", start)
             if end < 0:
                 break
-            chunk, self._raw = self._raw[:end], self._raw[end + 4 :]
-            text = chunk.decode("utf-8", "replace").strip("\r\n")
+            text = buffer[start:end].decode("utf-8", "replace").strip("\r\n")
+            start = end + 4
             message = Message.from_line(text) if text else None
             if message is not None:  # None: an empty frame (extra CRLF) or only the banner
                 self.handle_message(message)
+        self._raw = buffer[start:]
         if len(self._raw) > MAX_FRAME_BYTES:
             log_event(logger, "ami_frame_too_large", logging.ERROR, pending_bytes=len(self._raw))
             self._raw = b""
