@@ -336,13 +336,13 @@ async def transfer_call(request: web.Request) -> web.Response:
     department = departments.get(code) if isinstance(code, str) else None
     if department is None or not department.transfer_extension:
         return _error(422, "invalid_field", "転送先の課が正しくありません", "department")
+    dispatcher = request.app.get(DISPATCHER)
+    if dispatcher is None or dispatcher.router.answered_by(call_id) != principal.user_id:
+        return _error(403, "not_your_call", "この通話はあなたが対応中の通話ではありません", "call_id")
     now = request.app[keys.CLOCK]()
     office = request.app[keys.CALENDARS].office(now)
     if not office.open:
         return _error(409, "office_closed", f"区役所が閉庁中（{office.reason_text}）のため転送できません", "department")
-    dispatcher = request.app.get(DISPATCHER)
-    if dispatcher is None or dispatcher.router.answered_by(call_id) != principal.user_id:
-        return _error(403, "not_your_call", "この通話はあなたが対応中の通話ではありません", "call_id")
     telephony = request.app.get(keys.AMI)
     tracker = getattr(telephony, "tracker", None)
     snapshot = tracker.get(call_id) if tracker is not None else None

@@ -141,7 +141,9 @@ def build_operator_app(
             )
         yield
 
-    app.cleanup_ctx.append(users_ctx)
+    # right after auth_ctx: before background writers (records' periodic task) share the connection
+    ctxs = list(app.cleanup_ctx)
+    app.cleanup_ctx.insert(ctxs.index(auth_ctx) + 1 if auth_ctx in ctxs else len(ctxs), users_ctx)
     return app
 
 
