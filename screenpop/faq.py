@@ -5,7 +5,8 @@ to :class:`FaqIndex`; parsing takes the file's bytes.
 
 Ranking is BM25F over character bigrams (see screenpop/textnorm.py): each field has a weight
 (question 3, category/keywords 1.5, answer 1) and its own length normalisation; per-posting weights
-are precomputed when the index is built, so a query only adds up floats. On the query side,
+are precomputed when the index is built (numpy arrays), so a query is one np.bincount over the
+postings of its tokens plus a partial sort. On the query side,
 bigrams across a script change (の出, 当は) and hiragana-only bigrams next to kanji words weigh less,
 a few operator abbreviations are expanded (DEFAULT_SYNONYMS), tokens found in more than 40% of the
 entries are skipped, and each token reads at most its IMPACT_CAP strongest postings (postings are
@@ -23,9 +24,11 @@ import math
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from itertools import islice
+from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
 
 from screenpop.textnorm import grams, normalize, normalize_with_map, run_grams, runs, unigrams
 
@@ -313,10 +316,18 @@ class _Doc:
     q_map: list[int] | None
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Postings:
-    docs: list[int] = field(default_factory=list)
-    weights: list[float] = field(default_factory=list)
+    """One token's postings, impact-ordered: highest weight first (ties in entry order)."""
+
+    docs: NDArray[np.int32]
+    weights: NDArray[np.float64]
+
+    @staticmethod
+    def build(docs: list[int], weights: list[float]) -> _Postings:
+        w = np.asarray(weights, dtype=np.float64)
+        order = np.argsort(-w, kind="stable")
+        return _Postings(np.asarray(docs, dtype=np.int32)[order], w[order])
 
 
 class FaqIndex:
@@ -353,8 +364,8 @@ class FaqIndex:
         self.size = n
         avg = [(sum(lens[i] for lens in field_len) / n if n else 1.0) for i in range(len(FIELDS))]
         params = [(weight, b, avg[i]) for i, (weight, b) in enumerate(FIELDS.values())]
-        self._postings: dict[str, _Postings] = {}
         saturate = K1 + 1
+        build: dict[str, tuple[list[int], list[float]]] = {}
         for doc_id, (tfs, lens) in enumerate(zip(field_tf, field_len, strict=True)):
             pseudo: dict[str, float] = {}
             get = pseudo.get
@@ -363,23 +374,22 @@ class FaqIndex:
                 for tok, tf in counts.items():
                     pseudo[tok] = get(tok, 0.0) + factor * tf
             for tok, ptf in pseudo.items():
-                plist = self._postings.get(tok)
-                if plist is None:
-                    plist = self._postings[tok] = _Postings()
-                plist.docs.append(doc_id)
-                plist.weights.append(ptf * saturate / (ptf + K1))
+                lists = build.get(tok)
+                if lists is None:
+                    lists = build[tok] = ([], [])
+                lists[0].append(doc_id)
+                lists[1].append(ptf * saturate / (ptf + K1))
         field_tf.clear()
-        self._uni: dict[str, _Postings] = {}
+        self._postings: dict[str, _Postings] = {tok: _Postings.build(*lists) for tok, lists in build.items()}
+        build = {}
         for doc_id, unis in enumerate(uni_tf):
             for ch, utf in unis.items():
-                plist = self._uni.get(ch)
-                if plist is None:
-                    plist = self._uni[ch] = _Postings()
-                plist.docs.append(doc_id)
-                plist.weights.append(utf * saturate / (utf + K1))
-        for postings in (self._postings, self._uni):
-            for posting in postings.values():
-                _impact_order(posting)
+                lists = build.get(ch)
+                if lists is None:
+                    lists = build[ch] = ([], [])
+                lists[0].append(doc_id)
+                lists[1].append(utf * saturate / (utf + K1))
+        self._uni: dict[str, _Postings] = {ch: _Postings.build(*lists) for ch, lists in build.items()}
 
     def __len__(self) -> int:
         return self.size
@@ -444,28 +454,25 @@ class FaqIndex:
         terms = self._query_terms(self.expand(parts))
         if not terms:
             return []
-        # Longest posting list first: it seeds the accumulator at C speed (dict(zip(...))).
-        terms.sort(key=lambda term: len(term[1].docs), reverse=True)
         # Postings are impact-ordered (highest weight first); a common token contributes only its
         # IMPACT_CAP strongest postings, which bounds the work per token on a large FAQ.
-        _tok, first, first_idf = terms[0]
         cap = IMPACT_CAP
-        scores: dict[int, float] = dict(zip(first.docs[:cap], map(first_idf.__mul__, first.weights[:cap]), strict=True))
-        get = scores.get
-        for _tok, plist, idf in terms[1:]:
-            for doc_id, weight in zip(islice(plist.docs, cap), islice(plist.weights, cap), strict=True):
-                scores[doc_id] = get(doc_id, 0.0) + idf * weight
+        docs = np.concatenate([plist.docs[:cap] for _tok, plist, _idf in terms])
+        weights = np.concatenate([plist.weights[:cap] * idf for _tok, plist, idf in terms])
+        scores = np.bincount(docs, weights=weights, minlength=self.size)
         if allowed is not None:
-            scores = {d: s for d, s in scores.items() if allowed(self._docs[d].entry)}
-        # Phrase bonus on a shortlist: whole query parts found contiguously in the question.
-        # (Ties keep accumulation order, which is deterministic for a given query and index.)
-        shortlist = heapq.nlargest(max(limit * 4, 20), scores, key=scores.__getitem__)
+            scores *= np.fromiter((allowed(doc.entry) for doc in self._docs), dtype=bool, count=self.size)
+        candidates = np.flatnonzero(scores > 0.0)
+        wanted = max(limit * 4, 20)
+        if len(candidates) > wanted:
+            candidates = candidates[np.argpartition(-scores[candidates], wanted - 1)[:wanted]]
+        # Phrase bonus on the shortlist: whole query parts found contiguously in the question.
         long_parts = [p for p in parts if len(p) > 1]
         boosted: list[tuple[int, float]] = []
-        for doc_id in shortlist:
+        for doc_id, score in zip(candidates.tolist(), scores[candidates].tolist(), strict=True):
             q_norm = self._docs[doc_id].q_norm
             found = sum(1 for p in long_parts if p in q_norm)
-            boosted.append((doc_id, scores[doc_id] * (1.0 + PHRASE_BONUS * found)))
+            boosted.append((doc_id, score * (1.0 + PHRASE_BONUS * found)))
         top = heapq.nlargest(limit, boosted, key=_by_score_then_id)
         tokens = {tok for tok, _p, _i in terms}
         return [self._hit(doc_id, score, tokens) for doc_id, score in top]
@@ -476,13 +483,6 @@ class FaqIndex:
         a_spans = _map_spans(_match_spans(doc.a_norm, tokens), doc.a_map, len(doc.entry.answer))
         snippet, s_spans = _snippet(doc.entry.answer, a_spans)
         return SearchHit(doc.entry, score, q_spans, snippet, s_spans)
-
-
-def _impact_order(plist: _Postings) -> None:
-    """Sort a posting list by weight, highest first (stable: equal weights keep entry order)."""
-    order = sorted(range(len(plist.docs)), key=plist.weights.__getitem__, reverse=True)
-    plist.docs = [plist.docs[i] for i in order]
-    plist.weights = [plist.weights[i] for i in order]
 
 
 def _script(ch: str) -> int:
