@@ -73,33 +73,28 @@ def _append_audit(conn: sqlite3.Connection, content: dict[str, Any]) -> None:
     )
 
 
-def _check_call_sync(conn: sqlite3.Connection, who: Principal, public_info: str, call_id: str) -> None:
-    contact = conn.execute("SELECT operator FROM contacts WHERE call_id = ?", (call_id,)).fetchone()
-    if contact is None:
-        raise _unknown_call(call_id)
-    rules.authorize(who, Access.WRITE_CALL, public_information_department=public_info, call_operator=contact[0])
-
-
 def _insert_callback(
     conn: sqlite3.Connection, who: Principal, public_info: str, values: tuple[Any, ...], audit: dict[str, Any]
 ) -> sqlite3.Row:
     """The unit of work of a callback request: checks, row, contact outcome, audit row; then the row."""
     call_id = values[0]
-    _check_call_sync(conn, who, public_info, call_id)
-    consent = conn.execute(
-        "SELECT id, answer FROM consents WHERE call_id = ? ORDER BY id DESC LIMIT 1", (call_id,)
+    found = conn.execute(
+        "SELECT c.operator, s.id, s.answer FROM contacts c LEFT JOIN consents s"
+        " ON s.id = (SELECT max(id) FROM consents WHERE call_id = c.call_id) WHERE c.call_id = ?",
+        (call_id,),
     ).fetchone()
-    rules.consent_gate(consent[1] if consent else None)
-    cur = conn.execute(
+    if found is None:
+        raise _unknown_call(call_id)
+    rules.authorize(who, Access.WRITE_CALL, public_information_department=public_info, call_operator=found[0])
+    rules.consent_gate(found[2])
+    row: sqlite3.Row = conn.execute(
         "INSERT INTO callbacks(consent_id, call_id, department, name, furigana, phone, question, address,"
         " address_reason, email, email_reason, fax, fax_reason, collected_at, collected_by, override_reason,"
-        " handover_date, handover_at, due_by) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-        (consent[0], *values),
-    )
-    callback_id = cur.lastrowid
+        " handover_date, handover_at, due_by) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING *",
+        (found[1], *values),
+    ).fetchone()
     conn.execute("UPDATE contacts SET outcome = 'callback_requested' WHERE call_id = ?", (call_id,))
-    _append_audit(conn, {**audit, "record_id": str(callback_id)})
-    row: sqlite3.Row = conn.execute("SELECT * FROM callbacks WHERE id = ?", (callback_id,)).fetchone()
+    _append_audit(conn, {**audit, "record_id": str(row["id"])})
     return row
 
 
@@ -111,17 +106,17 @@ def _unknown_call(call_id: str) -> RecordsError:
 def _run_unit(
     conn: sqlite3.Connection, begin: bool, release: bool, fn: Callable[..., T], args: tuple[Any, ...]
 ) -> T:
-    """In the connection's thread: [BEGIN] SAVEPOINT body [RELEASE]; on failure nothing of the body stays."""
-    _begin_unit(conn, begin)
+    """In the connection's thread: BEGIN or SAVEPOINT, the body, [RELEASE]; on failure nothing of it stays."""
+    conn.execute("BEGIN IMMEDIATE" if begin else "SAVEPOINT unit")
     try:
         result = fn(conn, *args)
     except BaseException:
         if begin:
-            conn.execute("ROLLBACK")  # the batch held only this unit
+            conn.execute("ROLLBACK")  # the batch holds only this unit
         else:
             _rollback_unit(conn)
         raise
-    if release:
+    if release and not begin:
         conn.execute("RELEASE unit")
     return result
 
