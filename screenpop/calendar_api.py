@@ -10,7 +10,7 @@ middleware checks the CSRF token of every POST/DELETE.
     POST /api/calendar/emergency          {"active": true, "reason": "..."} | {"active": false}
     GET  /api/calendar/overrides          {"items": [...]} (configured ones are read-only)
     POST /api/calendar/overrides          {"kind", "applies_to", "start", "end", "reason"}
-    DELETE /api/calendar/overrides/{id}
+    DELETE /api/calendar/overrides/{id}   (or DELETE /api/calendar/overrides?id=rt-3)
 """
 
 from __future__ import annotations
@@ -70,9 +70,9 @@ async def load_runtime_state(db: aiosqlite.Connection, calendars: Calendars) -> 
                 calendars.add_override(override)
                 count += 1
     async with db.execute("SELECT value FROM calendar_state WHERE key = 'emergency_reason'") as cur:
-        row = await cur.fetchone()
-    if row is not None and row[0]:
-        calendars.set_emergency(str(row[0]))
+        state = await cur.fetchone()
+    if state is not None and state[0]:
+        calendars.set_emergency(str(state[0]))
     return count
 
 
@@ -183,7 +183,9 @@ async def add_override(request: web.Request) -> web.StreamResponse:
 @guarded
 async def remove_override(request: web.Request) -> web.StreamResponse:
     who = require(request, SUPERVISORS, operator_room_only=True)
-    override_id = request.match_info["id"]
+    override_id = request.match_info.get("id") or request.query.get("id", "")
+    if not override_id:
+        raise ApiError(422, "missing_field", "削除する例外設定の id を指定してください", "id")
     cal = request.app[keys.CALENDARS]
     existing = next((o for o in cal.overrides if o.id == override_id), None)
     if existing is None:
@@ -210,4 +212,5 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_post("/api/calendar/emergency", only(set_emergency))
     app.router.add_get("/api/calendar/overrides", only(list_overrides))
     app.router.add_post("/api/calendar/overrides", only(add_override))
+    app.router.add_delete("/api/calendar/overrides", only(remove_override))
     app.router.add_delete("/api/calendar/overrides/{id}", only(remove_override))

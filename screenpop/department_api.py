@@ -56,6 +56,9 @@ async def inbox(request: web.Request) -> web.StreamResponse:
     if not include_closed:
         items = [i for i in items if i["status"] not in CLOSED]
     items.sort(key=inbox_order)
+    names = {d.code: d.name for d in request.app[keys.SETTINGS].records.departments}
+    for item in items:
+        item["department_name"] = names.get(item["department"], item["department"])
     summary = {
         "total": len(items),
         "overdue": sum(1 for i in items if i.get("overdue")),
@@ -63,6 +66,7 @@ async def inbox(request: web.Request) -> web.StreamResponse:
         "in_progress": sum(1 for i in items if i["status"] == "in_progress"),
     }
     return json_response({"items": items, "summary": summary, "department": who.department,
+                          "department_name": names.get(who.department or "", who.department),
                           "sees_all": who.role == Role.ADMIN or who.department
                           == request.app[keys.SETTINGS].records.public_information_department})
 

@@ -107,8 +107,11 @@ async def compute(request: web.Request) -> tuple[Period, dict[str, Any]]:
     except ValueError as exc:
         raise ApiError(422, "invalid_period", str(exc), "period") from None
     calls, callbacks = await load_rows(request.app[keys.DB], period)
-    departments = [d.code for d in request.app[keys.SETTINGS].records.departments]
-    return period, build_report(period, calls, callbacks, now=now, departments=departments)
+    names = {d.code: d.name for d in request.app[keys.SETTINGS].records.departments}
+    report = build_report(period, calls, callbacks, now=now, departments=list(names))
+    for row in report["callbacks_by_department"]:
+        row["name"] = names.get(row["department"], row["department"])
+    return period, report
 
 
 @guarded

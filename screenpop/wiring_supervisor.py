@@ -293,7 +293,7 @@ async def check_audit(app: web.Application, sup: Supervisor) -> int:
         "SELECT seq, at, actor, role, department, action, record_type, outcome, detail FROM audit"
         " WHERE seq > ? ORDER BY seq LIMIT 5000", (sup.last_audit_seq,)
     ) as cur:
-        rows = await cur.fetchall()
+        rows = list(await cur.fetchall())
     for row in rows:
         sup.last_audit_seq = int(row["seq"])
         at = datetime.fromisoformat(row["at"])

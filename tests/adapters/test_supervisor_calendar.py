@@ -144,3 +144,17 @@ async def test_bad_override_is_refused_and_changes_nothing(tmp_path: Path) -> No
         assert resp.status == 409
         assert (list(cal.overrides), len(await env.audit())) == before
         assert await env.scalar("SELECT count(*) FROM calendar_overrides") == 0
+
+
+async def test_delete_on_the_collection_with_an_id(tmp_path: Path) -> None:
+    async with make_env(tmp_path, FRIDAY_10) as env:
+        csrf = await env.login("sv1")
+        resp = await env.client.post("/api/calendar/overrides", headers=csrf, json={
+            "kind": "closure", "start": "2026-11-27T09:00", "end": "2026-11-27T12:00", "reason": "点検"})
+        override_id = (await resp.json())["id"]
+        assert not env.app[keys.CALENDARS].call_center(FRIDAY_10).open  # applies_to defaults to both
+        resp = await env.client.delete("/api/calendar/overrides", headers=csrf)
+        assert resp.status == 422
+        resp = await env.client.delete(f"/api/calendar/overrides?id={override_id}", headers=csrf)
+        assert resp.status == 200
+        assert env.app[keys.CALENDARS].call_center(FRIDAY_10).open

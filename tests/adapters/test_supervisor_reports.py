@@ -103,7 +103,8 @@ async def test_daily_report_matches_the_known_calls(tmp_path: Path) -> None:
         cats = {c["category"]: c["offered"] for c in report["by_category"]}
         assert cats == {"koseki": 1, "zei": 2, "(未分類)": 1}
         zeimu = next(d for d in report["callbacks_by_department"] if d["department"] == "zeimu")
-        assert zeimu == {"department": "zeimu", "created": 0, "handed_over": 1, "closed": 0, "overdue": 1}
+        assert zeimu == {"department": "zeimu", "name": "税務課", "created": 0, "handed_over": 1, "closed": 0,
+                         "overdue": 1}
         r = await env.client.get("/api/reports?kind=monthly&period=2026-12")
         monthly = await r.json()
         assert monthly["totals"]["offered"] == 5  # + the Friday contact

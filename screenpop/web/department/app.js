@@ -58,13 +58,14 @@ async function loadInbox() {
     cell(tr, String(item.id));
     cell(tr, item.status_text);
     cell(tr, (item.overdue ? '期限超過 ' : '') + fmt(item.due_by));
-    cell(tr, item.department);
+    cell(tr, item.department_name || item.department);
     cell(tr, fmt(item.collected_at));
     tr.addEventListener('click', () => openRecord(item.id));
     tr.addEventListener('keydown', (e) => { if (e.key === 'Enter') openRecord(item.id); });
     tbody.appendChild(tr);
   }
   $('inbox-empty').hidden = data.items.length > 0;
+  if (data.department_name) $('who').textContent = `${me.display_name || me.user_id}（${data.department_name}）`;
   const s = data.summary;
   $('summary').textContent = `（${s.total}件・期限超過 ${s.overdue}件）`;
 }
@@ -198,7 +199,7 @@ function connectHub() {
 async function main() {
   me = await api('GET', '/api/me');
   csrf = me.csrf_token;
-  $('who').textContent = `${me.display_name || me.user_id}（${me.department || me.role}）`;
+  $('who').textContent = `${me.display_name || me.user_id}`;
   $('extension').value = localStorage.getItem('cti.extension') || '';
   $('reload').addEventListener('click', () => loadInbox().catch((e) => say(e.message, 'error')));
   $('show-closed').addEventListener('change', () => loadInbox());

@@ -142,7 +142,7 @@ async function loadReport(ev) {
     const cat = $('rep-cat').querySelector('tbody'); cat.replaceChildren();
     for (const c of r.by_category) row(cat, [c.category, c.offered, c.answered, c.abandoned, c.avg_wait_seconds, c.p90_wait_seconds]);
     const dep = $('rep-dept').querySelector('tbody'); dep.replaceChildren();
-    for (const d of r.callbacks_by_department) row(dep, [d.department, d.created, d.handed_over, d.closed, d.overdue]);
+    for (const d of r.callbacks_by_department) row(dep, [d.name || d.department, d.created, d.handed_over, d.closed, d.overdue]);
     say('rep-message', '');
   } catch (e) { say('rep-message', e.message, 'error'); }
 }
