@@ -309,11 +309,17 @@ class RecordsService:
         """The connection outside any transaction (VACUUM, checkpoints): commits an open batch first."""
         self._pending += 1
         try:
-            async with self.lock:
-                await self._commit()
-                yield self.db
+            await self.lock.acquire()
+        except BaseException:
+            self._pending -= 1
+            self._commit_if_abandoned()
+            raise
+        try:
+            await asyncio.shield(self._commit())
+            yield self.db
         finally:
             self._pending -= 1
+            self.lock.release()
 
     async def aclose(self) -> None:
         """Wait for commits started on behalf of cancelled callers (the service owns those tasks)."""
