@@ -13,13 +13,13 @@ caller_withheld True; history is newest first, open callbacks oldest (most urgen
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
 from cti.clock import TOKYO, require_aware
-from screenpop.faq import CATEGORY_LABELS
+from screenpop.faq import CATEGORY_LABELS, FaqEntry
 
 NO_CATEGORY_LABEL = "未選択"
 WITHHELD_NUMBERS = frozenset({"", "anonymous", "unknown", "<unknown>", "private", "restricted", "withheld"})
@@ -66,6 +66,11 @@ class OpenCallback:
 class FaqSuggestion:
     id: str
     question: str
+
+    @staticmethod
+    def from_entries(entries: Iterable[FaqEntry]) -> list[FaqSuggestion]:
+        """From FaqService.suggest(...) results."""
+        return [FaqSuggestion(entry.id, entry.question) for entry in entries]
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ import pytest
 from cti.calendar import Calendars, Status
 from cti.clock import TOKYO
 from cti.config import CalendarSettings
+from screenpop.faq import FaqEntry, FaqIndex, suggest
 from screenpop.pop import CallSnapshot, Contact, FaqSuggestion, OpenCallback, compose_pop
 
 NOW = datetime(2026, 11, 27, 10, 0, tzinfo=TOKYO)  # a Friday
@@ -128,3 +129,12 @@ def test_naive_datetimes_are_refused() -> None:
         compose_pop(call(), OPEN, [Contact(datetime(2026, 11, 1), "zei", "x")], [], [], now=NOW)
     with pytest.raises(ValueError, match="requested_at"):
         compose_pop(call(), OPEN, [], [OpenCallback("c", datetime(2026, 11, 1), None, "p")], [], now=NOW)
+
+
+def test_suggestions_from_the_faq_index_feed_the_pop() -> None:
+    index = FaqIndex(
+        [FaqEntry("g1", "粗大ごみの出し方", "電話で", "ごみ・リサイクル"), FaqEntry("z1", "住民税", "x", "税金")]
+    )
+    faq = FaqSuggestion.from_entries(suggest(index, "gomi", [], 5))
+    pop = compose_pop(call(), OPEN, [], [], faq, now=NOW, faq_credit="出典：X")
+    assert pop.as_dict()["faq_suggestions"] == [{"id": "g1", "question": "粗大ごみの出し方"}]
