@@ -462,7 +462,8 @@ class AmiClient:
             reached = False
             try:
                 reached = await self._session()
-                self._last_error = "connection closed"
+                if self._last_error != "ping timeout":
+                    self._last_error = "connection closed"
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # refused, timed out, login rejected... or a bug: keep trying

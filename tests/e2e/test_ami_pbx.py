@@ -64,6 +64,7 @@ class Rig:
     board: PresenceBoard
     recorder: Recorder
     tracker: Any
+    domain: list[Any]
 
 
 async def until(predicate: Callable[[], bool], within: float, what: str) -> None:
@@ -118,16 +119,17 @@ async def rig(pbx: Any) -> AsyncIterator[Rig]:
     board = PresenceBoard()
     recorder = Recorder()
     tracker = tracker_or_none()
+    domain: list[Any] = []
     if tracker is not None:
         from telephony.wiring import TrackerSink
 
-        client.add_sink(TrackerSink(tracker, []))
+        client.add_sink(TrackerSink(tracker, [domain.extend]))
     for sink in (control, PresenceSink(board, []), recorder):
         client.add_sink(sink)
     client.start()
     await client.wait_connected(15)
     try:
-        yield Rig(client, control, board, recorder, tracker)
+        yield Rig(client, control, board, recorder, tracker, domain)
     finally:
         await client.stop()
         pbx.reset_globals()
@@ -367,3 +369,37 @@ async def test_manager_conf_eventfilters_filter_for_the_least_privileged_user(pb
         assert all(e["Variable"].startswith("CTI_") for e in recorder.matching(lambda e: e["Event"] == "VarSet"))
     finally:
         await client.stop()
+
+
+async def test_link_drop_mid_call_keeps_the_call_once(rig: Rig, pbx: Any) -> None:
+    """A network blip (the TCP link dies, Asterisk keeps running): after reconnect and resync the
+    waiting caller is still tracked, exactly once, and its end is seen."""
+    if rig.tracker is None:
+        pytest.fail("telephony.tracker is missing")
+    pbx.set_global("SIM_OPERATORS", "noanswer")  # the caller waits in the queue
+    await rig.client.send_action(
+        {
+            "Action": "Originate",
+            "Channel": "Local/0301110000@from-pstn",
+            "Context": "citizen-sim",
+            "Exten": "talk",
+            "Priority": "1",
+            "CallerID": f"<{CITIZEN}>",
+            "Async": "true",
+            "Timeout": "10000",
+        }
+    )
+    await until(lambda: bool(rig.recorder.matching(lambda e: e["Event"] == "QueueCallerJoin")), 15, "queued")
+    [call] = rig.tracker.live_calls()
+    resyncs = len(rig.recorder.resyncs)
+    assert rig.client._protocol is not None
+    rig.client._protocol.abort()  # the link dies; Asterisk and the call live on
+    await until(lambda: len(rig.recorder.resyncs) > resyncs and rig.client.connected, 15, "reconnected")
+    assert [c.call_id for c in rig.tracker.live_calls()] == [call.call_id]
+    arrived = [d for d in rig.domain if d.type == "call_arrived"]
+    assert [d.call_id for d in arrived] == [call.call_id]  # not a second time
+    caller = rig.recorder.matching(lambda e: e["Event"] == "QueueCallerJoin")[0]["Channel"]
+    await rig.control.hangup(caller)
+    await until(lambda: not rig.tracker.live_calls(), 15, "call ended in the tracker")
+    assert [d.call_id for d in rig.domain if d.type == "call_ended"] == [call.call_id]
+    assert await live_channels(rig) == []
