@@ -401,6 +401,29 @@ class RecordsService:
             raise _unknown_call(call_id)
         return row
 
+    async def call_taken(
+        self, call_id: str, operator: str, *, started_at: datetime | None = None, caller_number: str | None = None,
+        ivr_category: str | None = None,
+    ) -> bool:
+        """The telephony side saw `operator` answer call `call_id`: make sure the contact exists.
+
+        Idempotent (the operator screen may create the same contact through the API); returns True
+        when this call created it. Audited as the system.
+        """
+        started = require_aware(started_at, "started_at") if started_at else self.now()
+        async with self.transaction() as db:
+            cur = await db.execute(
+                "INSERT INTO contacts(call_id, operator, started_at, ivr_category, caller_number)"
+                " VALUES (?,?,?,?,?) ON CONFLICT(call_id) DO NOTHING",
+                (call_id, operator, iso(started), ivr_category, _caller_digits(caller_number)),
+            )
+            created = cur.rowcount == 1
+            if created:
+                await self.audit(SYSTEM, "create", "contact", call_id, detail={"operator": operator})
+        if created:
+            log_event(logger, "contact_created", call_id=call_id, operator=operator, source="telephony")
+        return created
+
     async def update_contact(self, principal: Principal | None, call_id: str, data: ContactUpdate) -> dict[str, Any]:
         who = self._authorize(principal, Access.CREATE)
         if data.outcome == "transferred":

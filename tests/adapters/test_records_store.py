@@ -545,3 +545,17 @@ def test_acknowledged_callback_survives_a_crash(tmp_path: Path) -> None:
     conn = sqlite3.connect(path)
     assert conn.execute("SELECT id, name FROM callbacks").fetchall() == [(acknowledged, "耐久太郎")]
     conn.close()
+
+
+async def test_call_taken_creates_the_contact_once(service: RecordsService) -> None:
+    assert await service.call_taken("t1", "op1", caller_number="+81-3-1234-5678", ivr_category="zei") is True
+    assert await service.call_taken("t1", "op1") is False
+    with pytest.raises(RecordsError) as err:
+        await service.create_contact(OPERATOR, ContactIn(call_id="t1"))
+    assert err.value.code == "duplicate_call"
+    await service.record_consent(OPERATOR, "t1", ConsentIn(answer="yes"))
+    cb = await service.create_callback(OPERATOR, "t1", callback_in())
+    assert [h["call_id"] for h in await service.caller_history("0312345678")] == ["t1"]
+    assert [o["id"] for o in await service.open_callbacks_for("03-1234-5678")] == [cb["id"]]
+    async with service.db.execute("SELECT actor, action, record_id FROM audit ORDER BY seq LIMIT 1") as cur:
+        assert tuple(await cur.fetchone() or ()) == ("system", "create", "t1")
