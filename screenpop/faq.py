@@ -586,7 +586,7 @@ def suggest(
     the caller's recent topics (earlier contacts) and then by the category's typical topics."""
     if limit <= 0:
         return []
-    mapping = DEFAULT_CATEGORY_MAP if category_map is None else category_map
+    mapping: dict[str, Sequence[str]] = {**DEFAULT_CATEGORY_MAP, **(category_map or {})}  # configured codes win
     code = category_code if category_code is not None and category_code in mapping else "other"
     categories = set(mapping.get(code, ()))
     allowed = (lambda e: e.category in categories) if categories else None

@@ -31,7 +31,7 @@ class FaqSettings(BaseModel):
     import_on_start: str | None = Field(None, description="FAQ file imported at start if the FAQ is empty")
     suggestions: int = Field(5, ge=0, le=20)
     # IVR category code (koseki, zei, hoken, gomi, kosodate, other) -> the FAQ categories it covers;
-    # None keeps the built-in mapping of screenpop/faq.py (DEFAULT_CATEGORY_MAP).
+    # codes given here replace those of the built-in mapping (screenpop/faq.py DEFAULT_CATEGORY_MAP).
     category_map: dict[str, list[str]] | None = None
 
 

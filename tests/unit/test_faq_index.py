@@ -219,3 +219,9 @@ def test_suggest_with_unknown_code_and_custom_mapping(real_index: FaqIndex) -> N
     assert all(e.category == "税金" for e in suggest(real_index, "gomi", [], 3, custom))
     assert all(e.category == "区の紹介" for e in suggest(real_index, "nonsense", [], 3, custom))
     assert suggest(real_index, "gomi", [], 0) == []
+
+
+def test_configured_mapping_overrides_only_the_codes_it_names(real_index: FaqIndex) -> None:
+    custom = {"gomi": ["税金"]}
+    assert all(e.category == "税金" for e in suggest(real_index, "gomi", [], 3, custom))
+    assert all(e.category == "住民票・戸籍・印鑑証明" for e in suggest(real_index, "koseki", ["住民票"], 2, custom))
