@@ -273,3 +273,39 @@ async def test_periodic_task_hands_over_and_is_cancelled_on_shutdown(tmp_path: P
         await runner.cleanup()
         await db.close()
     assert not [t for t in asyncio.all_tasks() if t.get_name() == "records-periodic"]
+
+
+async def test_the_daily_task_purges_on_start(tmp_path: Path) -> None:
+    settings = Settings()
+    clock = Clock(FRIDAY_EVENING)
+    db = await open_database(tmp_path / "d.sqlite3", migrations())
+
+    def make_app() -> web.Application:
+        app = web.Application(middlewares=[principal_from_header])
+        app[keys.SETTINGS] = settings
+        app[keys.CLOCK] = clock
+        app[keys.CALENDARS] = Calendars.from_settings(settings.calendar)
+        app[keys.DB] = db
+        app.cleanup_ctx.append(records_ctx)
+        setup_routes(app)
+        return app
+
+    async with TestClient(TestServer(make_app())) as client:
+        call = await take_call(client, "old-call")
+        r = await client.post(f"/api/records/contacts/{call}/callbacks", json=CALLBACK, headers=OP)
+        assert r.status == 201
+    clock.at = FRIDAY_EVENING + timedelta(days=365, hours=1)
+    runner = web.AppRunner(make_app())
+    await runner.setup()
+    try:
+        for _ in range(100):
+            async with db.execute("SELECT name FROM callbacks") as cur:
+                if (await cur.fetchone())[0] is None:
+                    break
+            await asyncio.sleep(0.02)
+        else:
+            pytest.fail("the daily retention task did not purge the year-old record")
+    finally:
+        await runner.cleanup()
+        await db.close()
+    assert "山田花子".encode() not in (tmp_path / "d.sqlite3").read_bytes()

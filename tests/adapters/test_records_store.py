@@ -559,3 +559,28 @@ async def test_call_taken_creates_the_contact_once(service: RecordsService) -> N
     assert [o["id"] for o in await service.open_callbacks_for("03-1234-5678")] == [cb["id"]]
     async with service.db.execute("SELECT actor, action, record_id FROM audit ORDER BY seq LIMIT 1") as cur:
         assert tuple(await cur.fetchone() or ()) == ("system", "create", "t1")
+
+
+async def test_logs_carry_no_personal_data(service: RecordsService, clock: Clock,
+                                           caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from cti.logs import JsonLineFormatter
+
+    caplog.set_level(logging.DEBUG)
+    call = await new_call(service, caller="0312345678")
+    cb = await service.create_callback(OPERATOR, call, callback_in(address="中央区日本橋1-1", address_reason="郵送"))
+    with pytest.raises(RecordsError):
+        await service.create_callback(OPERATOR, call, callback_in(phone="0120-000-000"))
+    clock.at = MONDAY_OPENING
+    await service.hand_over_due()
+    await service.start(ZEIMU, cb["id"], 2)
+    with pytest.raises(RecordsError):
+        await service.get_callback(KOSEKI, cb["id"])
+    clock.at = FRIDAY_EVENING + timedelta(days=366)
+    await purge(service)
+    formatter = JsonLineFormatter()
+    text = "\n".join(formatter.format(r) for r in caplog.records if r.name.startswith("records"))
+    assert "callback_created" in text and "records_purge" in text
+    for secret in (NAME, PHONE, "0312345678", QUESTION, "日本橋", "やまだ"):
+        assert secret not in text
