@@ -1,7 +1,8 @@
 """Access alerts (incident reporting), as a pure detector: events in, alerts out.
 
 Three rules:
-- ``bulk_reads``: one account read more than ``reads_per_hour`` records within a sliding hour;
+- ``bulk_reads``: one account read more than ``reads_per_hour`` distinct records within a sliding hour
+  (re-reading the same records, e.g. an inbox refreshed every minute, counts each record once);
 - ``off_hours_read``: department staff read a record while the ward office is closed;
 - ``login_failures``: ``failed_logins`` failed logins or more within ``failed_login_window_seconds``.
 
@@ -12,7 +13,7 @@ The caller passes every instant (aware datetimes); the detector has no clock of 
 
 from __future__ import annotations
 
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -41,13 +42,13 @@ class Thresholds:
 
 @dataclass(frozen=True, slots=True)
 class RecordRead:
-    """An account read `count` personal-data records at `at` (from the audit trail)."""
+    """An account read these personal-data records at `at` (from the audit trail)."""
 
     user_id: str
     role: str
     department: str | None
     at: datetime
-    count: int = 1
+    record_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,20 +75,25 @@ class Alert:
 class AlertDetector:
     thresholds: Thresholds
     office_open: Callable[[datetime], bool]
-    _reads: dict[str, deque[tuple[datetime, int]]] = field(default_factory=dict)
+    _reads: dict[str, deque[tuple[datetime, str]]] = field(default_factory=dict)
+    _distinct: dict[str, Counter[str]] = field(default_factory=dict)
     _failures: deque[datetime] = field(default_factory=deque)
     _last_fired: dict[tuple[str, str], datetime] = field(default_factory=dict)
 
     def record_read(self, event: RecordRead) -> list[Alert]:
         at = require_aware(event.at, "at")
-        if event.count < 0:
-            raise ValueError("count must be >= 0")
         alerts: list[Alert] = []
         window = self._reads.setdefault(event.user_id, deque())
-        window.append((at, event.count))
+        seen = self._distinct.setdefault(event.user_id, Counter())
+        for record_id in event.record_ids:
+            window.append((at, record_id))
+            seen[record_id] += 1
         while window and window[0][0] <= at - HOUR:
-            window.popleft()
-        total = sum(n for _, n in window)
+            _, old = window.popleft()
+            seen[old] -= 1
+            if seen[old] <= 0:
+                del seen[old]
+        total = len(seen)
         limit = self.thresholds.reads_per_hour
         if total > limit and self._arm("bulk_reads", event.user_id, at):
             alerts.append(Alert(
@@ -95,12 +101,12 @@ class AlertDetector:
                 f"アカウント {event.user_id} が1時間に{total}件の記録を参照しました（しきい値 {limit}件）",
                 event.user_id, total, 3600,
             ))
-        if (self.thresholds.off_hours_department_reads and event.role == "department" and event.count > 0
+        if (self.thresholds.off_hours_department_reads and event.role == "department" and event.record_ids
                 and not self.office_open(at) and self._arm("off_hours_read", event.user_id, at)):
             alerts.append(Alert(
                 "off_hours_read", at,
                 f"担当課のアカウント {event.user_id}（{event.department or '-'}）が閉庁時間中に記録を参照しました",
-                event.user_id, event.count, 0,
+                event.user_id, len(set(event.record_ids)), 0,
             ))
         return alerts
 

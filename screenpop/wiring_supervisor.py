@@ -290,7 +290,7 @@ READ_TYPES = frozenset({"callback", "call", "faq_gap"})
 async def check_audit(app: web.Application, sup: Supervisor) -> int:
     """Feed new audit rows (reads of personal data, failed logins) to the detector; returns rows seen."""
     async with app[keys.DB].execute(
-        "SELECT seq, at, actor, role, department, action, record_type, outcome, detail FROM audit"
+        "SELECT seq, at, actor, role, department, action, record_type, record_id, outcome, detail FROM audit"
         " WHERE seq > ? ORDER BY seq LIMIT 5000", (sup.last_audit_seq,)
     ) as cur:
         rows = list(await cur.fetchall())
@@ -298,15 +298,16 @@ async def check_audit(app: web.Application, sup: Supervisor) -> int:
         sup.last_audit_seq = int(row["seq"])
         at = datetime.fromisoformat(row["at"])
         if row["action"] in READ_ACTIONS and row["record_type"] in READ_TYPES and row["outcome"] == "ok":
-            count = 1
+            ids = [row["record_id"]]
             if row["action"] == "list":
                 try:
-                    count = len(json.loads(row["detail"]).get("ids", []))
+                    ids = list(json.loads(row["detail"]).get("ids", []))
                 except (ValueError, AttributeError):
-                    count = 1
-            if count:
+                    ids = []
+            record_ids = tuple(f"{row['record_type']}:{i}" for i in ids if i is not None)
+            if record_ids:
                 sup.raise_alerts(sup.detector.record_read(
-                    RecordRead(row["actor"], row["role"], row["department"], at, count)))
+                    RecordRead(row["actor"], row["role"], row["department"], at, record_ids)))
         elif row["action"] == "login" and row["outcome"] in ("failed", "denied"):
             sup.raise_alerts(sup.detector.login_failed(LoginFailure(at, row["actor"])))
     await store_alerts(app, sup)

@@ -21,8 +21,9 @@ def detector(**kw: int) -> AlertDetector:
     return AlertDetector(Thresholds(**kw), office_open)
 
 
-def read(user: str, seconds: int, count: int = 1, role: str = "department") -> RecordRead:
-    return RecordRead(user, role, "koseki", T0 + timedelta(seconds=seconds), count)
+def read(user: str, seconds: int, *ids: int | str, role: str = "department") -> RecordRead:
+    return RecordRead(user, role, "koseki", T0 + timedelta(seconds=seconds),
+                      tuple(f"callback:{i}" for i in (ids or (seconds,))))
 
 
 def test_reads_over_the_hourly_threshold_fire_once() -> None:
@@ -45,17 +46,31 @@ def test_reads_spread_over_more_than_an_hour_do_not_fire() -> None:
 
 def test_a_list_counts_as_many_reads() -> None:
     d = detector(reads_per_hour=50)
-    assert d.record_read(read("staff1", 0, count=30)) == []
-    assert [a.kind for a in d.record_read(read("staff1", 5, count=30))] == ["bulk_reads"]
+    assert d.record_read(read("staff1", 0, *range(30))) == []
+    assert [a.kind for a in d.record_read(read("staff1", 5, *range(30, 60)))] == ["bulk_reads"]
+
+
+def test_rereading_the_same_records_counts_each_once() -> None:
+    d = detector(reads_per_hour=50)
+    for minute in range(60):  # an inbox of 30 refreshed every minute
+        assert d.record_read(read("staff1", minute * 60, *range(30))) == []
+    assert d.record_read(read("staff1", 3601, *range(30, 51)))[0].count == 51
+
+
+def test_old_reads_leave_the_window() -> None:
+    d = detector(reads_per_hour=2)
+    assert d.record_read(read("s", 0, 1, 2)) == []
+    assert d.record_read(read("s", 3600, 3)) == []  # 1 and 2 are an hour old: out
+    assert [a.count for a in d.record_read(read("s", 3601, 4, 5))] == [3]  # 3, 4, 5
 
 
 def test_department_reads_outside_office_hours() -> None:
     d = detector()
-    night = RecordRead("staff1", "department", "koseki", datetime(2026, 11, 27, 22, 0, tzinfo=TOKYO))
+    night = RecordRead("staff1", "department", "koseki", datetime(2026, 11, 27, 22, 0, tzinfo=TOKYO), ("callback:1",))
     alerts = d.record_read(night)
     assert [a.kind for a in alerts] == ["off_hours_read"]
     assert "staff1" in alerts[0].text
-    admin = RecordRead("admin1", "admin", None, datetime(2026, 11, 27, 22, 0, tzinfo=TOKYO))
+    admin = RecordRead("admin1", "admin", None, datetime(2026, 11, 27, 22, 0, tzinfo=TOKYO), ("callback:1",))
     assert d.record_read(admin) == []
     assert d.record_read(read("staff3", 0)) == []  # in office hours
 
@@ -90,6 +105,6 @@ def test_bad_input() -> None:
         Thresholds(reads_per_hour=0)
     d = detector()
     with pytest.raises(ValueError, match="UTC offset"):
-        d.record_read(RecordRead("s", "department", "k", datetime(2026, 11, 27, 10)))
+        d.record_read(RecordRead("s", "department", "k", datetime(2026, 11, 27, 10), ("callback:1",)))
     with pytest.raises(ValueError, match="UTC offset"):
         d.login_failed(LoginFailure(datetime(2026, 11, 27, 10)))
