@@ -37,11 +37,15 @@ def parse_frame(text: str) -> Frame:
     """Parse one frame's text (lines separated by LF, no CR) into a dict; first value of a key wins."""
     frame: Frame = {}
     for line in text.split("\n"):
-        key, sep, value = line.partition(":")
+        key, sep, value = line.partition(": ")  # the usual shape: one pass, no key strip
         if not sep:
-            continue  # banner, or a stray line without a colon
-        key = key.strip()
-        if key and key not in frame:
+            key, sep, value = line.partition(":")  # "Key:" with nothing after it
+            if not sep:
+                continue  # banner, or a stray line without a colon
+            key = key.strip()
+            if not key:
+                continue
+        if key not in frame:
             frame[key] = value.strip()
     return frame
 
