@@ -85,7 +85,7 @@ def parse_header_line(line: str) -> tuple[str, str]:
     if not sep:
         raise AgiProtocolError("header line without ':'")
     if not _HEADER_NAME.fullmatch(name):
-        raise AgiProtocolError(f"header name {name[:40]!r} is not agi_<name>")
+        raise AgiProtocolError("header name is not agi_<name>")  # content is never echoed (logs)
     return name, value.removeprefix(" ")
 
 
