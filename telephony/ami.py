@@ -231,8 +231,7 @@ def event_filters(names: Iterable[str], newexten_contexts: Iterable[str] = ()) -
     `newexten_contexts` (callback and transfer contexts) and for the Hangup application.
     """
     filters = [
-        {"Action": "Filter", "Operation": "Add", "MatchCriteria": f"action(include),name({name})"}
-        for name in names
+        {"Action": "Filter", "Operation": "Add", "MatchCriteria": f"action(include),name({name})"} for name in names
     ]
     filters.append(
         {
@@ -470,8 +469,11 @@ class AmiClient:
                 self._last_error = type(exc).__name__
                 level = logging.WARNING if isinstance(exc, OSError | AmiError | TimeoutError) else logging.ERROR
                 log_event(
-                    logger, "ami_connect_failed", level,
-                    error=type(exc).__name__, detail=redact_digits(str(exc))[:200],
+                    logger,
+                    "ami_connect_failed",
+                    level,
+                    error=type(exc).__name__,
+                    detail=redact_digits(str(exc))[:200],
                 )
             finally:
                 self._drop_connection("connection lost")
@@ -491,9 +493,7 @@ class AmiClient:
         lost: asyncio.Future[None] = loop.create_future()
         timeout = self._settings.action_timeout
         _, protocol = await asyncio.wait_for(
-            loop.create_connection(
-                lambda: _Protocol(self, lost), self._settings.host, self._settings.port
-            ),
+            loop.create_connection(lambda: _Protocol(self, lost), self._settings.host, self._settings.port),
             timeout,
         )
         self._protocol = protocol
@@ -515,9 +515,12 @@ class AmiClient:
         for event in buffered or []:
             self._deliver(event)
         log_event(
-            logger, "ami_resynced",
-            channels=len(snapshot.channels), queue_members=len(snapshot.queue_members),
-            queue_entries=len(snapshot.queue_entries), buffered_events=len(buffered or []),
+            logger,
+            "ami_resynced",
+            channels=len(snapshot.channels),
+            queue_members=len(snapshot.queue_members),
+            queue_entries=len(snapshot.queue_entries),
+            buffered_events=len(buffered or []),
         )
         pinger = loop.create_task(self._ping_loop(), name="ami-ping")
         try:
@@ -538,9 +541,7 @@ class AmiClient:
                     raise
                 # e.g. no write=system permission, or an Asterisk without advanced filters:
                 # carry on unfiltered (or filtered by manager.conf eventfilter) rather than not at all.
-                log_event(
-                    logger, "ami_filter_rejected", logging.WARNING, detail=redact_digits(exc.message)[:200]
-                )
+                log_event(logger, "ami_filter_rejected", logging.WARNING, detail=redact_digits(exc.message)[:200])
                 return
         self.filters_installed = True
 
@@ -549,9 +550,7 @@ class AmiClient:
         channels = await self._send(
             {"Action": "CoreShowChannels"}, within=timeout, list_complete="CoreShowChannelsComplete"
         )
-        queues = await self._send(
-            {"Action": "QueueStatus"}, within=timeout, list_complete="QueueStatusComplete"
-        )
+        queues = await self._send({"Action": "QueueStatus"}, within=timeout, list_complete="QueueStatusComplete")
 
         def of(events: list[dict[str, str]], name: str) -> list[dict[str, str]]:
             return [e for e in events if e.get("Event") == name]
@@ -664,7 +663,10 @@ class AmiClient:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log_event(
-                logger, "ami_sink_failed", logging.ERROR, handler=task.get_name(),
+                logger,
+                "ami_sink_failed",
+                logging.ERROR,
+                handler=task.get_name(),
                 error=type(task.exception()).__name__,
             )
 
@@ -692,8 +694,12 @@ class AmiClient:
         else:
             self._connected_event.clear()
         log_event(
-            logger, "ami_link_state", state=state.value, reconnects=self._reconnects,
-            host=self._settings.host, port=self._settings.port,
+            logger,
+            "ami_link_state",
+            state=state.value,
+            reconnects=self._reconnects,
+            host=self._settings.host,
+            port=self._settings.port,
         )
 
 

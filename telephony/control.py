@@ -106,8 +106,11 @@ class CallbackLedger:
         self._by_id[attempt.callback_id] = updated
         if updated.state != attempt.state:
             log_event(
-                logger, "callback_state", callback_id=attempt.callback_id,
-                state=updated.state.value, reason=updated.reason,
+                logger,
+                "callback_state",
+                callback_id=attempt.callback_id,
+                state=updated.state.value,
+                reason=updated.reason,
             )
         return updated
 
@@ -181,8 +184,7 @@ class CallbackLedger:
                 changed.append(self._set(attempt, state=CallbackState.ENDED, channels=frozenset()))
             else:
                 changed.append(
-                    self._set(attempt, state=CallbackState.LOST, channels=frozenset(),
-                              reason="no channel after resync")
+                    self._set(attempt, state=CallbackState.LOST, channels=frozenset(), reason="no channel after resync")
                 )
         return changed
 
@@ -244,9 +246,7 @@ class CallControl:
 
     # ---- actions --------------------------------------------------------------------------------
 
-    async def originate_callback(
-        self, callback_id: str, staff_interface: str, citizen_number: str
-    ) -> CallbackAttempt:
+    async def originate_callback(self, callback_id: str, staff_interface: str, citizen_number: str) -> CallbackAttempt:
         """Ring the staff phone, then (once answered) the citizen, carrying CTI_CALLBACK_ID.
 
         Raises CallbackAlreadyActive if an attempt for this record is live or undecided, ValueError
@@ -288,10 +288,15 @@ class CallControl:
         """Blind transfer: Redirect the caller's channel to a department extension."""
         _check(_CHANNEL, channel, "channel", "a channel name without spaces")
         _check(_EXTENSION, extension, "extension", "1-40 of 0-9 A-Z a-z * # + _ -")
-        await self._ami.send_action({
-            "Action": "Redirect", "Channel": channel,
-            "Context": self._settings.transfer_context, "Exten": extension, "Priority": "1",
-        })
+        await self._ami.send_action(
+            {
+                "Action": "Redirect",
+                "Channel": channel,
+                "Context": self._settings.transfer_context,
+                "Exten": extension,
+                "Priority": "1",
+            }
+        )
         log_event(logger, "call_transferred", extension=extension)
 
     async def hangup(self, channel: str) -> None:
@@ -309,7 +314,9 @@ class CallControl:
         _check(_INTERFACE, interface, "interface", "a queue member interface like PJSIP/101")
         _check(_REASON, reason, "reason", "at most 80 characters on one line")
         action = {
-            "Action": "QueuePause", "Interface": interface, "Paused": "true" if paused else "false",
+            "Action": "QueuePause",
+            "Interface": interface,
+            "Paused": "true" if paused else "false",
             "Queue": queue or self._queue,
         }
         if reason:

@@ -286,8 +286,8 @@ class AmiReplayServer:
             session.logged_in = True
             self._write(session, {**ok, "Message": "Authentication accepted"})
             booted = Frame(
-                ["Event: FullyBooted", "Privilege: system,all", "Uptime: 5", "LastReload: 5",
-                 "Status: Fully Booted"], 0.0,
+                ["Event: FullyBooted", "Privilege: system,all", "Uptime: 5", "LastReload: 5", "Status: Fully Booted"],
+                0.0,
             )
             if session.wants(booted):
                 session.writer.write(booted.wire({}))
@@ -299,13 +299,21 @@ class AmiReplayServer:
         elif name == "ping":
             self._write(session, {**ok, "Ping": "Pong", "Timestamp": "1795822481.567795"})
         elif name == "coreshowchannels":
-            self._list(session, aid, "Channels will follow", [
-                {"Event": "CoreShowChannel", "ActionID": aid, **c} for c in self.channels
-            ], "CoreShowChannelsComplete")
+            self._list(
+                session,
+                aid,
+                "Channels will follow",
+                [{"Event": "CoreShowChannel", "ActionID": aid, **c} for c in self.channels],
+                "CoreShowChannelsComplete",
+            )
         elif name == "queuestatus":
-            self._list(session, aid, "Queue status will follow", [
-                {**e, "ActionID": aid} for e in self.queue_status
-            ], "QueueStatusComplete")
+            self._list(
+                session,
+                aid,
+                "Queue status will follow",
+                [{**e, "ActionID": aid} for e in self.queue_status],
+                "QueueStatusComplete",
+            )
         elif name == "getvar":
             key = (str(action.get("Channel", "")), str(action.get("Variable", "")))
             self._write(session, {**ok, "Variable": key[1], "Value": self.channel_vars.get(key, "")})
@@ -319,9 +327,17 @@ class AmiReplayServer:
                     return  # the capture's own Response frame answers it
             self._write(session, {**ok, "Message": "Originate successfully queued"})
         elif name in ("redirect", "hangup", "queuepause"):
-            self._write(session, {**ok, "Message": {"redirect": "Redirect successful",
-                                                     "hangup": "Channel Hungup",
-                                                     "queuepause": "Interface paused successfully"}[name]})
+            self._write(
+                session,
+                {
+                    **ok,
+                    "Message": {
+                        "redirect": "Redirect successful",
+                        "hangup": "Channel Hungup",
+                        "queuepause": "Interface paused successfully",
+                    }[name],
+                },
+            )
         else:
             self._write(session, {"Response": "Error", "ActionID": aid, "Message": "Invalid/unknown command"})
 

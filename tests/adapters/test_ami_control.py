@@ -98,8 +98,12 @@ async def test_originate_pending_at_disconnect_is_found_by_resync_not_resent(
     server.silent.add("originate")
     task = asyncio.ensure_future(control.originate_callback("cb-7", STAFF, CITIZEN))
     await eventually(lambda: len(server.actions_named("originate")) == 1)
-    channel = {"Channel": "Local/101@operator-phones-00000006;1", "Uniqueid": "1795822203.12",
-               "Linkedid": "1795822203.12", "ChannelState": "5"}
+    channel = {
+        "Channel": "Local/101@operator-phones-00000006;1",
+        "Uniqueid": "1795822203.12",
+        "Linkedid": "1795822203.12",
+        "ChannelState": "5",
+    }
     if how == "chanvariable":
         channel["ChanVariable"] = "CTI_CALLBACK_ID=cb-7"
     else:
@@ -155,9 +159,19 @@ async def test_failed_originate_response_marks_failure(
 ) -> None:
     def reply_failure(session: Any, action: dict[str, Any]) -> None:
         if action.get("Action") == "Originate":
-            asyncio.get_running_loop().call_later(0.05, server.push_event, {
-                "Event": "OriginateResponse", "Privilege": "call,all", "ActionID": action["ActionID"],
-                "Response": "Failure", "Channel": STAFF, "Reason": "3", "Uniqueid": "<null>"})
+            asyncio.get_running_loop().call_later(
+                0.05,
+                server.push_event,
+                {
+                    "Event": "OriginateResponse",
+                    "Privilege": "call,all",
+                    "ActionID": action["ActionID"],
+                    "Response": "Failure",
+                    "Channel": STAFF,
+                    "Reason": "3",
+                    "Uniqueid": "<null>",
+                },
+            )
 
     server.on_action = reply_failure
     _, control, _ = linked
@@ -176,7 +190,9 @@ async def test_failed_originate_response_marks_failure(
     ],
 )
 async def test_bad_input_names_the_field_sends_nothing_and_hides_the_number(
-    server: AmiReplayServer, linked: tuple[AmiClient, CallControl, Recorder], args: tuple[str, str, str],
+    server: AmiReplayServer,
+    linked: tuple[AmiClient, CallControl, Recorder],
+    args: tuple[str, str, str],
     field: str,
 ) -> None:
     _, control, _ = linked
@@ -218,7 +234,11 @@ async def test_pause_and_unpause_member(
     await control.unpause_member(STAFF)
     paused, unpaused = server.actions_named("queuepause")
     assert (paused["Interface"], paused["Paused"], paused["Queue"], paused["Reason"]) == (
-        STAFF, "true", "operators", "休憩")
+        STAFF,
+        "true",
+        "operators",
+        "休憩",
+    )
     assert (unpaused["Paused"], "Reason" in unpaused) == ("false", False)
     server.errors["queuepause"] = "Interface not found"
     with pytest.raises(AmiActionError, match="Interface not found"):
@@ -228,11 +248,28 @@ async def test_pause_and_unpause_member(
 async def test_presence_from_queue_status_then_events(server: AmiReplayServer) -> None:
     server.queue_status = [
         {"Event": "QueueParams", "Queue": "operators", "Max": "0", "Strategy": "linear", "Calls": "0"},
-        {"Event": "QueueMember", "Queue": "operators", "Name": "Operator 101", "Location": STAFF,
-         "StateInterface": STAFF, "Membership": "static", "Penalty": "0", "CallsTaken": "3",
-         "Status": "1", "Paused": "0", "PausedReason": ""},
-        {"Event": "QueueMember", "Queue": "operators", "Name": "Operator 102",
-         "Location": "Local/102@operator-phones", "Status": "1", "Paused": "1", "PausedReason": "研修"},
+        {
+            "Event": "QueueMember",
+            "Queue": "operators",
+            "Name": "Operator 101",
+            "Location": STAFF,
+            "StateInterface": STAFF,
+            "Membership": "static",
+            "Penalty": "0",
+            "CallsTaken": "3",
+            "Status": "1",
+            "Paused": "0",
+            "PausedReason": "",
+        },
+        {
+            "Event": "QueueMember",
+            "Queue": "operators",
+            "Name": "Operator 102",
+            "Location": "Local/102@operator-phones",
+            "Status": "1",
+            "Paused": "1",
+            "PausedReason": "研修",
+        },
     ]
     board = PresenceBoard()
     changes: list[Any] = []
@@ -245,9 +282,18 @@ async def test_presence_from_queue_status_then_events(server: AmiReplayServer) -
         assert op101 is not None and op101.activity is Activity.AVAILABLE and op101.calls_taken == 3
         op102 = board.get("operators", "Local/102@operator-phones")
         assert op102 is not None and op102.activity is Activity.PAUSED and op102.pause_reason == "研修"
-        server.push_event({"Event": "QueueMemberPause", "Privilege": "agent,all", "Queue": "operators",
-                           "MemberName": "Operator 101", "Interface": STAFF, "Status": "1",
-                           "Paused": "1", "PausedReason": "休憩"})
+        server.push_event(
+            {
+                "Event": "QueueMemberPause",
+                "Privilege": "agent,all",
+                "Queue": "operators",
+                "MemberName": "Operator 101",
+                "Interface": STAFF,
+                "Status": "1",
+                "Paused": "1",
+                "PausedReason": "休憩",
+            }
+        )
         await eventually(lambda: board.get("operators", STAFF).paused)  # type: ignore[union-attr]
         assert board.get("operators", STAFF).pause_reason == "休憩"  # type: ignore[union-attr]
         assert changes[-1].interface == STAFF

@@ -59,8 +59,14 @@ class Recorder:
 
 def ami_settings(port: int, **overrides: Any) -> AmiSettings:
     values: dict[str, Any] = {
-        "host": "127.0.0.1", "port": port, "username": "cti", "secret": SecretStr("s3cret"),
-        "ping_interval": 5.0, "action_timeout": 2.0, "reconnect_initial": 0.05, "reconnect_max": 0.4,
+        "host": "127.0.0.1",
+        "port": port,
+        "username": "cti",
+        "secret": SecretStr("s3cret"),
+        "ping_interval": 5.0,
+        "action_timeout": 2.0,
+        "reconnect_initial": 0.05,
+        "reconnect_max": 0.4,
     }
     values.update(overrides)
     return AmiSettings(**values)
@@ -101,8 +107,10 @@ def expected_after_filter(events: list[dict[str, str]]) -> list[dict[str, str]]:
         if (
             name in DEFAULT_EVENT_NAMES
             or (name == "VarSet" and event["Variable"].startswith("CTI_"))
-            or (name == "Newexten" and (event["Application"] == "Hangup"
-                                        or event["Context"] in ("outbound-callback", "departments")))
+            or (
+                name == "Newexten"
+                and (event["Application"] == "Hangup" or event["Context"] in ("outbound-callback", "departments"))
+            )
         ):
             kept.append(event)
     return kept
@@ -141,9 +149,7 @@ async def test_login_uses_least_privilege_mask_then_filters_then_resyncs(server:
 
 
 @pytest.mark.parametrize("capture_name", CAPTURES)
-async def test_replayed_capture_reaches_sink_filtered_and_in_order(
-    server: AmiReplayServer, capture_name: str
-) -> None:
+async def test_replayed_capture_reaches_sink_filtered_and_in_order(server: AmiReplayServer, capture_name: str) -> None:
     capture = load_capture(capture_name)
     server.scenario = capture
     recorder = Recorder()
@@ -152,11 +158,20 @@ async def test_replayed_capture_reaches_sink_filtered_and_in_order(
         await eventually(lambda: len(recorder.events) == 1)
         assert recorder.events[0]["Event"] == "FullyBooted"
         recorder.log.clear()
-        answers = await asyncio.gather(*[
-            client.send_action({"Action": "Originate", "Channel": "Local/0301110000@from-pstn",
-                                "Application": "Wait", "Data": "60", "Async": "true"})
-            for _ in capture.originate_ids
-        ])
+        answers = await asyncio.gather(
+            *[
+                client.send_action(
+                    {
+                        "Action": "Originate",
+                        "Channel": "Local/0301110000@from-pstn",
+                        "Application": "Wait",
+                        "Data": "60",
+                        "Async": "true",
+                    }
+                )
+                for _ in capture.originate_ids
+            ]
+        )
         assert all(a.headers["Response"] == "Success" for a in answers)
         expected = expected_after_filter(capture.events)
         await eventually(lambda: len(recorder.events) >= len(expected))
@@ -166,7 +181,8 @@ async def test_replayed_capture_reaches_sink_filtered_and_in_order(
         # TestEvent never reaches us, Newexten only where the tracker reads it, VarSet only CTI_*
         assert not [e for e in got if e["Event"] == "TestEvent"]
         assert len([e for e in got if e["Event"] == "Newexten"]) < len(
-            [e for e in capture.events if e["Event"] == "Newexten"])
+            [e for e in capture.events if e["Event"] == "Newexten"]
+        )
         assert all(e["Variable"].startswith("CTI_") for e in got if e["Event"] == "VarSet")
         # The panoramisk flaw: OriginateResponse carries our Originate's ActionID and must still
         # be delivered as an event, with that ActionID.
@@ -184,16 +200,30 @@ async def test_event_with_pending_action_id_is_delivered_not_swallowed(server: A
 
     def early_event(session: Any, action: dict[str, Any]) -> None:
         if action.get("Action") == "Originate":
-            server.push_event({"Event": "OriginateResponse", "Privilege": "call,all",
-                               "ActionID": action["ActionID"], "Response": "Failure",
-                               "Channel": "Local/101@operator-phones", "Reason": "0"})
+            server.push_event(
+                {
+                    "Event": "OriginateResponse",
+                    "Privilege": "call,all",
+                    "ActionID": action["ActionID"],
+                    "Response": "Failure",
+                    "Channel": "Local/101@operator-phones",
+                    "Reason": "0",
+                }
+            )
 
     server.on_action = early_event
     recorder = Recorder()
     client = await started(server, recorder)
     try:
-        answer = await client.send_action({"Action": "Originate", "Channel": "Local/101@operator-phones",
-                                           "Exten": "200", "Context": "departments", "Async": "true"})
+        answer = await client.send_action(
+            {
+                "Action": "Originate",
+                "Channel": "Local/101@operator-phones",
+                "Exten": "200",
+                "Context": "departments",
+                "Async": "true",
+            }
+        )
         assert answer.headers["Message"] == "Originate successfully queued"
         await eventually(lambda: any(e["Event"] == "OriginateResponse" for e in recorder.events))
         event = next(e for e in recorder.events if e["Event"] == "OriginateResponse")
@@ -213,8 +243,9 @@ async def test_asterisk_error_message_is_raised(server: AmiReplayServer) -> None
     client = await started(server)
     try:
         with pytest.raises(AmiActionError) as info:
-            await client.send_action({"Action": "Redirect", "Channel": "PJSIP/x", "Exten": "200",
-                                      "Context": "departments", "Priority": "1"})
+            await client.send_action(
+                {"Action": "Redirect", "Channel": "PJSIP/x", "Exten": "200", "Context": "departments", "Priority": "1"}
+            )
         assert info.value.action == "Redirect"
         assert info.value.message == "Channel specified does not exist"
         assert client.connected
@@ -266,8 +297,15 @@ async def test_failing_handlers_do_not_stop_the_reader(server: AmiReplayServer) 
     recorder = Recorder()
     client = await started(server, Broken(), BrokenAsync(), recorder)
     try:
-        await client.send_action({"Action": "Originate", "Channel": "Local/0301110000@from-pstn",
-                                  "Application": "Wait", "Data": "60", "Async": "true"})
+        await client.send_action(
+            {
+                "Action": "Originate",
+                "Channel": "Local/0301110000@from-pstn",
+                "Application": "Wait",
+                "Data": "60",
+                "Async": "true",
+            }
+        )
         expected = expected_after_filter(capture.events)
         await eventually(lambda: len(recorder.events) == len(expected) + 1)  # + FullyBooted at login
         assert client.connected
@@ -278,14 +316,27 @@ async def test_failing_handlers_do_not_stop_the_reader(server: AmiReplayServer) 
 
 
 async def test_events_during_resync_are_delivered_after_it(server: AmiReplayServer) -> None:
-    server.channels = [{"Channel": "Local/0301110000@from-pstn-00000001;2", "Uniqueid": "1795822172.2",
-                        "Linkedid": "1795822172.1", "ChannelState": "6", "Context": "from-pstn"}]
+    server.channels = [
+        {
+            "Channel": "Local/0301110000@from-pstn-00000001;2",
+            "Uniqueid": "1795822172.2",
+            "Linkedid": "1795822172.1",
+            "ChannelState": "6",
+            "Context": "from-pstn",
+        }
+    ]
 
     def hangup_during_resync(session: Any, action: dict[str, Any]) -> None:
         if action.get("Action") == "CoreShowChannels":
-            server.push_event({"Event": "Hangup", "Privilege": "call,all",
-                               "Channel": "Local/0301110000@from-pstn-00000001;2", "Uniqueid": "1795822172.2",
-                               "Cause": "16"})
+            server.push_event(
+                {
+                    "Event": "Hangup",
+                    "Privilege": "call,all",
+                    "Channel": "Local/0301110000@from-pstn-00000001;2",
+                    "Uniqueid": "1795822172.2",
+                    "Cause": "16",
+                }
+            )
 
     server.on_action = hangup_during_resync
     recorder = Recorder()
@@ -314,12 +365,27 @@ async def test_reconnect_after_server_closes_resyncs_and_never_resends_originate
     client = await started(server, recorder)
     try:
         assert sample("cti_ami_connected") == 1.0
-        pending = asyncio.ensure_future(client.send_action(
-            {"Action": "Originate", "Channel": "Local/101@operator-phones", "Context": "outbound-callback",
-             "Exten": "0312345678", "Async": "true", "Variable": "CTI_CALLBACK_ID=cb-1"}, within=5))
+        pending = asyncio.ensure_future(
+            client.send_action(
+                {
+                    "Action": "Originate",
+                    "Channel": "Local/101@operator-phones",
+                    "Context": "outbound-callback",
+                    "Exten": "0312345678",
+                    "Async": "true",
+                    "Variable": "CTI_CALLBACK_ID=cb-1",
+                },
+                within=5,
+            )
+        )
         await eventually(lambda: len(server.actions_named("originate")) == 1)
-        server.channels = [{"Channel": "Local/101@operator-phones-00000006;1", "Uniqueid": "1795822203.12",
-                            "ChanVariable": "CTI_CALLBACK_ID=cb-1"}]
+        server.channels = [
+            {
+                "Channel": "Local/101@operator-phones-00000006;1",
+                "Uniqueid": "1795822203.12",
+                "ChanVariable": "CTI_CALLBACK_ID=cb-1",
+            }
+        ]
         await server.drop()
         with pytest.raises(AmiConnectionLost):
             await pending
@@ -355,8 +421,7 @@ async def test_shutdown_event_from_capture_08_leads_to_reconnect(server: AmiRepl
 async def test_backoff_grows_exponentially_and_is_capped(server: AmiReplayServer) -> None:
     """Every attempt fails (login refused): the gaps between attempts double up to the cap."""
     server.errors["login"] = "Authentication failed"
-    client = AmiClient(ami_settings(server.port, reconnect_initial=0.05, reconnect_max=0.2), [],
-                       rnd=lambda: 1.0)
+    client = AmiClient(ami_settings(server.port, reconnect_initial=0.05, reconnect_max=0.2), [], rnd=lambda: 1.0)
     stamps: list[float] = []
     server.on_action = lambda session, action: stamps.append(time.monotonic())
     client.start()
@@ -411,8 +476,10 @@ async def test_utf8_character_split_across_reads_survives(server: AmiReplayServe
     recorder = Recorder()
     client = await started(server, recorder)
     try:
-        frame = ("Event: NewCallerid\r\nPrivilege: call,all\r\nChannel: PJSIP/trunk-00000001\r\n"
-                 "CallerIDName: 区役所 太郎\r\nUniqueid: 1.1\r\nAccountCode: \r\n\r\n").encode()
+        frame = (
+            "Event: NewCallerid\r\nPrivilege: call,all\r\nChannel: PJSIP/trunk-00000001\r\n"
+            "CallerIDName: 区役所 太郎\r\nUniqueid: 1.1\r\nAccountCode: \r\n\r\n"
+        ).encode()
         cut = frame.index("区".encode()) + 1  # inside the 3-byte character
         await server.push_raw(frame[:cut])
         await asyncio.sleep(0.05)
@@ -437,9 +504,7 @@ async def test_endless_frame_drops_the_link(server: AmiReplayServer) -> None:
 
 
 @pytest.mark.parametrize("capture_name", CAPTURES)
-async def test_tracker_through_the_link_equals_tracker_fed_directly(
-    server: AmiReplayServer, capture_name: str
-) -> None:
+async def test_tracker_through_the_link_equals_tracker_fed_directly(server: AmiReplayServer, capture_name: str) -> None:
     """The filtered stream, through TCP and the client, gives the tracker the same domain events
     as the whole capture fed directly: the filter keeps everything the tracker uses."""
     from datetime import datetime
@@ -459,11 +524,20 @@ async def test_tracker_through_the_link_equals_tracker_fed_directly(
     got: list[dict[str, Any]] = []
     client = await started(server, TrackerSink(via_link, [lambda events: got.extend(d.as_dict() for d in events)]))
     try:
-        await asyncio.gather(*[
-            client.send_action({"Action": "Originate", "Channel": "Local/0301110000@from-pstn",
-                                "Application": "Wait", "Data": "60", "Async": "true"})
-            for _ in capture.originate_ids
-        ])
+        await asyncio.gather(
+            *[
+                client.send_action(
+                    {
+                        "Action": "Originate",
+                        "Channel": "Local/0301110000@from-pstn",
+                        "Application": "Wait",
+                        "Data": "60",
+                        "Async": "true",
+                    }
+                )
+                for _ in capture.originate_ids
+            ]
+        )
         await asyncio.wait_for(server.replays_done.wait(), 5)
         await eventually(lambda: len(got) >= len(expected))
         await asyncio.sleep(0.05)

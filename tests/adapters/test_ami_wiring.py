@@ -36,10 +36,16 @@ async def server() -> AsyncIterator[AmiReplayServer]:
 
 
 def make_app(server: AmiReplayServer, tmp_path: Path) -> web.Application:
-    settings = load_settings(None, {
-        "CTI_STORE__PATH": str(tmp_path / "cti.sqlite3"), "CTI_AMI__PORT": str(server.port),
-        "CTI_AMI__SECRET": "s3cret", "CTI_AMI__RECONNECT_INITIAL": "0.05", "CTI_AGI__ENABLED": "false",
-    })
+    settings = load_settings(
+        None,
+        {
+            "CTI_STORE__PATH": str(tmp_path / "cti.sqlite3"),
+            "CTI_AMI__PORT": str(server.port),
+            "CTI_AMI__SECRET": "s3cret",
+            "CTI_AMI__RECONNECT_INITIAL": "0.05",
+            "CTI_AGI__ENABLED": "false",
+        },
+    )
     app = web.Application()
     app[keys.SETTINGS] = settings
     app[keys.CLOCK] = CLOCK
@@ -77,8 +83,11 @@ async def test_ami_ctx_runs_the_link_feeds_the_tracker_and_stops(
         await eventually(lambda: telephony.control.callback_status("cb-77").state.value == "ended")  # type: ignore[union-attr]
         await eventually(lambda: any(d.type == "callback_ended" for d in domain))
         assert [d.type for d in domain] == [
-            "callback_ringing_staff", "callback_staff_answered", "callback_dialing_citizen",
-            "callback_citizen_answered", "callback_ended",
+            "callback_ringing_staff",
+            "callback_staff_answered",
+            "callback_dialing_citizen",
+            "callback_citizen_answered",
+            "callback_ended",
         ]
         assert (REGISTRY.get_sample_value("cti_ami_events_total", {"event": "Hangup"}) or 0.0) == hangups_before + 4
         assert telephony.client.connected  # the broken listener changed nothing

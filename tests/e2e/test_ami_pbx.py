@@ -300,7 +300,8 @@ async def test_event_filters_accepted_by_asterisk_22(pbx: Any) -> None:
         assert "Newchannel" in names
         newexten = recorder.matching(lambda e: e["Event"] == "Newexten")
         assert newexten and all(
-            e["Application"] == "Hangup" or e["Context"] in ("outbound-callback", "departments") for e in newexten)
+            e["Application"] == "Hangup" or e["Context"] in ("outbound-callback", "departments") for e in newexten
+        )
         varsets = recorder.matching(lambda e: e["Event"] == "VarSet")
         assert varsets and all(e["Variable"].startswith("CTI_") for e in varsets)
     finally:

@@ -94,10 +94,20 @@ def test_encode_action_refuses_header_injection() -> None:
 
 
 def test_message_flattening_keeps_channel_variables() -> None:
-    flat = message_to_dict({"Event": "CoreShowChannel", "ChanVariable": ["CTI_CALLBACK_ID=cb-1", "CTI_ROUTE=open"],
-                            "State": ["A", "B"], "content": ""})
-    assert flat == {"Event": "CoreShowChannel", "ChanVariable(CTI_CALLBACK_ID)": "cb-1",
-                    "ChanVariable(CTI_ROUTE)": "open", "State": "A"}
+    flat = message_to_dict(
+        {
+            "Event": "CoreShowChannel",
+            "ChanVariable": ["CTI_CALLBACK_ID=cb-1", "CTI_ROUTE=open"],
+            "State": ["A", "B"],
+            "content": "",
+        }
+    )
+    assert flat == {
+        "Event": "CoreShowChannel",
+        "ChanVariable(CTI_CALLBACK_ID)": "cb-1",
+        "ChanVariable(CTI_ROUTE)": "open",
+        "State": "A",
+    }
 
 
 def test_filters_keep_cti_varsets_and_only_the_newexten_the_tracker_reads() -> None:

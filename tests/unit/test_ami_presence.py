@@ -13,9 +13,18 @@ OP102 = "Local/102@operator-phones"
 
 
 def member(location: str, name: str, status: str = "1", paused: str = "0", reason: str = "") -> dict[str, str]:
-    return {"Event": "QueueMember", "Queue": "operators", "Name": name, "Location": location,
-            "StateInterface": location, "Membership": "static", "CallsTaken": "0", "Status": status,
-            "Paused": paused, "PausedReason": reason}
+    return {
+        "Event": "QueueMember",
+        "Queue": "operators",
+        "Name": name,
+        "Location": location,
+        "StateInterface": location,
+        "Membership": "static",
+        "CallsTaken": "0",
+        "Status": status,
+        "Paused": paused,
+        "PausedReason": reason,
+    }
 
 
 def board_with_two() -> PresenceBoard:
@@ -64,17 +73,46 @@ def test_in_use_then_available_in_capture_01() -> None:
 
 def test_pause_with_reason_and_logout() -> None:
     board = board_with_two()
-    changed = board.apply({"Event": "QueueMemberPause", "Queue": "operators", "MemberName": "Operator 101",
-                           "Interface": OP101, "Status": "1", "Paused": "1", "PausedReason": "休憩"})
+    changed = board.apply(
+        {
+            "Event": "QueueMemberPause",
+            "Queue": "operators",
+            "MemberName": "Operator 101",
+            "Interface": OP101,
+            "Status": "1",
+            "Paused": "1",
+            "PausedReason": "休憩",
+        }
+    )
     assert changed is not None and changed.paused and changed.pause_reason == "休憩"
     assert changed.activity is Activity.PAUSED
     # the same state again changes nothing
-    assert board.apply({"Event": "QueueMemberPause", "Queue": "operators", "MemberName": "Operator 101",
-                        "Interface": OP101, "Status": "1", "Paused": "1", "PausedReason": "休憩"}) is None
+    assert (
+        board.apply(
+            {
+                "Event": "QueueMemberPause",
+                "Queue": "operators",
+                "MemberName": "Operator 101",
+                "Interface": OP101,
+                "Status": "1",
+                "Paused": "1",
+                "PausedReason": "休憩",
+            }
+        )
+        is None
+    )
     gone = board.apply({"Event": "QueueMemberRemoved", "Queue": "operators", "Interface": OP101})
     assert gone is not None and gone.activity is Activity.LOGGED_OUT
-    back = board.apply({"Event": "QueueMemberAdded", "Queue": "operators", "MemberName": "Operator 101",
-                        "Interface": OP101, "Status": "1", "Paused": "0"})
+    back = board.apply(
+        {
+            "Event": "QueueMemberAdded",
+            "Queue": "operators",
+            "MemberName": "Operator 101",
+            "Interface": OP101,
+            "Status": "1",
+            "Paused": "0",
+        }
+    )
     assert back is not None and back.activity is Activity.AVAILABLE
 
 
@@ -83,6 +121,8 @@ def test_unknown_and_incomplete_events_change_nothing() -> None:
     assert board.apply({"Event": "Newexten", "Channel": "x"}) is None
     assert board.apply({"Event": "QueueMemberStatus", "Queue": "operators"}) is None
     assert board.apply({"Event": "QueueMemberRemoved", "Queue": "other", "Interface": OP101}) is None
-    assert board.apply({"Event": "QueueMemberStatus", "Queue": "operators", "Interface": OP101,
-                        "Status": "banana"}) is not None
+    assert (
+        board.apply({"Event": "QueueMemberStatus", "Queue": "operators", "Interface": OP101, "Status": "banana"})
+        is not None
+    )
     assert board.get("operators", OP101).status is DeviceStatus.UNKNOWN  # type: ignore[union-attr]
