@@ -327,3 +327,16 @@ async def test_agi_ctx_serves_while_the_app_runs() -> None:
     assert "fastagi" not in app[keys.READINESS].report()[1]
     with pytest.raises(OSError):
         await asyncio.open_connection("127.0.0.1", port)
+
+
+async def test_log_lines_never_echo_request_content(
+    night_server: FastAgiServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="telephony.agi")
+    for payload in (b"agi_request: agi://h/route\nTanaka 0312345678: x\n\n", b"Tanaka 0312345678\n\n"):
+        await play_asterisk(night_server.port, payload)
+    await play_asterisk(night_server.port, request_bytes().replace(b"0301110000", b"0312345678"))
+    await asyncio.sleep(0.05)
+    logged = [(r.getMessage(), r.cti_fields) for r in caplog.records if r.name == "telephony.agi"]  # type: ignore[attr-defined]
+    assert len(logged) >= 3
+    assert "0312345678" not in repr(logged) and "Tanaka" not in repr(logged)
