@@ -121,6 +121,19 @@ def _run_unit(
     return result
 
 
+def _run_alone(conn: sqlite3.Connection, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+    """In the connection's thread: BEGIN IMMEDIATE, the body, COMMIT; ROLLBACK on any failure."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        result = fn(conn, *args)
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return result
+
+
 def _rollback_unit(conn: sqlite3.Connection) -> None:
     conn.execute("ROLLBACK TO unit")
     conn.execute("RELEASE unit")
@@ -257,6 +270,13 @@ class RecordsService:
             self._pending -= 1
             self._commit_if_abandoned()
             raise
+        if self._batch is None and self._pending == 1:
+            # Alone: BEGIN, the body and COMMIT in one hop (a queued caller starts the next batch).
+            try:
+                return await _uncancellable(self._sync(_run_alone, fn, args))
+            finally:
+                self._pending -= 1
+                self.lock.release()
         batch: _Batch | None = None
         try:
             batch = await self._join_batch(_run_unit, self._pending > 1, fn, args)
