@@ -88,6 +88,7 @@ class Connection:
         session_hash: str,
         socket: Socket,
         abort: Callable[[], None],
+        unsent: Callable[[], int] = lambda: 0,
     ) -> None:
         self.hub = hub
         self.principal = principal
@@ -95,6 +96,7 @@ class Connection:
         self.id = secrets.token_hex(6)
         self._socket = socket
         self._abort = abort
+        self._unsent = unsent  # bytes still in the transport's write buffer
         self.queue: asyncio.Queue[tuple[int, str, str]] = asyncio.Queue(maxsize=hub.queue_size)
         self.connect_seq = 0
         self._plan: _SyncPlan | None = None
@@ -213,8 +215,11 @@ class Connection:
                 heartbeat_seconds=hub.heartbeat_seconds,
             ).model_dump_json()
         )
+        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that races
+        # with the inner wait finishing, which would leave this writer running forever.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._synced.wait(), hub.resume_grace)
+            async with asyncio.timeout(hub.resume_grace):
+                await self._synced.wait()
         plan = self._plan or _SyncPlan(replay=None)
         skip_upto = self.connect_seq
         if plan.replay is not None:
@@ -247,11 +252,24 @@ class Connection:
             if last_words is not None:
                 await self._socket.send_str(last_words.model_dump_json())
             await self._socket.close(code=code, message=reason.encode())
+            while self._unsent() > 0:  # noqa: ASYNC110 - polling the transport; it has no event
+                await asyncio.sleep(0.05)
 
         try:
-            await asyncio.wait_for(polite(), self.hub.close_timeout)
-        except (TimeoutError, Exception):
-            # The peer takes nothing: drop the TCP connection without flushing.
+            async with asyncio.timeout(self.hub.close_timeout):
+                await polite()
+        except (Exception, asyncio.CancelledError) as exc:
+            # TimeoutError: the peer takes nothing. CancelledError: aiohttp's shared drain waiter
+            # was cancelled with our earlier send. Either way: drop TCP without flushing.
+            log_event(
+                logger,
+                "ws_close_aborted",
+                logging.INFO,
+                user_id=self.user_id,
+                conn=self.id,
+                reason=reason,
+                error=type(exc).__name__,
+            )
             with contextlib.suppress(Exception):
                 self._abort()
 
@@ -283,12 +301,19 @@ class Hub:
 
     # -- registry -----------------------------------------------------------------------------
 
-    def connect(self, principal: Principal, session_hash: str, socket: Socket, abort: Callable[[], None]) -> Connection:
+    def connect(
+        self,
+        principal: Principal,
+        session_hash: str,
+        socket: Socket,
+        abort: Callable[[], None],
+        unsent: Callable[[], int] = lambda: 0,
+    ) -> Connection:
         channel = self._users.get(principal.user_id)
         if channel is None:
             channel = self._users[principal.user_id] = _UserChannel(principal.user_id, principal.role)
         channel.role = principal.role
-        conn = Connection(self, principal, session_hash, socket, abort)
+        conn = Connection(self, principal, session_hash, socket, abort, unsent)
         conn.connect_seq = channel.seq
         channel.connections.add(conn)
         WS_CLIENTS.inc()

@@ -20,7 +20,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-from aiohttp import WSCloseCode, WSMsgType, web
+from aiohttp import WebSocketError, WSCloseCode, WSMsgType, web
 from pydantic import ValidationError
 
 from cti import keys
@@ -105,7 +105,11 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
         if transport is not None:
             transport.abort()
 
-    conn = hub.connect(principal, session.token_hash, ws, abort)
+    def unsent() -> int:
+        transport = request.transport
+        return transport.get_write_buffer_size() if transport is not None else 0
+
+    conn = hub.connect(principal, session.token_hash, ws, abort, unsent)
     conn.start_writer()
     synced = False
     try:
@@ -115,7 +119,8 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
             elif frame.type is WSMsgType.BINARY:
                 conn.send_local(m.Error(code="bad_message", message="テキストのJSONのみ / only JSON text frames"))
             elif frame.type is WSMsgType.ERROR:
-                if ws.close_code == WSCloseCode.MESSAGE_TOO_BIG:
+                error = frame.data
+                if isinstance(error, WebSocketError) and error.code == WSCloseCode.MESSAGE_TOO_BIG:
                     conn.disconnect_reason = "too_big"
                 else:
                     conn.disconnect_reason = "error"
