@@ -98,12 +98,14 @@ def raw_rate(path: Path, n: int) -> float:
 
 
 async def run(quick: bool) -> list[Figure]:
-    n = 300 if quick else 5000
-    with tempfile.TemporaryDirectory(prefix="records-bench-", dir=Path.cwd()) as tmp:
-        raw = raw_rate(Path(tmp) / "raw.sqlite3", n)
-        serial = await service_rate(Path(tmp) / "serial.sqlite3", n, 1)
-        concurrent = await service_rate(Path(tmp) / "concurrent.sqlite3", n, 32)
-    note = f"{n} creations, synchronous=FULL, WAL, disk of {Path.cwd()}"
+    n, repeats = (300, 1) if quick else (3000, 3)
+    raw = serial = concurrent = 0.0
+    for r in range(repeats):  # best of `repeats`: other processes on the machine only ever slow a run down
+        with tempfile.TemporaryDirectory(prefix="records-bench-", dir=Path.cwd()) as tmp:
+            raw = max(raw, raw_rate(Path(tmp) / f"raw{r}.sqlite3", n))
+            serial = max(serial, await service_rate(Path(tmp) / f"serial{r}.sqlite3", n, 1))
+            concurrent = max(concurrent, await service_rate(Path(tmp) / f"concurrent{r}.sqlite3", n, 32))
+    note = f"{n} creations, best of {repeats}, synchronous=FULL, WAL, disk of {Path.cwd()}"
     return [
         Figure("records_bench", "raw sqlite3 insert (callback+audit, 1 commit each)", raw, "rows/s",
                higher_is_better=True, note=note),
