@@ -401,7 +401,7 @@ class RecordsService:
 
     async def create_contact(self, principal: Principal | None, data: ContactIn) -> dict[str, Any]:
         who = self._authorize(principal, Access.CREATE)
-        started = require_aware(data.started_at, "started_at") if data.started_at else self.now()
+        started = _aware_input(data.started_at, "started_at") if data.started_at else self.now()
         number = _caller_digits(data.caller_number)
         async with self.transaction() as db:
             if await self._one("SELECT 1 FROM contacts WHERE call_id = ?", (data.call_id,)):
@@ -461,7 +461,7 @@ class RecordsService:
             if len(note) > self.settings.max_question_chars:
                 raise rules.invalid("too_long", "gap_note",
                                     f"FAQ不足のメモが長すぎます（{self.settings.max_question_chars}文字以内）")
-        ended = require_aware(data.ended_at, "ended_at") if data.ended_at else None
+        ended = _aware_input(data.ended_at, "ended_at") if data.ended_at else None
         async with self.transaction() as db:
             contact = await self._require_contact(call_id)
             self._authorize(who, Access.WRITE_CALL, call_operator=contact["operator"])
@@ -751,6 +751,12 @@ class RecordsService:
         return [{"id": r["id"], "department": r["department"], "status": r["status"],
                  "status_text": rules.STATUS_TEXT[Status(r["status"])],
                  "handover_date": date.fromisoformat(r["handover_date"])} for r in rows]
+
+
+def _aware_input(value: datetime, field: str) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise rules.invalid("naive_datetime", field, f"{field} には時差（例: +09:00）を付けてください")
+    return value
 
 
 def _caller_digits(raw: str | None) -> str | None:

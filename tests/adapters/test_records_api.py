@@ -309,3 +309,15 @@ async def test_the_daily_task_purges_on_start(tmp_path: Path) -> None:
         await runner.cleanup()
         await db.close()
     assert "山田花子".encode() not in (tmp_path / "d.sqlite3").read_bytes()
+
+
+async def test_a_time_without_offset_is_422_not_500(env: Any) -> None:
+    client, _, app = env
+    before = await counts(app)
+    r = await client.post("/api/records/contacts", json={"call_id": "n1", "started_at": "2026-12-04T19:00:00"},
+                          headers=OP)
+    assert r.status == 422
+    assert (await r.json())["error"]["field"] == "started_at"
+    r = await client.post("/api/records/contacts", json={"call_id": "n1", "faq_entries": "not-a-list"}, headers=OP)
+    assert r.status == 422 and (await r.json())["error"]["field"] == "faq_entries"
+    assert await counts(app) == before
