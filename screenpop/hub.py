@@ -34,13 +34,13 @@ from cti.principal import Principal, Role
 from screenpop.messages import (
     CLOSE_SESSION_EXPIRED,
     CLOSE_TOO_SLOW,
-    SEQUENCED_TYPES,
     Error,
     Hello,
     PresenceSet,
     Resume,
     SessionExpired,
     Snapshot,
+    is_sequenced,
 )
 
 logger = logging.getLogger("cti.screenpop.hub")
@@ -351,7 +351,7 @@ class Hub:
         if channel is None:
             return 0
         kind = str(getattr(msg, "type", ""))
-        if kind in SEQUENCED_TYPES:
+        if is_sequenced(kind):
             channel.seq += 1
             seq = channel.seq
             text = msg.model_copy(update={"seq": seq}).model_dump_json()

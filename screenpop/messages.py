@@ -2,7 +2,8 @@
 at GET /api/ws/schema.json.
 
 Server -> client messages carry ``seq``: the per-user sequence number. Messages addressed to a user
-(``ringing``, ``pop``, ``call_update``, ``presence``) take the next number and are kept for replay;
+(``ringing``, ``pop``, ``call_update``, ``presence``, and other packages' typed messages) take the
+next number and are kept for replay;
 connection-local ones (``hello``, ``snapshot``, ``error``, ``pong``, ``session_expired``) carry the
 user's current number without taking a new one, so a client's ``last_seq`` is simply the highest
 ``seq`` it has seen.
@@ -141,7 +142,15 @@ ClientMessage = Annotated[Resume | Ping | PresenceSet | FaqSearch, Field(discrim
 _client_adapter: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)
 _server_adapter: TypeAdapter[ServerMessage] = TypeAdapter(ServerMessage)
 
-SEQUENCED_TYPES = frozenset({"ringing", "pop", "call_update", "presence"})
+# Connection-local replies: they carry the current seq but take none and are never replayed.
+# Everything else sent to a user (these models, and other packages' messages with a ``type``,
+# e.g. the supervisor wall's) is numbered and kept for replay.
+UNSEQUENCED_TYPES = frozenset({"hello", "snapshot", "error", "pong", "session_expired", "faq_results"})
+SEQUENCED_TYPES = frozenset({"ringing", "pop", "call_update", "presence"})  # of the models above
+
+
+def is_sequenced(kind: str) -> bool:
+    return kind not in UNSEQUENCED_TYPES
 
 
 def parse_client_message(text: str | bytes) -> ClientMessage:
