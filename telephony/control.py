@@ -80,9 +80,12 @@ class CallbackAttempt:
 class CallbackLedger:
     """Pure state of callback originates: one attempt per callback id, driven by AMI dicts."""
 
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: Clock, keep_finished: int = 2000) -> None:
+        if keep_finished < 0:
+            raise ValueError(f"keep_finished must be >= 0, got {keep_finished}")
         self._clock = clock
-        self._by_id: dict[str, CallbackAttempt] = {}
+        self._keep_finished = keep_finished  # finished attempts remembered (status queries)
+        self._by_id: dict[str, CallbackAttempt] = {}  # insertion order = age of the last begin()
         self._by_action: dict[str, str] = {}
 
     def get(self, callback_id: str) -> CallbackAttempt | None:
@@ -97,9 +100,19 @@ class CallbackLedger:
             raise CallbackAlreadyActive(callback_id, current.state)
         now = self._clock()
         attempt = CallbackAttempt(callback_id, action_id, CallbackState.SENDING, frozenset(), None, now, now)
+        if current is not None:
+            self._by_action.pop(current.action_id, None)
+            del self._by_id[callback_id]
         self._by_id[callback_id] = attempt
         self._by_action[action_id] = callback_id
+        self._prune()
         return attempt
+
+    def _prune(self) -> None:
+        finished = [a for a in self._by_id.values() if not a.active]
+        for old in finished[: max(0, len(finished) - self._keep_finished)]:
+            del self._by_id[old.callback_id]
+            self._by_action.pop(old.action_id, None)
 
     def _set(self, attempt: CallbackAttempt, **changes: object) -> CallbackAttempt:
         updated = replace(attempt, updated_at=self._clock(), **changes)  # type: ignore[arg-type]

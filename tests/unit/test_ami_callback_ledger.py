@@ -142,3 +142,17 @@ def test_manager_conf_lines_carry_the_same_filters() -> None:
         "eventfilter(action(include),name(Newexten),header(Application),method(regex)) = ^Hangup$",
         "eventfilter(action(include),name(Newexten),header(Context),method(regex)) = ^(departments)$",
     ]
+
+
+def test_finished_attempts_are_bounded_and_active_ones_never_dropped() -> None:
+    ledger = CallbackLedger(CLOCK, keep_finished=3)
+    ledger.begin("live", "a-live")
+    for n in range(10):
+        ledger.begin(f"cb-{n}", f"a-{n}")
+        ledger.refused(f"cb-{n}", "busy")
+    ledger.begin("next", "a-next")
+    assert ledger.get("live") is not None and ledger.get("live").active  # type: ignore[union-attr]
+    kept = [f"cb-{n}" for n in range(10) if ledger.get(f"cb-{n}") is not None]
+    assert kept == ["cb-7", "cb-8", "cb-9"]
+    # an old attempt's late OriginateResponse changes nothing
+    assert ledger.feed({"Event": "OriginateResponse", "ActionID": "a-0", "Response": "Success"}) is None
