@@ -1,0 +1,132 @@
+"""`cti user ...` against a temp SQLite database, through the real `cti` entry point."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from cti.cli import main
+from cti.clock import system_clock
+from cti.db import open_database
+from screenpop.accounts import MIGRATIONS, AccountStore
+
+
+def run(monkeypatch: pytest.MonkeyPatch, argv: list[str], stdin: str = "") -> int:
+    monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+    return main(argv)
+
+
+def authenticate(db: Path, user_id: str, password: str) -> str:
+    async def go() -> str:
+        conn = await open_database(db, MIGRATIONS)
+        try:
+            return (await AccountStore(conn, system_clock).authenticate(user_id, password)).outcome
+        finally:
+            await conn.close()
+
+    return asyncio.run(go())
+
+
+def test_add_list_disable_enable_reset(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "cti.sqlite3"
+    monkeypatch.chdir(tmp_path)
+    base = ["--db", str(db)]
+    assert (
+        run(
+            monkeypatch,
+            ["user", "add", "op1", "--role", "operator", "--name", "山田", "--password-stdin", *base],
+            "first password 1\n",
+        )
+        == 0
+    )
+    assert (
+        run(
+            monkeypatch,
+            ["user", "add", "tax1", "--role", "department", "--department", "zeimu", "--password-stdin", *base],
+            "tax password 1\n",
+        )
+        == 0
+    )
+    capsys.readouterr()
+    assert run(monkeypatch, ["user", "list", "--json", *base]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["user_id"], r["role"], r["department"], r["disabled"]) for r in rows] == [
+        ("op1", "operator", None, False),
+        ("tax1", "department", "zeimu", False),
+    ]
+    assert authenticate(db, "op1", "first password 1") == "ok"
+
+    assert run(monkeypatch, ["user", "disable", "op1", *base]) == 0
+    assert authenticate(db, "op1", "first password 1") == "disabled"
+    assert run(monkeypatch, ["user", "enable", "op1", *base]) == 0
+    assert run(monkeypatch, ["user", "reset-password", "op1", "--password-stdin", *base], "second password 2\n") == 0
+    assert authenticate(db, "op1", "first password 1") == "wrong_password"
+    assert authenticate(db, "op1", "second password 2") == "ok"
+
+
+def test_stored_hashes_are_argon2id(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    db = tmp_path / "cti.sqlite3"
+    monkeypatch.chdir(tmp_path)
+    assert (
+        run(
+            monkeypatch,
+            ["user", "add", "op1", "--role", "operator", "--password-stdin", "--db", str(db)],
+            "first password 1\n",
+        )
+        == 0
+    )
+    import sqlite3
+
+    with sqlite3.connect(db) as conn:
+        (stored,) = conn.execute("SELECT password_hash FROM users").fetchone()
+    assert stored.startswith("$argon2id$") and "first password" not in stored
+
+
+@pytest.mark.parametrize(
+    ("argv", "stdin", "message"),
+    [
+        (["user", "add", "Bad Id", "--role", "operator", "--password-stdin"], "long enough pw\n", "invalid user id"),
+        (["user", "add", "k1", "--role", "department", "--password-stdin"], "long enough pw\n", "needs --department"),
+        (
+            ["user", "add", "k1", "--role", "department", "--department", "nope", "--password-stdin"],
+            "long enough pw\n",
+            "unknown department 'nope'",
+        ),
+        (["user", "add", "op9", "--role", "operator", "--password-stdin"], "short\n", "too short"),
+        (["user", "add", "op9", "--role", "operator", "--password-stdin"], "", "no password"),
+        (["user", "disable", "ghost"], "", "no such user 'ghost'"),
+        (["user", "reset-password", "ghost", "--password-stdin"], "long enough pw\n", "no such user 'ghost'"),
+    ],
+)
+def test_bad_input_is_named_and_changes_nothing(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+    stdin: str,
+    message: str,
+) -> None:
+    db = tmp_path / "cti.sqlite3"
+    monkeypatch.chdir(tmp_path)
+    assert run(monkeypatch, [*argv, "--db", str(db)], stdin) != 0
+    assert message in capsys.readouterr().err
+    assert run(monkeypatch, ["user", "list", "--json", "--db", str(db)]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+
+
+def test_a_duplicate_id_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "cti.sqlite3"
+    monkeypatch.chdir(tmp_path)
+    argv = ["user", "add", "op1", "--role", "operator", "--password-stdin", "--db", str(db)]
+    assert run(monkeypatch, argv, "first password 1\n") == 0
+    assert run(monkeypatch, argv, "other password 2\n") == 1
+    assert "already exists" in capsys.readouterr().err
+    assert authenticate(db, "op1", "first password 1") == "ok"
