@@ -128,7 +128,12 @@ for _source in (S.CONNECTED, S.TRANSFERRED, S.ABANDONED, S.QUEUED):
     TRANSITIONS[(_source, T.MISS_LAST)] = _source
 
 WANTED_VARIABLES = frozenset(
-    {"CTI_ROUTE", "CTI_CLOSED_REASON", "CTI_CATEGORY", "CTI_CALLBACK_ID", "CTI_TRANSFER_TARGET"}
+    {"CTI_ROUTE", "CTI_CLOSED_REASON", "CTI_CATEGORY", "CTI_CALLBACK_ID", "CTI_TRANSFER_TARGET", "CTI_IVR_TRY"}
+)
+# Variables the route AGI (or the dialplan's static fallback) sets together with CTI_ROUTE: while
+# they arrive, a "closed" call_routed waits for its CTI_CLOSED_REASON.
+ROUTE_DETAIL_VARIABLES = frozenset(
+    {"CTI_ROUTE", "CTI_OFFICE", "CTI_CLOSED_REASON", "CTI_NEXT_OPEN", "CTI_NEXT_OPEN_EPOCH", "CTI_ROUTE_SOURCE"}
 )
 IVR_APPLICATIONS = frozenset({"Background", "BackGround", "Read", "WaitExten", "Playback", "ControlPlayback"})
 _UNKNOWN_VALUES = frozenset({"", "<unknown>", "<Unknown>"})
@@ -303,6 +308,8 @@ class _Call:
     staff_up: bool = False
     citizen_answered_at: datetime | None = None
     citizen_dial_status: str | None = None
+    route_pending: bool = False  # CTI_ROUTE=closed seen, call_routed waits for CTI_CLOSED_REASON
+    transfer_hint: bool = False  # AgentComplete Reason=transfer (the target comes from other events)
 
     def role(self, base: str) -> str | None:
         if base in self.citizen_bases:
@@ -357,6 +364,7 @@ class CallTracker:
         self._dead_uids = _BoundedSet(self.config.tombstone_limit)
         self._ended_ids = _BoundedSet(self.config.tombstone_limit)
         self._recent: deque[CallSnapshot] = deque(maxlen=self.config.recent_limit)
+        self._route_pending: set[str] = set()  # call ids with a deferred call_routed
         self.stats: dict[str, int] = {"events": 0, "ignored_transitions": 0, "calls_ended": 0}
         self._inbound = self.config.inbound_contexts
         self._callback = self.config.callback_contexts
@@ -395,8 +403,23 @@ class CallTracker:
             return []
         self.stats["events"] += 1
         out: list[DomainEvent] = []
+        if self._route_pending:
+            self._flush_route_unless_detail(event, out)
         handler(event, out)
         return out
+
+    def _flush_route_unless_detail(self, event: Mapping[str, str], out: list[DomainEvent]) -> None:
+        """A deferred call_routed goes out with the first event of its call that is not part of
+        the routing itself (the AGI's other SET VARIABLEs)."""
+        call = self._calls.get(event.get("Linkedid", ""))
+        if call is None or not call.route_pending:
+            return
+        name = event.get("Event")
+        if name in ("AGIExecStart", "AGIExecEnd"):
+            return
+        if name == "VarSet" and event.get("Variable", "").lstrip("_") in ROUTE_DETAIL_VARIABLES:
+            return
+        self._emit_route(call, out, self._now())
 
     def live_calls(self) -> list[CallSnapshot]:
         return [self._snapshot(call) for call in self._calls.values()]
@@ -560,6 +583,7 @@ class CallTracker:
         now = self._now()
         if call.state is State.TRANSFERRED or self._fire(call, Trigger.TRANSFER, now):
             call.transferred_to = target or call.transferred_to
+            call.hung_up_by = None  # whatever AgentComplete said, a transfer is not a hangup
             out.append(CallTransferred(call_id=call.call_id, at=now, target=target,
                                        interface=interface or call.interface, method=method))
 
@@ -662,8 +686,17 @@ class CallTracker:
                 if app in IVR_APPLICATIONS and call.route != "closed":
                     self._fire(call, Trigger.IVR, self._now())
 
+    def _emit_route(self, call: _Call, out: list[DomainEvent], now: datetime) -> None:
+        call.route_pending = False
+        self._route_pending.discard(call.call_id)
+        if call.route is not None and self._fire(call, Trigger.ROUTE, now):
+            out.append(CallRouted(call_id=call.call_id, at=now, route=call.route, reason=call.closed_reason,
+                                  category=call.category))
+
     def _on_varset(self, ev: Mapping[str, str], out: list[DomainEvent]) -> None:
         variable = ev.get("Variable", "")
+        if variable[:1] == "_":
+            variable = variable.lstrip("_")  # Set(__CTI_CATEGORY=...): inherited by the call's new legs
         if variable not in WANTED_VARIABLES:
             return
         touched = self._touch(ev, out)
@@ -672,21 +705,29 @@ class CallTracker:
         call, chan = touched
         value = ev.get("Value", "")
         if variable == "CTI_ROUTE":
-            if not value:
-                return
-            self._make_inbound(call, chan)
+            if not value or call.route is not None:
+                return  # empty, or the inherited copy on another leg
+            if call.kind is Kind.UNKNOWN:
+                self._make_inbound(call, chan)
             if call.kind is not Kind.INBOUND:
                 return
             call.route = value
             now = self._now()
             self._arrive(call, out, now)
-            if self._fire(call, Trigger.ROUTE, now):
-                out.append(CallRouted(call_id=call.call_id, at=now, route=value, reason=call.closed_reason,
-                                      category=call.category))
+            if value == "closed" and call.closed_reason is None:
+                call.route_pending = True
+                self._route_pending.add(call.call_id)
+            else:
+                self._emit_route(call, out, now)
         elif variable == "CTI_CLOSED_REASON":
             call.closed_reason = value or None
+            if call.route_pending:
+                self._emit_route(call, out, self._now())
         elif variable == "CTI_CATEGORY":
             call.category = value or None
+        elif variable == "CTI_IVR_TRY":
+            if call.kind is Kind.INBOUND and call.route != "closed":
+                self._fire(call, Trigger.IVR, self._now())
         elif variable == "CTI_CALLBACK_ID":
             if value:
                 call.callback_id = value
@@ -795,12 +836,16 @@ class CallTracker:
             return
         reason = ev.get("Reason", "")
         call.agent_complete_reason = reason
+        if call.state is State.TRANSFERRED:
+            return  # the member left after a transfer; the call goes on
         if reason == "agent":
             call.hung_up_by = "operator"
         elif reason == "caller":
             call.hung_up_by = "citizen"
-        elif reason == "transfer" and call.state is not State.TRANSFERRED:
-            self._transfer_to(call, None, "queue", ev.get("Interface"), out)
+        elif reason == "transfer":
+            # Asterisk sends it beside BlindTransfer/AttendedTransfer (which carry the target):
+            # recorded, not announced twice.
+            call.transfer_hint = True
 
     def _on_dial_begin(self, ev: Mapping[str, str], out: list[DomainEvent]) -> None:
         dest = ev.get("DestChannel")
@@ -967,6 +1012,8 @@ class CallTracker:
 
     def _end(self, call: _Call, out: list[DomainEvent], disconnected: bool) -> None:
         now = self._now()
+        if call.route_pending:
+            self._emit_route(call, out, now)
         for base in list(call.ringing):
             self._miss(call, base, "ended_while_disconnected" if disconnected else "caller_hung_up", None, out,
                        now)

@@ -93,3 +93,41 @@ def test_closed_reason_and_category_set_before_the_route() -> None:
     assert snap is not None and (snap.state, snap.closed_reason) == ("routed", "new_year")
     (ended,) = step("Hangup", **TRUNK, Cause="16")
     assert (ended.as_dict()["reason"], ended.as_dict()["talk_s"]) == ("closed", None)
+
+
+def test_production_agi_order_reason_after_route() -> None:
+    """telephony/agi_route.py sets CTI_ROUTE, CTI_OFFICE, CTI_CLOSED_REASON, CTI_NEXT_OPEN... in
+    that order: call_routed waits for the reason, and goes out with it."""
+    step = Steps()
+    step("Newchannel", **TRUNK, ChannelState="4", CallerIDNum="0312345678")
+    assert step("VarSet", **TRUNK, Variable="CTI_ROUTE", Value="closed") == []
+    assert step("AGIExecEnd", **TRUNK, Command='SET VARIABLE CTI_ROUTE "closed"') == []
+    assert step("VarSet", **TRUNK, Variable="CTI_OFFICE", Value="closed") == []
+    (routed,) = step("VarSet", 0.0003, **TRUNK, Variable="CTI_CLOSED_REASON", Value="year_end")
+    assert (routed.type, routed.as_dict()["route"], routed.as_dict()["reason"]) == (
+        "call_routed", "closed", "year_end")
+    assert step("VarSet", **TRUNK, Variable="CTI_NEXT_OPEN", Value="2027-01-04T08:30:00+09:00") == []
+    (ended,) = step("Hangup", 5.0, **TRUNK, Cause="16")
+    assert ended.as_dict()["reason"] == "closed"
+
+
+def test_static_fallback_sets_inherited_variables() -> None:
+    """[cti-fallback] uses Set(__CTI_ROUTE=...) and the IVR Set(__CTI_CATEGORY=...): VarSet shows the
+    leading underscores; the IVR's Set(CTI_IVR_TRY=...) marks the IVR."""
+    step = Steps()
+    step("Newchannel", **TRUNK, ChannelState="4", CallerIDNum="0312345678")
+    (routed,) = step("VarSet", **TRUNK, Variable="__CTI_ROUTE", Value="open")
+    assert (routed.type, routed.as_dict()["route"]) == ("call_routed", "open")
+    assert step("VarSet", **TRUNK, Variable="CTI_IVR_TRY", Value="0") == []
+    snap = step.tracker.get(CALL)
+    assert snap is not None and snap.state == "in_ivr"
+    step("VarSet", **TRUNK, Variable="__CTI_CATEGORY", Value="gomi")
+    (queued,) = step("QueueCallerJoin", **TRUNK, Queue="operators", Position="1")
+    assert queued.as_dict()["category"] == "gomi"
+    # The member's new leg inherits __CTI_ROUTE / __CTI_CATEGORY: it stays an operator leg.
+    step("Newchannel", **member(1), ChannelState="0")
+    assert step("VarSet", **member(1), Variable="__CTI_ROUTE", Value="open") == []
+    assert step("VarSet", **member(1), Variable="__CTI_CATEGORY", Value="gomi") == []
+    (ringing,) = step("AgentCalled", **TRUNK, DestChannel=member(1)["Channel"], Queue="operators",
+                      Interface="PJSIP/op101", MemberName="Operator 101")
+    assert ringing.as_dict()["interface"] == "PJSIP/op101"

@@ -44,8 +44,12 @@ def test_disallowed_trigger_is_ignored_and_counted() -> None:
     snap = tracker.get("1.1")
     assert snap is not None and snap.state == "arriving"
     assert tracker.stats["ignored_transitions"] == 1
-    # The same route twice: one call_routed.
+    # The same route twice (e.g. the inherited __CTI_ROUTE on a new leg): one call_routed.
     first = tracker.feed({"Event": "VarSet", **trunk, "Variable": "CTI_ROUTE", "Value": "open"})
-    second = tracker.feed({"Event": "VarSet", **trunk, "Variable": "CTI_ROUTE", "Value": "open"})
+    second = tracker.feed({"Event": "VarSet", **trunk, "Variable": "__CTI_ROUTE", "Value": "open"})
     assert [e.type for e in first] == ["call_routed"] and second == []
+    # A second QueueCallerJoin while queued is not a transition either.
+    join = {"Event": "QueueCallerJoin", **trunk, "Queue": "operators", "Position": "1"}
+    assert [e.type for e in tracker.feed(join)] == ["call_queued"]
+    assert tracker.feed(join) == []
     assert tracker.stats["ignored_transitions"] == 2

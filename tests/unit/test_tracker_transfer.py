@@ -100,11 +100,30 @@ def test_failed_blind_transfer_changes_nothing(call: Call01) -> None:
     assert snap is not None and snap.state == "connected"
 
 
-def test_agent_complete_transfer_alone(call: Call01) -> None:
-    out = call.feed(Event="AgentComplete", Reason="transfer", Queue="operators", DestChannel=OPERATOR_LEG,
-                    Interface="Local/101@operator-phones", **CITIZEN)
-    assert [(e.type, e.as_dict()["target"], e.as_dict()["method"]) for e in out] == [
-        ("call_transferred", None, "queue")]
+def test_agent_complete_transfer_is_not_announced_twice(call: Call01) -> None:
+    # Asterisk sends AgentComplete(transfer) beside the BlindTransfer event, in either order.
+    assert call.feed(Event="AgentComplete", Reason="transfer", Queue="operators", DestChannel=OPERATOR_LEG,
+                     Interface="Local/101@operator-phones", **CITIZEN) == []
+    out = call.feed(Event="BlindTransfer", Result="Success", TransfererChannel=OPERATOR_LEG,
+                    TransfererLinkedid=CALL, TransfereeLinkedid=CALL, Context="departments", Extension="201")
+    assert [(e.type, e.as_dict()["target"]) for e in out] == [("call_transferred", "201@departments")]
+
+
+def test_after_a_transfer_agent_complete_does_not_decide_who_hung_up(call: Call01) -> None:
+    call.feed(Event="Newexten", Context="departments", Exten="201", Application="NoOp", AppData="x", **CITIZEN)
+    assert call.feed(Event="AgentComplete", Reason="caller", Queue="operators", DestChannel=OPERATOR_LEG,
+                     Interface="Local/101@operator-phones", **CITIZEN) == []
+    # The department's phone hangs up first, then the citizen's legs: nobody we know -> citizen last.
+    ended = []
+    for uid, name in (("1795822173.3", "Local/101@operator-phones-00000001;2"),
+                      ("1795822173.2", OPERATOR_LEG),
+                      ("1795822172.1", "Local/0301110000@from-pstn-00000000;2"),
+                      ("1795822172.0", "Local/0301110000@from-pstn-00000000;1")):
+        ended += call.feed(Event="Hangup", Channel=name, Uniqueid=uid, Linkedid=CALL, Cause="16")
+    assert [e.type for e in ended] == ["call_ended"]
+    # 101's legs were the connected member: its hangup after the transfer is the operator's.
+    assert ended[0].as_dict()["hung_up_by"] == "operator"
+    assert ended[0].as_dict()["last_state"] == "transferred"
 
 
 def test_no_transfer_before_the_call_exists() -> None:
