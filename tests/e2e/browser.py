@@ -19,16 +19,12 @@ from argon2 import PasswordHasher
 from playwright.async_api import Browser, Page, Playwright
 
 from cti import keys
-from cti.app import create_app
+from cti.app import create_app, database_ctx
 from cti.config import Settings
-from cti.db import migrate
-from records import schema as records_schema
-from records.wiring import records_ctx
-from records.wiring import setup_routes as setup_records_routes
-from screenpop.wiring_auth import AUTH, PASSWORD_HASHER, auth_ctx, auth_middleware, setup_auth_routes
-from screenpop.wiring_faq import faq_ctx, setup_faq_routes
-from screenpop.wiring_hub import hub_ctx, setup_ws_routes
-from screenpop.wiring_web import DISPATCHER, PopDispatcher, pop_ctx, setup_web_routes
+from screenpop.faq import parse_faq
+from screenpop.faq_store import FaqService
+from screenpop.wiring_auth import AUTH, PASSWORD_HASHER, auth_ctx
+from screenpop.wiring_web import DISPATCHER, PopDispatcher, pop_ctx
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts"
@@ -76,10 +72,6 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _has_route(app: web.Application, path: str) -> bool:
-    return any(r.resource is not None and r.resource.canonical == path for r in app.router.routes())
-
-
 def operator_settings(tmp_path: Path, port: int, **sections: dict[str, Any]) -> Settings:
     base: dict[str, Any] = {
         "store": {"path": str(tmp_path / "cti.sqlite3")},
@@ -89,7 +81,6 @@ def operator_settings(tmp_path: Path, port: int, **sections: dict[str, Any]) -> 
         },
         "ami": {"enabled": False},
         "agi": {"enabled": False},
-        "faq": {"import_on_start": str(FAQ_FILE)},
     }
     for name, values in sections.items():
         base.setdefault(name, {}).update(values)
@@ -100,50 +91,35 @@ def build_operator_app(
     settings: Settings,
     clock: Callable[[], datetime],
     users: Iterable[StaffUser],
-    extra_ctx: Iterable[Callable[[web.Application], AsyncIterator[None]]] = (),
 ) -> web.Application:
-    """The real create_app plus whatever it does not wire yet (auth, hub, FAQ, records, the
-    operator screen), in create_app's order; then the test users."""
+    """The real create_app (every package wired), a cheap password hasher, the municipal FAQ
+    loaded and the test users added before any background task starts."""
     app = create_app(settings, clock=clock)
     app[PASSWORD_HASHER] = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    wired = _has_route(app, "/api/login")
-    if not wired:
-        app.middlewares.append(auth_middleware)
-
-        async def records_migrations(app: web.Application) -> AsyncIterator[None]:
-            await migrate(app[keys.DB], records_schema.migrations())
-            yield
-
-        for ctx in (records_migrations, auth_ctx, hub_ctx, faq_ctx, records_ctx):
-            app.cleanup_ctx.append(ctx)
-        setup_auth_routes(app)
-        setup_ws_routes(app)
-        setup_faq_routes(app)
-        setup_records_routes(app)
-    for ctx in extra_ctx:  # e.g. the AMI link, which must start before the pop dispatcher
-        app.cleanup_ctx.append(ctx)
-    if pop_ctx not in app.cleanup_ctx:
-        app.cleanup_ctx.append(pop_ctx)
-    if not _has_route(app, "/static/"):
-        setup_web_routes(app)
     wanted = list(users)
+
+    async def faq_preload_ctx(app: web.Application) -> AsyncIterator[None]:
+        # Loaded here, before records_ctx starts its periodic task: faq_ctx's own import_on_start
+        # runs concurrently with that task on the one connection and can fail with "cannot start a
+        # transaction within a transaction" (reported to the lead).
+        service = FaqService(app[keys.DB], clock, settings.faq.category_map)
+        await service.load()
+        if service.size == 0:
+            await service.import_parsed(parse_faq(FAQ_FILE.read_bytes(), FAQ_FILE.name))
+        yield
 
     async def users_ctx(app: web.Application) -> AsyncIterator[None]:
         ctx = app[AUTH]
         for u in wanted:
-            await ctx.accounts.add(
-                u.user_id,
-                u.role,
-                PASSWORD,
-                department=u.department,
-                display_name=u.display_name,
-                known_departments=ctx.known_departments,
-            )
+            await ctx.accounts.add(u.user_id, u.role, PASSWORD, department=u.department,
+                                   display_name=u.display_name, known_departments=ctx.known_departments)
         yield
 
-    # right after auth_ctx: before background writers (records' periodic task) share the connection
     ctxs = list(app.cleanup_ctx)
-    app.cleanup_ctx.insert(ctxs.index(auth_ctx) + 1 if auth_ctx in ctxs else len(ctxs), users_ctx)
+    if database_ctx not in ctxs or auth_ctx not in ctxs or pop_ctx not in ctxs:
+        raise RuntimeError("create_app does not wire the database, auth and pop contexts")
+    app.cleanup_ctx.insert(ctxs.index(auth_ctx) + 1, users_ctx)
+    app.cleanup_ctx.insert(ctxs.index(database_ctx) + 1, faq_preload_ctx)
     return app
 
 

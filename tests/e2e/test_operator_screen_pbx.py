@@ -1,0 +1,150 @@
+"""The full path, as the issue asks: two operators log in in Chromium, a real call goes into the
+real Asterisk 22 (the ``pbx`` fixture; an AMI Originate of a Local channel into the inbound
+context), cti routes it over FastAGI, tracks it over AMI, and the pop reaches the answering
+operator only; then FAQ search, consent and a callback request. Screenshots in artifacts/."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from browser import (
+    FAQ_CREDIT,
+    MovableClock,
+    StaffUser,
+    build_operator_app,
+    free_port,
+    launch_chromium,
+    login_and_take_seat,
+    new_operator_page,
+    operator_settings,
+    screenshot,
+    serve,
+)
+from playwright.async_api import Browser, async_playwright
+
+from cti import keys
+from cti.clock import TOKYO
+
+if TYPE_CHECKING:  # the fixtures' types (tests/e2e/conftest.py)
+    from conftest import AmiClient, Pbx
+
+pytestmark = [pytest.mark.asterisk, pytest.mark.browser]
+
+SATURDAY = datetime(2026, 11, 28, 10, 0, tzinfo=TOKYO)  # call center open, ward office closed
+WARD_NUMBER = "0301110000"
+CALLER = "0312345678"
+OP101, OP102 = "Local/101@operator-phones", "Local/102@operator-phones"
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as p:
+        b = await launch_chromium(p)
+        try:
+            yield b
+        finally:
+            await b.close()
+
+
+async def place_call(ami: AmiClient, dtmf: str, **variables: str) -> str:
+    """A citizen calls the ward number and keys `dtmf` at the IVR; returns the call id (Linkedid)."""
+    caller_leg, trunk_leg = f"test-{uuid.uuid4().hex[:12]}", f"test-{uuid.uuid4().hex[:12]}"
+    variables["SIM_DTMF"] = dtmf
+    response = await ami.action(
+        "Originate",
+        Channel=f"Local/{WARD_NUMBER}@from-pstn",
+        Context="citizen-sim",
+        Exten="dtmf",
+        Priority="1",
+        CallerID=f'"Citizen" <{CALLER}>',
+        ChannelId=caller_leg,
+        OtherChannelId=trunk_leg,
+        Async="true",
+        Timeout="10000",
+        Variable="\n".join(f"{k}={v}" for k, v in variables.items()),
+    )
+    assert response["Response"] == "Success", response
+    return caller_leg
+
+
+async def wait_ready(app: Any, component: str, within: float = 20.0) -> None:
+    for _ in range(int(within / 0.1)):
+        _, components = app[keys.READINESS].report()
+        if components.get(component, {}).get("ready"):
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{component} not ready within {within} s: {app[keys.READINESS].report()}")
+
+
+async def test_real_call_pops_on_the_answering_operator_only(
+    tmp_path: Path, pbx: Pbx, ami: AmiClient, browser: Browser
+) -> None:
+    port = free_port()
+    settings = operator_settings(
+        tmp_path, port,
+        ami={"enabled": True, "host": pbx.ami_host, "port": pbx.ami_port, "username": pbx.ami_username,
+             "secret": pbx.ami_secret},
+        agi={"enabled": True, "port": pbx.agi_port},
+    )
+    clock = MovableClock(SATURDAY)
+    users = [StaffUser("tanaka", display_name="田中"), StaffUser("suzuki", display_name="鈴木")]
+    app = build_operator_app(settings, clock, users)
+    async with serve(app, port) as run:
+        await wait_ready(app, "ami")
+        await wait_ready(app, "fastagi")
+        op1 = await new_operator_page(browser, run.base_url)
+        op2 = await new_operator_page(browser, run.base_url)
+        await login_and_take_seat(op1, "tanaka", OP101)
+        await login_and_take_seat(op2, "suzuki", OP102)
+
+        # operator 102's phone does not answer: 101 takes the call (the queue may try 102 first)
+        call_id = await place_call(ami, "5", __SIM_OP102="noanswer")
+        await op1.locator("#pop-number", has_text=CALLER).wait_for(timeout=45_000)
+        assert await op1.locator("#pop-call-id").inner_text() == call_id
+        category = await op1.locator("#pop-category").inner_text()
+        varsets = {e.get("Variable") for e in ami.events if e.get("Event") == "VarSet" and e.get("Linkedid") == call_id}
+        assert category == "子育て", (
+            f"the IVR choice 5 (kosodate) did not reach the pop (shown: {category}); Asterisk reports the inherited "
+            f"variable as {sorted(v for v in varsets if v and 'CATEGORY' in v)}, which telephony/tracker.py must "
+            "accept with its leading underscores stripped"
+        )
+        assert "閉庁中" in await op1.locator("#pop-office").inner_text()
+        await screenshot(op1, "pbx-01-pop-operator1")
+        assert await op2.locator("#call-empty").is_visible()
+        assert CALLER not in await op2.content()
+        await screenshot(op2, "pbx-02-operator2-no-pop")
+
+        # the simulated operator hangs up after a short talk: the card says so
+        await op1.locator("#pop-state", has_text="通話終了").wait_for(timeout=30_000)
+
+        # FAQ search and the answer
+        await op1.keyboard.press("Alt+2")
+        await op1.keyboard.type("保育")
+        await op1.locator("#faq-results li").first.wait_for()
+        assert await op1.locator("#faq-credit").inner_text() == FAQ_CREDIT
+        await op1.keyboard.press("ArrowDown")
+        await op1.keyboard.press("Enter")
+        await op1.locator("#faq-answer").wait_for(state="visible")
+        await screenshot(op1, "pbx-03-faq")
+
+        # consent and a callback request
+        await op1.locator("#consent-yes").click()
+        await op1.locator("#callback-form").wait_for(state="visible")
+        await op1.locator("#cb-name").fill("区民 太郎")
+        await op1.locator("#cb-phone").fill("090-1234-5678")
+        await op1.locator("#cb-department").select_option("kosodate")
+        await op1.locator("#cb-question").fill("児童手当の申請について")
+        await op1.locator("#callback-save").click()
+        await op1.locator("#callback-done", has_text="折り返し依頼 #").wait_for()
+        await screenshot(op1, "pbx-04-callback")
+        async with app[keys.DB].execute("SELECT call_id, phone FROM callbacks") as cur:
+            assert [tuple(r) for r in await cur.fetchall()] == [(call_id, "09012345678")]
+        async with app[keys.DB].execute("SELECT caller_number, operator FROM contacts WHERE call_id = ?",
+                                        (call_id,)) as cur:
+            assert tuple(await cur.fetchone()) == (CALLER, "tanaka")
