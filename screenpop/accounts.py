@@ -174,38 +174,32 @@ class AccountStore:
         return [_user(r) for r in rows]
 
     async def set_disabled(self, user_id: str, disabled: bool = True) -> None:
-        """Disable (or re-enable) an account; disabling also ends all its sessions, atomically."""
-        await self._conn.execute("BEGIN IMMEDIATE")
-        try:
-            cur = await self._conn.execute(
-                "UPDATE users SET disabled = ? WHERE user_id = ?", (1 if disabled else 0, user_id)
-            )
-            if cur.rowcount == 0:
-                raise UnknownUser(f"ユーザーが存在しません / no such user {user_id!r}")
-            if disabled:
-                await self._conn.execute("DELETE FROM sessions WHERE user_id = ?", (user_id,))
-            await self._conn.execute("COMMIT")
-        except BaseException:
-            await self._conn.execute("ROLLBACK")
-            raise
+        """Disable (or re-enable) an account; disabling also ends all its sessions.
+
+        Single autocommit statements (the connection is shared with other components' batches):
+        the session lookup rejects a disabled user's sessions by itself, so a crash between the
+        two statements cannot leave a usable session behind.
+        """
+        cur = await self._conn.execute(
+            "UPDATE users SET disabled = ? WHERE user_id = ?", (1 if disabled else 0, user_id)
+        )
+        if cur.rowcount == 0:
+            raise UnknownUser(f"ユーザーが存在しません / no such user {user_id!r}")
+        if disabled:
+            await self._conn.execute("DELETE FROM sessions WHERE user_id = ?", (user_id,))
 
     async def reset_password(self, user_id: str, password: str) -> None:
-        """Set a new password and end every session of the account."""
+        """Set a new password and end every session of the account (sessions older than the
+        password change are rejected at lookup as well, so this holds even across a crash)."""
         validate_password(password)
         hashed = await self._hash(password)
-        await self._conn.execute("BEGIN IMMEDIATE")
-        try:
-            cur = await self._conn.execute(
-                "UPDATE users SET password_hash = ?, password_changed_at = ? WHERE user_id = ?",
-                (hashed, self._now(), user_id),
-            )
-            if cur.rowcount == 0:
-                raise UnknownUser(f"ユーザーが存在しません / no such user {user_id!r}")
-            await self._conn.execute("DELETE FROM sessions WHERE user_id = ?", (user_id,))
-            await self._conn.execute("COMMIT")
-        except BaseException:
-            await self._conn.execute("ROLLBACK")
-            raise
+        cur = await self._conn.execute(
+            "UPDATE users SET password_hash = ?, password_changed_at = ? WHERE user_id = ?",
+            (hashed, self._now(), user_id),
+        )
+        if cur.rowcount == 0:
+            raise UnknownUser(f"ユーザーが存在しません / no such user {user_id!r}")
+        await self._conn.execute("DELETE FROM sessions WHERE user_id = ?", (user_id,))
 
     async def authenticate(self, user_id: str, password: str) -> AuthResult:
         """Check a password. Unknown ids cost the same hash work as known ones (no user oracle)."""

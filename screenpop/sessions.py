@@ -94,7 +94,7 @@ class SessionStore:
     async def lookup_hash(self, hashed: str, *, touch: bool = True) -> Lookup:
         async with self._conn.execute(
             "SELECT s.token_hash, s.user_id, s.csrf_token, s.created_at, s.last_seen_at,"
-            " u.role, u.department, u.display_name, u.disabled"
+            " u.role, u.department, u.display_name, u.disabled, u.password_changed_at"
             " FROM sessions s JOIN users u ON u.user_id = s.user_id WHERE s.token_hash = ?",
             (hashed,),
         ) as cur:
@@ -103,7 +103,9 @@ class SessionStore:
             return Lookup(None, "missing")
         now = self.now()
         last_seen = require_aware(datetime.fromisoformat(str(row["last_seen_at"])), "last_seen_at")
-        if row["disabled"] or is_idle_expired(last_seen, now, self.idle):
+        created = require_aware(datetime.fromisoformat(str(row["created_at"])), "created_at")
+        password_changed = require_aware(datetime.fromisoformat(str(row["password_changed_at"])), "password_changed_at")
+        if row["disabled"] or created < password_changed or is_idle_expired(last_seen, now, self.idle):
             await self._conn.execute("DELETE FROM sessions WHERE token_hash = ?", (hashed,))
             return Lookup(None, "expired")
         if touch and now - last_seen >= self._touch_every:
@@ -119,7 +121,7 @@ class SessionStore:
                 department=row["department"],
                 display_name=str(row["display_name"]),
                 csrf_token=str(row["csrf_token"]),
-                created_at=datetime.fromisoformat(str(row["created_at"])),
+                created_at=created,
                 last_seen_at=last_seen,
             ),
             "ok",

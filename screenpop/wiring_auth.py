@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import html
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
@@ -174,7 +175,8 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     request[SESSION_STATE_KEY] = state
     request[SESSION_KEY] = session
     principal = principal_of(session, client_ip) if session else None
-    request[PRINCIPAL_KEY] = principal
+    if principal is not None:
+        request[PRINCIPAL_KEY] = principal
 
     access = access_for(request, request.app.get(PATH_RULES, []))
     denial = decide(access, principal, from_operator_room=ctx.from_operator_room(client_ip))
@@ -212,7 +214,7 @@ LOGIN_PAGE = """<!doctype html>
 <body>
 <main>
 <h1>ログイン</h1>
-<form method="post" action="/api/login">
+{error}<form method="post" action="/api/login">
 <p><label>ユーザーID <input name="user_id" autocomplete="username" required autofocus></label></p>
 <p><label>パスワード <input name="password" type="password" autocomplete="current-password" required></label></p>
 <p><button type="submit">ログイン</button></p>
@@ -225,12 +227,27 @@ LOGIN_PAGE = """<!doctype html>
 
 @public
 async def login_page(request: web.Request) -> web.Response:
+    return _login_html(None, 200)
+
+
+def _login_html(error: str | None, status: int, headers: dict[str, str] | None = None) -> web.Response:
+    notice = f'<p role="alert" class="error">{html.escape(error)}</p>\n' if error else ""
     return web.Response(
-        text=LOGIN_PAGE,
+        text=LOGIN_PAGE.replace("{error}", notice),
+        status=status,
         content_type="text/html",
         charset="utf-8",
-        headers={"Cache-Control": "no-store", "X-Frame-Options": "DENY"},
+        headers={"Cache-Control": "no-store", "X-Frame-Options": "DENY", **(headers or {})},
     )
+
+
+def _login_error(
+    as_page: bool, status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> web.Response:
+    """A refused login: the form page again with the message (browser form posts), else JSON."""
+    if as_page:
+        return _login_html(message, status, headers)
+    return web.json_response({"error": code, "message": message}, status=status, headers=headers, dumps=_dumps)
 
 
 def _bad_request(message: str) -> web.Response:
@@ -264,15 +281,12 @@ async def login(request: web.Request) -> web.StreamResponse:
     wait = ctx.throttle.retry_after(throttle_keys, now)
     if wait is not None:
         log_event(logger, "login_throttled", logging.WARNING, client_ip=client_ip)
-        return web.json_response(
-            {
-                "error": "too_many_attempts",
-                "message": f"ログインの失敗が続いたため、{wait}秒後に再度お試しください / "
-                f"Too many failed logins; retry in {wait} s.",
-            },
-            status=429,
+        return _login_error(
+            is_form,
+            429,
+            "too_many_attempts",
+            f"ログインの失敗が続いたため、{wait}秒後に再度お試しください / Too many failed logins; retry in {wait} s.",
             headers={"Retry-After": str(wait)},
-            dumps=_dumps,
         )
     result = await ctx.accounts.authenticate(user_id, password)
     if result.user is None:
@@ -286,20 +300,14 @@ async def login(request: web.Request) -> web.StreamResponse:
             client_ip=client_ip,
         )
         if result.outcome == "disabled":
-            return web.json_response(
-                {"error": "account_disabled", "message": "このアカウントは無効です / This account is disabled."},
-                status=403,
-                dumps=_dumps,
+            return _login_error(
+                is_form, 403, "account_disabled", "このアカウントは無効です / This account is disabled."
             )
-        return web.json_response(
-            {"error": "login_failed", "message": "IDまたはパスワードが違います / Wrong user id or password."},
-            status=401,
-            dumps=_dumps,
-        )
+        return _login_error(is_form, 401, "login_failed", "IDまたはパスワードが違います / Wrong user id or password.")
     user = result.user
     if user.role in OPERATOR_ROOM_ROLES and not ctx.from_operator_room(client_ip):
         log_outside_room(request, None)
-        return denial_response(request, OUTSIDE_ROOM)
+        return _login_error(is_form, OUTSIDE_ROOM.status, OUTSIDE_ROOM.code, OUTSIDE_ROOM.message)
     ctx.throttle.clear(account_key(user_id))
     old: Session | None = request.get(SESSION_KEY)
     if old is not None:  # no fixation: whatever came in is dropped, a new token goes out

@@ -311,3 +311,23 @@ async def test_outside_the_operator_room_operators_get_403_and_it_is_logged(
         assert (await c.get("/api/me")).status == 200
     finally:
         await c.close()
+
+
+async def test_a_failed_form_login_shows_the_form_again_with_the_reason(client: Client) -> None:
+    resp = await client.post(
+        "/api/login", data={"user_id": "op1", "password": "not the password"}, headers={"Origin": ORIGIN}
+    )
+    text = await resp.text()
+    assert resp.status == 401 and resp.content_type == "text/html"
+    assert "IDまたはパスワードが違います" in text and 'role="alert"' in text and "not the password" not in text
+
+
+async def test_a_password_reset_ends_the_accounts_sessions(client: Client) -> None:
+    await login(client, "op1")
+    assert client.app is not None
+    from screenpop.wiring_auth import AUTH
+
+    await client.app[AUTH].accounts.reset_password("op1", "a brand new password")
+    assert (await client.get("/api/me")).status == 401
+    await login(client, "op1", "a brand new password")
+    assert (await client.get("/api/me")).status == 200

@@ -119,7 +119,15 @@ async def test_hello_then_live_messages_in_sequence(client: Client) -> None:
     got = [await recv(ws) for _ in range(3)]
     assert [g["seq"] for g in got] == [1, 2, 3]
     assert [g["call_id"] for g in got] == ["call-1", "call-2", "call-3"]
+    pops_before = metric("cti_pops_sent_total")
+    clients_now = metric("cti_ws_clients")
+    hub.send_to_user("op1", m.Pop(call_id="call-4", caller_number="0312345678", office_open=False))
+    pop = await recv(ws)
+    assert pop["type"] == "pop" and pop["seq"] == 4 and pop["caller_number"] == "0312345678"
+    assert metric("cti_pops_sent_total") == pops_before + 1
     await ws.close()
+    await wait_until(lambda: hub.connection_count() == 0)
+    assert metric("cti_ws_clients") == clients_now - 1
 
 
 async def test_every_socket_of_a_user_gets_the_message_and_roles_are_addressed(client: Client) -> None:
