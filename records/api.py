@@ -174,6 +174,11 @@ async def close_callback(request: web.Request) -> web.StreamResponse:
     return _json(await _service(request).close(current_principal(request), _int_id(request), data))
 
 
+@_guard
+async def list_faq_gaps(request: web.Request) -> web.StreamResponse:
+    return _json({"items": await _service(request).faq_gaps(current_principal(request))})
+
+
 async def openapi(request: web.Request) -> web.StreamResponse:
     return _json(openapi_document())
 
@@ -194,6 +199,7 @@ ROUTES: list[tuple[str, str, Handler, type[BaseModel] | None, type[BaseModel], i
     ("POST", f"{BASE}/callbacks/{{id}}/attempts", attempt_callback, m.AttemptIn, m.CallbackOut, 200,
      "折り返しの結果を記録"),
     ("POST", f"{BASE}/callbacks/{{id}}/close", close_callback, m.CloseIn, m.CallbackOut, 200, "完了（回答の要約）"),
+    ("GET", f"{BASE}/faq-gaps", list_faq_gaps, None, m.FaqGapList, 200, "FAQで回答できなかった通話（FAQ担当）"),
 ]
 
 

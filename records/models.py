@@ -140,6 +140,19 @@ class CallRecords(BaseModel):
     callbacks: list[CallbackOut]
 
 
+class FaqGapOut(BaseModel):
+    id: int
+    call_id: str
+    category: str | None
+    faq_entries: list[str]
+    note: str | None
+    created_at: datetime
+
+
+class FaqGapList(BaseModel):
+    items: list[FaqGapOut]
+
+
 class ErrorBody(BaseModel):
     code: str
     message: str = Field(description="Japanese, names the field")

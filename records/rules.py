@@ -351,6 +351,7 @@ class Access(StrEnum):
     READ_CALL = "read_call"  # the records of one call (operators: only their own call)
     LIST = "list"  # list / view / export callback requests
     UPDATE = "update"  # start, attempt, close
+    FAQ_GAPS = "faq_gaps"  # the "could not answer" list for the FAQ authors
 
 
 def require_principal(principal: Principal | None) -> Principal:
@@ -392,6 +393,10 @@ def authorize(
         if who.role in (OPERATOR, SUPERVISOR) and call_operator == who.user_id:
             return who
         raise RecordsError(403, "forbidden", "この通話の記録は参照できません（対応中の通話のみ）")
+    if access is Access.FAQ_GAPS:
+        if who.role in (SUPERVISOR, ADMIN) or sees_all(who, public_information_department):
+            return who
+        raise RecordsError(403, "forbidden", "FAQ不足の一覧はスーパーバイザーと区政情報課のみ参照できます")
     # LIST / UPDATE: department staff and admins
     if who.role not in (DEPARTMENT, ADMIN) or (who.role == DEPARTMENT and not who.department):
         raise RecordsError(403, "forbidden", "折り返し依頼の一覧・参照は担当課の職員のみ行えます")

@@ -695,6 +695,21 @@ class RecordsService:
         return {"contact": _contact_out(contact), "consents": [_consent_out(c) for c in consents],
                 "callbacks": callbacks}
 
+    # ---- FAQ gaps ------------------------------------------------------------------------------
+
+    async def faq_gaps(self, principal: Principal | None, limit: int = 200) -> list[dict[str, Any]]:
+        """Calls the FAQ could not answer, newest first (the note is free text: the read is audited)."""
+        who = self._authorize(principal, Access.FAQ_GAPS)
+        async with self.transaction():
+            rows = await self._all(
+                "SELECT id, call_id, ivr_category, faq_entries, note, created_at FROM faq_gaps"
+                " ORDER BY created_at DESC, id DESC LIMIT ?", (max(1, min(limit, 1000)),)
+            )
+            await self.audit(who, "list", "faq_gap", None, detail={"ids": [r["id"] for r in rows]})
+        return [{"id": r["id"], "call_id": r["call_id"], "category": r["ivr_category"],
+                 "faq_entries": json.loads(r["faq_entries"]), "note": r["note"],
+                 "created_at": _dt(r["created_at"])} for r in rows]
+
     # ---- handover ----------------------------------------------------------------------------
 
     async def hand_over_due(self, now: datetime | None = None) -> list[int]:

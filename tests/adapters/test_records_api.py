@@ -321,3 +321,19 @@ async def test_a_time_without_offset_is_422_not_500(env: Any) -> None:
     r = await client.post("/api/records/contacts", json={"call_id": "n1", "faq_entries": "not-a-list"}, headers=OP)
     assert r.status == 422 and (await r.json())["error"]["field"] == "faq_entries"
     assert await counts(app) == before
+
+
+async def test_faq_gaps_for_the_faq_authors(env: Any) -> None:
+    client, _, app = env
+    await client.post("/api/records/contacts", json={"call_id": "gap1", "ivr_category": "gomi"}, headers=OP)
+    r = await client.patch("/api/records/contacts/gap1", json={"outcome": "unanswered", "faq_entries": ["q12"],
+                                                               "gap_note": "犬の登録の場所"}, headers=OP)
+    assert r.status == 200 and (await r.json())["outcome"] == "unanswered"
+    assert (await client.get("/api/records/faq-gaps", headers=OP)).status == 403
+    assert (await client.get("/api/records/faq-gaps", headers=ZEIMU)).status == 403
+    r = await client.get("/api/records/faq-gaps", headers=who("sv1", "supervisor"))
+    items = (await r.json())["items"]
+    assert [(i["call_id"], i["category"], i["faq_entries"], i["note"]) for i in items] == [
+        ("gap1", "gomi", ["q12"], "犬の登録の場所")]
+    async with app[keys.DB].execute("SELECT actor, record_type FROM audit WHERE action = 'list'") as cur:
+        assert [tuple(r) for r in await cur.fetchall()] == [("sv1", "faq_gap")]

@@ -253,3 +253,11 @@ def test_phone_validation_never_accepts_a_wrong_length(digits: str) -> None:
         return
     expected = 10 if phone.kind is PhoneKind.FIXED else 11
     assert len(phone.digits) == expected and phone.digits.startswith("0")
+
+
+def test_faq_gaps_are_for_supervisors_and_public_information() -> None:
+    assert auth(SV, Access.FAQ_GAPS) == 200
+    assert auth(KUSEI, Access.FAQ_GAPS) == 200
+    assert auth(ADMIN, Access.FAQ_GAPS) == 200
+    assert auth(OP, Access.FAQ_GAPS) == 403
+    assert auth(ZEIMU, Access.FAQ_GAPS) == 403
