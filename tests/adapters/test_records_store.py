@@ -394,10 +394,13 @@ async def test_purge_removes_personal_bytes_after_one_year(service: RecordsServi
     call = await new_call(service, "old", caller="0311112222")
     await service.create_callback(OPERATOR, call, callback_in(name=old_name, question=old_q,
                                                               phone="080-2222-3333"))
+    await new_call(service, "oldgap", consent=None, caller=None)
+    await service.update_contact(OPERATOR, "oldgap",
+                                 ContactUpdate(outcome="unanswered", gap_note="古いメモ：猫の避妊手術"))
     clock.at = FRIDAY_EVENING + timedelta(days=10)
     call = await new_call(service, "new", caller="0344445555")
     await service.create_callback(OPERATOR, call, callback_in())
-    for needle in (old_name, old_q, "08022223333", "0311112222"):
+    for needle in (old_name, old_q, "08022223333", "0311112222", "猫の避妊手術"):
         assert needle.encode() in file_bytes(db_path)
 
     clock.at = FRIDAY_EVENING + timedelta(days=365) - timedelta(seconds=1)
@@ -405,14 +408,14 @@ async def test_purge_removes_personal_bytes_after_one_year(service: RecordsServi
     assert dry.rows == {"contacts": 0, "callbacks": 0, "faq_gaps": 0}
     clock.at = FRIDAY_EVENING + timedelta(days=365)
     dry = await purge(service, dry_run=True)
-    assert dry.rows == {"contacts": 1, "callbacks": 1, "faq_gaps": 0}
+    assert dry.rows == {"contacts": 1, "callbacks": 1, "faq_gaps": 1}
     assert old_name.encode() in file_bytes(db_path)  # dry run changed nothing
     result = await purge(service)
-    assert result.rows == {"contacts": 1, "callbacks": 1, "faq_gaps": 0}
+    assert result.rows == {"contacts": 1, "callbacks": 1, "faq_gaps": 1}
     assert result.checkpoint is not None and result.checkpoint[0] == 0
 
     blob = file_bytes(db_path)
-    for needle in (old_name, old_q, "08022223333", "0311112222"):
+    for needle in (old_name, old_q, "08022223333", "0311112222", "猫の避妊手術"):
         assert needle.encode() not in blob, needle
     for needle in (NAME, QUESTION, PHONE):  # the newer record stays
         assert needle.encode() in blob
