@@ -141,9 +141,13 @@ async def serve(app: web.Application, port: int) -> AsyncIterator[RunningApp]:
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", port)
     await site.start()
+    run = RunningApp(app, f"http://127.0.0.1:{port}", runner)
     try:
-        yield RunningApp(app, f"http://127.0.0.1:{port}", runner)
+        yield run
     finally:
+        for page in run.pages:  # the browsers leave first: open websockets would hold the shutdown
+            with contextlib.suppress(Exception):
+                await page.context.close()
         await runner.cleanup()
 
 
@@ -151,14 +155,16 @@ async def launch_chromium(playwright: Playwright) -> Browser:
     return await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
 
 
-async def new_operator_page(browser: Browser, base_url: str) -> Page:
+async def new_operator_page(browser: Browser, run: RunningApp) -> Page:
+    """A fresh browser context (own cookies) at the operator page; closed when `run` stops."""
     context = await browser.new_context(viewport=VIEWPORT, locale="ja-JP", timezone_id="Asia/Tokyo")
     page = await context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.on("console", lambda msg: errors.append(f"console.{msg.type}: {msg.text}") if msg.type == "error" else None)
     page.set_default_timeout(10_000)
-    await page.goto(base_url + "/")
+    run.pages.append(page)
+    await page.goto(run.base_url + "/")
     page.js_errors = errors  # type: ignore[attr-defined]
     return page
 

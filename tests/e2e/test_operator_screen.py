@@ -78,8 +78,8 @@ async def test_two_operators_pop_faq_consent_and_callback_by_keyboard(tmp_path: 
     app = build_operator_app(operator_settings(tmp_path, port), clock, USERS)
     async with serve(app, port) as run:
         assert not app[keys.CALENDARS].office(clock()).open  # the premise: office closed
-        op1 = await new_operator_page(browser, run.base_url)
-        op2 = await new_operator_page(browser, run.base_url)
+        op1 = await new_operator_page(browser, run)
+        op2 = await new_operator_page(browser, run)
         await login_and_take_seat(op1, "tanaka", SEAT1)
         await login_and_take_seat(op2, "suzuki", SEAT2)
         await screenshot(op1, "01-desk-after-login")
@@ -210,7 +210,7 @@ async def test_keyboard_shortcuts_and_visible_focus(tmp_path: Path, browser: Bro
     port = free_port()
     app = build_operator_app(operator_settings(tmp_path, port), MovableClock(TUESDAY), USERS[:1])
     async with serve(app, port) as run:
-        page = await new_operator_page(browser, run.base_url)
+        page = await new_operator_page(browser, run)
         await login_and_take_seat(page, "tanaka", SEAT1)
         for key, target in (("1", "call-title"), ("3", "outcome-title"), ("4", "callback-title"),
                             ("5", "today-title"), ("2", "faq-q")):
@@ -231,7 +231,7 @@ async def test_office_open_pop_offers_transfer_not_callback(tmp_path: Path, brow
     clock = MovableClock(TUESDAY)
     app = build_operator_app(operator_settings(tmp_path, port), clock, USERS[:1])
     async with serve(app, port) as run:
-        page = await new_operator_page(browser, run.base_url)
+        page = await new_operator_page(browser, run)
         await login_and_take_seat(page, "tanaka", SEAT1)
         ring, answer = call_events(clock(), SEAT1)
         await run.dispatcher.on_events(ring + answer)
@@ -248,7 +248,7 @@ async def test_session_expiry_returns_to_login(tmp_path: Path, browser: Browser)
     port = free_port()
     app = build_operator_app(operator_settings(tmp_path, port), MovableClock(TUESDAY), USERS[:1])
     async with serve(app, port) as run:
-        page = await new_operator_page(browser, run.base_url)
+        page = await new_operator_page(browser, run)
         await login_and_take_seat(page, "tanaka", SEAT1)
         assert hub_of(app).expire_user("tanaka") >= 1
         await page.locator("#screen-login").wait_for(state="visible")

@@ -98,8 +98,8 @@ async def test_real_call_pops_on_the_answering_operator_only(
     async with serve(app, port) as run:
         await wait_ready(app, "ami")
         await wait_ready(app, "fastagi")
-        op1 = await new_operator_page(browser, run.base_url)
-        op2 = await new_operator_page(browser, run.base_url)
+        op1 = await new_operator_page(browser, run)
+        op2 = await new_operator_page(browser, run)
         await login_and_take_seat(op1, "tanaka", OP101)
         await login_and_take_seat(op2, "suzuki", OP102)
 
