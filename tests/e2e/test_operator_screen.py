@@ -6,6 +6,7 @@ against a real Asterisk is tests/e2e/test_operator_screen_pbx.py). Screenshots g
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
@@ -254,3 +255,40 @@ async def test_session_expiry_returns_to_login(tmp_path: Path, browser: Browser)
         await page.locator("#screen-login").wait_for(state="visible")
         assert "ログイン" in await page.locator("#login-error").inner_text()
         assert await focused_id(page) == "login-user"
+
+
+async def test_dropped_websocket_reconnects_and_resumes_without_losing_a_message(
+    tmp_path: Path, browser: Browser
+) -> None:
+    port = free_port()
+    clock = MovableClock(SATURDAY)
+    app = build_operator_app(operator_settings(tmp_path, port), clock, USERS[:1])
+    async with serve(app, port) as run:
+        page = await new_operator_page(browser, run)
+        sent: list[dict[str, object]] = []
+        page.on("websocket", lambda ws: ws.on(
+            "framesent", lambda payload: sent.append(json.loads(payload)) if isinstance(payload, str) else None))
+        await login_and_take_seat(page, "tanaka", SEAT1)
+        # something sequenced first (presence: ready), so the client has a last_seq to resume from
+        await page.locator("#btn-ready").focus()
+        await page.keyboard.press("Enter")
+        await page.locator("#presence-label", has_text="受付可").wait_for()
+        await page.locator("#pause-reason").select_option("研修")
+        await page.locator("#btn-pause").click()
+        await page.locator("#presence-label", has_text="離席中（研修）").wait_for()
+
+        hub = hub_of(app)
+        for conn in [c for c in hub.connections() if c.user_id == "tanaka"]:
+            conn.request_close(1012, "test_drop", None)
+        await page.locator("#conn-status", has_text="再接続").wait_for()
+        ring, _ = call_events(clock(), SEAT1)
+        await run.dispatcher.on_events(ring)  # sent while the browser is away
+        await page.locator("#ringing", has_text=CALL).wait_for()  # replayed after the resume
+        await page.locator("#conn-status", has_text="接続中").wait_for()
+        resumes = [m for m in sent if m.get("type") == "resume"]
+        assert len(resumes) == 2
+        assert resumes[0]["last_seq"] == 0
+        assert isinstance(resumes[1]["last_seq"], int) and resumes[1]["last_seq"] >= 2  # after two presence msgs
+        assert resumes[0]["epoch"] is None  # first connection: nothing to resume
+        assert isinstance(resumes[1]["epoch"], str) and resumes[1]["epoch"]  # the server's, from hello
+        assert no_unexpected_errors(page) == []
