@@ -503,6 +503,11 @@ class CallTracker:
         linkedid = ev.get("Linkedid")
         if not uid or not linkedid:
             return None
+        call = self._calls.get(linkedid)
+        if call is not None:  # fast path: a known channel of a live call
+            chan = call.channels.get(uid)
+            if chan is not None:
+                return call, chan
         return self._touch_ids(linkedid, uid, ev.get("Channel", ""), ev.get("Context", ""),
                                ev.get("ChannelState", ""), ev.get("Exten", ""), out)
 
@@ -535,11 +540,6 @@ class CallTracker:
                     call.citizen_bases.add(chan.base)
                 if call.dialled_number is None:
                     call.dialled_number = _clean(exten)
-        else:
-            if state:
-                chan.state = state
-            if context:
-                chan.context = context
         return call, chan
 
     def _arrive(self, call: _Call, out: list[DomainEvent], now: datetime | None = None,
