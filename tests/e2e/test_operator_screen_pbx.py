@@ -37,6 +37,7 @@ if TYPE_CHECKING:  # the fixtures' types (tests/e2e/conftest.py)
 pytestmark = [pytest.mark.asterisk, pytest.mark.browser]
 
 SATURDAY = datetime(2026, 11, 28, 10, 0, tzinfo=TOKYO)  # call center open, ward office closed
+TUESDAY = datetime(2026, 12, 1, 10, 0, tzinfo=TOKYO)  # both open
 WARD_NUMBER = "0301110000"
 CALLER = "0312345678"
 OP101, OP102 = "Local/101@operator-phones", "Local/102@operator-phones"
@@ -148,3 +149,43 @@ async def test_real_call_pops_on_the_answering_operator_only(
         async with app[keys.DB].execute("SELECT caller_number, operator FROM contacts WHERE call_id = ?",
                                         (call_id,)) as cur:
             assert tuple(await cur.fetchone()) == (CALLER, "tanaka")
+
+
+async def test_office_open_transfer_from_the_screen_redirects_the_real_call(
+    tmp_path: Path, pbx: Pbx, ami: AmiClient, browser: Browser
+) -> None:
+    port = free_port()
+    settings = operator_settings(
+        tmp_path, port,
+        ami={"enabled": True, "host": pbx.ami_host, "port": pbx.ami_port, "username": pbx.ami_username,
+             "secret": pbx.ami_secret},
+        agi={"enabled": True, "port": pbx.agi_port},
+    )
+    clock = MovableClock(TUESDAY)
+    app = build_operator_app(settings, clock, [StaffUser("tanaka")])
+    async with serve(app, port) as run:
+        await wait_ready(app, "ami")
+        await wait_ready(app, "fastagi")
+        page = await new_operator_page(browser, run)
+        await login_and_take_seat(page, "tanaka", OP101)
+        # only 101 answers, and stays on the line long enough to transfer
+        call_id = await place_call(ami, "5", __SIM_OP102="noanswer", __SIM_OP_TALK_TIME="20")
+        await page.locator("#pop-call-id", has_text=call_id).wait_for(timeout=45_000)
+        assert "開庁中" in await page.locator("#pop-office").inner_text()
+        assert await page.locator("#callback-area").is_hidden()
+        await page.keyboard.press("Alt+3")
+        await page.locator("#transfer-dept").select_option("kosodate")
+        await page.locator("#transfer-btn").focus()
+        await page.keyboard.press("Enter")
+        await page.locator("#pop-state", has_text="転送済み").wait_for(timeout=15_000)
+        redirected = await ami.wait_event(
+            lambda e: e.get("Event") == "Newexten" and e.get("Context") == "departments" and e.get("Exten") == "205"
+            and e.get("Linkedid") == call_id, 15)
+        assert redirected["Linkedid"] == call_id
+        assert await page.locator("input[name=outcome][value=transferred]").is_checked()
+        await page.locator("#outcome-save").click()
+        await page.locator("#outcome-done", has_text="転送").wait_for()
+        async with app[keys.DB].execute("SELECT outcome, transfer_department FROM contacts WHERE call_id = ?",
+                                        (call_id,)) as cur:
+            assert tuple(await cur.fetchone()) == ("transferred", "kosodate")
+        await screenshot(page, "pbx-05-transferred")
