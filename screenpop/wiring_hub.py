@@ -122,19 +122,17 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
                 error = frame.data
                 if isinstance(error, WebSocketError) and error.code == WSCloseCode.MESSAGE_TOO_BIG:
                     conn.disconnect_reason = "too_big"
+                elif isinstance(error, TimeoutError):  # aiohttp's heartbeat: no PONG in time
+                    conn.disconnect_reason = "heartbeat"
                 else:
                     conn.disconnect_reason = "error"
-        if (
-            conn.close_request is None
-            and conn.disconnect_reason == "client_closed"
-            and ws.close_code
-            in (
-                WSCloseCode.ABNORMAL_CLOSURE,
-                None,
-            )
-        ):
-            conn.disconnect_reason = "heartbeat_or_network"
     finally:
+        # (here too when aiohttp cancels the handler because the connection was lost)
+        if conn.close_request is None and conn.disconnect_reason == "client_closed":
+            if isinstance(ws.exception(), TimeoutError):  # aiohttp's heartbeat: no PONG in time
+                conn.disconnect_reason = "heartbeat"
+            elif ws.close_code in (WSCloseCode.ABNORMAL_CLOSURE, None):
+                conn.disconnect_reason = "network"
         await conn.stop_writer()
         hub.disconnect(conn)
     return ws

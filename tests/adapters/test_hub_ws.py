@@ -434,3 +434,21 @@ async def test_a_stalled_client_never_delays_the_others_and_is_disconnected(clie
     assert received[0] == list(range(1, sent + 1)) and received[1] == list(range(1, sent + 1))
     assert max(latencies) < 1.0, f"slowest delivery to a healthy client: {max(latencies):.3f} s"
     print(f"stalled client cut after {sent} rounds; healthy max latency {max(latencies) * 1000:.1f} ms")
+
+
+async def test_heartbeat_drops_a_browser_that_stopped_answering(tmp_path: Path, clock: Clock) -> None:
+    c = await start(tmp_path, clock, make_settings(hub={"heartbeat_seconds": 0.2}))
+    try:
+        await add_user(c, "op1", "operator")
+        await login(c, "op1")
+        token = session_cookie(c)
+        assert token
+        before = metric("cti_ws_disconnects_total", reason="heartbeat")
+        _, writer = await _stalled_socket(c, token)  # never answers a PING
+        hub = hub_of(c)
+        await wait_until(lambda: hub.connection_count() == 1)
+        await wait_until(lambda: hub.connection_count() == 0, within=5)
+        assert metric("cti_ws_disconnects_total", reason="heartbeat") == before + 1
+        writer.close()
+    finally:
+        await c.close()
