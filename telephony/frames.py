@@ -93,17 +93,17 @@ class FrameParser:
                 raise FrameTooLarge(f"AMI frame larger than {self._max} bytes without an end")
             self._buffer = buffer
             return []
-        chunks = buffer.split(b"\n\n")
-        rest = chunks.pop()
+        end = buffer.rfind(b"\n\n")
+        rest = buffer[end + 2 :]
         if len(rest) > self._max:
             self._buffer = b""
             raise FrameTooLarge(f"AMI frame larger than {self._max} bytes without an end")
         self._buffer = rest
         frames: list[Frame] = []
-        for chunk in chunks:
-            if not chunk or chunk == b"\n":
+        # One decode for every complete frame: the cut is at an ASCII LF, never inside a character.
+        for text in buffer[:end].decode("utf-8", "replace").split("\n\n"):
+            if not text or text == "\n":
                 continue  # empty frame: extra CRLF on the wire
-            text = chunk.decode("utf-8", "replace")
             if self.banner is None and text.startswith(BANNER_PREFIX):
                 banner_line, _, text = text.partition("\n")
                 self.banner = banner_line.strip()
