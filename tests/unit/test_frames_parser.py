@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from telephony.frames import (
     FrameParser,
@@ -152,3 +154,21 @@ def test_capture_08_marks_the_reconnect() -> None:
     assert marked[0].frame == {"Response": "Success", "ActionID": "action/9d5b09c1-f1a1-4f6c-b26e-70ad1bc4b7d5/1/2",
                                "Message": "Authentication accepted"}
     assert captured[captured.index(marked[0]) - 1].frame["Event"] == "Shutdown"
+
+
+_WIRE = {name: capture_wire_bytes(read_capture(FIXTURES / name)) for name in README_FRAME_COUNTS}
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.sampled_from(sorted(README_FRAME_COUNTS)), st.lists(st.integers(0, 120_000), max_size=40))
+def test_random_split_points_give_the_same_frames(name: str, cuts: list[int]) -> None:
+    wire = _WIRE[name]
+    points = sorted({c % (len(wire) + 1) for c in cuts})
+    parser = FrameParser()
+    frames = []
+    start = 0
+    for point in [*points, len(wire)]:
+        frames.extend(parser.feed(wire[start:point]))
+        start = point
+    assert frames == [c.frame for c in read_capture(FIXTURES / name)]
+    assert parser.pending_bytes == 0
