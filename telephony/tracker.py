@@ -864,7 +864,12 @@ class CallTracker:
             return
         call.citizen_bases.add(dest_base)
         now = self._now()
-        number = _clean(ev.get("DestExten")) or _clean(ev.get("Exten"))
+        # In the callback context the dialplan's extension is the citizen's number; a trunk leg's
+        # own DestExten may be "s" or empty.
+        if ev.get("Context", "") in self._callback:
+            number = _clean(ev.get("Exten")) or _clean(ev.get("DestExten"))
+        else:
+            number = _clean(ev.get("DestExten")) or _clean(ev.get("Exten"))
         if call.dialled_number is None:
             call.dialled_number = number
         if self._fire(call, Trigger.DIAL_CITIZEN, now):

@@ -131,3 +131,45 @@ def test_static_fallback_sets_inherited_variables() -> None:
     (ringing,) = step("AgentCalled", **TRUNK, DestChannel=member(1)["Channel"], Queue="operators",
                       Interface="PJSIP/op101", MemberName="Operator 101")
     assert ringing.as_dict()["interface"] == "PJSIP/op101"
+
+
+def test_sip_callback_staff_phone_then_trunk() -> None:
+    """Originate PJSIP/op101 -> [outbound-callback] 0312345678 -> Dial(PJSIP/0312345678@pstn-trunk)."""
+    step = Steps()
+    staff = {"Channel": "PJSIP/op101-00000010", "Uniqueid": "1800000100.1", "Linkedid": "1800000100.1",
+             "Context": "internal-phones", "Exten": "s"}
+    trunk = {"Channel": "PJSIP/pstn-trunk-00000011", "Uniqueid": "1800000100.2", "Linkedid": "1800000100.1",
+             "Context": "from-pstn", "Exten": "s"}
+    assert step("Newchannel", **staff, ChannelState="0") == []
+    (ringing,) = step("VarSet", **staff, Variable="CTI_CALLBACK_ID", Value="cb-7")
+    assert (ringing.type, ringing.as_dict()["interface"]) == ("callback_ringing_staff", "PJSIP/op101")
+    (answered,) = step("Newstate", 3.0, **staff, ChannelState="6")
+    assert answered.type == "callback_staff_answered"
+    in_context = {**staff, "Context": "outbound-callback", "Exten": "0312345678"}
+    assert step("VarSet", **in_context, Variable="__CTI_CALLBACK_ID", Value="cb-7") == []
+    # The trunk leg's Newchannel shows the endpoint's context (from-pstn): still the callback.
+    assert step("Newchannel", **trunk, ChannelState="0") == []
+    (dialing,) = step("DialBegin", **in_context, DestChannel=trunk["Channel"], DestExten="s",
+                      DestContext="from-pstn")
+    assert dialing.as_dict()["number"] == "0312345678"
+    (citizen,) = step("DialEnd", 6.0, **in_context, DestChannel=trunk["Channel"], DialStatus="ANSWER")
+    assert citizen.type == "callback_citizen_answered"
+    assert step("Hangup", 60.0, **trunk, Cause="16") == []
+    (ended,) = step("Hangup", **in_context, Cause="16")
+    d = ended.as_dict()
+    assert (d["type"], d["outcome"], d["hung_up_by"], d["callback_id"], d["talk_s"]) == (
+        "callback_ended", "completed", "citizen", "cb-7", 60.1)
+    assert step.tracker.live_calls() == []
+
+
+def test_sip_callback_citizen_busy() -> None:
+    step = Steps()
+    staff = {"Channel": "PJSIP/op102-00000020", "Uniqueid": "1800000200.1", "Linkedid": "1800000200.1",
+             "Context": "outbound-callback", "Exten": "0398765432"}
+    step("Newchannel", **staff, ChannelState="0")
+    step("VarSet", **staff, Variable="CTI_CALLBACK_ID", Value="cb-8")
+    step("Newstate", **staff, ChannelState="6")
+    step("DialBegin", **staff, DestChannel="PJSIP/pstn-trunk-00000021", DestExten="0398765432")
+    assert step("DialEnd", **staff, DestChannel="PJSIP/pstn-trunk-00000021", DialStatus="BUSY") == []
+    (ended,) = step("Hangup", **staff, Cause="17")
+    assert (ended.as_dict()["outcome"], ended.as_dict()["talk_s"]) == ("citizen_busy", None)
