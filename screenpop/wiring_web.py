@@ -41,9 +41,11 @@ from cti.clock import TOKYO
 from cti.logs import log_event
 from cti.principal import Principal, current_principal
 from screenpop import messages
-from screenpop.pop import Contact, FaqSuggestion, compose_pop
+from screenpop.auth import OPERATOR_ROOM_ROLES
+from screenpop.pop import Contact, FaqSuggestion, category_of, compose_pop
 from screenpop.router import ComposePop, Notify, PopRouter
 from screenpop.seats import SeatMap
+from screenpop.wiring_auth import SEATS, public, requires
 
 logger = logging.getLogger("cti.screenpop.web")
 
@@ -64,21 +66,8 @@ _PAGE_HEADERS = {
     ),
 }
 
-try:  # the auth engineer's access declarations (screenpop/wiring_auth.py)
-    from screenpop.auth import OPERATOR_ROOM_ROLES
-    from screenpop.wiring_auth import SEATS, public, requires
-
-    _operator_only = requires(roles=OPERATOR_ROOM_ROLES, operator_room_only=True)
-    _any_login = requires()
-    _public = public
-except ImportError:  # pragma: no cover - only while wiring_auth is not in the tree
-    SEATS = None  # type: ignore[assignment]
-
-    def _operator_only(handler: Any) -> Any:
-        return handler
-
-    _any_login = _operator_only
-    _public = _operator_only
+_operator_only = requires(roles=OPERATOR_ROOM_ROLES, operator_room_only=True)
+_any_login = requires()
 
 
 def _dumps(value: Any) -> str:
@@ -166,7 +155,7 @@ class PopDispatcher:
         credit = FAQ_CREDIT
         if faq is not None:
             limit = app[keys.SETTINGS].faq.suggestions
-            category, _ = _category(action.call.category)
+            category, _ = category_of(action.call.category)
             suggestions = [FaqSuggestion(id=e.id, question=e.question) for e in faq.suggest(category, [], limit)]
             credit = faq.credit or FAQ_CREDIT
         pop = compose_pop(action.call, office, history, [], suggestions, now=now, faq_credit=credit)
@@ -210,19 +199,12 @@ class PopDispatcher:
         return sorted(rows, key=lambda r: r["at"], reverse=True)
 
 
-def _category(code: str | None) -> tuple[str | None, str]:
-    from screenpop.pop import category_of
-
-    return category_of(code)
-
-
 async def pop_ctx(app: web.Application) -> AsyncIterator[None]:
     """Create the pop dispatcher and subscribe it to the tracker (when the AMI link runs)."""
-    seats = app.get(SEATS) if SEATS is not None else None
-    if seats is None:
+    seats = app.get(SEATS)
+    if seats is None:  # auth_ctx normally made it
         seats = SeatMap()
-        if SEATS is not None:
-            app[SEATS] = seats
+        app[SEATS] = seats
     dispatcher = PopDispatcher(app, seats)
     app[DISPATCHER] = dispatcher
     telephony = app.get(keys.AMI)
@@ -250,14 +232,14 @@ async def pop_ctx(app: web.Application) -> AsyncIterator[None]:
     finally:
         if listeners is not None and dispatcher.on_events in listeners:
             listeners.remove(dispatcher.on_events)
-        if hooked:
+        if hooked and hub is not None:
             hub.on_presence = None
 
 
 # ---- routes ---------------------------------------------------------------------------------------
 
 
-@_public
+@public
 async def index(request: web.Request) -> web.StreamResponse:
     headers = {**_PAGE_HEADERS, "Content-Type": "text/html; charset=utf-8"}
     return web.FileResponse(WEB_DIR / "index.html", headers=headers)
@@ -274,7 +256,7 @@ async def operator_config(request: web.Request) -> web.Response:
     board = getattr(telephony, "presence", None)
     if board is not None:
         seats |= {m.interface for m in board.members()}
-    seat_map = app.get(SEATS) if SEATS is not None else None
+    seat_map = app.get(SEATS)
     if seat_map is not None:
         seats |= set(seat_map.snapshot())
     return _json({
