@@ -2,7 +2,8 @@
 
 N logged-in clients (real aiohttp websockets over loopback, in this same process and event loop,
 so their own receive work is part of the figure) each receive a `ringing` 50 times a second;
-S raw TCP clients complete the handshake and never read again, and are sent 15 kB pops. A delivery is timed from `send_to_user` to the healthy client's receive. The baseline,
+S raw TCP clients complete the handshake and never read again, and are sent 15 kB pops.
+A delivery is timed from `send_to_user` to the healthy client's receive. The baseline,
 measured in the same run, is the naive fan-out the hub replaced: one loop awaiting
 `ws.send_str` for each socket in turn (a stalled socket then holds everyone up).
 Target: healthy p99 <= 50 ms with stalled clients present.
@@ -46,8 +47,8 @@ ROUND_INTERVAL = 0.02  # 50 rounds/s: with 100 clients, 5,000 deliveries/s (clie
 def _app(db: Path) -> web.Application:
     app = web.Application(middlewares=[auth_middleware])
     app[keys.SETTINGS] = Settings(
-        security=SecuritySettings(allowed_origins=[ORIGIN], login_max_failures=1000),
-        hub=HubSettings(client_queue_size=64, heartbeat_seconds=60.0),
+        security=SecuritySettings.model_validate({"allowed_origins": [ORIGIN], "login_max_failures": 1000}),
+        hub=HubSettings.model_validate({"client_queue_size": 64, "heartbeat_seconds": 60.0}),
     )
     app[PASSWORD_HASHER] = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 
