@@ -19,6 +19,10 @@ feeds the pure router (screenpop/router.py) and carries out its actions through 
 composed (screenpop/pop.py) from the caller's history and open callbacks (records), FAQ suggestions
 and the office status at the moment of the answer.
 
+FAQ search as you type goes over the websocket too (``faq_search`` -> ``faq_results``; ``pop_ctx``
+sets the hub's ``on_faq_search`` hook), so the words typed never appear in a URL; the page falls
+back to GET /api/faq/search only while the socket is down.
+
 Ready / pause goes over the websocket (``presence_set``, handled by screenpop/wiring_hub.py);
 ``pop_ctx`` sets the hub's ``on_presence`` hook (when unset) to pause / unpause the operator's
 queue member in Asterisk, so a failed AMI action leaves the presence unchanged.
@@ -51,6 +55,7 @@ logger = logging.getLogger("cti.screenpop.web")
 
 WEB_DIR = Path(__file__).parent / "web"
 MAX_TODAY_PER_USER = 500
+FAQ_RESULTS = 10
 FAQ_CREDIT = "出典：子育てオープンデータ協議会「汎用FAQ」（CC BY 4.0）"
 
 DISPATCHER: web.AppKey[PopDispatcher] = web.AppKey("pop_dispatcher")
@@ -227,9 +232,21 @@ async def pop_ctx(app: web.Application) -> AsyncIterator[None]:
 
         hub.on_presence = on_presence
         hooked = True
+    faq = app.get(keys.FAQ)
+    faq_hooked = False
+    if hub is not None and faq is not None and getattr(hub, "on_faq_search", None) is None:
+
+        async def on_faq_search(principal: Principal, q: str) -> list[dict[str, Any]]:
+            # over the websocket, so what the operator types never lands in a URL or an access log
+            return [hit.as_dict() for hit in faq.search(q, FAQ_RESULTS)]
+
+        hub.on_faq_search = on_faq_search
+        faq_hooked = True
     try:
         yield
     finally:
+        if faq_hooked and hub is not None:
+            hub.on_faq_search = None
         if listeners is not None and dispatcher.on_events in listeners:
             listeners.remove(dispatcher.on_events)
         if hooked and hub is not None:

@@ -268,8 +268,12 @@ function onHubMessage(msg) {
         showPresence(msg.state.presence.state, msg.state.presence.reason);
       }
       break;
+    case 'faq_results':
+      onFaqResults(msg);
+      break;
     case 'error':
-      if (msg.code === 'presence_failed') showText('presence-error', msg.message);
+      if (msg.code === 'faq_failed' || msg.code === 'faq_unavailable') $('faq-status').textContent = msg.message;
+      else if (msg.code === 'presence_failed') showText('presence-error', msg.message);
       else globalError(msg.message || 'サーバーからエラーが通知されました');
       break;
     default:
@@ -401,23 +405,37 @@ function onFaqInput() {
 async function runFaqSearch() {
   const q = $('faq-q').value.trim();
   const seq = ++state.faqSeq;
-  const list = $('faq-results');
-  if (!q) { list.replaceChildren(); $('faq-status').textContent = ''; showText('faq-credit', ''); return; }
+  if (!q) {
+    $('faq-results').replaceChildren(); $('faq-status').textContent = ''; showText('faq-credit', '');
+    return;
+  }
   $('faq-status').textContent = '検索中…';
+  // Over the websocket when it is up (the words typed never go into a URL); HTTP otherwise.
+  state.faqPending = q;
+  if (state.hub && state.hub.send({ type: 'faq_search', q })) return;
   try {
     const data = await api('GET', `/api/faq/search?limit=10&q=${encodeURIComponent(q)}`);
-    if (seq !== state.faqSeq) return; // a newer query is on its way
-    closeAnswer(false);
-    list.replaceChildren(...data.results.map((hit) => {
-      const link = el('a', { href: '#', 'data-id': hit.id }, highlighted(hit.question, hit.question_highlights));
-      link.addEventListener('click', (e) => { e.preventDefault(); openAnswer(hit.id); });
-      return el('li', {}, link, el('p', { class: 'snippet' }, highlighted(hit.snippet, hit.snippet_highlights)));
-    }));
-    $('faq-status').textContent = data.results.length ? `${data.results.length}件` : '該当するFAQはありません';
-    showText('faq-credit', data.results.length ? (data.credit || faqCredit()) : '');
+    if (seq === state.faqSeq) renderFaqResults(data.results, data.credit);
   } catch (err) {
     if (seq === state.faqSeq) $('faq-status').textContent = err.message;
   }
+}
+
+function onFaqResults(msg) {
+  if (msg.q !== state.faqPending || msg.q !== $('faq-q').value.trim()) return; // a newer query is on its way
+  renderFaqResults(msg.results || [], null);
+}
+
+function renderFaqResults(results, credit) {
+  const list = $('faq-results');
+  closeAnswer(false);
+  list.replaceChildren(...results.map((hit) => {
+    const link = el('a', { href: '#', 'data-id': hit.id }, highlighted(hit.question, hit.question_highlights));
+    link.addEventListener('click', (e) => { e.preventDefault(); openAnswer(hit.id); });
+    return el('li', {}, link, el('p', { class: 'snippet' }, highlighted(hit.snippet, hit.snippet_highlights)));
+  }));
+  $('faq-status').textContent = results.length ? `${results.length}件` : '該当するFAQはありません';
+  showText('faq-credit', results.length ? (credit || faqCredit()) : '');
 }
 
 async function openAnswer(id) {

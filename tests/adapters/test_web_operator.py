@@ -219,3 +219,20 @@ async def test_pop_reaches_the_answering_operator_only_with_history_and_open_cal
     finally:
         await op1.client.session.close()
         await op2.client.session.close()
+
+
+async def test_faq_search_over_the_websocket(server: TestServer) -> None:
+    op = await operator(server, "tanaka", SEAT1)
+    try:
+        ws = await connect(op)
+        await ws.send_str(json.dumps({"type": "faq_search", "q": "保育"}))
+        while True:
+            data = json.loads((await ws.receive(timeout=5)).data)
+            if data["type"] == "faq_results":
+                break
+        assert data["q"] == "保育" and 1 <= len(data["results"]) <= 10
+        assert all({"id", "question", "snippet", "question_highlights"} <= set(r) for r in data["results"])
+        assert any("保育" in r["question"] for r in data["results"])
+        await ws.close()
+    finally:
+        await op.client.session.close()

@@ -105,7 +105,10 @@ async def test_two_operators_pop_faq_consent_and_callback_by_keyboard(tmp_path: 
         assert await op2.locator("#ringing").is_hidden()
         assert CALLER not in await op2.content()
 
-        # FAQ search by keyboard: "/" focuses the box, 2 characters, ArrowDown + Enter opens an answer
+        # FAQ search by keyboard: "/" focuses the box, 2 characters, ArrowDown + Enter opens an answer;
+        # the words go over the websocket, never into a URL
+        urls: list[str] = []
+        op1.on("request", lambda request: urls.append(request.url))
         await op1.locator("body").focus()
         await op1.keyboard.press("Escape")
         await op1.evaluate("document.activeElement.blur()")
@@ -118,6 +121,7 @@ async def test_two_operators_pop_faq_consent_and_callback_by_keyboard(tmp_path: 
         assert await op1.locator("#faq-results mark").count() > 0
         assert await op1.locator("#faq-credit").inner_text() == FAQ_CREDIT
         await screenshot(op1, "03-faq-results")
+        assert not [u for u in urls if "/api/faq/search" in u or "%E4%BF%9D" in u.upper()]
         await op1.keyboard.press("ArrowDown")
         await op1.keyboard.press("Enter")
         await op1.locator("#faq-answer").wait_for(state="visible")
