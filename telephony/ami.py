@@ -100,7 +100,11 @@ DEFAULT_EVENT_NAMES: tuple[str, ...] = (
     "Shutdown",
 )
 # VarSet is let through only for our own variables (CTI_CATEGORY, CTI_ROUTE, CTI_CALLBACK_ID...).
+# The dialplan sets inherited variables (`Set(__CTI_CATEGORY=...)`), which Asterisk reports with
+# their underscores (`Variable: __CTI_CATEGORY`): zero to two leading underscores are ours too.
 VARSET_PREFIX = "CTI_"
+VARSET_REGEX = f"^_{{0,2}}{VARSET_PREFIX}"
+_OUR_VARIABLE = re.compile(VARSET_REGEX)
 DEFAULT_NEWEXTEN_CONTEXTS = ("departments", "outbound-callback")  # tracker: callback + transfer contexts
 MAX_FRAME_BYTES = 1 << 20  # a frame this large without its end is garbage: drop the link
 _CONTEXT = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
@@ -238,7 +242,7 @@ def event_filters(names: Iterable[str], newexten_contexts: Iterable[str] = ()) -
             "Action": "Filter",
             "Operation": "Add",
             "MatchCriteria": "action(include),name(VarSet),header(Variable),method(regex)",
-            "Filter": f"^{VARSET_PREFIX}",
+            "Filter": VARSET_REGEX,
         }
     )
     filters.append(
@@ -273,7 +277,7 @@ def adapter_keeps(
     """Python mirror of `event_filters`: would Asterisk send us this event (e.g. for replays)?"""
     name = event.get("Event", "")
     if name == "VarSet":
-        return event.get("Variable", "").startswith(VARSET_PREFIX)
+        return _OUR_VARIABLE.match(event.get("Variable", "")) is not None
     if name == "Newexten":
         return event.get("Application") == "Hangup" or event.get("Context", "") in set(newexten_contexts)
     return name in set(event_names)

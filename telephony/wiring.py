@@ -24,6 +24,7 @@ from cti.logs import log_event
 from telephony.ami import AmiClient, Snapshot
 from telephony.control import CallControl
 from telephony.presence import MemberPresence, PresenceBoard
+from telephony.tracker import CallTracker, TrackerConfig
 
 logger = logging.getLogger(__name__)
 
@@ -116,10 +117,9 @@ async def ami_ctx(app: web.Application) -> AsyncIterator[None]:
     if not settings.ami.enabled:
         yield
         return
-    from telephony.tracker import CallTracker  # the pure tracker (written alongside)
-
     clock = app[keys.CLOCK]
-    tracker = CallTracker(clock)
+    # Callback and transfer contexts come from settings, as the dialplan names them.
+    tracker = CallTracker(clock, TrackerConfig.from_call_control(settings.call_control))
     telephony = build_telephony(settings, clock, tracker)
     app[keys.AMI] = telephony
     app[keys.TRACKER] = tracker

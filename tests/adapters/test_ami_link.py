@@ -140,7 +140,7 @@ async def test_login_uses_least_privilege_mask_then_filters_then_resyncs(server:
             "action(include),name(Newexten),header(Context),method(regex)": "^(departments|outbound-callback)$",
         }
         varset = [f for f in filters if "name(VarSet)" in str(f["MatchCriteria"])]
-        assert len(varset) == 1 and varset[0]["Filter"] == "^CTI_"
+        assert len(varset) == 1 and varset[0]["Filter"] == "^_{0,2}CTI_"
         assert names[len(filters) + 1 :] == ["CoreShowChannels", "QueueStatus"]
         assert client.filters_installed
         assert len(recorder.resyncs) == 1

@@ -115,7 +115,7 @@ def test_filters_keep_cti_varsets_and_only_the_newexten_the_tracker_reads() -> N
     assert filters[0]["MatchCriteria"] == "action(include),name(Hangup)"
     by_criteria = {f["MatchCriteria"]: f.get("Filter") for f in filters[1:]}
     assert by_criteria == {
-        "action(include),name(VarSet),header(Variable),method(regex)": "^CTI_",
+        "action(include),name(VarSet),header(Variable),method(regex)": "^_{0,2}CTI_",
         "action(include),name(Newexten),header(Application),method(regex)": "^Hangup$",
         "action(include),name(Newexten),header(Context),method(regex)": "^(departments|outbound-callback)$",
     }
@@ -138,7 +138,7 @@ def test_manager_conf_lines_carry_the_same_filters() -> None:
     lines = manager_conf_eventfilters(["Hangup"], ["departments"])
     assert lines == [
         "eventfilter(action(include),name(Hangup)) =",
-        "eventfilter(action(include),name(VarSet),header(Variable),method(regex)) = ^CTI_",
+        "eventfilter(action(include),name(VarSet),header(Variable),method(regex)) = ^_{0,2}CTI_",
         "eventfilter(action(include),name(Newexten),header(Application),method(regex)) = ^Hangup$",
         "eventfilter(action(include),name(Newexten),header(Context),method(regex)) = ^(departments)$",
     ]
