@@ -12,6 +12,7 @@ Routes:
   GET  /api/operator/config           departments, consent script, FAQ credit, known seats
   GET  /api/operator/office           is the ward office open now (and why not)
   GET  /api/operator/calls            today's calls popped to me (ids, times, categories only)
+  GET  /api/operator/current          my latest pop again (after a reload), with call_state
   POST /api/operator/calls/{call_id}/transfer   {"department"}: blind transfer (office open only)
 
 ``PopDispatcher`` listens to the tracker's domain events (``app[keys.AMI].domain_listeners``),
@@ -104,6 +105,7 @@ class PopDispatcher:
         self.router = PopRouter(seats)
         self._lock = asyncio.Lock()
         self._today: dict[str, dict[str, dict[str, Any]]] = {}  # user -> call_id -> row (no personal data)
+        self._current: dict[str, tuple[ComposePop, str]] = {}  # user -> (their latest pop, call state)
 
     async def on_events(self, events: Any) -> None:
         """Listener for the tracker's domain events (one event or a list of them)."""
@@ -131,9 +133,13 @@ class PopDispatcher:
     def _note(self, action: Notify) -> None:
         msg = action.message
         if isinstance(msg, messages.CallUpdate) and not msg.detail.get("ringing"):
+            state = "transferred" if msg.event == "transferred" else "ended"
             row = self._today.get(action.user_id, {}).get(msg.call_id)
             if row is not None:
-                row["state"] = "転送済み" if msg.event == "transferred" else "終了"
+                row["state"] = "転送済み" if state == "transferred" else "終了"
+            current = self._current.get(action.user_id)
+            if current is not None and current[0].call.call_id == msg.call_id and current[1] != "ended":
+                self._current[action.user_id] = (current[0], state)
 
     async def build_pop(self, action: ComposePop) -> dict[str, Any]:
         """The pop payload for `action` (lookups + pure composition)."""
@@ -193,8 +199,20 @@ class PopDispatcher:
         }
         while len(rows) > MAX_TODAY_PER_USER:
             rows.pop(next(iter(rows)))
+        self._current[action.user_id] = (action, "talking")
         self._send(action.user_id, message)
         log_event(logger, "pop_sent", user_id=action.user_id, call_id=action.call.call_id)
+
+    async def current(self, user_id: str) -> dict[str, Any] | None:
+        """The user's latest pop, composed again (fresh history and office status), with its state;
+        for a page reloaded during (or right after) a call."""
+        current = self._current.get(user_id)
+        if current is None:
+            return None
+        action, state = current
+        payload = await self.build_pop(action)
+        payload["call_state"] = state
+        return payload
 
     def today(self, user_id: str, now: datetime) -> list[dict[str, Any]]:
         day = now.astimezone(TOKYO).date().isoformat()
@@ -307,6 +325,15 @@ async def today_calls(request: web.Request) -> web.Response:
     return _json({"items": items})
 
 
+@_operator_only
+async def current_call(request: web.Request) -> web.Response:
+    principal = current_principal(request)
+    assert principal is not None
+    dispatcher = request.app.get(DISPATCHER)
+    pop = await dispatcher.current(principal.user_id) if dispatcher else None
+    return _json({"pop": pop})
+
+
 async def _json_body(request: web.Request) -> dict[str, Any] | web.Response:
     try:
         body = await request.json()
@@ -365,4 +392,5 @@ def setup_web_routes(app: web.Application) -> None:
     app.router.add_get("/api/operator/config", operator_config)
     app.router.add_get("/api/operator/office", office_status)
     app.router.add_get("/api/operator/calls", today_calls)
+    app.router.add_get("/api/operator/current", current_call)
     app.router.add_post("/api/operator/calls/{call_id}/transfer", transfer_call)

@@ -194,7 +194,7 @@ async function enterDesk() {
   const config = await loadConfig();
   fillDepartments(config.departments || []);
   $('consent-script').textContent = config.consent_script ? config.consent_script.text : '';
-  await Promise.all([refreshOffice(), loadToday()]);
+  await Promise.all([refreshOffice(), loadToday(), restoreCurrent()]);
   renderCall();
   startHub();
   $('call-title').focus();
@@ -264,6 +264,7 @@ function onHubMessage(msg) {
       if (state.me && msg.user_id === state.me.user_id) showPresence(msg.state, msg.reason);
       break;
     case 'snapshot':
+      restoreCurrent();
       if (msg.state && msg.state.presence && msg.state.presence.state) {
         showPresence(msg.state.presence.state, msg.state.presence.reason);
       }
@@ -316,6 +317,21 @@ async function onPop(pop) {
     if (err.status === 409) state.call.contactSaved = true; // already recorded (e.g. after a reload)
     else globalError(`通話の記録を作成できませんでした: ${err.message}`);
   }
+}
+
+const CALL_STATE_TEXT = { talking: '通話中', transferred: '転送済み', ended: '通話終了（結果を記録してください）' };
+
+async function restoreCurrent() {
+  // After a reload (or a resync snapshot): the latest pop, composed again by the server.
+  try {
+    const data = await api('GET', '/api/operator/current');
+    const pop = data && data.pop;
+    if (!pop || (state.call && state.call.call_id === pop.call_id)) return;
+    state.call = { ...pop, status: CALL_STATE_TEXT[pop.call_state] || '', contactSaved: true, consent: null };
+    state.faqUsed = new Set();
+    resetForms();
+    renderCall();
+  } catch (err) { /* nothing to restore */ }
 }
 
 function onCallUpdate(msg) {

@@ -1,5 +1,6 @@
-// The websocket client: connects to /ws, resumes with last_seq after a drop (exponential backoff
-// with jitter), and reports session expiry (message session_expired or close code 4401).
+// The websocket client: connects to /ws (a fresh page gets a snapshot), resumes with last_seq after
+// a drop (exponential backoff with jitter), and reports session expiry (message session_expired or
+// close code 4401).
 
 const CLOSE_SESSION_EXPIRED = 4401;
 const SEQUENCED = new Set(['ringing', 'pop', 'call_update', 'presence']);
@@ -48,7 +49,13 @@ export class HubClient {
     socket.addEventListener('open', () => {
       this.attempt = 0;
       this.onStatus('open', 0);
-      socket.send(JSON.stringify({ type: 'resume', last_seq: this.lastSeq, epoch: this.epoch }));
+      if (this.epoch === null) {
+        // A fresh page: ask for a snapshot (any first message other than resume does), not for a
+        // replay of every earlier pop still in the server's window.
+        socket.send(JSON.stringify({ type: 'ping' }));
+      } else {
+        socket.send(JSON.stringify({ type: 'resume', last_seq: this.lastSeq, epoch: this.epoch }));
+      }
     });
     socket.addEventListener('message', (event) => {
       let msg;
