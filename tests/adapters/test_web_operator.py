@@ -196,6 +196,10 @@ async def test_pop_reaches_the_answering_operator_only_with_history_and_open_cal
         assert 1 <= len(pop["faq_suggestions"]) <= app[keys.SETTINGS].faq.suggestions
         assert await sequenced(ws2) == []  # the other operator: nothing at all
 
+        current = (await (await op1.client.get("/api/operator/current")).json())["pop"]
+        assert (current["call_id"], current["call_state"], current["caller_number"]) == ("new-1", "talking", CALLER)
+        assert (await (await op2.client.get("/api/operator/current")).json())["pop"] is None
+
         today = await (await op1.client.get("/api/operator/calls")).json()
         assert [(r["call_id"], r["category_label"], r["state"]) for r in today["items"]] == [
             ("new-1", "子育て", "通話中")]
@@ -214,6 +218,8 @@ async def test_pop_reaches_the_answering_operator_only_with_history_and_open_cal
         [update] = await sequenced(ws1)
         assert update["type"] == "call_update" and update["event"] == "hangup"
         assert update["detail"]["reason"] == "answered"
+        current = (await (await op1.client.get("/api/operator/current")).json())["pop"]
+        assert (current["call_id"], current["call_state"]) == ("new-1", "ended")
         assert await sequenced(ws2) == []
         await asyncio.gather(ws1.close(), ws2.close())
     finally:
