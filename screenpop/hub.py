@@ -426,5 +426,4 @@ class Hub:
         conns = list(self.connections())
         for conn in conns:
             conn.request_close(CLOSE_GOING_AWAY, "server_shutdown", None)
-        for conn in conns:
-            await conn.stop_writer()
+        await asyncio.gather(*(conn.stop_writer() for conn in conns))

@@ -274,3 +274,12 @@ async def _sweep_loop(app: web.Application, every_seconds: float) -> None:
 def setup_ws_routes(app: web.Application) -> None:
     app.router.add_get("/ws", ws_handler)
     app.router.add_get("/api/ws/schema.json", ws_schema)
+    # Sockets are closed (1001) at shutdown, before aiohttp waits for handlers to finish:
+    # an open websocket would otherwise hold the shutdown for its whole timeout.
+    app.on_shutdown.append(_close_sockets)
+
+
+async def _close_sockets(app: web.Application) -> None:
+    hub = app.get(keys.HUB)
+    if isinstance(hub, Hub):
+        await hub.close_all()

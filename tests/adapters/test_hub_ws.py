@@ -452,3 +452,17 @@ async def test_heartbeat_drops_a_browser_that_stopped_answering(tmp_path: Path, 
         writer.close()
     finally:
         await c.close()
+
+
+async def test_shutdown_closes_sockets_with_1001_promptly(tmp_path: Path, clock: Clock) -> None:
+    c = await start(tmp_path, clock, make_settings())
+    await add_user(c, "op1", "operator")
+    await login(c, "op1")
+    ws, _ = await connect(c)
+    started = time.monotonic()
+    closing = asyncio.create_task(close_code(ws))
+    assert c.server is not None
+    await c.server.close()
+    assert await closing == m.CLOSE_GOING_AWAY
+    assert time.monotonic() - started < 5
+    await c.close()
