@@ -5,11 +5,12 @@
   A connection whose queue overflows is disconnected (close code 1008, after an ``error``
   ``too_slow`` when the socket still takes data; a socket that takes nothing is aborted).
 - Every message addressed to a user takes the user's next sequence number and is kept in a replay
-  buffer of ``replay_window`` messages. A reconnecting client sends ``{"type": "resume",
-  "last_seq": N}`` first: if every message after N is still in the buffer they are replayed in
-  order, otherwise (or on a new server epoch, or when no resume arrives within ``resume_grace``)
-  the client gets a ``snapshot`` from the snapshot provider, and queued messages it covers are
-  skipped. Live messages are held until that first sync so the client sees ``seq`` in order.
+  buffer of ``replay_window`` messages (and at most REPLAY_MAX_BYTES per user). A reconnecting
+  client sends ``{"type": "resume", "last_seq": N}`` first: if every message after N is still in
+  the buffer they are replayed in order, otherwise (or on a new server epoch, or when no resume
+  arrives within ``resume_grace``) the client gets a ``snapshot`` from the snapshot provider, and
+  queued messages it covers are skipped. Live messages are held until that first sync so the
+  client sees ``seq`` in order.
 
 The hub does not import aiohttp: a connection talks to anything with ``send_str``/``close``
 (aiohttp's WebSocketResponse) plus an ``abort`` callable for the raw transport.
@@ -49,6 +50,9 @@ WS_CLIENTS = Gauge("cti_ws_clients", "Open operator websocket connections")
 POPS_SENT = Counter("cti_pops_sent_total", "Screen pops written to operator sockets")
 WS_DISCONNECTS = Counter("cti_ws_disconnects_total", "Websocket disconnects by reason", ["reason"])
 
+# Pops can be large (history, FAQ suggestions): the replay buffer is bounded in bytes as well.
+REPLAY_MAX_BYTES = 2 * 1024 * 1024
+
 SnapshotProvider = Callable[[Principal], Awaitable[dict[str, Any]]]
 PresenceHandler = Callable[[Principal, PresenceSet], Awaitable[None]]
 FaqSearchHandler = Callable[[Principal, str], Awaitable[list[dict[str, Any]]]]
@@ -70,6 +74,7 @@ class _UserChannel:
     role: Role
     seq: int = 0
     buffer: deque[tuple[int, str]] = field(default_factory=deque)
+    buffer_bytes: int = 0
     connections: set[Connection] = field(default_factory=set)
 
 
@@ -284,6 +289,7 @@ class Hub:
         snapshot_provider: SnapshotProvider = empty_snapshot,
         resume_grace: float = 5.0,
         close_timeout: float = 2.0,
+        replay_max_bytes: int = REPLAY_MAX_BYTES,
     ) -> None:
         if queue_size < 1:
             raise ValueError("queue_size must be at least 1")
@@ -293,6 +299,7 @@ class Hub:
         self.snapshot_provider = snapshot_provider
         self.resume_grace = resume_grace
         self.close_timeout = close_timeout
+        self.replay_max_bytes = replay_max_bytes
         self.epoch = secrets.token_hex(8)
         self._users: dict[str, _UserChannel] = {}
         # Hooks the composition root may set: presence changes (e.g. AMI QueuePause) and FAQ search.
@@ -356,8 +363,11 @@ class Hub:
             seq = channel.seq
             text = msg.model_copy(update={"seq": seq}).model_dump_json()
             channel.buffer.append((seq, text))
-            while len(channel.buffer) > self.replay_window:
-                channel.buffer.popleft()
+            channel.buffer_bytes += len(text)
+            while channel.buffer and (
+                len(channel.buffer) > self.replay_window or channel.buffer_bytes > self.replay_max_bytes
+            ):
+                channel.buffer_bytes -= len(channel.buffer.popleft()[1])
         else:
             seq = -1
             text = msg.model_copy(update={"seq": channel.seq}).model_dump_json()

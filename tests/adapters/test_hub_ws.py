@@ -466,3 +466,21 @@ async def test_shutdown_closes_sockets_with_1001_promptly(tmp_path: Path, clock:
     assert await closing == m.CLOSE_GOING_AWAY
     assert time.monotonic() - started < 5
     await c.close()
+
+
+async def test_the_replay_buffer_is_bounded_in_bytes_too(client: Client) -> None:
+    await login(client, "op1")
+    hub = hub_of(client)
+    hub.replay_max_bytes = 3000
+    ws, hello = await connect(client)
+    await ws.close()
+    await wait_until(lambda: hub.connection_count() == 0)
+    for n in range(1, 4):  # 3 messages of ~1.2 kB: only 2 fit in 3000 bytes
+        hub.send_to_user("op1", m.Pop(call_id=f"c{n}", history=[{"note": "x" * 1100}]))
+    ws, _ = await connect(client, last_seq=1, epoch=hello["epoch"])
+    got = [await recv(ws) for _ in range(2)]
+    assert [(g["type"], g["seq"]) for g in got] == [("pop", 2), ("pop", 3)]
+    await ws.close()
+    ws, _ = await connect(client, last_seq=0, epoch=hello["epoch"])
+    assert (await recv(ws))["type"] == "snapshot"  # seq 1 was evicted by size
+    await ws.close()
