@@ -303,7 +303,8 @@ async function onPop(pop) {
   state.faqUsed = new Set();
   resetForms();
   renderCall();
-  upsertToday(pop.call_id, { at: new Date().toISOString(), category_label: categoryLabel(pop), state: '通話中' });
+  upsertToday(pop.call_id, { category_label: categoryLabel(pop), state: '通話中' });
+  loadToday();
   $('call-title').focus();
   try {
     await api('POST', '/api/records/contacts', {
@@ -610,10 +611,14 @@ function onRevealToggle(event) {
 // ---- today's calls --------------------------------------------------------------------------------
 
 async function loadToday() {
+  // The server's rows (times on the server's clock) merged with what this page recorded (outcomes).
   try {
     const data = await api('GET', '/api/operator/calls');
-    state.today = new Map(data.items.map((row) => [row.call_id, row]));
-  } catch (err) { state.today = new Map(); }
+    for (const row of data.items) {
+      const mine = state.today.get(row.call_id);
+      state.today.set(row.call_id, mine && mine.outcome ? { ...row, outcome: mine.outcome } : row);
+    }
+  } catch (err) { /* keep what is shown */ }
   renderToday();
 }
 
