@@ -13,7 +13,6 @@ import asyncio
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
 
 import aiosqlite
 from argon2 import PasswordHasher
@@ -249,7 +248,3 @@ def _user(row: aiosqlite.Row) -> User:
         disabled=bool(row["disabled"]),
         created_at=str(row["created_at"]),
     )
-
-
-def parse_instant(text: str) -> datetime:
-    return require_aware(datetime.fromisoformat(text), "stored instant")
