@@ -406,6 +406,14 @@ class Hub:
                 count += 1
         return count
 
+    def drop_history(self, user_id: str) -> None:
+        """Forget the user's replay buffer (it may hold caller numbers): at logout or session end.
+        The sequence number is kept, so a later resume falls back to a snapshot."""
+        channel = self._users.get(user_id)
+        if channel is not None:
+            channel.buffer.clear()
+            channel.buffer_bytes = 0
+
     # -- resume ---------------------------------------------------------------------------------
 
     def _plan_sync(self, conn: Connection, msg: Resume, upto: int | None = -1) -> _SyncPlan:

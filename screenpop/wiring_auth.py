@@ -328,10 +328,12 @@ def _landing(role: Role) -> str:
     return "/operator/" if role in OPERATOR_ROOM_ROLES else "/"
 
 
-def _expire_sockets(app: web.Application, token_hash: str) -> None:
+def _expire_sockets(app: web.Application, token_hash: str, user_id: str | None = None) -> None:
     hub = app.get(keys.HUB)
     if hub is not None:
         hub.expire_session(token_hash)
+        if user_id is not None:
+            hub.drop_history(user_id)
 
 
 def _session_of(request: web.Request) -> Session:
@@ -347,7 +349,7 @@ async def logout(request: web.Request) -> web.StreamResponse:
     session = _session_of(request)
     await ctx.sessions.delete(session.token_hash)
     ctx.seats.release_user(session.user_id)
-    _expire_sockets(request.app, session.token_hash)
+    _expire_sockets(request.app, session.token_hash, session.user_id)
     log_event(logger, "logout", user_id=session.user_id)
     response = web.json_response({"ok": True})
     response.del_cookie(COOKIE_NAME, path="/")

@@ -200,6 +200,7 @@ async def _presence(app: web.Application, hub: Hub, principal: Principal, msg: m
 
 def _session_ended(app: web.Application, token_hash: str, user_id: str) -> None:
     hub_of(app).expire_session(token_hash)
+    hub_of(app).drop_history(user_id)
     app[AUTH].seats.release_user(user_id)
     app[PRESENCE].pop(user_id, None)
 

@@ -241,12 +241,20 @@ async def test_the_sweep_closes_idle_sockets_and_frees_the_seat(client: Client, 
     assert client.app[SEATS].user_at("PJSIP/op101") is None
 
 
-async def test_logout_closes_the_sessions_sockets(client: Client) -> None:
+async def test_logout_closes_the_sessions_sockets_and_forgets_the_replay_buffer(client: Client) -> None:
     me = await login(client, "op1")
-    ws, _ = await connect(client)
+    ws, hello = await connect(client)
+    hub = hub_of(client)
+    hub.send_to_user("op1", m.Pop(call_id="c1", caller_number="0312345678"))
+    assert (await recv(ws))["type"] == "pop"
     await client.post("/api/logout", headers={"X-CSRF-Token": me["csrf_token"]})
     assert (await recv(ws))["type"] == "session_expired"
     assert await close_code(ws) == m.CLOSE_SESSION_EXPIRED
+    await login(client, "op1")
+    ws, _ = await connect(client, last_seq=0, epoch=hello["epoch"])
+    snap = await recv(ws)  # no replay of the caller's number after a logout
+    assert snap["type"] == "snapshot" and snap["seq"] == 1
+    await ws.close()
 
 
 async def test_malformed_and_unknown_messages_get_an_error_and_the_socket_stays(client: Client) -> None:
