@@ -25,6 +25,7 @@ USER_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{1,31}$")
 MIN_PASSWORD_CHARS = 10
 MAX_PASSWORD_CHARS = 1024
 MAX_NAME_CHARS = 64
+HASH_CONCURRENCY = 4
 
 _V1 = """
 CREATE TABLE users (
@@ -123,12 +124,20 @@ class AccountStore:
         self._clock = clock
         self._hasher = hasher or default_hasher()
         self._dummy_hash: str | None = None
+        # Each argon2 computation holds memory_cost KiB (64 MiB by default): bound how many run at
+        # once so a burst of logins cannot exhaust memory through the thread pool.
+        self._slots = asyncio.Semaphore(HASH_CONCURRENCY)
 
     def _now(self) -> str:
         return require_aware(self._clock(), "clock()").isoformat()
 
     async def _hash(self, password: str) -> str:
-        return await asyncio.to_thread(self._hasher.hash, password)
+        async with self._slots:
+            return await asyncio.to_thread(self._hasher.hash, password)
+
+    async def _check(self, stored: str, password: str) -> bool:
+        async with self._slots:
+            return await asyncio.to_thread(self._verify, stored, password)
 
     async def add(
         self,
@@ -211,10 +220,10 @@ class AccountStore:
         if row is None:
             if self._dummy_hash is None:
                 self._dummy_hash = await self._hash("cti-dummy-password-for-timing")
-            await asyncio.to_thread(self._verify, self._dummy_hash, password)
+            await self._check(self._dummy_hash, password)
             return AuthResult(None, "unknown_user")
         stored = str(row["password_hash"])
-        if not await asyncio.to_thread(self._verify, stored, password):
+        if not await self._check(stored, password):
             return AuthResult(None, "wrong_password")
         user = _user(row)
         if user.disabled:
