@@ -112,7 +112,16 @@ function setSeat(seat) {
   $('seat-label').hidden = !seat;
 }
 
+const DESK_ROLES = new Set(['operator', 'supervisor']);
+
 async function afterLogin(me) {
+  if (!DESK_ROLES.has(me.role)) {
+    // department staff and admins have their own pages; this one is the operators' desk
+    setCsrfToken(me.csrf_token);
+    try { await api('POST', '/api/logout', {}); } catch (e) { /* already gone */ }
+    toLogin('この画面はオペレーター・スーパーバイザー用です。担当課・管理者の方は各自の画面をお使いください。');
+    return;
+  }
   setMe(me);
   globalError('');
   if (me.seat) await enterDesk();

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from browser import (
     FAQ_CREDIT,
+    PASSWORD,
     MovableClock,
     StaffUser,
     build_operator_app,
@@ -302,3 +303,17 @@ async def test_dropped_websocket_reconnects_and_resumes_without_losing_a_message
         assert isinstance(resume["last_seq"], int) and resume["last_seq"] >= 2  # after two presence messages
         assert isinstance(resume["epoch"], str) and resume["epoch"]  # the server's, from hello
         assert no_unexpected_errors(page) == []
+
+
+async def test_department_staff_are_sent_back_with_a_clear_message(tmp_path: Path, browser: Browser) -> None:
+    port = free_port()
+    users = [StaffUser("kosodate01", role="department", department="kosodate")]
+    app = build_operator_app(operator_settings(tmp_path, port), MovableClock(TUESDAY), users)
+    async with serve(app, port) as run:
+        page = await new_operator_page(browser, run)
+        await page.locator("#login-user").fill("kosodate01")
+        await page.locator("#login-password").fill(PASSWORD)
+        await page.keyboard.press("Enter")
+        await page.locator("#login-error", has_text="オペレーター・スーパーバイザー用").wait_for()
+        assert await page.locator("#screen-desk").is_hidden() and await page.locator("#screen-seat").is_hidden()
+        assert (await page.context.request.get(run.base_url + "/api/me")).status == 401  # logged out again
