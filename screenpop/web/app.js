@@ -226,6 +226,7 @@ async function refreshOffice() {
     const badge = $('office-status');
     badge.textContent = office.open ? '区役所: 開庁中' : `区役所: 閉庁（${office.reason_text || '時間外'}）`;
     badge.className = `badge ${office.open ? 'open' : 'closed'}`;
+    badge.hidden = false;
     state.officeOpen = office.open;
   } catch (err) {
     if (!(err instanceof ApiError && err.status === 401)) globalError(err.message);
