@@ -35,6 +35,7 @@ from telephony.agi_protocol import (
     parse_request,
     parse_response,
     set_variable,
+    set_variables_at_once,
     starts_usage_block,
 )
 from telephony.agi_route import route_variables
@@ -188,15 +189,17 @@ class FastAgiServer:
                 uniqueid=request.uniqueid,
                 error=type(exc).__name__,
             ) from exc
-        for name, value in variables.items():
-            writer.write(set_variable(name, value))
+        at_once = set_variables_at_once(variables) if len(variables) > 1 else None
+        commands = [("*", at_once)] if at_once else [(n, set_variable(n, v)) for n, v in variables.items()]
+        for name, command in commands:
+            writer.write(command)
             await writer.drain()
             response = await self._read_response(reader, request)
             if response.text == "HANGUP":
                 raise _SessionEnd(
                     "fastagi_caller_hung_up", logging.INFO, script=request.script, uniqueid=request.uniqueid
                 )
-            if not response.ok:
+            if not response.ok or (name == "*" and response.result == "-2"):  # -2: MSet not loaded
                 raise _SessionEnd(
                     "fastagi_command_rejected",
                     script=request.script,

@@ -132,6 +132,22 @@ def set_variable(name: str, value: str) -> bytes:
     return f"SET VARIABLE {name} {quote(value)}\n".encode()
 
 
+_MSET_SAFE = re.compile(r"[^,\"\\\s|]*")
+
+
+def set_variables_at_once(variables: Mapping[str, str]) -> bytes | None:
+    """All variables in ONE command, ``EXEC MSet "A=1,B=2"``: one round trip instead of one per
+    variable (each costs the caller a wait on Asterisk's side). None when a value cannot travel
+    inside MSet's comma-separated argument; then set them one by one."""
+    for name, value in variables.items():
+        if not _VARIABLE_NAME.fullmatch(name):
+            raise ValueError(f"{name!r} is not a valid channel variable name")
+        if not _MSET_SAFE.fullmatch(value):
+            return None
+    pairs = ",".join(f"{name}={value}" for name, value in variables.items())
+    return f'EXEC MSet "{pairs}"\n'.encode()
+
+
 def parse_response(line: str) -> AgiResponse:
     """One response line (``200 result=1``, ``510 ...``, ``HANGUP``)."""
     if line.strip() == "HANGUP":

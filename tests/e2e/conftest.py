@@ -245,6 +245,19 @@ class AmiClient:
 
 @pytest.fixture
 async def ami(pbx: Pbx) -> AsyncIterator[AmiClient]:
+    """A test driver that sees every event (cti-admin): the production "cti" user only gets the
+    events cti reads, filtered by manager.conf's eventfilter lines."""
+    client = AmiClient()
+    await client.connect(pbx.ami_host, pbx.ami_port, pbx.admin_username, pbx.admin_secret)
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+@pytest.fixture
+async def cti_ami(pbx: Pbx) -> AsyncIterator[AmiClient]:
+    """Logged in as the production "cti" user (least privilege, filtered events)."""
     client = AmiClient()
     await client.connect(pbx.ami_host, pbx.ami_port, pbx.ami_username, pbx.ami_secret)
     try:

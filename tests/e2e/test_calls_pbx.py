@@ -100,7 +100,8 @@ async def test_unknown_department_does_not_exist(pbx: Pbx) -> None:
 
 
 # ---- AMI least privilege -----------------------------------------------------------------------
-async def test_cti_ami_user_has_what_cti_needs_and_no_more(ami: AmiClient) -> None:
+async def test_cti_ami_user_has_what_cti_needs_and_no_more(cti_ami: AmiClient) -> None:
+    ami = cti_ami
     assert (await ami.action("Ping"))["Response"] == "Success"
     assert (await ami.action("QueueStatus", Queue="operators"))["Response"] == "Success"
     assert (await ami.action("CoreShowChannels"))["Response"] == "Success"
