@@ -59,5 +59,6 @@ def configure_logging(level: str = "INFO", json_lines: bool = True) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     # Libraries log raw protocol data (AMI frames carry caller numbers): keep them quiet.
-    for noisy in ("panoramisk", "aiohttp.access"):
+    # aiosqlite logs SQL parameters (names, phone numbers) at DEBUG.
+    for noisy in ("panoramisk", "aiohttp.access", "aiosqlite"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
