@@ -10,6 +10,7 @@ cannot carry personal data.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from datetime import datetime
@@ -46,54 +47,66 @@ def _dt(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
-async def load_rows(db: aiosqlite.Connection, period: Period) -> tuple[list[CallRow], list[CallbackRow]]:
-    """The calls that arrived in the period (call log joined with contacts) and every callback row
-    that may count in it (created before its end)."""
+Raw = tuple[list[aiosqlite.Row], list[aiosqlite.Row], list[aiosqlite.Row]]
+
+
+async def fetch_raw(db: aiosqlite.Connection, period: Period) -> Raw:
+    """Rows of the call log, the contacts and the callbacks that may count in the period
+    (index range scans only; no personal-data column is read)."""
     start, end = iso(period.start), iso(period.end)
-    log: dict[str, aiosqlite.Row] = {}
-    async with db.execute(
-        "SELECT call_id, arrived_at, category, queued_at, answered_at, abandoned, after_hours FROM call_log"
-        " WHERE arrived_at >= ? AND arrived_at < ?", (start, end)
-    ) as cur:
-        for row in await cur.fetchall():
-            log[row["call_id"]] = row
-    contacts: dict[str, aiosqlite.Row] = {}
-    async with db.execute(
-        "SELECT c.call_id, c.started_at, c.ivr_category, c.outcome, l.arrived_at AS log_arrived FROM contacts c"
-        " LEFT JOIN call_log l ON l.call_id = c.call_id"
-        " WHERE (l.arrived_at IS NULL AND c.started_at >= ? AND c.started_at < ?)"
-        " OR (l.arrived_at >= ? AND l.arrived_at < ?)", (start, end, start, end)
-    ) as cur:
-        for row in await cur.fetchall():
-            contacts[row["call_id"]] = row
+
+    async def rows(sql: str, params: tuple[Any, ...]) -> list[aiosqlite.Row]:
+        async with db.execute(sql, params) as cur:
+            return list(await cur.fetchall())  # converted in to_rows, off the event loop
+
+    log = await rows("SELECT call_id, arrived_at, category, queued_at, answered_at, abandoned, after_hours"
+                     " FROM call_log WHERE arrived_at >= ? AND arrived_at < ?", (start, end))
+    contacts = await rows(
+        "SELECT c.call_id, c.started_at, c.ivr_category, c.outcome FROM call_log l"
+        " JOIN contacts c ON c.call_id = l.call_id WHERE l.arrived_at >= ? AND l.arrived_at < ?"
+        " UNION SELECT c.call_id, c.started_at, c.ivr_category, c.outcome FROM contacts c"
+        " WHERE c.started_at >= ? AND c.started_at < ?"
+        " AND NOT EXISTS (SELECT 1 FROM call_log l WHERE l.call_id = c.call_id)", (start, end, start, end))
+    callbacks = await rows("SELECT id, department, collected_at, due_by, status, handed_over_at, closed_at"
+                           " FROM callbacks WHERE collected_at < ?", (end,))
+    return log, contacts, callbacks
+
+
+def to_rows(raw: Raw) -> tuple[list[CallRow], list[CallbackRow]]:
+    """The report's input rows (CPU only: run it off the event loop for big periods)."""
+    log_rows, contact_rows, callback_rows = raw
+    log = {r[0]: r for r in log_rows}
+    contacts = {r[0]: r for r in contact_rows}
     calls: list[CallRow] = []
     for call_id in sorted(set(log) | set(contacts)):
         lg, ct = log.get(call_id), contacts.get(call_id)
-        arrived = _dt(lg["arrived_at"]) if lg else _dt(ct["started_at"]) if ct else None
+        arrived = _dt(lg[1]) if lg else _dt(ct[1]) if ct else None
         assert arrived is not None
-        answered = _dt(lg["answered_at"]) if lg else None
-        queued = _dt(lg["queued_at"]) if lg else None
+        answered = _dt(lg[4]) if lg else None
+        queued = _dt(lg[3]) if lg else None
         wait = (answered - (queued or arrived)).total_seconds() if answered and lg else None
-        category = (ct["ivr_category"] if ct and ct["ivr_category"] else None) or (lg["category"] if lg else None)
+        category = (ct[2] if ct and ct[2] else None) or (lg[2] if lg else None)
         calls.append(CallRow(
             call_id=call_id, arrived_at=arrived, category=category,
-            answered_at=answered or (_dt(ct["started_at"]) if ct else None),
-            abandoned=bool(lg["abandoned"]) if lg else False,
-            after_hours=bool(lg["after_hours"]) if lg else False,
+            answered_at=answered or (_dt(ct[1]) if ct else None),
+            abandoned=bool(lg[5]) if lg else False,
+            after_hours=bool(lg[6]) if lg else False,
             wait_seconds=max(0.0, wait) if wait is not None else None,
-            outcome=ct["outcome"] if ct else None,
+            outcome=ct[3] if ct else None,
         ))
     callbacks: list[CallbackRow] = []
-    async with db.execute(
-        "SELECT id, department, collected_at, due_by, status, handed_over_at, closed_at FROM callbacks"
-        " WHERE collected_at < ?", (end,)
-    ) as cur:
-        for row in await cur.fetchall():
-            due_by, collected = _dt(row["due_by"]), _dt(row["collected_at"])
-            assert due_by is not None and collected is not None
-            callbacks.append(CallbackRow(int(row["id"]), row["department"], collected, due_by, row["status"],
-                                         _dt(row["handed_over_at"]), _dt(row["closed_at"])))
+    for cb_id, department, collected_at, due_by_text, status, handed_over_at, closed_at in callback_rows:
+        due_by, collected = _dt(due_by_text), _dt(collected_at)
+        assert due_by is not None and collected is not None
+        callbacks.append(CallbackRow(int(cb_id), department, collected, due_by, status,
+                                     _dt(handed_over_at), _dt(closed_at)))
     return calls, callbacks
+
+
+async def load_rows(db: aiosqlite.Connection, period: Period) -> tuple[list[CallRow], list[CallbackRow]]:
+    """The calls that arrived in the period (call log joined with contacts) and every callback row
+    that may count in it (created before its end)."""
+    return await asyncio.to_thread(to_rows, await fetch_raw(db, period))
 
 
 async def compute(request: web.Request) -> tuple[Period, dict[str, Any]]:
@@ -108,7 +121,8 @@ async def compute(request: web.Request) -> tuple[Period, dict[str, Any]]:
         raise ApiError(422, "invalid_period", str(exc), "period") from None
     calls, callbacks = await load_rows(request.app[keys.DB], period)
     names = {d.code: d.name for d in request.app[keys.SETTINGS].records.departments}
-    report = build_report(period, calls, callbacks, now=now, departments=list(names))
+    # CPU-bound for a busy month: computed in a thread so calls, pops and routing keep flowing.
+    report = await asyncio.to_thread(build_report, period, calls, callbacks, now=now, departments=list(names))
     for row in report["callbacks_by_department"]:
         row["name"] = names.get(row["department"], row["department"])
     return period, report
@@ -128,7 +142,7 @@ async def get_report_csv(request: web.Request) -> web.StreamResponse:
     await request.app[keys.RECORDS].audit_alone(who, "export", "report", period.label, "ok",
                                                 {"kind": period.kind, "format": "csv"})
     log_event(logger, "report_exported", user=who.user_id, period=period.label, kind=period.kind)
-    body = "\ufeff" + report_csv(report)  # BOM: Excel opens UTF-8 Japanese correctly
+    body = "\ufeff" + await asyncio.to_thread(report_csv, report)  # BOM: Excel opens UTF-8 Japanese correctly
     return web.Response(
         body=body.encode("utf-8"), content_type="text/csv", charset="utf-8",
         headers={"Content-Disposition": f'attachment; filename="cti-report-{period.kind}-{period.label}.csv"',
