@@ -545,7 +545,9 @@ class AmiClient:
                     raise
                 # e.g. no write=system permission, or an Asterisk without advanced filters:
                 # carry on unfiltered (or filtered by manager.conf eventfilter) rather than not at all.
-                log_event(logger, "ami_filter_rejected", logging.WARNING, detail=redact_digits(exc.message)[:200])
+                # With the shipped least-privilege user this is expected: manager.conf filters.
+                log_event(logger, "ami_session_filter_not_installed", logging.INFO,
+                          detail=redact_digits(exc.message)[:200], relying_on="manager.conf eventfilter")
                 return
         self.filters_installed = True
 
