@@ -357,6 +357,7 @@ function onCallUpdate(msg) {
   }
   if (msg.event === 'transferred') {
     state.call.status = `転送済み（${msg.detail && msg.detail.target ? msg.detail.target : ''}）`;
+    document.querySelector('input[name=outcome][value=transferred]').checked = true;
     upsertToday(msg.call_id, { state: '転送済み' });
   } else if (msg.event === 'hangup') {
     state.call.status = '通話終了（結果を記録してください）';
@@ -523,17 +524,22 @@ async function onTransferSubmit(event) {
   if (!state.call) { showText('transfer-error', '対応中の通話がありません'); return; }
   const department = $('transfer-dept').value;
   if (!department) { showText('transfer-error', '転送先の課を選んでください'); return; }
+  // Shown before the request: the "transferred" update may come over the websocket before the
+  // HTTP answer does, and must not be overwritten by it.
+  const call = state.call;
+  const before = call.status;
+  call.status = '転送しています…';
+  renderCall();
   try {
-    await api('POST', `/api/operator/calls/${encodeURIComponent(state.call.call_id)}/transfer`, { department });
+    await api('POST', `/api/operator/calls/${encodeURIComponent(call.call_id)}/transfer`, { department });
     showText('transfer-error', '');
-    state.call.transferredTo = department;
-    state.call.status = '転送しています…';
-    const radio = document.querySelector('input[name=outcome][value=transferred]');
-    radio.checked = true;
-    renderCall();
+    call.transferredTo = department;
+    document.querySelector('input[name=outcome][value=transferred]').checked = true;
   } catch (err) {
+    if (call.status === '転送しています…') call.status = before;
     showText('transfer-error', err.message);
   }
+  if (state.call === call) renderCall();
 }
 
 // ---- consent and callback -------------------------------------------------------------------------

@@ -177,6 +177,8 @@ async def test_office_open_transfer_from_the_screen_redirects_the_real_call(
         await page.locator("#transfer-dept").select_option("kosodate")
         await page.locator("#transfer-btn").focus()
         await page.keyboard.press("Enter")
+        await page.locator("#pop-state:has-text('転送済み'), #transfer-error:visible").first.wait_for(timeout=15_000)
+        assert await page.locator("#transfer-error").is_hidden(), await page.locator("#transfer-error").inner_text()
         await page.locator("#pop-state", has_text="転送済み").wait_for(timeout=15_000)
         redirected = await ami.wait_event(
             lambda e: e.get("Event") == "Newexten" and e.get("Context") == "departments" and e.get("Exten") == "205"
