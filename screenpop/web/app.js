@@ -116,10 +116,10 @@ const DESK_ROLES = new Set(['operator', 'supervisor']);
 
 async function afterLogin(me) {
   if (!DESK_ROLES.has(me.role)) {
-    // department staff and admins have their own pages; this one is the operators' desk
-    setCsrfToken(me.csrf_token);
-    try { await api('POST', '/api/logout', {}); } catch (e) { /* already gone */ }
-    toLogin('この画面はオペレーター・スーパーバイザー用です。担当課・管理者の方は各自の画面をお使いください。');
+    // department staff and admins have their own page (/department/); this one is the operators' desk
+    showScreen('login');
+    showText('login-error', 'この画面はオペレーター用です。担当課の画面へ移動します…');
+    location.assign('/department/');
     return;
   }
   setMe(me);
