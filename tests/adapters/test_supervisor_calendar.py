@@ -11,6 +11,7 @@ from supervisor_env import make_env
 from cti import keys
 from cti.clock import TOKYO
 from cti.config import Settings
+from records.audit import verify_chain
 
 FRIDAY_10 = datetime(2026, 11, 27, 10, 0, tzinfo=TOKYO)
 
@@ -33,6 +34,7 @@ async def test_emergency_close_flips_routing_at_once_and_is_audited(tmp_path: Pa
         assert resp.status == 200
         assert cal.call_center(FRIDAY_10).open
         assert len(await env.audit(action="emergency_off")) == 1
+        assert verify_chain(await env.audit()) == []  # records' hash chain, unbroken
 
 
 async def test_emergency_state_survives_a_restart(tmp_path: Path) -> None:

@@ -57,11 +57,10 @@ async def login(browser: Browser, base_url: str, user: str) -> Page:
     page.set_default_timeout(15_000)
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    await page.goto(base_url + "/login")
-    await page.fill("input[name=user_id]", user)
-    await page.fill("input[name=password]", PASSWORD)
-    await page.press("input[name=password]", "Enter")
-    await page.wait_for_load_state()
+    # The login API (the form posts the same): the session cookie lands in this browser context.
+    # (Not via the form's redirect: it lands on "/", the operator screen, not this one.)
+    resp = await page.request.post(base_url + "/api/login", data={"user_id": user, "password": PASSWORD})
+    assert resp.status == 200, await resp.text()
     page.js_errors = errors  # type: ignore[attr-defined]
     return page
 
@@ -87,7 +86,12 @@ async def test_department_user_works_a_request_to_closed_with_a_real_call(
         page = await login(browser, run.base_url, "zei1")
         await page.goto(run.base_url + "/department/")
         row = page.locator(f"#inbox tbody tr[data-id='{callback_id}']")
-        await row.wait_for()
+        try:
+            await row.wait_for()
+        except Exception:
+            await screenshot(page, "department-00-inbox-missing")
+            raise AssertionError(f"inbox row missing; page errors: {page.js_errors}; "  # type: ignore[attr-defined]
+                                 f"message: {await page.locator('#message').inner_text()!r}") from None
         assert await page.locator(f"#inbox tbody tr[data-id='{other_id}']").count() == 0  # another department's
         await row.click()
         await page.locator("#d-phone", has_text=CITIZEN).wait_for()

@@ -60,11 +60,10 @@ async def supervisor_page(browser: Browser, base_url: str) -> Page:
     page.set_default_timeout(15_000)
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    await page.goto(base_url + "/login")
-    await page.fill("input[name=user_id]", "kanri")
-    await page.fill("input[name=password]", PASSWORD)
-    await page.press("input[name=password]", "Enter")
-    await page.wait_for_load_state()
+    # The login API (the form posts the same): the session cookie lands in this browser context.
+    # (Not via the form's redirect: it lands on "/", the operator screen, not this one.)
+    resp = await page.request.post(base_url + "/api/login", data={"user_id": "kanri", "password": PASSWORD})
+    assert resp.status == 200, await resp.text()
     await page.goto(base_url + "/supervisor/")
     await page.locator("#who", has_text="監督 太郎").wait_for()
     page.js_errors = errors  # type: ignore[attr-defined]
