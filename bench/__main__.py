@@ -15,7 +15,16 @@ from pathlib import Path
 
 from bench.report import Figure, machine, table, write_json
 
-BENCHES = ("tracker_bench", "ami_ingest", "hub_bench", "agi_bench", "faq_bench", "records_bench", "pop_latency", "memory")
+BENCHES = (
+    "tracker_bench",
+    "ami_ingest",
+    "hub_bench",
+    "agi_bench",
+    "faq_bench",
+    "records_bench",
+    "pop_latency",
+    "memory",
+)
 
 
 def main(argv: list[str] | None = None) -> int:

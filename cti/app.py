@@ -47,8 +47,9 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> web.Applic
     app.cleanup_ctx.extend([
         database_ctx,
         wiring_auth.auth_ctx,  # accounts, sessions, seats
-        records_wiring.records_ctx,  # records service; handover and retention tasks
+        # The FAQ's import_on_start writes on the shared connection: before any periodic writer starts.
         wiring_faq.faq_ctx,  # FAQ index
+        records_wiring.records_ctx,  # records service; handover and retention tasks
         telephony_wiring.ami_ctx,  # AMI link, call tracker, call control, presence
         wiring_agi.agi_ctx,  # FastAGI routing server
         wiring_hub.hub_ctx,  # operators' websockets

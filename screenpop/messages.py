@@ -59,12 +59,16 @@ class Pop(_Server):
     type: Literal["pop"] = "pop"
     call_id: str
     caller_number: str | None = None
+    caller_withheld: bool = False
     category: str | None = None
+    category_label: str | None = None
     waited_seconds: float | None = None
     office_open: bool | None = None
+    office_reason_text: str | None = None
     history: list[dict[str, Any]] = Field(default_factory=list)
     open_callbacks: list[dict[str, Any]] = Field(default_factory=list)
     faq_suggestions: list[dict[str, Any]] = Field(default_factory=list)
+    faq_credit: str | None = None  # CC BY: shown with the suggestions
 
 
 class CallUpdate(_Server):
