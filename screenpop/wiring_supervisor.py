@@ -336,14 +336,15 @@ async def watch_audit(app: web.Application, sup: Supervisor, interval: float) ->
 
 
 class LoginFailureHandler(logging.Handler):
-    """Counts ``login_failed`` log events of the auth middleware (they are not in the audit trail)."""
+    """Counts ``login_failed`` and ``login_throttled`` log events of the auth routes (they are not in the
+    audit trail); a throttled attempt is a failed one too."""
 
     def __init__(self, sup: Supervisor) -> None:
         super().__init__(logging.WARNING)
         self.sup = sup
 
     def emit(self, record: logging.LogRecord) -> None:
-        if record.msg != "login_failed":
+        if record.msg not in ("login_failed", "login_throttled"):
             return
         try:
             user = getattr(record, "cti_fields", {}).get("user_id")
