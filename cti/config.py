@@ -16,7 +16,13 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from records.settings import RecordsSettings
-from screenpop.settings import FaqSettings, HubSettings, SecuritySettings
+from screenpop.settings import (
+    AlertSettings,
+    DepartmentScreenSettings,
+    FaqSettings,
+    HubSettings,
+    SecuritySettings,
+)
 from telephony.settings import AgiSettings, AmiSettings, CallControlSettings
 
 SECRET_FILE_SUFFIX = "_FILE"
@@ -129,6 +135,8 @@ class Settings(BaseSettings):
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     hub: HubSettings = Field(default_factory=HubSettings)
     faq: FaqSettings = Field(default_factory=FaqSettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
+    department_screen: DepartmentScreenSettings = Field(default_factory=DepartmentScreenSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -46,11 +46,11 @@ from cti.clock import TOKYO
 from cti.logs import log_event
 from cti.principal import Principal, current_principal
 from screenpop import messages
-from screenpop.auth import OPERATOR_ROOM_ROLES
+from screenpop.auth import OPERATOR_ROOM_ROLES, Access
 from screenpop.pop import Contact, FaqSuggestion, category_of, compose_pop
 from screenpop.router import ComposePop, Notify, PopRouter
 from screenpop.seats import SeatMap
-from screenpop.wiring_auth import SEATS, public, requires
+from screenpop.wiring_auth import ACCESS_ATTR, AUTH, SEATS, public, requires
 
 logger = logging.getLogger("cti.screenpop.web")
 
@@ -275,9 +275,21 @@ async def pop_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 @public
-async def index(request: web.Request) -> web.StreamResponse:
+async def landing(request: web.Request) -> web.StreamResponse:
+    """`/`: the operator screen inside the operator room; department staff elsewhere go to theirs."""
+    if not request.app[AUTH].from_operator_room(request.remote):
+        raise web.HTTPFound("/department/")
+    return await operator_page(request)
+
+
+async def operator_page(request: web.Request) -> web.StreamResponse:
+    """`/operator/`: served to the operator room's networks only (declared in setup_web_routes)."""
     headers = {**_PAGE_HEADERS, "Content-Type": "text/html; charset=utf-8"}
     return web.FileResponse(WEB_DIR / "index.html", headers=headers)
+
+
+# The page carries no personal data, but operator screens work only from the operator room.
+setattr(operator_page, ACCESS_ATTR, Access(public=True, operator_room_only=True))
 
 
 @_any_login
@@ -386,8 +398,8 @@ async def transfer_call(request: web.Request) -> web.Response:
 
 
 def setup_web_routes(app: web.Application) -> None:
-    app.router.add_get("/", index)
-    app.router.add_get("/operator/", index)
+    app.router.add_get("/", landing)
+    app.router.add_get("/operator/", operator_page)
     app.router.add_static("/static/", WEB_DIR, follow_symlinks=False, show_index=False)
     app.router.add_get("/api/operator/config", operator_config)
     app.router.add_get("/api/operator/office", office_status)
