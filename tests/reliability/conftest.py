@@ -5,6 +5,7 @@ interface). Helpers live in reliability_support.py."""
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ def _load_e2e_conftest() -> Any:
     spec = importlib.util.spec_from_file_location("cti_e2e_conftest", ROOT / "tests" / "e2e" / "conftest.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
 
