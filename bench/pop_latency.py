@@ -47,6 +47,7 @@ TEST_COPY_BASE = 50_000_000  # re-key copies of injected test calls (background 
 BACKGROUND_RATE = 5000.0  # events/s
 TARGET_P99_MS = 10.0
 TARGET_STALL_RISE = 1.10
+EXTRA_EVERY = 4  # load and stalled phases: 1 call to the extra seat per 4 measured calls
 CONNECT_DELAY = 0.010  # s between a test call's earlier frames and its AgentConnect
 HANGUP_DELAY = 0.150  # s between AgentConnect and the rest of the call (bridge, hangups)
 _INTERFACE = re.compile(r"^Interface: Local/10\d@operator-phones$", re.M)
@@ -463,13 +464,14 @@ async def run_phase(name: str, feed: ControlledFeed, server: Proc, clients: Proc
 
 
 def plan_calls(first: int, count: int, n: int, extra_seat: int | None) -> list[tuple[TestCall, bool]]:
-    """`count` test calls round-robin over the n seats; with `extra_seat`, every other call goes there."""
+    """`count` test calls round-robin over the n seats; with `extra_seat`, one more call there after
+    every EXTRA_EVERY of them (not measured: that client reads in one phase and stalls in the next)."""
     calls: list[tuple[TestCall, bool]] = []
     k = first
     for j in range(count):
         calls.append((test_call(k, seat(j % n)), True))
         k += 1
-        if extra_seat is not None:
+        if extra_seat is not None and j % EXTRA_EVERY == EXTRA_EVERY - 1:
             calls.append((test_call(k, seat(extra_seat)), False))
             k += 1
     return calls
@@ -477,16 +479,15 @@ def plan_calls(first: int, count: int, n: int, extra_seat: int | None) -> list[t
 
 async def run(quick: bool) -> list[Figure]:
     n = 20 if quick else 500
-    rate = 20.0 if quick else 40.0  # measured test calls per second
-    seconds = 2.0 if quick else 12.0  # per phase
-    per_phase = int(rate * seconds)
-    # load and stalled phases also send as many calls to the extra seat (n: reads, n + 1: stalls)
-    total_rate = BACKGROUND_RATE + 2 * rate * len(_answered())
-    filtered = os.environ.get("BENCH_BG_FILTERED") == "1"
-    background = background_frames(int(BACKGROUND_RATE * (2 * seconds + 15)), filtered)
-    base_calls = plan_calls(0, per_phase, n, None)
-    load_calls = plan_calls(10_000, per_phase, n, n)
-    stall_calls = plan_calls(20_000, per_phase, n, n + 1)
+    rate = 10.0  # measured test calls (pops) per second; 500 busy operators at 3 min a call make ~3/s
+    base_s, load_s = (1.5, 2.0) if quick else (8.0, 16.0)  # phase lengths
+    extra_rate = rate * (1 + 1 / EXTRA_EVERY)
+    total_rate = BACKGROUND_RATE + extra_rate * len(_answered())
+    filtered = os.environ.get("BENCH_BG_FILTERED") == "1"  # default: the captures as ami_feed streams them
+    background = background_frames(int(BACKGROUND_RATE * (2 * load_s + 20)), filtered)
+    base_calls = plan_calls(0, int(rate * base_s), n, None)
+    load_calls = plan_calls(10_000, int(rate * load_s), n, n)
+    stall_calls = plan_calls(20_000, int(rate * load_s), n, n + 1)
     figures: list[Figure] = []
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
@@ -507,10 +508,10 @@ async def run(quick: bool) -> list[Figure]:
             await clients.ask("connect", i=n)
             feed.go.set()
             await asyncio.sleep(1.0)
-            phases.append(await run_phase("load", feed, server, clients, load_calls, rate))
+            phases.append(await run_phase("load", feed, server, clients, load_calls, extra_rate))
             await clients.ask("stall", i=n + 1)
             await asyncio.sleep(0.5)
-            phases.append(await run_phase("stalled", feed, server, clients, stall_calls, rate))
+            phases.append(await run_phase("stalled", feed, server, clients, stall_calls, extra_rate))
             stats = await server.ask("stats")
             background_done = feed.done.is_set()
         finally:
@@ -525,11 +526,13 @@ async def run(quick: bool) -> list[Figure]:
     print(f"# pop_latency server CPU: baseline {base.cpu:.2f}, load {load.cpu:.2f}, stalled {stall.cpu:.2f}"
           f" (background filtered: {filtered})", file=sys.stderr)
     rise = pct(stall.latencies, 99) / pct(load.latencies, 99)
-    note_load = f"{BACKGROUND_RATE:,.0f} bg ev/s + test calls (~{total_rate:,.0f} ev/s in all)"
+    note_load = (f"{BACKGROUND_RATE:,.0f} bg ev/s + {extra_rate:g} test calls/s (~{total_rate:,.0f} ev/s);"
+                 f" app CPU {load.cpu:.0%}")
     if background_done:
-        note_load += "; background ran out early"
+        note_load += "; the background ran out before the end"
     figures += [
-        Figure("pop_latency", f"baseline (no background) p50, {label}", pct(base.latencies, 50) * 1000, "ms"),
+        Figure("pop_latency", f"baseline (no background) p50, {label}", pct(base.latencies, 50) * 1000, "ms",
+               note=f"{rate:g} test calls/s; app CPU {base.cpu:.0%}"),
         Figure("pop_latency", f"baseline (no background) p99, {label}", pct(base.latencies, 99) * 1000, "ms"),
         Figure("pop_latency", f"load p50, {label}", pct(load.latencies, 50) * 1000, "ms", note=note_load),
         Figure("pop_latency", f"load p99, {label}", pct(load.latencies, 99) * 1000, "ms", target=TARGET_P99_MS,
@@ -539,7 +542,9 @@ async def run(quick: bool) -> list[Figure]:
         Figure("pop_latency", "load: app read -> pop queued p99", load.step(1, 99), "ms",
                note=f"tracker, dispatcher, SQLite lookups; p50 {load.step(1, 50):.1f} ms"),
         Figure("pop_latency", "load: pop queued -> client read p99", load.step(2, 99), "ms", note="hub + websocket"),
-        Figure("pop_latency", "1 client stalled: others' p50", pct(stall.latencies, 50) * 1000, "ms"),
+        Figure("pop_latency", "1 client stalled: others' p50", pct(stall.latencies, 50) * 1000, "ms",
+               note=f"app CPU {stall.cpu:.0%}; the stalled socket "
+               + ("was closed by the hub" if stats["sockets"] <= n + 1 else "is still open")),
         Figure("pop_latency", "1 client stalled: others' p99", pct(stall.latencies, 99) * 1000, "ms",
                target=TARGET_P99_MS),
         Figure("pop_latency", "1 client stalled: others' max", max(stall.latencies, default=float("inf")) * 1000,
