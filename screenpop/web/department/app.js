@@ -1,33 +1,11 @@
 // Department screen: inbox of handed-over callback requests, record view, click-to-call with live
 // progress, attempt outcomes and close. Text goes into the page with textContent only.
 
-const $ = (id) => document.getElementById(id);
-let csrf = null;
+import { $, api, setCsrf } from '/static/staff/api.js';
+
 let me = null;
 let current = null; // the record shown
 let pollTimer = null;
-
-class ApiError extends Error {
-  constructor(status, message, field) { super(message); this.status = status; this.field = field; }
-}
-
-async function api(method, path, body) {
-  const headers = { Accept: 'application/json' };
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
-  if (method !== 'GET' && csrf) headers['X-CSRF-Token'] = csrf;
-  const resp = await fetch(path, { method, headers, credentials: 'same-origin',
-    body: body === undefined ? undefined : JSON.stringify(body) });
-  const text = await resp.text();
-  let data = null;
-  try { data = text ? JSON.parse(text) : null; } catch (e) { data = null; }
-  if (resp.status === 401) { location.href = '/login'; throw new ApiError(401, 'ログインしてください'); }
-  if (!resp.ok) {
-    const err = data && data.error;
-    const message = (err && err.message) || (data && data.message) || `エラー（${resp.status}）`;
-    throw new ApiError(resp.status, message, err && err.field);
-  }
-  return data;
-}
 
 function say(text, kind = 'ok') {
   const el = $('message');
@@ -198,7 +176,7 @@ function connectHub() {
 
 async function main() {
   me = await api('GET', '/api/me');
-  csrf = me.csrf_token;
+  setCsrf(me.csrf_token);
   $('who').textContent = `${me.display_name || me.user_id}`;
   $('extension').value = localStorage.getItem('cti.extension') || '';
   $('reload').addEventListener('click', () => loadInbox().catch((e) => say(e.message, 'error')));

@@ -2,32 +2,8 @@
 // calendar control (emergency close, overrides), reports with an SVG chart and CSV, FAQ gaps.
 // Text goes into the page with textContent only.
 
-const $ = (id) => document.getElementById(id);
-let csrf = null;
+import { $, api, say, setCsrf } from '/static/staff/api.js';
 
-class ApiError extends Error {
-  constructor(status, message, field) { super(message); this.status = status; this.field = field; }
-}
-
-async function api(method, path, body) {
-  const headers = { Accept: 'application/json' };
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
-  if (method !== 'GET' && csrf) headers['X-CSRF-Token'] = csrf;
-  const resp = await fetch(path, { method, headers, credentials: 'same-origin',
-    body: body === undefined ? undefined : JSON.stringify(body) });
-  const text = await resp.text();
-  let data = null;
-  try { data = text ? JSON.parse(text) : null; } catch (e) { data = null; }
-  if (resp.status === 401) { location.href = '/login'; throw new ApiError(401, 'ログインしてください'); }
-  if (!resp.ok) {
-    const err = data && data.error;
-    const message = (err && err.message) || (data && data.message) || `エラー（${resp.status}）`;
-    throw new ApiError(resp.status, message, err && err.field);
-  }
-  return data;
-}
-
-function say(id, text, kind = 'ok') { const el = $(id); el.textContent = text; el.className = `message ${kind}`; }
 function row(tbody, values) {
   const tr = document.createElement('tr');
   for (const v of values) { const td = document.createElement('td'); td.textContent = v == null ? '' : String(v); tr.appendChild(td); }
@@ -168,7 +144,7 @@ function connectHub() {
 
 async function main() {
   const me = await api('GET', '/api/me');
-  csrf = me.csrf_token;
+  setCsrf(me.csrf_token);
   $('who').textContent = `${me.display_name || me.user_id}（${me.role}）`;
   $('logout').addEventListener('click', async () => { await api('POST', '/api/logout', {}); location.href = '/login'; });
   $('em-on').addEventListener('click', () => setEmergency(true));
