@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 CAPTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "ami"
 SCENARIOS = ("01-inbound-queue-answered.txt", "02-inbound-queue-abandon.txt", "03-inbound-closed-hours.txt",
@@ -58,6 +59,7 @@ class AmiFeedServer:
     sent: int = 0
     done: asyncio.Event = field(default_factory=asyncio.Event)
     _server: asyncio.Server | None = None
+    _sessions: dict[asyncio.Task[Any], asyncio.StreamWriter] = field(default_factory=dict)
 
     async def start(self) -> int:
         self._server = await asyncio.start_server(self._session, "127.0.0.1", self.port)
@@ -67,11 +69,20 @@ class AmiFeedServer:
     async def close(self) -> None:
         if self._server is not None:
             self._server.close()
+            # End live sessions by closing their sockets (their reads see EOF) rather than leaving
+            # them to asyncio.run's cancellation, which logs a CancelledError from asyncio.streams.
+            for writer in self._sessions.values():
+                writer.close()
+            if self._sessions:
+                await asyncio.wait(list(self._sessions), timeout=5)
             await self._server.wait_closed()
 
     async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         writer.write(BANNER)
         streaming: asyncio.Task[None] | None = None
+        session = asyncio.current_task()
+        if session is not None:
+            self._sessions[session] = writer
         try:
             while True:
                 action = await _read_frame(reader)
@@ -93,6 +104,8 @@ class AmiFeedServer:
                 streaming.cancel()
                 await asyncio.gather(streaming, return_exceptions=True)
             writer.close()
+            if session is not None:
+                self._sessions.pop(session, None)
 
     async def _stream(self, writer: asyncio.StreamWriter) -> None:
         batch = 64

@@ -230,6 +230,8 @@ async def serve_main(ami_port: int, tmp: Path, users: int) -> None:
     from screenpop.wiring_auth import AUTH, PASSWORD_HASHER
 
     configure_logging("INFO", json_lines=True)
+    if os.environ.get("BENCH_SWITCH_INTERVAL"):  # experiment: the GIL hand-off to the SQLite thread
+        sys.setswitchinterval(float(os.environ["BENCH_SWITCH_INTERVAL"]))
     settings = Settings.model_validate({
         "store": {"path": str(tmp / "cti.sqlite3")},
         "ami": {"host": "127.0.0.1", "port": ami_port, "username": "bench", "ping_interval": 3600},
@@ -249,6 +251,7 @@ async def serve_main(ami_port: int, tmp: Path, users: int) -> None:
         await auth.accounts.add(user(i), "operator", PASSWORD)
     idle = proc_status()
     taps = _tap(app)
+    pauses = _gc_pauses()
     profile_to = os.environ.get("BENCH_PROFILE")  # a path: cProfile the server's loop into it
     profiler = None
     if profile_to:
@@ -264,9 +267,13 @@ async def serve_main(ami_port: int, tmp: Path, users: int) -> None:
             if cmd == "stop":
                 break
             if cmd == "taps":
-                _reply(**taps)
+                gc_max = {str(g): max(p, default=0.0) for g, p in pauses.items()}
+                gc_count = {str(g): len(p) for g, p in pauses.items()}
+                _reply(**taps, gc_max=gc_max, gc_count=gc_count)
                 for times in taps.values():
                     times.clear()
+                for p in pauses.values():
+                    p.clear()
                 continue
             tracker = app.get(keys.TRACKER)
             hub = app[keys.HUB]
@@ -279,6 +286,23 @@ async def serve_main(ami_port: int, tmp: Path, users: int) -> None:
             profiler.dump_stats(str(profile_to))
         await runner.cleanup()
         _reply(stopped=True)
+
+
+def _gc_pauses() -> dict[int, list[float]]:
+    """Durations of the app's garbage collections, by generation (a pause of its event loop)."""
+    import gc
+
+    pauses: dict[int, list[float]] = {0: [], 1: [], 2: []}
+    started = [0.0]
+
+    def timed(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            started[0] = time.perf_counter()
+        else:
+            pauses[info["generation"]].append(time.perf_counter() - started[0])
+
+    gc.callbacks.append(timed)
+    return pauses
 
 
 def _tap(app: Any) -> dict[str, dict[str, float]]:
@@ -399,6 +423,8 @@ class Phase:
     latencies: list[float] = field(default_factory=list)
     missing: int = 0
     extra_written: int = 0
+    gc_max: float = 0.0  # the app's longest garbage collection during the phase, s
+    gc: str = ""
     steps: list[tuple[float, float, float]] = field(default_factory=list)  # frame read, pop queued, pop read
 
     def step(self, i: int, q: float) -> float:
@@ -445,7 +471,9 @@ async def run_phase(name: str, feed: ControlledFeed, server: Proc, clients: Proc
     after, ended = (await server.ask("stats"))["cpu"], time.monotonic()
     received: dict[str, float] = (await clients.ask("report"))["received"]
     phase = Phase(name, cpu=(after - before) / (ended - started))
-    taps: dict[str, dict[str, float]] = (await server.ask("taps"))
+    taps: dict[str, Any] = await server.ask("taps")
+    phase.gc_max = max(taps["gc_max"].values())
+    phase.gc = f"{taps['gc_count']['2']} full collections, longest {taps['gc_max']['2'] * 1000:.0f} ms"
     for call, measured in calls:
         read, queued, got = (taps["read"].get(call.call_id), taps["queued"].get(call.call_id),
                              received.get(call.call_id))
@@ -482,9 +510,10 @@ async def run(quick: bool) -> list[Figure]:
     rate = 10.0  # measured test calls (pops) per second; 500 busy operators at 3 min a call make ~3/s
     base_s, load_s = (1.5, 2.0) if quick else (8.0, 16.0)  # phase lengths
     extra_rate = rate * (1 + 1 / EXTRA_EVERY)
-    total_rate = BACKGROUND_RATE + extra_rate * len(_answered())
+    bg_rate = float(os.environ.get("BENCH_BG_RATE", BACKGROUND_RATE))  # experiments: other loads
+    total_rate = bg_rate + extra_rate * len(_answered())
     filtered = os.environ.get("BENCH_BG_FILTERED") == "1"  # default: the captures as ami_feed streams them
-    background = background_frames(int(BACKGROUND_RATE * (2 * load_s + 20)), filtered)
+    background = background_frames(int(bg_rate * (2 * load_s + 20)), filtered)
     base_calls = plan_calls(0, int(rate * base_s), n, None)
     load_calls = plan_calls(10_000, int(rate * load_s), n, n)
     stall_calls = plan_calls(20_000, int(rate * load_s), n, n + 1)
@@ -493,6 +522,7 @@ async def run(quick: bool) -> list[Figure]:
         tmp = Path(tmpdir)
         feed = ControlledFeed()
         feed.frames = background
+        feed.rate = bg_rate
         ami_port = await feed.start()
         server = await Proc.start("server", ["serve", "--ami-port", str(ami_port), "--tmp", str(tmp),
                                              "--users", str(n + 2)], tmp)
@@ -526,7 +556,7 @@ async def run(quick: bool) -> list[Figure]:
     print(f"# pop_latency server CPU: baseline {base.cpu:.2f}, load {load.cpu:.2f}, stalled {stall.cpu:.2f}"
           f" (background filtered: {filtered})", file=sys.stderr)
     rise = pct(stall.latencies, 99) / pct(load.latencies, 99)
-    note_load = (f"{BACKGROUND_RATE:,.0f} bg ev/s + {extra_rate:g} test calls/s (~{total_rate:,.0f} ev/s);"
+    note_load = (f"{bg_rate:,.0f} bg ev/s + {extra_rate:g} test calls/s (~{total_rate:,.0f} ev/s);"
                  f" app CPU {load.cpu:.0%}")
     if background_done:
         note_load += "; the background ran out before the end"
@@ -555,6 +585,8 @@ async def run(quick: bool) -> list[Figure]:
         Figure("pop_latency", "server RSS at the end", stats["VmRSS"] / 1024, "MiB",
                note=f"sockets open {stats['sockets']}"),
     ]
+    figures += [Figure("pop_latency", f"{p.name}: app's longest GC pause", p.gc_max * 1000, "ms", note=p.gc)
+                for p in phases]
     return figures
 
 
