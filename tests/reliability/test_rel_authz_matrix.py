@@ -60,7 +60,7 @@ TABLE: dict[tuple[str, str], Rule] = {
     ("GET", "/ws"): PUBLIC,  # the handler checks Origin and session itself: test_websocket_*
     ("GET", "/api/ws/schema.json"): PUBLIC,
     ("GET", "/"): PUBLIC,  # the page shell; its data needs a login
-    ("GET", "/operator/"): PUBLIC,
+    ("GET", "/operator/"): Rule(None, room_only=True),  # the operator screen: only from the room
     ("GET", "/static"): PUBLIC,
     ("POST", "/api/logout"): ANY,
     ("GET", "/api/me"): ANY,
