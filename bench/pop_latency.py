@@ -508,12 +508,12 @@ def plan_calls(first: int, count: int, n: int, extra_seat: int | None) -> list[t
 async def run(quick: bool) -> list[Figure]:
     n = 20 if quick else 500
     rate = 10.0  # measured test calls (pops) per second; 500 busy operators at 3 min a call make ~3/s
-    base_s, load_s = (1.5, 2.0) if quick else (8.0, 16.0)  # phase lengths
+    base_s, load_s = (1.5, 2.0) if quick else (6.0, 12.0)  # phase lengths (the runner's 5 min budget)
     extra_rate = rate * (1 + 1 / EXTRA_EVERY)
     bg_rate = float(os.environ.get("BENCH_BG_RATE", BACKGROUND_RATE))  # experiments: other loads
     total_rate = bg_rate + extra_rate * len(_answered())
     filtered = os.environ.get("BENCH_BG_FILTERED") == "1"  # default: the captures as ami_feed streams them
-    background = background_frames(int(bg_rate * (2 * load_s + 20)), filtered)
+    background = background_frames(int(bg_rate * (2 * load_s + 12)), filtered)
     base_calls = plan_calls(0, int(rate * base_s), n, None)
     load_calls = plan_calls(10_000, int(rate * load_s), n, n)
     stall_calls = plan_calls(20_000, int(rate * load_s), n, n + 1)
