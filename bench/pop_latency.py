@@ -513,7 +513,7 @@ async def run(quick: bool) -> list[Figure]:
     bg_rate = float(os.environ.get("BENCH_BG_RATE", BACKGROUND_RATE))  # experiments: other loads
     total_rate = bg_rate + extra_rate * len(_answered())
     filtered = os.environ.get("BENCH_BG_FILTERED") == "1"  # default: the captures as ami_feed streams them
-    background = background_frames(int(bg_rate * (2 * load_s + 12)), filtered)
+    background = background_frames(int(bg_rate * (3 * load_s + 2)), filtered)  # + margin
     base_calls = plan_calls(0, int(rate * base_s), n, None)
     load_calls = plan_calls(10_000, int(rate * load_s), n, n)
     stall_calls = plan_calls(20_000, int(rate * load_s), n, n + 1)
