@@ -2,7 +2,7 @@
 
 The app runs as in bench/pop_latency.py (create_app in its own process: temp SQLite, AMI pointed
 at this process's feed server, FastAGI off). Baseline, in the same run: the same app idle (started,
-AMI logged in, its 502 users created, nobody connected). Then 500 operators' browsers (another
+AMI logged in, its 500 users created, nobody connected). Then 500 operators' browsers (another
 process) log in, take a seat and keep a websocket open; then 1,000 calls arrive through the real
 AMI path (capture 01 re-keyed, cut before the queue rings anyone: every call waits in the queue and
 none ends) until the tracker holds them all. Target: RSS <= 200 MB.
