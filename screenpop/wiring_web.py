@@ -103,25 +103,38 @@ class PopDispatcher:
     def __init__(self, app: web.Application, seats: SeatMap) -> None:
         self.app = app
         self.router = PopRouter(seats)
-        self._lock = asyncio.Lock()
+        self._user_locks: dict[str, asyncio.Lock] = {}  # one per operator: their messages stay in order
         self._today: dict[str, dict[str, dict[str, Any]]] = {}  # user -> call_id -> row (no personal data)
         self._current: dict[str, tuple[ComposePop, str]] = {}  # user -> (their latest pop, call state)
 
     async def on_events(self, events: Any) -> None:
-        """Listener for the tracker's domain events (one event or a list of them)."""
+        """Listener for the tracker's domain events (one event or a list of them).
+
+        The router is pure and synchronous, so it sees events in arrival order without a lock.
+        Delivery is ordered per operator (a pop is never overtaken by that call's hangup) but one
+        operator's pop lookups (SQLite) never hold up another operator's messages.
+        """
         batch: Iterable[Any] = events if isinstance(events, list | tuple) else [events]
-        async with self._lock:
-            for event in batch:
-                for action in self.router.feed(event):
-                    try:
-                        if isinstance(action, Notify):
-                            self._note(action)
-                            self._send(action.user_id, action.message)
-                        else:
-                            await self.send_pop(action)
-                    except Exception as exc:  # one failed pop must not stop the others
-                        log_event(logger, "pop_action_failed", logging.ERROR, call_id=event.call_id,
-                                  error=type(exc).__name__)
+        per_user: dict[str, list[tuple[Any, Notify | ComposePop]]] = {}
+        for event in batch:
+            for action in self.router.feed(event):
+                per_user.setdefault(action.user_id, []).append((event, action))
+        if per_user:
+            await asyncio.gather(*(self._deliver(user, items) for user, items in per_user.items()))
+
+    async def _deliver(self, user_id: str, items: list[tuple[Any, Notify | ComposePop]]) -> None:
+        lock = self._user_locks.setdefault(user_id, asyncio.Lock())
+        async with lock:
+            for event, action in items:
+                try:
+                    if isinstance(action, Notify):
+                        self._note(action)
+                        self._send(action.user_id, action.message)
+                    else:
+                        await self.send_pop(action)
+                except Exception as exc:  # one failed pop must not stop the others
+                    log_event(logger, "pop_action_failed", logging.ERROR, call_id=event.call_id,
+                              error=type(exc).__name__)
 
     def _send(self, user_id: str, message: Any) -> None:
         hub = self.app.get(keys.HUB)
