@@ -367,7 +367,8 @@ async def test_manager_conf_eventfilters_filter_for_the_least_privileged_user(pb
         assert newexten and all(
             e["Application"] == "Hangup" or e["Context"] in ("outbound-callback", "departments") for e in newexten
         )
-        assert all(e["Variable"].lstrip("_").startswith("CTI_") for e in recorder.matching(lambda e: e["Event"] == "VarSet"))
+        varsets = recorder.matching(lambda e: e["Event"] == "VarSet")
+        assert all(e["Variable"].lstrip("_").startswith("CTI_") for e in varsets)
     finally:
         await client.stop()
 
