@@ -19,7 +19,7 @@ from cti import keys
 from cti.logs import log_event
 from cti.principal import current_principal
 from records import models as m
-from records.rules import FIELD_LABELS, RecordsError
+from records.rules import FIELD_LABELS, RecordsError, parse_record_id
 from records.store import RecordsService
 
 logger = logging.getLogger("records.api")
@@ -79,10 +79,11 @@ async def _body(request: web.Request, model: type[M]) -> M:
 
 
 def _int_id(request: web.Request) -> int:
-    try:
-        return int(request.match_info["id"])
-    except ValueError:
-        raise RecordsError(404, "not_found", "折り返し依頼の番号が正しくありません", "id") from None
+    """A record id from the path; anything SQLite could not hold is simply not found."""
+    value = parse_record_id(request.match_info["id"])
+    if value is None:
+        raise RecordsError(404, "not_found", "折り返し依頼の番号が正しくありません", "id")
+    return value
 
 
 def _guard(handler: Handler) -> Handler:

@@ -407,3 +407,15 @@ def authorize(
     if record_status == Status.RECEIVED:
         raise RecordsError(403, "not_handed_over", "この依頼はまだ引き継がれていません")
     return who
+
+
+SQLITE_MAX_ROWID = 2**63 - 1
+
+
+def parse_record_id(text: str) -> int | None:
+    """A record id from a URL: a positive integer SQLite can hold, else None (not found)."""
+    try:
+        value = int(text)
+    except ValueError:
+        return None
+    return value if 1 <= value <= SQLITE_MAX_ROWID else None

@@ -24,7 +24,7 @@ from aiohttp import web
 from cti import keys
 from cti.logs import log_event
 from cti.principal import Role
-from records.rules import RecordsError
+from records.rules import RecordsError, parse_record_id
 from screenpop.settings import DepartmentScreenSettings
 from screenpop.supervisor_http import DEPARTMENT_STAFF, ApiError, guarded, json_body, json_response, require
 
@@ -88,10 +88,9 @@ def _default_extension(request: web.Request, department: str | None) -> str | No
 @guarded
 async def place_call(request: web.Request) -> web.StreamResponse:
     who = require(request, DEPARTMENT_STAFF)
-    try:
-        callback_id = int(request.match_info["id"])
-    except ValueError:
-        raise ApiError(404, "not_found", "折り返し依頼の番号が正しくありません", "id") from None
+    callback_id = parse_record_id(request.match_info["id"])
+    if callback_id is None:
+        raise ApiError(404, "not_found", "折り返し依頼の番号が正しくありません", "id")
     body = await json_body(request)
     extension = body.get("extension") or _default_extension(request, who.department)
     if not isinstance(extension, str) or not EXTENSION.match(extension):

@@ -261,3 +261,12 @@ def test_faq_gaps_are_for_supervisors_and_public_information() -> None:
     assert auth(ADMIN, Access.FAQ_GAPS) == 200
     assert auth(OP, Access.FAQ_GAPS) == 403
     assert auth(ZEIMU, Access.FAQ_GAPS) == 403
+
+
+def test_record_ids_from_urls_are_positive_and_fit_sqlite() -> None:
+    from records.rules import parse_record_id
+
+    assert parse_record_id("42") == 42
+    assert parse_record_id(str(2**63 - 1)) == 2**63 - 1
+    for bad in ("0", "-1", str(2**63), "1e3", "abc", ""):
+        assert parse_record_id(bad) is None, bad
