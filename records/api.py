@@ -78,6 +78,9 @@ async def _body(request: web.Request, model: type[M]) -> M:
         raise _validation_error(exc) from None
 
 
+MAX_LIST_LIMIT = 1000
+
+
 def _int_id(request: web.Request) -> int:
     """A record id from the path; anything SQLite could not hold is simply not found."""
     value = parse_record_id(request.match_info["id"])
@@ -144,7 +147,9 @@ async def list_callbacks(request: web.Request) -> web.StreamResponse:
     try:
         limit = int(q.get("limit", "200"))
     except ValueError:
-        raise RecordsError(422, "invalid_field", "limit は数値です", "limit") from None
+        limit = 0
+    if not 1 <= limit <= MAX_LIST_LIMIT:
+        raise RecordsError(422, "invalid_field", f"limit は 1〜{MAX_LIST_LIMIT} の数値です", "limit")
     items = await _service(request).list_callbacks(
         current_principal(request), status=q.get("status") or None, overdue=overdue,
         department=q.get("department") or None, limit=limit,

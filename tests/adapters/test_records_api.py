@@ -337,3 +337,12 @@ async def test_faq_gaps_for_the_faq_authors(env: Any) -> None:
         ("gap1", "gomi", ["q12"], "犬の登録の場所")]
     async with app[keys.DB].execute("SELECT actor, record_type FROM audit WHERE action = 'list'") as cur:
         assert [tuple(r) for r in await cur.fetchall()] == [("sv1", "faq_gap")]
+
+
+async def test_list_limit_out_of_range_is_refused_naming_the_field(env: Any) -> None:
+    client, _, _ = env
+    for limit in ("-5", "0", "100000", "ten"):
+        r = await client.get(f"/api/records/callbacks?limit={limit}", headers=ZEIMU)
+        assert r.status == 422, limit
+        assert (await r.json())["error"]["field"] == "limit"
+    assert (await client.get("/api/records/callbacks?limit=5", headers=ZEIMU)).status == 200
