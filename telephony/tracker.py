@@ -370,8 +370,8 @@ class CallTracker:
         self._callback = self.config.callback_contexts
         self._transfer = self.config.transfer_contexts
         self._handlers: dict[str, Handler] = {
-            "Newchannel": self._on_newchannel,
-            "NewCallerid": self._on_newcallerid,
+            "Newchannel": self._on_caller_info,
+            "NewCallerid": self._on_caller_info,
             "Newstate": self._on_newstate,
             "Newexten": self._on_newexten,
             "VarSet": self._on_varset,
@@ -620,7 +620,8 @@ class CallTracker:
 
     # ---- handlers ----------------------------------------------------------------------------
 
-    def _on_newchannel(self, ev: Mapping[str, str], out: list[DomainEvent]) -> None:
+    def _on_caller_info(self, ev: Mapping[str, str], out: list[DomainEvent]) -> None:
+        """Newchannel and NewCallerid: the citizen's number (and name) may arrive with either."""
         touched = self._touch(ev, out)
         if touched is None:
             return
@@ -637,16 +638,6 @@ class CallTracker:
             name = _clean(ev.get("CallerIDName"))
             if name is not None:
                 call.caller_name = name
-
-    def _on_newcallerid(self, ev: Mapping[str, str], out: list[DomainEvent]) -> None:
-        touched = self._touch(ev, out)
-        if touched is None:
-            return
-        call, chan = touched
-        if call.kind is Kind.INBOUND and chan.base in call.citizen_bases:
-            self._update_caller(call, ev)
-            if call.caller_number is not None:
-                self._arrive(call, out)
 
     def _on_newstate(self, ev: Mapping[str, str], out: list[DomainEvent]) -> None:
         touched = self._touch(ev, out)
