@@ -124,7 +124,14 @@ def pbx() -> Iterator[Pbx]:
     if os.environ.get("CTI_SKIP_PBX") == "1":
         pytest.skip("CTI_SKIP_PBX=1: tests that need the local Asterisk PBX are skipped")
     _reap_orphans()
-    instance = f"pytest-{os.getpid()}"
+    with running_pbx(f"pytest-{os.getpid()}") as box:
+        yield box
+
+
+@contextlib.contextmanager
+def running_pbx(instance: str) -> Iterator[Pbx]:
+    """A PBX instance of its own (free ports, a fresh secret), stopped and removed afterwards; fails
+    the test run (never skips) when Asterisk cannot be started. Also used by tests/reliability."""
     secret = uuid.uuid4().hex
     box = Pbx(instance=instance, ami_port=_free_port(), agi_port=_free_port(), ami_secret=secret)
     box.admin_secret = secret
