@@ -25,6 +25,8 @@ from telephony import wiring as telephony_wiring
 from telephony import wiring_agi
 
 _STARTED = Gauge("cti_start_time_seconds", "Unix time the cti app started")
+_CALLS = Gauge("cti_calls", "Live calls by tracker state", ["state"])
+_CALLBACKS = Gauge("cti_callbacks", "Callback requests by status (no personal data)", ["status"])
 
 
 def migrations() -> Mapping[str, Sequence[str]]:
@@ -94,5 +96,25 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
+    await _refresh_domain_gauges(request.app)
     body = generate_latest(REGISTRY)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def _refresh_domain_gauges(app: web.Application) -> None:
+    """Calls by state and callbacks by status, counted at scrape time (ids and counts only)."""
+    tracker = app.get(keys.TRACKER)
+    if tracker is not None:
+        by_state: dict[str, int] = {}
+        for call in tracker.live_calls():
+            by_state[call.state] = by_state.get(call.state, 0) + 1
+        _CALLS.clear()
+        for state, count in by_state.items():
+            _CALLS.labels(state=state).set(count)
+    db = app.get(keys.DB)
+    if db is not None:
+        async with db.execute("SELECT status, count(*) FROM callbacks GROUP BY status") as cursor:
+            rows = await cursor.fetchall()
+        _CALLBACKS.clear()
+        for status, count in rows:
+            _CALLBACKS.labels(status=status).set(count)

@@ -15,6 +15,8 @@ from cti import keys
 from cti.app import create_app
 from cti.config import load_settings
 
+CAPTURE_01 = Path(__file__).resolve().parents[1] / "fixtures" / "ami" / "01-inbound-queue-answered.txt"
+
 
 def settings(tmp_path: Path):  # type: ignore[no-untyped-def]
     return load_settings(None, {"CTI_STORE__PATH": str(tmp_path / "cti.sqlite3"),
@@ -34,6 +36,9 @@ async def test_health_ready_and_metrics(tmp_path: Path) -> None:
         assert (await response.json())["components"]["pbx"] == {"ready": False, "state": "disconnected"}
         text = await (await client.get("/metrics")).text()
         assert "cti_start_time_seconds" in text and "process_resident_memory_bytes" in text
+        for family in ("cti_calls", "cti_callbacks", "cti_ws_clients", "cti_pops_sent_total",
+                       "cti_fastagi_decision_seconds", "cti_ami_connected"):
+            assert f"# TYPE {family}" in text, family
 
 
 async def test_database_is_closed_on_shutdown(tmp_path: Path) -> None:
@@ -85,3 +90,20 @@ def test_cti_serve_refuses_a_bad_config_with_exit_2(tmp_path: Path) -> None:
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert "http.port" in result.stderr and str(bad) in result.stderr
+
+
+async def test_metrics_count_live_calls_by_state(tmp_path: Path) -> None:
+    from cti.clock import system_clock
+    from telephony.frames import read_capture
+    from telephony.tracker import CallTracker
+
+    tracker = CallTracker(system_clock)
+    for frame in read_capture(CAPTURE_01):
+        tracker.feed(frame.frame)
+        if frame.frame.get("Event") == "AgentConnect":
+            break  # the call is connected to operator 101, not yet ended
+    app = create_app(settings(tmp_path))
+    app[keys.TRACKER] = tracker  # as ami_ctx would (the AMI link is off in this test)
+    async with TestClient(TestServer(app)) as client:
+        text = await (await client.get("/metrics")).text()
+    assert 'cti_calls{state="connected"} 1.0' in text
