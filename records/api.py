@@ -19,7 +19,7 @@ from cti import keys
 from cti.logs import log_event
 from cti.principal import current_principal
 from records import models as m
-from records.rules import FIELD_LABELS, RecordsError, parse_record_id
+from records.rules import FIELD_LABELS, Access, RecordsError, authorize, parse_record_id
 from records.store import RecordsService
 
 logger = logging.getLogger("records.api")
@@ -104,14 +104,23 @@ def _guard(handler: Handler) -> Handler:
 # ---- handlers ------------------------------------------------------------------------------------
 
 
+def _gate(request: web.Request, access: Access) -> None:
+    """Who may ask at all, decided before the body is read (so a refused role gets 401/403, not a
+    validation error): the role part of rules.authorize, which the service applies again in full."""
+    settings = request.app[keys.SETTINGS].records
+    authorize(current_principal(request), access, public_information_department=settings.public_information_department)
+
+
 @_guard
 async def create_contact(request: web.Request) -> web.StreamResponse:
+    _gate(request, Access.CREATE)
     data = await _body(request, m.ContactIn)
     return _json(await _service(request).create_contact(current_principal(request), data), 201)
 
 
 @_guard
 async def update_contact(request: web.Request) -> web.StreamResponse:
+    _gate(request, Access.CREATE)
     data = await _body(request, m.ContactUpdate)
     out = await _service(request).update_contact(current_principal(request), request.match_info["call_id"], data)
     return _json(out)
@@ -124,6 +133,7 @@ async def get_call(request: web.Request) -> web.StreamResponse:
 
 @_guard
 async def record_consent(request: web.Request) -> web.StreamResponse:
+    _gate(request, Access.CREATE)
     data = await _body(request, m.ConsentIn)
     out = await _service(request).record_consent(current_principal(request), request.match_info["call_id"], data)
     return _json(out, 201)
@@ -131,6 +141,7 @@ async def record_consent(request: web.Request) -> web.StreamResponse:
 
 @_guard
 async def create_callback(request: web.Request) -> web.StreamResponse:
+    _gate(request, Access.CREATE)
     data = await _body(request, m.CallbackIn)
     out = await _service(request).create_callback(current_principal(request), request.match_info["call_id"], data)
     return _json(out, 201)
@@ -164,18 +175,21 @@ async def get_callback(request: web.Request) -> web.StreamResponse:
 
 @_guard
 async def start_callback(request: web.Request) -> web.StreamResponse:
+    _gate(request, Access.UPDATE)
     data = await _body(request, m.VersionIn)
     return _json(await _service(request).start(current_principal(request), _int_id(request), data.version))
 
 
 @_guard
 async def attempt_callback(request: web.Request) -> web.StreamResponse:
+    _gate(request, Access.UPDATE)
     data = await _body(request, m.AttemptIn)
     return _json(await _service(request).attempt(current_principal(request), _int_id(request), data))
 
 
 @_guard
 async def close_callback(request: web.Request) -> web.StreamResponse:
+    _gate(request, Access.UPDATE)
     data = await _body(request, m.CloseIn)
     return _json(await _service(request).close(current_principal(request), _int_id(request), data))
 

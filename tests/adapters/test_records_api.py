@@ -346,3 +346,16 @@ async def test_list_limit_out_of_range_is_refused_naming_the_field(env: Any) -> 
         assert r.status == 422, limit
         assert (await r.json())["error"]["field"] == "limit"
     assert (await client.get("/api/records/callbacks?limit=5", headers=ZEIMU)).status == 200
+
+
+async def test_a_refused_role_gets_403_before_its_body_is_read(env: Any) -> None:
+    client, _, _ = env
+    # department staff may not create contacts or callbacks; a malformed body must not turn that into 422
+    r = await client.post("/api/records/contacts", data=b"{not json", headers=ZEIMU)
+    assert r.status == 403
+    r = await client.post("/api/records/contacts/x/callbacks", json={"name": ""}, headers=ZEIMU)
+    assert r.status == 403
+    r = await client.post("/api/records/callbacks/1/close", json={}, headers=OP)
+    assert r.status == 403
+    r = await client.post("/api/records/contacts", data=b"{not json")
+    assert r.status == 401
