@@ -201,6 +201,17 @@ class RecordsService:
     def now(self) -> datetime:
         return require_aware(self.clock(), "clock()")
 
+    async def _queue_and_lock(self) -> None:
+        """Count this unit as waiting (the group commit reads it), then take the lock; a caller
+        cancelled while waiting is uncounted and must not leave a batch uncommitted."""
+        self._pending += 1
+        try:
+            await self.lock.acquire()
+        except BaseException:
+            self._pending -= 1
+            self._commit_if_abandoned()
+            raise
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         """One unit of work (a change and its audit row) on the shared connection, with group commit.
@@ -211,13 +222,7 @@ class RecordsService:
         returns only after the COMMIT that holds its rows, so an acknowledged record is durable.
         With synchronous=FULL this turns one fsync per request into one fsync per burst.
         """
-        self._pending += 1
-        try:
-            await self.lock.acquire()
-        except BaseException:
-            self._pending -= 1
-            self._commit_if_abandoned()
-            raise
+        await self._queue_and_lock()
         batch: _Batch | None = None
         try:
             batch = await self._join_batch(_begin_unit)
@@ -263,13 +268,7 @@ class RecordsService:
         BEGIN (when the batch starts), SAVEPOINT, the body and its rollback on failure all run in
         ONE hop into the connection's thread; the group commit is the same as transaction()'s.
         """
-        self._pending += 1
-        try:
-            await self.lock.acquire()
-        except BaseException:
-            self._pending -= 1
-            self._commit_if_abandoned()
-            raise
+        await self._queue_and_lock()
         if self._batch is None and self._pending == 1:
             # Alone: BEGIN, the body and COMMIT in one hop (a queued caller starts the next batch).
             try:
@@ -327,13 +326,7 @@ class RecordsService:
     @asynccontextmanager
     async def exclusive(self) -> AsyncIterator[aiosqlite.Connection]:
         """The connection outside any transaction (VACUUM, checkpoints): commits an open batch first."""
-        self._pending += 1
-        try:
-            await self.lock.acquire()
-        except BaseException:
-            self._pending -= 1
-            self._commit_if_abandoned()
-            raise
+        await self._queue_and_lock()
         try:
             await asyncio.shield(self._commit())
             yield self.db
