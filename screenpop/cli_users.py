@@ -135,24 +135,24 @@ def _add(args: argparse.Namespace) -> int:
 
 
 def _disable(args: argparse.Namespace) -> int:
-    from screenpop.accounts import AccountError
-
-    try:
-        _run(args, lambda store: store.set_disabled(args.user_id, True))
-    except AccountError as exc:
-        return _fail("disable", exc)
-    print(f"無効にしました（ログイン中のセッションも終了） / disabled: {args.user_id}")
-    return 0
+    return _set_disabled(args, True)
 
 
 def _enable(args: argparse.Namespace) -> int:
+    return _set_disabled(args, False)
+
+
+def _set_disabled(args: argparse.Namespace, disabled: bool) -> int:
     from screenpop.accounts import AccountError
 
     try:
-        _run(args, lambda store: store.set_disabled(args.user_id, False))
+        _run(args, lambda store: store.set_disabled(args.user_id, disabled))
     except AccountError as exc:
-        return _fail("enable", exc)
-    print(f"有効にしました / enabled: {args.user_id}")
+        return _fail("disable" if disabled else "enable", exc)
+    if disabled:
+        print(f"無効にしました（ログイン中のセッションも終了） / disabled: {args.user_id}")
+    else:
+        print(f"有効にしました / enabled: {args.user_id}")
     return 0
 
 
