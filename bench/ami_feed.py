@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from telephony.frames import read_capture
+
 CAPTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "ami"
 SCENARIOS = ("01-inbound-queue-answered.txt", "02-inbound-queue-abandon.txt", "03-inbound-closed-hours.txt",
              "04-outbound-callback.txt", "05-two-concurrent-calls.txt")
@@ -26,11 +28,10 @@ _UUID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{
 
 
 def capture_frames(path: Path) -> list[str]:
-    """The frames of a capture as wire text (without the final CRLF CRLF), login frames left out."""
-    text = "\n".join(line for line in path.read_text(encoding="utf-8").splitlines() if not line.startswith("#"))
-    frames = [block.strip("\n") for block in re.split(r"\n\s*\n", text) if block.strip()]
+    """The call events of a capture as wire text (without the final CRLF CRLF), login frames left out."""
     # The first three frames are the login exchange (Response, FullyBooted, SuccessfulAuth).
-    return [f for f in frames[3:] if f.startswith("Event:")]
+    frames = read_capture(path)[3:]
+    return ["\n".join(f.lines) for f in frames if f.lines and f.lines[0].startswith("Event:")]
 
 
 def rekey(frame: str, copy: int) -> str:
