@@ -21,9 +21,9 @@ from typing import Any
 from panoramisk.fast_agi import Application  # type: ignore[import-untyped]
 
 from bench.report import Figure
-from cti.calendar import Calendars
-from cti.clock import system_clock
+from cti.calendar.rules import Calendars
 from cti.config import CalendarSettings
+from cti.core.clock import system_clock
 from telephony.agi import FastAgiServer, make_route_script
 from telephony.agi_route import route_variables
 

@@ -17,7 +17,7 @@ from panoramisk import Manager  # type: ignore[import-untyped]
 
 from bench.ami_feed import AmiFeedServer, encoded_stream
 from bench.report import Figure
-from cti.clock import system_clock
+from cti.core.clock import system_clock
 from telephony.ami import AmiClient, Snapshot
 from telephony.settings import AmiSettings
 from telephony.tracker import CallTracker

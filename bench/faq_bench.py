@@ -6,7 +6,7 @@ question endings, prefixes). Queries are the labelled set (tests/fixtures/faq/qu
 character ones such as ごみ, 税金, 印鑑 and operator phrases) plus their half-width/katakana forms.
 
 Compared, in the same run, on the same data:
-- cti: the bigram BM25F in-memory index (screenpop/faq.py), results with highlights and snippets;
+- cti: the bigram BM25F in-memory index (faq/index.py), results with highlights and snippets;
 - baseline: a naive scan: normalise once, then for every query a substring count over every
   entry's question (x3) and answer, the way a LIKE '%q%' search ranks.
 
@@ -30,12 +30,12 @@ from datetime import datetime
 from pathlib import Path
 
 from bench.report import Figure, table
-from cti.clock import TOKYO
+from cti.core.clock import TOKYO
 from cti.db import open_database
-from screenpop.faq import FaqEntry, FaqIndex, parse_faq
-from screenpop.faq_eval import LabelledQuery, evaluate, parse_queries
-from screenpop.faq_store import COMPONENT, MIGRATIONS, FaqService, import_faq
-from screenpop.textnorm import normalize
+from faq.evaluation import LabelledQuery, evaluate, parse_queries
+from faq.index import FaqEntry, FaqIndex, parse_faq
+from faq.store import COMPONENT, MIGRATIONS, FaqService, import_faq
+from faq.textnorm import normalize
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "faq"
@@ -134,7 +134,7 @@ def collapse(ids: Sequence[str], k: int) -> list[str]:
 
 
 async def _startup(entries: list[FaqEntry]) -> tuple[float, float]:
-    from screenpop.faq import ParsedFaq
+    from faq.index import ParsedFaq
 
     with tempfile.TemporaryDirectory() as tmp:
         conn = await open_database(Path(tmp) / "bench.sqlite3", {COMPONENT: MIGRATIONS})

@@ -26,16 +26,16 @@ import aiohttp
 from aiohttp import web
 from argon2 import PasswordHasher
 
+from access.accounts import MIGRATIONS
+from access.web import AUTH, PASSWORD_HASHER, auth_ctx, auth_middleware, setup_auth_routes
 from bench.report import Figure
 from cti import keys
 from cti.config import Settings
 from cti.db import open_database
 from screenpop import messages as m
-from screenpop.accounts import MIGRATIONS
 from screenpop.hub import Hub
 from screenpop.settings import HubSettings, SecuritySettings
-from screenpop.wiring_auth import AUTH, PASSWORD_HASHER, auth_ctx, auth_middleware, setup_auth_routes
-from screenpop.wiring_hub import hub_ctx, setup_ws_routes
+from screenpop.websocket import hub_ctx, setup_ws_routes
 
 ORIGIN = "http://bench.local"
 PASSWORD = "bench password 1"

@@ -223,11 +223,11 @@ async def serve_main(ami_port: int, tmp: Path, users: int) -> None:
     from aiohttp import web
     from argon2 import PasswordHasher
 
+    from access.web import AUTH, PASSWORD_HASHER
     from cti import keys
     from cti.app import create_app
     from cti.config import Settings
-    from cti.logs import configure_logging
-    from screenpop.wiring_auth import AUTH, PASSWORD_HASHER
+    from cti.core.logs import configure_logging
 
     configure_logging("INFO", json_lines=True)
     if os.environ.get("BENCH_SWITCH_INTERVAL"):  # experiment: the GIL hand-off to the SQLite thread

@@ -17,11 +17,11 @@ from datetime import datetime
 from pathlib import Path
 
 from bench.report import Figure, table
-from cti.calendar import Calendars
-from cti.clock import TOKYO
+from cti.calendar.rules import Calendars
 from cti.config import CalendarSettings
+from cti.core.clock import TOKYO
+from cti.core.principal import Principal, Role
 from cti.db import open_database
-from cti.principal import Principal, Role
 from records.models import CallbackIn, ConsentIn, ContactIn
 from records.schema import migrations
 from records.settings import RecordsSettings

@@ -20,14 +20,14 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from bench.report import Figure, table
-from cti.clock import TOKYO
+from cti.core.clock import TOKYO
 from cti.db import open_database
 from records.rules import iso
 from records.schema import migrations as records_migrations
-from screenpop.reports import CallbackRow, CallRow, build_report, monthly, report_csv
-from screenpop.reports_api import load_rows
-from screenpop.wall import Wall
-from screenpop.wiring_supervisor import migrations
+from supervision.reports import CallbackRow, CallRow, build_report, monthly, report_csv
+from supervision.reports_api import load_rows
+from supervision.service import migrations
+from supervision.wall import Wall
 
 START = datetime(2026, 11, 1, tzinfo=TOKYO)
 CATEGORIES = ("koseki", "zei", "hoken", "gomi", "kosodate", None)

@@ -13,7 +13,7 @@ from panoramisk.message import Message  # type: ignore[import-untyped]
 
 from bench.ami_feed import encoded_stream
 from bench.report import Figure
-from cti.clock import TOKYO
+from cti.core.clock import TOKYO
 from telephony.frames import FrameParser
 from telephony.tracker import CallTracker
 

@@ -12,17 +12,23 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Gauge, generate_latest
 
+from access import accounts
+from access import web as wiring_auth
 from cti import keys
-from cti.calendar import Calendars
-from cti.clock import Clock, system_clock
+from cti.calendar.rules import Calendars
 from cti.config import Settings
+from cti.core.clock import Clock, system_clock
+from cti.core.readiness import Readiness
 from cti.db import open_database
-from cti.readiness import Readiness
+from faq import api as wiring_faq
+from faq import store as faq_store
+from records import plugin as records_wiring
 from records import schema as records_schema
-from records import wiring as records_wiring
-from screenpop import accounts, faq_store, wiring_auth, wiring_faq, wiring_hub, wiring_supervisor, wiring_web
-from telephony import wiring as telephony_wiring
-from telephony import wiring_agi
+from screenpop import dispatcher as wiring_web
+from screenpop import websocket as wiring_hub
+from supervision import service as wiring_supervisor
+from telephony import agi_plugin as wiring_agi
+from telephony import plugin as telephony_wiring
 
 _STARTED = Gauge("cti_start_time_seconds", "Unix time the cti app started")
 _CALLS = Gauge("cti_calls", "Live calls by tracker state", ["state"])

@@ -11,8 +11,8 @@ import sys
 from collections.abc import Sequence
 
 from cti import cli_core
+from faq import cli as screenpop_cli
 from records import cli as records_cli
-from screenpop import cli as screenpop_cli
 from telephony import cli as telephony_cli
 
 EXIT_USAGE = 2

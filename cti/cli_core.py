@@ -79,7 +79,7 @@ def _check_config(args: argparse.Namespace) -> int:
 
 
 def _calendar_at(args: argparse.Namespace) -> int:
-    from cti.calendar import Calendars, status_report
+    from cti.calendar.rules import Calendars, status_report
 
     settings = settings_or_exit(args)
     try:

@@ -9,10 +9,10 @@ from aiohttp import web
 if TYPE_CHECKING:
     import aiosqlite
 
-    from cti.calendar import Calendars
-    from cti.clock import Clock
+    from cti.calendar.rules import Calendars
     from cti.config import Settings
-    from cti.readiness import Readiness
+    from cti.core.clock import Clock
+    from cti.core.readiness import Readiness
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
 CLOCK: web.AppKey[Clock] = web.AppKey("clock")

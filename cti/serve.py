@@ -8,7 +8,7 @@ from aiohttp import web
 
 from cti.app import create_app
 from cti.config import Settings
-from cti.logs import configure_logging, log_event
+from cti.core.logs import configure_logging, log_event
 
 logger = logging.getLogger("cti.serve")
 

@@ -16,8 +16,8 @@ from pydantic import BaseModel, ValidationError
 from pydantic.json_schema import models_json_schema
 
 from cti import keys
-from cti.logs import log_event
-from cti.principal import current_principal
+from cti.core.http import current_principal
+from cti.core.logs import log_event
 from records import models as m
 from records.rules import FIELD_LABELS, Access, RecordsError, authorize, parse_record_id
 from records.store import RecordsService

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from cti.cli_core import add_config_option, settings_or_exit
-from cti.principal import Principal, Role
+from cti.core.principal import Principal, Role
 
 T = TypeVar("T")
 
@@ -57,8 +57,8 @@ def _with_service(args: argparse.Namespace, work: Callable[[Any, Path], Awaitabl
     settings = settings_or_exit(args)
 
     async def run() -> T:
-        from cti.calendar import Calendars
-        from cti.clock import system_clock
+        from cti.calendar.rules import Calendars
+        from cti.core.clock import system_clock
         from cti.db import open_database
         from records.schema import migrations
         from records.store import RecordsService

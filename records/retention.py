@@ -24,9 +24,9 @@ from typing import Any, TextIO
 
 import aiosqlite
 
-from cti.clock import require_aware
-from cti.logs import log_event
-from cti.principal import Principal
+from cti.core.clock import require_aware
+from cti.core.logs import log_event
+from cti.core.principal import Principal
 from records import rules
 from records.audit import Problem, verify_chain
 from records.schema import COLLECTED_AT, EXPORT_TABLES, PERSONAL_COLUMNS

@@ -18,12 +18,12 @@ from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from cti.clock import TOKYO, require_aware
+from cti.core.clock import TOKYO, require_aware
 
-if TYPE_CHECKING:  # cti.principal imports aiohttp; this module stays pure
-    from cti.principal import Principal
+if TYPE_CHECKING:  # cti.core.principal imports aiohttp; this module stays pure
+    from cti.core.principal import Principal
 
-# Role values of cti.principal.Role (a StrEnum, so they compare equal to these strings).
+# Role values of cti.core.principal.Role (a StrEnum, so they compare equal to these strings).
 OPERATOR, SUPERVISOR, DEPARTMENT, ADMIN = "operator", "supervisor", "department", "admin"
 
 

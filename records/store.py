@@ -21,9 +21,9 @@ from typing import Any, Protocol, TypeVar
 
 import aiosqlite
 
-from cti.clock import Clock, require_aware
-from cti.logs import log_event, redact_digits
-from cti.principal import Principal, Role
+from cti.core.clock import Clock, require_aware
+from cti.core.logs import log_event, redact_digits
+from cti.core.principal import Principal, Role
 from records import rules
 from records.audit import GENESIS, row_hash
 from records.models import AttemptIn, CallbackIn, CloseIn, ConsentIn, ContactIn, ContactUpdate
@@ -41,7 +41,7 @@ class OfficeStatus(Protocol):
 
 
 class OfficeCalendar(Protocol):
-    """What records needs from cti.calendar.Calendars."""
+    """What records needs from cti.calendar.rules.Calendars."""
 
     def office(self, at: datetime) -> OfficeStatus: ...
     def handover_date(self, collected_at: datetime) -> date: ...

@@ -30,8 +30,8 @@ from typing import Any, Protocol
 from prometheus_client import Counter, Gauge
 from pydantic import BaseModel
 
-from cti.logs import log_event
-from cti.principal import Principal, Role
+from cti.core.logs import log_event
+from cti.core.principal import Principal, Role
 from screenpop.messages import (
     CLOSE_SESSION_EXPIRED,
     CLOSE_TOO_SLOW,

@@ -18,8 +18,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from cti.clock import TOKYO, require_aware
-from screenpop.faq import CATEGORY_LABELS, FaqEntry
+from cti.core.clock import TOKYO, require_aware
+from faq.index import CATEGORY_LABELS, FaqEntry
 
 NO_CATEGORY_LABEL = "未選択"
 WITHHELD_NUMBERS = frozenset({"", "anonymous", "unknown", "<unknown>", "private", "restricted", "withheld"})
@@ -28,7 +28,7 @@ MAX_FAQ = 5
 
 
 class OfficeStatus(Protocol):
-    """What the pop needs from cti.calendar.Status."""
+    """What the pop needs from cti.calendar.rules.Status."""
 
     @property
     def open(self) -> bool: ...

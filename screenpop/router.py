@@ -1,6 +1,6 @@
 """The pop router, pure: tracker domain events + the seat map -> what to send to which operator.
 
-``PopRouter.feed(event)`` returns a list of actions; the async adapter (screenpop/wiring_web.py,
+``PopRouter.feed(event)`` returns a list of actions; the async adapter (screenpop/dispatcher.py,
 ``PopDispatcher``) carries them out through the websocket hub:
 
 * ``Notify(user_id, message)`` - send this wire message (screenpop/messages.py) to that user;
@@ -18,7 +18,7 @@ Rules:
 * transfer and hangup of an answered call: the operator who got the pop gets ``call_update``
   (``transferred`` with the target, ``hangup`` with the reason) - even if they left the seat since;
 * an interface with nobody seated gets nothing (the call still shows on the supervisors' wall,
-  which screenpop/wall.py keeps from the same events).
+  which supervision/wall.py keeps from the same events).
 
 Personal data (the caller number) is kept in memory only while the call lasts, for the pop; it
 leaves this module only inside a ``ComposePop`` for the answering operator. Memory is bounded:

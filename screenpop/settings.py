@@ -31,12 +31,12 @@ class FaqSettings(BaseModel):
     import_on_start: str | None = Field(None, description="FAQ file imported at start if the FAQ is empty")
     suggestions: int = Field(5, ge=0, le=20)
     # IVR category code (koseki, zei, hoken, gomi, kosodate, other) -> the FAQ categories it covers;
-    # codes given here replace those of the built-in mapping (screenpop/faq.py DEFAULT_CATEGORY_MAP).
+    # codes given here replace those of the built-in mapping (faq/index.py DEFAULT_CATEGORY_MAP).
     category_map: dict[str, list[str]] | None = None
 
 
 class AlertSettings(BaseModel):
-    """Access alerts (screenpop/alerts.py): thresholds for incident reporting."""
+    """Access alerts (supervision/alerts.py): thresholds for incident reporting."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -49,7 +49,7 @@ class AlertSettings(BaseModel):
 
 
 class DepartmentScreenSettings(BaseModel):
-    """The department screen (screenpop/department_api.py): how a staff member's own phone is dialled."""
+    """The department screen (records/department_api.py): how a staff member's own phone is dialled."""
 
     model_config = ConfigDict(extra="forbid")
 

@@ -21,9 +21,9 @@ from typing import Final
 
 from prometheus_client import Histogram
 
-from cti.calendar import Calendars
-from cti.clock import Clock
-from cti.logs import log_event
+from cti.calendar.rules import Calendars
+from cti.core.clock import Clock
+from cti.core.logs import log_event
 from telephony.agi_protocol import (
     MAX_HEADER_LINES,
     MAX_LINE_BYTES,

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from cti.calendar import Calendars
-from cti.clock import require_aware
+from cti.calendar.rules import Calendars
+from cti.core.clock import require_aware
 
 ROUTE_VARIABLES = ("CTI_ROUTE", "CTI_OFFICE", "CTI_CLOSED_REASON", "CTI_NEXT_OPEN", "CTI_NEXT_OPEN_EPOCH")
 

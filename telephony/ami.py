@@ -46,8 +46,8 @@ from panoramisk.ami_protocol import AMIProtocol  # type: ignore[import-untyped]
 from panoramisk.message import Message  # type: ignore[import-untyped]
 from prometheus_client import Counter, Gauge
 
-from cti.clock import Clock, system_clock
-from cti.logs import log_event, redact_digits
+from cti.core.clock import Clock, system_clock
+from cti.core.logs import log_event, redact_digits
 from telephony.settings import AmiSettings
 
 logger = logging.getLogger(__name__)
@@ -411,7 +411,7 @@ class AmiClient:
         return LinkStatus(self._state, self._since, self._reconnects, self._last_error)
 
     def readiness(self) -> tuple[bool, dict[str, Any]]:
-        """For cti.readiness: ready while logged in and resynced."""
+        """For cti.core.readiness: ready while logged in and resynced."""
         return self.connected, self.status().as_dict()
 
     async def wait_connected(self, within: float) -> None:

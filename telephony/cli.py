@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from cti.clock import TOKYO, system_clock
+from cti.core.clock import TOKYO, system_clock
 from telephony.events import DomainEvent, describe
 from telephony.frames import FrameParser, capture_wire_bytes, read_capture_text
 from telephony.tracker import CallSnapshot, CallTracker, TrackerConfig

@@ -19,8 +19,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
-from cti.clock import Clock, system_clock
-from cti.logs import log_event
+from cti.core.clock import Clock, system_clock
+from cti.core.logs import log_event
 from telephony.ami import AmiActionError, AmiClient, AmiConnectionLost, AmiTimeout, Snapshot
 from telephony.settings import CallControlSettings
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, ClassVar
 
-from cti.clock import require_aware
+from cti.core.clock import require_aware
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -37,8 +37,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
-from cti.clock import Clock, require_aware
-from cti.logs import log_event
+from cti.core.clock import Clock, require_aware
+from cti.core.logs import log_event
 from telephony.events import (
     CallAbandoned,
     CallArrived,

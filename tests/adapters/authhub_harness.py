@@ -12,13 +12,13 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from argon2 import PasswordHasher
 
+from access.accounts import MIGRATIONS
+from access.web import AUTH, PASSWORD_HASHER, auth_ctx, auth_middleware, setup_auth_routes
 from cti import keys
-from cti.clock import TOKYO
 from cti.config import Settings
+from cti.core.clock import TOKYO
 from cti.db import open_database
-from screenpop.accounts import MIGRATIONS
-from screenpop.wiring_auth import AUTH, PASSWORD_HASHER, auth_ctx, auth_middleware, setup_auth_routes
-from screenpop.wiring_hub import hub_ctx, setup_ws_routes
+from screenpop.websocket import hub_ctx, setup_ws_routes
 
 ORIGIN = "http://cti.test:8080"
 PASSWORD = "correct horse battery"

@@ -14,17 +14,17 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from argon2 import PasswordHasher
 
+from access.web import AUTH, PASSWORD_HASHER, auth_ctx, auth_middleware, setup_auth_routes
 from cti import keys
-from cti.calendar import Calendars
+from cti.calendar.rules import Calendars
 from cti.config import Settings
+from cti.core.principal import Role
 from cti.db import open_database
-from cti.principal import Role
+from records.plugin import records_ctx
+from records.plugin import setup_routes as records_routes
 from records.schema import migrations as records_migrations
-from records.wiring import records_ctx
-from records.wiring import setup_routes as records_routes
-from screenpop import wiring_supervisor
 from screenpop.settings import AlertSettings
-from screenpop.wiring_auth import AUTH, PASSWORD_HASHER, auth_ctx, auth_middleware, setup_auth_routes
+from supervision import service as wiring_supervisor
 
 PASSWORD = "correct horse battery"
 USERS = [

@@ -14,14 +14,14 @@ import pytest
 from aiohttp import web
 
 from cti import keys
-from cti.calendar import Calendars
-from cti.clock import fixed_clock
+from cti.calendar.rules import Calendars
 from cti.config import CalendarSettings, Settings
-from cti.readiness import Readiness
+from cti.core.clock import fixed_clock
+from cti.core.readiness import Readiness
 from telephony.agi import FastAgiServer, make_route_script
+from telephony.agi_plugin import AGI_SERVER, agi_ctx
 from telephony.agi_protocol import AgiRequest
 from telephony.settings import AgiSettings
-from telephony.wiring_agi import AGI_SERVER, agi_ctx
 
 CAPTURE = Path(__file__).resolve().parents[1] / "fixtures" / "agi" / "fastagi-request-example.txt"
 NIGHT = datetime.fromisoformat("2026-12-28T23:30:00+09:00")

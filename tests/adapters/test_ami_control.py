@@ -11,12 +11,12 @@ import pytest
 from ami_replay_server import AmiReplayServer, load_capture
 from test_ami_link import Recorder, ami_settings, eventually
 
-from cti.clock import TOKYO, fixed_clock
+from cti.core.clock import TOKYO, fixed_clock
 from telephony.ami import AmiActionError, AmiClient
 from telephony.control import CallbackAlreadyActive, CallbackState, CallControl
+from telephony.plugin import PresenceSink
 from telephony.presence import Activity, PresenceBoard
 from telephony.settings import CallControlSettings
-from telephony.wiring import PresenceSink
 
 CLOCK = fixed_clock(datetime(2026, 11, 27, 10, 0, tzinfo=TOKYO))
 STAFF = "Local/101@operator-phones"

@@ -509,9 +509,9 @@ async def test_tracker_through_the_link_equals_tracker_fed_directly(server: AmiR
     as the whole capture fed directly: the filter keeps everything the tracker uses."""
     from datetime import datetime
 
-    from cti.clock import TOKYO, fixed_clock
+    from cti.core.clock import TOKYO, fixed_clock
+    from telephony.plugin import TrackerSink
     from telephony.tracker import CallTracker
-    from telephony.wiring import TrackerSink
 
     clock = fixed_clock(datetime(2026, 11, 27, 10, 0, tzinfo=TOKYO))
     capture = load_capture(capture_name)

@@ -17,12 +17,12 @@ from prometheus_client import REGISTRY
 from test_ami_link import eventually
 
 from cti import keys
-from cti.clock import TOKYO, fixed_clock
 from cti.config import load_settings
-from cti.logs import JsonLineFormatter
-from cti.readiness import Readiness
+from cti.core.clock import TOKYO, fixed_clock
+from cti.core.logs import JsonLineFormatter
+from cti.core.readiness import Readiness
 from telephony.ami import LinkState
-from telephony.wiring import Telephony, ami_ctx
+from telephony.plugin import Telephony, ami_ctx
 
 CLOCK = fixed_clock(datetime(2026, 11, 27, 10, 0, tzinfo=TOKYO))
 

@@ -93,7 +93,7 @@ def test_cti_serve_refuses_a_bad_config_with_exit_2(tmp_path: Path) -> None:
 
 
 async def test_metrics_count_live_calls_by_state(tmp_path: Path) -> None:
-    from cti.clock import system_clock
+    from cti.core.clock import system_clock
     from telephony.frames import read_capture
     from telephony.tracker import CallTracker
 

@@ -10,12 +10,12 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
 
+from access.rules import Access
+from access.web import ACCESS_ATTR, AUTH
 from cti import keys
 from cti.app import create_app
 from cti.config import Settings, load_settings
 from screenpop import messages as m
-from screenpop.auth import Access
-from screenpop.wiring_auth import ACCESS_ATTR, AUTH
 
 ORIGIN = "http://127.0.0.1:8080"
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
@@ -73,7 +73,7 @@ async def test_an_operator_logs_in_takes_a_seat_and_gets_a_pop_over_the_socket(t
         hello = json.loads((await ws.receive(timeout=5)).data)
         assert hello["type"] == "hello" and hello["user_id"] == "op1"
         await ws.send_str(json.dumps({"type": "resume", "last_seq": 0}))
-        from screenpop.wiring_hub import deliver_to_interface
+        from screenpop.websocket import deliver_to_interface
 
         assert deliver_to_interface(app, "PJSIP/op101", m.Ringing(call_id="c1", interface="PJSIP/op101"))
         assert not deliver_to_interface(app, "PJSIP/op102", m.Ringing(call_id="c2", interface="PJSIP/op102"))

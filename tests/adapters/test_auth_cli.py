@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from access.accounts import MIGRATIONS, AccountStore
 from cti.cli import main
-from cti.clock import system_clock
+from cti.core.clock import system_clock
 from cti.db import open_database
-from screenpop.accounts import MIGRATIONS, AccountStore
 
 
 def run(monkeypatch: pytest.MonkeyPatch, argv: list[str], stdin: str = "") -> int:

@@ -137,7 +137,7 @@ async def test_a_disabled_account_cannot_log_in_and_loses_its_sessions(client: C
     await login(client, "op1")
     assert client.app is not None
     await client.app[keys.DB].execute("SELECT 1")
-    from screenpop.wiring_auth import AUTH
+    from access.web import AUTH
 
     await client.app[AUTH].accounts.set_disabled("op1")
     assert (await client.get("/api/me")).status == 401
@@ -206,7 +206,7 @@ async def test_idle_timeout_follows_the_injected_clock(client: Client, clock: Cl
 async def test_pages_without_login_redirect_to_the_login_page(tmp_path: Path, clock: Clock) -> None:
     from aiohttp import web
 
-    from screenpop.wiring_auth import Access, add_path_access
+    from access.web import Access, add_path_access
 
     async def page(request: web.Request) -> web.Response:
         return web.Response(text="operator screen")
@@ -258,7 +258,7 @@ async def test_logout_frees_the_seat(client: Client) -> None:
     await client.post("/api/seat", json={"interface": "Local/101@operator-phones"}, headers=csrf)
     await client.post("/api/logout", headers=csrf)
     assert client.app is not None
-    from screenpop.wiring_auth import SEATS
+    from access.web import SEATS
 
     assert client.app[SEATS].user_at("Local/101@operator-phones") is None
 
@@ -325,7 +325,7 @@ async def test_a_failed_form_login_shows_the_form_again_with_the_reason(client: 
 async def test_a_password_reset_ends_the_accounts_sessions(client: Client) -> None:
     await login(client, "op1")
     assert client.app is not None
-    from screenpop.wiring_auth import AUTH
+    from access.web import AUTH
 
     await client.app[AUTH].accounts.reset_password("op1", "a brand new password")
     assert (await client.get("/api/me")).status == 401

@@ -14,14 +14,14 @@ from supervisor_env import Env, make_env
 from test_ami_link import ami_settings
 
 from cti import keys
-from cti.clock import TOKYO
-from screenpop.wiring_supervisor import SUPERVISOR
+from cti.core.clock import TOKYO
+from supervision.service import SUPERVISOR
 from telephony.ami import AmiClient
 from telephony.control import CallControl
 from telephony.events import CallbackDialingCitizen, CallbackEnded
+from telephony.plugin import Telephony
 from telephony.presence import PresenceBoard
 from telephony.settings import CallControlSettings
-from telephony.wiring import Telephony
 
 FRIDAY_EVENING = datetime(2026, 12, 4, 19, 0, tzinfo=TOKYO)
 MONDAY_10 = datetime(2026, 12, 7, 10, 0, tzinfo=TOKYO)

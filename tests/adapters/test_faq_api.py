@@ -11,13 +11,13 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from cti import keys
-from cti.clock import TOKYO, fixed_clock
 from cti.config import load_settings
+from cti.core.clock import TOKYO, fixed_clock
+from cti.core.readiness import Readiness
 from cti.db import open_database
-from cti.readiness import Readiness
-from screenpop.faq import KOSODATE_CREDIT
-from screenpop.faq_store import COMPONENT, MIGRATIONS
-from screenpop.wiring_faq import faq_ctx, setup_faq_routes
+from faq.api import faq_ctx, setup_faq_routes
+from faq.index import KOSODATE_CREDIT
+from faq.store import COMPONENT, MIGRATIONS
 
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "faq" / "kosodate_opendata_faq_corpus.json"
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import aiosqlite
 import pytest
 
-from cti.clock import TOKYO, fixed_clock
+from cti.core.clock import TOKYO, fixed_clock
 from cti.db import open_database
-from screenpop.faq import KOSODATE_CREDIT, FaqEntry, ParsedFaq, parse_faq
-from screenpop.faq_store import COMPONENT, MIGRATIONS, FaqService, import_faq, latest_import, load_entries
+from faq.index import KOSODATE_CREDIT, FaqEntry, ParsedFaq, parse_faq
+from faq.store import COMPONENT, MIGRATIONS, FaqService, import_faq, latest_import, load_entries
 
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "faq" / "kosodate_opendata_faq_corpus.json"
 NOW = datetime(2026, 11, 27, 9, 0, tzinfo=TOKYO)

@@ -21,10 +21,10 @@ from authhub_harness import ORIGIN, Clock, add_user, login, make_settings, sessi
 from prometheus_client import REGISTRY
 
 from cti import keys
-from cti.principal import Principal, Role
+from cti.core.principal import Principal, Role
 from screenpop import messages as m
 from screenpop.hub import Hub
-from screenpop.wiring_hub import sweep_sessions
+from screenpop.websocket import sweep_sessions
 
 Client = TestClient[Any, Any]
 WS = aiohttp.ClientWebSocketResponse
@@ -236,7 +236,7 @@ async def test_the_sweep_closes_idle_sockets_and_frees_the_seat(client: Client, 
     assert await sweep_sessions(client.app) == 1
     assert (await recv(ws))["type"] == "session_expired"
     assert await close_code(ws) == m.CLOSE_SESSION_EXPIRED
-    from screenpop.wiring_auth import SEATS
+    from access.web import SEATS
 
     assert client.app[SEATS].user_at("PJSIP/op101") is None
 
@@ -333,8 +333,8 @@ async def test_operators_outside_the_room_cannot_open_a_socket(tmp_path: Path, c
         await add_user(c, "op1", "operator")
         await login(c, "op1")
         assert c.app is not None
-        from screenpop.auth import parse_networks
-        from screenpop.wiring_auth import AUTH
+        from access.rules import parse_networks
+        from access.web import AUTH
 
         c.app[AUTH].networks = parse_networks(["10.20.0.0/16"])  # the room moved away from us
         with pytest.raises(aiohttp.WSServerHandshakeError) as info:

@@ -13,13 +13,14 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from cti import keys
-from cti.calendar import Calendars
-from cti.clock import TOKYO
+from cti.calendar.rules import Calendars
 from cti.config import Settings
+from cti.core.clock import TOKYO
+from cti.core.http import PRINCIPAL_KEY
+from cti.core.principal import Principal, Role
 from cti.db import open_database
-from cti.principal import PRINCIPAL_KEY, Principal, Role
+from records.plugin import records_ctx, setup_routes
 from records.schema import migrations
-from records.wiring import records_ctx, setup_routes
 
 FRIDAY_EVENING = datetime(2026, 12, 4, 19, 0, tzinfo=TOKYO)
 MONDAY_OPENING = datetime(2026, 12, 7, 8, 30, tzinfo=TOKYO)

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from cti.calendar import Calendars
+from cti.calendar.rules import Calendars
 from cti.cli import main
-from cti.clock import TOKYO
 from cti.config import CalendarSettings
+from cti.core.clock import TOKYO
+from cti.core.principal import Principal, Role
 from cti.db import open_database
-from cti.principal import Principal, Role
 from records.models import CallbackIn, ConsentIn, ContactIn
 from records.schema import migrations
 from records.settings import RecordsSettings

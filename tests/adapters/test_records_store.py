@@ -12,11 +12,11 @@ from typing import Any
 import aiosqlite
 import pytest
 
-from cti.calendar import Calendars
-from cti.clock import TOKYO
+from cti.calendar.rules import Calendars
 from cti.config import CalendarSettings
+from cti.core.clock import TOKYO
+from cti.core.principal import Principal, Role
 from cti.db import open_database
-from cti.principal import Principal, Role
 from records import retention
 from records.models import AttemptIn, CallbackIn, CloseIn, ConsentIn, ContactIn, ContactUpdate
 from records.retention import export, purge, verify_audit, wipe
@@ -510,11 +510,11 @@ async def test_cancelled_callers_leave_no_open_transaction(service: RecordsServi
 CRASH_SCRIPT = """
 import asyncio, os, sys
 from datetime import datetime
-from cti.calendar import Calendars
-from cti.clock import TOKYO
+from cti.calendar.rules import Calendars
+from cti.core.clock import TOKYO
 from cti.config import CalendarSettings
 from cti.db import open_database
-from cti.principal import Principal, Role
+from cti.core.principal import Principal, Role
 from records.models import CallbackIn, ConsentIn, ContactIn
 from records.schema import migrations
 from records.settings import RecordsSettings
@@ -568,7 +568,7 @@ async def test_logs_carry_no_personal_data(service: RecordsService, clock: Clock
                                            caplog: pytest.LogCaptureFixture) -> None:
     import logging
 
-    from cti.logs import JsonLineFormatter
+    from cti.core.logs import JsonLineFormatter
 
     caplog.set_level(logging.DEBUG)
     call = await new_call(service, caller="0312345678")

@@ -11,9 +11,9 @@ from pathlib import Path
 from supervisor_env import Env, make_env
 
 from cti import keys
-from cti.clock import TOKYO
+from cti.core.clock import TOKYO
 from screenpop.settings import AlertSettings
-from screenpop.wiring_supervisor import SUPERVISOR, check_audit, count_overdue
+from supervision.service import SUPERVISOR, check_audit, count_overdue
 from telephony.events import CallArrived, CallEnded, CallQueued, OperatorConnected, OperatorRinging
 from telephony.presence import DeviceStatus, MemberPresence
 

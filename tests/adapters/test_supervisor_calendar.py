@@ -9,8 +9,8 @@ from pathlib import Path
 from supervisor_env import make_env
 
 from cti import keys
-from cti.clock import TOKYO
 from cti.config import Settings
+from cti.core.clock import TOKYO
 from records.audit import verify_chain
 
 FRIDAY_10 = datetime(2026, 11, 27, 10, 0, tzinfo=TOKYO)

@@ -13,8 +13,8 @@ from pathlib import Path
 from supervisor_env import Env, make_env
 
 from cti import keys
-from cti.clock import TOKYO
-from screenpop.wiring_supervisor import SUPERVISOR
+from cti.core.clock import TOKYO
+from supervision.service import SUPERVISOR
 from telephony.events import CallAbandoned, CallArrived, CallEnded, CallQueued, CallRouted, OperatorConnected
 
 FRIDAY_EVENING = datetime(2026, 12, 4, 19, 0, tzinfo=TOKYO)

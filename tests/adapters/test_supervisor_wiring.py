@@ -12,12 +12,12 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from argon2 import PasswordHasher
 
+from access.web import AUTH, PASSWORD_HASHER
 from cti import keys
 from cti.app import create_app
-from cti.clock import TOKYO
 from cti.config import Settings
-from screenpop.wiring_auth import AUTH, PASSWORD_HASHER
-from screenpop.wiring_supervisor import SUPERVISOR
+from cti.core.clock import TOKYO
+from supervision.service import SUPERVISOR
 
 PASSWORD = "correct horse battery"
 AT = datetime(2026, 12, 7, 10, 0, tzinfo=TOKYO)

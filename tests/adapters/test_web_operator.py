@@ -17,8 +17,8 @@ from aiohttp import ClientWebSocketResponse, WSMsgType
 from aiohttp.test_utils import TestClient, TestServer
 
 from cti import keys
-from cti.clock import TOKYO
-from screenpop.wiring_web import DISPATCHER
+from cti.core.clock import TOKYO
+from screenpop.dispatcher import DISPATCHER
 from telephony.events import CallArrived, CallEnded, CallQueued, CallRouted, OperatorConnected, OperatorRinging
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))

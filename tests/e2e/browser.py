@@ -18,13 +18,13 @@ from aiohttp import web
 from argon2 import PasswordHasher
 from playwright.async_api import Browser, Page, Playwright
 
+from access.web import AUTH, PASSWORD_HASHER, auth_ctx
 from cti import keys
 from cti.app import create_app, database_ctx
 from cti.config import Settings
-from screenpop.faq import parse_faq
-from screenpop.faq_store import FaqService
-from screenpop.wiring_auth import AUTH, PASSWORD_HASHER, auth_ctx
-from screenpop.wiring_web import DISPATCHER, PopDispatcher, pop_ctx
+from faq.index import parse_faq
+from faq.store import FaqService
+from screenpop.dispatcher import DISPATCHER, PopDispatcher, pop_ctx
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts"

@@ -9,12 +9,12 @@ from datetime import datetime, timedelta
 from aiohttp import web
 
 from cti import keys
+from cti.core.principal import Principal, Role
 from cti.db import migrate
-from cti.principal import Principal, Role
 from records.models import CallbackIn, ConsentIn, ContactIn
-from records.wiring import records_ctx
-from screenpop import wiring_supervisor
-from screenpop.wiring_web import pop_ctx
+from records.plugin import records_ctx
+from screenpop.dispatcher import pop_ctx
+from supervision import service as wiring_supervisor
 
 OPERATOR = Principal("tanaka", Role.OPERATOR, None, "127.0.0.1")
 

@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from cti.clock import TOKYO
+from cti.core.clock import TOKYO
 from telephony.ami import AmiClient, Snapshot
 from telephony.control import CallbackState, CallControl
+from telephony.plugin import PresenceSink
 from telephony.presence import PresenceBoard
 from telephony.settings import AmiSettings, CallControlSettings
-from telephony.wiring import PresenceSink
 
 pytestmark = pytest.mark.asterisk
 
@@ -121,7 +121,7 @@ async def rig(pbx: Any) -> AsyncIterator[Rig]:
     tracker = tracker_or_none()
     domain: list[Any] = []
     if tracker is not None:
-        from telephony.wiring import TrackerSink
+        from telephony.plugin import TrackerSink
 
         client.add_sink(TrackerSink(tracker, [domain.extend]))
     for sink in (control, PresenceSink(board, []), recorder):

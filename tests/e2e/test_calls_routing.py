@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from cti.calendar import Calendars
-from cti.clock import TOKYO, fixed_clock
+from cti.calendar.rules import Calendars
 from cti.config import CalendarSettings
+from cti.core.clock import TOKYO, fixed_clock
 from telephony.agi import FastAgiServer, make_route_script
 from telephony.agi_protocol import AgiRequest
 

@@ -25,9 +25,9 @@ from playwright.async_api import Browser, Page, async_playwright
 from supervisor_e2e import create_handed_over_callback, ensure_ctx, wire_supervisor
 
 from cti import keys
-from screenpop.department_api import SCREEN_SETTINGS
+from records.department_api import SCREEN_SETTINGS
 from screenpop.settings import DepartmentScreenSettings
-from telephony.wiring import ami_ctx
+from telephony.plugin import ami_ctx
 
 if TYPE_CHECKING:
     from conftest import Pbx

@@ -30,8 +30,8 @@ from browser import (
 from playwright.async_api import Browser, Page, async_playwright
 
 from cti import keys
-from cti.clock import TOKYO
-from screenpop.wiring_hub import hub_of
+from cti.core.clock import TOKYO
+from screenpop.websocket import hub_of
 from telephony.events import CallArrived, CallEnded, CallQueued, CallRouted, OperatorConnected, OperatorRinging
 
 pytestmark = pytest.mark.browser

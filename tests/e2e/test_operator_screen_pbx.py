@@ -29,7 +29,7 @@ from browser import (
 from playwright.async_api import Browser, async_playwright
 
 from cti import keys
-from cti.clock import TOKYO
+from cti.core.clock import TOKYO
 
 if TYPE_CHECKING:  # the fixtures' types (tests/e2e/conftest.py)
     from conftest import AmiClient, Pbx

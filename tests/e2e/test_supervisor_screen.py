@@ -30,8 +30,8 @@ from supervisor_e2e import OPERATOR, ensure_ctx, wire_supervisor
 
 from cti import keys
 from records.models import ContactIn, ContactUpdate
-from telephony.wiring import ami_ctx
-from telephony.wiring_agi import agi_ctx
+from telephony.agi_plugin import agi_ctx
+from telephony.plugin import ami_ctx
 
 if TYPE_CHECKING:
     from conftest import AmiClient, Pbx

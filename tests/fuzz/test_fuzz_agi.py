@@ -15,9 +15,9 @@ from datetime import datetime
 
 from fuzz_support import LONG, figures
 
-from cti.calendar import Calendars
-from cti.clock import fixed_clock
+from cti.calendar.rules import Calendars
 from cti.config import CalendarSettings
+from cti.core.clock import fixed_clock
 from telephony.agi import FastAgiServer, make_route_script
 
 NIGHT = datetime.fromisoformat("2026-12-28T23:30:00+09:00")

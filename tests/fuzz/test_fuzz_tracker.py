@@ -20,7 +20,7 @@ from fuzz_support import LONG, figures
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cti.clock import TOKYO
+from cti.core.clock import TOKYO
 from telephony.frames import read_capture
 from telephony.tracker import CallTracker, TrackerConfig
 

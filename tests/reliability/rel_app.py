@@ -19,11 +19,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from argon2 import PasswordHasher
 
+from access.rules import parse_networks
+from access.web import AUTH, PASSWORD_HASHER
 from cti.app import create_app
-from cti.clock import TOKYO
 from cti.config import load_settings
-from screenpop.auth import parse_networks
-from screenpop.wiring_auth import AUTH, PASSWORD_HASHER
+from cti.core.clock import TOKYO
 
 ORIGIN = "http://cti.test:8080"
 PASSWORD = "correct horse battery staple"

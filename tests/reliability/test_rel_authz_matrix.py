@@ -168,7 +168,7 @@ async def seed(env: Env) -> tuple[str, int]:
     callback_id = (await r.json())["id"]
     from datetime import datetime
 
-    from cti.clock import TOKYO
+    from cti.core.clock import TOKYO
 
     env.clock.at = datetime(2026, 12, 7, 9, 0, tzinfo=TOKYO)  # Monday: handed over to zeimu
     await env.app[keys.RECORDS].hand_over_due()

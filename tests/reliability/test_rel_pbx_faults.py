@@ -35,7 +35,7 @@ from rel_app import running_app, settings_for
 from reliability_support import LONG, figures
 
 from cti import keys
-from cti.clock import TOKYO
+from cti.core.clock import TOKYO
 from telephony.ami import AmiActionError
 
 pytestmark = pytest.mark.asterisk

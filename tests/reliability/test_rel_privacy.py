@@ -2,7 +2,7 @@
 (main file, WAL, FTS) after ``cti purge``.
 
 The flow runs on the whole app (create_app) with logging configured as in production
-(cti.logs.configure_logging, JSON lines, here at DEBUG: stricter than production's INFO) written
+(cti.core.logs.configure_logging, JSON lines, here at DEBUG: stricter than production's INFO) written
 to a file: a real captured inbound call (tests/fixtures/ami/01-inbound-queue-answered.txt) is
 replayed over AMI, pops on the operator's screen over the websocket, the operator searches the FAQ
 with the citizen's words, records the contact, the consent and a callback request, logs in wrong
@@ -30,8 +30,8 @@ from rel_app import ORIGIN, Clock, running_app, settings_for
 from reliability_support import ROOT, figures
 
 from cti import keys
-from cti.clock import TOKYO
-from cti.logs import configure_logging
+from cti.core.clock import TOKYO
+from cti.core.logs import configure_logging
 
 sys.path.insert(0, str(ROOT / "tests" / "adapters"))
 from ami_replay_server import AmiReplayServer, load_capture

@@ -28,7 +28,7 @@ import aiohttp
 from rel_app import ORIGIN, PASSWORD
 from reliability_support import LONG, ROOT, figures
 
-from cti.clock import TOKYO
+from cti.core.clock import TOKYO
 
 KILLS = 10 if LONG else 3
 WRITERS = 4

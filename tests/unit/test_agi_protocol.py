@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cti.calendar import Calendars
+from cti.calendar.rules import Calendars
 from cti.config import CalendarSettings
 from telephony.agi_protocol import (
     HANGUP,

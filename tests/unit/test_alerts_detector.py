@@ -7,8 +7,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from cti.clock import TOKYO
-from screenpop.alerts import AlertDetector, LoginFailure, RecordRead, Thresholds
+from cti.core.clock import TOKYO
+from supervision.alerts import AlertDetector, LoginFailure, RecordRead, Thresholds
 
 T0 = datetime(2026, 11, 27, 10, 0, tzinfo=TOKYO)  # a Friday, office open
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cti.clock import TOKYO, fixed_clock
+from cti.core.clock import TOKYO, fixed_clock
 from telephony.ami import (
     adapter_keeps,
     backoff_delay,

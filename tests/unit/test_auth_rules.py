@@ -6,10 +6,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from cti.clock import TOKYO
-from cti.principal import Principal, Role
-from screenpop.accounts import AccountError, validate_password, validate_role_department, validate_user_id
-from screenpop.auth import (
+from access.accounts import AccountError, validate_password, validate_role_department, validate_user_id
+from access.rules import (
     CSRF_FAILED,
     NOT_LOGGED_IN,
     OUTSIDE_ROOM,
@@ -25,8 +23,10 @@ from screenpop.auth import (
     origin_allowed,
     parse_networks,
 )
+from access.sessions import is_idle_expired, token_hash
+from cti.core.clock import TOKYO
+from cti.core.principal import Principal, Role
 from screenpop.seats import SeatError, SeatMap, SeatTaken
-from screenpop.sessions import is_idle_expired, token_hash
 
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=TOKYO)
 DEPTS = ["kuseijoho", "zeimu"]

@@ -7,9 +7,9 @@ from datetime import date, datetime, time
 
 import pytest
 
-from cti.calendar import Calendars, Override, Reason, Which, status_report
-from cti.clock import TOKYO
+from cti.calendar.rules import Calendars, Override, Reason, Which, status_report
 from cti.config import CalendarSettings, OverrideSettings
+from cti.core.clock import TOKYO
 
 
 def at(text: str) -> datetime:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from screenpop.faq import (
+from faq.index import (
     KOSODATE_CREDIT,
     FaqEntry,
     FaqFormatError,
@@ -16,7 +16,7 @@ from screenpop.faq import (
     render_highlights,
     suggest,
 )
-from screenpop.textnorm import normalize
+from faq.textnorm import normalize
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "faq"
 KOSODATE = FIXTURES / "kosodate_opendata_faq_corpus.json"

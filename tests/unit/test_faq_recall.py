@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from screenpop.faq import FaqIndex, parse_faq
-from screenpop.faq_eval import LabelledQuery, evaluate, parse_queries
+from faq.evaluation import LabelledQuery, evaluate, parse_queries
+from faq.index import FaqIndex, parse_faq
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "faq"
 RECALL_FLOOR = 0.90

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from screenpop.textnorm import grams, normalize, normalize_with_map, runs, unigrams
+from faq.textnorm import grams, normalize, normalize_with_map, runs, unigrams
 
 
 def test_full_width_ascii_and_case_fold() -> None:

@@ -6,8 +6,8 @@ import io
 import json
 import logging
 
-from cti.logs import JsonLineFormatter, PlainFormatter, log_event, redact_digits
-from cti.progress import Progress
+from cti.core.logs import JsonLineFormatter, PlainFormatter, log_event, redact_digits
+from cti.core.progress import Progress
 
 
 def test_redact_digits_masks_phone_like_runs_only() -> None:

@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from cti.calendar import Calendars, Status
-from cti.clock import TOKYO
+from cti.calendar.rules import Calendars, Status
 from cti.config import CalendarSettings
-from screenpop.faq import FaqEntry, FaqIndex, suggest
+from cti.core.clock import TOKYO
+from faq.index import FaqEntry, FaqIndex, suggest
 from screenpop.pop import CallSnapshot, Contact, FaqSuggestion, OpenCallback, compose_pop
 
 NOW = datetime(2026, 11, 27, 10, 0, tzinfo=TOKYO)  # a Friday

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from cti.clock import TOKYO
-from cti.principal import Principal, Role
+from cti.core.clock import TOKYO
+from cti.core.principal import Principal, Role
 from records import rules
 from records.audit import GENESIS, row_hash, verify_chain
 from records.rules import Access, Action, PhoneKind, RecordsError, Status

@@ -9,8 +9,8 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
-from cti.clock import TOKYO
-from screenpop.reports import (
+from cti.core.clock import TOKYO
+from supervision.reports import (
     CallbackRow,
     CallRow,
     build_report,

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from cti.clock import TOKYO
+from cti.core.clock import TOKYO
 from screenpop.messages import CallUpdate, Ringing
 from screenpop.router import ComposePop, Notify, PopRouter
 from screenpop.seats import SeatMap

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from cti.clock import TOKYO
+from cti.core.clock import TOKYO
 from telephony.ami import adapter_keeps as ami_adapter_keeps
 from telephony.events import DomainEvent
 from telephony.frames import read_capture

@@ -18,7 +18,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cti.clock import TOKYO
+from cti.core.clock import TOKYO
 from telephony.events import DomainEvent
 from telephony.frames import read_capture
 from telephony.tracker import CallTracker

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from cti.clock import TOKYO
+from cti.core.clock import TOKYO
 from telephony.events import DomainEvent
 from telephony.frames import CapturedFrame, read_capture
 from telephony.tracker import CallTracker

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from cti.clock import TOKYO
+from cti.core.clock import TOKYO
 from telephony.events import DomainEvent
 from telephony.tracker import CallTracker
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from cti.clock import TOKYO
+from cti.core.clock import TOKYO
 from telephony.tracker import TRANSITIONS, CallTracker, State, Trigger
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from cti.clock import TOKYO
+from cti.core.clock import TOKYO
 from telephony.events import DomainEvent
 from telephony.frames import read_capture
 from telephony.tracker import CallTracker

@@ -7,8 +7,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from cti.clock import TOKYO
-from screenpop.wall import OperatorState, Wall
+from cti.core.clock import TOKYO
+from supervision.wall import OperatorState, Wall
 
 T0 = datetime(2026, 11, 27, 10, 0, tzinfo=TOKYO)
 

@@ -15,8 +15,8 @@ from datetime import datetime, timedelta
 
 import aiosqlite
 
-from cti.clock import Clock, require_aware
-from cti.principal import Role
+from cti.core.clock import Clock, require_aware
+from cti.core.principal import Role
 
 COOKIE_NAME = "cti_session"
 CSRF_HEADER = "X-CSRF-Token"

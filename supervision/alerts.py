@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from cti.clock import require_aware
+from cti.core.clock import require_aware
 
 HOUR = timedelta(hours=1)
 

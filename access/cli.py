@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from cti.cli_core import add_config_option, print_json, settings_or_exit
-from cti.principal import Role
+from cti.core.principal import Role
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -79,9 +79,9 @@ def _read_password(args: argparse.Namespace) -> str | None:
 
 
 def _run(args: argparse.Namespace, work: Callable[[Any], Awaitable[T]]) -> T:
-    from cti.clock import system_clock
+    from access.accounts import MIGRATIONS, AccountStore
+    from cti.core.clock import system_clock
     from cti.db import open_database
-    from screenpop.accounts import MIGRATIONS, AccountStore
 
     db_path = Path(args.db) if args.db else settings_or_exit(args).store.path
 
@@ -101,7 +101,7 @@ def _fail(command: str, exc: Exception) -> int:
 
 
 def _add(args: argparse.Namespace) -> int:
-    from screenpop.accounts import AccountError, validate_role_department, validate_user_id
+    from access.accounts import AccountError, validate_role_department, validate_user_id
 
     settings = settings_or_exit(args)
     departments = [d.code for d in settings.records.departments]
@@ -143,7 +143,7 @@ def _enable(args: argparse.Namespace) -> int:
 
 
 def _set_disabled(args: argparse.Namespace, disabled: bool) -> int:
-    from screenpop.accounts import AccountError
+    from access.accounts import AccountError
 
     try:
         _run(args, lambda store: store.set_disabled(args.user_id, disabled))
@@ -157,7 +157,7 @@ def _set_disabled(args: argparse.Namespace, disabled: bool) -> int:
 
 
 def _reset(args: argparse.Namespace) -> int:
-    from screenpop.accounts import AccountError, validate_user_id
+    from access.accounts import AccountError, validate_user_id
 
     try:
         validate_user_id(args.user_id)

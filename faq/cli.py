@@ -21,8 +21,8 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 
 
 def register_users(sub: argparse._SubParsersAction[Any]) -> None:
-    """`cti user ...` (accounts; implemented in screenpop/cli_users.py)."""
-    from screenpop.cli_users import register_users as register
+    """`cti user ...` (accounts; implemented in access/cli.py)."""
+    from access.cli import register_users as register
 
     register(sub)
 
@@ -35,7 +35,7 @@ def register_faq(sub: argparse._SubParsersAction[Any]) -> None:
     faq = sub.add_parser("faq", help="import and search the FAQ shown to operators")
     faq_sub = faq.add_subparsers(dest="faq_command", required=True, metavar="ACTION")
 
-    imp = faq_sub.add_parser("import", help="import a FAQ file (JSON or CSV, see screenpop/FAQ_FORMAT.md)")
+    imp = faq_sub.add_parser("import", help="import a FAQ file (JSON or CSV, see faq/FORMAT.md)")
     imp.add_argument("file", metavar="FILE", help="the FAQ file (.json or .csv)")
     imp.add_argument("--source", help="where the data comes from (default: detected, else the file name)")
     imp.add_argument("--credit", help="attribution line shown with every result (default: detected, else none)")
@@ -68,8 +68,8 @@ def _db_path(args: argparse.Namespace) -> Path:
 
 
 def _faq_import(args: argparse.Namespace) -> int:
-    from cti.clock import system_clock
-    from screenpop.faq import FaqFormatError, parse_faq
+    from cti.core.clock import system_clock
+    from faq.index import FaqFormatError, parse_faq
 
     path = Path(args.file)
     try:
@@ -90,7 +90,7 @@ def _faq_import(args: argparse.Namespace) -> int:
             print(f"\r取り込み中 {done}/{total}", end="", file=sys.stderr, flush=True)
 
     async def run() -> Any:
-        from screenpop.faq_store import import_faq
+        from faq.store import import_faq
 
         conn = await _open(db_path)
         try:
@@ -112,14 +112,14 @@ def _faq_import(args: argparse.Namespace) -> int:
 
 async def _open(db_path: Path) -> Any:
     from cti.db import open_database
-    from screenpop.faq_store import COMPONENT, MIGRATIONS
+    from faq.store import COMPONENT, MIGRATIONS
 
     return await open_database(db_path, {COMPONENT: MIGRATIONS})
 
 
 async def _load_service(db_path: Path) -> Any:
-    from cti.clock import system_clock
-    from screenpop.faq_store import FaqService
+    from cti.core.clock import system_clock
+    from faq.store import FaqService
 
     conn = await _open(db_path)
     try:
@@ -131,7 +131,7 @@ async def _load_service(db_path: Path) -> Any:
 
 
 def _faq_search(args: argparse.Namespace) -> int:
-    from screenpop.faq import MAX_LIMIT, render_highlights
+    from faq.index import MAX_LIMIT, render_highlights
 
     if not 1 <= args.limit <= MAX_LIMIT:
         print(f"cti faq search: --limit must be between 1 and {MAX_LIMIT}", file=sys.stderr)

@@ -23,13 +23,8 @@ from typing import Any
 from aiohttp import WebSocketError, WSCloseCode, WSMsgType, web
 from pydantic import ValidationError
 
-from cti import keys
-from cti.logs import log_event
-from cti.principal import Principal, Role, current_principal
-from screenpop import messages as m
-from screenpop.auth import OUTSIDE_ROOM, Access, decide, origin_allowed
-from screenpop.hub import Connection, Hub
-from screenpop.wiring_auth import (
+from access.rules import OUTSIDE_ROOM, Access, decide, origin_allowed
+from access.web import (
     AUTH,
     SESSION_KEY,
     SESSION_STATE_KEY,
@@ -38,6 +33,12 @@ from screenpop.wiring_auth import (
     log_outside_room,
     public,
 )
+from cti import keys
+from cti.core.http import current_principal
+from cti.core.logs import log_event
+from cti.core.principal import Principal, Role
+from screenpop import messages as m
+from screenpop.hub import Connection, Hub
 
 logger = logging.getLogger("cti.screenpop.ws")
 

@@ -3,9 +3,9 @@ control, reports and the department inbox / click-to-call.
 
 create_app should:
 
-    migrations: merge ``screenpop.wiring_supervisor.migrations()`` (component "supervisor")
+    migrations: merge ``supervision.service.migrations()`` (component "supervisor")
     app.cleanup_ctx.append(supervisor_ctx)   # after the DB, records_ctx, auth_ctx, the hub and ami_ctx
-    screenpop.wiring_supervisor.setup_routes(app)
+    supervision.service.setup_routes(app)
 
 supervisor_ctx owns three tasks (started, cancelled and awaited here): the wall pusher, the call-log
 writer and the audit-trail reader of the alert monitor. It subscribes to the tracker's domain
@@ -31,19 +31,22 @@ from aiohttp import web
 from pydantic import BaseModel, Field
 
 from cti import keys
-from cti.clock import Clock
-from cti.logs import log_event
-from cti.principal import Role
+from cti.calendar import api as calendar_api
+from cti.core.clock import Clock
+from cti.core.logs import log_event
+from cti.core.principal import Role
+from records import department_api
 from records.rules import iso
-from screenpop import calendar_api, department_api, reports_api
-from screenpop.alerts import Alert, AlertDetector, LoginFailure, RecordRead, Thresholds
 from screenpop.settings import AlertSettings
-from screenpop.supervisor_http import SUPERVISORS, guarded, json_response, require
-from screenpop.wall import OperatorState, Wall
+from supervision import reports_api
+from supervision.alerts import Alert, AlertDetector, LoginFailure, RecordRead, Thresholds
+from supervision.http import SUPERVISORS, guarded, json_response, require
+from supervision.wall import OperatorState, Wall
 
 logger = logging.getLogger("screenpop.supervisor")
 
-WEB_ROOT = Path(__file__).parent / "web"
+SUPERVISOR_WEB = Path(__file__).parent / "web"
+DEPARTMENT_WEB = Path(__file__).parent.parent / "records" / "web"
 AUTH_LOGGER = "cti.screenpop.auth"
 
 ALERTS_SCHEMA = """
@@ -376,7 +379,7 @@ async def supervisor_ctx(app: web.Application) -> AsyncIterator[None]:
     sup.hub = app.get(keys.HUB)
     sup.calendars = calendars
     sup.call_owners = app.setdefault(department_api.CALL_OWNERS, {})
-    from screenpop.wiring_auth import SEATS
+    from access.web import SEATS
 
     sup.seats = app.get(SEATS)
     async with app[keys.DB].execute("SELECT coalesce(max(seq), 0) FROM audit") as cur:
@@ -428,16 +431,16 @@ async def get_alerts(request: web.Request) -> web.StreamResponse:
     return json_response({"items": [a.as_dict() for a in reversed(sup.alerts)]})
 
 
-def _page(folder: str) -> Any:
+def _page(folder: Path) -> Any:
     async def index(request: web.Request) -> web.StreamResponse:
-        return web.FileResponse(WEB_ROOT / folder / "index.html", headers={"Cache-Control": "no-store"})
+        return web.FileResponse(folder / "index.html", headers={"Cache-Control": "no-store"})
 
     return index
 
 
 def setup_routes(app: web.Application) -> None:
-    from screenpop.auth import Access
-    from screenpop.wiring_auth import add_path_access, requires
+    from access.rules import Access
+    from access.web import add_path_access, requires
 
     room = requires(SUPERVISORS, operator_room_only=True)
     app.router.add_get("/api/supervisor/wall", room(get_wall))
@@ -447,7 +450,7 @@ def setup_routes(app: web.Application) -> None:
     department_api.setup_routes(app)
     add_path_access(app, "/supervisor/", Access(roles=SUPERVISORS, operator_room_only=True))
     add_path_access(app, "/department/", Access(roles=frozenset({Role.DEPARTMENT, Role.ADMIN})))
-    app.router.add_get("/supervisor/", room(_page("supervisor")))
-    app.router.add_get("/department/", requires({Role.DEPARTMENT, Role.ADMIN})(_page("department")))
-    app.router.add_static("/supervisor/assets/", WEB_ROOT / "supervisor", name="supervisor_assets")
-    app.router.add_static("/department/assets/", WEB_ROOT / "department", name="department_assets")
+    app.router.add_get("/supervisor/", room(_page(SUPERVISOR_WEB)))
+    app.router.add_get("/department/", requires({Role.DEPARTMENT, Role.ADMIN})(_page(DEPARTMENT_WEB)))
+    app.router.add_static("/supervisor/assets/", SUPERVISOR_WEB, name="supervisor_assets")
+    app.router.add_static("/department/assets/", DEPARTMENT_WEB, name="department_assets")

@@ -4,7 +4,7 @@ Accounts are pre-registered by an admin (``cti user add``); there is no self sig
 hashed with argon2id (argon2-cffi's PasswordHasher) and rehashed at login when the hasher's
 parameters changed. The hash work runs in a thread so the event loop never stalls on it.
 
-The component ``accounts`` owns two tables: ``users`` and ``sessions`` (see screenpop/sessions.py).
+The component ``accounts`` owns two tables: ``users`` and ``sessions`` (see access/sessions.py).
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ import aiosqlite
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from cti.clock import Clock, require_aware
-from cti.principal import Role
+from cti.core.clock import Clock, require_aware
+from cti.core.principal import Role
 
 USER_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{1,31}$")
 MIN_PASSWORD_CHARS = 10

@@ -1,11 +1,9 @@
-"""Who is making a request: set by the auth middleware, read by every scoped handler."""
+"""Who is making a request: set by the auth middleware, read by every scoped handler. Pure (no aiohttp)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-
-from aiohttp import web
 
 
 class Role(StrEnum):
@@ -22,12 +20,3 @@ class Principal:
     department: str | None  # department code for DEPARTMENT staff (and 区政情報課 users)
     client_ip: str
     display_name: str = ""
-
-
-PRINCIPAL_KEY: web.RequestKey[Principal] = web.RequestKey("cti.principal", Principal)
-
-
-def current_principal(request: web.Request) -> Principal | None:
-    """The authenticated principal of this request, or None when anonymous."""
-    value = request.get(PRINCIPAL_KEY)
-    return value if isinstance(value, Principal) else None

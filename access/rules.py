@@ -1,6 +1,6 @@
 """Pure access rules: who may use a page or API, from where, and how often one may try to log in.
 
-No I/O here: the aiohttp middleware in screenpop/wiring_auth.py asks these functions and turns the
+No I/O here: the aiohttp middleware in access/web.py asks these functions and turns the
 answers into responses. Everything time-dependent takes the injected clock's `now`.
 """
 
@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
-from cti.clock import require_aware
-from cti.principal import Principal, Role
+from cti.core.clock import require_aware
+from cti.core.principal import Principal, Role
 
 STATE_CHANGING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 OPERATOR_ROOM_ROLES = frozenset({Role.OPERATOR, Role.SUPERVISOR})

@@ -26,13 +26,8 @@ from typing import Any, TypeVar
 from aiohttp import web
 from argon2 import PasswordHasher
 
-from cti import keys
-from cti.clock import Clock, system_clock
-from cti.db import migrate
-from cti.logs import log_event
-from cti.principal import PRINCIPAL_KEY, Principal, Role, current_principal
-from screenpop.accounts import MIGRATIONS, AccountStore
-from screenpop.auth import (
+from access.accounts import MIGRATIONS, AccountStore
+from access.rules import (
     BAD_ORIGIN,
     CSRF_FAILED,
     NOT_LOGGED_IN,
@@ -51,8 +46,14 @@ from screenpop.auth import (
     origin_allowed,
     parse_networks,
 )
+from access.sessions import COOKIE_NAME, CSRF_HEADER, Session, SessionStore
+from cti import keys
+from cti.core.clock import Clock, system_clock
+from cti.core.http import PRINCIPAL_KEY, current_principal
+from cti.core.logs import log_event
+from cti.core.principal import Principal, Role
+from cti.db import migrate
 from screenpop.seats import SeatError, SeatMap, SeatTaken
-from screenpop.sessions import COOKIE_NAME, CSRF_HEADER, Session, SessionStore
 
 logger = logging.getLogger("cti.screenpop.auth")
 

@@ -1,4 +1,4 @@
-"""Reports API: reads call, contact and callback rows for a period and hands them to screenpop.reports.
+"""Reports API: reads call, contact and callback rows for a period and hands them to supervision.reports.
 
     GET /api/reports?kind=daily&period=2026-11-27      JSON report (supervisors, admins)
     GET /api/reports.csv?kind=monthly&period=2026-11   CSV download (supervisors, admins; audited)
@@ -20,12 +20,12 @@ import aiosqlite
 from aiohttp import web
 
 from cti import keys
-from cti.logs import log_event
+from cti.core.logs import log_event
 from records.rules import iso
-from screenpop.reports import CallbackRow, CallRow, Period, build_report, parse_period, report_csv
-from screenpop.supervisor_http import SUPERVISORS, ApiError, guarded, json_response, require
+from supervision.http import SUPERVISORS, ApiError, guarded, json_response, require
+from supervision.reports import CallbackRow, CallRow, Period, build_report, parse_period, report_csv
 
-logger = logging.getLogger("screenpop.reports")
+logger = logging.getLogger("supervision.reports")
 
 CALL_LOG_SCHEMA = """
 CREATE TABLE call_log (
@@ -176,7 +176,7 @@ async def faq_gaps(request: web.Request) -> web.StreamResponse:
 
 
 def setup_routes(app: web.Application) -> None:
-    from screenpop.wiring_auth import requires
+    from access.web import requires
 
     only = requires(SUPERVISORS)
     app.router.add_get("/api/reports", only(get_report))

@@ -17,7 +17,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from cti.clock import TOKYO, require_aware
+from cti.core.clock import TOKYO, require_aware
 
 UNCATEGORISED = "(未分類)"
 CLOSED_STATUSES = frozenset({"closed", "closed_unreached"})

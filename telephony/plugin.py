@@ -19,8 +19,8 @@ from typing import Any
 from aiohttp import web
 
 from cti import keys
-from cti.clock import Clock
-from cti.logs import log_event
+from cti.core.clock import Clock
+from cti.core.logs import log_event
 from telephony.ami import AmiClient, Snapshot
 from telephony.control import CallControl
 from telephony.presence import MemberPresence, PresenceBoard

@@ -1,6 +1,6 @@
 """Shared HTTP plumbing of the supervisor and department APIs: JSON answers, errors, access checks.
 
-Access is decided by screenpop.auth.decide (the same rule the auth middleware applies); the check
+Access is decided by access.rules.decide (the same rule the auth middleware applies); the check
 here is repeated per handler so a route stays protected even if it is mounted without the
 middleware's route table. State-changing requests also need the session's CSRF token, which the
 auth middleware checks before any handler runs.
@@ -15,10 +15,11 @@ from typing import Any
 
 from aiohttp import web
 
+from access import rules as auth
 from cti import keys
-from cti.logs import log_event
-from cti.principal import Principal, Role, current_principal
-from screenpop import auth
+from cti.core.http import current_principal
+from cti.core.logs import log_event
+from cti.core.principal import Principal, Role
 
 logger = logging.getLogger("screenpop.supervisor")
 

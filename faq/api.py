@@ -1,6 +1,6 @@
 """Wiring of the FAQ into the aiohttp app: a cleanup context and two read-only JSON routes.
 
-create_app should (after database_ctx, which must include ``"faq": screenpop.faq_store.MIGRATIONS``
+create_app should (after database_ctx, which must include ``"faq": faq.store.MIGRATIONS``
 in its migrations) do::
 
     app.cleanup_ctx.append(faq_ctx)
@@ -19,10 +19,10 @@ from typing import Any
 from aiohttp import web
 
 from cti import keys
+from cti.core.logs import log_event
 from cti.db import migrate
-from cti.logs import log_event
-from screenpop.faq import MAX_LIMIT, FaqEntry, FaqFormatError, parse_faq
-from screenpop.faq_store import COMPONENT, MIGRATIONS, FaqService
+from faq.index import MAX_LIMIT, FaqEntry, FaqFormatError, parse_faq
+from faq.store import COMPONENT, MIGRATIONS, FaqService
 
 logger = logging.getLogger("cti.faq")
 

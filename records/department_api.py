@@ -22,11 +22,11 @@ from typing import Any
 from aiohttp import web
 
 from cti import keys
-from cti.logs import log_event
-from cti.principal import Role
+from cti.core.logs import log_event
+from cti.core.principal import Role
 from records.rules import RecordsError, parse_record_id
 from screenpop.settings import DepartmentScreenSettings
-from screenpop.supervisor_http import DEPARTMENT_STAFF, ApiError, guarded, json_body, json_response, require
+from supervision.http import DEPARTMENT_STAFF, ApiError, guarded, json_body, json_response, require
 
 logger = logging.getLogger("screenpop.department")
 
@@ -157,7 +157,7 @@ async def call_status(request: web.Request) -> web.StreamResponse:
 
 
 def setup_routes(app: web.Application) -> None:
-    from screenpop.wiring_auth import requires
+    from access.web import requires
 
     app.setdefault(CALL_OWNERS, {})
     app.router.add_get("/api/department/inbox", requires(DEPARTMENT_STAFF)(inbox))

@@ -1,9 +1,9 @@
 """Pure FAQ core: entries, file parsing, an in-memory inverted index, ranking, snippets, suggestions.
 
-No I/O here: the store adapter (screenpop/faq_store.py) reads the database and hands the entries
+No I/O here: the store adapter (faq/store.py) reads the database and hands the entries
 to :class:`FaqIndex`; parsing takes the file's bytes.
 
-Ranking is BM25F over character bigrams (see screenpop/textnorm.py): each field has a weight
+Ranking is BM25F over character bigrams (see faq/textnorm.py): each field has a weight
 (question 3, category/keywords 1.5, answer 1) and its own length normalisation; per-posting weights
 are precomputed when the index is built (numpy arrays), so a query is one np.bincount over the
 postings of its tokens plus a partial sort. On the query side,
@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from screenpop.textnorm import grams, normalize, normalize_with_map, run_grams, runs, unigrams
+from faq.textnorm import grams, normalize, normalize_with_map, run_grams, runs, unigrams
 
 KOSODATE_CREDIT = "出典：子育てオープンデータ協議会「汎用FAQ」（CC BY 4.0）"
 KOSODATE_SOURCE = "子育てオープンデータ協議会「汎用FAQ」（JSON化: takatama/faq-search-experiment）"
@@ -126,7 +126,7 @@ class SearchHit:
 
 
 def parse_faq(data: bytes, filename: str, *, source: str | None = None, credit: str | None = None) -> ParsedFaq:
-    """Parse a FAQ file (format chosen by extension: .json or .csv); see screenpop/FAQ_FORMAT.md."""
+    """Parse a FAQ file (format chosen by extension: .json or .csv); see faq/FORMAT.md."""
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 import holidays
 
-from cti.clock import TOKYO, require_aware
+from cti.core.clock import TOKYO, require_aware
 
 if TYPE_CHECKING:
     from cti.config import CalendarSettings

@@ -23,12 +23,12 @@ import aiosqlite
 from aiohttp import web
 
 from cti import keys
-from cti.calendar import Calendars, Override, Which
-from cti.clock import TOKYO
-from cti.logs import log_event
-from screenpop.supervisor_http import SUPERVISORS, ApiError, guarded, json_body, json_response, require
+from cti.calendar.rules import Calendars, Override, Which
+from cti.core.clock import TOKYO
+from cti.core.logs import log_event
+from supervision.http import SUPERVISORS, ApiError, guarded, json_body, json_response, require
 
-logger = logging.getLogger("screenpop.calendar_api")
+logger = logging.getLogger("cti.calendar.api")
 
 RUNTIME_PREFIX = "rt-"
 MAX_REASON_CHARS = 200
@@ -205,7 +205,7 @@ async def remove_override(request: web.Request) -> web.StreamResponse:
 
 
 def setup_routes(app: web.Application) -> None:
-    from screenpop.wiring_auth import requires
+    from access.web import requires
 
     only = requires(SUPERVISORS, operator_room_only=True)
     app.router.add_get("/api/calendar/emergency", only(get_emergency))

@@ -3,8 +3,8 @@
 create_app should (after database_ctx, auth_ctx, faq_ctx, records_ctx, the hub context and ami_ctx,
 i.e. with app[SEATS], app[keys.HUB], app[keys.FAQ], app[keys.RECORDS], app[keys.AMI] set)::
 
-    app.cleanup_ctx.append(pop_ctx)      # screenpop.wiring_web.pop_ctx
-    setup_web_routes(app)                # screenpop.wiring_web.setup_web_routes
+    app.cleanup_ctx.append(pop_ctx)      # screenpop.dispatcher.pop_ctx
+    setup_web_routes(app)                # screenpop.dispatcher.setup_web_routes
 
 Routes:
   GET  /, /operator/                  the operator page (screenpop/web/index.html)
@@ -24,7 +24,7 @@ FAQ search as you type goes over the websocket too (``faq_search`` -> ``faq_resu
 sets the hub's ``on_faq_search`` hook), so the words typed never appear in a URL; the page falls
 back to GET /api/faq/search only while the socket is down.
 
-Ready / pause goes over the websocket (``presence_set``, handled by screenpop/wiring_hub.py);
+Ready / pause goes over the websocket (``presence_set``, handled by screenpop/websocket.py);
 ``pop_ctx`` sets the hub's ``on_presence`` hook (when unset) to pause / unpause the operator's
 queue member in Asterisk, so a failed AMI action leaves the presence unchanged.
 """
@@ -41,16 +41,17 @@ from typing import Any
 
 from aiohttp import web
 
+from access.rules import OPERATOR_ROOM_ROLES, Access
+from access.web import ACCESS_ATTR, AUTH, SEATS, public, requires
 from cti import keys
-from cti.clock import TOKYO
-from cti.logs import log_event
-from cti.principal import Principal, current_principal
+from cti.core.clock import TOKYO
+from cti.core.http import current_principal
+from cti.core.logs import log_event
+from cti.core.principal import Principal
 from screenpop import messages
-from screenpop.auth import OPERATOR_ROOM_ROLES, Access
 from screenpop.pop import Contact, FaqSuggestion, category_of, compose_pop
 from screenpop.router import ComposePop, Notify, PopRouter
 from screenpop.seats import SeatMap
-from screenpop.wiring_auth import ACCESS_ATTR, AUTH, SEATS, public, requires
 
 logger = logging.getLogger("cti.screenpop.web")
 

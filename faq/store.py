@@ -1,6 +1,6 @@
 """SQLite storage of the FAQ (thin adapter over aiosqlite) and the search service built on it.
 
-The database is the record; the search index (screenpop/faq.py) is rebuilt from it in memory at
+The database is the record; the search index (faq/index.py) is rebuilt from it in memory at
 start and after each import. An import is the complete FAQ: entries are upserted by their source
 id and entries missing from the new file are deleted, all in one transaction (a failed import
 changes nothing). The import's ``source`` and ``credit`` line are kept in ``faq_imports``.
@@ -16,9 +16,9 @@ from datetime import datetime
 
 import aiosqlite
 
-from cti.clock import Clock, require_aware
-from cti.logs import log_event
-from screenpop.faq import FaqEntry, FaqIndex, ParsedFaq, SearchHit, suggest
+from cti.core.clock import Clock, require_aware
+from cti.core.logs import log_event
+from faq.index import FaqEntry, FaqIndex, ParsedFaq, SearchHit, suggest
 
 logger = logging.getLogger("cti.faq")
 

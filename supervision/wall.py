@@ -1,6 +1,6 @@
 """The supervisors' live wall, as a pure model: calls waiting, operators, calls in progress, overdue callbacks.
 
-Inputs are plain method calls (the adapter in screenpop/wiring_supervisor.py maps tracker domain
+Inputs are plain method calls (the adapter in supervision/service.py maps tracker domain
 events and presence changes onto them); the output is a snapshot dict with counts, operator ids,
 call ids and waits only - never a caller number or a name. Time comes from the instants passed in
 (no clock of its own); every instant must carry a UTC offset.
@@ -13,7 +13,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from cti.clock import require_aware
+from cti.core.clock import require_aware
 
 
 class OperatorState(StrEnum):
