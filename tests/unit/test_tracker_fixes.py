@@ -1,5 +1,5 @@
 """Issue 13, item 4: tracker fixes, each over a real Asterisk 22 capture recorded with the lab PBX
-(tests/ami_capture_recorder.py; the files are tests/fixtures/ami/11-15-*.txt).
+(tests/ami_capture_recorder.py; the files are tests/fixtures/ami/11-16-*.txt).
 
 Every test here fails on the tracker before the fix (telephony/tracker.py as of 88f1bc8).
 """
@@ -137,3 +137,13 @@ def test_consult_leg_is_not_a_live_inbound_call(keep: Callable[[Mapping[str, str
     assert all(g["arriving"] == 0 for g in gauges)
     assert kinds == {"unknown"}
     assert len(replay.tracker) == 0  # and gone when it ends
+
+
+@pytest.mark.parametrize("keep", KEEPS.values(), ids=KEEPS.keys())
+def test_department_hanging_up_after_a_transfer_is_the_department(
+        keep: Callable[[Mapping[str, str]], bool] | None) -> None:
+    """16: the department 201 hangs up on the transferred citizen (its leg was dialled from the
+    citizen's leg in the transfer context)."""
+    events = Replay("16-transfer-department-hangs-up.txt", keep).run()
+    [ended] = [e for e in events if isinstance(e, CallEnded)]
+    assert (ended.last_state, ended.reason, ended.hung_up_by) == ("transferred", "answered", "department")
