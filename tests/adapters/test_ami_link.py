@@ -14,17 +14,10 @@ from ami_replay_server import AmiReplayServer, Frame, load_capture
 from prometheus_client import REGISTRY
 from pydantic import SecretStr
 
-from telephony.ami import (
-    DEFAULT_EVENT_NAMES,
-    LOGIN_EVENT_MASK,
-    AmiActionError,
-    AmiClient,
-    AmiConnectionLost,
-    AmiNotConnected,
-    AmiTimeout,
-    LinkState,
-    Snapshot,
-)
+from telephony.ami.actions import AmiActionError, AmiConnectionLost, AmiNotConnected, AmiTimeout
+from telephony.ami.filters import DEFAULT_EVENT_NAMES, LOGIN_EVENT_MASK
+from telephony.ami.link import AmiClient, LinkState
+from telephony.ami.sinks import Snapshot
 from telephony.settings import AmiSettings
 
 CAPTURES = [

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from cti.core.clock import TOKYO
-from telephony.ami import adapter_keeps as ami_adapter_keeps
+from telephony.ami.filters import adapter_keeps as ami_adapter_keeps
 from telephony.events import CallEnded, CallTransferred, DomainEvent, OperatorConnected
 from telephony.frames import read_capture
 from telephony.tracker import CallTracker, TrackerConfig
