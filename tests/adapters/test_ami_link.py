@@ -27,6 +27,16 @@ CAPTURES = [
     "04-outbound-callback.txt",
     "05-two-concurrent-calls.txt",
 ]
+# Recorded for issue 13's tracker fixes (re-queue, transfers, a consult leg): through the live link
+# the tracker must give what it gives on the file (tests/unit/test_tracker_fixes.py).
+FIX_CAPTURES = [
+    "11-requeue-second-operator.txt",
+    "12-transfer-citizen-hangs-up.txt",
+    "13-blind-transfer-key.txt",
+    # 14 (a consult leg) makes no domain event at all: tests/unit/test_tracker_fixes.py covers it
+    "15-blind-transfer-phone-context.txt",
+    "16-transfer-department-hangs-up.txt",
+]
 
 
 class Recorder:
@@ -496,7 +506,7 @@ async def test_endless_frame_drops_the_link(server: AmiReplayServer) -> None:
         await client.stop()
 
 
-@pytest.mark.parametrize("capture_name", CAPTURES)
+@pytest.mark.parametrize("capture_name", CAPTURES + FIX_CAPTURES)
 async def test_tracker_through_the_link_equals_tracker_fed_directly(server: AmiReplayServer, capture_name: str) -> None:
     """The filtered stream, through TCP and the client, gives the tracker the same domain events
     as the whole capture fed directly: the filter keeps everything the tracker uses."""
