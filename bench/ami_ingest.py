@@ -25,6 +25,7 @@ from telephony.settings import AmiSettings
 from telephony.tracker import CallTracker
 
 TARGET_RATIO = 1.5
+ROUNDS = 2
 
 
 async def _raw_panoramisk(frames: list[bytes]) -> float:
@@ -98,12 +99,20 @@ async def _pipeline(frames: list[bytes]) -> tuple[float, int]:
 async def run(quick: bool) -> list[Figure]:
     calls = 100 if quick else 2000
     frames = encoded_stream(calls)
-    raw = await _raw_panoramisk(frames)
-    pipeline, domain_events = await _pipeline(frames)
+    # Alternated rounds, best of each: on a shared 2-core machine one load spike in one phase
+    # would otherwise decide the ratio.
+    raws: list[float] = []
+    pipelines: list[float] = []
+    for _ in range(1 if quick else ROUNDS):
+        raws.append(await _raw_panoramisk(frames))
+        rate, domain_events = await _pipeline(frames)
+        pipelines.append(rate)
+    raw, pipeline = max(raws), max(pipelines)
     ratio = pipeline / raw
     return [
-        Figure("ami_ingest", "raw panoramisk parse+dispatch", raw, "events/s", note=f"{len(frames)} events"),
+        Figure("ami_ingest", "raw panoramisk parse+dispatch", raw, "events/s",
+               note=f"{len(frames)} events, best of {len(raws)} alternated rounds"),
         Figure("ami_ingest", "pipeline (client+tracker)", pipeline, "events/s",
-               note=f"{domain_events} domain events"),
+               note=f"{domain_events} domain events, best of {len(pipelines)}"),
         Figure("ami_ingest", "pipeline / raw", ratio, "x", target=TARGET_RATIO, higher_is_better=True),
     ]
