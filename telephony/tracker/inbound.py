@@ -120,8 +120,11 @@ def queued(book: CallBook, call: Call, queue: str | None, position: int | None, 
     """Into the queue (again): a call that was connected goes back and its operator is released."""
     call.seat.queue = queue or call.seat.queue
     call.seat.position = position
+    back = call.state in (State.CONNECTED, State.TRANSFERRED)
     if book.fire(call, Trigger.QUEUE, now):
         call.seat.release()
+        if back:
+            call.hangup.hung_up_by = None  # the first member's legs leaving was no hangup of the call
         out.append(CallQueued(call_id=call.call_id, at=now, queue=call.seat.queue or "",
                               position=call.seat.position, category=call.routing.category))
 
@@ -202,7 +205,6 @@ def connect(book: CallBook, call: Call, base: str | None, interface: str, member
     seat = call.seat
     seat.interface, seat.member_name, seat.connected_base = interface, member_name, base
     seat.connected_at = seat.connected_at or now  # talk time counts from the first answer
-    seat.connections += 1
     if hold_time is None and (queued_at := call.steps.get(State.QUEUED.value)) is not None:
         hold_time = int((now - queued_at).total_seconds())
     seat.hold_time = hold_time

@@ -126,7 +126,6 @@ class Seat:
     member_name: str | None = None
     connected_base: str | None = None  # the member leg now in the bridge with the citizen
     connected_at: datetime | None = None  # first connection (talk time counts from it)
-    connections: int = 0  # operator_connected sent (a re-queued call connects again)
 
     def release(self) -> None:
         """The operator's ownership ends (the call went back into the queue)."""
@@ -139,7 +138,6 @@ class Seat:
 class Transfer:
     target: str | None = None  # transferred_to
     bases: set[str] = field(default_factory=set)  # legs of the transfer target (department phones)
-    announced: bool = False  # call_transferred sent for the current transfer
 
 
 @dataclass(eq=False)
