@@ -24,8 +24,8 @@ from bench.report import Figure
 from cti.calendar.rules import Calendars
 from cti.config import CalendarSettings
 from cti.core.clock import system_clock
-from telephony.agi import FastAgiServer, make_route_script
-from telephony.agi_route import route_variables
+from telephony.agi.route import route_variables
+from telephony.agi.server import FastAgiServer, make_route_script
 
 TARGET_P99_MS = 5.0
 EXAMPLE = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "agi" / "fastagi-request-example.txt"

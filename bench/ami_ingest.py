@@ -2,8 +2,9 @@
 
 Both read the same stream (real Asterisk 22 captures, re-keyed so every call is unique) from a
 local TCP server. The baseline is panoramisk 1.4's Manager with one catch-all event handler that
-only counts; the pipeline is cti's AMI client (panoramisk framing) -> call tracker -> pop router.
-Target: pipeline >= 0.5 x raw.
+only counts; the pipeline is cti's AMI client (telephony.frames' FrameParser under panoramisk's
+asyncio Protocol base) -> call tracker. Target: pipeline >= 1.5 x raw (FrameParser parses ~2.5x
+faster than panoramisk's Message, and the client adds little on top).
 """
 
 from __future__ import annotations
@@ -18,11 +19,13 @@ from panoramisk import Manager  # type: ignore[import-untyped]
 from bench.ami_feed import AmiFeedServer, encoded_stream
 from bench.report import Figure
 from cti.core.clock import system_clock
-from telephony.ami import AmiClient, Snapshot
+from telephony.ami.link import AmiClient
+from telephony.ami.sinks import Snapshot
 from telephony.settings import AmiSettings
 from telephony.tracker import CallTracker
 
-TARGET_RATIO = 0.5
+TARGET_RATIO = 1.5
+ROUNDS = 2
 
 
 async def _raw_panoramisk(frames: list[bytes]) -> float:
@@ -96,12 +99,20 @@ async def _pipeline(frames: list[bytes]) -> tuple[float, int]:
 async def run(quick: bool) -> list[Figure]:
     calls = 100 if quick else 2000
     frames = encoded_stream(calls)
-    raw = await _raw_panoramisk(frames)
-    pipeline, domain_events = await _pipeline(frames)
+    # Alternated rounds, best of each: on a shared 2-core machine one load spike in one phase
+    # would otherwise decide the ratio.
+    raws: list[float] = []
+    pipelines: list[float] = []
+    for _ in range(1 if quick else ROUNDS):
+        raws.append(await _raw_panoramisk(frames))
+        rate, domain_events = await _pipeline(frames)
+        pipelines.append(rate)
+    raw, pipeline = max(raws), max(pipelines)
     ratio = pipeline / raw
     return [
-        Figure("ami_ingest", "raw panoramisk parse+dispatch", raw, "events/s", note=f"{len(frames)} events"),
+        Figure("ami_ingest", "raw panoramisk parse+dispatch", raw, "events/s",
+               note=f"{len(frames)} events, best of {len(raws)} alternated rounds"),
         Figure("ami_ingest", "pipeline (client+tracker)", pipeline, "events/s",
-               note=f"{domain_events} domain events"),
+               note=f"{domain_events} domain events, best of {len(pipelines)}"),
         Figure("ami_ingest", "pipeline / raw", ratio, "x", target=TARGET_RATIO, higher_is_better=True),
     ]

@@ -76,7 +76,7 @@ def _headers(frame: str) -> dict[str, str]:
 
 def filtered_templates(scenarios: tuple[str, ...] = SCENARIOS) -> list[list[str]]:
     """The captures' call frames as the cti user gets them (manager.conf event filters applied)."""
-    from telephony.ami import adapter_keeps
+    from telephony.ami.filters import adapter_keeps
 
     return [[f for f in capture_frames(CAPTURES / name) if adapter_keeps(_headers(f))] for name in scenarios]
 

@@ -28,8 +28,8 @@ from records import schema as records_schema
 from screenpop import dispatcher as wiring_web
 from screenpop import websocket as wiring_hub
 from supervision import service as wiring_supervisor
-from telephony import agi_plugin as wiring_agi
 from telephony import plugin as telephony_wiring
+from telephony.agi import plugin as wiring_agi
 
 _STARTED = Gauge("cti_start_time_seconds", "Unix time the cti app started")
 _CALLS = Gauge("cti_calls", "Live calls by tracker state", ["state"])

@@ -105,7 +105,7 @@ async def place_call(request: web.Request) -> web.StreamResponse:
         raise ApiError(503, "telephony_unavailable", "電話設備に接続されていないため発信できません")
     if record["status"] == "handed_over":
         record = await service.start(who, callback_id, int(body.get("version") or record["version"]))
-    from telephony.ami import AmiError
+    from telephony.ami.actions import AmiError
     from telephony.control import CallbackAlreadyActive
 
     owners = request.app[CALL_OWNERS]

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from cti.core.clock import TOKYO, system_clock
+from telephony.ami.filters import adapter_keeps
 from telephony.events import DomainEvent, describe
 from telephony.frames import FrameParser, capture_wire_bytes, read_capture_text
 from telephony.tracker import CallSnapshot, CallTracker, TrackerConfig
@@ -67,8 +68,6 @@ def replay_text(
 
 def adapter_filter() -> Callable[[Mapping[str, str]], bool]:
     """What the AMI adapter lets through (its per-session filters), to replay as production sees it."""
-    from telephony.ami import adapter_keeps  # late: pulls in panoramisk
-
     config = TrackerConfig()
     contexts = config.callback_contexts | config.transfer_contexts
 

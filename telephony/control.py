@@ -21,7 +21,9 @@ from enum import StrEnum
 
 from cti.core.clock import Clock, system_clock
 from cti.core.logs import log_event
-from telephony.ami import AmiActionError, AmiClient, AmiConnectionLost, AmiTimeout, Snapshot
+from telephony.ami.actions import AmiActionError, AmiConnectionLost, AmiTimeout
+from telephony.ami.link import AmiClient
+from telephony.ami.sinks import Snapshot
 from telephony.settings import CallControlSettings
 
 logger = logging.getLogger(__name__)

@@ -128,7 +128,7 @@ class CallEnded(DomainEvent):
 
     type: ClassVar[str] = "call_ended"
     reason: str  # "answered" | "abandoned" | "closed" | "not_answered" | "ended_while_disconnected"
-    hung_up_by: str | None  # "citizen" | "operator" | "system" | None (unknown)
+    hung_up_by: str | None  # "citizen" | "operator" | "department" (a transfer target) | "system" | None (unknown)
     cause: int | None  # Q.850 cause of the citizen's leg
     cause_text: str | None
     last_state: str

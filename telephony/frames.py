@@ -6,13 +6,15 @@ quirks handled here (see tests/fixtures/ami/README.md):
 
 * CRLF or bare LF line ends (captures store LF; a chunk may end between CR and LF);
 * empty frames: an extra CRLF before a frame (``\\r\\n\\r\\n\\r\\n``) yields no frame;
-* a key repeated inside one frame (``State:`` twice in a ``TestEvent``): the first value is kept;
+* a key repeated inside one frame (``State:`` twice in a ``TestEvent``): the first value is kept,
+  except ``ChanVariable: NAME=value`` lines, each kept as ``ChanVariable(NAME)``;
 * empty values (``AccountCode: `` with a trailing space) become ``""``; values are stripped of
   surrounding blanks;
 * the banner line (and any other line without a colon) is never turned into a header;
   the banner text is kept in ``FrameParser.banner``.
 
-Nothing here does I/O or logs: the adapter (or ``cti replay``) feeds bytes and gets frames.
+Nothing here does I/O or logs: the live AMI link (telephony.ami.protocol), ``cti replay``, the
+tests and the benches all feed bytes and get the same frames.
 """
 
 from __future__ import annotations
@@ -33,8 +35,16 @@ class FrameTooLarge(ValueError):
     """More than `max_frame_bytes` arrived without a frame end."""
 
 
+_CHANNEL_VARIABLE_KEYS = frozenset({"ChanVariable", "DestChanVariable"})
+
+
 def parse_frame(text: str) -> Frame:
-    """Parse one frame's text (lines separated by LF, no CR) into a dict; first value of a key wins."""
+    """Parse one frame's text (lines separated by LF, no CR) into a dict; first value of a key wins.
+
+    ``ChanVariable: NAME=value`` (one line per variable listed in manager.conf ``channelvars``,
+    ``DestChanVariable`` for the destination channel) becomes the key ``ChanVariable(NAME)``, so
+    every variable is kept.
+    """
     frame: Frame = {}
     for line in text.split("\n"):
         key, sep, value = line.partition(": ")  # the usual shape: one pass, no key strip
@@ -45,6 +55,9 @@ def parse_frame(text: str) -> Frame:
             key = key.strip()
             if not key:
                 continue
+        if key in _CHANNEL_VARIABLE_KEYS:
+            name, _, value = value.partition("=")
+            key = f"{key}({name.strip()})"
         if key not in frame:
             frame[key] = value.strip()
     return frame

@@ -21,7 +21,8 @@ from aiohttp import web
 from cti import keys
 from cti.core.clock import Clock
 from cti.core.logs import log_event
-from telephony.ami import AmiClient, Snapshot
+from telephony.ami.link import AmiClient
+from telephony.ami.sinks import Snapshot
 from telephony.control import CallControl
 from telephony.presence import MemberPresence, PresenceBoard
 from telephony.tracker import CallTracker, TrackerConfig

@@ -18,9 +18,9 @@ from cti.calendar.rules import Calendars
 from cti.config import CalendarSettings, Settings
 from cti.core.clock import fixed_clock
 from cti.core.readiness import Readiness
-from telephony.agi import FastAgiServer, make_route_script
-from telephony.agi_plugin import AGI_SERVER, agi_ctx
-from telephony.agi_protocol import AgiRequest
+from telephony.agi.plugin import AGI_SERVER, agi_ctx
+from telephony.agi.protocol import AgiRequest
+from telephony.agi.server import FastAgiServer, make_route_script
 from telephony.settings import AgiSettings
 
 CAPTURE = Path(__file__).resolve().parents[1] / "fixtures" / "agi" / "fastagi-request-example.txt"

@@ -12,7 +12,8 @@ from ami_replay_server import AmiReplayServer, load_capture
 from test_ami_link import Recorder, ami_settings, eventually
 
 from cti.core.clock import TOKYO, fixed_clock
-from telephony.ami import AmiActionError, AmiClient
+from telephony.ami.actions import AmiActionError
+from telephony.ami.link import AmiClient
 from telephony.control import CallbackAlreadyActive, CallbackState, CallControl
 from telephony.plugin import PresenceSink
 from telephony.presence import Activity, PresenceBoard

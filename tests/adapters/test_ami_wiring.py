@@ -21,7 +21,7 @@ from cti.config import load_settings
 from cti.core.clock import TOKYO, fixed_clock
 from cti.core.logs import JsonLineFormatter
 from cti.core.readiness import Readiness
-from telephony.ami import LinkState
+from telephony.ami.link import LinkState
 from telephony.plugin import Telephony, ami_ctx
 
 CLOCK = fixed_clock(datetime(2026, 11, 27, 10, 0, tzinfo=TOKYO))

@@ -16,7 +16,7 @@ from test_ami_link import ami_settings
 from cti import keys
 from cti.core.clock import TOKYO
 from supervision.service import SUPERVISOR
-from telephony.ami import AmiClient
+from telephony.ami.link import AmiClient
 from telephony.control import CallControl
 from telephony.events import CallbackDialingCitizen, CallbackEnded
 from telephony.plugin import Telephony

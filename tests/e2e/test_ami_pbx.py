@@ -15,7 +15,8 @@ import pytest
 from pydantic import SecretStr
 
 from cti.core.clock import TOKYO
-from telephony.ami import AmiClient, Snapshot
+from telephony.ami.link import AmiClient
+from telephony.ami.sinks import Snapshot
 from telephony.control import CallbackState, CallControl
 from telephony.plugin import PresenceSink
 from telephony.presence import PresenceBoard
@@ -314,7 +315,7 @@ async def test_manager_conf_eventfilters_filter_for_the_least_privileged_user(pb
     import os
     from pathlib import Path
 
-    from telephony.ami import manager_conf_eventfilters
+    from telephony.ami.filters import manager_conf_eventfilters
 
     pbx.reset_globals()
     cache = Path(os.environ.get("CTI_PBX_CACHE", "/var/cache/cti"))

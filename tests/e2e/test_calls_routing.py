@@ -20,8 +20,8 @@ import pytest
 from cti.calendar.rules import Calendars
 from cti.config import CalendarSettings
 from cti.core.clock import TOKYO, fixed_clock
-from telephony.agi import FastAgiServer, make_route_script
-from telephony.agi_protocol import AgiRequest
+from telephony.agi.protocol import AgiRequest
+from telephony.agi.server import FastAgiServer, make_route_script
 
 if TYPE_CHECKING:  # the fixtures' types (tests/e2e/conftest.py); pytest provides the objects
     from conftest import AmiClient, Event, Pbx

@@ -30,7 +30,7 @@ from supervisor_e2e import OPERATOR, ensure_ctx, wire_supervisor
 
 from cti import keys
 from records.models import ContactIn, ContactUpdate
-from telephony.agi_plugin import agi_ctx
+from telephony.agi.plugin import agi_ctx
 from telephony.plugin import ami_ctx
 
 if TYPE_CHECKING:

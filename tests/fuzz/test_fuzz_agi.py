@@ -18,7 +18,7 @@ from fuzz_support import LONG, figures
 from cti.calendar.rules import Calendars
 from cti.config import CalendarSettings
 from cti.core.clock import fixed_clock
-from telephony.agi import FastAgiServer, make_route_script
+from telephony.agi.server import FastAgiServer, make_route_script
 
 NIGHT = datetime.fromisoformat("2026-12-28T23:30:00+09:00")
 HOSTILE = 20_000 if LONG else 600

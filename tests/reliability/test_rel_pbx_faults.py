@@ -36,7 +36,7 @@ from reliability_support import LONG, figures
 
 from cti import keys
 from cti.core.clock import TOKYO
-from telephony.ami import AmiActionError
+from telephony.ami.actions import AmiActionError
 
 pytestmark = pytest.mark.asterisk
 

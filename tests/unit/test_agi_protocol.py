@@ -9,7 +9,7 @@ import pytest
 
 from cti.calendar.rules import Calendars
 from cti.config import CalendarSettings
-from telephony.agi_protocol import (
+from telephony.agi.protocol import (
     HANGUP,
     MAX_HEADER_LINES,
     AgiProtocolError,
@@ -20,7 +20,7 @@ from telephony.agi_protocol import (
     quote,
     set_variable,
 )
-from telephony.agi_route import ROUTE_VARIABLES, route_variables
+from telephony.agi.route import ROUTE_VARIABLES, route_variables
 
 CAPTURE = Path(__file__).resolve().parents[1] / "fixtures" / "agi" / "fastagi-request-example.txt"
 

@@ -8,16 +8,11 @@ from pathlib import Path
 import pytest
 
 from cti.core.clock import TOKYO, fixed_clock
-from telephony.ami import (
-    adapter_keeps,
-    backoff_delay,
-    encode_action,
-    event_filters,
-    manager_conf_eventfilters,
-    message_to_dict,
-)
+from telephony.ami.actions import encode_action
+from telephony.ami.filters import adapter_keeps, event_filters, manager_conf_eventfilters
+from telephony.ami.link import backoff_delay
 from telephony.control import CallbackAlreadyActive, CallbackLedger, CallbackState
-from telephony.frames import read_capture
+from telephony.frames import parse_frame, read_capture
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "ami"
 CLOCK = fixed_clock(datetime(2026, 11, 27, 10, 0, tzinfo=TOKYO))
@@ -93,16 +88,11 @@ def test_encode_action_refuses_header_injection() -> None:
         encode_action({"Action": "Hangup", "Channel": "x\nAction: Originate"})
 
 
-def test_message_flattening_keeps_channel_variables() -> None:
-    flat = message_to_dict(
-        {
-            "Event": "CoreShowChannel",
-            "ChanVariable": ["CTI_CALLBACK_ID=cb-1", "CTI_ROUTE=open"],
-            "State": ["A", "B"],
-            "content": "",
-        }
-    )
-    assert flat == {
+def test_frame_parsing_keeps_channel_variables() -> None:
+    """The live link parses with telephony.frames (as replays do): every ChanVariable is kept."""
+    frame = parse_frame("Event: CoreShowChannel\nChanVariable: CTI_CALLBACK_ID=cb-1\nChanVariable: CTI_ROUTE=open\n"
+                        "State: A\nState: B")
+    assert frame == {
         "Event": "CoreShowChannel",
         "ChanVariable(CTI_CALLBACK_ID)": "cb-1",
         "ChanVariable(CTI_ROUTE)": "open",

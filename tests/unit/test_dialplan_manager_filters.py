@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from telephony.ami import manager_conf_eventfilters
+from telephony.ami.filters import manager_conf_eventfilters
 
 MANAGER_CONF = Path(__file__).resolve().parents[2] / "dialplan" / "manager.conf"
 
@@ -34,7 +34,7 @@ def test_cti_user_has_least_privilege() -> None:
 
 
 def test_inherited_cti_variables_pass_the_filter() -> None:
-    from telephony.ami import adapter_keeps
+    from telephony.ami.filters import adapter_keeps
 
     for variable in ("CTI_ROUTE", "__CTI_CATEGORY", "_CTI_CALLBACK_ID"):
         assert adapter_keeps({"Event": "VarSet", "Variable": variable})

@@ -26,6 +26,12 @@ README_FRAME_COUNTS = {
     "04-outbound-callback.txt": 114,
     "05-two-concurrent-calls.txt": 235,
     "08-ami-restart-reconnect.txt": 7,
+    "11-requeue-second-operator.txt": 255,
+    "12-transfer-citizen-hangs-up.txt": 239,
+    "13-blind-transfer-key.txt": 244,
+    "14-consult-call.txt": 101,
+    "15-blind-transfer-phone-context.txt": 245,
+    "16-transfer-department-hangs-up.txt": 240,
 }
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from cti.core.clock import TOKYO
-from telephony.ami import adapter_keeps as ami_adapter_keeps
+from telephony.ami.filters import adapter_keeps as ami_adapter_keeps
 from telephony.events import DomainEvent
 from telephony.frames import read_capture
 from telephony.tracker import CallSnapshot, CallTracker, TrackerConfig, interface_of

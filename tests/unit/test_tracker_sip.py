@@ -96,7 +96,7 @@ def test_closed_reason_and_category_set_before_the_route() -> None:
 
 
 def test_production_agi_order_reason_after_route() -> None:
-    """telephony/agi_route.py sets CTI_ROUTE, CTI_OFFICE, CTI_CLOSED_REASON, CTI_NEXT_OPEN... in
+    """telephony/agi/route.py sets CTI_ROUTE, CTI_OFFICE, CTI_CLOSED_REASON, CTI_NEXT_OPEN... in
     that order: call_routed waits for the reason, and goes out with it."""
     step = Steps()
     step("Newchannel", **TRUNK, ChannelState="4", CallerIDNum="0312345678")

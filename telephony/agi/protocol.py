@@ -3,7 +3,7 @@
 Asterisk opens a TCP connection for ``AGI(agi://host:port/script,arg1,...)`` and sends
 ``agi_<name>: <value>`` lines ending with one empty line; the server then writes commands
 (``SET VARIABLE NAME "value"``), each answered by a line like ``200 result=1``.
-This module parses and formats those lines; telephony/agi.py does the socket work.
+This module parses and formats those lines; telephony/agi/server.py does the socket work.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ from prometheus_client import Histogram
 from cti.calendar.rules import Calendars
 from cti.core.clock import Clock
 from cti.core.logs import log_event
-from telephony.agi_protocol import (
+from telephony.agi.protocol import (
     MAX_HEADER_LINES,
     MAX_LINE_BYTES,
     AgiProtocolError,
@@ -38,9 +38,9 @@ from telephony.agi_protocol import (
     set_variables_at_once,
     starts_usage_block,
 )
-from telephony.agi_route import route_variables
+from telephony.agi.route import route_variables
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("telephony.agi")  # one logger for the FastAGI server, whatever its module
 
 # A script answers a request with the channel variables to set (name -> value).
 Script = Callable[[AgiRequest], Awaitable[Mapping[str, str]]]

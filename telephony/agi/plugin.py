@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from cti import keys
-from telephony.agi import FastAgiServer, make_route_script
+from telephony.agi.server import FastAgiServer, make_route_script
 
 AGI_SERVER: web.AppKey[FastAgiServer] = web.AppKey("agi_server", FastAgiServer)
 
