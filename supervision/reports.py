@@ -87,17 +87,31 @@ def monthly(year: int, month: int, tz: ZoneInfo = TOKYO) -> Period:
                   datetime.combine(nxt, time(0), tz))
 
 
+FIRST_YEAR, LAST_YEAR = 2000, 2100
+
+
+def _check_year(year: int) -> None:
+    if not FIRST_YEAR <= year <= LAST_YEAR:
+        raise ValueError(f"期間は{FIRST_YEAR}年から{LAST_YEAR}年の間で指定してください（入力: {year}年）")
+
+
 def parse_period(kind: str, value: str, tz: ZoneInfo = TOKYO) -> Period:
-    """'daily' + 'YYYY-MM-DD' or 'monthly' + 'YYYY-MM'; ValueError naming what is wrong."""
+    """'daily' + 'YYYY-MM-DD' or 'monthly' + 'YYYY-MM'; ValueError naming what is wrong.
+
+    Years outside FIRST_YEAR..LAST_YEAR are refused: there is no data there, and a period at
+    datetime's limits (9999-12-31) cannot even compute its end."""
     if kind == "daily":
         try:
-            return daily(date.fromisoformat(value), tz)
+            day = date.fromisoformat(value)
         except ValueError:
             raise ValueError(f"日付は YYYY-MM-DD で指定してください（入力: {value!r}）") from None
+        _check_year(day.year)
+        return daily(day, tz)
     if kind == "monthly":
         parts = value.split("-")
         if len(parts) != 2 or not all(p.isdigit() for p in parts) or not 1 <= int(parts[1]) <= 12:
             raise ValueError(f"月は YYYY-MM で指定してください（入力: {value!r}）")
+        _check_year(int(parts[0]))
         return monthly(int(parts[0]), int(parts[1]), tz)
     raise ValueError(f"期間の種類は daily か monthly です（入力: {kind!r}）")
 

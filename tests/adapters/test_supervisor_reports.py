@@ -70,7 +70,7 @@ async def known_day(env: Env) -> None:
     assert r.status == 201
     env.clock.at = m(8, 30)
     await env.app[keys.RECORDS].hand_over_due()
-    sup = env.app[SUPERVISOR]
+    sup = env.app[SUPERVISOR].feed
     sup.on_domain_events(monday_events())
     env.clock.at = m(10, 1)
     csrf = await env.login("op1")  # the Friday session has expired
@@ -146,8 +146,8 @@ async def test_reports_carry_no_personal_data(tmp_path: Path) -> None:
         for personal in (CALLER, "09012345678", "山田", "ヤマダ", "固定資産税の減免", "fri-1", "c1"):
             assert personal not in text
         # nor does the call log keep the caller's number
-        async with env.app[keys.DB].execute("SELECT * FROM call_log") as cur:
-            assert CALLER not in str([tuple(r) for r in await cur.fetchall()])
+        rows = await env.app[keys.DATABASE].read(lambda conn: conn.execute("SELECT * FROM call_log").fetchall())
+        assert rows and CALLER not in str([tuple(r) for r in rows])
 
 
 async def test_faq_gaps_for_the_faq_authors(tmp_path: Path) -> None:
