@@ -148,5 +148,5 @@ class LoginFailureHandler(logging.Handler):
         try:
             user = getattr(record, "cti_fields", {}).get("user_id")
             self.monitor.offer(self.monitor.detector.login_failed(LoginFailure(self.monitor.clock(), user)))
-        except Exception:
-            self.handleError(record)
+        except Exception:  # logged like the monitor's own failures (the login itself is unaffected)
+            log_event(logger, "login_alert_failed", logging.ERROR, exc_info=True)

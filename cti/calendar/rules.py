@@ -268,7 +268,10 @@ class Calendars:
         yield from _merge_sorted(daily, edges)
 
     def _local(self, at: datetime) -> datetime:
-        return require_aware(at, "instant").astimezone(self.tz)
+        try:
+            return require_aware(at, "instant").astimezone(self.tz)
+        except OverflowError:  # e.g. 0001-01-01T00:00+09:00 is still year 0 in UTC
+            raise ValueError(f"instant out of range: {at.isoformat()}") from None
 
 
 def _days(first: date, count: int) -> Iterator[date]:

@@ -22,10 +22,15 @@ def redact_digits(text: str) -> str:
     return _PHONE_LIKE.sub("[redacted]", text)
 
 
-def log_event(logger: logging.Logger, event: str, level: int = logging.INFO, **fields: Any) -> None:
-    """Log `event` with structured fields (ids and codes only, never personal data)."""
+def log_event(
+    logger: logging.Logger, event: str, level: int = logging.INFO, *, exc_info: bool = False, **fields: Any
+) -> None:
+    """Log `event` with structured fields (ids and codes only, never personal data).
+
+    ``exc_info=True`` (inside an ``except``) attaches the exception being handled: the formatters
+    write its redacted last line and its traceback as code locations."""
     if logger.isEnabledFor(level):
-        logger.log(level, event, extra={"cti_fields": fields})
+        logger.log(level, event, exc_info=exc_info, extra={"cti_fields": fields})
 
 
 def traceback_frames(exc_info: Any) -> list[str]:

@@ -114,6 +114,19 @@ async def test_daily_report_matches_the_known_calls(tmp_path: Path) -> None:
         assert r.status == 422 and (await r.json())["error"]["field"] == "period"
 
 
+async def test_periods_at_the_ends_of_the_calendar_are_refused_not_a_server_error(tmp_path: Path) -> None:
+    async with make_env(tmp_path, FRIDAY_EVENING) as env:
+        await env.login("sv1")
+        for path in ("/api/reports?kind=daily&period=9999-12-31", "/api/reports?kind=monthly&period=9999-12",
+                     "/api/reports.csv?kind=daily&period=9999-12-31", "/api/reports?kind=daily&period=0001-01-01",
+                     "/api/reports?kind=monthly&period=0000-01", "/api/reports?kind=monthly&period=1999-12"):
+            r = await env.client.get(path)
+            assert r.status == 422, (path, r.status)
+            error = (await r.json())["error"]
+            assert error["field"] == "period" and "2000年から2100年" in error["message"]
+        assert (await env.client.get("/api/reports?kind=daily&period=2100-12-31")).status == 200
+
+
 async def test_csv_only_for_supervisors_and_admins_and_audited(tmp_path: Path) -> None:
     async with make_env(tmp_path, FRIDAY_EVENING) as env:
         await known_day(env)
