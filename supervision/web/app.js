@@ -34,11 +34,49 @@ function renderWall(w) {
 }
 
 // ---- alerts ---------------------------------------------------------------------------------
-function addAlert(a, prepend = true) {
-  const li = document.createElement('li');
-  li.textContent = `${fmt(a.at)} ${a.text}`;
-  if (prepend) $('alerts').prepend(li); else $('alerts').appendChild(li);
-  $('alerts-none').hidden = true;
+// One entry per stored alert id: the list from the API, the websocket's live alerts and the hub's
+// replay after a reconnect all land in this map, so an alert is never shown twice.
+const alerts = new Map();
+const KIND_TEXT = { bulk_reads: '大量参照', off_hours_read: '閉庁時間中の参照', login_failures: 'ログイン失敗の多発' };
+
+function renderAlerts() {
+  const ul = $('alerts');
+  ul.replaceChildren();
+  const open = [...alerts.values()].filter((a) => !a.acknowledged_at).sort((a, b) => b.id - a.id);
+  for (const a of open) {
+    const li = document.createElement('li');
+    li.dataset.alertId = String(a.id);
+    const text = document.createElement('span');
+    text.textContent = `${fmt(a.at)} 【${KIND_TEXT[a.kind] || a.kind}】${a.text}`;
+    const b = document.createElement('button');
+    b.type = 'button'; b.textContent = '確認済みにする';
+    b.setAttribute('aria-label', `警告 ${a.id} を確認済みにする`);
+    b.addEventListener('click', async () => {
+      b.disabled = true;
+      try {
+        const done = await api('POST', `/api/supervisor/alerts/${a.id}/ack`, {});
+        putAlert(done);
+        say('alerts-message', '確認済みにしました');
+      } catch (e) {
+        if (e.status === 409) putAlert({ ...a, acknowledged_at: a.acknowledged_at || 'done' }); else b.disabled = false;
+        say('alerts-message', e.message, 'error');
+      }
+    });
+    li.append(text, ' ', b);
+    ul.appendChild(li);
+  }
+  $('alerts-none').hidden = open.length > 0;
+}
+
+function putAlert(a) {
+  if (a == null || a.id == null) return;
+  alerts.set(a.id, { ...(alerts.get(a.id) || {}), ...a });
+  renderAlerts();
+}
+
+function alertAcknowledged(msg) {
+  const a = alerts.get(msg.id);
+  if (a) putAlert({ ...a, acknowledged_at: msg.acknowledged_at, acknowledged_by: msg.acknowledged_by });
 }
 
 // ---- calendar -------------------------------------------------------------------------------
@@ -137,7 +175,8 @@ function connectHub() {
   ws.addEventListener('message', (ev) => {
     let msg; try { msg = JSON.parse(ev.data); } catch (e) { return; }
     if (msg.type === 'wall') renderWall(msg.state);
-    else if (msg.type === 'access_alert') addAlert(msg.alert);
+    else if (msg.type === 'access_alert') putAlert(msg.alert);
+    else if (msg.type === 'alert_acknowledged') alertAcknowledged(msg);
   });
   ws.addEventListener('close', () => { $('ws-status').textContent = '再接続中…'; setTimeout(connectHub, 3000); });
 }
@@ -160,7 +199,7 @@ async function main() {
   });
   $('rep-form').addEventListener('submit', loadReport);
   renderWall(await api('GET', '/api/supervisor/wall'));
-  for (const a of (await api('GET', '/api/supervisor/alerts')).items) addAlert(a, false);
+  for (const a of (await api('GET', '/api/supervisor/alerts')).items) putAlert(a);
   await Promise.all([loadCalendar(), loadReport(), loadGaps()]);
   connectHub();
   setInterval(async () => { try { renderWall(await api('GET', '/api/supervisor/wall')); } catch (e) { /* shown on next success */ } }, 5000);

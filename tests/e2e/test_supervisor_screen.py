@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import aiohttp
 import pytest
 from browser import (
     PASSWORD,
@@ -30,6 +31,8 @@ from supervisor_e2e import OPERATOR, ensure_ctx, wire_supervisor
 
 from cti import keys
 from records.models import ContactIn, ContactUpdate
+from screenpop.settings import AlertSettings
+from supervision.keys import ALERT_SETTINGS
 from telephony.agi_plugin import agi_ctx
 from telephony.plugin import ami_ctx
 
@@ -182,6 +185,55 @@ async def test_report_matches_known_contacts_and_csv(tmp_path: Path, browser: Br
         assert (by_hour["09時"], by_hour["10時"], by_hour["13時"]) == ("2", "1", "2")
         assert "0312345678" not in text and "k1" not in text
         sql = "SELECT count(*) FROM audit WHERE action = 'export' AND actor = 'kanri'"
-        async with app[keys.DB].execute(sql) as cur:
-            assert (await cur.fetchone())[0] == 1
+        assert await app[keys.DATABASE].read(lambda conn: conn.execute(sql).fetchone()[0]) == 1
         assert page.js_errors == []  # type: ignore[attr-defined]
+
+
+async def failed_login_burst(base_url: str) -> None:
+    async with aiohttp.ClientSession() as session:
+        for user in ("kanri", "nobody", "tanaka"):
+            async with session.post(base_url + "/api/login", json={"user_id": user, "password": "wrong!"},
+                                    headers={"Origin": base_url}) as resp:
+                assert resp.status in (401, 403), resp.status
+
+
+async def test_alerts_once_acknowledged_and_restored_after_a_restart(tmp_path: Path, browser: Browser) -> None:
+    port = free_port()
+    clock = MovableClock(MONDAY_10)
+    settings = operator_settings(tmp_path, port)
+    app = build_operator_app(settings, clock, USERS)
+    app[ALERT_SETTINGS] = AlertSettings(failed_logins=3, failed_login_window_seconds=60, poll_seconds=0.2)
+    alerts = "#alerts li"
+    async with serve(app, port) as run:
+        await failed_login_burst(run.base_url)
+        page = await supervisor_page(browser, run.base_url)
+        await page.locator("#ws-status", has_text="リアルタイム接続中").wait_for()
+        await page.locator(alerts, has_text="ログインの失敗が3回").wait_for()
+        await page.reload()  # the list from the API and the hub's replay: still one entry
+        await page.locator("#ws-status", has_text="リアルタイム接続中").wait_for()
+        await page.wait_for_timeout(500)
+        assert await page.locator(alerts).count() == 1
+        clock.at = MONDAY_10 + timedelta(minutes=10)  # a second burst, within the old one-hour cooldown
+        await failed_login_burst(run.base_url)
+        await page.locator(alerts).nth(1).wait_for()  # pushed live
+        assert await page.locator(alerts).count() == 2
+        await screenshot(page, "supervisor-04-alerts")
+        first = page.locator(alerts).nth(1)  # newest first: the older alert is second
+        first_id = await first.get_attribute("data-alert-id")
+        await first.get_by_role("button", name=f"警告 {first_id} を確認済みにする").click()
+        await page.locator("#alerts-message", has_text="確認済みにしました").wait_for()
+        assert await page.locator(alerts).count() == 1
+        assert await page.locator(f'#alerts li[data-alert-id="{first_id}"]').count() == 0
+        await screenshot(page, "supervisor-05-alert-acknowledged")
+        assert page.js_errors == []  # type: ignore[attr-defined]
+        await page.context.close()
+    restarted = build_operator_app(settings, clock, [])  # cti restarted on the same database
+    async with serve(restarted, port) as run:
+        page = await supervisor_page(browser, run.base_url)
+        await page.locator(alerts).first.wait_for()
+        assert await page.locator(alerts).count() == 1  # the unacknowledged one is back, once
+        assert await page.locator(f'#alerts li[data-alert-id="{first_id}"]').count() == 0
+        sql = "SELECT count(*) FROM audit WHERE action = 'acknowledge' AND actor = 'kanri'"
+        assert await restarted[keys.DATABASE].read(lambda conn: conn.execute(sql).fetchone()[0]) == 1
+        assert page.js_errors == []  # type: ignore[attr-defined]
+        await page.context.close()
