@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -20,6 +20,7 @@ from cti.core.principal import Role
 from supervision.call_log import CallLogQueue
 from supervision.messages import CallbackProgress
 from supervision.wall import OperatorState, Wall
+from supervision.wall_view import present
 
 logger = logging.getLogger("supervision.events")
 
@@ -48,6 +49,7 @@ class EventFeed:
     seats: Seats | None = None
     calendars: CallCenterCalendar | None = None
     call_owners: dict[str, str] = field(default_factory=dict)
+    category_labels: Mapping[str, str] = field(default_factory=dict)
 
     # -- outbound -----------------------------------------------------------------------------
     def send_to_supervisors(self, msg: BaseModel) -> None:
@@ -61,13 +63,13 @@ class EventFeed:
 
     # -- domain events (telephony listener) -----------------------------------------------------------
     def operator_of(self, interface: str | None) -> str | None:
-        if not interface:
-            return None
-        if self.seats is not None:
-            user = self.seats.user_at(interface)
-            if user:
-                return str(user)
-        return interface
+        """The wall's key for an operator: the queue seat (interface), whoever sits there now; the
+        screen shows the seated user (supervision.wall_view), so sitting down never adds a row."""
+        return interface or None
+
+    def view(self) -> dict[str, Any]:
+        """The wall for the supervisors' screen (seated operators, Japanese labels)."""
+        return present(self.wall.snapshot(self.clock()), self.seats, self.category_labels)
 
     def on_domain_events(self, events: Any) -> None:
         for event in events if isinstance(events, list | tuple) else [events]:

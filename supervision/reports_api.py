@@ -23,10 +23,12 @@ from cti import keys
 from cti.core.logs import log_event
 from cti.core.principal import Principal
 from cti.gateway import Gateway
+from faq.index import CATEGORY_LABELS
 from records.audit_trail import append_audit
 from records.rules import iso
 from supervision.http import SUPERVISORS, ApiError, guarded, json_response, require
 from supervision.reports import CallbackRow, CallRow, Period, build_report, parse_period, report_csv
+from supervision.wall_view import category_label
 
 logger = logging.getLogger("supervision.reports")
 
@@ -105,7 +107,8 @@ async def compute(request: web.Request) -> tuple[Period, dict[str, Any]]:
     calls, callbacks = await load_rows(request.app[keys.DATABASE], period)
     names = {d.code: d.name for d in request.app[keys.SETTINGS].records.departments}
     # CPU-bound for a busy month: computed in a thread so calls, pops and routing keep flowing.
-    report = await asyncio.to_thread(build_report, period, calls, callbacks, now=now, departments=list(names))
+    report = await asyncio.to_thread(build_report, period, calls, callbacks, now=now, departments=list(names),
+                                     category_labels=CATEGORY_LABELS)
     for row in report["callbacks_by_department"]:
         row["name"] = names.get(row["department"], row["department"])
     return period, report
@@ -144,13 +147,17 @@ async def faq_gaps(request: web.Request) -> web.StreamResponse:
         raise ApiError(422, "invalid_field", "limit は数値です", "limit") from None
     now = request.app[keys.CLOCK]()
     rows = await request.app[keys.DATABASE].write(lambda conn: _faq_gap_rows(conn, who, limit, now))
-    items = [{"id": r["id"], "category": r["ivr_category"], "faq_entries": json.loads(r["faq_entries"]),
-              "note": r["note"], "created_at": r["created_at"]} for r in rows]
+    items = [{"id": r["id"], "category": r["ivr_category"], "category_label": category_label(r["ivr_category"],
+                                                                                             CATEGORY_LABELS),
+              "faq_entries": json.loads(r["faq_entries"]), "note": r["note"], "created_at": r["created_at"]}
+             for r in rows]
     by_category: dict[str, int] = {}
+    by_label: dict[str, int] = {}
     for item in items:
         key = item["category"] or "(未分類)"
         by_category[key] = by_category.get(key, 0) + 1
-    return json_response({"items": items, "by_category": by_category})
+        by_label[item["category_label"]] = by_label.get(item["category_label"], 0) + 1
+    return json_response({"items": items, "by_category": by_category, "by_category_label": by_label})
 
 
 def _faq_gap_rows(conn: sqlite3.Connection, who: Principal, limit: int, at: datetime) -> list[sqlite3.Row]:

@@ -34,8 +34,7 @@ DEPARTMENT_WEB = Path(__file__).parent.parent / "records" / "web"
 @guarded
 async def get_wall(request: web.Request) -> web.StreamResponse:
     require(request, SUPERVISORS, operator_room_only=True)
-    feed = request.app[SUPERVISOR].feed
-    return json_response(feed.wall.snapshot(feed.clock()))
+    return json_response(request.app[SUPERVISOR].feed.view())
 
 
 @guarded

@@ -28,6 +28,7 @@ from aiohttp import web
 
 from cti import keys
 from cti.calendar import store as calendar_store
+from faq.index import CATEGORY_LABELS
 from screenpop.settings import AlertSettings
 from supervision import alert_store, call_log
 from supervision.alert_monitor import AUTH_LOGGER, AlertMonitor, LoginFailureHandler
@@ -71,7 +72,7 @@ async def supervisor_ctx(app: web.Application) -> AsyncIterator[None]:
     calendars = app[keys.CALENDARS]
     db = app[keys.DATABASE]
     feed = EventFeed(clock=app[keys.CLOCK], hub=app.get(keys.HUB), seats=app.get(SEATS), calendars=calendars,
-                     call_owners=app.setdefault(department_api.CALL_OWNERS, {}))
+                     call_owners=app.setdefault(department_api.CALL_OWNERS, {}), category_labels=CATEGORY_LABELS)
     detector = AlertDetector(_thresholds(settings), lambda at: calendars.office(at).open)
     monitor = AlertMonitor(detector, db, app[keys.CLOCK], feed.send_to_supervisors)
     await monitor.start_from_now()

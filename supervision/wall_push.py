@@ -40,7 +40,7 @@ async def push_wall(db: Gateway, feed: EventFeed, interval: float = 1.0, refresh
                 feed.wall.set_overdue_callbacks(await count_overdue(db, feed.clock()))
             if feed.wall.version != last_version or ticks % refresh_every == 0:
                 last_version = feed.wall.version
-                feed.send_to_supervisors(WallUpdate(state=feed.wall.snapshot(feed.clock())))
+                feed.send_to_supervisors(WallUpdate(state=feed.view()))
         except asyncio.CancelledError:
             raise
         except Exception:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from supervisor_env import Env, make_env
 
+from access.web import SEATS
 from cti import keys
 from cti.core.clock import TOKYO
 from screenpop.settings import AlertSettings
@@ -112,7 +113,11 @@ def presence(interface: str, *, paused: bool = False, reason: str = "", logged_i
 async def test_wall_follows_calls_and_presence_and_is_pushed(tmp_path: Path) -> None:
     async with make_env(tmp_path, MONDAY_10) as env:
         sup = env.app[SUPERVISOR].feed
-        sup.on_presence([presence("PJSIP/op101"), presence("PJSIP/op102", paused=True, reason="lunch")])
+        seats = env.app[SEATS]
+        seats.take("op2", "PJSIP/op102")
+        sup.on_presence([presence("PJSIP/op101"), presence("PJSIP/op102", paused=True, reason="lunch"),
+                         presence("Local/103@operator-phones")])
+        seats.take("op1", "PJSIP/op101")  # sits down after the queue reported the seat: still one row
         sup.on_domain_events([
             CallArrived(call_id="w1", at=MONDAY_10, caller_number=CALLER, caller_name="ヤマダ", dialled_number=None),
             CallQueued(call_id="w1", at=MONDAY_10, queue="operators", position=1, category="koseki"),
@@ -124,15 +129,20 @@ async def test_wall_follows_calls_and_presence_and_is_pushed(tmp_path: Path) -> 
         await env.login("sv1")
         wall = await (await env.client.get("/api/supervisor/wall")).json()
         assert wall["waiting"] == 2 and wall["longest_wait_seconds"] == 30
-        states = {o["operator_id"]: (o["state"], o["pause_reason"]) for o in wall["operators"]}
-        assert states == {"PJSIP/op101": ("ringing", None), "PJSIP/op102": ("paused", "lunch")}
+        states = {o["operator_id"]: (o["seat"], o["state"], o["pause_reason"]) for o in wall["operators"]}
+        assert states == {"op1": ("PJSIP/op101", "ringing", None), "op2": ("PJSIP/op102", "paused", "lunch")}
+        assert wall["unseated_seats"] == 1  # the queue's dial string is no extra operator
+        assert "Local/103@operator-phones" not in json.dumps(wall)
+        assert wall["operator_counts"]["ringing"] == 1 and wall["operator_counts"]["offline"] == 0
+        assert [(w["call_id"], w["category_label"]) for w in wall["waiting_calls"]] == [
+            ("w1", "戸籍・住民票"), ("w2", "未分類")]
         sup.on_domain_events([
             OperatorConnected(call_id="w1", at=env.clock.at, interface="PJSIP/op101", member_name=None,
                               queue="operators", hold_time=30),
         ])
         wall = await (await env.client.get("/api/supervisor/wall")).json()
         assert wall["waiting"] == 1 and wall["in_progress"] == 1
-        assert wall["calls"] == [{"call_id": "w1", "operator_id": "PJSIP/op101", "talk_seconds": 0}]
+        assert wall["calls"] == [{"call_id": "w1", "operator_id": "op1", "talk_seconds": 0}]
         sup.on_domain_events([CallEnded(call_id="w1", at=env.clock.at, reason="answered", hung_up_by="citizen",
                                         cause=16, cause_text=None, last_state="Up", duration_s=40.0, talk_s=10.0,
                                         interface="PJSIP/op101")])

@@ -102,6 +102,7 @@ async def test_daily_report_matches_the_known_calls(tmp_path: Path) -> None:
         assert hours == {10: 2, 11: 1, 23: 1}
         cats = {c["category"]: c["offered"] for c in report["by_category"]}
         assert cats == {"koseki": 1, "zei": 2, "(未分類)": 1}
+        assert [c["label"] for c in report["by_category"]] == ["未分類", "戸籍・住民票", "税"]
         zeimu = next(d for d in report["callbacks_by_department"] if d["department"] == "zeimu")
         assert zeimu == {"department": "zeimu", "name": "税務課", "created": 0, "handed_over": 1, "closed": 0,
                          "overdue": 1}
@@ -144,7 +145,11 @@ async def test_csv_only_for_supervisors_and_admins_and_audited(tmp_path: Path) -
             assert "attachment" in r.headers["Content-Disposition"]
             text = (await r.read()).decode("utf-8-sig")
             rows = list(csv.reader(io.StringIO(text)))
-            assert rows[2][:6] == ["合計", "全体", "4", "2", "1", "1"]
+            assert rows[0] == ["期間", "2026-12-07", "日次"]
+            assert rows[2] == ["合計", "全体", "4", "2", "1", "1", "30.0", "40.0", "", "", "", ""]
+            assert {r[1] for r in rows if r[0] == "分類別"} == {"未分類", "戸籍・住民票", "税"}
+            assert "税務課" in {r[1] for r in rows if r[0] == "担当課別"}
+            assert not {"koseki", "zei", "zeimu", "daily"} & {cell for r in rows for cell in r}
         exports = await env.audit(action="export")
         assert [(e["actor"], e["record_type"], e["record_id"]) for e in exports] == [
             ("sv1", "report", "2026-12-07"), ("ad1", "report", "2026-12-07")]
@@ -179,4 +184,6 @@ async def test_faq_gaps_for_the_faq_authors(tmp_path: Path) -> None:
         assert [(g["category"], g["faq_entries"], g["note"]) for g in body["items"]] == [
             ("gomi", ["faq-12"], "粗大ごみの手数料券の販売店")]
         assert body["by_category"] == {"gomi": 1}
+        assert body["items"][0]["category_label"] == "ごみ・リサイクル"
+        assert body["by_category_label"] == {"ごみ・リサイクル": 1}
         assert len(await env.audit(action="list", record_type="faq_gap", actor="sv1")) == 1
