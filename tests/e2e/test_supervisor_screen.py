@@ -29,6 +29,7 @@ from browser import (
 from playwright.async_api import Browser, Page, async_playwright
 from supervisor_e2e import OPERATOR, ensure_ctx, wire_supervisor
 
+from access.web import SEATS
 from cti import keys
 from records.models import ContactIn, ContactUpdate
 from screenpop.settings import AlertSettings
@@ -107,6 +108,7 @@ async def test_wall_follows_real_calls_and_the_emergency_switch_closes_routing(
     try:
         async with serve(app, port) as run:
             await app[keys.AMI].client.wait_connected(15)
+            app[SEATS].take("tanaka", "Local/101@operator-phones")  # 102 stays unseated
             page = await supervisor_page(browser, run.base_url)
             assert await tile(page, "waiting") == "0"
             first = await inbound_call(ami)
@@ -116,8 +118,13 @@ async def test_wall_follows_real_calls_and_the_emergency_switch_closes_routing(
             waiting_ids = await page.locator("#waiting tbody tr td:first-child").all_inner_texts()
             assert sorted(waiting_ids) == sorted([first, second])
             assert "0312345678" not in await page.content()  # no caller numbers on the wall
-            ringing = await page.locator("#operators tbody tr[data-state='ringing']").count()
-            assert ringing >= 1  # the queue rings the (never answering) simulated operators
+            ringing = page.locator("#operators tbody tr[data-state='ringing']")
+            await ringing.first.wait_for()  # the queue rings the (never answering) simulated operators
+            assert await page.locator("#operators tbody tr td:first-child").all_inner_texts() == ["tanaka"]
+            assert "operator-phones" not in await page.locator("main").inner_text()  # no dial strings
+            await page.locator("#unseated", has_text="未着席の席が1席").wait_for()
+            labels = set(await page.locator("#waiting tbody tr td:nth-child(2)").all_inner_texts())
+            assert labels <= {"戸籍・住民票", "税", "保険・年金", "ごみ・リサイクル", "子育て", "その他", "未分類"}
             await screenshot(page, "supervisor-01-two-waiting")
             pbx.cli("channel request hangup all")
             await page.wait_for_function("document.querySelector(\"[data-k='waiting']\").textContent === '0'",
@@ -171,9 +178,17 @@ async def test_report_matches_known_contacts_and_csv(tmp_path: Path, browser: Br
         await page.locator("#rep-totals", has_text="着信 5 / 応答 5 / 放棄 0").wait_for()
         rows = {r.split("\t")[0]: r.split("\t")[1:3] for r in await page.locator("#rep-cat tbody tr").evaluate_all(
             "rows => rows.map(r => [...r.cells].map(c => c.textContent).join('\\t'))")}
-        assert rows == {"(未分類)": ["1", "1"], "kosodate": ["2", "2"], "zei": ["2", "2"]}
+        assert rows == {"未分類": ["1", "1"], "子育て": ["2", "2"], "税": ["2", "2"]}
         bars = await page.locator("#rep-chart rect").count()
-        assert bars == 48  # offered and answered for each hour
+        assert bars == 48 + 2  # offered and answered for each hour, and the legend's two keys
+        assert await page.locator("#rep-chart text", has_text="着信").count() >= 1  # legend
+        assert await page.locator("#rep-chart text", has_text="時台").count() == 1  # x axis title
+        hours = {r.split("\t")[0]: r.split("\t")[1:] for r in await page.locator("#rep-hour tbody tr").evaluate_all(
+            "rows => rows.map(r => [...r.cells].map(c => c.textContent).join('\\t'))")}
+        assert {h: v[:2] for h, v in hours.items()} == {"9時台": ["2", "2"], "10時台": ["1", "1"], "13時台": ["2", "2"]}
+        text = await page.locator("main").inner_text()
+        assert "kosodate" not in text and "zei" not in text
+        assert "監督者" in await page.locator("#who").inner_text()
         await screenshot(page, "supervisor-03-report")
         async with page.expect_download() as info:
             await page.click("#rep-csv")
