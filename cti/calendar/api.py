@@ -7,7 +7,7 @@ returned, so routing follows at once and a failed request (or a failed COMMIT) c
 Supervisors and admins only, from the operator room; the auth middleware checks the CSRF token of
 every POST/DELETE.
 
-    GET  /api/calendar/emergency          {"active", "reason", "call_center": Status}
+    GET  /api/calendar/emergency          {"active", "reason", "call_center": Status, "office": Status}
     POST /api/calendar/emergency          {"active": true, "reason": "..."} | {"active": false}
     GET  /api/calendar/overrides          {"items": [...]} (configured ones are read-only)
     POST /api/calendar/overrides          {"kind", "applies_to", "start", "end", "reason"}
@@ -78,7 +78,7 @@ def _emergency_dict(request: web.Request) -> dict[str, Any]:
     cal = request.app[keys.CALENDARS]
     now = request.app[keys.CLOCK]()
     return {"active": cal.emergency_reason is not None, "reason": cal.emergency_reason,
-            "call_center": cal.call_center(now).as_dict()}
+            "call_center": cal.call_center(now).as_dict(), "office": cal.office(now).as_dict()}
 
 
 @guarded

@@ -35,6 +35,13 @@ function renderWall(w) {
   const wt = $('waiting').querySelector('tbody');
   wt.replaceChildren();
   for (const c of w.waiting_calls) row(wt, [c.call_id, c.category_label, secs(c.wait_seconds)]);
+  const calls = $('ovcb-calls');
+  calls.replaceChildren();
+  for (const c of w.calls) {
+    const o = document.createElement('option');
+    o.value = c.call_id; o.label = c.operator_id ? `${c.operator_id} が通話中` : '通話中';
+    calls.appendChild(o);
+  }
 }
 
 // ---- alerts ---------------------------------------------------------------------------------
@@ -187,6 +194,7 @@ async function loadReport(ev) {
     for (const c of r.by_category) row(cat, [c.label || c.category, c.offered, c.answered, c.abandoned, sec1(c.avg_wait_seconds), sec1(c.p90_wait_seconds)]);
     const dep = $('rep-dept').querySelector('tbody'); dep.replaceChildren();
     for (const d of r.callbacks_by_department) row(dep, [d.name || d.department, d.created, d.handed_over, d.closed, d.overdue]);
+    fillDepartments(r.callbacks_by_department);
     say('rep-message', '');
   } catch (e) { say('rep-message', e.message, 'error'); }
 }
@@ -195,6 +203,37 @@ async function loadGaps() {
   const g = await api('GET', '/api/supervisor/faq-gaps?limit=50');
   const tbody = $('gaps').querySelector('tbody'); tbody.replaceChildren();
   for (const x of g.items) row(tbody, [fmt(x.created_at), x.category_label || x.category, (x.faq_entries || []).join(', '), x.note]);
+}
+
+// ---- callback request while the office is open (supervisor override with its reason) -------------
+function fillDepartments(depts) {
+  const sel = $('ovcb-dept');
+  if (sel.options.length) return;
+  const none = document.createElement('option'); none.value = ''; none.textContent = '選択してください';
+  sel.appendChild(none);
+  for (const d of depts) {
+    const o = document.createElement('option'); o.value = d.department; o.textContent = d.name || d.department;
+    sel.appendChild(o);
+  }
+}
+
+async function submitOverrideCallback(ev) {
+  ev.preventDefault();
+  const callId = $('ovcb-call').value.trim();
+  try {
+    const cb = await api('POST', `/api/records/contacts/${encodeURIComponent(callId)}/callbacks`, {
+      department: $('ovcb-dept').value, name: $('ovcb-name').value, phone: $('ovcb-phone').value,
+      question: $('ovcb-question').value, override_reason: $('ovcb-reason').value,
+    });
+    say('ovcb-message', `折り返し依頼 ${cb.id} を受け付けました（理由: ${cb.override_reason || '閉庁時間中'}、引き継ぎ日 ${cb.handover_date}）`);
+    for (const id of ['ovcb-name', 'ovcb-phone', 'ovcb-question', 'ovcb-reason']) $(id).value = '';
+  } catch (e) { say('ovcb-message', e.message, 'error'); }
+}
+
+async function loadOfficeStatus() {
+  const s = await api('GET', '/api/calendar/emergency');
+  const office = s.office;
+  $('office-status').textContent = office ? (office.open ? '開庁中' : `閉庁中（${office.reason_text || ''}）`) : '';
 }
 
 // ---- websocket ------------------------------------------------------------------------------
@@ -228,9 +267,10 @@ async function main() {
     } catch (e) { say('cal-message', e.message, 'error'); }
   });
   $('rep-form').addEventListener('submit', loadReport);
+  $('ovcb-form').addEventListener('submit', submitOverrideCallback);
   renderWall(await api('GET', '/api/supervisor/wall'));
   for (const a of (await api('GET', '/api/supervisor/alerts')).items) putAlert(a);
-  await Promise.all([loadCalendar(), loadReport(), loadGaps()]);
+  await Promise.all([loadCalendar(), loadReport(), loadGaps(), loadOfficeStatus()]);
   connectHub();
   setInterval(async () => { try { renderWall(await api('GET', '/api/supervisor/wall')); } catch (e) { /* shown on next success */ } }, 5000);
 }

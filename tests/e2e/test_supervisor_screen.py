@@ -31,7 +31,7 @@ from supervisor_e2e import OPERATOR, ensure_ctx, wire_supervisor
 
 from access.web import SEATS
 from cti import keys
-from records.models import ContactIn, ContactUpdate
+from records.models import ConsentIn, ContactIn, ContactUpdate
 from screenpop.settings import AlertSettings
 from supervision.keys import ALERT_SETTINGS
 from telephony.agi_plugin import agi_ctx
@@ -250,5 +250,37 @@ async def test_alerts_once_acknowledged_and_restored_after_a_restart(tmp_path: P
         assert await page.locator(f'#alerts li[data-alert-id="{first_id}"]').count() == 0
         sql = "SELECT count(*) FROM audit WHERE action = 'acknowledge' AND actor = 'kanri'"
         assert await restarted[keys.DATABASE].read(lambda conn: conn.execute(sql).fetchone()[0]) == 1
+        assert page.js_errors == []  # type: ignore[attr-defined]
+        await page.context.close()
+
+
+async def test_a_supervisor_takes_a_callback_while_the_office_is_open_with_a_reason(
+        tmp_path: Path, browser: Browser) -> None:
+    port = free_port()
+    clock = MovableClock(MONDAY_10)  # Monday 10:00: the office is open
+    app = build_operator_app(operator_settings(tmp_path, port), clock, USERS)
+    async with serve(app, port) as run:
+        service = app[keys.RECORDS]
+        await service.create_contact(OPERATOR, ContactIn(call_id="ov-1", started_at=clock.at, ivr_category="zei",
+                                                         caller_number="0312345678"))
+        await service.record_consent(OPERATOR, "ov-1", ConsentIn(answer="yes"))
+        page = await supervisor_page(browser, run.base_url)
+        await page.locator("#office-status", has_text="開庁中").wait_for()
+        await page.locator("#ovcb-dept option", has_text="税務課").wait_for(state="attached")
+        await page.fill("#ovcb-call", "ov-1")
+        await page.select_option("#ovcb-dept", "zeimu")
+        await page.fill("#ovcb-name", "山田 花子")
+        await page.fill("#ovcb-phone", "090-1234-5678")
+        await page.fill("#ovcb-question", "固定資産税の減免について")
+        await page.click("#ovcb-form button[type=submit]")  # no reason: the server's message
+        await page.locator("#ovcb-message", has_text="理由を入力してください").wait_for()
+        await page.fill("#ovcb-reason", "税務課が全員会議中で転送できないため")
+        await page.click("#ovcb-form button[type=submit]")
+        await page.locator("#ovcb-message", has_text="を受け付けました").wait_for()
+        assert "税務課が全員会議中" in await page.locator("#ovcb-message").inner_text()
+        await screenshot(page, "supervisor-06-callback-while-open")
+        row = await app[keys.DATABASE].read(lambda conn: conn.execute(
+            "SELECT collected_by, override_reason, department FROM callbacks WHERE call_id = 'ov-1'").fetchone())
+        assert tuple(row) == ("kanri", "税務課が全員会議中で転送できないため", "zeimu")
         assert page.js_errors == []  # type: ignore[attr-defined]
         await page.context.close()
