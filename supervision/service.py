@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator
 
@@ -28,16 +29,20 @@ from aiohttp import web
 
 from cti import keys
 from cti.calendar import store as calendar_store
+from cti.core.logs import log_event
+from cti.gateway import Gateway
 from faq.index import CATEGORY_LABELS
 from screenpop.settings import AlertSettings
 from supervision import alert_store, call_log
 from supervision.alert_monitor import AUTH_LOGGER, AlertMonitor, LoginFailureHandler
 from supervision.alerts import AlertDetector, Thresholds
-from supervision.call_log import write_call_log
+from supervision.call_log import Entry, write_call_log, write_entries
 from supervision.event_feed import EventFeed
 from supervision.keys import ALERT_SETTINGS, SUPERVISOR, Supervisor
 from supervision.routes import setup_routes
 from supervision.wall_push import count_overdue, push_wall
+
+logger = logging.getLogger("supervision.service")
 
 __all__ = ["ALERT_SETTINGS", "SUPERVISOR", "count_overdue", "migrations", "setup_routes", "supervisor_ctx"]
 
@@ -103,3 +108,17 @@ async def supervisor_ctx(app: web.Application) -> AsyncIterator[None]:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await _flush_on_shutdown(db, feed, monitor)
+
+
+async def _flush_on_shutdown(db: Gateway, feed: EventFeed, monitor: AlertMonitor) -> None:
+    """What the cancelled tasks had not written yet: the last call-log events and raised alerts."""
+    batch: list[Entry] = []
+    while not feed.call_log.empty():
+        batch.append(feed.call_log.get_nowait())
+    try:
+        if batch:
+            await db.write(functools.partial(write_entries, batch=batch))
+        await monitor.flush()
+    except Exception:
+        log_event(logger, "supervisor_shutdown_flush_failed", logging.ERROR, events=len(batch), exc_info=True)

@@ -14,7 +14,9 @@ from access.web import SEATS
 from cti import keys
 from cti.core.clock import TOKYO
 from screenpop.settings import AlertSettings
-from supervision.service import SUPERVISOR
+from supervision.alerts import Alert
+from supervision.event_feed import EventFeed
+from supervision.service import SUPERVISOR, _flush_on_shutdown
 from supervision.wall_push import count_overdue
 from telephony.events import CallArrived, CallEnded, CallQueued, OperatorConnected, OperatorRinging
 from telephony.presence import DeviceStatus, MemberPresence
@@ -172,3 +174,19 @@ async def test_overdue_callbacks_on_the_wall(tmp_path: Path) -> None:
         assert await count_overdue(db, MONDAY_10) == 0
         sup.wall.set_overdue_callbacks(await count_overdue(db, MONDAY_NIGHT))
         assert sup.wall.snapshot(MONDAY_NIGHT)["overdue_callbacks"] == 1
+
+
+async def test_call_log_events_and_alerts_left_at_shutdown_are_written(tmp_path: Path) -> None:
+    async with make_env(tmp_path, MONDAY_10) as env:
+        sup = env.app[SUPERVISOR]
+        idle = EventFeed(clock=env.clock)  # a feed whose writer task never ran (as after the cancel)
+        idle.on_domain_events([
+            CallArrived(call_id="s1", at=MONDAY_10, caller_number=CALLER, caller_name=None, dialled_number=None),
+            CallQueued(call_id="s1", at=MONDAY_10, queue="operators", position=1, category="zei"),
+        ])
+        sup.monitor.pending.append(Alert("login_failures", MONDAY_10, "60秒間にログインの失敗が3回ありました",
+                                         None, 3, 60))
+        await _flush_on_shutdown(env.app[keys.DATABASE], idle, sup.monitor)
+        assert idle.call_log.empty() and sup.monitor.pending == []
+        assert await env.scalar("SELECT category FROM call_log WHERE call_id = 's1'") == "zei"
+        assert await env.scalar("SELECT count(*) FROM access_alerts") == 1
