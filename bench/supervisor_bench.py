@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import random
 import sys
 import tempfile
@@ -21,9 +22,10 @@ from pathlib import Path
 
 from bench.report import Figure, table
 from cti.core.clock import TOKYO
-from cti.db import open_database
+from cti.gateway import Database
 from records.rules import iso
 from records.schema import migrations as records_migrations
+from supervision.call_log import Entry, write_entries
 from supervision.reports import CallbackRow, CallRow, build_report, monthly, report_csv
 from supervision.reports_api import load_rows
 from supervision.service import migrations
@@ -77,6 +79,8 @@ async def run(quick: bool) -> list[Figure]:
         wall.snapshot(START + timedelta(minutes=5))
     snap_ms = (time.perf_counter() - t0) / rounds * 1000
     db_s, stall_ms = await from_database(calls)
+    log_events = 2_000 if quick else 20_000
+    log_rate = await call_log_writes(log_events)
     return [
         Figure("supervisor", f"monthly report + CSV, {len(calls):,} calls", report_s, "s", target=2.0),
         Figure("supervisor", f"monthly report read from SQLite, {len(calls):,} calls", db_s, "s", target=5.0,
@@ -84,19 +88,43 @@ async def run(quick: bool) -> list[Figure]:
         Figure("supervisor", "longest event-loop stall while that report runs", stall_ms, "ms", target=100.0,
                note="row conversion and the computation run in a thread"),
         Figure("supervisor", "wall snapshot, 200 calls / 100 operators", snap_ms, "ms", target=5.0),
+        Figure("supervisor", f"call-log events written through the gateway ({log_events:,}, batches of 50)",
+               log_rate, "events/s", target=2000.0, higher_is_better=True,
+               note="one unit of work per batch; a busy call center makes ~10 events/s"),
     ]
+
+
+async def call_log_writes(count: int) -> float:
+    """Events per second the call-log writer's units sustain (arrived/queued/answered/ended per call)."""
+    kinds = ("arrived", "queued", "answered", "ended")
+    entries: list[Entry] = []
+    for n in range(count):
+        at = START + timedelta(seconds=n)
+        kind = kinds[n % 4]
+        entries.append((kind, f"call-{n // 4}", {"at": at, "after_hours": False, "category": "zei",
+                                                   "operator": "op1", "hold_time": 3, "abandoned": False}))
+    with tempfile.TemporaryDirectory() as tmp:
+        db = await Database.open(Path(tmp) / "bench.sqlite3", {**records_migrations(), **migrations()})
+        try:
+            t0 = time.perf_counter()
+            for i in range(0, count, 50):
+                batch = entries[i:i + 50]
+                await db.write(functools.partial(write_entries, batch=batch))
+            return count / (time.perf_counter() - t0)
+        finally:
+            await db.close()
 
 
 async def from_database(calls: list[CallRow]) -> tuple[float, float]:
     with tempfile.TemporaryDirectory() as tmp:
-        db = await open_database(Path(tmp) / "bench.sqlite3", {**records_migrations(), **migrations()})
+        db = await Database.open(Path(tmp) / "bench.sqlite3", {**records_migrations(), **migrations()})
         try:
-            await db.executemany(
+            await db.write(lambda conn: conn.executemany(
                 "INSERT INTO call_log(call_id, arrived_at, category, queued_at, answered_at, abandoned, after_hours)"
                 " VALUES (?,?,?,?,?,?,?)",
                 [(c.call_id, iso(c.arrived_at), c.category, iso(c.arrived_at),
                   iso(c.answered_at) if c.answered_at else None, int(c.abandoned), int(c.after_hours))
-                 for c in calls])
+                 for c in calls]))
             gaps: list[float] = []
             done = asyncio.Event()
 

@@ -15,6 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Gauge, generate_lat
 from access import accounts
 from access import web as wiring_auth
 from cti import keys
+from cti.calendar import store as calendar_store
 from cti.calendar.rules import Calendars
 from cti.config import Settings
 from cti.core.clock import Clock, system_clock
@@ -55,6 +56,8 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> web.Applic
     # Order matters: each context may use what the ones before it put into the app.
     app.cleanup_ctx.extend([
         database_ctx,
+        # The stored runtime overrides / emergency switch, before anything routes calls or hands records over.
+        calendar_store.calendar_ctx(keys.DATABASE, keys.CALENDARS),
         wiring_auth.auth_ctx,  # accounts, sessions, seats
         # The FAQ's import_on_start writes on the shared connection: before any periodic writer starts.
         wiring_faq.faq_ctx,  # FAQ index
@@ -63,7 +66,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> web.Applic
         wiring_agi.agi_ctx,  # FastAGI routing server
         wiring_hub.hub_ctx,  # operators' websockets
         wiring_web.pop_ctx,  # tracker events -> screen pops
-        wiring_supervisor.supervisor_ctx,  # wall, call log, access alerts, runtime calendar
+        wiring_supervisor.supervisor_ctx,  # wall, call log, access alerts
     ])
     app.router.add_get("/healthz", wiring_auth.public(healthz))
     app.router.add_get("/readyz", wiring_auth.public(readyz))

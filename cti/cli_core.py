@@ -79,12 +79,23 @@ def _check_config(args: argparse.Namespace) -> int:
 
 
 def _calendar_at(args: argparse.Namespace) -> int:
+    """Both calendars as cti serve sees them: the configured rules plus the runtime overrides and the
+    emergency switch stored in the database (store.path)."""
+    import asyncio
+    import sqlite3
+
     from cti.calendar.rules import Calendars, status_report
+    from cti.calendar.store import apply_state, read_stored_state
 
     settings = settings_or_exit(args)
     try:
         instant = datetime.fromisoformat(args.instant)
         calendars = Calendars.from_settings(settings.calendar)
+        try:
+            apply_state(calendars, asyncio.run(read_stored_state(Path(settings.store.path))))
+        except sqlite3.Error as exc:
+            print(f"cti calendar at: cannot read the stored overrides in {settings.store.path}: {exc}", file=sys.stderr)
+            return EXIT_CONFIG
         report = status_report(calendars, instant)
     except ValueError as exc:
         print(f"cti calendar at: {exc}", file=sys.stderr)

@@ -708,6 +708,10 @@ class RecordsService:
     async def hand_over_due(self, now: datetime | None = None) -> list[int]:
         """Hand over every received record whose handover instant has come; returns their ids."""
         at = require_aware(now or self.now(), "now")
+        if not self.calendar.office(at).open:
+            # A closure added after the records were taken moved the office's opening: they wait for it
+            # (the department must not get records, and read them off-hours, while the office is closed).
+            return []
         async with self.transaction() as db:
             rows = await self._all(
                 "SELECT id, status, department FROM callbacks WHERE status = 'received' AND handover_at <= ?"

@@ -8,6 +8,9 @@ Three rules:
 
 An alert names the account id (never a name), a count and a window - no personal data. A rule
 that fired stays quiet for ``cooldown_seconds`` for the same account, so a burst gives one alert.
+Failed logins are counted per burst instead: a burst ends when no login failed for a whole window,
+and the next burst alerts again however soon it comes (the cooldown only quiets an ongoing burst,
+re-alerting once per cooldown while it goes on).
 The caller passes every instant (aware datetimes); the detector has no clock of its own.
 """
 
@@ -79,6 +82,7 @@ class AlertDetector:
     _distinct: dict[str, Counter[str]] = field(default_factory=dict)
     _failures: deque[datetime] = field(default_factory=deque)
     _last_fired: dict[tuple[str, str], datetime] = field(default_factory=dict)
+    _burst_alerted: bool = False  # the ongoing burst of failed logins has raised its alert
 
     def record_read(self, event: RecordRead) -> list[Alert]:
         at = require_aware(event.at, "at")
@@ -113,14 +117,23 @@ class AlertDetector:
     def login_failed(self, event: LoginFailure) -> list[Alert]:
         at = require_aware(event.at, "at")
         window_s = self.thresholds.failed_login_window_seconds
+        window = timedelta(seconds=window_s)
+        if self._failures and at - self._failures[-1] >= window:
+            self._burst_alerted = False  # a whole window without failures: the burst is over
         self._failures.append(at)
-        while self._failures and self._failures[0] <= at - timedelta(seconds=window_s):
+        while self._failures and self._failures[0] <= at - window:
             self._failures.popleft()
         count = len(self._failures)
-        if count >= self.thresholds.failed_logins and self._arm("login_failures", "*", at):
-            return [Alert("login_failures", at, f"{window_s}秒間にログインの失敗が{count}回ありました",
-                          None, count, window_s)]
-        return []
+        if count < self.thresholds.failed_logins:
+            return []
+        if self._burst_alerted:
+            last = self._last_fired.get(("login_failures", "*"))
+            if last is not None and at - last < timedelta(seconds=self.thresholds.cooldown_seconds):
+                return []  # the same burst goes on: one alert per cooldown
+        self._burst_alerted = True
+        self._last_fired[("login_failures", "*")] = at
+        return [Alert("login_failures", at, f"{window_s}秒間にログインの失敗が{count}回ありました",
+                      None, count, window_s)]
 
     def _arm(self, kind: str, key: str, at: datetime) -> bool:
         """True (and remember it) unless the same rule fired for the same key within the cooldown."""

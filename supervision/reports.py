@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -20,6 +20,8 @@ from zoneinfo import ZoneInfo
 from cti.core.clock import TOKYO, require_aware
 
 UNCATEGORISED = "(未分類)"
+UNCATEGORISED_LABEL = "未分類"
+KIND_TEXT = {"daily": "日次", "monthly": "月次"}
 CLOSED_STATUSES = frozenset({"closed", "closed_unreached"})
 OUTCOMES: tuple[str, ...] = ("resolved", "transferred", "callback_requested", "declined", "unanswered")
 
@@ -87,17 +89,31 @@ def monthly(year: int, month: int, tz: ZoneInfo = TOKYO) -> Period:
                   datetime.combine(nxt, time(0), tz))
 
 
+FIRST_YEAR, LAST_YEAR = 2000, 2100
+
+
+def _check_year(year: int) -> None:
+    if not FIRST_YEAR <= year <= LAST_YEAR:
+        raise ValueError(f"期間は{FIRST_YEAR}年から{LAST_YEAR}年の間で指定してください（入力: {year}年）")
+
+
 def parse_period(kind: str, value: str, tz: ZoneInfo = TOKYO) -> Period:
-    """'daily' + 'YYYY-MM-DD' or 'monthly' + 'YYYY-MM'; ValueError naming what is wrong."""
+    """'daily' + 'YYYY-MM-DD' or 'monthly' + 'YYYY-MM'; ValueError naming what is wrong.
+
+    Years outside FIRST_YEAR..LAST_YEAR are refused: there is no data there, and a period at
+    datetime's limits (9999-12-31) cannot even compute its end."""
     if kind == "daily":
         try:
-            return daily(date.fromisoformat(value), tz)
+            day = date.fromisoformat(value)
         except ValueError:
             raise ValueError(f"日付は YYYY-MM-DD で指定してください（入力: {value!r}）") from None
+        _check_year(day.year)
+        return daily(day, tz)
     if kind == "monthly":
         parts = value.split("-")
         if len(parts) != 2 or not all(p.isdigit() for p in parts) or not 1 <= int(parts[1]) <= 12:
             raise ValueError(f"月は YYYY-MM で指定してください（入力: {value!r}）")
+        _check_year(int(parts[0]))
         return monthly(int(parts[0]), int(parts[1]), tz)
     raise ValueError(f"期間の種類は daily か monthly です（入力: {kind!r}）")
 
@@ -125,9 +141,18 @@ def _call_stats(calls: Sequence[CallRow]) -> dict[str, Any]:
         "abandoned": sum(1 for c in calls if c.abandoned and not c.answered),
         "after_hours": sum(1 for c in calls if c.after_hours),
         "avg_wait_seconds": round(sum(waits) / len(waits), 1) if waits else None,
-        "p90_wait_seconds": percentile(waits, 90),
+        "p90_wait_seconds": _tenths(percentile(waits, 90)),
         "outcomes": outcomes,
     }
+
+
+def _tenths(value: float | None) -> float | None:
+    """Seconds to one decimal (10.0 s, not 10.013228 s): what a supervisor reads and compares."""
+    return None if value is None else round(float(value), 1)
+
+
+def _label(code: str, labels: Mapping[str, str]) -> str:
+    return UNCATEGORISED_LABEL if code == UNCATEGORISED else labels.get(code, code)
 
 
 def build_report(
@@ -137,6 +162,7 @@ def build_report(
     *,
     now: datetime,
     departments: Sequence[str] = (),
+    category_labels: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The report of one period. Calls count in the period they arrived; callbacks in the period
     each event happened; "overdue" counts callbacks not closed at the period's end (or now, if
@@ -166,7 +192,8 @@ def build_report(
                    "end": period.end.isoformat()},
         "generated_at": now.isoformat(),
         "totals": _call_stats(in_period),
-        "by_category": [{"category": k, **_call_stats(v)} for k, v in sorted(categories.items())],
+        "by_category": [{"category": k, "label": _label(k, category_labels or {}), **_call_stats(v)}
+                        for k, v in sorted(categories.items())],
         "by_hour": [{"hour": h, **_call_stats(v)} for h, v in hours.items()],
         "callbacks_by_department": [{"department": k, **v} for k, v in sorted(depts.items())],
     }
@@ -181,19 +208,24 @@ def report_csv(report: dict[str, Any]) -> str:
     """The report as CSV (UTF-8 with BOM added by the caller if wanted): one row per line item."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(("期間", report["period"]["label"], report["period"]["kind"]))
+    kind = report["period"]["kind"]
+    writer.writerow(("期間", report["period"]["label"], KIND_TEXT.get(kind, kind)))
     writer.writerow(CSV_HEADER_JA)
 
+    def cell(key: str, value: Any) -> Any:
+        if value is None:
+            return ""
+        return f"{value:.1f}" if key.endswith("_seconds") else value
+
     def calls(section: str, item: str, stats: dict[str, Any]) -> None:
-        writer.writerow((section, item, *["" if stats[k] is None else stats[k] for k in CSV_CALL_COLUMNS],
-                         "", "", "", ""))
+        writer.writerow((section, item, *[cell(k, stats[k]) for k in CSV_CALL_COLUMNS], "", "", "", ""))
 
     calls("合計", "全体", report["totals"])
     for row in report["by_category"]:
-        calls("分類別", row["category"], row)
+        calls("分類別", row.get("label") or row["category"], row)
     for row in report["by_hour"]:
         calls("時間帯別", f"{row['hour']:02d}時", row)
     for row in report["callbacks_by_department"]:
-        writer.writerow(("担当課別", row["department"], "", "", "", "", "", "",
+        writer.writerow(("担当課別", row.get("name") or row["department"], "", "", "", "", "", "",
                          row["created"], row["handed_over"], row["closed"], row["overdue"]))
     return out.getvalue()

@@ -13,62 +13,46 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import sqlite3
 from datetime import datetime
 from typing import Any
 
-import aiosqlite
 from aiohttp import web
 
 from cti import keys
 from cti.core.logs import log_event
+from cti.core.principal import Principal
+from cti.gateway import Gateway
+from faq.index import CATEGORY_LABELS
+from records.audit_trail import append_audit
 from records.rules import iso
 from supervision.http import SUPERVISORS, ApiError, guarded, json_response, require
 from supervision.reports import CallbackRow, CallRow, Period, build_report, parse_period, report_csv
+from supervision.wall_view import category_label
 
 logger = logging.getLogger("supervision.reports")
-
-CALL_LOG_SCHEMA = """
-CREATE TABLE call_log (
-    call_id      TEXT PRIMARY KEY,     -- Asterisk Linkedid; no caller number is kept here
-    arrived_at   TEXT NOT NULL,
-    category     TEXT,
-    queued_at    TEXT,
-    answered_at  TEXT,
-    ended_at     TEXT,
-    abandoned    INTEGER NOT NULL DEFAULT 0,
-    after_hours  INTEGER NOT NULL DEFAULT 0,
-    operator     TEXT
-);
-CREATE INDEX call_log_arrived ON call_log(arrived_at)
-"""
-
 
 def _dt(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
-Raw = tuple[list[aiosqlite.Row], list[aiosqlite.Row], list[aiosqlite.Row]]
+Raw = tuple[list[sqlite3.Row], list[sqlite3.Row], list[sqlite3.Row]]
 
 
-async def fetch_raw(db: aiosqlite.Connection, period: Period) -> Raw:
-    """Rows of the call log, the contacts and the callbacks that may count in the period
+def fetch_raw(conn: sqlite3.Connection, period: Period) -> Raw:
+    """(read) Rows of the call log, the contacts and the callbacks that may count in the period
     (index range scans only; no personal-data column is read)."""
     start, end = iso(period.start), iso(period.end)
-
-    async def rows(sql: str, params: tuple[Any, ...]) -> list[aiosqlite.Row]:
-        async with db.execute(sql, params) as cur:
-            return list(await cur.fetchall())  # converted in to_rows, off the event loop
-
-    log = await rows("SELECT call_id, arrived_at, category, queued_at, answered_at, abandoned, after_hours"
-                     " FROM call_log WHERE arrived_at >= ? AND arrived_at < ?", (start, end))
-    contacts = await rows(
+    log = conn.execute("SELECT call_id, arrived_at, category, queued_at, answered_at, abandoned, after_hours"
+                       " FROM call_log WHERE arrived_at >= ? AND arrived_at < ?", (start, end)).fetchall()
+    contacts = conn.execute(
         "SELECT c.call_id, c.started_at, c.ivr_category, c.outcome FROM call_log l"
         " JOIN contacts c ON c.call_id = l.call_id WHERE l.arrived_at >= ? AND l.arrived_at < ?"
         " UNION SELECT c.call_id, c.started_at, c.ivr_category, c.outcome FROM contacts c"
         " WHERE c.started_at >= ? AND c.started_at < ?"
-        " AND NOT EXISTS (SELECT 1 FROM call_log l WHERE l.call_id = c.call_id)", (start, end, start, end))
-    callbacks = await rows("SELECT id, department, collected_at, due_by, status, handed_over_at, closed_at"
-                           " FROM callbacks WHERE collected_at < ?", (end,))
+        " AND NOT EXISTS (SELECT 1 FROM call_log l WHERE l.call_id = c.call_id)", (start, end, start, end)).fetchall()
+    callbacks = conn.execute("SELECT id, department, collected_at, due_by, status, handed_over_at, closed_at"
+                             " FROM callbacks WHERE collected_at < ?", (end,)).fetchall()
     return log, contacts, callbacks
 
 
@@ -103,10 +87,11 @@ def to_rows(raw: Raw) -> tuple[list[CallRow], list[CallbackRow]]:
     return calls, callbacks
 
 
-async def load_rows(db: aiosqlite.Connection, period: Period) -> tuple[list[CallRow], list[CallbackRow]]:
+async def load_rows(db: Gateway, period: Period) -> tuple[list[CallRow], list[CallbackRow]]:
     """The calls that arrived in the period (call log joined with contacts) and every callback row
     that may count in it (created before its end)."""
-    return await asyncio.to_thread(to_rows, await fetch_raw(db, period))
+    raw = await db.read(lambda conn: fetch_raw(conn, period))
+    return await asyncio.to_thread(to_rows, raw)  # converted off the event loop
 
 
 async def compute(request: web.Request) -> tuple[Period, dict[str, Any]]:
@@ -119,10 +104,11 @@ async def compute(request: web.Request) -> tuple[Period, dict[str, Any]]:
         period = parse_period(kind, value)
     except ValueError as exc:
         raise ApiError(422, "invalid_period", str(exc), "period") from None
-    calls, callbacks = await load_rows(request.app[keys.DB], period)
+    calls, callbacks = await load_rows(request.app[keys.DATABASE], period)
     names = {d.code: d.name for d in request.app[keys.SETTINGS].records.departments}
     # CPU-bound for a busy month: computed in a thread so calls, pops and routing keep flowing.
-    report = await asyncio.to_thread(build_report, period, calls, callbacks, now=now, departments=list(names))
+    report = await asyncio.to_thread(build_report, period, calls, callbacks, now=now, departments=list(names),
+                                     category_labels=CATEGORY_LABELS)
     for row in report["callbacks_by_department"]:
         row["name"] = names.get(row["department"], row["department"])
     return period, report
@@ -139,8 +125,9 @@ async def get_report(request: web.Request) -> web.StreamResponse:
 async def get_report_csv(request: web.Request) -> web.StreamResponse:
     who = require(request, SUPERVISORS)
     period, report = await compute(request)
-    await request.app[keys.RECORDS].audit_alone(who, "export", "report", period.label, "ok",
-                                                {"kind": period.kind, "format": "csv"})
+    now = request.app[keys.CLOCK]()
+    await request.app[keys.DATABASE].write(lambda conn: append_audit(
+        conn, who, "export", "report", period.label, now, detail={"kind": period.kind, "format": "csv"}))
     log_event(logger, "report_exported", user=who.user_id, period=period.label, kind=period.kind)
     body = "\ufeff" + await asyncio.to_thread(report_csv, report)  # BOM: Excel opens UTF-8 Japanese correctly
     return web.Response(
@@ -158,21 +145,29 @@ async def faq_gaps(request: web.Request) -> web.StreamResponse:
         limit = max(1, min(int(request.query.get("limit", "100")), 1000))
     except ValueError:
         raise ApiError(422, "invalid_field", "limit は数値です", "limit") from None
-    service = request.app[keys.RECORDS]
-    async with service.transaction() as db:
-        async with db.execute(
-            "SELECT id, ivr_category, faq_entries, note, created_at FROM faq_gaps WHERE purged_at IS NULL"
-            " ORDER BY created_at DESC, id DESC LIMIT ?", (limit,)
-        ) as cur:
-            rows = await cur.fetchall()
-        await service.audit(who, "list", "faq_gap", None, detail={"ids": [r["id"] for r in rows]})
-    items = [{"id": r["id"], "category": r["ivr_category"], "faq_entries": json.loads(r["faq_entries"]),
-              "note": r["note"], "created_at": r["created_at"]} for r in rows]
+    now = request.app[keys.CLOCK]()
+    rows = await request.app[keys.DATABASE].write(lambda conn: _faq_gap_rows(conn, who, limit, now))
+    items = [{"id": r["id"], "category": r["ivr_category"], "category_label": category_label(r["ivr_category"],
+                                                                                             CATEGORY_LABELS),
+              "faq_entries": json.loads(r["faq_entries"]), "note": r["note"], "created_at": r["created_at"]}
+             for r in rows]
     by_category: dict[str, int] = {}
+    by_label: dict[str, int] = {}
     for item in items:
         key = item["category"] or "(未分類)"
         by_category[key] = by_category.get(key, 0) + 1
-    return json_response({"items": items, "by_category": by_category})
+        by_label[item["category_label"]] = by_label.get(item["category_label"], 0) + 1
+    return json_response({"items": items, "by_category": by_category, "by_category_label": by_label})
+
+
+def _faq_gap_rows(conn: sqlite3.Connection, who: Principal, limit: int, at: datetime) -> list[sqlite3.Row]:
+    """(unit of work) The newest FAQ gaps and the audit row of their reading (the note is free text)."""
+    rows = conn.execute(
+        "SELECT id, ivr_category, faq_entries, note, created_at FROM faq_gaps WHERE purged_at IS NULL"
+        " ORDER BY created_at DESC, id DESC LIMIT ?", (limit,)
+    ).fetchall()
+    append_audit(conn, who, "list", "faq_gap", None, at, detail={"ids": [r["id"] for r in rows]})
+    return rows
 
 
 def setup_routes(app: web.Application) -> None:

@@ -1,12 +1,13 @@
 """Supervisor calendar control: the emergency close switch and runtime overrides (closures, extra openings).
 
-Each change is one SQLite transaction holding the persisted state (so it survives a restart) and
-its hash-chained audit row (records' audit writer); the in-memory Calendars object - the very one
-the FastAGI server asks - is changed inside that transaction, so routing follows at once and a
-failed request changes nothing. Supervisors and admins only, from the operator room; the auth
-middleware checks the CSRF token of every POST/DELETE.
+Each change is one unit of work for the database gateway holding the persisted state (so it survives
+a restart) and its hash-chained audit row (cti.calendar.store). The in-memory Calendars object - the
+very one the FastAGI server and the records handover ask - is changed only after that unit's COMMIT
+returned, so routing follows at once and a failed request (or a failed COMMIT) changes nothing.
+Supervisors and admins only, from the operator room; the auth middleware checks the CSRF token of
+every POST/DELETE.
 
-    GET  /api/calendar/emergency          {"active", "reason", "call_center": Status}
+    GET  /api/calendar/emergency          {"active", "reason", "call_center": Status, "office": Status}
     POST /api/calendar/emergency          {"active": true, "reason": "..."} | {"active": false}
     GET  /api/calendar/overrides          {"items": [...]} (configured ones are read-only)
     POST /api/calendar/overrides          {"kind", "applies_to", "start", "end", "reason"}
@@ -16,64 +17,36 @@ middleware checks the CSRF token of every POST/DELETE.
 from __future__ import annotations
 
 import logging
+import sqlite3
 from datetime import datetime
 from typing import Any
 
-import aiosqlite
 from aiohttp import web
 
 from cti import keys
-from cti.calendar.rules import Calendars, Override, Which
+from cti.calendar import store
+from cti.calendar.rules import Override, Which
+from cti.calendar.store import RUNTIME_PREFIX
 from cti.core.clock import TOKYO
 from cti.core.logs import log_event
 from supervision.http import SUPERVISORS, ApiError, guarded, json_body, json_response, require
 
 logger = logging.getLogger("cti.calendar.api")
 
-RUNTIME_PREFIX = "rt-"
 MAX_REASON_CHARS = 200
+# Runtime overrides must lie within these years: a typo such as 0001 or 9999 is refused with a
+# message instead of reaching the calendars (dates near datetime's limits overflow in arithmetic).
+FIRST_YEAR, LAST_YEAR = 2000, 2100
 
-SCHEMA = """
-CREATE TABLE calendar_overrides (
-    id          INTEGER PRIMARY KEY,
-    kind        TEXT NOT NULL CHECK (kind IN ('closure','opening')),
-    applies_to  TEXT NOT NULL CHECK (applies_to IN ('call_center','office','both')),
-    start       TEXT NOT NULL,
-    end         TEXT NOT NULL,
-    reason      TEXT NOT NULL,
-    created_by  TEXT NOT NULL,
-    created_at  TEXT NOT NULL,
-    removed_by  TEXT,
-    removed_at  TEXT
-);
-CREATE TABLE calendar_state (
-    key         TEXT PRIMARY KEY,
-    value       TEXT
-)
-"""
+
+def _store_failed() -> ApiError:
+    return ApiError(503, "store_failed",
+                    "保存できませんでした。しばらくしてからもう一度お試しください（設定は変わっていません）")
 
 
 def _override_dict(o: Override) -> dict[str, Any]:
     return {"id": o.id, "kind": o.kind, "applies_to": o.applies_to.value, "start": o.start.isoformat(),
             "end": o.end.isoformat(), "reason": o.reason, "removable": o.id.startswith(RUNTIME_PREFIX)}
-
-
-async def load_runtime_state(db: aiosqlite.Connection, calendars: Calendars) -> int:
-    """Re-apply persisted runtime overrides and the emergency switch after a restart."""
-    count = 0
-    async with db.execute("SELECT * FROM calendar_overrides WHERE removed_at IS NULL ORDER BY id") as cur:
-        for row in await cur.fetchall():
-            override = Override(kind=row["kind"], applies_to=Which(row["applies_to"]),
-                                start=datetime.fromisoformat(row["start"]), end=datetime.fromisoformat(row["end"]),
-                                reason=row["reason"], id=f"{RUNTIME_PREFIX}{row['id']}")
-            if not any(o.id == override.id for o in calendars.overrides):
-                calendars.add_override(override)
-                count += 1
-    async with db.execute("SELECT value FROM calendar_state WHERE key = 'emergency_reason'") as cur:
-        state = await cur.fetchone()
-    if state is not None and state[0]:
-        calendars.set_emergency(str(state[0]))
-    return count
 
 
 def _reason(raw: Any, field: str = "reason") -> str:
@@ -96,6 +69,8 @@ def _instant(raw: Any, field: str) -> datetime:
                        field) from None
     if value.tzinfo is None:  # the screen's datetime-local input: local time in Tokyo
         value = value.replace(tzinfo=TOKYO)
+    if not FIRST_YEAR <= value.year <= LAST_YEAR:
+        raise ApiError(422, "out_of_range", f"{label}は{FIRST_YEAR}年から{LAST_YEAR}年の間で指定してください", field)
     return value
 
 
@@ -103,7 +78,7 @@ def _emergency_dict(request: web.Request) -> dict[str, Any]:
     cal = request.app[keys.CALENDARS]
     now = request.app[keys.CLOCK]()
     return {"active": cal.emergency_reason is not None, "reason": cal.emergency_reason,
-            "call_center": cal.call_center(now).as_dict()}
+            "call_center": cal.call_center(now).as_dict(), "office": cal.office(now).as_dict()}
 
 
 @guarded
@@ -124,14 +99,14 @@ async def set_emergency(request: web.Request) -> web.StreamResponse:
         raise ApiError(422, "invalid_field", "active は true か false です", "active")
     reason = _reason(body.get("reason")) if active else None
     cal = request.app[keys.CALENDARS]
-    service = request.app[keys.RECORDS]
-    previous = cal.emergency_reason
-    async with service.transaction() as db:
-        await db.execute("INSERT INTO calendar_state(key, value) VALUES ('emergency_reason', ?)"
-                         " ON CONFLICT(key) DO UPDATE SET value = excluded.value", (reason,))
-        await service.audit(who, "emergency_on" if active else "emergency_off", "calendar", "emergency",
-                            detail={"was_active": previous is not None})
-        cal.set_emergency(reason)
+    now = request.app[keys.CLOCK]()
+    was_active = cal.emergency_reason is not None
+    try:
+        await request.app[keys.DATABASE].write(lambda conn: store.save_emergency(conn, who, reason, was_active, now))
+    except sqlite3.Error:
+        log_event(logger, "calendar_store_failed", logging.ERROR, change="emergency", user=who.user_id, exc_info=True)
+        raise _store_failed() from None
+    cal.set_emergency(reason)  # after the COMMIT: routing follows only a change that is stored
     log_event(logger, "calendar_emergency_changed", active=active, user=who.user_id)
     return json_response(_emergency_dict(request))
 
@@ -162,20 +137,15 @@ async def add_override(request: web.Request) -> web.StreamResponse:
         raise ApiError(422, "invalid_period", "終了日時は開始日時より後にしてください", "end")
     reason = _reason(body.get("reason"))
     cal = request.app[keys.CALENDARS]
-    service = request.app[keys.RECORDS]
     now = request.app[keys.CLOCK]()
-    async with service.transaction() as db:
-        cur = await db.execute(
-            "INSERT INTO calendar_overrides(kind, applies_to, start, end, reason, created_by, created_at)"
-            " VALUES (?,?,?,?,?,?,?)",
-            (kind, applies_to, start.isoformat(), end.isoformat(), reason, who.user_id, now.isoformat()),
-        )
-        override = Override(kind=kind, applies_to=Which(applies_to), start=start, end=end, reason=reason,
-                            id=f"{RUNTIME_PREFIX}{cur.lastrowid}")
-        await service.audit(who, "override_add", "calendar", override.id,
-                            detail={"kind": kind, "applies_to": applies_to, "start": start.isoformat(),
-                                    "end": end.isoformat()})
-        cal.add_override(override)
+    wanted = Override(kind=kind, applies_to=Which(applies_to), start=start, end=end, reason=reason)
+    try:
+        override = await request.app[keys.DATABASE].write(lambda conn: store.insert_override(conn, who, wanted, now))
+    except sqlite3.Error:
+        log_event(logger, "calendar_store_failed", logging.ERROR, change="override_add", user=who.user_id,
+                  exc_info=True)
+        raise _store_failed() from None
+    cal.add_override(override)  # after the COMMIT
     log_event(logger, "calendar_override_added", override_id=override.id, kind=kind, user=who.user_id)
     return json_response(_override_dict(override), 201)
 
@@ -193,12 +163,16 @@ async def remove_override(request: web.Request) -> web.StreamResponse:
     if not override_id.startswith(RUNTIME_PREFIX):
         raise ApiError(409, "configured_override",
                        "設定ファイルで定められた例外は画面から削除できません（cti.toml を変更してください）", "id")
-    service = request.app[keys.RECORDS]
     now = request.app[keys.CLOCK]()
-    async with service.transaction() as db:
-        await db.execute("UPDATE calendar_overrides SET removed_at = ?, removed_by = ? WHERE id = ?",
-                         (now.isoformat(), who.user_id, int(override_id.removeprefix(RUNTIME_PREFIX))))
-        await service.audit(who, "override_remove", "calendar", override_id, detail={"kind": existing.kind})
+    try:
+        await request.app[keys.DATABASE].write(lambda conn: store.delete_override(conn, who, existing, now))
+    except store.OverrideGone:
+        raise ApiError(404, "not_found", f"例外設定 {override_id} はありません", "id") from None
+    except sqlite3.Error:
+        log_event(logger, "calendar_store_failed", logging.ERROR, change="override_remove", user=who.user_id,
+                  exc_info=True)
+        raise _store_failed() from None
+    if any(o.id == override_id for o in cal.overrides):  # a concurrent removal may have taken it already
         cal.remove_override(override_id)
     log_event(logger, "calendar_override_removed", override_id=override_id, user=who.user_id)
     return json_response(_override_dict(existing))

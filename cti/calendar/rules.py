@@ -254,18 +254,42 @@ class Calendars:
         """Instants where an open period can begin, in order: daily openings, opening-override
         starts and closure-override ends (a closure that ends inside opening hours)."""
         hours = self.call_center_hours if which is Which.CALL_CENTER else self.office_hours
+        horizon = _days_after(at, SEARCH_HORIZON_DAYS + 1)
+        # Only edges within the horizon: an override reaching year 1 or 9999 must not be converted
+        # (its instant overflows in another zone) nor searched (nothing past the horizon counts).
         edges = sorted(
             {o.start if o.kind == "opening" else o.end for o in self.overrides if o.applies_to in (which, Which.BOTH)}
         )
-        edges = [self._local(e) for e in edges if e > at]
+        edges = [self._local(e) for e in edges if at < e <= horizon]
         daily = (
-            datetime.combine(at.date() + timedelta(days=n), hours.opens, self.tz)
-            for n in range(SEARCH_HORIZON_DAYS + 1)
+            datetime.combine(day, hours.opens, self.tz)
+            for day in _days(at.date(), SEARCH_HORIZON_DAYS + 1)
         )
         yield from _merge_sorted(daily, edges)
 
     def _local(self, at: datetime) -> datetime:
-        return require_aware(at, "instant").astimezone(self.tz)
+        try:
+            return require_aware(at, "instant").astimezone(self.tz)
+        except OverflowError:  # e.g. 0001-01-01T00:00+09:00 is still year 0 in UTC
+            raise ValueError(f"instant out of range: {at.isoformat()}") from None
+
+
+def _days(first: date, count: int) -> Iterator[date]:
+    """`count` consecutive days from `first`, stopping early at the end of the calendar (9999-12-31)."""
+    day = first
+    for _ in range(count):
+        yield day
+        if day == date.max:
+            return
+        day += timedelta(days=1)
+
+
+def _days_after(at: datetime, days: int) -> datetime:
+    """`at` plus `days` days, or the latest representable instant when that overflows."""
+    try:
+        return at + timedelta(days=days)
+    except OverflowError:
+        return datetime.max.replace(tzinfo=at.tzinfo)
 
 
 def _merge_sorted(first: Iterable[datetime], second: Sequence[datetime]) -> Iterator[datetime]:

@@ -22,10 +22,45 @@ def redact_digits(text: str) -> str:
     return _PHONE_LIKE.sub("[redacted]", text)
 
 
-def log_event(logger: logging.Logger, event: str, level: int = logging.INFO, **fields: Any) -> None:
-    """Log `event` with structured fields (ids and codes only, never personal data)."""
+def log_event(
+    logger: logging.Logger, event: str, level: int = logging.INFO, *, exc_info: bool = False, **fields: Any
+) -> None:
+    """Log `event` with structured fields (ids and codes only, never personal data).
+
+    ``exc_info=True`` (inside an ``except``) attaches the exception being handled: the formatters
+    write its redacted last line and its traceback as code locations."""
     if logger.isEnabledFor(level):
-        logger.log(level, event, extra={"cti_fields": fields})
+        logger.log(level, event, exc_info=exc_info, extra={"cti_fields": fields})
+
+
+def traceback_frames(exc_info: Any) -> list[str]:
+    """Where an exception went, as "module.py:line in function", outermost call first; the frames of
+    the exception it was raised from (its cause or context) follow, marked "from".
+
+    Code locations only - no exception message, no source text, no local variables - so the frames
+    carry no personal data, unlike the message (which is redacted and kept in "error")."""
+    import traceback
+
+    exc = exc_info[1]
+    frames: list[str] = []
+    prefix = ""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        frames += [f"{prefix}{_short(f.filename)}:{f.lineno} in {f.name}"
+                   for f in traceback.extract_tb(exc.__traceback__)]
+        exc = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
+        prefix = "from "
+    return frames
+
+
+def _short(filename: str) -> str:
+    """A path relative to the package roots (site-packages/... or the project's own packages)."""
+    parts = filename.replace("\\", "/").split("/")
+    for marker in ("site-packages", "lib"):
+        if marker in parts:
+            return "/".join(parts[len(parts) - parts[::-1].index(marker):])
+    return "/".join(parts[-2:])
 
 
 class JsonLineFormatter(logging.Formatter):
@@ -40,6 +75,7 @@ class JsonLineFormatter(logging.Formatter):
             payload[key] = value
         if record.exc_info:
             payload["error"] = redact_digits(self.formatException(record.exc_info).splitlines()[-1])
+            payload["traceback"] = traceback_frames(record.exc_info)
         return json.dumps(payload, ensure_ascii=False, default=str)
 
 
@@ -49,6 +85,7 @@ class PlainFormatter(logging.Formatter):
         text = f"{record.levelname:<7} {record.name}: {redact_digits(record.getMessage())} {fields}".rstrip()
         if record.exc_info:
             text += " error=" + redact_digits(self.formatException(record.exc_info).splitlines()[-1])
+            text += " traceback=" + " > ".join(traceback_frames(record.exc_info))
         return text
 
 

@@ -17,9 +17,11 @@ from argon2 import PasswordHasher
 from access.web import AUTH, PASSWORD_HASHER, auth_ctx, auth_middleware, setup_auth_routes
 from cti import keys
 from cti.calendar.rules import Calendars
+from cti.calendar.store import calendar_ctx
 from cti.config import Settings
 from cti.core.principal import Role
 from cti.db import open_database
+from cti.gateway import Database
 from records.plugin import records_ctx
 from records.plugin import setup_routes as records_routes
 from records.schema import migrations as records_migrations
@@ -86,12 +88,12 @@ class Env:
         sql = "SELECT * FROM audit"
         if where:
             sql += " WHERE " + " AND ".join(f"{k} = ?" for k in where)
-        async with self.app[keys.DB].execute(sql + " ORDER BY seq", tuple(where.values())) as cur:
-            return [dict(r) for r in await cur.fetchall()]
+        rows = await self.app[keys.DATABASE].read(
+            lambda conn: conn.execute(sql + " ORDER BY seq", tuple(where.values())).fetchall())
+        return [dict(r) for r in rows]
 
     async def scalar(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
-        async with self.app[keys.DB].execute(sql, params) as cur:
-            row = await cur.fetchone()
+        row = await self.app[keys.DATABASE].read(lambda conn: conn.execute(sql, params).fetchone())
         return row[0] if row else None
 
 
@@ -114,10 +116,12 @@ async def make_env(
         app[keys.AMI] = telephony
 
     async def db_ctx(app: web.Application) -> AsyncIterator[None]:
-        app[keys.DB] = await open_database(tmp_path / db_name,
-                                           {**records_migrations(), **wiring_supervisor.migrations()})
+        migrations = {**records_migrations(), **wiring_supervisor.migrations()}
+        app[keys.DATABASE] = await Database.open(tmp_path / db_name, migrations)
+        app[keys.DB] = await open_database(tmp_path / db_name, migrations)  # records' legacy connection
         yield
         await app[keys.DB].close()
+        await app[keys.DATABASE].close()
 
     async def users_ctx(app: web.Application) -> AsyncIterator[None]:
         accounts = app[AUTH].accounts
@@ -127,7 +131,8 @@ async def make_env(
                                    known_departments=[d.code for d in settings.records.departments])
         yield
 
-    app.cleanup_ctx.extend([db_ctx, auth_ctx, users_ctx, records_ctx, wiring_supervisor.supervisor_ctx])
+    app.cleanup_ctx.extend([db_ctx, calendar_ctx(keys.DATABASE, keys.CALENDARS), auth_ctx, users_ctx, records_ctx,
+                            wiring_supervisor.supervisor_ctx])
     setup_auth_routes(app)
     records_routes(app)
     wiring_supervisor.setup_routes(app)

@@ -130,7 +130,7 @@ async def test_click_to_call_outcome_and_close(tmp_path: Path, telephony: tuple[
         r = await env.client.get(f"/api/department/callbacks/{cb}/call")
         assert (await r.json())["state"] == "queued"
         # progress events of this callback reach the staff member who placed it (no number)
-        sup = env.app[SUPERVISOR]
+        sup = env.app[SUPERVISOR].feed
         sup.on_domain_events([
             CallbackDialingCitizen(call_id="x.1", at=MONDAY_10, callback_id=str(cb), number="09012345678"),
             CallbackEnded(call_id="x.1", at=MONDAY_10, callback_id=str(cb), outcome="completed", hung_up_by="staff",

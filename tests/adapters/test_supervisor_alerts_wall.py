@@ -10,10 +10,14 @@ from pathlib import Path
 
 from supervisor_env import Env, make_env
 
+from access.web import SEATS
 from cti import keys
 from cti.core.clock import TOKYO
 from screenpop.settings import AlertSettings
-from supervision.service import SUPERVISOR, check_audit, count_overdue
+from supervision.alerts import Alert
+from supervision.event_feed import EventFeed
+from supervision.service import SUPERVISOR, _flush_on_shutdown
+from supervision.wall_push import count_overdue
 from telephony.events import CallArrived, CallEnded, CallQueued, OperatorConnected, OperatorRinging
 from telephony.presence import DeviceStatus, MemberPresence
 
@@ -43,29 +47,33 @@ async def one_callback(env: Env) -> int:
     return (await callbacks(env, 1))[0]
 
 
+async def check_audit(env: Env) -> list[tuple[str, str | None, int]]:
+    """One round of the alert monitor; the stored, not yet acknowledged alerts (kind, account, count)."""
+    await env.app[SUPERVISOR].monitor.check_audit()
+    rows = await env.app[keys.DATABASE].read(
+        lambda conn: conn.execute("SELECT kind, user_id, count FROM access_alerts WHERE acknowledged_at IS NULL"
+                                  " ORDER BY id").fetchall())
+    return [(r[0], r[1], r[2]) for r in rows]
+
+
 async def test_a_scripted_burst_of_reads_raises_one_alert(tmp_path: Path) -> None:
     alerts = AlertSettings(reads_per_hour=3, poll_seconds=3600)
     async with make_env(tmp_path, FRIDAY_EVENING, alerts=alerts) as env:
         ids = await callbacks(env, 5)
-        sup = env.app[SUPERVISOR]
-        await check_audit(env.app, sup)  # history so far: operator work, no reads
-        assert list(sup.alerts) == []
+        assert await check_audit(env) == []  # history so far: operator work, no reads
         await env.login("tax1")
         for cb in ids[:3]:
             for _ in range(4):  # re-reading the same records counts each once
                 assert (await env.client.get(f"/api/records/callbacks/{cb}")).status == 200
-        await check_audit(env.app, sup)
-        assert list(sup.alerts) == []  # 3 distinct records: at the threshold, not above
+        assert await check_audit(env) == []  # 3 distinct records: at the threshold, not above
         assert (await env.client.get("/api/department/inbox")).status == 200  # lists all five
-        await check_audit(env.app, sup)
-        assert [(a.kind, a.user_id, a.count) for a in sup.alerts] == [("bulk_reads", "tax1", 5)]
+        assert await check_audit(env) == [("bulk_reads", "tax1", 5)]
         for cb in ids:
             assert (await env.client.get(f"/api/records/callbacks/{cb}")).status == 200
-        await check_audit(env.app, sup)
-        assert len(sup.alerts) == 1  # one alert per burst (cooldown)
+        assert await check_audit(env) == [("bulk_reads", "tax1", 5)]  # one alert per burst (cooldown)
         pushed = env.hub.of_type("access_alert")
         assert [p["alert"]["kind"] for p in pushed] == ["bulk_reads", "bulk_reads"]  # supervisors and admins
-        assert await env.scalar("SELECT count(*) FROM access_alerts WHERE kind = 'bulk_reads'") == 1
+        assert pushed[0]["alert"]["id"] == pushed[1]["alert"]["id"]  # the stored alert's id
         await env.login("sv1")
         body = await (await env.client.get("/api/supervisor/alerts")).json()
         assert [a["kind"] for a in body["items"]] == ["bulk_reads"]
@@ -79,28 +87,23 @@ async def test_a_scripted_burst_of_reads_raises_one_alert(tmp_path: Path) -> Non
 async def test_department_reads_after_hours(tmp_path: Path) -> None:
     async with make_env(tmp_path, FRIDAY_EVENING) as env:
         cb = await one_callback(env)
-        sup = env.app[SUPERVISOR]
-        await check_audit(env.app, sup)
+        await check_audit(env)
         await env.login("tax1")
         assert (await env.client.get(f"/api/records/callbacks/{cb}")).status == 200  # office open
-        await check_audit(env.app, sup)
-        assert list(sup.alerts) == []
+        assert await check_audit(env) == []
         env.clock.at = MONDAY_NIGHT
         await env.login("tax1")
         assert (await env.client.get(f"/api/records/callbacks/{cb}")).status == 200
-        await check_audit(env.app, sup)
-        assert [(a.kind, a.user_id) for a in sup.alerts] == [("off_hours_read", "tax1")]
+        assert [(k, u) for k, u, _ in await check_audit(env)] == [("off_hours_read", "tax1")]
 
 
 async def test_a_burst_of_failed_logins(tmp_path: Path) -> None:
     alerts = AlertSettings(failed_logins=3, failed_login_window_seconds=60, poll_seconds=3600)
     async with make_env(tmp_path, MONDAY_10, alerts=alerts) as env:
-        sup = env.app[SUPERVISOR]
         for user in ("sv1", "nobody", "tax1"):
             r = await env.client.post("/api/login", json={"user_id": user, "password": "wrong password!"})
             assert r.status == 401
-        assert [(a.kind, a.count) for a in sup.alerts] == [("login_failures", 3)]
-        await check_audit(env.app, sup)
+        assert await check_audit(env) == [("login_failures", None, 3)]
         assert await env.scalar("SELECT count(*) FROM access_alerts") == 1
 
 
@@ -111,8 +114,12 @@ def presence(interface: str, *, paused: bool = False, reason: str = "", logged_i
 
 async def test_wall_follows_calls_and_presence_and_is_pushed(tmp_path: Path) -> None:
     async with make_env(tmp_path, MONDAY_10) as env:
-        sup = env.app[SUPERVISOR]
-        sup.on_presence([presence("PJSIP/op101"), presence("PJSIP/op102", paused=True, reason="lunch")])
+        sup = env.app[SUPERVISOR].feed
+        seats = env.app[SEATS]
+        seats.take("op2", "PJSIP/op102")
+        sup.on_presence([presence("PJSIP/op101"), presence("PJSIP/op102", paused=True, reason="lunch"),
+                         presence("Local/103@operator-phones")])
+        seats.take("op1", "PJSIP/op101")  # sits down after the queue reported the seat: still one row
         sup.on_domain_events([
             CallArrived(call_id="w1", at=MONDAY_10, caller_number=CALLER, caller_name="ヤマダ", dialled_number=None),
             CallQueued(call_id="w1", at=MONDAY_10, queue="operators", position=1, category="koseki"),
@@ -124,15 +131,20 @@ async def test_wall_follows_calls_and_presence_and_is_pushed(tmp_path: Path) -> 
         await env.login("sv1")
         wall = await (await env.client.get("/api/supervisor/wall")).json()
         assert wall["waiting"] == 2 and wall["longest_wait_seconds"] == 30
-        states = {o["operator_id"]: (o["state"], o["pause_reason"]) for o in wall["operators"]}
-        assert states == {"PJSIP/op101": ("ringing", None), "PJSIP/op102": ("paused", "lunch")}
+        states = {o["operator_id"]: (o["seat"], o["state"], o["pause_reason"]) for o in wall["operators"]}
+        assert states == {"op1": ("PJSIP/op101", "ringing", None), "op2": ("PJSIP/op102", "paused", "lunch")}
+        assert wall["unseated_seats"] == 1  # the queue's dial string is no extra operator
+        assert "Local/103@operator-phones" not in json.dumps(wall)
+        assert wall["operator_counts"]["ringing"] == 1 and wall["operator_counts"]["offline"] == 0
+        assert [(w["call_id"], w["category_label"]) for w in wall["waiting_calls"]] == [
+            ("w1", "戸籍・住民票"), ("w2", "未分類")]
         sup.on_domain_events([
             OperatorConnected(call_id="w1", at=env.clock.at, interface="PJSIP/op101", member_name=None,
                               queue="operators", hold_time=30),
         ])
         wall = await (await env.client.get("/api/supervisor/wall")).json()
         assert wall["waiting"] == 1 and wall["in_progress"] == 1
-        assert wall["calls"] == [{"call_id": "w1", "operator_id": "PJSIP/op101", "talk_seconds": 0}]
+        assert wall["calls"] == [{"call_id": "w1", "operator_id": "op1", "talk_seconds": 0}]
         sup.on_domain_events([CallEnded(call_id="w1", at=env.clock.at, reason="answered", hung_up_by="citizen",
                                         cause=16, cause_text=None, last_state="Up", duration_s=40.0, talk_s=10.0,
                                         interface="PJSIP/op101")])
@@ -156,8 +168,25 @@ async def test_overdue_callbacks_on_the_wall(tmp_path: Path) -> None:
     async with make_env(tmp_path, FRIDAY_EVENING) as env:
         await one_callback(env)
         env.clock.at = MONDAY_NIGHT
-        sup = env.app[SUPERVISOR]
-        assert await count_overdue(env.app, MONDAY_NIGHT) == 1
-        assert await count_overdue(env.app, MONDAY_10) == 0
-        sup.wall.set_overdue_callbacks(await count_overdue(env.app, MONDAY_NIGHT))
+        sup = env.app[SUPERVISOR].feed
+        db = env.app[keys.DATABASE]
+        assert await count_overdue(db, MONDAY_NIGHT) == 1
+        assert await count_overdue(db, MONDAY_10) == 0
+        sup.wall.set_overdue_callbacks(await count_overdue(db, MONDAY_NIGHT))
         assert sup.wall.snapshot(MONDAY_NIGHT)["overdue_callbacks"] == 1
+
+
+async def test_call_log_events_and_alerts_left_at_shutdown_are_written(tmp_path: Path) -> None:
+    async with make_env(tmp_path, MONDAY_10) as env:
+        sup = env.app[SUPERVISOR]
+        idle = EventFeed(clock=env.clock)  # a feed whose writer task never ran (as after the cancel)
+        idle.on_domain_events([
+            CallArrived(call_id="s1", at=MONDAY_10, caller_number=CALLER, caller_name=None, dialled_number=None),
+            CallQueued(call_id="s1", at=MONDAY_10, queue="operators", position=1, category="zei"),
+        ])
+        sup.monitor.pending.append(Alert("login_failures", MONDAY_10, "60秒間にログインの失敗が3回ありました",
+                                         None, 3, 60))
+        await _flush_on_shutdown(env.app[keys.DATABASE], idle, sup.monitor)
+        assert idle.call_log.empty() and sup.monitor.pending == []
+        assert await env.scalar("SELECT category FROM call_log WHERE call_id = 's1'") == "zei"
+        assert await env.scalar("SELECT count(*) FROM access_alerts") == 1

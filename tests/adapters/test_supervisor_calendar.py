@@ -160,3 +160,75 @@ async def test_delete_on_the_collection_with_an_id(tmp_path: Path) -> None:
         resp = await env.client.delete(f"/api/calendar/overrides?id={override_id}", headers=csrf)
         assert resp.status == 200
         assert env.app[keys.CALENDARS].call_center(FRIDAY_10).open
+
+
+# ---- a failed COMMIT changes nothing in memory -------------------------------------------------------
+
+# A deferred foreign key is checked at COMMIT only: the unit itself succeeds, the COMMIT fails.
+FAILING_COMMIT = """
+CREATE TABLE commit_blocker_parent (id INTEGER PRIMARY KEY);
+CREATE TABLE commit_blocker (parent INTEGER REFERENCES commit_blocker_parent(id) DEFERRABLE INITIALLY DEFERRED);
+CREATE TRIGGER emergency_insert_fails_at_commit AFTER INSERT ON calendar_state
+BEGIN INSERT INTO commit_blocker VALUES (42); END;
+CREATE TRIGGER emergency_update_fails_at_commit AFTER UPDATE ON calendar_state
+BEGIN INSERT INTO commit_blocker VALUES (42); END;
+CREATE TRIGGER override_insert_fails_at_commit AFTER INSERT ON calendar_overrides
+BEGIN INSERT INTO commit_blocker VALUES (42); END
+"""
+
+
+async def test_a_failed_commit_leaves_routing_and_the_calendar_unchanged(tmp_path: Path) -> None:
+    async with make_env(tmp_path, FRIDAY_10) as env:
+        cal = env.app[keys.CALENDARS]
+        db = env.app[keys.DATABASE]
+        await db.maintenance(lambda conn: conn.executescript(FAILING_COMMIT))
+        csrf = await env.login("sv1")
+        seen_during_unit: list[str | None] = []
+        original_write = db.write
+
+        async def spying_write(fn):  # type: ignore[no-untyped-def]
+            def unit(conn):  # type: ignore[no-untyped-def]
+                seen_during_unit.append(cal.emergency_reason)
+                return fn(conn)
+            return await original_write(unit)
+
+        db.write = spying_write  # type: ignore[method-assign]
+        resp = await env.client.post("/api/calendar/emergency", json={"active": True, "reason": "台風のため"},
+                                     headers=csrf)
+        assert resp.status == 503, await resp.text()
+        assert (await resp.json())["error"]["code"] == "store_failed"
+        assert seen_during_unit == [None]
+        assert cal.emergency_reason is None and cal.call_center(FRIDAY_10).open  # calls still routed
+        assert await env.audit(action="emergency_on") == []
+        assert await env.scalar("SELECT count(*) FROM calendar_state") == 0
+        resp = await env.client.get("/api/calendar/emergency")
+        assert (await resp.json())["active"] is False
+        resp = await env.client.post("/api/calendar/overrides", headers=csrf, json={
+            "kind": "closure", "start": "2026-11-27T09:00", "end": "2026-11-27T12:00", "reason": "点検"})
+        assert resp.status == 503
+        assert cal.overrides == [] and cal.call_center(FRIDAY_10).open
+        assert await env.audit(action="override_add") == []
+        db.write = original_write  # type: ignore[method-assign]
+        await db.maintenance(lambda conn: conn.executescript(
+            "DROP TRIGGER emergency_insert_fails_at_commit; DROP TRIGGER emergency_update_fails_at_commit;"))
+        resp = await env.client.post("/api/calendar/emergency", json={"active": True, "reason": "台風のため"},
+                                     headers=csrf)
+        assert resp.status == 200
+        assert cal.emergency_reason == "台風のため"
+
+
+async def test_overrides_outside_2000_to_2100_are_refused(tmp_path: Path) -> None:
+    async with make_env(tmp_path, FRIDAY_10) as env:
+        cal = env.app[keys.CALENDARS]
+        csrf = await env.login("sv1")
+        for start, end, field in [("0001-01-01T00:00", "9999-12-31T23:59", "start"),
+                                  ("2026-11-27T09:00", "9999-12-31T23:59:59+00:00", "end"),
+                                  ("1999-12-31T23:00", "2026-11-27T12:00", "start")]:
+            resp = await env.client.post("/api/calendar/overrides", headers=csrf, json={
+                "kind": "closure", "start": start, "end": end, "reason": "長期休業"})
+            assert resp.status == 422, (start, end)
+            error = (await resp.json())["error"]
+            assert error["code"] == "out_of_range" and error["field"] == field
+            assert "2000年から2100年" in error["message"]
+        assert cal.overrides == []
+        assert await env.scalar("SELECT count(*) FROM calendar_overrides") == 0

@@ -70,7 +70,7 @@ async def known_day(env: Env) -> None:
     assert r.status == 201
     env.clock.at = m(8, 30)
     await env.app[keys.RECORDS].hand_over_due()
-    sup = env.app[SUPERVISOR]
+    sup = env.app[SUPERVISOR].feed
     sup.on_domain_events(monday_events())
     env.clock.at = m(10, 1)
     csrf = await env.login("op1")  # the Friday session has expired
@@ -102,6 +102,7 @@ async def test_daily_report_matches_the_known_calls(tmp_path: Path) -> None:
         assert hours == {10: 2, 11: 1, 23: 1}
         cats = {c["category"]: c["offered"] for c in report["by_category"]}
         assert cats == {"koseki": 1, "zei": 2, "(未分類)": 1}
+        assert [c["label"] for c in report["by_category"]] == ["未分類", "戸籍・住民票", "税"]
         zeimu = next(d for d in report["callbacks_by_department"] if d["department"] == "zeimu")
         assert zeimu == {"department": "zeimu", "name": "税務課", "created": 0, "handed_over": 1, "closed": 0,
                          "overdue": 1}
@@ -112,6 +113,19 @@ async def test_daily_report_matches_the_known_calls(tmp_path: Path) -> None:
         assert zeimu["created"] == 1
         r = await env.client.get("/api/reports?kind=weekly&period=2026-12")
         assert r.status == 422 and (await r.json())["error"]["field"] == "period"
+
+
+async def test_periods_at_the_ends_of_the_calendar_are_refused_not_a_server_error(tmp_path: Path) -> None:
+    async with make_env(tmp_path, FRIDAY_EVENING) as env:
+        await env.login("sv1")
+        for path in ("/api/reports?kind=daily&period=9999-12-31", "/api/reports?kind=monthly&period=9999-12",
+                     "/api/reports.csv?kind=daily&period=9999-12-31", "/api/reports?kind=daily&period=0001-01-01",
+                     "/api/reports?kind=monthly&period=0000-01", "/api/reports?kind=monthly&period=1999-12"):
+            r = await env.client.get(path)
+            assert r.status == 422, (path, r.status)
+            error = (await r.json())["error"]
+            assert error["field"] == "period" and "2000年から2100年" in error["message"]
+        assert (await env.client.get("/api/reports?kind=daily&period=2100-12-31")).status == 200
 
 
 async def test_csv_only_for_supervisors_and_admins_and_audited(tmp_path: Path) -> None:
@@ -131,7 +145,11 @@ async def test_csv_only_for_supervisors_and_admins_and_audited(tmp_path: Path) -
             assert "attachment" in r.headers["Content-Disposition"]
             text = (await r.read()).decode("utf-8-sig")
             rows = list(csv.reader(io.StringIO(text)))
-            assert rows[2][:6] == ["合計", "全体", "4", "2", "1", "1"]
+            assert rows[0] == ["期間", "2026-12-07", "日次"]
+            assert rows[2] == ["合計", "全体", "4", "2", "1", "1", "30.0", "40.0", "", "", "", ""]
+            assert {r[1] for r in rows if r[0] == "分類別"} == {"未分類", "戸籍・住民票", "税"}
+            assert "税務課" in {r[1] for r in rows if r[0] == "担当課別"}
+            assert not {"koseki", "zei", "zeimu", "daily"} & {cell for r in rows for cell in r}
         exports = await env.audit(action="export")
         assert [(e["actor"], e["record_type"], e["record_id"]) for e in exports] == [
             ("sv1", "report", "2026-12-07"), ("ad1", "report", "2026-12-07")]
@@ -146,8 +164,8 @@ async def test_reports_carry_no_personal_data(tmp_path: Path) -> None:
         for personal in (CALLER, "09012345678", "山田", "ヤマダ", "固定資産税の減免", "fri-1", "c1"):
             assert personal not in text
         # nor does the call log keep the caller's number
-        async with env.app[keys.DB].execute("SELECT * FROM call_log") as cur:
-            assert CALLER not in str([tuple(r) for r in await cur.fetchall()])
+        rows = await env.app[keys.DATABASE].read(lambda conn: conn.execute("SELECT * FROM call_log").fetchall())
+        assert rows and CALLER not in str([tuple(r) for r in rows])
 
 
 async def test_faq_gaps_for_the_faq_authors(tmp_path: Path) -> None:
@@ -166,4 +184,6 @@ async def test_faq_gaps_for_the_faq_authors(tmp_path: Path) -> None:
         assert [(g["category"], g["faq_entries"], g["note"]) for g in body["items"]] == [
             ("gomi", ["faq-12"], "粗大ごみの手数料券の販売店")]
         assert body["by_category"] == {"gomi": 1}
+        assert body["items"][0]["category_label"] == "ごみ・リサイクル"
+        assert body["by_category_label"] == {"ごみ・リサイクル": 1}
         assert len(await env.audit(action="list", record_type="faq_gap", actor="sv1")) == 1

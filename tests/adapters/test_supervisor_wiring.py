@@ -53,8 +53,8 @@ async def test_anonymous_gets_nothing(client: TestClient[Any, Any]) -> None:
 async def test_pages_by_role(client: TestClient[Any, Any]) -> None:
     app = client.app
     assert app is not None and SUPERVISOR in app  # the context runs without telephony
-    async with app[keys.DB].execute("SELECT count(*) FROM call_log") as cur:
-        assert (await cur.fetchone())[0] == 0  # migrated
+    count = await app[keys.DATABASE].read(lambda conn: conn.execute("SELECT count(*) FROM call_log").fetchone()[0])
+    assert count == 0  # migrated
     await login(client, "sv1")
     page = await client.get("/supervisor/")
     assert page.status == 200 and "監督者画面" in await page.text()

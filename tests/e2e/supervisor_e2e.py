@@ -10,7 +10,7 @@ from aiohttp import web
 
 from cti import keys
 from cti.core.principal import Principal, Role
-from cti.db import migrate
+from cti.gateway import migrate_sync
 from records.models import CallbackIn, ConsentIn, ContactIn
 from records.plugin import records_ctx
 from screenpop.dispatcher import pop_ctx
@@ -33,10 +33,11 @@ def wire_supervisor(app: web.Application) -> None:
         return  # create_app wires it already
 
     async def supervisor_migrations(app: web.Application) -> AsyncIterator[None]:
-        await migrate(app[keys.DB], wiring_supervisor.migrations())
+        migrations = wiring_supervisor.migrations()
+        await app[keys.DATABASE].maintenance(lambda conn: migrate_sync(conn, migrations))
         yield
 
-    # Migrate before any context that opens transactions on the shared connection (records' task).
+    # Migrate before any context that uses the tables (records' task).
     contexts = list(app.cleanup_ctx)
     first_user = next((i for i, c in enumerate(contexts) if c is records_ctx), len(contexts))
     app.cleanup_ctx.insert(first_user, supervisor_migrations)

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import aiohttp
 import pytest
 from browser import (
     PASSWORD,
@@ -28,8 +29,11 @@ from browser import (
 from playwright.async_api import Browser, Page, async_playwright
 from supervisor_e2e import OPERATOR, ensure_ctx, wire_supervisor
 
+from access.web import SEATS
 from cti import keys
-from records.models import ContactIn, ContactUpdate
+from records.models import ConsentIn, ContactIn, ContactUpdate
+from screenpop.settings import AlertSettings
+from supervision.keys import ALERT_SETTINGS
 from telephony.agi.plugin import agi_ctx
 from telephony.plugin import ami_ctx
 
@@ -104,6 +108,7 @@ async def test_wall_follows_real_calls_and_the_emergency_switch_closes_routing(
     try:
         async with serve(app, port) as run:
             await app[keys.AMI].client.wait_connected(15)
+            app[SEATS].take("tanaka", "Local/101@operator-phones")  # 102 stays unseated
             page = await supervisor_page(browser, run.base_url)
             assert await tile(page, "waiting") == "0"
             first = await inbound_call(ami)
@@ -113,8 +118,13 @@ async def test_wall_follows_real_calls_and_the_emergency_switch_closes_routing(
             waiting_ids = await page.locator("#waiting tbody tr td:first-child").all_inner_texts()
             assert sorted(waiting_ids) == sorted([first, second])
             assert "0312345678" not in await page.content()  # no caller numbers on the wall
-            ringing = await page.locator("#operators tbody tr[data-state='ringing']").count()
-            assert ringing >= 1  # the queue rings the (never answering) simulated operators
+            ringing = page.locator("#operators tbody tr[data-state='ringing']")
+            await ringing.first.wait_for()  # the queue rings the (never answering) simulated operators
+            assert await page.locator("#operators tbody tr td:first-child").all_inner_texts() == ["tanaka"]
+            assert "operator-phones" not in await page.locator("main").inner_text()  # no dial strings
+            await page.locator("#unseated", has_text="未着席の席が1席").wait_for()
+            labels = set(await page.locator("#waiting tbody tr td:nth-child(2)").all_inner_texts())
+            assert labels <= {"戸籍・住民票", "税", "保険・年金", "ごみ・リサイクル", "子育て", "その他", "未分類"}
             await screenshot(page, "supervisor-01-two-waiting")
             pbx.cli("channel request hangup all")
             await page.wait_for_function("document.querySelector(\"[data-k='waiting']\").textContent === '0'",
@@ -168,9 +178,17 @@ async def test_report_matches_known_contacts_and_csv(tmp_path: Path, browser: Br
         await page.locator("#rep-totals", has_text="着信 5 / 応答 5 / 放棄 0").wait_for()
         rows = {r.split("\t")[0]: r.split("\t")[1:3] for r in await page.locator("#rep-cat tbody tr").evaluate_all(
             "rows => rows.map(r => [...r.cells].map(c => c.textContent).join('\\t'))")}
-        assert rows == {"(未分類)": ["1", "1"], "kosodate": ["2", "2"], "zei": ["2", "2"]}
+        assert rows == {"未分類": ["1", "1"], "子育て": ["2", "2"], "税": ["2", "2"]}
         bars = await page.locator("#rep-chart rect").count()
-        assert bars == 48  # offered and answered for each hour
+        assert bars == 48 + 2  # offered and answered for each hour, and the legend's two keys
+        assert await page.locator("#rep-chart text", has_text="着信").count() >= 1  # legend
+        assert await page.locator("#rep-chart text", has_text="時台").count() == 1  # x axis title
+        hours = {r.split("\t")[0]: r.split("\t")[1:] for r in await page.locator("#rep-hour tbody tr").evaluate_all(
+            "rows => rows.map(r => [...r.cells].map(c => c.textContent).join('\\t'))")}
+        assert {h: v[:2] for h, v in hours.items()} == {"9時台": ["2", "2"], "10時台": ["1", "1"], "13時台": ["2", "2"]}
+        text = await page.locator("main").inner_text()
+        assert "kosodate" not in text and "zei" not in text
+        assert "監督者" in await page.locator("#who").inner_text()
         await screenshot(page, "supervisor-03-report")
         async with page.expect_download() as info:
             await page.click("#rep-csv")
@@ -182,6 +200,87 @@ async def test_report_matches_known_contacts_and_csv(tmp_path: Path, browser: Br
         assert (by_hour["09時"], by_hour["10時"], by_hour["13時"]) == ("2", "1", "2")
         assert "0312345678" not in text and "k1" not in text
         sql = "SELECT count(*) FROM audit WHERE action = 'export' AND actor = 'kanri'"
-        async with app[keys.DB].execute(sql) as cur:
-            assert (await cur.fetchone())[0] == 1
+        assert await app[keys.DATABASE].read(lambda conn: conn.execute(sql).fetchone()[0]) == 1
         assert page.js_errors == []  # type: ignore[attr-defined]
+
+
+async def failed_login_burst(base_url: str) -> None:
+    async with aiohttp.ClientSession() as session:
+        for user in ("kanri", "nobody", "tanaka"):
+            async with session.post(base_url + "/api/login", json={"user_id": user, "password": "wrong!"},
+                                    headers={"Origin": base_url}) as resp:
+                assert resp.status in (401, 403), resp.status
+
+
+async def test_alerts_once_acknowledged_and_restored_after_a_restart(tmp_path: Path, browser: Browser) -> None:
+    port = free_port()
+    clock = MovableClock(MONDAY_10)
+    settings = operator_settings(tmp_path, port)
+    app = build_operator_app(settings, clock, USERS)
+    app[ALERT_SETTINGS] = AlertSettings(failed_logins=3, failed_login_window_seconds=60, poll_seconds=0.2)
+    alerts = "#alerts li"
+    async with serve(app, port) as run:
+        await failed_login_burst(run.base_url)
+        page = await supervisor_page(browser, run.base_url)
+        await page.locator("#ws-status", has_text="リアルタイム接続中").wait_for()
+        await page.locator(alerts, has_text="ログインの失敗が3回").wait_for()
+        await page.reload()  # the list from the API and the hub's replay: still one entry
+        await page.locator("#ws-status", has_text="リアルタイム接続中").wait_for()
+        await page.wait_for_timeout(500)
+        assert await page.locator(alerts).count() == 1
+        clock.at = MONDAY_10 + timedelta(minutes=10)  # a second burst, within the old one-hour cooldown
+        await failed_login_burst(run.base_url)
+        await page.locator(alerts).nth(1).wait_for()  # pushed live
+        assert await page.locator(alerts).count() == 2
+        await screenshot(page, "supervisor-04-alerts")
+        first = page.locator(alerts).nth(1)  # newest first: the older alert is second
+        first_id = await first.get_attribute("data-alert-id")
+        await first.get_by_role("button", name=f"警告 {first_id} を確認済みにする").click()
+        await page.locator("#alerts-message", has_text="確認済みにしました").wait_for()
+        assert await page.locator(alerts).count() == 1
+        assert await page.locator(f'#alerts li[data-alert-id="{first_id}"]').count() == 0
+        await screenshot(page, "supervisor-05-alert-acknowledged")
+        assert page.js_errors == []  # type: ignore[attr-defined]
+        await page.context.close()
+    restarted = build_operator_app(settings, clock, [])  # cti restarted on the same database
+    async with serve(restarted, port) as run:
+        page = await supervisor_page(browser, run.base_url)
+        await page.locator(alerts).first.wait_for()
+        assert await page.locator(alerts).count() == 1  # the unacknowledged one is back, once
+        assert await page.locator(f'#alerts li[data-alert-id="{first_id}"]').count() == 0
+        sql = "SELECT count(*) FROM audit WHERE action = 'acknowledge' AND actor = 'kanri'"
+        assert await restarted[keys.DATABASE].read(lambda conn: conn.execute(sql).fetchone()[0]) == 1
+        assert page.js_errors == []  # type: ignore[attr-defined]
+        await page.context.close()
+
+
+async def test_a_supervisor_takes_a_callback_while_the_office_is_open_with_a_reason(
+        tmp_path: Path, browser: Browser) -> None:
+    port = free_port()
+    clock = MovableClock(MONDAY_10)  # Monday 10:00: the office is open
+    app = build_operator_app(operator_settings(tmp_path, port), clock, USERS)
+    async with serve(app, port) as run:
+        service = app[keys.RECORDS]
+        await service.create_contact(OPERATOR, ContactIn(call_id="ov-1", started_at=clock.at, ivr_category="zei",
+                                                         caller_number="0312345678"))
+        await service.record_consent(OPERATOR, "ov-1", ConsentIn(answer="yes"))
+        page = await supervisor_page(browser, run.base_url)
+        await page.locator("#office-status", has_text="開庁中").wait_for()
+        await page.locator("#ovcb-dept option", has_text="税務課").wait_for(state="attached")
+        await page.fill("#ovcb-call", "ov-1")
+        await page.select_option("#ovcb-dept", "zeimu")
+        await page.fill("#ovcb-name", "山田 花子")
+        await page.fill("#ovcb-phone", "090-1234-5678")
+        await page.fill("#ovcb-question", "固定資産税の減免について")
+        await page.click("#ovcb-form button[type=submit]")  # no reason: the server's message
+        await page.locator("#ovcb-message", has_text="理由を入力してください").wait_for()
+        await page.fill("#ovcb-reason", "税務課が全員会議中で転送できないため")
+        await page.click("#ovcb-form button[type=submit]")
+        await page.locator("#ovcb-message", has_text="を受け付けました").wait_for()
+        assert "税務課が全員会議中" in await page.locator("#ovcb-message").inner_text()
+        await screenshot(page, "supervisor-06-callback-while-open")
+        row = await app[keys.DATABASE].read(lambda conn: conn.execute(
+            "SELECT collected_by, override_reason, department FROM callbacks WHERE call_id = 'ov-1'").fetchone())
+        assert tuple(row) == ("kanri", "税務課が全員会議中で転送できないため", "zeimu")
+        assert page.js_errors == []  # type: ignore[attr-defined]
+        await page.context.close()

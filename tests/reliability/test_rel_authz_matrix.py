@@ -89,6 +89,7 @@ TABLE: dict[tuple[str, str], Rule] = {
     ("POST", "/api/operator/calls/{call_id}/transfer"): Rule(ROOM_ROLES, room_only=True),
     ("GET", "/api/supervisor/wall"): Rule(SV_AD, room_only=True),
     ("GET", "/api/supervisor/alerts"): Rule(SV_AD, room_only=True),
+    ("POST", "/api/supervisor/alerts/{id}/ack"): Rule(SV_AD, room_only=True),
     ("GET", "/api/calendar/emergency"): Rule(SV_AD, room_only=True),
     ("POST", "/api/calendar/emergency"): Rule(SV_AD, room_only=True),
     ("GET", "/api/calendar/overrides"): Rule(SV_AD, room_only=True),

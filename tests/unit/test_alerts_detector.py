@@ -108,3 +108,20 @@ def test_bad_input() -> None:
         d.record_read(RecordRead("s", "department", "k", datetime(2026, 11, 27, 10), ("callback:1",)))
     with pytest.raises(ValueError, match="UTC offset"):
         d.login_failed(LoginFailure(datetime(2026, 11, 27, 10)))
+
+
+def test_a_later_burst_of_failed_logins_alerts_again_within_the_cooldown() -> None:
+    d = detector(failed_logins=3, failed_login_window_seconds=60, cooldown_seconds=3600)
+    first = [d.login_failed(LoginFailure(T0 + timedelta(seconds=s))) for s in (0, 5, 10)]
+    assert [len(a) for a in first] == [0, 0, 1]
+    # the same burst goes on (no gap of a whole window): quiet
+    assert [d.login_failed(LoginFailure(T0 + timedelta(seconds=s))) for s in (20, 70, 125)] == [[], [], []]
+    # a whole window without failures ends the burst; ten minutes later a new one alerts again
+    later = [d.login_failed(LoginFailure(T0 + timedelta(minutes=10, seconds=s))) for s in (0, 1, 2)]
+    assert [[(a.kind, a.count) for a in x] for x in later] == [[], [], [("login_failures", 3)]]
+
+
+def test_an_ongoing_burst_alerts_again_once_per_cooldown() -> None:
+    d = detector(failed_logins=2, failed_login_window_seconds=60, cooldown_seconds=600)
+    fired = [s for s in range(0, 1500, 30) if d.login_failed(LoginFailure(T0 + timedelta(seconds=s)))]
+    assert fired == [30, 630, 1230]  # never a whole minute without a failure: one burst

@@ -209,3 +209,35 @@ def test_status_report_has_the_cli_shape(cal: Calendars) -> None:
     assert report["handover_date"] == "2027-01-04"
     assert datetime.fromisoformat(report["office"]["next_open"]).tzinfo is not None
     assert TOKYO  # the module's zone is the default
+
+
+@pytest.mark.parametrize("offset", ["+00:00", "+09:00", "-12:00", "+14:00"])
+def test_a_closure_from_year_1_to_9999_is_handled(cal: Calendars, offset: str) -> None:
+    cal.add_override(Override("closure", Which.BOTH, datetime.fromisoformat("0001-01-01T00:00:00" + offset),
+                              datetime.fromisoformat("9999-12-31T23:59:59" + offset), "長期休業", "rt-1"))
+    for which in (cal.office, cal.call_center):
+        status = which(at("2026-12-02T10:00"))
+        assert not status.open and status.reason is Reason.CLOSURE and status.next_open is None
+    with pytest.raises(ValueError, match="does not open within"):
+        cal.handover_date(at("2026-12-02T10:00"))
+
+
+def test_instants_at_the_ends_of_the_calendar(cal: Calendars) -> None:
+    late = status_report(cal, at("9999-12-27T10:00"))  # a Monday
+    assert late["office"]["open"] is True and late["handover_date"] == "9999-12-27"
+    assert cal.office(at("9999-12-31T20:00")).next_open is None  # nothing after the last day
+    early = cal.office(at("0001-01-04T00:00")).next_open  # a local-mean-time offset back then: compare locally
+    assert early is not None and (early.date(), early.time()) == (date(1, 1, 4), time(8, 30))
+    with pytest.raises(ValueError, match="out of range"):
+        cal.office(datetime.fromisoformat("0001-01-01T00:00:00+09:00"))  # year 0 in UTC
+
+
+def test_a_same_day_closure_moves_the_handover_to_its_end(cal: Calendars) -> None:
+    cal.add_override(Override("closure", Which.OFFICE, at("2026-12-02T08:00"), at("2026-12-02T12:00"), "停電"))
+    day = cal.handover_date(at("2026-12-02T07:00"))
+    assert day == date(2026, 12, 2) and cal.office_opening_on(day) == at("2026-12-02T12:00")
+    assert cal.is_office_day(day)
+    cal.add_override(Override("closure", Which.OFFICE, at("2026-12-02T11:00"), at("2026-12-03T00:00"), "延長"))
+    day = cal.handover_date(at("2026-12-02T07:00"))
+    assert day == date(2026, 12, 3) and cal.office_opening_on(day) == at("2026-12-03T08:30")
+    assert not cal.is_office_day(date(2026, 12, 2)) and cal.next_office_day(date(2026, 12, 1)) == date(2026, 12, 3)

@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from datetime import datetime
+from pathlib import Path
 
 import pytest
 
+from cti.app import migrations
+from cti.calendar.rules import Override, Which
+from cti.calendar.store import insert_override, save_emergency
 from cti.cli import main
+from cti.core.clock import TOKYO
+from cti.core.principal import Principal, Role
+from cti.gateway import Database
+
+SUPERVISOR = Principal(user_id="sv1", role=Role.SUPERVISOR, department=None, client_ip="127.0.0.1")
+NOW = datetime(2026, 12, 1, 17, 0, tzinfo=TOKYO)
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -56,3 +68,33 @@ def test_bad_instants_exit_2_with_a_clear_message(capsys: pytest.CaptureFixture[
     assert code == 2
     assert out == ""
     assert "cti calendar at:" in err
+
+
+def test_stored_runtime_overrides_and_the_emergency_switch_apply(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """What the supervisors set at runtime (stored in the database) is what `calendar at` shows."""
+    store = tmp_path / "cti.sqlite3"
+    config = tmp_path / "cti.toml"
+    config.write_text(f'[store]\npath = "{store}"\n', encoding="utf-8")
+
+    async def seed() -> None:
+        db = await Database.open(store, migrations())
+        try:
+            await db.write(lambda conn: insert_override(conn, SUPERVISOR, Override(
+                kind="closure", applies_to=Which.OFFICE, start=datetime(2026, 12, 2, 8, 0, tzinfo=TOKYO),
+                end=datetime(2026, 12, 2, 12, 0, tzinfo=TOKYO), reason="庁舎の停電"), NOW))
+            await db.write(lambda conn: save_emergency(conn, SUPERVISOR, "台風", False, NOW))
+        finally:
+            await db.close()
+
+    code, out, _ = run(capsys, "calendar", "at", "2026-12-02T07:00:00+09:00", "--json", "--config", str(config))
+    assert code == 0 and json.loads(out)["office"]["next_open"] == "2026-12-02T08:30:00+09:00"  # nothing stored
+    asyncio.run(seed())
+    code, out, _ = run(capsys, "calendar", "at", "2026-12-02T07:00:00+09:00", "--json", "--config", str(config))
+    report = json.loads(out)
+    assert code == 0
+    assert report["office"]["next_open"] == "2026-12-02T12:00:00+09:00"  # the closure moved the opening
+    assert report["handover_date"] == "2026-12-02"
+    assert report["call_center"]["open"] is False and report["call_center"]["reason"] == "emergency"
+    code, out, _ = run(capsys, "calendar", "at", "2026-12-02T09:00:00+09:00", "--config", str(config))
+    assert code == 0 and "臨時休業です（庁舎の停電）" in out

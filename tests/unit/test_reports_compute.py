@@ -139,3 +139,13 @@ def test_report_carries_no_personal_data() -> None:
     text = json.dumps(report, ensure_ascii=False) + report_csv(report)
     assert phone not in text
     assert "c-1" not in text  # not even call ids: aggregates only
+
+
+def test_waits_are_reported_to_a_tenth_of_a_second() -> None:
+    calls = [CallRow(f"w{i}", t(27, 10), "zei", answered_at=t(27, 10), wait_seconds=w)
+             for i, w in enumerate((10.013228, 3.04, 7.25))]
+    report = build_report(daily(date(2026, 11, 27)), calls, [], now=t(28, 9), category_labels={"zei": "税"})
+    assert report["totals"]["p90_wait_seconds"] == 10.0 and report["totals"]["avg_wait_seconds"] == 6.8
+    assert [(c["category"], c["label"]) for c in report["by_category"]] == [("zei", "税")]
+    rows = list(csv.reader(io.StringIO(report_csv(report))))
+    assert rows[2][6:8] == ["6.8", "10.0"] and rows[3][:2] == ["分類別", "税"]

@@ -1,0 +1,24 @@
+"""Supervision's app keys: the live state the supervisor context owns, and the alert settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from screenpop.settings import AlertSettings
+from supervision.alert_monitor import AlertMonitor
+from supervision.event_feed import EventFeed
+
+
+@dataclass
+class Supervisor:
+    """Owned by supervisor_ctx: the event feed (wall, call log, callback progress) and the alert monitor."""
+
+    feed: EventFeed
+    monitor: AlertMonitor
+
+
+SUPERVISOR: web.AppKey[Supervisor] = web.AppKey("supervisor", Supervisor)
+# Optional, set before startup: alert thresholds when Settings has no `alerts` section yet (tests).
+ALERT_SETTINGS: web.AppKey[AlertSettings] = web.AppKey("alert_settings", AlertSettings)
