@@ -30,6 +30,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from faq import morph
+from faq.synonyms import DEFAULT_SYNONYMS
 from faq.textnorm import grams, normalize, normalize_with_map, run_grams, runs, unigrams
 
 KOSODATE_CREDIT = "出典：子育てオープンデータ協議会「汎用FAQ」（CC BY 4.0）"
@@ -107,6 +109,7 @@ class SearchHit:
     question_highlights: list[tuple[int, int]]  # [start, end) offsets into entry.question
     snippet: str  # an excerpt of the answer, newlines flattened
     snippet_highlights: list[tuple[int, int]]  # [start, end) offsets into snippet
+    coverage: float = 1.0  # share of the query's words found in the entry (0..1); see WEAK_COVERAGE
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -118,6 +121,7 @@ class SearchHit:
             "snippet": self.snippet,
             "snippet_highlights": [list(span) for span in self.snippet_highlights],
             "question_highlights": [list(span) for span in self.question_highlights],
+            "coverage": round(self.coverage, 3),
         }
 
 
@@ -264,35 +268,12 @@ def _check_unique(entries: Sequence[FaqEntry], filename: str) -> None:
             raise FaqFormatError(f"{filename}: duplicate id {entry.id!r}")
         seen.add(entry.id)
 
-
 # ---------------------------------------------------------------------------------------------
 # Index and ranking
 
 K1 = 1.2
 # field name -> (weight, b)
 FIELDS: dict[str, tuple[float, float]] = {"question": (3.0, 0.5), "meta": (1.5, 0.3), "answer": (1.0, 0.75)}
-# Operator shorthand -> the wording the FAQ uses (each side normalised at query time).
-DEFAULT_SYNONYMS: dict[str, tuple[str, ...]] = {
-    "国保": ("国民健康保険",),
-    "保険証": ("健康保険証",),
-    "母子手帳": ("母子健康手帳",),
-    "マイナ": ("マイナンバー",),
-    "住基": ("住民基本台帳",),
-    "引っ越し": ("転入", "転出", "転居"),
-    "引越し": ("転入", "転出", "転居"),
-    "引越": ("転入", "転出", "転居"),
-    "保育所": ("保育園",),
-    "医療証": ("子ども医療証",),
-    "ひとり親": ("児童扶養手当",),
-    "印鑑証明": ("印鑑登録証明書",),
-    "乳幼児健診": ("乳児健診",),
-    "予防注射": ("予防接種",),
-    "ワクチン": ("予防接種",),
-    "税証明": ("納税証明書", "課税証明書"),
-    "風疹": ("風しん",),
-    "麻疹": ("麻しん",),
-    "はしか": ("麻しん",),
-}
 CROSSING_WEIGHT = 0.3  # query bigrams across a script change (kanji|hiragana|katakana|ascii)
 HIRAGANA_ONLY_WEIGHT = 0.3  # particles and endings (に入, りた) count less when the query has kanji/katakana
 PHRASE_BONUS = 0.5  # score multiplier per query part found whole in the question
@@ -300,6 +281,12 @@ COMMON_DF_RATIO = 0.4  # query tokens in more than this share of entries are ski
 SNIPPET_CHARS = 80
 SNIPPET_LEAD = 16
 IMPACT_CAP = 1000  # strongest postings read per query token (see FaqIndex.search)
+# A hit whose best alternative covers less than this share of the query's words (by idf) is weak:
+# the operator is told that no close answer was found.
+WEAK_COVERAGE = 0.6
+UNI = "\x01"  # token-space prefix: one-character tokens (one-character queries)
+READ = "\x02"  # token-space prefix: bigrams of readings (hiragana queries)
+READING_MIN_CHARS = 3  # a hiragana word this long is also looked up as a reading (いつ, どこ are not)
 _COVERED = re.compile(rb"\x01+")
 
 
@@ -314,6 +301,7 @@ class _Doc:
     a_norm: str
     a_map: list[int] | None  # None: identity
     q_map: list[int] | None
+    q_extra: str  # the question's variants and reading (for the phrase bonus)
 
 
 @dataclass(frozen=True)
@@ -330,12 +318,49 @@ class _Postings:
         return _Postings(np.asarray(docs, dtype=np.int32)[order], w[order])
 
 
-class FaqIndex:
-    """An immutable in-memory index over a set of FAQ entries."""
+@dataclass(frozen=True)
+class _Alternative:
+    """One way of reading a query word: as written, its normalised variant, its reading, a synonym."""
 
-    def __init__(self, entries: Iterable[FaqEntry], synonyms: Mapping[str, Sequence[str]] | None = None) -> None:
+    text: str  # found whole in a question (or its reading) -> phrase bonus
+    tokens: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class _Query:
+    groups: list[list[_Alternative]]  # one group per query word
+    terms: list[tuple[str, _Postings, float]]  # (token, postings, weighted idf), all groups merged
+    weights: dict[str, float]  # token -> weight for the coverage: 0 if pruned as common, top idf if unknown
+
+
+def _field_tokens(text: str, norm: str, morphology: bool, with_reading: bool) -> list[str]:
+    tokens = grams(norm)
+    if morphology and text:
+        extra = morph.variants(text)
+        if extra:
+            tokens += grams(" ".join(extra))
+        if with_reading:
+            tokens += [READ + g for g in grams(morph.reading(text))]
+    return tokens
+
+
+class FaqIndex:
+    """An immutable in-memory index over a set of FAQ entries.
+
+    ``morphology`` (default on) adds Sudachi's normalised forms and readings (faq/morph.py) to both
+    the entries and the queries; off, the index is the plain bigram BM25F (kept for measurements).
+    """
+
+    def __init__(
+        self,
+        entries: Iterable[FaqEntry],
+        synonyms: Mapping[str, Sequence[str]] | None = None,
+        *,
+        morphology: bool = True,
+    ) -> None:
+        self._morphology = morphology
         table = DEFAULT_SYNONYMS if synonyms is None else synonyms
-        self._synonyms = [(normalize(k), [normalize(v) for v in vs]) for k, vs in table.items()]
+        self._synonyms = [(normalize(k), [normalize(v) for v in vs]) for k, vs in table.items() if normalize(k)]
         self._docs: list[_Doc] = []
         self._by_id: dict[str, int] = {}
         field_tf: list[list[Counter[str]]] = []  # doc -> [question, meta, answer] token counts
@@ -345,18 +370,23 @@ class FaqIndex:
         for entry in entries:
             q_norm, q_map = normalize_with_map(entry.question)
             a_norm, a_map = normalize_with_map(entry.answer)
-            m_norm = normalize(_meta_text(entry))
+            meta = _meta_text(entry)
+            m_norm = normalize(meta)
+            q_extra = ""
+            if morphology:
+                q_extra = " ".join([*morph.variants(entry.question), morph.reading(entry.question)])
             self._by_id[entry.id] = len(self._docs)
-            self._docs.append(_Doc(entry, q_norm, a_norm, a_map, q_map))
+            self._docs.append(_Doc(entry, q_norm, a_norm, a_map, q_map, q_extra))
             tfs: list[Counter[str]] = []
             lens: list[int] = []
             unis: dict[str, float] = {}
-            for weight, text in zip(weights, (q_norm, m_norm, a_norm), strict=True):
-                toks = grams(text)
+            sources = ((entry.question, q_norm, True), (meta, m_norm, True), (entry.answer, a_norm, False))
+            for weight, (text, norm, with_reading) in zip(weights, sources, strict=True):
+                toks = _field_tokens(text, norm, morphology, with_reading)
                 tfs.append(Counter(toks))
                 lens.append(max(len(toks), 1))
-                for ch, count in Counter(unigrams(text)).items():
-                    unis[ch] = unis.get(ch, 0.0) + weight * count
+                for ch, count in Counter(unigrams(norm)).items():
+                    unis[UNI + ch] = unis.get(UNI + ch, 0.0) + weight * count
             field_tf.append(tfs)
             field_len.append(lens)
             uni_tf.append(unis)
@@ -373,6 +403,7 @@ class FaqIndex:
                 factor = weight / (1.0 - b + b * length / mean)
                 for tok, tf in counts.items():
                     pseudo[tok] = get(tok, 0.0) + factor * tf
+            pseudo.update(uni_tf[doc_id])  # one-character tokens: their own space, weighted tf as is
             for tok, ptf in pseudo.items():
                 lists = build.get(tok)
                 if lists is None:
@@ -380,16 +411,8 @@ class FaqIndex:
                 lists[0].append(doc_id)
                 lists[1].append(ptf * saturate / (ptf + K1))
         field_tf.clear()
+        uni_tf.clear()
         self._postings: dict[str, _Postings] = {tok: _Postings.build(*lists) for tok, lists in build.items()}
-        build = {}
-        for doc_id, unis in enumerate(uni_tf):
-            for ch, utf in unis.items():
-                lists = build.get(ch)
-                if lists is None:
-                    lists = build[ch] = ([], [])
-                lists[0].append(doc_id)
-                lists[1].append(utf * saturate / (utf + K1))
-        self._uni: dict[str, _Postings] = {ch: _Postings.build(*lists) for ch, lists in build.items()}
 
     def __len__(self) -> int:
         return self.size
@@ -409,33 +432,50 @@ class FaqIndex:
         extra = [v for p in parts for key, values in self._synonyms if key in p for v in values]
         return parts + [e for e in dict.fromkeys(extra) if e not in parts]
 
-    def _query_terms(self, parts: list[str]) -> list[tuple[str, _Postings, float]]:
-        """(token, postings, weighted idf) for the query's tokens that exist, common ones pruned."""
-        terms: dict[str, tuple[_Postings, float]] = {}
-        for part in parts:
-            for _start, run in runs(part):
-                table = self._uni if len(run) == 1 else self._postings
-                for tok in run_grams(run):
-                    plist = table.get(tok)
-                    if plist is not None and tok not in terms:
-                        terms[tok] = (plist, self._idf(len(plist.docs)))
-        limit = COMMON_DF_RATIO * self.size
-        rare = {t: v for t, v in terms.items() if len(v[0].docs) <= limit}
-        chosen = rare or terms
-        content = any(not _hiragana_only(t) for t in chosen)
-        return [(tok, plist, idf * self._token_weight(tok, content)) for tok, (plist, idf) in chosen.items()]
+    def _alternatives(self, word: str, part: str) -> list[_Alternative]:
+        """How one query word may be written in an entry: as typed, Sudachi's normalised form,
+        as a reading (a word typed in hiragana), and its synonyms."""
+        alts = [_Alternative(part, tuple(_surface_tokens(part)))]
+        if self._morphology:
+            forms = morph.variants(word)
+            if forms:
+                alts.append(_Alternative(" ".join(forms), tuple(grams(" ".join(forms)))))
+            if _hiragana_only(part) and len(part) >= READING_MIN_CHARS:
+                alts.append(_Alternative(part, tuple(READ + g for g in run_grams(part))))
+        for key, values in self._synonyms:
+            if key in part:
+                alts.extend(_Alternative(v, tuple(_surface_tokens(v))) for v in values if v != part)
+        return [a for a in alts if a.tokens]
 
-    @staticmethod
-    def _token_weight(tok: str, content: bool) -> float:
-        """Query-side token weight: bigrams spanning a script change (の出, 当は: mostly a particle
-        or okurigana glued to a word) and, in queries with kanji/katakana, hiragana-only bigrams
-        (いつ, れる) say less about the topic than in-word bigrams (手当, ごみ alone)."""
-        weight = 1.0
-        if content and _hiragana_only(tok):
-            weight *= HIRAGANA_ONLY_WEIGHT
-        if len(tok) == 2 and _script(tok[0]) != _script(tok[1]):
-            weight *= CROSSING_WEIGHT
-        return weight
+    def _query(self, query: str) -> _Query:
+        groups: list[list[_Alternative]] = []
+        for word in query.split():
+            part = normalize(word)
+            if runs(part):
+                alts = self._alternatives(word, part)
+                if alts:
+                    groups.append(alts)
+        found: dict[str, tuple[_Postings, float]] = {}
+        for alts in groups:
+            for alt in alts:
+                for tok in alt.tokens:
+                    plist = self._postings.get(tok)
+                    if plist is not None and tok not in found:
+                        found[tok] = (plist, self._idf(len(plist.docs)))
+        limit = COMMON_DF_RATIO * self.size
+        rare = {t: v for t, v in found.items() if len(v[0].docs) <= limit}
+        chosen = rare or found
+        content = any(not _hiragana_only(t) for t in chosen if t[0] not in (UNI, READ))
+        terms = [(tok, plist, idf * _token_weight(tok, content)) for tok, (plist, idf) in chosen.items()]
+        weights = {tok: 0.0 for tok in found}
+        weights.update({tok: idf for tok, _p, idf in terms})
+        unknown = self._idf(0)
+        for alts in groups:
+            for alt in alts:
+                for tok in alt.tokens:
+                    if tok not in weights:
+                        weights[tok] = unknown * _token_weight(tok, content)
+        return _Query(groups, terms, weights)
 
     def search(
         self,
@@ -448,10 +488,8 @@ class FaqIndex:
         query = _check_query(query)
         if not 1 <= limit <= MAX_LIMIT:
             raise ValueError(f"limit must be between 1 and {MAX_LIMIT}; got {limit}")
-        parts = [p for p in (normalize(w) for w in query.split()) if runs(p)]
-        if not parts:
-            return []
-        terms = self._query_terms(self.expand(parts))
+        parsed = self._query(query)
+        terms = parsed.terms
         if not terms:
             return []
         # Postings are impact-ordered (highest weight first); a common token contributes only its
@@ -466,23 +504,77 @@ class FaqIndex:
         wanted = max(limit * 4, 20)
         if len(candidates) > wanted:
             candidates = candidates[np.argpartition(-scores[candidates], wanted - 1)[:wanted]]
-        # Phrase bonus on the shortlist: whole query parts found contiguously in the question.
-        long_parts = [p for p in parts if len(p) > 1]
+        # Phrase bonus on the shortlist: a query word (or its variant, reading or synonym) found
+        # contiguously in the question.
+        phrases = [[a.text for a in alts if len(a.text) > 1] for alts in parsed.groups]
         boosted: list[tuple[int, float]] = []
         for doc_id, score in zip(candidates.tolist(), scores[candidates].tolist(), strict=True):
-            q_norm = self._docs[doc_id].q_norm
-            found = sum(1 for p in long_parts if p in q_norm)
+            doc = self._docs[doc_id]
+            found = sum(1 for texts in phrases if any(t in doc.q_norm or t in doc.q_extra for t in texts))
             boosted.append((doc_id, score * (1.0 + PHRASE_BONUS * found)))
         top = heapq.nlargest(limit, boosted, key=_by_score_then_id)
-        tokens = {tok for tok, _p, _i in terms}
-        return [self._hit(doc_id, score, tokens) for doc_id, score in top]
+        tokens = {tok for tok, _p, _i in terms if tok[0] not in (UNI, READ)} | {
+            tok[1:] for tok, _p, _i in terms if tok[0] == UNI
+        }
+        return [
+            self._hit(doc_id, score, tokens, _coverage(doc_id, parsed.groups, parsed.weights, self._postings))
+            for doc_id, score in top
+        ]
 
-    def _hit(self, doc_id: int, score: float, tokens: set[str]) -> SearchHit:
+    def _hit(self, doc_id: int, score: float, tokens: set[str], coverage: float) -> SearchHit:
         doc = self._docs[doc_id]
         q_spans = _map_spans(_match_spans(doc.q_norm, tokens), doc.q_map, len(doc.entry.question))
         a_spans = _map_spans(_match_spans(doc.a_norm, tokens), doc.a_map, len(doc.entry.answer))
         snippet, s_spans = _snippet(doc.entry.answer, a_spans)
-        return SearchHit(doc.entry, score, q_spans, snippet, s_spans)
+        return SearchHit(doc.entry, score, q_spans, snippet, s_spans, coverage)
+
+
+def _surface_tokens(part: str) -> list[str]:
+    out: list[str] = []
+    for _start, run in runs(part):
+        out.extend(UNI + run if len(run) == 1 else tok for tok in run_grams(run))
+    return out
+
+
+def _coverage(
+    doc_id: int,
+    groups: list[list[_Alternative]],
+    weight_of: Mapping[str, float],
+    postings: Mapping[str, _Postings],
+) -> float:
+    """The share of the query's words the entry contains: per word, the best of its alternatives
+    (the idf-weighted share of the alternative's tokens found in the entry), averaged over words."""
+    if not groups:
+        return 0.0
+    total = 0.0
+    for alts in groups:
+        best = 0.0
+        for alt in alts:
+            wanted = [(tok, weight_of.get(tok, 0.0)) for tok in dict.fromkeys(alt.tokens)]
+            mass = sum(w for _t, w in wanted)
+            if mass <= 0.0:
+                continue
+            got = sum(
+                w for tok, w in wanted if w > 0.0 and tok in postings and bool(np.any(postings[tok].docs == doc_id))
+            )
+            best = max(best, got / mass)
+        total += best
+    return total / len(groups)
+
+
+def _token_weight(tok: str, content: bool) -> float:
+    """Query-side token weight: bigrams spanning a script change (の出, 当は: mostly a particle
+    or okurigana glued to a word) and, in queries with kanji/katakana, hiragana-only bigrams
+    (いつ, れる) say less about the topic than in-word bigrams (手当, ごみ alone). Reading tokens
+    (hiragana by nature) are exempt."""
+    if tok[0] in (UNI, READ):
+        return 1.0
+    weight = 1.0
+    if content and _hiragana_only(tok):
+        weight *= HIRAGANA_ONLY_WEIGHT
+    if len(tok) == 2 and _script(tok[0]) != _script(tok[1]):
+        weight *= CROSSING_WEIGHT
+    return weight
 
 
 def _script(ch: str) -> int:
