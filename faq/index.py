@@ -268,6 +268,7 @@ def _check_unique(entries: Sequence[FaqEntry], filename: str) -> None:
             raise FaqFormatError(f"{filename}: duplicate id {entry.id!r}")
         seen.add(entry.id)
 
+
 # ---------------------------------------------------------------------------------------------
 # Index and ranking
 
@@ -324,6 +325,7 @@ class _Alternative:
 
     text: str  # found whole in a question (or its reading) -> phrase bonus
     tokens: tuple[str, ...]
+    derived: bool = False  # not as typed: its tokens unknown to the index do not count against coverage
 
 
 @dataclass(frozen=True)
@@ -333,14 +335,17 @@ class _Query:
     weights: dict[str, float]  # token -> weight for the coverage: 0 if pruned as common, top idf if unknown
 
 
-def _field_tokens(text: str, norm: str, morphology: bool, with_reading: bool) -> list[str]:
+def _field_tokens(
+    text: str, norm: str, morphology: bool, with_reading: bool, lexicon: Counter[tuple[str, str]]
+) -> list[str]:
     tokens = grams(norm)
     if morphology and text:
-        extra = morph.variants(text)
-        if extra:
-            tokens += grams(" ".join(extra))
+        analysis = morph.analyse(text)
+        if analysis.variants:
+            tokens += grams(" ".join(analysis.variants))
         if with_reading:
-            tokens += [READ + g for g in grams(morph.reading(text))]
+            tokens += [READ + g for g in grams(analysis.reading)]
+        lexicon.update(analysis.words)
     return tokens
 
 
@@ -366,6 +371,7 @@ class FaqIndex:
         field_tf: list[list[Counter[str]]] = []  # doc -> [question, meta, answer] token counts
         field_len: list[list[int]] = []
         uni_tf: list[dict[str, float]] = []
+        lexicon: Counter[tuple[str, str]] = Counter()  # (reading, written) of the nouns seen
         weights = [weight for weight, _b in FIELDS.values()]
         for entry in entries:
             q_norm, q_map = normalize_with_map(entry.question)
@@ -382,7 +388,7 @@ class FaqIndex:
             unis: dict[str, float] = {}
             sources = ((entry.question, q_norm, True), (meta, m_norm, True), (entry.answer, a_norm, False))
             for weight, (text, norm, with_reading) in zip(weights, sources, strict=True):
-                toks = _field_tokens(text, norm, morphology, with_reading)
+                toks = _field_tokens(text, norm, morphology, with_reading, lexicon)
                 tfs.append(Counter(toks))
                 lens.append(max(len(toks), 1))
                 for ch, count in Counter(unigrams(norm)).items():
@@ -412,6 +418,18 @@ class FaqIndex:
                 lists[1].append(ptf * saturate / (ptf + K1))
         field_tf.clear()
         uni_tf.clear()
+        # A word typed in hiragana -> the kanji word with that reading (the most frequent written
+        # form), so いんかん searches as 印鑑; the synonym words are known by their readings too.
+        if morphology:
+            for key, _values in self._synonyms:
+                if not _hiragana_only(key):
+                    lexicon.update(
+                        [(r, w) for r, w in morph.analyse(key).words if w == key] or [(morph.reading(key), key)]
+                    )
+        self._by_reading: dict[str, str] = {}
+        for (kana, written), _count in lexicon.most_common():
+            if len(kana) >= READING_MIN_CHARS:
+                self._by_reading.setdefault(kana, written)
         self._postings: dict[str, _Postings] = {tok: _Postings.build(*lists) for tok, lists in build.items()}
 
     def __len__(self) -> int:
@@ -434,17 +452,28 @@ class FaqIndex:
 
     def _alternatives(self, word: str, part: str) -> list[_Alternative]:
         """How one query word may be written in an entry: as typed, Sudachi's normalised form,
-        as a reading (a word typed in hiragana), and its synonyms."""
+        as a reading (a word typed in hiragana: the kanji word read so, and the reading itself),
+        and the synonyms of each of these."""
         alts = [_Alternative(part, tuple(_surface_tokens(part)))]
+        spellings = [part]
         if self._morphology:
             forms = morph.variants(word)
             if forms:
-                alts.append(_Alternative(" ".join(forms), tuple(grams(" ".join(forms)))))
+                alts.append(_Alternative(" ".join(forms), tuple(grams(" ".join(forms))), True))
             if _hiragana_only(part) and len(part) >= READING_MIN_CHARS:
-                alts.append(_Alternative(part, tuple(READ + g for g in run_grams(part))))
-        for key, values in self._synonyms:
-            if key in part:
-                alts.extend(_Alternative(v, tuple(_surface_tokens(v))) for v in values if v != part)
+                written = self._by_reading.get(part)
+                if written is not None:
+                    spellings.append(written)
+                    alts.append(_Alternative(written, tuple(_surface_tokens(written)), True))
+                alts.append(_Alternative(part, tuple(READ + g for g in run_grams(part)), True))
+        for spelling in spellings:
+            for key, values in self._synonyms:
+                if key in spelling:
+                    # The rest of the word still has to be found: 水道料金 -> 保育料 covers only 料金.
+                    rest = _surface_tokens(spelling.replace(key, " "))
+                    alts.extend(
+                        _Alternative(v, tuple(_surface_tokens(v) + rest), True) for v in values if v != part
+                    )
         return [a for a in alts if a.tokens]
 
     def _query(self, query: str) -> _Query:
@@ -543,14 +572,18 @@ def _coverage(
     postings: Mapping[str, _Postings],
 ) -> float:
     """The share of the query's words the entry contains: per word, the best of its alternatives
-    (the idf-weighted share of the alternative's tokens found in the entry), averaged over words."""
-    if not groups:
-        return 0.0
+    (the idf-weighted share of the alternative's tokens found in the entry), averaged over the
+    words weighted by their idf (a particle-like いつ or どこ counts less than 保育園)."""
     total = 0.0
+    mass_total = 0.0
     for alts in groups:
         best = 0.0
         for alt in alts:
-            wanted = [(tok, weight_of.get(tok, 0.0)) for tok in dict.fromkeys(alt.tokens)]
+            wanted = [
+                (tok, weight_of.get(tok, 0.0))
+                for tok in dict.fromkeys(alt.tokens)
+                if not (alt.derived and tok not in postings)
+            ]
             mass = sum(w for _t, w in wanted)
             if mass <= 0.0:
                 continue
@@ -558,8 +591,10 @@ def _coverage(
                 w for tok, w in wanted if w > 0.0 and tok in postings and bool(np.any(postings[tok].docs == doc_id))
             )
             best = max(best, got / mass)
-        total += best
-    return total / len(groups)
+        word_mass = sum(weight_of.get(tok, 0.0) for tok in dict.fromkeys(alts[0].tokens)) or 1.0
+        total += best * word_mass
+        mass_total += word_mass
+    return total / mass_total if mass_total else 0.0
 
 
 def _token_weight(tok: str, content: bool) -> float:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import threading
 import unicodedata
+from dataclasses import dataclass
 from typing import Any
 
 from faq.textnorm import normalize
@@ -46,6 +47,40 @@ def _morphemes(text: str) -> Any:
 
     # Sudachi reads NFKC text best (full-width digits, half-width katakana); it refuses very long input.
     return _tokenizer().tokenize(unicodedata.normalize("NFKC", text)[:20000], SplitMode.C)
+
+
+@dataclass(frozen=True)
+class Analysis:
+    variants: list[str]  # see variants()
+    reading: str  # see reading()
+    words: list[tuple[str, str]]  # (reading, written form) of the nouns written with kanji
+
+
+def analyse(text: str) -> Analysis:
+    """variants, reading and kanji nouns with their readings, in one pass of the analyser."""
+    forms: list[str] = []
+    parts: list[str] = []
+    words: list[tuple[str, str]] = []
+    for m in _morphemes(text):
+        pos = m.part_of_speech()[0]
+        if pos in BREAK_POS:
+            parts.append(" ")
+            continue
+        kana = m.reading_form()
+        parts.append(kana)
+        if pos not in CONTENT_POS:
+            continue
+        surface = normalize(m.surface())
+        form = normalize(m.normalized_form())
+        if form != surface and form:
+            forms.append(form)
+        if pos == "名詞" and not _kana_only(surface):
+            words.append((normalize(kana), surface))
+    return Analysis(forms, normalize("".join(parts)), words)
+
+
+def _kana_only(text: str) -> bool:
+    return all("\u3041" <= ch <= "\u30ff" for ch in text)
 
 
 def variants(text: str) -> list[str]:
