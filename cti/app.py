@@ -20,6 +20,7 @@ from cti.config import Settings
 from cti.core.clock import Clock, system_clock
 from cti.core.readiness import Readiness
 from cti.db import open_database
+from cti.gateway import Database
 from faq import api as wiring_faq
 from faq import store as faq_store
 from records import plugin as records_wiring
@@ -78,8 +79,17 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> web.Applic
 
 
 async def database_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The one long-lived SQLite connection, migrated before anything uses it."""
-    db = await open_database(app[keys.SETTINGS].store.path, migrations())
+    """The database gateway (every write goes through it), migrated before anything uses it.
+
+    keys.DB, the old shared aiosqlite connection, stays only while stores move to the gateway.
+    """
+    gateway = await Database.open(app[keys.SETTINGS].store.path, migrations())
+    app[keys.DATABASE] = gateway
+    try:
+        db = await open_database(app[keys.SETTINGS].store.path, migrations())
+    except BaseException:
+        await gateway.close()
+        raise
     app[keys.DB] = db
     app[keys.READINESS].register("database", lambda: (True, {}))
     try:
@@ -87,6 +97,7 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     finally:
         app[keys.READINESS].unregister("database")
         await db.close()
+        await gateway.close()
 
 
 async def healthz(request: web.Request) -> web.Response:

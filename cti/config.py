@@ -209,7 +209,8 @@ def _describe(exc: ValidationError, source: str) -> str:
 
 def masked(settings: Settings) -> dict[str, Any]:
     """The effective configuration as plain data, every secret masked."""
-    return _mask(settings.model_dump(mode="python", by_alias=True))
+    plain: dict[str, Any] = _mask(settings.model_dump(mode="python", by_alias=True))
+    return plain
 
 
 def _mask(value: Any) -> Any:

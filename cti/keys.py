@@ -13,11 +13,13 @@ if TYPE_CHECKING:
     from cti.config import Settings
     from cti.core.clock import Clock
     from cti.core.readiness import Readiness
+    from cti.gateway import Database
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
 CLOCK: web.AppKey[Clock] = web.AppKey("clock")
 CALENDARS: web.AppKey[Calendars] = web.AppKey("calendars")
-DB: web.AppKey[aiosqlite.Connection] = web.AppKey("db")
+DATABASE: web.AppKey[Database] = web.AppKey("database")  # the gateway: every write goes through it
+DB: web.AppKey[aiosqlite.Connection] = web.AppKey("db")  # legacy shared connection, being retired
 READINESS: web.AppKey[Readiness] = web.AppKey("readiness")
 # Filled in by the packages' wiring (telephony, records, screenpop); typed Any here to keep
 # this module free of their imports.
