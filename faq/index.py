@@ -335,18 +335,44 @@ class _Query:
     weights: dict[str, float]  # token -> weight for the coverage: 0 if pruned as common, top idf if unknown
 
 
-def _field_tokens(
-    text: str, norm: str, morphology: bool, with_reading: bool, lexicon: Counter[tuple[str, str]]
-) -> list[str]:
-    tokens = grams(norm)
-    if morphology and text:
-        analysis = morph.analyse(text)
-        if analysis.variants:
-            tokens += grams(" ".join(analysis.variants))
-        if with_reading:
-            tokens += [READ + g for g in grams(analysis.reading)]
-        lexicon.update(analysis.words)
-    return tokens
+@dataclass(frozen=True)
+class Analysed:
+    """What the index keeps of one entry before the corpus statistics (cacheable across rebuilds)."""
+
+    doc: _Doc
+    tfs: list[Counter[str]]  # question, meta, answer token counts
+    lens: list[int]
+    unis: dict[str, float]
+    words: list[tuple[str, str]]  # (reading, written) nouns, for the reading lexicon
+
+
+def _analyse(entry: FaqEntry, morphology: bool) -> Analysed:
+    q_norm, q_map = normalize_with_map(entry.question)
+    a_norm, a_map = normalize_with_map(entry.answer)
+    meta = _meta_text(entry)
+    m_norm = normalize(meta)
+    tfs: list[Counter[str]] = []
+    lens: list[int] = []
+    unis: dict[str, float] = {}
+    words: list[tuple[str, str]] = []
+    q_extra = ""
+    sources = ((entry.question, q_norm, True), (meta, m_norm, True), (entry.answer, a_norm, False))
+    for (weight, _b), (text, norm, with_reading) in zip(FIELDS.values(), sources, strict=True):
+        tokens = grams(norm)
+        if morphology and text.strip():
+            analysis = morph.analyse(text)
+            if analysis.variants:
+                tokens += grams(" ".join(analysis.variants))
+            if with_reading:
+                tokens += [READ + g for g in grams(analysis.reading)]
+            if text is entry.question:
+                q_extra = " ".join([*analysis.variants, analysis.reading])
+            words.extend(analysis.words)
+        tfs.append(Counter(tokens))
+        lens.append(max(len(tokens), 1))
+        for ch, count in Counter(unigrams(norm)).items():
+            unis[UNI + ch] = unis.get(UNI + ch, 0.0) + weight * count
+    return Analysed(_Doc(entry, q_norm, a_norm, a_map, q_map, q_extra), tfs, lens, unis, words)
 
 
 class FaqIndex:
@@ -362,7 +388,10 @@ class FaqIndex:
         synonyms: Mapping[str, Sequence[str]] | None = None,
         *,
         morphology: bool = True,
+        cache: dict[FaqEntry, Analysed] | None = None,
     ) -> None:
+        """``cache`` (entry -> its analysis) makes a rebuild after one change cheap: only new or
+        changed entries go through the analyser again."""
         self._morphology = morphology
         table = DEFAULT_SYNONYMS if synonyms is None else synonyms
         self._synonyms = [(normalize(k), [normalize(v) for v in vs]) for k, vs in table.items() if normalize(k)]
@@ -372,30 +401,18 @@ class FaqIndex:
         field_len: list[list[int]] = []
         uni_tf: list[dict[str, float]] = []
         lexicon: Counter[tuple[str, str]] = Counter()  # (reading, written) of the nouns seen
-        weights = [weight for weight, _b in FIELDS.values()]
         for entry in entries:
-            q_norm, q_map = normalize_with_map(entry.question)
-            a_norm, a_map = normalize_with_map(entry.answer)
-            meta = _meta_text(entry)
-            m_norm = normalize(meta)
-            q_extra = ""
-            if morphology:
-                q_extra = " ".join([*morph.variants(entry.question), morph.reading(entry.question)])
+            done = cache.get(entry) if cache is not None else None
+            if done is None:
+                done = _analyse(entry, morphology)
+                if cache is not None:
+                    cache[entry] = done
             self._by_id[entry.id] = len(self._docs)
-            self._docs.append(_Doc(entry, q_norm, a_norm, a_map, q_map, q_extra))
-            tfs: list[Counter[str]] = []
-            lens: list[int] = []
-            unis: dict[str, float] = {}
-            sources = ((entry.question, q_norm, True), (meta, m_norm, True), (entry.answer, a_norm, False))
-            for weight, (text, norm, with_reading) in zip(weights, sources, strict=True):
-                toks = _field_tokens(text, norm, morphology, with_reading, lexicon)
-                tfs.append(Counter(toks))
-                lens.append(max(len(toks), 1))
-                for ch, count in Counter(unigrams(norm)).items():
-                    unis[UNI + ch] = unis.get(UNI + ch, 0.0) + weight * count
-            field_tf.append(tfs)
-            field_len.append(lens)
-            uni_tf.append(unis)
+            self._docs.append(done.doc)
+            field_tf.append(done.tfs)
+            field_len.append(done.lens)
+            uni_tf.append(done.unis)
+            lexicon.update(done.words)
         n = len(self._docs)
         self.size = n
         avg = [(sum(lens[i] for lens in field_len) / n if n else 1.0) for i in range(len(FIELDS))]
@@ -465,7 +482,7 @@ class FaqIndex:
                 if written is not None:
                     spellings.append(written)
                     alts.append(_Alternative(written, tuple(_surface_tokens(written)), True))
-                alts.append(_Alternative(part, tuple(READ + g for g in run_grams(part)), True))
+                alts.append(_Alternative(part, tuple(READ + g for g in run_grams(part))))
         for spelling in spellings:
             for key, values in self._synonyms:
                 if key in spelling:
