@@ -9,7 +9,7 @@ create_app does (after database_ctx, whose migrations include ``"faq": faq.store
 Operator routes (any logged-in role):
 
     GET  /api/faq/search?q=&limit=   FAQ hits, the ward's document hits, ``weak`` (nothing close)
-    GET  /api/faq/{id}               one entry, or one document section (ids ``doc:...``)
+    GET  /api/faq/{id}               one entry, or one document section (ids ``doc-...``)
     POST /api/faq/gaps               {"query", "category"}: log a search that found nothing close
 """
 

@@ -12,12 +12,14 @@ page names it (``<link rel="canonical">``, ``og:url``, or the browser's ``saved 
 else ``base_url`` + the file's path in the folder; plus ``#anchor`` of the heading (HTML ids,
 Markdown heading slugs) or ``#page=N`` for PDF.
 
-A section's id is ``doc:<source folder>/<path>#<n>`` (n = the section's position in the file), so a
-re-import of an unchanged folder yields the same ids and the same text: nothing changes.
+A section's id is ``doc-<source folder>-<hash of the path>-<n>`` (n = the section's position in the
+file; no ``/`` or ``#``, so it fits in a URL path), so a re-import of an unchanged folder yields the
+same ids and the same text: nothing changes.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import re
@@ -107,6 +109,7 @@ def parse_document(data: bytes, path: str, source: SourceInfo) -> list[DocSectio
     else:
         raise DocumentError(f"{where}: unknown file type (expected {', '.join(SUFFIXES)})")
     sections: list[DocSection] = []
+    path_key = hashlib.sha1(path.encode("utf-8")).hexdigest()[:10]
     fallback_title = path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
     for title, body, anchor in raw:
         body = _squash(body)
@@ -117,7 +120,7 @@ def parse_document(data: bytes, path: str, source: SourceInfo) -> list[DocSectio
         for start in range(0, len(body), MAX_BODY_CHARS):
             sections.append(
                 DocSection(
-                    f"doc:{source.key}/{path}#{len(sections) + 1}",
+                    f"doc-{source.key}-{path_key}-{len(sections) + 1}",
                     source.key,
                     source.label,
                     path,

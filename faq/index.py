@@ -495,8 +495,10 @@ class FaqIndex:
 
     def _query(self, query: str) -> _Query:
         groups: list[list[_Alternative]] = []
+        katakana: set[str] = set()  # bigrams typed in katakana: content words, though folded to hiragana
         for word in query.split():
             part = normalize(word)
+            katakana |= _katakana_grams(word)
             if runs(part):
                 alts = self._alternatives(word, part)
                 if alts:
@@ -513,14 +515,17 @@ class FaqIndex:
         chosen = rare or found
         content = any(not _hiragana_only(t) for t in chosen if t[0] not in (UNI, READ))
         terms = [(tok, plist, idf * _token_weight(tok, content)) for tok, (plist, idf) in chosen.items()]
+        # The coverage (is anything close?) counts a word typed in katakana as the content word it
+        # is; the ranking keeps the weights it was tuned with (exempting katakana there measured
+        # no better on the tuning set).
         weights = {tok: 0.0 for tok in found}
-        weights.update({tok: idf for tok, _p, idf in terms})
+        weights.update({tok: idf * _token_weight(tok, content, tok in katakana) for tok, (_p, idf) in chosen.items()})
         unknown = self._idf(0)
         for alts in groups:
             for alt in alts:
                 for tok in alt.tokens:
                     if tok not in weights:
-                        weights[tok] = unknown * _token_weight(tok, content)
+                        weights[tok] = unknown * _token_weight(tok, content, tok in katakana)
         return _Query(groups, terms, weights)
 
     def search(
@@ -614,15 +619,26 @@ def _coverage(
     return total / mass_total if mass_total else 0.0
 
 
-def _token_weight(tok: str, content: bool) -> float:
+def _katakana_grams(word: str) -> set[str]:
+    """The normalised bigrams of `word` whose two characters were typed in katakana (プリンター)."""
+    norm, origin = normalize_with_map(word)
+    kata = [_is_katakana(word[origin[i] if origin is not None else i]) for i in range(len(norm))]
+    return {norm[i : i + 2] for i in range(len(norm) - 1) if kata[i] and kata[i + 1]}
+
+
+def _is_katakana(ch: str) -> bool:
+    return "\u30a1" <= ch <= "\u30ff" or "\uff66" <= ch <= "\uff9f"
+
+
+def _token_weight(tok: str, content: bool, typed_in_katakana: bool = False) -> float:
     """Query-side token weight: bigrams spanning a script change (の出, 当は: mostly a particle
     or okurigana glued to a word) and, in queries with kanji/katakana, hiragana-only bigrams
     (いつ, れる) say less about the topic than in-word bigrams (手当, ごみ alone). Reading tokens
-    (hiragana by nature) are exempt."""
+    (hiragana by nature) and words typed in katakana (folded to hiragana) are exempt."""
     if tok[0] in (UNI, READ):
         return 1.0
     weight = 1.0
-    if content and _hiragana_only(tok):
+    if content and _hiragana_only(tok) and not typed_in_katakana:
         weight *= HIRAGANA_ONLY_WEIGHT
     if len(tok) == 2 and _script(tok[0]) != _script(tok[1]):
         weight *= CROSSING_WEIGHT
