@@ -122,6 +122,7 @@ class SearchHit:
             "snippet_highlights": [list(span) for span in self.snippet_highlights],
             "question_highlights": [list(span) for span in self.question_highlights],
             "coverage": round(self.coverage, 3),
+            "close": self.coverage >= WEAK_COVERAGE,  # False: the screen says nothing close was found
         }
 
 

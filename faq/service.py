@@ -47,7 +47,11 @@ class DocumentHit:
     def as_dict(self) -> dict[str, Any]:
         return {
             "id": self.section.id,
+            "kind": "document",
             "title": self.section.title,
+            "question": self.section.title,  # the shape of a FAQ hit, so a screen lists both alike
+            "question_highlights": [list(span) for span in self.hit.question_highlights],
+            "close": self.hit.coverage >= WEAK_COVERAGE,
             "source": self.section.source_label,
             "url": self.section.url,
             "score": round(self.hit.score, 4),
@@ -131,6 +135,14 @@ class FaqService:
 
     def search_documents(self, query: str, limit: int = 5) -> list[DocumentHit]:
         return [DocumentHit(self._sections[h.entry.id], h) for h in self._docs_index.search(query, limit)]
+
+    def operator_results(self, query: str, limit: int, documents: int = 3) -> list[dict[str, Any]]:
+        """What the operator screen lists: FAQ hits, then the best document sections (``kind``
+        "document", with source and link); each with ``close`` (False: nothing close was found)."""
+        return [
+            *(hit.as_dict() for hit in self.search(query, limit)),
+            *(doc.as_dict() for doc in self.search_documents(query, documents)),
+        ]
 
     def get(self, faq_id: str) -> FaqEntry | None:
         return self._index.get(faq_id)
