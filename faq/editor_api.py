@@ -217,7 +217,7 @@ async def add_synonym(request: web.Request, who: Principal) -> web.Response:
 
 async def delete_synonym(request: web.Request, who: Principal) -> web.Response:
     try:
-        synonym_id = int(request.match_info["sid"])
+        synonym_id = int(request.match_info["id"])
     except ValueError:
         return error(404, "この同義語はありません", code="not_found")
     await _service(request).delete_synonym(who, synonym_id)
@@ -252,11 +252,11 @@ def setup_editor_routes(app: web.Application) -> None:
     app.router.add_get(f"{base}/entries/{{id}}", _only_editors(get_entry))
     app.router.add_post(f"{base}/drafts", _only_editors(save_draft))
     app.router.add_get(f"{base}/drafts", _only_editors(list_drafts))
-    app.router.add_post(f"{base}/entries/{{id}}/versions/{{version}}/publish", _only_editors(publish))
+    app.router.add_post(f"{base}/entries/{{id}}/versions/{{version:[^/]+}}/publish", _only_editors(publish))
     app.router.add_post(f"{base}/entries/{{id}}/retire", _only_editors(retire))
     app.router.add_get(f"{base}/gaps", _only_editors(list_gaps))
     app.router.add_get(f"{base}/gaps/report", _only_editors(gap_report))
     app.router.add_get(f"{base}/synonyms", _only_editors(list_synonyms))
     app.router.add_post(f"{base}/synonyms", _only_editors(add_synonym))
-    app.router.add_delete(f"{base}/synonyms/{{sid}}", _only_editors(delete_synonym))
+    app.router.add_delete(f"{base}/synonyms/{{id}}", _only_editors(delete_synonym))
     app.router.add_get("/api/faq/export", _only_editors(export))
