@@ -161,8 +161,11 @@ async def log_gap(request: web.Request) -> web.Response:
     category = body.get("category")
     if category is not None and (not isinstance(category, str) or len(category) > 32):
         return error(422, "カテゴリが正しくありません", "category")
+    who = current_principal(request)
+    if who is None:  # the route requires a login; the middleware answered already
+        return error(401, "ログインしてください")
     try:
-        gap = await service.log_search_gap(current_principal(request), body["query"], category)
+        gap = await service.log_search_gap(who, body["query"], category)
     except AuthoringError as exc:
         return authoring_error(exc)
     return web.json_response({"id": gap["id"], "message": "FAQ不足として記録しました"}, status=201, dumps=dumps)

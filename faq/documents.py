@@ -266,7 +266,8 @@ def _slug(title: str) -> str:
 
 def _markdown_sections(text: str) -> list[tuple[str, str, str]]:
     sections: list[tuple[str, str, str]] = []
-    title, anchor, body = "", "", []
+    title, anchor = "", ""
+    body: list[str] = []
     main = ""  # the top heading: sub-sections are titled "top › heading"
     fence = False
     for line in text.splitlines():
@@ -310,7 +311,8 @@ def _pdf_sections(data: bytes, where: str) -> list[tuple[str, str, str]]:
         raise DocumentError(f"{where}: not a readable PDF ({exc})") from None
     sections: list[tuple[str, str, str]] = []
     for number, page in enumerate(pages, start=1):
-        title, body = "", []
+        title = ""
+        body: list[str] = []
         for line in page.splitlines():
             stripped = line.strip()
             if stripped and len(stripped) <= _PDF_HEADING_MAX and _PDF_HEADING.match(stripped):

@@ -63,7 +63,8 @@ def _only_editors(handler: Any) -> Any:
         if who is None:
             return error(403, "FAQの編集は区政情報課と管理者のみできます", code="forbidden")
         try:
-            return await handler(request, who)
+            response: web.StreamResponse = await handler(request, who)
+            return response
         except AuthoringError as exc:
             return authoring_error(exc)
 

@@ -104,11 +104,8 @@ def report(gaps: Iterable[Gap]) -> list[dict[str, Any]]:
         total[key] += 1
         if gap.answered_by_entry is not None:
             done[key] += 1
-    rows = [
-        {"week": week, "category": label, "total": count, "answered": done[(week, label)]}
-        for (week, label), count in total.items()
-    ]
-    rows.sort(key=lambda r: r["category"])
-    rows.sort(key=lambda r: r["total"], reverse=True)
-    rows.sort(key=lambda r: r["week"], reverse=True)  # stable: newest week, then most gaps, then name
-    return rows
+    keys = sorted(total, key=lambda k: k[1])
+    keys.sort(key=lambda k: total[k], reverse=True)
+    keys.sort(key=lambda k: k[0], reverse=True)  # stable: newest week, then most gaps, then name
+    return [{"week": week, "category": label, "total": total[(week, label)], "answered": done[(week, label)]}
+            for week, label in keys]
