@@ -44,7 +44,8 @@ from faq.authoring import Draft
 from faq.cli import read_folder
 from faq.documents import DocSection
 from faq.evaluation import LabelledQuery, evaluate, parse_queries
-from faq.index import FaqEntry, FaqIndex, parse_faq
+from faq.index import FaqEntry, FaqIndex
+from faq.parsing import parse_faq
 from faq.service import FaqService
 from faq.store import COMPONENT, MIGRATIONS, import_documents, import_faq
 from faq.textnorm import normalize
@@ -170,7 +171,7 @@ def collapse(ids: Sequence[str], k: int) -> list[str]:
 async def _startup(entries: list[FaqEntry], sections: list[DocSection]) -> tuple[float, float, float]:
     """(import into SQLite, start = load + build both indexes, publish one edit until it is searchable)."""
     from faq.documents import SourceInfo
-    from faq.index import ParsedFaq
+    from faq.parsing import ParsedFaq
 
     with tempfile.TemporaryDirectory() as tmp:
         db = await Database.open(Path(tmp) / "bench.sqlite3", {COMPONENT: MIGRATIONS})

@@ -31,7 +31,8 @@ from cti.core.logs import log_event
 from cti.core.principal import Principal, Role
 from faq.authoring import AuthoringError
 from faq.documents import DocSection
-from faq.index import MAX_LIMIT, FaqEntry, FaqFormatError, parse_faq
+from faq.index import MAX_LIMIT, FaqEntry
+from faq.parsing import FaqFormatError, parse_faq
 from faq.service import FaqService, is_weak
 
 logger = logging.getLogger("cti.faq")

@@ -83,7 +83,7 @@ def _db_path(args: argparse.Namespace) -> Path:
 
 def _faq_import(args: argparse.Namespace) -> int:
     from cti.core.clock import system_clock
-    from faq.index import FaqFormatError, parse_faq
+    from faq.parsing import FaqFormatError, parse_faq
 
     path = Path(args.file)
     try:

@@ -21,7 +21,8 @@ from cti.core.logs import log_event
 from cti.core.principal import Principal
 from faq import authoring, store
 from faq.documents import DocSection, SourceInfo
-from faq.index import WEAK_COVERAGE, Analysed, FaqEntry, FaqIndex, ParsedFaq, SearchHit, suggest
+from faq.index import WEAK_COVERAGE, Analysed, FaqEntry, FaqIndex, SearchHit, suggest
+from faq.parsing import ParsedFaq
 from faq.store import ImportCounts, ImportInfo, Progress
 from faq.synonyms import DEFAULT_RULES, SynonymRule, parse_rule, synonym_table
 

@@ -16,7 +16,7 @@ from cti.core.clock import TOKYO, fixed_clock
 from cti.core.readiness import Readiness
 from cti.gateway import Database
 from faq.api import faq_ctx, setup_faq_routes
-from faq.index import KOSODATE_CREDIT
+from faq.parsing import KOSODATE_CREDIT
 from faq.store import COMPONENT, MIGRATIONS
 
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "faq" / "kosodate_opendata_faq_corpus.json"

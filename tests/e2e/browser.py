@@ -22,7 +22,7 @@ from access.web import AUTH, PASSWORD_HASHER, auth_ctx
 from cti import keys
 from cti.app import create_app, database_ctx
 from cti.config import Settings
-from faq.index import parse_faq
+from faq.parsing import parse_faq
 from faq.service import FaqService
 from screenpop.dispatcher import DISPATCHER, PopDispatcher, pop_ctx
 

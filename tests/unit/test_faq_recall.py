@@ -24,7 +24,8 @@ from pathlib import Path
 import pytest
 
 from faq.evaluation import LabelledQuery, evaluate, parse_queries
-from faq.index import FaqIndex, parse_faq
+from faq.index import FaqIndex
+from faq.parsing import parse_faq
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "faq"
 SUCCESS_FLOOR = 0.97
