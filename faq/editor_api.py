@@ -188,6 +188,9 @@ async def _gap_list(request: web.Request, who: Principal) -> tuple[list[gap_rule
             callbacks = await records.list_callbacks(who, status="closed", limit=500)
         except Exception:
             missing.append("折り返し")
+        names = {d.code: d.name for d in request.app[keys.SETTINGS].records.departments}
+        callbacks = [{**c, "department_name": names.get(c.get("department") or "", c.get("department"))}
+                     for c in callbacks]
     else:
         missing += ["通話", "折り返し"]
     merged = gap_rules.merge_gaps(calls, callbacks, await service.search_gaps(), await service.gap_answers())

@@ -104,3 +104,46 @@ async def test_synonyms_and_documents_through_the_api(client: TestClient[Any, An
     assert body["weak"] is False  # the FAQ has nothing, but a document answers
     entry = await (await client.get(f"/api/faq/{doc['id']}")).json()
     assert entry["kind"] == "document" and "期日前投票所" in entry["answer"] and entry["url"] == doc["url"]
+
+
+async def test_a_departments_callback_answer_becomes_an_entry(client: TestClient[Any, Any]) -> None:
+    clock = client.app[keys.CLOCK]
+    clock.at = datetime(2026, 12, 4, 19, 0, tzinfo=TOKYO)  # Friday evening: the office is closed
+    csrf = await login(client, "op1")
+    call = "1764800000.7"
+    assert (await client.post("/api/records/contacts", json={"call_id": call}, headers=csrf)).status == 201
+    r = await client.post(f"/api/records/contacts/{call}/consent", json={"answer": "yes"}, headers=csrf)
+    assert r.status == 201
+    r = await client.post(f"/api/records/contacts/{call}/callbacks", headers=csrf, json={
+        "name": "山田花子", "phone": "09012345678", "question": "軽自動車税の納付方法", "department": "zeimu"})
+    assert r.status == 201, await r.text()
+    callback = (await r.json())["id"]
+    clock.at = datetime(2026, 12, 7, 10, 0, tzinfo=TOKYO)  # Monday: handed over to 税務課
+    await client.app[keys.RECORDS].hand_over_due()
+    csrf = await login(client, "tax1")
+    version = (await (await client.get(f"/api/records/callbacks/{callback}")).json())["version"]
+    r = await client.post(f"/api/records/callbacks/{callback}/start", headers=csrf, json={"version": version})
+    assert r.status == 200, await r.text()
+    r = await client.post(f"/api/records/callbacks/{callback}/attempts", headers=csrf,
+                          json={"outcome": "reached", "version": (await r.json())["version"]})
+    assert r.status == 200, await r.text()
+    summary = "軽自動車税はコンビニとスマホ決済で納付できると案内"
+    r = await client.post(f"/api/records/callbacks/{callback}/close", headers=csrf,
+                          json={"summary": summary, "version": (await r.json())["version"]})
+    assert r.status == 200, await r.text()
+
+    csrf = await login(client, "pi1")
+    gaps = (await (await client.get("/api/faq/editor/gaps")).json())["items"]
+    gap = next(g for g in gaps if g["kind"] == "callback")
+    assert gap["id"] == callback and gap["category_label"] == "税務課"
+    assert "コンビニとスマホ決済" in gap["text"]
+    draft = {"question": "軽自動車税はコンビニで納付できますか？", "answer": "コンビニとスマホ決済で納付できます。",
+             "category": "税金", "gap": {"kind": "callback", "id": callback}}
+    saved = await (await client.post("/api/faq/editor/drafts", json=draft, headers=csrf)).json()
+    r = await client.post(f"/api/faq/editor/entries/{saved['id']}/versions/1/publish", json={}, headers=csrf)
+    assert r.status == 200
+    left = (await (await client.get("/api/faq/editor/gaps")).json())["items"]
+    assert not [g for g in left if g["kind"] == "callback"]
+    await login(client, "op1")
+    body = await (await client.get("/api/faq/search", params={"q": "軽自動車税 コンビニ"})).json()
+    assert body["results"][0]["id"] == saved["id"]
