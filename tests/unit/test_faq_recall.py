@@ -1,6 +1,6 @@
 """Search quality on the labelled operator query sets (tests/fixtures/faq).
 
-- queries.jsonl: the tuning set (202 queries: the original 113, then variant, reading, synonym and
+- queries.jsonl: the tuning set (232 queries: the original 113, then variant, reading, synonym and
   caller-sentence cases written for issue 17). success@5 = share of queries with a relevant entry in
   the top 5 (the evaluation's hit@5).
 - queries-holdout.jsonl: 67 caller phrasings written BEFORE any tuning for issue 17 and never tuned on
@@ -10,9 +10,12 @@ Measured on the municipal FAQ (661 entries), same sets:
 
 | ranking                                          | tuning success@5 | recall@5 | holdout success@5 | recall@5 |
 |--------------------------------------------------|------------------|----------|-------------------|----------|
-| bigram BM25F before issue 17                     | 0.886            | 0.820    | 0.836             | 0.727    |
-| + synonym rules, no morphology (morphology=False) | 0.926            | 0.860    | 0.881             | 0.768    |
-| + Sudachi variants, readings, coverage (default)  | 0.980            | 0.906    | 0.925             | 0.823    |
+| bigram BM25F before issue 17                     | 0.888            | 0.828    | 0.836             | 0.727    |
+| + synonym rules, no morphology (morphology=False) | 0.931            | 0.872    | 0.881             | 0.768    |
+| + Sudachi variants, readings, coverage (default)  | 0.978            | 0.914    | 0.925             | 0.823    |
+
+The held-out set stays below the issue's 0.95 (62 of 67); it was not tuned on, so that is the honest
+figure for phrasings the project has not seen.
 
 The floors leave a small margin; the ranking is deterministic, so a drop below them is a regression.
 """
