@@ -285,6 +285,7 @@ class FaqIndex:
             if len(kana) >= READING_MIN_CHARS:
                 self._by_reading.setdefault(kana, written)
         self._postings: dict[str, _Postings] = {tok: _Postings.build(*lists) for tok, lists in build.items()}
+        self._sorted: dict[str, NDArray[np.int32]] = {}  # token -> its doc ids in order, made on first need
 
     def __len__(self) -> int:
         return self.size
@@ -404,10 +405,27 @@ class FaqIndex:
         tokens = {tok for tok, _p, _i in terms if tok[0] not in (UNI, READ)} | {
             tok[1:] for tok, _p, _i in terms if tok[0] == UNI
         }
+        found_in = self._membership([doc_id for doc_id, _score in top], parsed.weights)
         return [
-            self._hit(doc_id, score, tokens, _coverage(doc_id, parsed.groups, parsed.weights, self._postings))
+            self._hit(doc_id, score, tokens, _coverage(doc_id, parsed.groups, parsed.weights, found_in, self._postings))
             for doc_id, score in top
         ]
+
+    def _membership(self, doc_ids: list[int], weights: Mapping[str, float]) -> dict[str, set[int]]:
+        """For each weighted query token known to the index, which of `doc_ids` contain it (binary
+        search in the token's doc ids, sorted once per token and kept)."""
+        wanted = np.asarray(doc_ids, dtype=np.int32)
+        out: dict[str, set[int]] = {}
+        for tok, weight in weights.items():
+            plist = self._postings.get(tok)
+            if weight <= 0.0 or plist is None or not doc_ids:
+                continue
+            ordered = self._sorted.get(tok)
+            if ordered is None:
+                ordered = self._sorted[tok] = np.sort(plist.docs)
+            pos = np.minimum(np.searchsorted(ordered, wanted), len(ordered) - 1)
+            out[tok] = set(wanted[ordered[pos] == wanted].tolist())
+        return out
 
     def _hit(self, doc_id: int, score: float, tokens: set[str], coverage: float) -> SearchHit:
         doc = self._docs[doc_id]
@@ -428,6 +446,7 @@ def _coverage(
     doc_id: int,
     groups: list[list[_Alternative]],
     weight_of: Mapping[str, float],
+    found_in: Mapping[str, set[int]],
     postings: Mapping[str, _Postings],
 ) -> float:
     """The share of the query's words the entry contains: per word, the best of its alternatives
@@ -446,9 +465,7 @@ def _coverage(
             mass = sum(w for _t, w in wanted)
             if mass <= 0.0:
                 continue
-            got = sum(
-                w for tok, w in wanted if w > 0.0 and tok in postings and bool(np.any(postings[tok].docs == doc_id))
-            )
+            got = sum(w for tok, w in wanted if w > 0.0 and doc_id in found_in.get(tok, ()))
             best = max(best, got / mass)
         word_mass = sum(weight_of.get(tok, 0.0) for tok in dict.fromkeys(alts[0].tokens)) or 1.0
         total += best * word_mass

@@ -17,6 +17,7 @@ searches).
 
 from __future__ import annotations
 
+import functools
 import threading
 import unicodedata
 from dataclasses import dataclass
@@ -56,13 +57,15 @@ class Analysis:
     words: list[tuple[str, str]]  # (reading, written form) of the nouns written with kanji
 
 
+@functools.lru_cache(maxsize=8192)
 def analyse(text: str) -> Analysis:
-    """variants, reading and kanji nouns with their readings, in one pass of the analyser."""
+    """variants, reading and kanji nouns with their readings, in one pass of the analyser (cached:
+    category and keyword texts repeat across entries). Callers must not change the lists."""
     forms: list[str] = []
     parts: list[str] = []
     words: list[tuple[str, str]] = []
     for m in _morphemes(text):
-        pos = m.part_of_speech()[0]
+        pos = _pos(m)
         if pos in BREAK_POS:
             parts.append(" ")
             continue
@@ -70,24 +73,38 @@ def analyse(text: str) -> Analysis:
         parts.append(kana)
         if pos not in CONTENT_POS:
             continue
-        surface = normalize(m.surface())
-        form = normalize(m.normalized_form())
-        if form != surface and form:
-            forms.append(form)
-        if pos == "名詞" and not _kana_only(surface):
-            words.append((normalize(kana), surface))
+        raw_surface, raw_form = m.surface(), m.normalized_form()
+        if raw_form != raw_surface:  # most morphemes are written in their normal form: skip the folding
+            surface, form = normalize(raw_surface), normalize(raw_form)
+            if form != surface and form:
+                forms.append(form)
+        if pos == "名詞" and not _kana_only(raw_surface):
+            words.append((normalize(kana), normalize(raw_surface)))
     return Analysis(forms, normalize("".join(parts)), words)
 
 
+_POS_BY_ID: dict[int, str] = {}
+
+
+def _pos(morpheme: Any) -> str:
+    """The morpheme's part of speech (first level), looked up once per POS id."""
+    pos_id = morpheme.part_of_speech_id()
+    pos = _POS_BY_ID.get(pos_id)
+    if pos is None:
+        pos = _POS_BY_ID[pos_id] = str(morpheme.part_of_speech()[0])
+    return pos
+
+
 def _kana_only(text: str) -> bool:
-    return all("\u3041" <= ch <= "\u30ff" for ch in text)
+    # hiragana, katakana and the half-width katakana block: words with no kanji have no reading to look up
+    return all("\u3041" <= ch <= "\u30ff" or "\uff66" <= ch <= "\uff9f" for ch in text)
 
 
 def variants(text: str) -> list[str]:
     """Normalised forms (faq.textnorm.normalize'd) of the content morphemes written differently."""
     out: list[str] = []
     for m in _morphemes(text):
-        if m.part_of_speech()[0] not in CONTENT_POS:
+        if _pos(m) not in CONTENT_POS:
             continue
         surface = normalize(m.surface())
         form = normalize(m.normalized_form())
