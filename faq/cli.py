@@ -49,6 +49,20 @@ def register_faq(sub: argparse._SubParsersAction[Any]) -> None:
     _db_options(search)
     search.set_defaults(func=_faq_search)
 
+    docs = faq_sub.add_parser(
+        "import-docs", help="import the ward's other sources: a folder of saved web pages, Markdown and PDF files"
+    )
+    docs.add_argument(
+        "folder", metavar="FOLDER", help="one subfolder per source (website, 広報, 暮らしのガイド), see faq/FORMAT.md"
+    )
+    _db_options(docs)
+    docs.set_defaults(func=_faq_import_docs)
+
+    exp = faq_sub.add_parser("export", help="write the live FAQ (imports and editors' entries) as a JSON file")
+    exp.add_argument("file", metavar="FILE", help="the JSON file to write (generic format, importable again)")
+    _db_options(exp)
+    exp.set_defaults(func=_faq_export)
+
     show = faq_sub.add_parser("show", help="print one FAQ entry by its id")
     show.add_argument("id", metavar="ID", help="the source's FAQ id")
     show.add_argument("--json", action="store_true", help="machine-readable output")
@@ -69,7 +83,7 @@ def _db_path(args: argparse.Namespace) -> Path:
 
 def _faq_import(args: argparse.Namespace) -> int:
     from cti.core.clock import system_clock
-    from faq.index import FaqFormatError, parse_faq
+    from faq.parsing import FaqFormatError, parse_faq
 
     path = Path(args.file)
     try:
@@ -92,11 +106,12 @@ def _faq_import(args: argparse.Namespace) -> int:
     async def run() -> Any:
         from faq.store import import_faq
 
-        conn = await _open(db_path)
+        db = await _open(db_path)
         try:
-            return await import_faq(conn, parsed, system_clock(), progress)
+            now = system_clock()
+            return await db.write(lambda conn: import_faq(conn, parsed, now, progress))
         finally:
-            await conn.close()
+            await db.close()
 
     counts = asyncio.run(run())
     if interactive:
@@ -111,23 +126,94 @@ def _faq_import(args: argparse.Namespace) -> int:
 
 
 async def _open(db_path: Path) -> Any:
-    from cti.db import open_database
+    from cti.gateway import Database
     from faq.store import COMPONENT, MIGRATIONS
 
-    return await open_database(db_path, {COMPONENT: MIGRATIONS})
+    return await Database.open(db_path, {COMPONENT: MIGRATIONS})
 
 
 async def _load_service(db_path: Path) -> Any:
     from cti.core.clock import system_clock
-    from faq.store import FaqService
+    from faq.service import FaqService
 
-    conn = await _open(db_path)
+    db = await _open(db_path)
     try:
-        service = FaqService(conn, system_clock)
+        service = FaqService(db, system_clock)
         await service.load()
     finally:
-        await conn.close()
+        await db.close()
     return service
+
+
+def read_folder(folder: Path) -> list[tuple[Any, list[Any]]]:
+    """(source, sections) for each subfolder of `folder` (faq/documents.py); raises DocumentError."""
+    from faq.documents import SOURCE_FILE, SUFFIXES, DocumentError, sections_of, source_info
+
+    if not folder.is_dir():
+        raise DocumentError(f"{folder}: not a folder")
+    found = []
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        meta = sub / SOURCE_FILE
+        info = source_info(sub.name, meta.read_bytes() if meta.is_file() else None)
+        files = [
+            (f.relative_to(sub).as_posix(), f.read_bytes())
+            for f in sorted(sub.rglob("*"))
+            if f.is_file() and f.suffix.lower() in SUFFIXES and not f.name.startswith((".", "_"))
+        ]
+        found.append((info, sections_of(files, info)))
+    if not found:
+        raise DocumentError(f"{folder}: no source subfolders (e.g. website/, kouhou/, guide/)")
+    return found
+
+
+def _faq_import_docs(args: argparse.Namespace) -> int:
+    from cti.core.clock import system_clock
+    from faq.documents import DocumentError
+    from faq.store import import_documents
+
+    try:
+        sources = read_folder(Path(args.folder))
+    except (DocumentError, OSError) as exc:
+        print(f"cti faq import-docs: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    db_path = _db_path(args)
+
+    async def run() -> list[Any]:
+        db = await _open(db_path)
+        try:
+            now = system_clock()
+            return [
+                (info, await db.write(lambda conn, i=info, s=sections: import_documents(conn, i, s, now)))
+                for info, sections in sources
+            ]
+        finally:
+            await db.close()
+
+    for info, counts in asyncio.run(run()):
+        print(
+            f"{info.label}（{info.key}）: 追加 {counts.added} 件, 更新 {counts.updated} 件, "
+            f"削除 {counts.removed} 件, 変更なし {counts.unchanged} 件（計 {counts.total} 節）"
+        )
+    print("稼働中のサーバーには再起動後に反映されます。")
+    return 0
+
+
+def _faq_export(args: argparse.Namespace) -> int:
+    import json
+
+    service = asyncio.run(_load_service(_db_path(args)))
+    doc = {
+        "source": service.source or "FAQ",
+        "credit": service.credit,
+        "entries": [
+            {"id": e.id, "question": e.question, "answer": e.answer, "category": e.category,
+             "subcategory": e.subcategory, "keywords": list(e.keywords)}
+            for e in service.entries()
+        ],
+    }
+    Path(args.file).write_text(json.dumps(doc, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    print(f"書き出し完了: {len(doc['entries'])} 件 -> {args.file}")
+    return 0
 
 
 def _faq_search(args: argparse.Namespace) -> int:
@@ -142,14 +228,19 @@ def _faq_search(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     try:
         hits = service.search(args.query, args.limit)
+        documents = service.search_documents(args.query, 3)
     except ValueError as exc:
         print(f"cti faq search: {exc}", file=sys.stderr)
         return EXIT_USAGE
     if args.json:
         print_json([{**hit.as_dict(), "credit": service.credit} for hit in hits])
         return 0
+    from faq.service import is_weak
+
     if not hits:
         print(f"「{args.query}」に一致するFAQはありません。")
+    elif is_weak(hits):
+        print("近い回答が見つかりません（参考までに表示します）")
     for rank, hit in enumerate(hits, start=1):
         entry = hit.entry
         print(f"{rank}. [{entry.id}] {render_highlights(entry.question, hit.question_highlights)}")
@@ -158,6 +249,9 @@ def _faq_search(args: argparse.Namespace) -> int:
         print(f"   {render_highlights(hit.snippet, hit.snippet_highlights)}")
     if service.credit:
         print(service.credit)
+    for doc in documents:
+        print(f"[{doc.section.source_label}] {doc.section.title}  {doc.section.url}")
+        print(f"   {render_highlights(doc.hit.snippet, doc.hit.snippet_highlights)}")
     return 0
 
 

@@ -16,10 +16,7 @@ in the question gets a bonus, which puts exact phrase matches first.
 
 from __future__ import annotations
 
-import csv
 import heapq
-import io
-import json
 import math
 import re
 from collections import Counter
@@ -30,12 +27,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from faq import morph
+from faq.synonyms import DEFAULT_SYNONYMS
 from faq.textnorm import grams, normalize, normalize_with_map, run_grams, runs, unigrams
-
-KOSODATE_CREDIT = "出典：子育てオープンデータ協議会「汎用FAQ」（CC BY 4.0）"
-KOSODATE_SOURCE = "子育てオープンデータ協議会「汎用FAQ」（JSON化: takatama/faq-search-experiment）"
-KOSODATE_NO_SUBCATEGORY = "64"
-KOSODATE_NO_SERVICE = "null"
 
 MAX_QUERY_CHARS = 200
 MAX_LIMIT = 50
@@ -78,10 +72,6 @@ DEFAULT_CATEGORY_TOPICS: dict[str, str] = {
 }
 
 
-class FaqFormatError(ValueError):
-    """The FAQ file cannot be imported; the message names the entry and the field."""
-
-
 @dataclass(frozen=True)
 class FaqEntry:
     id: str
@@ -93,20 +83,13 @@ class FaqEntry:
 
 
 @dataclass(frozen=True)
-class ParsedFaq:
-    entries: list[FaqEntry]
-    format: str  # "kosodate-json", "json", "csv"
-    source: str
-    credit: str
-
-
-@dataclass(frozen=True)
 class SearchHit:
     entry: FaqEntry
     score: float
     question_highlights: list[tuple[int, int]]  # [start, end) offsets into entry.question
     snippet: str  # an excerpt of the answer, newlines flattened
     snippet_highlights: list[tuple[int, int]]  # [start, end) offsets into snippet
+    coverage: float = 1.0  # share of the query's words found in the entry (0..1); see WEAK_COVERAGE
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -118,151 +101,9 @@ class SearchHit:
             "snippet": self.snippet,
             "snippet_highlights": [list(span) for span in self.snippet_highlights],
             "question_highlights": [list(span) for span in self.question_highlights],
+            "coverage": round(self.coverage, 3),
+            "close": self.coverage >= WEAK_COVERAGE,  # False: the screen says nothing close was found
         }
-
-
-# ---------------------------------------------------------------------------------------------
-# Parsing
-
-
-def parse_faq(data: bytes, filename: str, *, source: str | None = None, credit: str | None = None) -> ParsedFaq:
-    """Parse a FAQ file (format chosen by extension: .json or .csv); see faq/FORMAT.md."""
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise FaqFormatError(f"{filename}: not UTF-8 text (byte {exc.start})") from None
-    lower = filename.lower()
-    if lower.endswith(".json"):
-        parsed = _parse_json(text, filename)
-    elif lower.endswith(".csv"):
-        parsed = ParsedFaq(_parse_csv(text, filename), "csv", filename, "")
-    else:
-        raise FaqFormatError(f"{filename}: unknown FAQ file type (expected .json or .csv)")
-    if not parsed.entries:
-        raise FaqFormatError(f"{filename}: no FAQ entries")
-    _check_unique(parsed.entries, filename)
-    return ParsedFaq(
-        parsed.entries,
-        parsed.format,
-        source if source is not None else parsed.source,
-        credit if credit is not None else parsed.credit,
-    )
-
-
-def _parse_json(text: str, filename: str) -> ParsedFaq:
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise FaqFormatError(f"{filename}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
-    src, credit = filename, ""
-    if isinstance(doc, dict):
-        items = doc.get("entries")
-        src = _opt_str(doc.get("source"), f"{filename}: source") or filename
-        credit = _opt_str(doc.get("credit"), f"{filename}: credit") or ""
-    else:
-        items = doc
-    if not isinstance(items, list):
-        raise FaqFormatError(f"{filename}: expected a JSON list of entries (or an object with 'entries')")
-    if items and isinstance(items[0], dict) and "faq_id" in items[0]:
-        return ParsedFaq(
-            [_kosodate_entry(item, i, filename) for i, item in enumerate(items)],
-            "kosodate-json",
-            KOSODATE_SOURCE,
-            KOSODATE_CREDIT,
-        )
-    return ParsedFaq(
-        [_generic_entry(item, f"{filename}: entry {i + 1}") for i, item in enumerate(items)], "json", src, credit
-    )
-
-
-def _opt_str(value: Any, where: str) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise FaqFormatError(f"{where}: must be a string")
-    return value
-
-
-def _required_text(item: Mapping[str, Any], key: str, where: str) -> str:
-    if key not in item:
-        raise FaqFormatError(f"{where}: missing field {key!r}")
-    value = item[key]
-    if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise FaqFormatError(f"{where}: field {key!r} must be text")
-    text = str(value).strip()
-    if not text:
-        raise FaqFormatError(f"{where}: field {key!r} is empty")
-    return text
-
-
-def _kosodate_entry(item: Any, index: int, filename: str) -> FaqEntry:
-    where = f"{filename}: entry {index + 1}"
-    if not isinstance(item, dict):
-        raise FaqFormatError(f"{where}: expected an object")
-    where = f"{where} (faq_id {item.get('faq_id')!r})"
-    sub = _required_text(item, "category2", where) if "category2" in item else KOSODATE_NO_SUBCATEGORY
-    service = str(item.get("service_name") or KOSODATE_NO_SERVICE)
-    keywords = () if service.strip() == KOSODATE_NO_SERVICE else _split_keywords(service)
-    return FaqEntry(
-        id=_required_text(item, "faq_id", where),
-        question=_required_text(item, "question", where),
-        answer=_required_text(item, "answer", where),
-        category=_required_text(item, "category1", where),
-        subcategory=None if sub == KOSODATE_NO_SUBCATEGORY else sub,
-        keywords=keywords,
-    )
-
-
-def _split_keywords(value: Any) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, list):
-        parts = [str(v) for v in value]
-    else:
-        parts = str(value).replace("\n", ";").replace("、", ";").split(";")
-    return tuple(p.strip() for p in parts if p.strip())
-
-
-def _generic_entry(item: Any, where: str) -> FaqEntry:
-    if not isinstance(item, dict):
-        raise FaqFormatError(f"{where}: expected an object")
-    unknown = set(item) - {"id", "question", "answer", "category", "subcategory", "keywords"}
-    if unknown:
-        raise FaqFormatError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
-    sub = item.get("subcategory")
-    return FaqEntry(
-        id=_required_text(item, "id", where),
-        question=_required_text(item, "question", where),
-        answer=_required_text(item, "answer", where),
-        category=_required_text(item, "category", where),
-        subcategory=str(sub).strip() or None if sub is not None else None,
-        keywords=_split_keywords(item.get("keywords")),
-    )
-
-
-def _parse_csv(text: str, filename: str) -> list[FaqEntry]:
-    reader = csv.DictReader(io.StringIO(text))
-    header = [h.strip() for h in (reader.fieldnames or [])]
-    missing = [h for h in ("id", "question", "answer", "category") if h not in header]
-    if missing:
-        raise FaqFormatError(f"{filename}: CSV header lacks {', '.join(missing)} (line 1)")
-    reader.fieldnames = header
-    entries = []
-    for row in reader:
-        where = f"{filename}: line {reader.line_num}"
-        if None in row:
-            raise FaqFormatError(f"{where}: more fields than the header")
-        item = {k: v for k, v in row.items() if v is not None}
-        entries.append(_generic_entry(item, where))
-    return entries
-
-
-def _check_unique(entries: Sequence[FaqEntry], filename: str) -> None:
-    seen: set[str] = set()
-    for entry in entries:
-        if entry.id in seen:
-            raise FaqFormatError(f"{filename}: duplicate id {entry.id!r}")
-        seen.add(entry.id)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -271,28 +112,6 @@ def _check_unique(entries: Sequence[FaqEntry], filename: str) -> None:
 K1 = 1.2
 # field name -> (weight, b)
 FIELDS: dict[str, tuple[float, float]] = {"question": (3.0, 0.5), "meta": (1.5, 0.3), "answer": (1.0, 0.75)}
-# Operator shorthand -> the wording the FAQ uses (each side normalised at query time).
-DEFAULT_SYNONYMS: dict[str, tuple[str, ...]] = {
-    "国保": ("国民健康保険",),
-    "保険証": ("健康保険証",),
-    "母子手帳": ("母子健康手帳",),
-    "マイナ": ("マイナンバー",),
-    "住基": ("住民基本台帳",),
-    "引っ越し": ("転入", "転出", "転居"),
-    "引越し": ("転入", "転出", "転居"),
-    "引越": ("転入", "転出", "転居"),
-    "保育所": ("保育園",),
-    "医療証": ("子ども医療証",),
-    "ひとり親": ("児童扶養手当",),
-    "印鑑証明": ("印鑑登録証明書",),
-    "乳幼児健診": ("乳児健診",),
-    "予防注射": ("予防接種",),
-    "ワクチン": ("予防接種",),
-    "税証明": ("納税証明書", "課税証明書"),
-    "風疹": ("風しん",),
-    "麻疹": ("麻しん",),
-    "はしか": ("麻しん",),
-}
 CROSSING_WEIGHT = 0.3  # query bigrams across a script change (kanji|hiragana|katakana|ascii)
 HIRAGANA_ONLY_WEIGHT = 0.3  # particles and endings (に入, りた) count less when the query has kanji/katakana
 PHRASE_BONUS = 0.5  # score multiplier per query part found whole in the question
@@ -300,6 +119,12 @@ COMMON_DF_RATIO = 0.4  # query tokens in more than this share of entries are ski
 SNIPPET_CHARS = 80
 SNIPPET_LEAD = 16
 IMPACT_CAP = 1000  # strongest postings read per query token (see FaqIndex.search)
+# A hit whose best alternative covers less than this share of the query's words (by idf) is weak:
+# the operator is told that no close answer was found.
+WEAK_COVERAGE = 0.6
+UNI = "\x01"  # token-space prefix: one-character tokens (one-character queries)
+READ = "\x02"  # token-space prefix: bigrams of readings (hiragana queries)
+READING_MIN_CHARS = 3  # a hiragana word this long is also looked up as a reading (いつ, どこ are not)
 _COVERED = re.compile(rb"\x01+")
 
 
@@ -314,6 +139,7 @@ class _Doc:
     a_norm: str
     a_map: list[int] | None  # None: identity
     q_map: list[int] | None
+    q_extra: str  # the question's variants and reading (for the phrase bonus)
 
 
 @dataclass(frozen=True)
@@ -330,36 +156,100 @@ class _Postings:
         return _Postings(np.asarray(docs, dtype=np.int32)[order], w[order])
 
 
-class FaqIndex:
-    """An immutable in-memory index over a set of FAQ entries."""
+@dataclass(frozen=True)
+class _Alternative:
+    """One way of reading a query word: as written, its normalised variant, its reading, a synonym."""
 
-    def __init__(self, entries: Iterable[FaqEntry], synonyms: Mapping[str, Sequence[str]] | None = None) -> None:
+    text: str  # found whole in a question (or its reading) -> phrase bonus
+    tokens: tuple[str, ...]
+    derived: bool = False  # not as typed: its tokens unknown to the index do not count against coverage
+
+
+@dataclass(frozen=True)
+class _Query:
+    groups: list[list[_Alternative]]  # one group per query word
+    terms: list[tuple[str, _Postings, float]]  # (token, postings, weighted idf), all groups merged
+    weights: dict[str, float]  # token -> weight for the coverage: 0 if pruned as common, top idf if unknown
+
+
+@dataclass(frozen=True)
+class Analysed:
+    """What the index keeps of one entry before the corpus statistics (cacheable across rebuilds)."""
+
+    doc: _Doc
+    tfs: list[Counter[str]]  # question, meta, answer token counts
+    lens: list[int]
+    unis: dict[str, float]
+    words: list[tuple[str, str]]  # (reading, written) nouns, for the reading lexicon
+
+
+def _analyse(entry: FaqEntry, morphology: bool) -> Analysed:
+    q_norm, q_map = normalize_with_map(entry.question)
+    a_norm, a_map = normalize_with_map(entry.answer)
+    meta = _meta_text(entry)
+    m_norm = normalize(meta)
+    tfs: list[Counter[str]] = []
+    lens: list[int] = []
+    unis: dict[str, float] = {}
+    words: list[tuple[str, str]] = []
+    q_extra = ""
+    sources = ((entry.question, q_norm, True), (meta, m_norm, True), (entry.answer, a_norm, False))
+    for (weight, _b), (text, norm, with_reading) in zip(FIELDS.values(), sources, strict=True):
+        tokens = grams(norm)
+        if morphology and text.strip():
+            analysis = morph.analyse(text)
+            if analysis.variants:
+                tokens += grams(" ".join(analysis.variants))
+            if with_reading:
+                tokens += [READ + g for g in grams(analysis.reading)]
+            if text is entry.question:
+                q_extra = " ".join([*analysis.variants, analysis.reading])
+            words.extend(analysis.words)
+        tfs.append(Counter(tokens))
+        lens.append(max(len(tokens), 1))
+        for ch, count in Counter(unigrams(norm)).items():
+            unis[UNI + ch] = unis.get(UNI + ch, 0.0) + weight * count
+    return Analysed(_Doc(entry, q_norm, a_norm, a_map, q_map, q_extra), tfs, lens, unis, words)
+
+
+class FaqIndex:
+    """An immutable in-memory index over a set of FAQ entries.
+
+    ``morphology`` (default on) adds Sudachi's normalised forms and readings (faq/morph.py) to both
+    the entries and the queries; off, the index is the plain bigram BM25F (kept for measurements).
+    """
+
+    def __init__(
+        self,
+        entries: Iterable[FaqEntry],
+        synonyms: Mapping[str, Sequence[str]] | None = None,
+        *,
+        morphology: bool = True,
+        cache: dict[FaqEntry, Analysed] | None = None,
+    ) -> None:
+        """``cache`` (entry -> its analysis) makes a rebuild after one change cheap: only new or
+        changed entries go through the analyser again."""
+        self._morphology = morphology
         table = DEFAULT_SYNONYMS if synonyms is None else synonyms
-        self._synonyms = [(normalize(k), [normalize(v) for v in vs]) for k, vs in table.items()]
+        self._synonyms = [(normalize(k), [normalize(v) for v in vs]) for k, vs in table.items() if normalize(k)]
         self._docs: list[_Doc] = []
         self._by_id: dict[str, int] = {}
         field_tf: list[list[Counter[str]]] = []  # doc -> [question, meta, answer] token counts
         field_len: list[list[int]] = []
         uni_tf: list[dict[str, float]] = []
-        weights = [weight for weight, _b in FIELDS.values()]
+        lexicon: Counter[tuple[str, str]] = Counter()  # (reading, written) of the nouns seen
         for entry in entries:
-            q_norm, q_map = normalize_with_map(entry.question)
-            a_norm, a_map = normalize_with_map(entry.answer)
-            m_norm = normalize(_meta_text(entry))
+            done = cache.get(entry) if cache is not None else None
+            if done is None:
+                done = _analyse(entry, morphology)
+                if cache is not None:
+                    cache[entry] = done
             self._by_id[entry.id] = len(self._docs)
-            self._docs.append(_Doc(entry, q_norm, a_norm, a_map, q_map))
-            tfs: list[Counter[str]] = []
-            lens: list[int] = []
-            unis: dict[str, float] = {}
-            for weight, text in zip(weights, (q_norm, m_norm, a_norm), strict=True):
-                toks = grams(text)
-                tfs.append(Counter(toks))
-                lens.append(max(len(toks), 1))
-                for ch, count in Counter(unigrams(text)).items():
-                    unis[ch] = unis.get(ch, 0.0) + weight * count
-            field_tf.append(tfs)
-            field_len.append(lens)
-            uni_tf.append(unis)
+            self._docs.append(done.doc)
+            field_tf.append(done.tfs)
+            field_len.append(done.lens)
+            uni_tf.append(done.unis)
+            lexicon.update(done.words)
         n = len(self._docs)
         self.size = n
         avg = [(sum(lens[i] for lens in field_len) / n if n else 1.0) for i in range(len(FIELDS))]
@@ -373,6 +263,7 @@ class FaqIndex:
                 factor = weight / (1.0 - b + b * length / mean)
                 for tok, tf in counts.items():
                     pseudo[tok] = get(tok, 0.0) + factor * tf
+            pseudo.update(uni_tf[doc_id])  # one-character tokens: their own space, weighted tf as is
             for tok, ptf in pseudo.items():
                 lists = build.get(tok)
                 if lists is None:
@@ -380,16 +271,21 @@ class FaqIndex:
                 lists[0].append(doc_id)
                 lists[1].append(ptf * saturate / (ptf + K1))
         field_tf.clear()
+        uni_tf.clear()
+        # A word typed in hiragana -> the kanji word with that reading (the most frequent written
+        # form), so いんかん searches as 印鑑; the synonym words are known by their readings too.
+        if morphology:
+            for key, _values in self._synonyms:
+                if not _hiragana_only(key):
+                    lexicon.update(
+                        [(r, w) for r, w in morph.analyse(key).words if w == key] or [(morph.reading(key), key)]
+                    )
+        self._by_reading: dict[str, str] = {}
+        for (kana, written), _count in lexicon.most_common():
+            if len(kana) >= READING_MIN_CHARS:
+                self._by_reading.setdefault(kana, written)
         self._postings: dict[str, _Postings] = {tok: _Postings.build(*lists) for tok, lists in build.items()}
-        build = {}
-        for doc_id, unis in enumerate(uni_tf):
-            for ch, utf in unis.items():
-                lists = build.get(ch)
-                if lists is None:
-                    lists = build[ch] = ([], [])
-                lists[0].append(doc_id)
-                lists[1].append(utf * saturate / (utf + K1))
-        self._uni: dict[str, _Postings] = {ch: _Postings.build(*lists) for ch, lists in build.items()}
+        self._sorted: dict[str, NDArray[np.int32]] = {}  # token -> its doc ids in order, made on first need
 
     def __len__(self) -> int:
         return self.size
@@ -409,33 +305,66 @@ class FaqIndex:
         extra = [v for p in parts for key, values in self._synonyms if key in p for v in values]
         return parts + [e for e in dict.fromkeys(extra) if e not in parts]
 
-    def _query_terms(self, parts: list[str]) -> list[tuple[str, _Postings, float]]:
-        """(token, postings, weighted idf) for the query's tokens that exist, common ones pruned."""
-        terms: dict[str, tuple[_Postings, float]] = {}
-        for part in parts:
-            for _start, run in runs(part):
-                table = self._uni if len(run) == 1 else self._postings
-                for tok in run_grams(run):
-                    plist = table.get(tok)
-                    if plist is not None and tok not in terms:
-                        terms[tok] = (plist, self._idf(len(plist.docs)))
-        limit = COMMON_DF_RATIO * self.size
-        rare = {t: v for t, v in terms.items() if len(v[0].docs) <= limit}
-        chosen = rare or terms
-        content = any(not _hiragana_only(t) for t in chosen)
-        return [(tok, plist, idf * self._token_weight(tok, content)) for tok, (plist, idf) in chosen.items()]
+    def _alternatives(self, word: str, part: str) -> list[_Alternative]:
+        """How one query word may be written in an entry: as typed, Sudachi's normalised form,
+        as a reading (a word typed in hiragana: the kanji word read so, and the reading itself),
+        and the synonyms of each of these."""
+        alts = [_Alternative(part, tuple(_surface_tokens(part)))]
+        spellings = [part]
+        if self._morphology:
+            forms = morph.variants(word)
+            if forms:
+                alts.append(_Alternative(" ".join(forms), tuple(grams(" ".join(forms))), True))
+            if _hiragana_only(part) and len(part) >= READING_MIN_CHARS:
+                written = self._by_reading.get(part)
+                if written is not None:
+                    spellings.append(written)
+                    alts.append(_Alternative(written, tuple(_surface_tokens(written)), True))
+                alts.append(_Alternative(part, tuple(READ + g for g in run_grams(part))))
+        for spelling in spellings:
+            for key, values in self._synonyms:
+                if key in spelling:
+                    # The rest of the word still has to be found: 水道料金 -> 保育料 covers only 料金.
+                    rest = _surface_tokens(spelling.replace(key, " "))
+                    alts.extend(
+                        _Alternative(v, tuple(_surface_tokens(v) + rest), True) for v in values if v != part
+                    )
+        return [a for a in alts if a.tokens]
 
-    @staticmethod
-    def _token_weight(tok: str, content: bool) -> float:
-        """Query-side token weight: bigrams spanning a script change (の出, 当は: mostly a particle
-        or okurigana glued to a word) and, in queries with kanji/katakana, hiragana-only bigrams
-        (いつ, れる) say less about the topic than in-word bigrams (手当, ごみ alone)."""
-        weight = 1.0
-        if content and _hiragana_only(tok):
-            weight *= HIRAGANA_ONLY_WEIGHT
-        if len(tok) == 2 and _script(tok[0]) != _script(tok[1]):
-            weight *= CROSSING_WEIGHT
-        return weight
+    def _query(self, query: str) -> _Query:
+        groups: list[list[_Alternative]] = []
+        katakana: set[str] = set()  # bigrams typed in katakana: content words, though folded to hiragana
+        for word in query.split():
+            part = normalize(word)
+            katakana |= _katakana_grams(word)
+            if runs(part):
+                alts = self._alternatives(word, part)
+                if alts:
+                    groups.append(alts)
+        found: dict[str, tuple[_Postings, float]] = {}
+        for alts in groups:
+            for alt in alts:
+                for tok in alt.tokens:
+                    plist = self._postings.get(tok)
+                    if plist is not None and tok not in found:
+                        found[tok] = (plist, self._idf(len(plist.docs)))
+        limit = COMMON_DF_RATIO * self.size
+        rare = {t: v for t, v in found.items() if len(v[0].docs) <= limit}
+        chosen = rare or found
+        content = any(not _hiragana_only(t) for t in chosen if t[0] not in (UNI, READ))
+        terms = [(tok, plist, idf * _token_weight(tok, content)) for tok, (plist, idf) in chosen.items()]
+        # The coverage (is anything close?) counts a word typed in katakana as the content word it
+        # is; the ranking keeps the weights it was tuned with (exempting katakana there measured
+        # no better on the tuning set).
+        weights = {tok: 0.0 for tok in found}
+        weights.update({tok: idf * _token_weight(tok, content, tok in katakana) for tok, (_p, idf) in chosen.items()})
+        unknown = self._idf(0)
+        for alts in groups:
+            for alt in alts:
+                for tok in alt.tokens:
+                    if tok not in weights:
+                        weights[tok] = unknown * _token_weight(tok, content, tok in katakana)
+        return _Query(groups, terms, weights)
 
     def search(
         self,
@@ -448,10 +377,8 @@ class FaqIndex:
         query = _check_query(query)
         if not 1 <= limit <= MAX_LIMIT:
             raise ValueError(f"limit must be between 1 and {MAX_LIMIT}; got {limit}")
-        parts = [p for p in (normalize(w) for w in query.split()) if runs(p)]
-        if not parts:
-            return []
-        terms = self._query_terms(self.expand(parts))
+        parsed = self._query(query)
+        terms = parsed.terms
         if not terms:
             return []
         # Postings are impact-ordered (highest weight first); a common token contributes only its
@@ -466,23 +393,110 @@ class FaqIndex:
         wanted = max(limit * 4, 20)
         if len(candidates) > wanted:
             candidates = candidates[np.argpartition(-scores[candidates], wanted - 1)[:wanted]]
-        # Phrase bonus on the shortlist: whole query parts found contiguously in the question.
-        long_parts = [p for p in parts if len(p) > 1]
+        # Phrase bonus on the shortlist: a query word (or its variant, reading or synonym) found
+        # contiguously in the question.
+        phrases = [[a.text for a in alts if len(a.text) > 1] for alts in parsed.groups]
         boosted: list[tuple[int, float]] = []
         for doc_id, score in zip(candidates.tolist(), scores[candidates].tolist(), strict=True):
-            q_norm = self._docs[doc_id].q_norm
-            found = sum(1 for p in long_parts if p in q_norm)
+            doc = self._docs[doc_id]
+            found = sum(1 for texts in phrases if any(t in doc.q_norm or t in doc.q_extra for t in texts))
             boosted.append((doc_id, score * (1.0 + PHRASE_BONUS * found)))
         top = heapq.nlargest(limit, boosted, key=_by_score_then_id)
-        tokens = {tok for tok, _p, _i in terms}
-        return [self._hit(doc_id, score, tokens) for doc_id, score in top]
+        tokens = {tok for tok, _p, _i in terms if tok[0] not in (UNI, READ)} | {
+            tok[1:] for tok, _p, _i in terms if tok[0] == UNI
+        }
+        found_in = self._membership([doc_id for doc_id, _score in top], parsed.weights)
+        return [
+            self._hit(doc_id, score, tokens, _coverage(doc_id, parsed.groups, parsed.weights, found_in, self._postings))
+            for doc_id, score in top
+        ]
 
-    def _hit(self, doc_id: int, score: float, tokens: set[str]) -> SearchHit:
+    def _membership(self, doc_ids: list[int], weights: Mapping[str, float]) -> dict[str, set[int]]:
+        """For each weighted query token known to the index, which of `doc_ids` contain it (binary
+        search in the token's doc ids, sorted once per token and kept)."""
+        wanted = np.asarray(doc_ids, dtype=np.int32)
+        out: dict[str, set[int]] = {}
+        for tok, weight in weights.items():
+            plist = self._postings.get(tok)
+            if weight <= 0.0 or plist is None or not doc_ids:
+                continue
+            ordered = self._sorted.get(tok)
+            if ordered is None:
+                ordered = self._sorted[tok] = np.sort(plist.docs)
+            pos = np.minimum(np.searchsorted(ordered, wanted), len(ordered) - 1)
+            out[tok] = set(wanted[ordered[pos] == wanted].tolist())
+        return out
+
+    def _hit(self, doc_id: int, score: float, tokens: set[str], coverage: float) -> SearchHit:
         doc = self._docs[doc_id]
         q_spans = _map_spans(_match_spans(doc.q_norm, tokens), doc.q_map, len(doc.entry.question))
         a_spans = _map_spans(_match_spans(doc.a_norm, tokens), doc.a_map, len(doc.entry.answer))
         snippet, s_spans = _snippet(doc.entry.answer, a_spans)
-        return SearchHit(doc.entry, score, q_spans, snippet, s_spans)
+        return SearchHit(doc.entry, score, q_spans, snippet, s_spans, coverage)
+
+
+def _surface_tokens(part: str) -> list[str]:
+    out: list[str] = []
+    for _start, run in runs(part):
+        out.extend(UNI + run if len(run) == 1 else tok for tok in run_grams(run))
+    return out
+
+
+def _coverage(
+    doc_id: int,
+    groups: list[list[_Alternative]],
+    weight_of: Mapping[str, float],
+    found_in: Mapping[str, set[int]],
+    postings: Mapping[str, _Postings],
+) -> float:
+    """The share of the query's words the entry contains: per word, the best of its alternatives
+    (the idf-weighted share of the alternative's tokens found in the entry), averaged over the
+    words weighted by their idf (a particle-like いつ or どこ counts less than 保育園)."""
+    total = 0.0
+    mass_total = 0.0
+    for alts in groups:
+        best = 0.0
+        for alt in alts:
+            wanted = [
+                (tok, weight_of.get(tok, 0.0))
+                for tok in dict.fromkeys(alt.tokens)
+                if not (alt.derived and tok not in postings)
+            ]
+            mass = sum(w for _t, w in wanted)
+            if mass <= 0.0:
+                continue
+            got = sum(w for tok, w in wanted if w > 0.0 and doc_id in found_in.get(tok, ()))
+            best = max(best, got / mass)
+        word_mass = sum(weight_of.get(tok, 0.0) for tok in dict.fromkeys(alts[0].tokens)) or 1.0
+        total += best * word_mass
+        mass_total += word_mass
+    return total / mass_total if mass_total else 0.0
+
+
+def _katakana_grams(word: str) -> set[str]:
+    """The normalised bigrams of `word` whose two characters were typed in katakana (プリンター)."""
+    norm, origin = normalize_with_map(word)
+    kata = [_is_katakana(word[origin[i] if origin is not None else i]) for i in range(len(norm))]
+    return {norm[i : i + 2] for i in range(len(norm) - 1) if kata[i] and kata[i + 1]}
+
+
+def _is_katakana(ch: str) -> bool:
+    return "\u30a1" <= ch <= "\u30ff" or "\uff66" <= ch <= "\uff9f"
+
+
+def _token_weight(tok: str, content: bool, typed_in_katakana: bool = False) -> float:
+    """Query-side token weight: bigrams spanning a script change (の出, 当は: mostly a particle
+    or okurigana glued to a word) and, in queries with kanji/katakana, hiragana-only bigrams
+    (いつ, れる) say less about the topic than in-word bigrams (手当, ごみ alone). Reading tokens
+    (hiragana by nature) and words typed in katakana (folded to hiragana) are exempt."""
+    if tok[0] in (UNI, READ):
+        return 1.0
+    weight = 1.0
+    if content and _hiragana_only(tok) and not typed_in_katakana:
+        weight *= HIRAGANA_ONLY_WEIGHT
+    if len(tok) == 2 and _script(tok[0]) != _script(tok[1]):
+        weight *= CROSSING_WEIGHT
+    return weight
 
 
 def _script(ch: str) -> int:

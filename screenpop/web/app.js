@@ -443,7 +443,7 @@ async function runFaqSearch() {
   if (state.hub && state.hub.send({ type: 'faq_search', q })) return;
   try {
     const data = await api('GET', `/api/faq/search?limit=10&q=${encodeURIComponent(q)}`);
-    if (seq === state.faqSeq) renderFaqResults(data.results, data.credit);
+    if (seq === state.faqSeq) renderFaqResults([...data.results, ...(data.documents || [])], data.credit);
   } catch (err) {
     if (seq === state.faqSeq) $('faq-status').textContent = err.message;
   }
@@ -460,10 +460,31 @@ function renderFaqResults(results, credit) {
   list.replaceChildren(...results.map((hit) => {
     const link = el('a', { href: '#', 'data-id': hit.id }, highlighted(hit.question, hit.question_highlights));
     link.addEventListener('click', (e) => { e.preventDefault(); openAnswer(hit.id); });
-    return el('li', {}, link, el('p', { class: 'snippet' }, highlighted(hit.snippet, hit.snippet_highlights)));
+    // The ward's other sources (website, 広報, 暮らしのガイド) are listed after the FAQ, labelled.
+    const source = hit.kind === 'document' ? el('span', { class: 'source' }, `［${hit.source}］`) : null;
+    return el('li', { class: hit.kind === 'document' ? 'document' : '' }, source, link,
+      el('p', { class: 'snippet' }, highlighted(hit.snippet, hit.snippet_highlights)));
   }));
-  $('faq-status').textContent = results.length ? `${results.length}件` : '該当するFAQはありません';
+  // Nothing close (the server marks each hit): say so, and offer to log the question for the FAQ editors.
+  const weak = !results.some((hit) => hit.close !== false);
+  state.faqGapQuery = weak ? $('faq-q').value.trim() : null;
+  $('faq-gap').hidden = !weak;
+  $('faq-gap').disabled = false;
+  $('faq-gap').textContent = 'FAQ不足として記録';
+  $('faq-status').textContent = weak ? '近い回答が見つかりません' : `${results.length}件`;
   showText('faq-credit', results.length ? (credit || faqCredit()) : '');
+}
+
+async function logFaqGap() {
+  if (!state.faqGapQuery) return;
+  try {
+    const category = state.call && state.call.category ? state.call.category : null;
+    await api('POST', '/api/faq/gaps', { query: state.faqGapQuery, category });
+    $('faq-gap').textContent = '記録しました';
+    $('faq-gap').disabled = true;
+  } catch (err) {
+    $('faq-status').textContent = err.message;
+  }
 }
 
 async function openAnswer(id) {
@@ -472,6 +493,10 @@ async function openAnswer(id) {
     state.openAnswerId = entry.id;
     $('faq-answer-q').textContent = entry.question;
     $('faq-answer-body').textContent = entry.answer;
+    const link = $('faq-answer-link');
+    link.hidden = !entry.url;
+    link.href = entry.url || '#';
+    link.textContent = entry.url ? `${entry.source}を開く` : '';
     $('faq-results').hidden = true;
     $('faq-answer').hidden = false;
     showText('faq-credit', entry.credit || faqCredit());
@@ -710,6 +735,7 @@ function bind() {
   $('faq-form').addEventListener('submit', (e) => { e.preventDefault(); clearTimeout(state.faqTimer); runFaqSearch(); });
   $('faq-results').addEventListener('keydown', onResultsKeyDown);
   $('faq-use').addEventListener('click', useAnswer);
+  $('faq-gap').addEventListener('click', logFaqGap);
   $('faq-back').addEventListener('click', () => closeAnswer(true));
   $('outcome-form').addEventListener('submit', onOutcomeSubmit);
   $('outcome-form').addEventListener('change', () => {

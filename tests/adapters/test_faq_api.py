@@ -14,9 +14,9 @@ from cti import keys
 from cti.config import load_settings
 from cti.core.clock import TOKYO, fixed_clock
 from cti.core.readiness import Readiness
-from cti.db import open_database
+from cti.gateway import Database
 from faq.api import faq_ctx, setup_faq_routes
-from faq.index import KOSODATE_CREDIT
+from faq.parsing import KOSODATE_CREDIT
 from faq.store import COMPONENT, MIGRATIONS
 
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "faq" / "kosodate_opendata_faq_corpus.json"
@@ -32,9 +32,9 @@ def make_app(tmp_path: Path, import_on_start: str | None) -> web.Application:
     app[keys.READINESS] = Readiness()
 
     async def database(app: web.Application) -> AsyncIterator[None]:
-        app[keys.DB] = await open_database(app[keys.SETTINGS].store.path, {COMPONENT: MIGRATIONS})
+        app[keys.DATABASE] = await Database.open(app[keys.SETTINGS].store.path, {COMPONENT: MIGRATIONS})
         yield
-        await app[keys.DB].close()
+        await app[keys.DATABASE].close()
 
     app.cleanup_ctx.append(database)
     app.cleanup_ctx.append(faq_ctx)
@@ -45,7 +45,7 @@ def make_app(tmp_path: Path, import_on_start: str | None) -> web.Application:
 async def test_search_and_entry_routes_after_import_on_start(tmp_path: Path) -> None:
     app = make_app(tmp_path, str(FIXTURE))
     async with TestClient(TestServer(app)) as client:
-        assert app[keys.READINESS].report()[1]["faq"] == {"ready": True, "entries": 661}
+        assert app[keys.READINESS].report()[1]["faq"] == {"ready": True, "entries": 661, "documents": 0}
         response = await client.get("/api/faq/search", params={"q": "ごみ", "limit": "3"})
         assert response.status == 200
         body = await response.json()

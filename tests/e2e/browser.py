@@ -22,8 +22,8 @@ from access.web import AUTH, PASSWORD_HASHER, auth_ctx
 from cti import keys
 from cti.app import create_app, database_ctx
 from cti.config import Settings
-from faq.index import parse_faq
-from faq.store import FaqService
+from faq.parsing import parse_faq
+from faq.service import FaqService
 from screenpop.dispatcher import DISPATCHER, PopDispatcher, pop_ctx
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -102,7 +102,7 @@ def build_operator_app(
         # Loaded here, before records_ctx starts its periodic task: faq_ctx's own import_on_start
         # runs concurrently with that task on the one connection and can fail with "cannot start a
         # transaction within a transaction" (reported to the lead).
-        service = FaqService(app[keys.DB], clock, settings.faq.category_map)
+        service = FaqService(app[keys.DATABASE], clock, settings.faq.category_map)
         await service.load()
         if service.size == 0:
             await service.import_parsed(parse_faq(FAQ_FILE.read_bytes(), FAQ_FILE.name))

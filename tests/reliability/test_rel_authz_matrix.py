@@ -43,6 +43,7 @@ PUBLIC = Rule(None)
 ANY = Rule(EVERYONE)
 SV_AD = frozenset({SV, AD})
 DEPT = frozenset({DA, DB, PI, AD})
+FAQ_EDITORS = Rule(DEPT, forbidden_by_handler=frozenset({DA, DB}))
 
 
 def handler_rule(allowed: frozenset[str]) -> Rule:
@@ -82,6 +83,22 @@ TABLE: dict[tuple[str, str], Rule] = {
     ("GET", "/api/openapi.json"): ANY,
     ("GET", "/api/faq/search"): ANY,
     ("GET", "/api/faq/{id}"): ANY,
+    ("POST", "/api/faq/gaps"): Rule(frozenset({OP, SV, AD})),
+    # FAQ editing: department staff and admins pass the middleware; only 区政情報課 (and admins) edit
+    ("GET", "/faq/editor/"): Rule(DEPT, page=True),
+    ("GET", "/faq/editor/assets"): Rule(DEPT, page=True),
+    ("GET", "/api/faq/export"): FAQ_EDITORS,
+    ("GET", "/api/faq/editor/entries"): FAQ_EDITORS,
+    ("GET", "/api/faq/editor/entries/{id}"): FAQ_EDITORS,
+    ("POST", "/api/faq/editor/drafts"): FAQ_EDITORS,
+    ("GET", "/api/faq/editor/drafts"): FAQ_EDITORS,
+    ("POST", "/api/faq/editor/entries/{id}/versions/{version}/publish"): FAQ_EDITORS,
+    ("POST", "/api/faq/editor/entries/{id}/retire"): FAQ_EDITORS,
+    ("GET", "/api/faq/editor/gaps"): FAQ_EDITORS,
+    ("GET", "/api/faq/editor/gaps/report"): FAQ_EDITORS,
+    ("GET", "/api/faq/editor/synonyms"): FAQ_EDITORS,
+    ("POST", "/api/faq/editor/synonyms"): FAQ_EDITORS,
+    ("DELETE", "/api/faq/editor/synonyms/{id}"): FAQ_EDITORS,
     ("GET", "/api/operator/config"): ANY,
     ("GET", "/api/operator/office"): ANY,
     ("GET", "/api/operator/calls"): Rule(ROOM_ROLES, room_only=True),
@@ -120,7 +137,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/records/callbacks/{id}/close"): {"version": 1, "summary": "案内済み"},
 }
 STATIC_FILE = {"/static": "/static/app.js", "/supervisor/assets": "/supervisor/assets/app.js",
-               "/department/assets": "/department/assets/app.js"}
+               "/department/assets": "/department/assets/app.js", "/faq/editor/assets": "/faq/editor/assets/editor.js"}
 
 
 def expected(rule: Rule, role: str, inside: bool, method: str) -> int | str:

@@ -7,15 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from faq.index import (
-    KOSODATE_CREDIT,
-    FaqEntry,
-    FaqFormatError,
-    FaqIndex,
-    parse_faq,
-    render_highlights,
-    suggest,
-)
+from faq.index import FaqEntry, FaqIndex, render_highlights, suggest
+from faq.parsing import KOSODATE_CREDIT, FaqFormatError, parse_faq
 from faq.textnorm import normalize
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "faq"

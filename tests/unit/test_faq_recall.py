@@ -1,10 +1,23 @@
-"""Recall of the FAQ ranking on the labelled operator query set (tests/fixtures/faq/queries.jsonl).
+"""Search quality on the labelled operator query sets (tests/fixtures/faq).
 
-Measured when the set was written (113 queries, real municipal FAQ, 661 entries): recall@5 = 0.922,
-hit@5 = 1.00 with plain bigram BM25F; 0.938 / 1.00 after the query-side token weights and the
-風疹/麻疹 notation synonyms. A naive substring scan gets 0.671 / 0.779 on the same set
-(bench/faq_bench.py). The floors below leave a small margin for tuning; a ranking change that drops
-below them is a regression, not noise (the ranking is deterministic).
+- queries.jsonl: the tuning set (232 queries: the original 113, then variant, reading, synonym and
+  caller-sentence cases written for issue 17). success@5 = share of queries with a relevant entry in
+  the top 5 (the evaluation's hit@5).
+- queries-holdout.jsonl: 67 caller phrasings written BEFORE any tuning for issue 17 and never tuned on
+  (its misses were not looked at to change the ranking or the synonym rules).
+
+Measured on the municipal FAQ (661 entries), same sets:
+
+| ranking                                          | tuning success@5 | recall@5 | holdout success@5 | recall@5 |
+|--------------------------------------------------|------------------|----------|-------------------|----------|
+| bigram BM25F before issue 17                     | 0.888            | 0.828    | 0.836             | 0.727    |
+| + synonym rules, no morphology (morphology=False) | 0.931            | 0.872    | 0.881             | 0.768    |
+| + Sudachi variants, readings, coverage (default)  | 0.978            | 0.914    | 0.925             | 0.823    |
+
+The held-out set stays below the issue's 0.95 (62 of 67); it was not tuned on, so that is the honest
+figure for phrasings the project has not seen.
+
+The floors leave a small margin; the ranking is deterministic, so a drop below them is a regression.
 """
 
 from __future__ import annotations
@@ -14,43 +27,74 @@ from pathlib import Path
 import pytest
 
 from faq.evaluation import LabelledQuery, evaluate, parse_queries
-from faq.index import FaqIndex, parse_faq
+from faq.index import FaqIndex
+from faq.parsing import parse_faq
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "faq"
+SUCCESS_FLOOR = 0.97
 RECALL_FLOOR = 0.90
-HIT_FLOOR = 0.98
+HOLDOUT_SUCCESS_FLOOR = 0.92
+PLAIN_SUCCESS_CEILING = 0.95  # without morphology the tuning set is measurably worse
+
+
+def _entries() -> list:
+    path = FIXTURES / "kosodate_opendata_faq_corpus.json"
+    return parse_faq(path.read_bytes(), path.name).entries
 
 
 @pytest.fixture(scope="module")
 def index() -> FaqIndex:
-    path = FIXTURES / "kosodate_opendata_faq_corpus.json"
-    return FaqIndex(parse_faq(path.read_bytes(), path.name).entries)
+    return FaqIndex(_entries())
+
+
+def _load(name: str) -> list[LabelledQuery]:
+    return parse_queries((FIXTURES / name).read_text(encoding="utf-8"))
 
 
 @pytest.fixture(scope="module")
 def queries() -> list[LabelledQuery]:
-    return parse_queries((FIXTURES / "queries.jsonl").read_text(encoding="utf-8"))
+    return _load("queries.jsonl")
 
 
-def test_query_set_is_large_realistic_and_consistent(index: FaqIndex, queries: list[LabelledQuery]) -> None:
-    assert len(queries) >= 60
+def _ids(index: FaqIndex):  # type: ignore[no-untyped-def]
+    return lambda q, k: [h.entry.id for h in index.search(q, k)]
+
+
+def test_query_sets_are_large_realistic_and_consistent(index: FaqIndex, queries: list[LabelledQuery]) -> None:
+    holdout = _load("queries-holdout.jsonl")
+    assert len(queries) >= 200 and len(holdout) >= 60
     assert sum(1 for q in queries if len(q.query) <= 2) >= 15
+    assert sum(1 for q in queries if "読み" in q.note) >= 10
     assert len({q.query for q in queries}) == len(queries)
-    for q in queries:
+    assert not {q.query for q in queries} & {q.query for q in holdout}
+    for q in [*queries, *holdout]:
         missing = [r for r in q.relevant if index.get(r) is None]
         assert not missing, f"{q.query}: unknown faq_ids {missing}"
 
 
-def test_recall_at_5_meets_the_floor(index: FaqIndex, queries: list[LabelledQuery]) -> None:
-    result = evaluate(lambda q, k: [h.entry.id for h in index.search(q, k)], queries, k=5)
-    report = "\n".join(f"{r.recall:.2f} {r.query.query} -> {r.ranked}" for r in result.misses())
-    assert result.recall >= RECALL_FLOOR, f"recall@5 {result.recall:.3f} < {RECALL_FLOOR}\n{report}"
-    assert result.hit_rate >= HIT_FLOOR, f"hit@5 {result.hit_rate:.3f} < {HIT_FLOOR}\n{report}"
+def _report(result) -> str:  # type: ignore[no-untyped-def]
+    return "\n".join(f"{r.recall:.2f} {r.query.query} -> {r.ranked}" for r in result.results if not r.hit)
+
+
+def test_success_and_recall_at_5_meet_the_floor(index: FaqIndex, queries: list[LabelledQuery]) -> None:
+    result = evaluate(_ids(index), queries, k=5)
+    assert result.hit_rate >= SUCCESS_FLOOR, f"success@5 {result.hit_rate:.3f} < {SUCCESS_FLOOR}\n{_report(result)}"
+    assert result.recall >= RECALL_FLOOR, f"recall@5 {result.recall:.3f} < {RECALL_FLOOR}"
+
+
+def test_held_out_phrasings(index: FaqIndex) -> None:
+    result = evaluate(_ids(index), _load("queries-holdout.jsonl"), k=5)
+    assert result.hit_rate >= HOLDOUT_SUCCESS_FLOOR, f"holdout success@5 {result.hit_rate:.3f}\n{_report(result)}"
+
+
+def test_morphology_measurably_helps(queries: list[LabelledQuery]) -> None:
+    plain = evaluate(_ids(FaqIndex(_entries(), morphology=False)), queries, k=5)
+    assert plain.hit_rate < PLAIN_SUCCESS_CEILING
 
 
 def test_two_character_queries_alone_are_served(index: FaqIndex, queries: list[LabelledQuery]) -> None:
     short = [q for q in queries if len(q.query) <= 2]
-    result = evaluate(lambda q, k: [h.entry.id for h in index.search(q, k)], short, k=5)
+    result = evaluate(_ids(index), short, k=5)
     assert result.hit_rate == 1.0
     assert result.recall >= 0.85
 

@@ -1,0 +1,129 @@
+"""Morphological variants and readings for the FAQ search (SudachiPy with its packaged core dictionary).
+
+Two things the character bigrams of faq/textnorm.py cannot see:
+
+- **orthographic and okurigana variants**: Sudachi's normalised form folds 申込/申込み/申し込み to 申し込み,
+  届出/届け出 to 届け出, 引越し to 引っ越し, 才 to 歳, 水ぼうそう to 水疱瘡. ``variants`` lists, for each content
+  morpheme whose normalised form differs from how it is written, that normalised form. The index adds
+  the variants' bigrams to a field beside the written text, and the query adds its own: each side then
+  carries both spellings, so either spelling finds the other.
+- **readings**: ``reading`` is the text's reading in hiragana (印鑑登録 -> いんかんとうろく), indexed in a
+  separate token space so that a query typed in hiragana (いんかん) finds the kanji.
+
+Pure computation: the dictionary ships inside the sudachidict-core wheel and is loaded once per
+thread (the tokenizer is not thread-safe; the index is built in a worker thread while the event loop
+searches).
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+import unicodedata
+from dataclasses import dataclass
+from typing import Any
+
+from faq.textnorm import normalize
+
+# Parts of speech whose normalised form is worth indexing (particles and auxiliaries are not).
+CONTENT_POS = frozenset({"名詞", "動詞", "形容詞", "形状詞", "接尾辞", "接頭辞", "副詞"})
+# Morphemes that break a reading (a reading never runs across punctuation or spaces).
+BREAK_POS = frozenset({"補助記号", "空白", "記号"})
+
+_local = threading.local()
+
+
+def _tokenizer() -> Any:
+    tokenizer = getattr(_local, "tokenizer", None)
+    if tokenizer is None:
+        from sudachipy import Dictionary  # type: ignore[import-untyped]  # 50 ms + a 70 MB dictionary, once
+
+        tokenizer = Dictionary(dict="core").tokenizer()
+        _local.tokenizer = tokenizer
+    return tokenizer
+
+
+def _morphemes(text: str) -> Any:
+    from sudachipy import SplitMode
+
+    # Sudachi reads NFKC text best (full-width digits, half-width katakana); it refuses very long input.
+    return _tokenizer().tokenize(unicodedata.normalize("NFKC", text)[:20000], SplitMode.C)
+
+
+@dataclass(frozen=True)
+class Analysis:
+    variants: list[str]  # see variants()
+    reading: str  # see reading()
+    words: list[tuple[str, str]]  # (reading, written form) of the nouns written with kanji
+
+
+@functools.lru_cache(maxsize=8192)
+def analyse(text: str) -> Analysis:
+    """variants, reading and kanji nouns with their readings, in one pass of the analyser (cached:
+    category and keyword texts repeat across entries). Callers must not change the lists."""
+    forms: list[str] = []
+    parts: list[str] = []
+    words: list[tuple[str, str]] = []
+    for m in _morphemes(text):
+        pos = _pos(m)
+        if pos in BREAK_POS:
+            parts.append(" ")
+            continue
+        kana = m.reading_form()
+        parts.append(kana)
+        if pos not in CONTENT_POS:
+            continue
+        raw_surface, raw_form = m.surface(), m.normalized_form()
+        if raw_form != raw_surface:  # most morphemes are written in their normal form: skip the folding
+            surface, form = normalize(raw_surface), normalize(raw_form)
+            if form != surface and form:
+                forms.append(form)
+        if pos == "名詞" and not _kana_only(raw_surface):
+            words.append((normalize(kana), normalize(raw_surface)))
+    return Analysis(forms, normalize("".join(parts)), words)
+
+
+_POS_BY_ID: dict[int, str] = {}
+
+
+def _pos(morpheme: Any) -> str:
+    """The morpheme's part of speech (first level), looked up once per POS id."""
+    pos_id = morpheme.part_of_speech_id()
+    pos = _POS_BY_ID.get(pos_id)
+    if pos is None:
+        pos = _POS_BY_ID[pos_id] = str(morpheme.part_of_speech()[0])
+    return pos
+
+
+def _kana_only(text: str) -> bool:
+    # hiragana, katakana and the half-width katakana block: words with no kanji have no reading to look up
+    return all("\u3041" <= ch <= "\u30ff" or "\uff66" <= ch <= "\uff9f" for ch in text)
+
+
+def variants(text: str) -> list[str]:
+    """Normalised forms (faq.textnorm.normalize'd) of the content morphemes written differently."""
+    out: list[str] = []
+    for m in _morphemes(text):
+        if _pos(m) not in CONTENT_POS:
+            continue
+        surface = normalize(m.surface())
+        form = normalize(m.normalized_form())
+        if form != surface and form:
+            out.append(form)
+    return out
+
+
+def reading(text: str) -> str:
+    """The text's reading in hiragana; punctuation and spaces become single spaces."""
+    parts: list[str] = []
+    for m in _morphemes(text):
+        if m.part_of_speech()[0] in BREAK_POS:
+            parts.append(" ")
+        else:
+            parts.append(m.reading_form())
+    return normalize("".join(parts))
+
+
+def warm_up() -> None:
+    """Load the dictionary now (at start-up) rather than on the first search."""
+    _morphemes("保育園")

@@ -1,0 +1,139 @@
+"""The synonym dictionary of the FAQ search: rules the FAQ editors maintain in the browser.
+
+One rule a line, in either form:
+
+    学童 = 放課後クラブ                 words that mean the same: each finds the others
+    ソファ, ベッド, タンス → 粗大ごみ    a caller's word -> the wording the FAQ uses (one way; ``->`` too)
+
+A query word that contains a rule's left side (or, for ``=``, any member) also searches the other
+side. Lines starting with ``#`` and blank lines are ignored. Pure: parsing and the lookup table.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+MAX_RULES = 2000
+MAX_TERM_CHARS = 40
+
+_ARROW = re.compile(r"\s*(?:→|->|⇒)\s*")
+_LIST = re.compile(r"\s*[,、，]\s*")
+_EQUALS = re.compile(r"\s*[=＝]\s*")
+
+
+class SynonymError(ValueError):
+    """A synonym rule cannot be read; the message names the line."""
+
+
+@dataclass(frozen=True)
+class SynonymRule:
+    sources: tuple[str, ...]  # the words a caller may say
+    targets: tuple[str, ...]  # the words searched besides them
+    two_way: bool  # True for "A = B" (every member finds the others)
+
+    def text(self) -> str:
+        if self.two_way:
+            return " = ".join(self.sources)
+        return ", ".join(self.sources) + " → " + ", ".join(self.targets)
+
+
+def parse_rule(line: str, where: str = "rule") -> SynonymRule:
+    line = line.strip()
+    if _ARROW.search(line):
+        pieces = _ARROW.split(line)
+        if len(pieces) != 2:
+            raise SynonymError(f"{where}: one arrow per rule (A → B)")
+        sources, targets = (_terms(p, where) for p in pieces)
+        return SynonymRule(sources, targets, False)
+    members = tuple(t for t in (_clean(p, where) for p in _EQUALS.split(line)) if t)
+    if len(members) < 2 or "=" not in line.replace("＝", "="):
+        raise SynonymError(f"{where}: write 'A = B' (same meaning) or 'A → B' (caller's word → FAQ wording)")
+    if len(set(members)) != len(members):
+        raise SynonymError(f"{where}: a word appears twice")
+    return SynonymRule(members, members, True)
+
+
+def _terms(piece: str, where: str) -> tuple[str, ...]:
+    terms = tuple(t for t in (_clean(p, where) for p in _LIST.split(piece)) if t)
+    if not terms:
+        raise SynonymError(f"{where}: empty side")
+    return terms
+
+
+def _clean(term: str, where: str) -> str:
+    term = term.strip()
+    if len(term) > MAX_TERM_CHARS:
+        raise SynonymError(f"{where}: word longer than {MAX_TERM_CHARS} characters")
+    if any(ch in term for ch in "=→\n"):
+        raise SynonymError(f"{where}: unexpected symbol in {term!r}")
+    return term
+
+
+def parse_rules(text: str) -> list[SynonymRule]:
+    rules = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.strip() and not line.lstrip().startswith("#"):
+            rules.append(parse_rule(line, f"line {number}"))
+    if len(rules) > MAX_RULES:
+        raise SynonymError(f"at most {MAX_RULES} rules")
+    return rules
+
+
+def synonym_table(rules: Iterable[SynonymRule]) -> dict[str, tuple[str, ...]]:
+    """word -> the words also searched for it (the form FaqIndex takes)."""
+    table: dict[str, list[str]] = {}
+    for rule in rules:
+        for source in rule.sources:
+            extra = table.setdefault(source, [])
+            extra.extend(t for t in rule.targets if t != source and t not in extra)
+    return {word: tuple(extra) for word, extra in table.items() if extra}
+
+
+# Shipped rules: operator shorthand and the ward's words for what the (municipal template) FAQ says.
+# The editors' own rules (stored with the FAQ) are added to these.
+DEFAULT_RULES_TEXT = """
+# 略語・言い換え → FAQの表記
+国保 → 国民健康保険
+保険証 → 健康保険証
+母子手帳 → 母子健康手帳
+マイナ → マイナンバー
+住基 → 住民基本台帳
+引っ越し, 引越し, 引越 → 転入, 転出, 転居
+保育所 → 保育園
+医療証 → 子ども医療証
+ひとり親 → 児童扶養手当
+印鑑証明 → 印鑑登録証明書
+乳幼児健診 → 乳児健診
+予防注射, ワクチン → 予防接種
+税証明 → 納税証明書, 課税証明書
+風疹 → 風しん
+麻疹, はしか → 麻しん
+# 区の言い方 → テンプレートFAQの「市」
+区役所 → 市役所
+区民 → 市民
+区内 → 市内
+区外 → 市外
+# 同じ意味
+学童 = 放課後クラブ
+放課後児童クラブ → 放課後クラブ
+子供 → 子ども
+子供手当, 子ども手当 → 児童手当
+戸籍抄本 → 戸籍謄本
+大量 → 多量
+なくし, 失くし, 無くし → 紛失, 再発行
+紛失 → なくし, 再発行
+捨て方 → 出し方
+金額 → 支給額, 手当額
+料金 → 保育料
+点数 → ポイント
+育休 → 育児休業
+産休 → 産前産後休業
+仕事を探, 仕事探し → 求職
+# 大型の家具・寝具 → 粗大ごみ
+ソファ, ソファー, ベッド, タンス, たんす, 箪笥, 机, 椅子, いす, マットレス, 布団 → 粗大ごみ
+"""
+
+DEFAULT_RULES: list[SynonymRule] = parse_rules(DEFAULT_RULES_TEXT)
+DEFAULT_SYNONYMS: Mapping[str, Sequence[str]] = synonym_table(DEFAULT_RULES)
