@@ -23,14 +23,15 @@ def redact_digits(text: str) -> str:
 
 
 def log_event(
-    logger: logging.Logger, event: str, level: int = logging.INFO, *, exc_info: bool = False, **fields: Any
+    logger: logging.Logger, event: str, level: int = logging.INFO, *, exc_info: object = False, **fields: Any
 ) -> None:
     """Log `event` with structured fields (ids and codes only, never personal data).
 
     ``exc_info=True`` (inside an ``except``) attaches the exception being handled: the formatters
-    write its redacted last line and its traceback as code locations."""
+    write its redacted last line and its traceback as code locations. (Typed ``object`` so that
+    callers may pass their fields as one ``**dict``; only its truth counts.)"""
     if logger.isEnabledFor(level):
-        logger.log(level, event, exc_info=exc_info, extra={"cti_fields": fields})
+        logger.log(level, event, exc_info=bool(exc_info), extra={"cti_fields": fields})
 
 
 def traceback_frames(exc_info: Any) -> list[str]:
