@@ -46,8 +46,8 @@ class Recorder:
             rx = time.time()
             buffer += chunk
             if not self.banner and b"\r\n" in buffer:
-                line, _, buffer = buffer.partition(b"\r\n")
-                self.banner = line.decode()
+                banner, _, buffer = buffer.partition(b"\r\n")
+                self.banner = banner.decode()
             while (end := buffer.find(b"\r\n\r\n")) >= 0:
                 raw, buffer = buffer[:end], buffer[end + 4:]
                 extra = 0
@@ -57,8 +57,8 @@ class Recorder:
                     continue
                 text = raw.decode("utf-8", "replace").replace("\r\n", "\n")
                 frame: Frame = {}
-                for line in text.split("\n"):
-                    key, sep, value = line.partition(":")
+                for header in text.split("\n"):
+                    key, sep, value = header.partition(":")
                     if sep and key not in frame:
                         frame[key] = value.strip()
                 self.frames.append((rx, text.encode(), extra, frame))

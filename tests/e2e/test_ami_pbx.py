@@ -406,3 +406,39 @@ async def test_link_drop_mid_call_keeps_the_call_once(rig: Rig, pbx: Any) -> Non
     await until(lambda: not rig.tracker.live_calls(), 15, "call ended in the tracker")
     assert [d.call_id for d in rig.domain if d.type == "call_ended"] == [call.call_id]
     assert await live_channels(rig) == []
+
+
+async def test_requeued_call_connects_to_the_second_operator_live(rig: Rig, pbx: Any) -> None:
+    """Issue 13 over the live link (production user, manager.conf filters, FrameParser framing): the
+    member that answered first sends the citizen back into the queue; the other member answers;
+    the tracker announces both connections and the first member no longer owns the call."""
+    if rig.tracker is None:
+        pytest.fail("telephony.tracker is missing")
+    pbx.set_global("SIM_OP_TALK_TIME", "4")
+    await rig.client.send_action(
+        {
+            "Action": "Originate",
+            "Channel": "Local/0301110000@from-pstn",
+            "Context": "citizen-sim",
+            "Exten": "dtmf",  # keys 1 at the IVR: no menu time-out
+            "Priority": "1",
+            "CallerID": f"<{CITIZEN}>",
+            "Variable": "SIM_DTMF=1",
+            "Async": "true",
+            "Timeout": "10000",
+        }
+    )
+    await until(lambda: bool(rig.recorder.matching(lambda e: e["Event"] == "AgentConnect")), 40, "first answer")
+    [first] = rig.recorder.matching(lambda e: e["Event"] == "AgentConnect")
+    first_member = first["Interface"]
+    pbx.set_global(f"SIM_OP{first_member.split('/')[1].split('@')[0]}", "noanswer")
+    await rig.client.send_action(
+        {"Action": "Redirect", "Channel": first["Channel"], "Context": "cti-queue", "Exten": "s", "Priority": "1"}
+    )
+    await until(lambda: len(rig.recorder.matching(lambda e: e["Event"] == "AgentConnect")) == 2, 40, "second answer")
+    assert rig.tracker.call_for_interface(first_member) is None
+    await until(lambda: any(d.type == "call_ended" for d in rig.domain), 20, "call ended")
+    connected = [d.interface for d in rig.domain if d.type == "operator_connected"]
+    assert len(connected) == 2 and connected[0] == first_member and connected[1] != first_member
+    [ended] = [d for d in rig.domain if d.type == "call_ended"]
+    assert ended.interface == connected[1] and ended.hung_up_by == "operator"  # the second member hung up
