@@ -119,6 +119,16 @@ def _gate(request: web.Request, access: Access) -> None:
 
 
 @_guard
+async def claim_contact(request: web.Request) -> web.StreamResponse:
+    """Refused: the server creates the contact when the tracker sees the operator answer. Any call id,
+    caller number or time in the body is named as not accepted (422); an empty body gets 410."""
+    _gate(request, Access.CREATE)
+    await _body(request, m.ContactClaim)
+    raise RecordsError(410, "created_by_server",
+                       "通話の記録は、応答した時点でサーバーが作成します（画面からは作成しません）")
+
+
+@_guard
 async def update_contact(request: web.Request) -> web.StreamResponse:
     _gate(request, Access.CREATE)
     data = await _body(request, m.ContactUpdate)
@@ -206,6 +216,8 @@ async def openapi(request: web.Request) -> web.StreamResponse:
 # ---- routes and OpenAPI ---------------------------------------------------------------------------
 
 ROUTES: list[tuple[str, str, Handler, type[BaseModel] | None, type[BaseModel], int, str]] = [
+    ("POST", f"{BASE}/contacts", claim_contact, m.ContactClaim, m.ErrorOut, 410,
+     "廃止: 通話の記録はサーバーが応答時に作成（項目はすべて拒否）"),
     ("GET", f"{BASE}/contacts/{{call_id}}", get_call, None, m.CallRecords, 200,
      "対応中・後処理中の通話の記録（オペレーター本人）。通話の記録はサーバーが応答時に作成"),
     ("PATCH", f"{BASE}/contacts/{{call_id}}", update_contact, m.ContactUpdate, m.ContactOut, 200, "通話の結果を記録"),
@@ -225,7 +237,7 @@ ROUTES: list[tuple[str, str, Handler, type[BaseModel] | None, type[BaseModel], i
 def openapi_document() -> dict[str, Any]:
     models = {r[3] for r in ROUTES if r[3]} | {r[4] for r in ROUTES} | {m.ErrorOut}
     _, schema = models_json_schema(
-        [(model, "validation" if model.__name__.endswith("In") or model.__name__ == "ContactUpdate"
+        [(model, "validation" if model.__name__.endswith("In") or model.__name__ in ("ContactUpdate", "ContactClaim")
           else "serialization") for model in sorted(models, key=lambda x: x.__name__)],
         ref_template="#/components/schemas/{model}",
     )

@@ -20,6 +20,10 @@ class _In(BaseModel):
     model_config = ConfigDict(extra="forbid", str_max_length=20000)
 
 
+class ContactClaim(_In):
+    """No fields: a browser cannot name a call, its caller number or its times (the server does)."""
+
+
 class ContactUpdate(_In):
     """The end of a call: outcome and the FAQ entries used. The server sets the operator, the caller
     number and every time (from the tracker and its own clock); the browser sends none of them."""
