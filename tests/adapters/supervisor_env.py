@@ -20,6 +20,7 @@ from cti.calendar.rules import Calendars
 from cti.config import Settings
 from cti.core.principal import Role
 from cti.db import open_database
+from cti.gateway import Database
 from records.plugin import records_ctx
 from records.plugin import setup_routes as records_routes
 from records.schema import migrations as records_migrations
@@ -114,10 +115,12 @@ async def make_env(
         app[keys.AMI] = telephony
 
     async def db_ctx(app: web.Application) -> AsyncIterator[None]:
-        app[keys.DB] = await open_database(tmp_path / db_name,
-                                           {**records_migrations(), **wiring_supervisor.migrations()})
+        migrations = {**records_migrations(), **wiring_supervisor.migrations()}
+        app[keys.DATABASE] = await Database.open(tmp_path / db_name, migrations)  # records' gateway
+        app[keys.DB] = await open_database(tmp_path / db_name, migrations)
         yield
         await app[keys.DB].close()
+        await app[keys.DATABASE].close()
 
     async def users_ctx(app: web.Application) -> AsyncIterator[None]:
         accounts = app[AUTH].accounts

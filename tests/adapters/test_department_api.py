@@ -1,5 +1,5 @@
 """Department screen API: the inbox is scoped to the user's department (区政情報課 sees all), another
-department's record answers 403 and is audited, and click-to-call goes through the real AMI client
+department's record answers 404 (like a missing one) and is audited, and click-to-call goes through the real AMI client
 (a real TCP AMI server) with the staff phone first, then the citizen; outcome and close are recorded."""
 
 from __future__ import annotations
@@ -30,8 +30,7 @@ MONDAY_NIGHT = datetime(2026, 12, 7, 19, 0, tzinfo=TOKYO)
 
 async def take_callback(env: Env, call_id: str, department: str, phone: str = "09012345678") -> int:
     csrf = await env.login("op1")
-    r = await env.client.post("/api/records/contacts", json={"call_id": call_id}, headers=csrf)
-    assert r.status == 201, await r.text()
+    await env.app[keys.RECORDS].call_taken(call_id, "op1")  # the server, when op1 answers
     r = await env.client.post(f"/api/records/contacts/{call_id}/consent", json={"answer": "yes"}, headers=csrf)
     assert r.status == 201, await r.text()
     r = await env.client.post(f"/api/records/contacts/{call_id}/callbacks", headers=csrf, json={
@@ -67,15 +66,15 @@ async def test_inbox_is_scoped_and_overdue_first(tmp_path: Path) -> None:
         assert (await env.client.get("/department/")).status == 403
 
 
-async def test_other_departments_record_is_403_and_audited(tmp_path: Path) -> None:
+async def test_other_departments_record_is_404_and_audited(tmp_path: Path) -> None:
     async with make_env(tmp_path, FRIDAY_EVENING) as env:
         [zeimu] = await handed_over(env, ["zeimu"])
         csrf = await env.login("reg1")
         r = await env.client.get(f"/api/records/callbacks/{zeimu}")
-        assert r.status == 403
+        assert r.status == 404  # the same answer as a record that does not exist
         r = await env.client.post(f"/api/department/callbacks/{zeimu}/call", json={"extension": "201"},
                                   headers=csrf)
-        assert r.status == 403
+        assert r.status == 404
         denied = await env.audit(actor="reg1", outcome="denied")
         assert [(d["action"], d["record_id"]) for d in denied] == [("read", str(zeimu)), ("read", str(zeimu))]
         assert await env.scalar("SELECT status FROM callbacks WHERE id = ?", (zeimu,)) == "handed_over"
