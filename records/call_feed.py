@@ -43,7 +43,8 @@ class CallFeed:
         self.service = service
         self.seats = seats
         self.tracker = tracker
-        self._arrived: dict[str, str | None] = {}  # call id -> caller number, while no tracker answers
+        # call id -> (caller number, category) from the events, for when no tracker is at hand
+        self._arrived: dict[str, tuple[str | None, str | None]] = {}
 
     def on_events(self, events: Any) -> Awaitable[None] | None:
         """A telephony domain listener (one event or a list)."""
@@ -53,7 +54,9 @@ class CallFeed:
             kind = getattr(event, "type", None)
             if kind == "call_arrived":
                 if len(self._arrived) < 10_000:
-                    self._arrived[event.call_id] = event.caller_number
+                    self._arrived[event.call_id] = (event.caller_number, None)
+            elif kind in ("call_routed", "call_queued") and event.call_id in self._arrived and event.category:
+                self._arrived[event.call_id] = (self._arrived[event.call_id][0], event.category)
             elif kind == "operator_connected":
                 operator = self.seats.user_at(event.interface)
                 if operator is None:
@@ -73,7 +76,7 @@ class CallFeed:
         snapshot = self.tracker.get(call_id) if self.tracker is not None else None
         if snapshot is not None:
             return snapshot.caller_number, snapshot.category
-        return self._arrived.get(call_id), None
+        return self._arrived.get(call_id, (None, None))
 
     async def _run(self, work: list[Awaitable[Any]]) -> None:
         for outcome in await asyncio.gather(*work, return_exceptions=True):

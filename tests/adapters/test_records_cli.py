@@ -21,7 +21,7 @@ from cti.gateway import Database
 from records.models import CallbackIn, ConsentIn
 from records.schema import migrations
 from records.settings import RecordsSettings
-from records.store import RecordsService
+from records.service import RecordsService
 
 ROOT = Path(__file__).resolve().parents[2]
 OP = Principal("op1", Role.OPERATOR, None, "10.0.0.5")

@@ -29,7 +29,7 @@ from playwright.async_api import Browser, Page, async_playwright
 from supervisor_e2e import OPERATOR, ensure_ctx, wire_supervisor
 
 from cti import keys
-from records.models import ContactIn, ContactUpdate
+from records.models import ContactUpdate
 from telephony.agi_plugin import agi_ctx
 from telephony.plugin import ami_ctx
 
@@ -157,8 +157,7 @@ async def test_report_matches_known_contacts_and_csv(tmp_path: Path, browser: Br
                  ("k4", 13, "zei", "transferred"), ("k5", 13, None, "resolved")]
         for call_id, hour, category, outcome in known:
             clock.at = MONDAY_10.replace(hour=hour) + timedelta(minutes=5)
-            await service.create_contact(OPERATOR, ContactIn(call_id=call_id, started_at=clock.at,
-                                                             ivr_category=category, caller_number="0312345678"))
+            await service.call_taken(call_id, OPERATOR.user_id, ivr_category=category, caller_number="0312345678")
             update = ContactUpdate(outcome=outcome, transfer_department="zeimu" if outcome == "transferred" else None)
             await service.update_contact(OPERATOR, call_id, update)
         clock.at = MONDAY_10.replace(hour=18)
