@@ -24,8 +24,8 @@ from cti.core.principal import Principal, Role
 from cti.gateway import Database
 from records.models import CallbackIn, ConsentIn
 from records.schema import migrations
-from records.settings import RecordsSettings
 from records.service import RecordsService
+from records.settings import RecordsSettings
 
 TARGET = 1000.0
 OPERATOR = Principal("bench-op", Role.OPERATOR, None, "127.0.0.1")

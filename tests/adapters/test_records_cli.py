@@ -20,8 +20,8 @@ from cti.core.principal import Principal, Role
 from cti.gateway import Database
 from records.models import CallbackIn, ConsentIn
 from records.schema import migrations
-from records.settings import RecordsSettings
 from records.service import RecordsService
+from records.settings import RecordsSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 OP = Principal("op1", Role.OPERATOR, None, "10.0.0.5")

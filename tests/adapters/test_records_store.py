@@ -422,7 +422,8 @@ async def test_purge_removes_personal_bytes_after_one_year(service: RecordsServi
         assert needle.encode() in blob
     assert (await fetch(service, "SELECT department, status, name, phone, question, handover_date FROM callbacks"
                               " WHERE call_id = 'old'"))[0] == ("zeimu", "received", None, None, None, "2026-12-07")
-    assert (await fetch(service, "SELECT outcome, caller_number FROM contacts WHERE call_id = 'old'"))[0] == ("callback_requested", None)
+    assert (await fetch(service, "SELECT outcome, caller_number FROM contacts WHERE call_id = 'old'"))[0] == (
+        "callback_requested", None)
     detail = (await fetch(service, "SELECT detail FROM audit WHERE action = 'purge'"))[0][0]
     assert old_name not in detail and "0311112222" not in detail
     assert (await verify_audit(service.db))[1] == []
@@ -554,7 +555,8 @@ async def test_call_taken_creates_the_contact_once(service: RecordsService) -> N
     await service.call_ended("t1")
     assert [h["call_id"] for h in await service.caller_history("0312345678")] == ["t1"]
     assert [o["id"] for o in await service.open_callbacks_for("03-1234-5678")] == [cb["id"]]
-    assert (await fetch(service, "SELECT actor, action, record_id FROM audit ORDER BY seq LIMIT 1"))[0] == ("system", "create", "t1")
+    assert (await fetch(service, "SELECT actor, action, record_id FROM audit ORDER BY seq LIMIT 1"))[0] == (
+        "system", "create", "t1")
 
 
 async def test_logs_carry_no_personal_data(service: RecordsService, clock: Clock,

@@ -17,8 +17,8 @@ from aiohttp import ClientWebSocketResponse, WSMsgType
 from aiohttp.test_utils import TestClient, TestServer
 
 from cti import keys
-from records.keys import CALL_FEED
 from cti.core.clock import TOKYO
+from records.keys import CALL_FEED
 from screenpop.dispatcher import DISPATCHER
 from telephony.events import CallArrived, CallEnded, CallQueued, CallRouted, OperatorConnected, OperatorRinging
 
