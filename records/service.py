@@ -160,7 +160,9 @@ class RecordsService:
 
     async def get_call(self, principal: Principal | None, call_id: str) -> dict[str, Any]:
         """One call's records for its operator while the call is theirs and open; admins always."""
-        who = rules.require_principal(principal)
+        # the role part first (department staff: 403 whatever the id); a refusal is audited
+        who = await self._authorize(principal, Access.READ_CALL, "read", "call", call_operator=principal and
+                                    principal.user_id)
         now = self.now()
         call_open = self.calls.may_read(call_id, who.user_id, now)
 
