@@ -38,7 +38,7 @@ CALLS_PER_WRITER = 300
 
 def seed_calls(db: Path, call_ids: list[str]) -> None:
     """The contacts the server would have created on each answer (no AMI link in this test)."""
-    conn = sqlite3.connect(db)
+    conn = sqlite3.connect(db, timeout=30)
     with conn:
         conn.executemany("INSERT INTO contacts(call_id, operator, started_at, caller_number) VALUES (?,?,?,?)",
                          [(c, "op1", datetime.now(TOKYO).isoformat(), "0312345678") for c in call_ids])
@@ -191,15 +191,18 @@ async def test_kill9_mid_stream_loses_no_acknowledged_record(tmp_path: Path) -> 
     config = write_config(tmp_path, port)
     result = cti(config, "user", "add", "op1", "--role", "operator", "--password-stdin", stdin=PASSWORD + "\n")
     assert result.returncode == 0, result.stderr
-    seed_calls(tmp_path / "cti.sqlite3", [f"r{r}w{w}-{n}" for r in range(KILLS) for w in range(WRITERS)
-                                          for n in range(1, CALLS_PER_WRITER + 1)] + ["after-crashes"])
+    # `cti user add` still creates the store through cti.db (umask mode) and `cti serve` refuses a store
+    # others can read: until access/cli.py moves to the gateway (which creates it 0600)
+    os.chmod(tmp_path / "cti.sqlite3", 0o600)
     server = Server(config, port, tmp_path / "serve.log")
     rnd = random.Random(9)
     acked: list[tuple[str, str]] = []
     restarts: list[float] = []
     in_flight_at_kill: list[int] = []
     try:
-        await server.start()
+        await server.start()  # (it migrates the store)
+        seed_calls(tmp_path / "cti.sqlite3", [f"r{r}w{w}-{n}" for r in range(KILLS) for w in range(WRITERS)
+                                              for n in range(1, CALLS_PER_WRITER + 1)] + ["after-crashes"])
         for round_no in range(KILLS):
             op = Operator(f"http://127.0.0.1:{port}")
             try:
