@@ -20,7 +20,7 @@ from cti.core.logs import log_event
 from records import api
 from records import keys as records_keys
 from records.call_feed import CallFeed
-from records.periodic import log_anchor, run_periodic
+from records.periodic import run_periodic
 from records.service import RecordsService
 
 HANDOVER_INTERVAL_SECONDS = 60.0
@@ -36,7 +36,8 @@ def build_service(app: web.Application) -> RecordsService:
 
 
 async def records_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Owns the records service and its periodic task (handover every minute, daily retention)."""
+    """Owns the records service and its periodic task (handover every minute; at start and then daily:
+    the retention purge, old backups deleted, the audit anchor logged)."""
     service = build_service(app)
     service.legacy.conn = app.get(keys.DB)
     app[keys.RECORDS] = service
@@ -49,7 +50,6 @@ async def records_ctx(app: web.Application) -> AsyncIterator[None]:
     if service.trail.key is None:
         log_event(logger, "audit_key_missing", level=logging.WARNING,
                   hint="set records.audit_key (CTI_RECORDS__AUDIT_KEY_FILE): without it the chain is plain SHA-256")
-    await log_anchor(service)
     task = asyncio.create_task(run_periodic(service, HANDOVER_INTERVAL_SECONDS, "all",
                                             Path(app[keys.SETTINGS].records.backup_dir)), name="records-periodic")
     try:
