@@ -20,7 +20,7 @@ from cti.core.http import current_principal
 from cti.core.logs import log_event
 from records import models as m
 from records.rules import FIELD_LABELS, Access, RecordsError, authorize, parse_record_id
-from records.store import RecordsService
+from records.service import RecordsService
 
 logger = logging.getLogger("records.api")
 
@@ -65,13 +65,20 @@ def _validation_error(exc: ValidationError) -> RecordsError:
     return RecordsError(422, "invalid_field", f"{label}の値が正しくありません（{first['msg']}）", field)
 
 
-async def _body(request: web.Request, model: type[M]) -> M:
+async def read_json_object(request: web.Request) -> dict[str, Any]:
+    """The body as a JSON object, or RecordsError 400 (never a 500: a number of 5,000 digits is a
+    ValueError in Python's json, not a JSONDecodeError)."""
     try:
         raw = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise RecordsError(400, "invalid_json", "リクエストの本文がJSONではありません") from None
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise RecordsError(400, "invalid_json", "リクエストの本文がJSONではありません（数値が大きすぎる等）") from None
     if not isinstance(raw, dict):
         raise RecordsError(400, "invalid_json", "リクエストの本文はJSONオブジェクトにしてください")
+    return raw
+
+
+async def _body(request: web.Request, model: type[M]) -> M:
+    raw = await read_json_object(request)
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
@@ -112,10 +119,13 @@ def _gate(request: web.Request, access: Access) -> None:
 
 
 @_guard
-async def create_contact(request: web.Request) -> web.StreamResponse:
+async def claim_contact(request: web.Request) -> web.StreamResponse:
+    """Refused: the server creates the contact when the tracker sees the operator answer. Any call id,
+    caller number or time in the body is named as not accepted (422); an empty body gets 410."""
     _gate(request, Access.CREATE)
-    data = await _body(request, m.ContactIn)
-    return _json(await _service(request).create_contact(current_principal(request), data), 201)
+    await _body(request, m.ContactClaim)
+    raise RecordsError(410, "created_by_server",
+                       "通話の記録は、応答した時点でサーバーが作成します（画面からは作成しません）")
 
 
 @_guard
@@ -206,9 +216,10 @@ async def openapi(request: web.Request) -> web.StreamResponse:
 # ---- routes and OpenAPI ---------------------------------------------------------------------------
 
 ROUTES: list[tuple[str, str, Handler, type[BaseModel] | None, type[BaseModel], int, str]] = [
-    ("POST", f"{BASE}/contacts", create_contact, m.ContactIn, m.ContactOut, 201, "通話の記録を作成（オペレーター）"),
+    ("POST", f"{BASE}/contacts", claim_contact, m.ContactClaim, m.ErrorOut, 410,
+     "廃止: 通話の記録はサーバーが応答時に作成（項目はすべて拒否）"),
     ("GET", f"{BASE}/contacts/{{call_id}}", get_call, None, m.CallRecords, 200,
-     "対応中の通話の記録（オペレーター本人）"),
+     "対応中・後処理中の通話の記録（オペレーター本人）。通話の記録はサーバーが応答時に作成"),
     ("PATCH", f"{BASE}/contacts/{{call_id}}", update_contact, m.ContactUpdate, m.ContactOut, 200, "通話の結果を記録"),
     ("POST", f"{BASE}/contacts/{{call_id}}/consent", record_consent, m.ConsentIn, m.ConsentOut, 201, "同意の記録"),
     ("POST", f"{BASE}/contacts/{{call_id}}/callbacks", create_callback, m.CallbackIn, m.CallbackOut, 201,
@@ -226,7 +237,7 @@ ROUTES: list[tuple[str, str, Handler, type[BaseModel] | None, type[BaseModel], i
 def openapi_document() -> dict[str, Any]:
     models = {r[3] for r in ROUTES if r[3]} | {r[4] for r in ROUTES} | {m.ErrorOut}
     _, schema = models_json_schema(
-        [(model, "validation" if model.__name__.endswith("In") or model.__name__ == "ContactUpdate"
+        [(model, "validation" if model.__name__.endswith("In") or model.__name__ in ("ContactUpdate", "ContactClaim")
           else "serialization") for model in sorted(models, key=lambda x: x.__name__)],
         ref_template="#/components/schemas/{model}",
     )
@@ -240,7 +251,7 @@ def openapi_document() -> dict[str, Any]:
                     "application/json": {"schema": {"$ref": f"#/components/schemas/{out.__name__}"}}}},
                 "401": {"description": "ログインが必要", **error_ref},
                 "403": {"description": "権限なし（監査記録に残ります）", **error_ref},
-                "404": {"description": "ありません", **error_ref},
+                "404": {"description": "ありません、または参照範囲外（監査記録に残ります）", **error_ref},
                 "409": {"description": "状態・同意・版の競合", **error_ref},
                 "422": {"description": "入力の誤り（field が項目を示します）", **error_ref},
             },

@@ -33,14 +33,19 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     add_config_option(wipe)
     wipe.set_defaults(func=_wipe)
 
-    backup = sub.add_parser("backup", help="online backup of the database to a new file")
-    backup.add_argument("dest", metavar="DEST")
+    backup = sub.add_parser("backup", help="online backup of the database to a new 0600 file in records.backup_dir")
+    backup.add_argument("dest", metavar="DEST", nargs="?",
+                        help="a new file (default: records.backup_dir/cti-backup-DATE-TIME.sqlite3, deleted after"
+                             " records.backup_keep_days; a DEST elsewhere is never deleted automatically)")
     add_config_option(backup)
     backup.set_defaults(func=_backup)
 
     audit = sub.add_parser("audit", help="the audit trail")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
     verify = audit_sub.add_parser("verify", help="check the hash chain; name edited, deleted or reordered rows")
+    verify.add_argument("--anchor", metavar="SEQ:HASH", action="append", default=[],
+                        help="an audit_anchor from the log (repeatable): detects rows deleted at the end and a"
+                             " rewritten chain")
     add_config_option(verify)
     verify.set_defaults(func=_audit_verify)
 
@@ -59,11 +64,11 @@ def _with_service(args: argparse.Namespace, work: Callable[[Any, Path], Awaitabl
     async def run() -> T:
         from cti.calendar.rules import Calendars
         from cti.core.clock import system_clock
-        from cti.db import open_database
+        from cti.gateway import Database
         from records.schema import migrations
-        from records.store import RecordsService
+        from records.service import RecordsService
 
-        db = await open_database(settings.store.path, migrations())
+        db = await Database.open(settings.store.path, migrations())
         try:
             service = RecordsService(db, settings.records, Calendars.from_settings(settings.calendar),
                                      system_clock, office_closes=settings.calendar.office.closes)
@@ -112,33 +117,59 @@ def _wipe(args: argparse.Namespace) -> int:
 
 
 def _backup(args: argparse.Namespace) -> int:
-    from records.retention import backup, terminal_progress
+    from cti.core.clock import system_clock
+    from records.backups import backup, new_backup_path
+    from records.retention import terminal_progress
 
     settings = settings_or_exit(args)
     src = Path(settings.store.path)
     if not src.exists():
         print(f"cti backup: database {src} does not exist", file=sys.stderr)
         return 1
+    dest = Path(args.dest) if args.dest else new_backup_path(Path(settings.records.backup_dir), system_clock())
 
     async def audit_it(service: Any, _p: Path) -> None:
         await service.audit_alone(_cli_principal(), "backup", "records", None, "ok", {"dest": "file"})
 
     try:
-        pages = backup(src, Path(args.dest), terminal_progress())
+        pages = backup(src, dest, terminal_progress())
     except FileExistsError as exc:
         print(f"cti backup: {exc}", file=sys.stderr)
         return 1
     _with_service(args, audit_it)
-    print(f"backup written: {args.dest} ({pages} pages)")
+    print(f"backup written: {dest} ({pages} pages)")
+    if args.dest:
+        print("note: outside records.backup_dir this copy is not deleted automatically; delete it yourself"
+              f" within {settings.records.backup_keep_days} days", file=sys.stderr)
     return 0
 
 
 def _audit_verify(args: argparse.Namespace) -> int:
+    from records.audit import parse_anchor
     from records.retention import verify_audit
 
-    count, problems = _with_service(args, lambda s, _p: verify_audit(s.db))
+    try:
+        anchors = [parse_anchor(text) for text in args.anchor]
+    except ValueError as exc:
+        print(f"cti audit verify: {exc}", file=sys.stderr)
+        return 2
+
+    async def check(service: Any, _p: Path) -> tuple[int, list[Any], Any]:
+        from records.trail import head
+
+        key = service.trail.key
+        count, problems = await verify_audit(service.db, key)
+        for anchor in anchors:
+            problems += [p for p in (await verify_audit(service.db, key, anchor))[1]
+                         if p.kind.startswith("anchor")]
+        return count, problems, await service.db.read(head)
+
+    count, problems, last = _with_service(args, check)
     if not problems:
-        print(f"audit trail OK: {count} rows, hash chain intact")
+        keyed = "HMAC-keyed" if settings_or_exit(args).records.audit_key else "NOT keyed (set records.audit_key)"
+        print(f"audit trail OK: {count} rows, hash chain intact ({keyed})"
+              + (f"; matches {len(anchors)} anchor(s)" if anchors else "")
+              + (f"; head {last}" if last else ""))
         return 0
     for problem in problems:
         print(f"audit row {problem.seq}: {problem.kind}: {problem.text}")

@@ -6,8 +6,9 @@
                                                   rings the staff phone, then the citizen (ward caller ID)
     GET  /api/department/callbacks/{id}/call      the attempt's state (sending/queued/answered/...)
 
-Reading, scoping (403 + audit for another department's record), starting, attempts and closing
-all go through records' own service (records.store.RecordsService), which audits each of them;
+Reading, scoping (404 + audit for another department's record, the same answer as a missing one),
+starting, attempts and closing all go through records' own service (records.service.RecordsService),
+which audits each of them. A record is marked in progress only once the Originate was accepted;
 attempt outcomes and the close use records' API (/api/records/callbacks/{id}/attempts, /close).
 The live progress of a call arrives on the websocket as ``callback_progress`` messages.
 """
@@ -24,9 +25,10 @@ from aiohttp import web
 from cti import keys
 from cti.core.logs import log_event
 from cti.core.principal import Role
-from records.rules import RecordsError, parse_record_id
+from records.api import read_json_object
+from records.rules import SQLITE_MAX_ROWID, RecordsError, parse_record_id
 from screenpop.settings import DepartmentScreenSettings
-from supervision.http import DEPARTMENT_STAFF, ApiError, guarded, json_body, json_response, require
+from supervision.http import DEPARTMENT_STAFF, ApiError, guarded, json_response, require
 
 logger = logging.getLogger("screenpop.department")
 
@@ -85,26 +87,35 @@ def _default_extension(request: web.Request, department: str | None) -> str | No
     return None
 
 
+def _version(body: dict[str, Any], record: dict[str, Any]) -> int:
+    raw = body.get("version", record["version"])
+    if isinstance(raw, bool) or not isinstance(raw, int) or not 1 <= raw <= SQLITE_MAX_ROWID:
+        raise ApiError(422, "invalid_field", "version は読み込んだ版の番号（1以上の整数）です", "version")
+    return raw
+
+
 @guarded
 async def place_call(request: web.Request) -> web.StreamResponse:
     who = require(request, DEPARTMENT_STAFF)
     callback_id = parse_record_id(request.match_info["id"])
     if callback_id is None:
         raise ApiError(404, "not_found", "折り返し依頼の番号が正しくありません", "id")
-    body = await json_body(request)
+    body = await read_json_object(request)
     extension = body.get("extension") or _default_extension(request, who.department)
     if not isinstance(extension, str) or not EXTENSION.match(extension):
         raise ApiError(422, "invalid_extension", "ご自身の内線番号を数字2〜8桁で入力してください", "extension")
     service = request.app[keys.RECORDS]
-    # The audited, scoped read: another department's record answers 403 here (and is audited).
+    # The audited, scoped read: another department's record answers 404 here (audited as denied).
     record = await service.get_callback(who, callback_id)
+    version = _version(body, record)
     if record["status"] in CLOSED:
         raise ApiError(409, "already_closed", "この依頼は完了しています", "status")
+    if version != record["version"]:
+        raise ApiError(409, "version_conflict", "他の職員が先に更新しました。最新の内容を読み込み直してください",
+                       "version")
     telephony = request.app.get(keys.AMI)
     if telephony is None:
         raise ApiError(503, "telephony_unavailable", "電話設備に接続されていないため発信できません")
-    if record["status"] == "handed_over":
-        record = await service.start(who, callback_id, int(body.get("version") or record["version"]))
     from telephony.ami.actions import AmiError
     from telephony.control import CallbackAlreadyActive
 
@@ -122,6 +133,13 @@ async def place_call(request: web.Request) -> web.StreamResponse:
         await service.audit_alone(who, "call", "callback", callback_id, "failed", {"error": type(exc).__name__})
         raise ApiError(502, "originate_failed",
                        "電話設備が発信を受け付けませんでした。時間をおいてお試しください") from None
+    # Only a call that really went out marks the record in progress.
+    if record["status"] == "handed_over":
+        try:
+            record = await service.start(who, callback_id, version)
+        except RecordsError as err:  # changed meanwhile: the call is placed, the record stays as the other left it
+            log_event(logger, "callback_start_after_call_refused", level=logging.WARNING,
+                      callback_id=callback_id, code=err.code)
     await service.audit_alone(who, "call", "callback", callback_id, "ok",
                               {"extension": extension, "state": attempt.state.value})
     log_event(logger, "callback_call_placed", callback_id=callback_id, user=who.user_id, state=attempt.state.value)
@@ -144,15 +162,19 @@ async def _originate(telephony: Any, callback_id: str, staff: str, citizen: str,
 @guarded
 async def call_status(request: web.Request) -> web.StreamResponse:
     who = require(request, DEPARTMENT_STAFF)
-    callback_id = request.match_info["id"]
-    owner = request.app[CALL_OWNERS].get(callback_id)
+    callback_id = parse_record_id(request.match_info["id"])
+    if callback_id is None:
+        raise ApiError(404, "not_found", "折り返し依頼の番号が正しくありません", "id")
+    # Only for records of one's own department (区政情報課 and admins: all); others are 404, audited.
+    await request.app[keys.RECORDS].check_scope(who, callback_id)
+    owner = request.app[CALL_OWNERS].get(str(callback_id))
     if owner is not None and owner != who.user_id and who.role != Role.ADMIN:
         raise ApiError(403, "forbidden", "他の職員の発信状況は参照できません")
     telephony = request.app.get(keys.AMI)
-    attempt = telephony.control.callback_status(callback_id) if telephony is not None else None
+    attempt = telephony.control.callback_status(str(callback_id)) if telephony is not None else None
     if attempt is None:
         raise ApiError(404, "no_call", "この依頼の発信はありません", "id")
-    return json_response({"callback_id": callback_id, "state": attempt.state.value, "reason": attempt.reason,
+    return json_response({"callback_id": str(callback_id), "state": attempt.state.value, "reason": attempt.reason,
                           "active": attempt.active})
 
 

@@ -1,5 +1,7 @@
 """Wire models of the records API (pydantic); the OpenAPI document is generated from them.
 
+Contacts are created by the server (records.plugin, on the tracker's operator_connected), so no
+model lets a browser name a call's operator, caller number or times.
 Field checks that need Japanese messages naming the field (phone, reasons, lengths, department)
 live in records.rules; these models fix shapes and types.
 """
@@ -18,20 +20,14 @@ class _In(BaseModel):
     model_config = ConfigDict(extra="forbid", str_max_length=20000)
 
 
-class ContactIn(_In):
-    """A handled call (created when the operator takes the call)."""
-
-    call_id: str = Field(min_length=1, max_length=64, description="Asterisk Linkedid")
-    started_at: datetime | None = Field(None, description="default: now")
-    ivr_category: str | None = Field(None, max_length=64)
-    caller_number: str | None = Field(None, max_length=32, description="personal data, kept for caller history")
-    faq_entries: list[str] = Field(default_factory=list, max_length=50)
+class ContactClaim(_In):
+    """No fields: a browser cannot name a call, its caller number or its times (the server does)."""
 
 
 class ContactUpdate(_In):
-    """The end of a call: outcome and the FAQ entries used."""
+    """The end of a call: outcome and the FAQ entries used. The server sets the operator, the caller
+    number and every time (from the tracker and its own clock); the browser sends none of them."""
 
-    ended_at: datetime | None = None
     outcome: Outcome | None = None
     transfer_department: str | None = Field(None, description="department code when outcome = transferred")
     ivr_category: str | None = Field(None, max_length=64)

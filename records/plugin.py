@@ -1,7 +1,8 @@
-"""How records plugs into the app: a cleanup context and the routes.
+"""How records plugs into the app: a cleanup context, the routes, the tracker subscription.
 
 create_app should: merge ``records.schema.migrations()`` into the database migrations, append
-``records_ctx`` to ``app.cleanup_ctx`` AFTER the database context, and call ``setup_routes(app)``.
+``records_ctx`` to ``app.cleanup_ctx`` AFTER the database context, and call ``setup_routes(app)``
+(which also subscribes records to the tracker's events once every context has started).
 """
 
 from __future__ import annotations
@@ -10,31 +11,47 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from aiohttp import web
 
 from cti import keys
+from cti.core.logs import log_event
 from records import api
-from records.store import RecordsService, run_periodic
+from records import keys as records_keys
+from records.call_feed import CallFeed
+from records.periodic import run_periodic
+from records.service import RecordsService
 
 HANDOVER_INTERVAL_SECONDS = 60.0
+logger = logging.getLogger("records")
 
 
 def build_service(app: web.Application) -> RecordsService:
     settings = app[keys.SETTINGS]
     return RecordsService(
-        app[keys.DB], settings.records, app[keys.CALENDARS], app[keys.CLOCK],
+        app[keys.DATABASE], settings.records, app[keys.CALENDARS], app[keys.CLOCK],
         office_closes=settings.calendar.office.closes,
     )
 
 
 async def records_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Owns the records service and its periodic task (handover every minute, purge once a day)."""
-    # aiosqlite logs every statement's parameters (names, phone numbers) at DEBUG: keep it quiet.
-    logging.getLogger("aiosqlite").setLevel(logging.INFO)
+    """Owns the records service and its periodic task (handover every minute; at start and then daily:
+    the retention purge, old backups deleted, the audit anchor logged)."""
     service = build_service(app)
+    service.legacy.conn = app.get(keys.DB)
     app[keys.RECORDS] = service
-    task = asyncio.create_task(run_periodic(service, HANDOVER_INTERVAL_SECONDS, "all"), name="records-periodic")
+    app[records_keys.SERVICE] = service
+    from access.web import SEATS
+    from screenpop.seats import SeatMap
+
+    seats: SeatMap = app.get(SEATS) or SeatMap()
+    app[records_keys.CALL_FEED] = CallFeed(service, seats, app.get(keys.TRACKER))
+    if service.trail.key is None:
+        log_event(logger, "audit_key_missing", level=logging.WARNING,
+                  hint="set records.audit_key (CTI_RECORDS__AUDIT_KEY_FILE): without it the chain is plain SHA-256")
+    task = asyncio.create_task(run_periodic(service, HANDOVER_INTERVAL_SECONDS, "all",
+                                            Path(app[keys.SETTINGS].records.backup_dir)), name="records-periodic")
     try:
         yield
     finally:
@@ -43,5 +60,17 @@ async def records_ctx(app: web.Application) -> AsyncIterator[None]:
             await task
 
 
+async def subscribe_to_calls(app: web.Application) -> None:
+    """(on_startup, after every context) The AMI context starts after records_ctx: subscribe now."""
+    feed = app.get(records_keys.CALL_FEED)
+    telephony = app.get(keys.AMI)
+    listeners = getattr(telephony, "domain_listeners", None)
+    if feed is None or listeners is None:
+        return
+    feed.tracker = app.get(keys.TRACKER)
+    listeners.insert(0, feed.on_events)
+
+
 def setup_routes(app: web.Application) -> None:
     api.setup_routes(app)
+    app.on_startup.append(subscribe_to_calls)

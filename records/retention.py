@@ -1,4 +1,4 @@
-"""Retention (purge after retention_days), contract-end export and wipe, audit verification, backup.
+"""Retention (purge after retention_days), contract-end export and wipe, audit verification.
 
 Purging clears the personal-data columns (records.schema.PERSONAL_COLUMNS) and keeps the rest as
 statistics. secure_delete zeroes freed cell space, then VACUUM rewrites the file and
@@ -8,7 +8,6 @@ Nothing written to the log or to purge_runs carries personal data: only counts a
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import logging
@@ -19,18 +18,19 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, TextIO
-
-import aiosqlite
 
 from cti.core.clock import require_aware
 from cti.core.logs import log_event
 from cti.core.principal import Principal
-from records import rules
-from records.audit import Problem, verify_chain
+from cti.gateway import Gateway
+from records import rules, trail
+from records.audit import Anchor, Problem
 from records.schema import COLLECTED_AT, EXPORT_TABLES, PERSONAL_COLUMNS
-from records.store import SYSTEM, RecordsService
+from records.service import RecordsService
+from records.trail import SYSTEM
 
 logger = logging.getLogger("records.retention")
 
@@ -75,25 +75,42 @@ def _pending_where(table: str) -> str:
     return f"{COLLECTED_AT[table]} <= ? AND ({any_value})"
 
 
+def _scrub(conn: sqlite3.Connection) -> tuple[int, int, int]:
+    conn.execute("VACUUM")
+    row = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    return int(row[0]), int(row[1]), int(row[2])
+
+
 async def scrub_files(service: RecordsService) -> tuple[int, int, int]:
     """VACUUM and truncate the WAL so freed personal data leaves the database files."""
-    for attempt in range(20):
-        try:
-            async with service.exclusive():
-                await service.db.execute("VACUUM")
-                async with service.db.execute("PRAGMA wal_checkpoint(TRUNCATE)") as cur:
-                    row = await cur.fetchone()
-            break
-        except sqlite3.OperationalError:
-            # "SQL statements in progress": a reader on the shared connection; try again shortly.
-            if attempt == 19:
-                raise
-            await asyncio.sleep(0.05)
-    assert row is not None
-    busy, log_frames, done = (int(v) for v in row)
+    busy, log_frames, done = await service.db.maintenance(_scrub)
     if busy:
         log_event(logger, "wal_checkpoint_busy", level=logging.WARNING, log_frames=log_frames, done=done)
     return busy, log_frames, done
+
+
+def _purge_unit(conn: sqlite3.Connection, service: RecordsService, at: datetime, cutoff_text: str, kind: str,
+                dry_run: bool, who: Principal, progress: Progress | None) -> dict[str, int]:
+    rows: dict[str, int] = {}
+    tables = list(PERSONAL_COLUMNS)
+    for i, table in enumerate(tables):
+        if progress:
+            progress(kind, i, len(tables))
+        if dry_run:
+            row = conn.execute(f"SELECT count(*) FROM {table} WHERE {_pending_where(table)}", (cutoff_text,)).fetchone()
+            rows[table] = int(row[0]) if row else 0
+        else:
+            rows[table] = conn.execute(_clear_sql(table, _pending_where(table)), (rules.iso(at), cutoff_text)).rowcount
+    if progress:
+        progress(kind, len(tables), len(tables))
+    if not dry_run:
+        conn.execute(
+            "INSERT INTO purge_runs(at, cutoff, kind, contacts, callbacks, faq_gaps) VALUES (?,?,?,?,?,?)",
+            (rules.iso(at), cutoff_text, kind, rows["contacts"], rows["callbacks"], rows["faq_gaps"]),
+        )
+        if any(rows.values()) or kind == "wipe":
+            service.trail.append(conn, who, kind, "records", None, detail={"cutoff": cutoff_text, **rows}, at=at)
+    return rows
 
 
 async def purge(
@@ -111,29 +128,9 @@ async def purge(
               else datetime.max.replace(tzinfo=at.tzinfo))
     cutoff_text = rules.iso(cutoff) if kind == "purge" else "9999-12-31T23:59:59"
     result = PurgeResult(cutoff=cutoff, dry_run=dry_run)
-    tables = list(PERSONAL_COLUMNS)
-    async with service.transaction() as db:
-        for i, table in enumerate(tables):
-            if progress:
-                progress(kind, i, len(tables))
-            if dry_run:
-                async with db.execute(f"SELECT count(*) FROM {table} WHERE {_pending_where(table)}",
-                                      (cutoff_text,)) as cur:
-                    row = await cur.fetchone()
-                result.rows[table] = int(row[0]) if row else 0
-            else:
-                cur = await db.execute(_clear_sql(table, _pending_where(table)), (rules.iso(at), cutoff_text))
-                result.rows[table] = cur.rowcount
-        if progress:
-            progress(kind, len(tables), len(tables))
-        if not dry_run:
-            await db.execute(
-                "INSERT INTO purge_runs(at, cutoff, kind, contacts, callbacks, faq_gaps) VALUES (?,?,?,?,?,?)",
-                (rules.iso(at), cutoff_text, kind, result.rows["contacts"], result.rows["callbacks"],
-                 result.rows["faq_gaps"]),
-            )
-            if any(result.rows.values()) or kind == "wipe":
-                await service.audit(who, kind, "records", None, detail={"cutoff": cutoff_text, **result.rows}, at=at)
+    unit = partial(_purge_unit, service=service, at=at, cutoff_text=cutoff_text, kind=kind, dry_run=dry_run,
+                   who=who, progress=progress)
+    result.rows = await (service.db.read(unit) if dry_run else service.db.write(unit))
     if not dry_run and (any(result.rows.values()) or kind == "wipe"):
         result.checkpoint = await scrub_files(service)
     log_event(logger, f"records_{kind}", **result.counts())
@@ -142,68 +139,73 @@ async def purge(
 
 def _prepare_empty_dir(out_dir: Path) -> None:
     out_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(out_dir, 0o700)
     if any(out_dir.iterdir()):
         raise FileExistsError(f"{out_dir} is not empty; export refuses to mix with older files")
 
 
-async def export(service: RecordsService, out_dir: Path, who: Principal,
-                 progress: Progress | None = None) -> dict[str, Any]:
-    """Write every table as JSON Lines plus manifest.json (counts, SHA-256); audited."""
-    _prepare_empty_dir(out_dir)
+def _private_file(path: Path) -> int:
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+
+
+def _export_unit(conn: sqlite3.Connection, service: RecordsService, out_dir: Path, who: Principal, at: datetime,
+                 progress: Progress | None) -> dict[str, dict[str, Any]]:
+    """(database thread, one transaction: one snapshot of every table) the files and the audit row."""
     files: dict[str, dict[str, Any]] = {}
-    at = service.now()
-    async with service.transaction() as db:  # one snapshot for every table
-        totals = {}
-        for table in EXPORT_TABLES:
-            async with db.execute(f"SELECT count(*) FROM {table}") as cur:
-                row = await cur.fetchone()
-            totals[table] = int(row[0]) if row else 0
-        grand, done = sum(totals.values()), 0
-        for table in EXPORT_TABLES:
-            path = out_dir / f"{table}.jsonl"
-            digest = hashlib.sha256()
-            count = 0
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as fh:
-                order = "seq" if table == "audit" else "rowid"
-                async with db.execute(f"SELECT * FROM {table} ORDER BY {order}") as cur:
-                    async for row in cur:
-                        line = (json.dumps(dict(row), ensure_ascii=False, sort_keys=True) + "\n").encode("utf-8")
-                        fh.write(line)
-                        digest.update(line)
-                        count += 1
-                        done += 1
-                        if progress and done % 500 == 0:
-                            progress("export", done, grand)
-                fh.flush()
-                os.fsync(fh.fileno())
-            files[path.name] = {"table": table, "rows": count, "sha256": digest.hexdigest()}
-        await service.audit(who, "export", "records", None,
-                            detail={"rows": {v["table"]: v["rows"] for v in files.values()}}, at=at)
+    totals = {table: int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]) for table in EXPORT_TABLES}
+    grand, done = sum(totals.values()), 0
+    for table in EXPORT_TABLES:
+        path = out_dir / f"{table}.jsonl"
+        digest = hashlib.sha256()
+        count = 0
+        with os.fdopen(_private_file(path), "wb") as fh:
+            order = "seq" if table == "audit" else "rowid"
+            for row in conn.execute(f"SELECT * FROM {table} ORDER BY {order}"):
+                line = (json.dumps(dict(row), ensure_ascii=False, sort_keys=True) + "\n").encode("utf-8")
+                fh.write(line)
+                digest.update(line)
+                count += 1
+                done += 1
+                if progress and done % 500 == 0:
+                    progress("export", done, grand)
+            fh.flush()
+            os.fsync(fh.fileno())
+        files[path.name] = {"table": table, "rows": count, "sha256": digest.hexdigest()}
+    service.trail.append(conn, who, "export", "records", None,
+                         detail={"rows": {v["table"]: v["rows"] for v in files.values()}}, at=at)
     if progress:
         progress("export", grand, grand)
+    return files
+
+
+async def export(service: RecordsService, out_dir: Path, who: Principal,
+                 progress: Progress | None = None) -> dict[str, Any]:
+    """Write every table as JSON Lines plus manifest.json (counts, SHA-256); audited; files 0600."""
+    _prepare_empty_dir(out_dir)
+    at = service.now()
+    files = await service.db.write(partial(_export_unit, service=service, out_dir=out_dir, who=who, at=at,
+                                           progress=progress))
     manifest = {"exported_at": rules.iso(at), "exported_by": who.user_id, "format": "jsonl", "files": files}
-    (out_dir / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", "utf-8")
-    log_event(logger, "records_export", files=len(files), rows=grand)
+    with os.fdopen(_private_file(out_dir / "manifest.json"), "w", encoding="utf-8") as fh:
+        fh.write(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n")
+    log_event(logger, "records_export", files=len(files), rows=sum(f["rows"] for f in files.values()))
     return manifest
 
 
-async def personal_values(db: aiosqlite.Connection) -> list[str]:
+def personal_values(conn: sqlite3.Connection) -> list[str]:
     values: list[str] = []
     for table, columns in PERSONAL_COLUMNS.items():
         for column in columns:
-            async with db.execute(f"SELECT DISTINCT {column} FROM {table} WHERE {column} IS NOT NULL") as cur:
-                values.extend(str(r[0]) for r in await cur.fetchall())
+            rows = conn.execute(f"SELECT DISTINCT {column} FROM {table} WHERE {column} IS NOT NULL").fetchall()
+            values.extend(str(r[0]) for r in rows)
     return values
 
 
-async def remaining_personal(db: aiosqlite.Connection) -> dict[str, int]:
+def remaining_personal(conn: sqlite3.Connection) -> dict[str, int]:
     counts = {}
     for table, columns in PERSONAL_COLUMNS.items():
         any_value = " OR ".join(f"{c} IS NOT NULL" for c in columns)
-        async with db.execute(f"SELECT count(*) FROM {table} WHERE {any_value}") as cur:
-            row = await cur.fetchone()
-        counts[table] = int(row[0]) if row else 0
+        counts[table] = int(conn.execute(f"SELECT count(*) FROM {table} WHERE {any_value}").fetchone()[0])
     return counts
 
 
@@ -216,12 +218,12 @@ def find_bytes(paths: list[Path], needles: list[str]) -> list[str]:
 async def wipe(service: RecordsService, db_path: Path, who: Principal, progress: Progress | None = None,
                sample: int = 2000) -> dict[str, Any]:
     """Erase all personal data now (contract end) and verify: no values left, no bytes left in the files."""
-    values = await personal_values(service.db)
+    values = await service.db.read(personal_values)
     probe = [v for v in values if len(v.encode("utf-8")) >= 4]
     if len(probe) > sample:
         probe = random.Random(0).sample(probe, sample)
     result = await purge(service, dry_run=False, who=who, progress=progress, kind="wipe")
-    remaining = await remaining_personal(service.db)
+    remaining = await service.db.read(remaining_personal)
     files = [db_path, Path(f"{db_path}-wal")]
     found = find_bytes(files, probe)
     report = {
@@ -236,34 +238,6 @@ async def wipe(service: RecordsService, db_path: Path, who: Principal, progress:
     return report
 
 
-async def verify_audit(db: aiosqlite.Connection) -> tuple[int, list[Problem]]:
-    async with db.execute("SELECT * FROM audit ORDER BY seq") as cur:
-        rows = [dict(r) for r in await cur.fetchall()]
-    async with db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'audit'") as cur:
-        hw = await cur.fetchone()
-    return len(rows), verify_chain(rows, int(hw[0]) if hw else None)
-
-
-def backup(src_path: Path, dest: Path, progress: Progress | None = None) -> int:
-    """SQLite online backup (consistent while the server writes); returns the page count."""
-    if dest.exists():
-        raise FileExistsError(f"{dest} exists; choose a new file")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    src = sqlite3.connect(f"file:{src_path}?mode=ro", uri=True)
-    fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    os.close(fd)
-    dst = sqlite3.connect(dest)
-    pages = 0
-    try:
-        def step(status: int, remaining: int, total: int) -> None:
-            nonlocal pages
-            pages = total
-            if progress:
-                progress("backup", total - remaining, total)
-
-        src.backup(dst, pages=256, progress=step)
-        dst.execute("PRAGMA journal_mode=DELETE")
-    finally:
-        dst.close()
-        src.close()
-    return pages
+async def verify_audit(db: Gateway, key: bytes | None = None,
+                       anchor: Anchor | None = None) -> tuple[int, list[Problem]]:
+    return await db.read(partial(trail.verify, key=key, anchor=anchor))

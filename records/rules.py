@@ -374,6 +374,7 @@ def authorize(
     record_department: str | None = None,
     record_status: str | None = None,
     call_operator: str | None = None,
+    call_open: bool = True,
 ) -> Principal:
     """The ONE place that decides access to records. Returns the principal or raises 401/403."""
     who = require_principal(principal)
@@ -391,8 +392,11 @@ def authorize(
         if who.role == ADMIN:
             return who
         if who.role in (OPERATOR, SUPERVISOR) and call_operator == who.user_id:
-            return who
-        raise RecordsError(403, "forbidden", "この通話の記録は参照できません（対応中の通話のみ）")
+            if call_open:
+                return who
+            raise RecordsError(403, "call_closed", "この通話の記録はもう参照できません。参照できるのは、"
+                               "ご自身が対応中の通話と、終話後の後処理中（次の通話まで）の通話だけです")
+        raise RecordsError(403, "forbidden", "この通話の記録は参照できません（ご自身が対応中の通話のみ）")
     if access is Access.FAQ_GAPS:
         if who.role in (SUPERVISOR, ADMIN) or sees_all(who, public_information_department):
             return who

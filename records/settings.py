@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 
 class Department(BaseModel):
@@ -54,3 +54,27 @@ class RecordsSettings(BaseModel):
     max_question_chars: int = Field(2000, ge=10)
     max_callback_attempts: int = Field(3, ge=1)
     overdue_grace_hours: int = Field(0, ge=0)
+    # The audit chain's HMAC key: kept OUTSIDE the database (config or CTI_RECORDS__AUDIT_KEY_FILE), so
+    # someone holding only the database file cannot rebuild a chain that verifies.
+    audit_key: SecretStr | None = None
+    # Where `cti backup` writes; the daily retention task deletes backups older than backup_keep_days.
+    backup_dir: str = "var/backups"
+    backup_keep_days: int = Field(30, ge=1)
+    # After a call ends its operator may still read it (after-call work) for this long, until their next call.
+    after_call_minutes: int = Field(30, ge=0)
+
+    @field_validator("audit_key")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().strip()) < 16:
+            raise ValueError("records.audit_key must have at least 16 characters")
+        return value
+
+    @model_validator(mode="after")
+    def _backups_within_retention(self) -> RecordsSettings:
+        if self.backup_keep_days > self.retention_days:
+            raise ValueError("records.backup_keep_days must not exceed records.retention_days")
+        return self
+
+    def audit_key_bytes(self) -> bytes | None:
+        return None if self.audit_key is None else self.audit_key.get_secret_value().strip().encode("utf-8")

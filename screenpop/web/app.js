@@ -316,18 +316,7 @@ async function onPop(pop) {
   upsertToday(pop.call_id, { category_label: categoryLabel(pop), state: '通話中' });
   loadToday();
   $('call-title').focus();
-  try {
-    await api('POST', '/api/records/contacts', {
-      call_id: pop.call_id,
-      ivr_category: pop.category || null,
-      caller_number: pop.caller_number || null,
-      faq_entries: [],
-    });
-    state.call.contactSaved = true;
-  } catch (err) {
-    if (err.status === 409) state.call.contactSaved = true; // already recorded (e.g. after a reload)
-    else globalError(`通話の記録を作成できませんでした: ${err.message}`);
-  }
+  state.call.contactSaved = true; // the server created the contact when this operator answered
 }
 
 const CALL_STATE_TEXT = { talking: '通話中', transferred: '転送済み', ended: '通話終了（結果を記録してください）' };

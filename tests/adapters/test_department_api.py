@@ -1,5 +1,5 @@
 """Department screen API: the inbox is scoped to the user's department (区政情報課 sees all), another
-department's record answers 403 and is audited, and click-to-call goes through the real AMI client
+department's record answers 404 (like a missing one) and is audited, and click-to-call goes through the real AMI client
 (a real TCP AMI server) with the staff phone first, then the citizen; outcome and close are recorded."""
 
 from __future__ import annotations
@@ -30,8 +30,7 @@ MONDAY_NIGHT = datetime(2026, 12, 7, 19, 0, tzinfo=TOKYO)
 
 async def take_callback(env: Env, call_id: str, department: str, phone: str = "09012345678") -> int:
     csrf = await env.login("op1")
-    r = await env.client.post("/api/records/contacts", json={"call_id": call_id}, headers=csrf)
-    assert r.status == 201, await r.text()
+    await env.app[keys.RECORDS].call_taken(call_id, "op1")  # the server, when op1 answers
     r = await env.client.post(f"/api/records/contacts/{call_id}/consent", json={"answer": "yes"}, headers=csrf)
     assert r.status == 201, await r.text()
     r = await env.client.post(f"/api/records/contacts/{call_id}/callbacks", headers=csrf, json={
@@ -67,15 +66,15 @@ async def test_inbox_is_scoped_and_overdue_first(tmp_path: Path) -> None:
         assert (await env.client.get("/department/")).status == 403
 
 
-async def test_other_departments_record_is_403_and_audited(tmp_path: Path) -> None:
+async def test_other_departments_record_is_404_and_audited(tmp_path: Path) -> None:
     async with make_env(tmp_path, FRIDAY_EVENING) as env:
         [zeimu] = await handed_over(env, ["zeimu"])
         csrf = await env.login("reg1")
         r = await env.client.get(f"/api/records/callbacks/{zeimu}")
-        assert r.status == 403
+        assert r.status == 404  # the same answer as a record that does not exist
         r = await env.client.post(f"/api/department/callbacks/{zeimu}/call", json={"extension": "201"},
                                   headers=csrf)
-        assert r.status == 403
+        assert r.status == 404
         denied = await env.audit(actor="reg1", outcome="denied")
         assert [(d["action"], d["record_id"]) for d in denied] == [("read", str(zeimu)), ("read", str(zeimu))]
         assert await env.scalar("SELECT status FROM callbacks WHERE id = ?", (zeimu,)) == "handed_over"
@@ -154,3 +153,55 @@ async def test_click_to_call_outcome_and_close(tmp_path: Path, telephony: tuple[
         assert {"read", "start", "call", "attempt_reached", "close"} <= set(actions)
         r = await env.client.post(f"/api/department/callbacks/{cb}/call", json={"extension": "202"}, headers=csrf)
         assert r.status == 409
+
+
+async def test_a_failed_originate_leaves_the_record_handed_over(
+    tmp_path: Path, telephony: tuple[Telephony, AmiReplayServer]
+) -> None:
+    tel, server = telephony
+    server.errors["originate"] = "Originate failed"
+    async with make_env(tmp_path, FRIDAY_EVENING, telephony=tel) as env:
+        [cb] = await handed_over(env, ["zeimu"])
+        csrf = await env.login("tax1")
+        r = await env.client.post(f"/api/department/callbacks/{cb}/call", json={"extension": "202"}, headers=csrf)
+        assert r.status == 502
+        # nobody is calling the citizen: the record is not marked in progress
+        assert await env.scalar("SELECT status FROM callbacks WHERE id = ?", (cb,)) == "handed_over"
+        assert [a["outcome"] for a in await env.audit(actor="tax1", action="call")] == ["failed"]
+
+
+async def test_a_malformed_version_is_422_not_500(tmp_path: Path, telephony: tuple[Telephony, AmiReplayServer]) -> None:
+    tel, server = telephony
+    async with make_env(tmp_path, FRIDAY_EVENING, telephony=tel) as env:
+        [cb] = await handed_over(env, ["zeimu"])
+        csrf = await env.login("tax1")
+        for version in ("abc", 1.5, True, -1, 10**30):
+            r = await env.client.post(f"/api/department/callbacks/{cb}/call", headers=csrf,
+                                      json={"extension": "202", "version": version})
+            assert r.status == 422, version
+            assert (await r.json())["error"]["field"] == "version"
+        r = await env.client.post(f"/api/department/callbacks/{cb}/call", headers=csrf,
+                                  data='{"extension": "202", "version": ' + "9" * 5000 + "}")
+        assert r.status == 400 and (await r.json())["error"]["code"] == "invalid_json"
+        r = await env.client.post(f"/api/department/callbacks/{cb}/call", headers=csrf,
+                                  json={"extension": "202", "version": 1})
+        assert r.status == 409 and (await r.json())["error"]["code"] == "version_conflict"
+        assert server.actions_named("originate") == []  # nothing was dialled for any of them
+
+
+async def test_call_status_is_limited_to_the_department(
+    tmp_path: Path, telephony: tuple[Telephony, AmiReplayServer]
+) -> None:
+    tel, _ = telephony
+    async with make_env(tmp_path, FRIDAY_EVENING, telephony=tel) as env:
+        [cb] = await handed_over(env, ["zeimu"])
+        csrf = await env.login("tax1")
+        assert (await env.client.post(f"/api/department/callbacks/{cb}/call", json={"extension": "202"},
+                                      headers=csrf)).status == 202
+        await env.login("reg1")  # another department: the same 404 as a record that does not exist
+        r = await env.client.get(f"/api/department/callbacks/{cb}/call")
+        missing = await env.client.get("/api/department/callbacks/999999/call")
+        assert r.status == missing.status == 404
+        assert (await r.json())["error"]["code"] == (await missing.json())["error"]["code"]
+        assert [(a["action"], a["record_id"]) for a in await env.audit(actor="reg1", outcome="denied")] == [
+            ("call_status", str(cb))]

@@ -17,11 +17,11 @@ from cti.cli import main
 from cti.config import CalendarSettings
 from cti.core.clock import TOKYO
 from cti.core.principal import Principal, Role
-from cti.db import open_database
-from records.models import CallbackIn, ConsentIn, ContactIn
+from cti.gateway import Database
+from records.models import CallbackIn, ConsentIn
 from records.schema import migrations
+from records.service import RecordsService
 from records.settings import RecordsSettings
-from records.store import RecordsService
 
 ROOT = Path(__file__).resolve().parents[2]
 OP = Principal("op1", Role.OPERATOR, None, "10.0.0.5")
@@ -29,9 +29,9 @@ OP = Principal("op1", Role.OPERATOR, None, "10.0.0.5")
 
 def make_db(path: Path, collected: datetime) -> None:
     async def go() -> None:
-        db = await open_database(path, migrations())
+        db = await Database.open(path, migrations())
         svc = RecordsService(db, RecordsSettings(), Calendars.from_settings(CalendarSettings()), lambda: collected)
-        await svc.create_contact(OP, ContactIn(call_id="c1", caller_number="0311112222"))
+        await svc.call_taken("c1", "op1", caller_number="0311112222")
         await svc.record_consent(OP, "c1", ConsentIn(answer="yes"))
         await svc.create_callback(OP, "c1", CallbackIn(name="鈴木次郎", phone="050-1111-2222",
                                                        question="住民票の郵送請求", department="koseki"))

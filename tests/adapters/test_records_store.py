@@ -9,16 +9,15 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import aiosqlite
 import pytest
 
 from cti.calendar.rules import Calendars
 from cti.config import CalendarSettings
 from cti.core.clock import TOKYO
 from cti.core.principal import Principal, Role
-from cti.db import open_database
-from records import retention
-from records.models import AttemptIn, CallbackIn, CloseIn, ConsentIn, ContactIn, ContactUpdate
+from cti.gateway import Database
+from records import backups as retention
+from records.models import AttemptIn, CallbackIn, CloseIn, ConsentIn, ContactUpdate
 from records.retention import export, purge, verify_audit, wipe
 from records.rules import RecordsError
 from records.schema import MIGRATIONS, migrations
@@ -63,7 +62,7 @@ async def db_path(tmp_path: Path) -> Path:
 
 @pytest.fixture
 async def service(db_path: Path, clock: Clock) -> AsyncIterator[RecordsService]:
-    db = await open_database(db_path, migrations())
+    db = await Database.open(db_path, migrations())
     settings = RecordsSettings(max_question_chars=200)
     svc = RecordsService(db, settings, Calendars.from_settings(CalendarSettings()), clock)
     try:
@@ -81,20 +80,19 @@ def callback_in(**over: Any) -> CallbackIn:
 
 async def new_call(service: RecordsService, call_id: str = "1733300000.1", consent: str | None = "yes",
                    who: Principal = OPERATOR, caller: str | None = "0312345678") -> str:
-    await service.create_contact(who, ContactIn(call_id=call_id, caller_number=caller, ivr_category="gomi"))
+    await service.call_taken(call_id, who.user_id, caller_number=caller, ivr_category="gomi")
     if consent:
         await service.record_consent(who, call_id, ConsentIn(answer=consent))  # type: ignore[arg-type]
     return call_id
 
 
-async def table_counts(db: aiosqlite.Connection) -> dict[str, int]:
-    out = {}
-    for table in ("contacts", "consents", "callbacks", "attempts", "faq_gaps", "audit"):
-        async with db.execute(f"SELECT count(*) FROM {table}") as cur:
-            row = await cur.fetchone()
-            assert row is not None
-            out[table] = row[0]
-    return out
+async def table_counts(db: Database) -> dict[str, int]:
+    tables = ("contacts", "consents", "callbacks", "attempts", "faq_gaps", "audit")
+    return await db.read(lambda c: {t: c.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables})
+
+
+async def fetch(service: RecordsService, sql: str) -> list[tuple[Any, ...]]:
+    return await service.db.read(lambda c: [tuple(r) for r in c.execute(sql).fetchall()])
 
 
 async def test_given_consent_when_callback_taken_at_night_then_handover_is_next_office_morning(
@@ -127,7 +125,11 @@ async def test_department_does_not_see_a_record_before_handover(service: Records
     assert await service.list_callbacks(ZEIMU) == []
     with pytest.raises(RecordsError) as err:
         await service.get_callback(ZEIMU, cb["id"])
-    assert err.value.status == 403
+    # not yet handed over: the same 404 as a record that does not exist (the status reveals nothing)
+    assert err.value.status == 404
+    with pytest.raises(RecordsError) as missing:
+        await service.get_callback(ZEIMU, cb["id"] + 1000)
+    assert (missing.value.status, missing.value.code) == (404, err.value.code)
     assert len(await service.list_callbacks(KUSEI)) == 1  # 区政情報課 sees everything
 
 
@@ -264,11 +266,9 @@ async def test_foreign_department_read_is_refused_and_audited(service: RecordsSe
     await service.hand_over_due()
     with pytest.raises(RecordsError) as err:
         await service.get_callback(KOSEKI, cb["id"])
-    assert err.value.status == 403
-    async with service.db.execute("SELECT actor, role, department, client_ip, outcome, record_id FROM audit"
-                                  " WHERE action = 'read' ORDER BY seq DESC LIMIT 1") as cur:
-        row = await cur.fetchone()
-    assert row is not None
+    assert err.value.status == 404  # outside one's scope answers like a missing record, audited as denied
+    row = (await fetch(service, "SELECT actor, role, department, client_ip, outcome, record_id FROM audit"
+                                " WHERE action = 'read' ORDER BY seq DESC LIMIT 1"))[0]
     assert tuple(row) == ("reg1", "department", "koseki", "10.1.0.3", "denied", str(cb["id"]))
 
 
@@ -278,13 +278,13 @@ async def test_operator_sees_only_own_call(service: RecordsService) -> None:
     assert len((await service.get_call(OPERATOR, call))["callbacks"]) == 1
     with pytest.raises(RecordsError) as err:
         await service.get_call(OPERATOR2, call)
-    assert err.value.status == 403
+    assert err.value.status == 404
     with pytest.raises(RecordsError) as err:
         await service.list_callbacks(OPERATOR)
     assert err.value.status == 403
     with pytest.raises(RecordsError) as err:
         await service.create_callback(OPERATOR2, call, callback_in())
-    assert err.value.status == 403
+    assert err.value.status == 404
 
 
 async def test_caller_history_and_open_callbacks(service: RecordsService, clock: Clock) -> None:
@@ -293,6 +293,8 @@ async def test_caller_history_and_open_callbacks(service: RecordsService, clock:
     clock.at += timedelta(minutes=10)
     call = await new_call(service, "c2", caller="0312345678")
     cb = await service.create_callback(OPERATOR, call, callback_in())
+    for ended in ("c1", "c2"):
+        await service.call_ended(ended)
     history = await service.caller_history("０３－１２３４－５６７８")
     assert [(h["call_id"], h["outcome"], h["category"]) for h in history] == [
         ("c2", "callback_requested", "gomi"), ("c1", "resolved", "gomi")]
@@ -303,11 +305,10 @@ async def test_caller_history_and_open_callbacks(service: RecordsService, clock:
 
 
 async def test_unanswered_call_makes_faq_gap(service: RecordsService) -> None:
-    await new_call(service, "gap", consent=None)
+    await new_call(service, "gap", consent="yes")
     await service.update_contact(OPERATOR, "gap", ContactUpdate(outcome="unanswered", faq_entries=["faq-3"],
                                                                 gap_note="犬の登録の質問"))
-    async with service.db.execute("SELECT call_id, ivr_category, faq_entries, note FROM faq_gaps") as cur:
-        rows = [tuple(r) for r in await cur.fetchall()]
+    rows = await fetch(service, "SELECT call_id, ivr_category, faq_entries, note FROM faq_gaps")
     assert rows == [("gap", "gomi", json.dumps(["faq-3"]), "犬の登録の質問")]
     with pytest.raises(RecordsError) as err:
         await service.update_contact(OPERATOR, "gap", ContactUpdate(outcome="transferred"))
@@ -321,7 +322,7 @@ async def test_audit_is_append_only_and_chained(service: RecordsService, db_path
     assert count == 3 and problems == []
     for sql in ("UPDATE audit SET actor = 'x' WHERE seq = 1", "DELETE FROM audit WHERE seq = 1"):
         with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-            await service.db.execute(sql)
+            await service.db.write(lambda c, sql=sql: c.execute(sql))
 
 
 def tamper(db_path: Path, *sql: str) -> None:
@@ -367,17 +368,17 @@ async def test_audit_verify_names_tampered_rows(
 
 async def test_old_v1_database_upgrades(tmp_path: Path) -> None:
     path = tmp_path / "old.sqlite3"
-    old = await open_database(path, {"records": MIGRATIONS[:1]})
-    await old.execute("INSERT INTO contacts(call_id, operator, started_at) VALUES ('old-call', 'op1',"
-                      " '2026-01-05T10:00:00.000000+09:00')")
+    old = await Database.open(path, {"records": MIGRATIONS[:1]})
+    await old.write(lambda c: c.execute("INSERT INTO contacts(call_id, operator, started_at) VALUES ('old-call',"
+                                        " 'op1', '2026-01-05T10:00:00.000000+09:00')"))
     await old.close()
-    db = await open_database(path, migrations())
+    db = await Database.open(path, migrations())
     try:
-        async with db.execute("SELECT version FROM schema_versions WHERE component = 'records'") as cur:
-            assert tuple(await cur.fetchone() or ()) == (len(MIGRATIONS),)
-        async with db.execute("SELECT call_id FROM contacts") as cur:
-            assert [r[0] for r in await cur.fetchall()] == ["old-call"]
-        await db.execute("INSERT INTO faq_gaps(call_id, created_at) VALUES ('old-call', 'x')")
+        version = await db.read(lambda c: c.execute(
+            "SELECT version FROM schema_versions WHERE component = 'records'").fetchone())
+        assert tuple(version or ()) == (len(MIGRATIONS),)
+        assert await db.read(lambda c: [r[0] for r in c.execute("SELECT call_id FROM contacts")]) == ["old-call"]
+        await db.write(lambda c: c.execute("INSERT INTO faq_gaps(call_id, created_at) VALUES ('old-call', 'x')"))
     finally:
         await db.close()
 
@@ -394,7 +395,7 @@ async def test_purge_removes_personal_bytes_after_one_year(service: RecordsServi
     call = await new_call(service, "old", caller="0311112222")
     await service.create_callback(OPERATOR, call, callback_in(name=old_name, question=old_q,
                                                               phone="080-2222-3333"))
-    await new_call(service, "oldgap", consent=None, caller=None)
+    await new_call(service, "oldgap", consent="yes", caller=None)
     await service.update_contact(OPERATOR, "oldgap",
                                  ContactUpdate(outcome="unanswered", gap_note="古いメモ：猫の避妊手術"))
     clock.at = FRIDAY_EVENING + timedelta(days=10)
@@ -419,13 +420,11 @@ async def test_purge_removes_personal_bytes_after_one_year(service: RecordsServi
         assert needle.encode() not in blob, needle
     for needle in (NAME, QUESTION, PHONE):  # the newer record stays
         assert needle.encode() in blob
-    async with service.db.execute("SELECT department, status, name, phone, question, handover_date FROM callbacks"
-                                  " WHERE call_id = 'old'") as cur:
-        assert tuple(await cur.fetchone() or ()) == ("zeimu", "received", None, None, None, "2026-12-07")
-    async with service.db.execute("SELECT outcome, caller_number FROM contacts WHERE call_id = 'old'") as cur:
-        assert tuple(await cur.fetchone() or ()) == ("callback_requested", None)
-    async with service.db.execute("SELECT detail FROM audit WHERE action = 'purge'") as cur:
-        detail = (await cur.fetchone() or [""])[0]
+    assert (await fetch(service, "SELECT department, status, name, phone, question, handover_date FROM callbacks"
+                              " WHERE call_id = 'old'"))[0] == ("zeimu", "received", None, None, None, "2026-12-07")
+    assert (await fetch(service, "SELECT outcome, caller_number FROM contacts WHERE call_id = 'old'"))[0] == (
+        "callback_requested", None)
+    detail = (await fetch(service, "SELECT detail FROM audit WHERE action = 'purge'"))[0][0]
     assert old_name not in detail and "0311112222" not in detail
     assert (await verify_audit(service.db))[1] == []
 
@@ -452,8 +451,7 @@ async def test_export_then_wipe(service: RecordsService, db_path: Path, tmp_path
     blob = file_bytes(db_path)
     for needle in (NAME, QUESTION, PHONE):
         assert needle.encode() not in blob
-    async with service.db.execute("SELECT action FROM audit ORDER BY seq") as cur:
-        actions = [r[0] for r in await cur.fetchall()]
+    actions = [r[0] for r in await fetch(service, "SELECT action FROM audit ORDER BY seq")]
     assert actions[-2:] == ["export", "wipe"]
 
 
@@ -483,10 +481,9 @@ async def test_group_commit_isolates_failing_units_and_keeps_the_chain(service: 
     refused = [r for r in results if isinstance(r, RecordsError)]
     assert len(ok) == 30 and len(refused) == 10
     assert {r.code for r in refused} == {"consent_refused"}
-    async with service.db.execute("SELECT call_id FROM callbacks ORDER BY id") as cur:
-        stored = {r[0] for r in await cur.fetchall()}
+    stored = {r[0] for r in await fetch(service, "SELECT call_id FROM callbacks ORDER BY id")}
     assert stored == {f"g{i}" for i in range(40) if i % 4}
-    assert not service.db.in_transaction
+    assert not await service.db.read(lambda c: c.in_transaction)
     assert (await verify_audit(service.db))[1] == []
 
 
@@ -500,8 +497,8 @@ async def test_cancelled_callers_leave_no_open_transaction(service: RecordsServi
     for task in tasks[5::2]:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
-    await service.aclose()
-    assert not service.db.in_transaction
+    await service.db.maintenance(lambda c: None)  # every queued unit has committed
+    assert not await service.db.read(lambda c: c.in_transaction)
     call = await new_call(service, "after")
     assert (await service.create_callback(OPERATOR, call, callback_in()))["status"] == "received"
     assert (await verify_audit(service.db))[1] == []
@@ -513,19 +510,19 @@ from datetime import datetime
 from cti.calendar.rules import Calendars
 from cti.core.clock import TOKYO
 from cti.config import CalendarSettings
-from cti.db import open_database
+from cti.gateway import Database
 from cti.core.principal import Principal, Role
-from records.models import CallbackIn, ConsentIn, ContactIn
+from records.models import CallbackIn, ConsentIn
 from records.schema import migrations
 from records.settings import RecordsSettings
 from records.store import RecordsService
 
 async def main():
-    db = await open_database(sys.argv[1], migrations())
+    db = await Database.open(sys.argv[1], migrations())
     op = Principal("op1", Role.OPERATOR, None, "10.0.0.5")
     svc = RecordsService(db, RecordsSettings(), Calendars.from_settings(CalendarSettings()),
                          lambda: datetime(2026, 12, 4, 19, 0, tzinfo=TOKYO))
-    await svc.create_contact(op, ContactIn(call_id="crash"))
+    await svc.call_taken("crash", "op1")
     await svc.record_consent(op, "crash", ConsentIn(answer="yes"))
     cb = await svc.create_callback(op, "crash", CallbackIn(name="耐久太郎", phone="0312345678",
                                                            question="q", department="zeimu"))
@@ -553,15 +550,13 @@ def test_acknowledged_callback_survives_a_crash(tmp_path: Path) -> None:
 async def test_call_taken_creates_the_contact_once(service: RecordsService) -> None:
     assert await service.call_taken("t1", "op1", caller_number="+81-3-1234-5678", ivr_category="zei") is True
     assert await service.call_taken("t1", "op1") is False
-    with pytest.raises(RecordsError) as err:
-        await service.create_contact(OPERATOR, ContactIn(call_id="t1"))
-    assert err.value.code == "duplicate_call"
     await service.record_consent(OPERATOR, "t1", ConsentIn(answer="yes"))
     cb = await service.create_callback(OPERATOR, "t1", callback_in())
+    await service.call_ended("t1")
     assert [h["call_id"] for h in await service.caller_history("0312345678")] == ["t1"]
     assert [o["id"] for o in await service.open_callbacks_for("03-1234-5678")] == [cb["id"]]
-    async with service.db.execute("SELECT actor, action, record_id FROM audit ORDER BY seq LIMIT 1") as cur:
-        assert tuple(await cur.fetchone() or ()) == ("system", "create", "t1")
+    assert (await fetch(service, "SELECT actor, action, record_id FROM audit ORDER BY seq LIMIT 1"))[0] == (
+        "system", "create", "t1")
 
 
 async def test_logs_carry_no_personal_data(service: RecordsService, clock: Clock,

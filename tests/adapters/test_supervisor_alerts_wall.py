@@ -32,7 +32,7 @@ async def callbacks(env: Env, count: int) -> list[int]:
     csrf = await env.login("op1")
     ids = []
     for n in range(count):
-        await env.client.post("/api/records/contacts", json={"call_id": f"k{n}"}, headers=csrf)
+        await env.app[keys.RECORDS].call_taken(f"k{n}", "op1")  # the server, when op1 answers
         await env.client.post(f"/api/records/contacts/k{n}/consent", json={"answer": "yes"}, headers=csrf)
         r = await env.client.post(f"/api/records/contacts/k{n}/callbacks", headers=csrf, json={
             "name": "山田花子", "phone": "09012345678", "question": "国民健康保険の手続き", "department": "zeimu"})

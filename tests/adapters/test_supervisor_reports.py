@@ -61,8 +61,7 @@ async def known_day(env: Env) -> None:
     """Friday evening: one callback for 税務課; Monday: four calls, c1 resolved by op1."""
     env.clock.at = FRIDAY_EVENING
     csrf = await env.login("op1")
-    assert (await env.client.post("/api/records/contacts", json={"call_id": "fri-1", "caller_number": CALLER},
-                                  headers=csrf)).status == 201
+    await env.app[keys.RECORDS].call_taken("fri-1", "op1", caller_number=CALLER)  # the server, on the answer
     assert (await env.client.post("/api/records/contacts/fri-1/consent", json={"answer": "yes"},
                                   headers=csrf)).status == 201
     r = await env.client.post("/api/records/contacts/fri-1/callbacks", headers=csrf, json={
@@ -74,9 +73,9 @@ async def known_day(env: Env) -> None:
     sup.on_domain_events(monday_events())
     env.clock.at = m(10, 1)
     csrf = await env.login("op1")  # the Friday session has expired
-    assert (await env.client.post("/api/records/contacts", headers=csrf, json={
-        "call_id": "c1", "started_at": m(10, 0, 25).isoformat(), "caller_number": CALLER,
-        "ivr_category": "koseki"})).status == 201
+    env.clock.at = m(10, 0, 25)  # the server creates the contact when op1 answers
+    await env.app[keys.RECORDS].call_taken("c1", "op1", caller_number=CALLER, ivr_category="koseki")
+    env.clock.at = m(10, 1)
     assert (await env.client.patch("/api/records/contacts/c1", json={"outcome": "resolved"},
                                    headers=csrf)).status == 200
     for _ in range(200):  # the call-log writer is an owned background task
@@ -171,7 +170,9 @@ async def test_reports_carry_no_personal_data(tmp_path: Path) -> None:
 async def test_faq_gaps_for_the_faq_authors(tmp_path: Path) -> None:
     async with make_env(tmp_path, m(10)) as env:
         csrf = await env.login("op1")
-        assert (await env.client.post("/api/records/contacts", json={"call_id": "g1", "ivr_category": "gomi"},
+        await env.app[keys.RECORDS].call_taken("g1", "op1", ivr_category="gomi")  # the server, on the answer
+        # the note is free text (personal data): only on a call with the caller's consent
+        assert (await env.client.post("/api/records/contacts/g1/consent", json={"answer": "yes"},
                                       headers=csrf)).status == 201
         r = await env.client.patch("/api/records/contacts/g1", headers=csrf, json={
             "outcome": "unanswered", "faq_entries": ["faq-12"], "gap_note": "粗大ごみの手数料券の販売店"})

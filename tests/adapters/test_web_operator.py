@@ -18,6 +18,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from cti import keys
 from cti.core.clock import TOKYO
+from records.keys import CALL_FEED
 from screenpop.dispatcher import DISPATCHER
 from telephony.events import CallArrived, CallEnded, CallQueued, CallRouted, OperatorConnected, OperatorRinging
 
@@ -168,9 +169,7 @@ async def test_pop_reaches_the_answering_operator_only_with_history_and_open_cal
     try:
         # an earlier call from the same number, with consent and a callback request (office closed)
         clock.at = SATURDAY.replace(hour=9)
-        status, _ = await op1.post("/api/records/contacts", {"call_id": "old-1", "caller_number": CALLER,
-                                                             "ivr_category": "kosodate"})
-        assert status == 201
+        await app[CALL_FEED].on_events(call("old-1", clock(), SEAT1))  # the server creates the contact on answer
         assert (await op1.post("/api/records/contacts/old-1/consent", {"answer": "yes"}))[0] == 201
         status, cb = await op1.post("/api/records/contacts/old-1/callbacks", {
             "name": "区民 花子", "phone": "03-1234-5678", "question": "保育園の申込み", "department": "kosodate"})
@@ -178,6 +177,7 @@ async def test_pop_reaches_the_answering_operator_only_with_history_and_open_cal
         resp = await op1.client.patch("/api/records/contacts/old-1", json={"outcome": "callback_requested"},
                                       headers=op1.headers())
         assert resp.status == 200
+        await app[CALL_FEED].on_events([ended("old-1", clock(), SEAT1)])
         clock.at = SATURDAY
 
         ws1, ws2 = await connect(op1), await connect(op2)

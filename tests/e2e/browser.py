@@ -24,6 +24,7 @@ from cti.app import create_app, database_ctx
 from cti.config import Settings
 from faq.parsing import parse_faq
 from faq.service import FaqService
+from records.keys import CALL_FEED
 from screenpop.dispatcher import DISPATCHER, PopDispatcher, pop_ctx
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -133,6 +134,14 @@ class RunningApp:
     @property
     def dispatcher(self) -> PopDispatcher:
         return self.app[DISPATCHER]
+
+    async def feed(self, events: Any) -> None:
+        """Tracker events as the AMI link delivers them: to records (the server creates the contact of
+        an answered call) and to the pop dispatcher."""
+        created = self.app[CALL_FEED].on_events(events)
+        if created is not None:
+            await created
+        await self.dispatcher.on_events(events)
 
 
 @contextlib.asynccontextmanager

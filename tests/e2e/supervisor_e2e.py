@@ -11,7 +11,7 @@ from aiohttp import web
 from cti import keys
 from cti.core.principal import Principal, Role
 from cti.gateway import migrate_sync
-from records.models import CallbackIn, ConsentIn, ContactIn
+from records.models import CallbackIn, ConsentIn
 from records.plugin import records_ctx
 from screenpop.dispatcher import pop_ctx
 from supervision import service as wiring_supervisor
@@ -52,7 +52,7 @@ async def create_handed_over_callback(app: web.Application, clock: object, depar
     friday = now - timedelta(days=now.weekday() + 3) + timedelta(hours=9)  # the previous Friday, 19:00
     clock.at = friday  # type: ignore[attr-defined]
     call_id = f"e2e-{department}-{phone[-4:]}"
-    await service.create_contact(OPERATOR, ContactIn(call_id=call_id, caller_number=phone))
+    await service.call_taken(call_id, OPERATOR.user_id, caller_number=phone)  # as when the tracker sees the answer
     await service.record_consent(OPERATOR, call_id, ConsentIn(answer="yes"))
     out = await service.create_callback(OPERATOR, call_id, CallbackIn(
         name="山田 花子", phone=phone, question="固定資産税の減免について", department=department))

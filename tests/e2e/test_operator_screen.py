@@ -87,11 +87,11 @@ async def test_two_operators_pop_faq_consent_and_callback_by_keyboard(tmp_path: 
         await screenshot(op1, "01-desk-after-login")
 
         ring, answer = call_events(clock(), SEAT1)
-        await run.dispatcher.on_events(ring)
+        await run.feed(ring)
         await op1.locator("#ringing", has_text=CALL).wait_for()
         assert CALLER not in await op1.locator("#ringing").inner_text()  # ringing carries no personal data
         clock.advance(12)
-        await run.dispatcher.on_events(answer)
+        await run.feed(answer)
         await op1.locator("#pop-number", has_text=CALLER).wait_for()
         assert await op1.locator("#ringing").is_hidden()
         assert await op1.locator("#pop-call-id").inner_text() == CALL
@@ -202,7 +202,7 @@ async def test_two_operators_pop_faq_consent_and_callback_by_keyboard(tmp_path: 
 
         # hangup reaches the answering operator only
         clock.advance(90)
-        await run.dispatcher.on_events([CallEnded(
+        await run.feed([CallEnded(
             call_id=CALL, at=clock(), reason="answered", hung_up_by="citizen", cause=16, cause_text="Normal Clearing",
             last_state="Up", duration_s=102.0, talk_s=90.0, interface=SEAT1)])
         await op1.locator("#pop-state", has_text="通話終了").wait_for()
@@ -240,7 +240,7 @@ async def test_office_open_pop_offers_transfer_not_callback(tmp_path: Path, brow
         page = await new_operator_page(browser, run)
         await login_and_take_seat(page, "tanaka", SEAT1)
         ring, answer = call_events(clock(), SEAT1)
-        await run.dispatcher.on_events(ring + answer)
+        await run.feed(ring + answer)
         await page.locator("#pop-number", has_text=CALLER).wait_for()
         assert "開庁中" in await page.locator("#pop-office").inner_text()
         assert await page.locator("#callback-area").is_hidden()
@@ -295,7 +295,7 @@ async def test_dropped_websocket_reconnects_and_resumes_without_losing_a_message
             conn.request_close(1012, "test_drop", None)
         await page.locator("#conn-status", has_text="再接続").wait_for()
         ring, _ = call_events(clock(), SEAT1)
-        await run.dispatcher.on_events(ring)  # sent while the browser is away
+        await run.feed(ring)  # sent while the browser is away
         await page.locator("#ringing", has_text=CALL).wait_for()  # replayed after the resume
         await page.locator("#conn-status", has_text="接続中").wait_for()
         assert sent[0] == {"type": "ping"}  # a fresh page asks for a snapshot, not a replay

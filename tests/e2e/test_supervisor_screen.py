@@ -31,7 +31,7 @@ from supervisor_e2e import OPERATOR, ensure_ctx, wire_supervisor
 
 from access.web import SEATS
 from cti import keys
-from records.models import ConsentIn, ContactIn, ContactUpdate
+from records.models import ConsentIn, ContactUpdate
 from screenpop.settings import AlertSettings
 from supervision.keys import ALERT_SETTINGS
 from telephony.agi.plugin import agi_ctx
@@ -167,8 +167,7 @@ async def test_report_matches_known_contacts_and_csv(tmp_path: Path, browser: Br
                  ("k4", 13, "zei", "transferred"), ("k5", 13, None, "resolved")]
         for call_id, hour, category, outcome in known:
             clock.at = MONDAY_10.replace(hour=hour) + timedelta(minutes=5)
-            await service.create_contact(OPERATOR, ContactIn(call_id=call_id, started_at=clock.at,
-                                                             ivr_category=category, caller_number="0312345678"))
+            await service.call_taken(call_id, OPERATOR.user_id, ivr_category=category, caller_number="0312345678")
             update = ContactUpdate(outcome=outcome, transfer_department="zeimu" if outcome == "transferred" else None)
             await service.update_contact(OPERATOR, call_id, update)
         clock.at = MONDAY_10.replace(hour=18)
@@ -261,8 +260,7 @@ async def test_a_supervisor_takes_a_callback_while_the_office_is_open_with_a_rea
     app = build_operator_app(operator_settings(tmp_path, port), clock, USERS)
     async with serve(app, port) as run:
         service = app[keys.RECORDS]
-        await service.create_contact(OPERATOR, ContactIn(call_id="ov-1", started_at=clock.at, ivr_category="zei",
-                                                         caller_number="0312345678"))
+        await service.call_taken("ov-1", OPERATOR.user_id, ivr_category="zei", caller_number="0312345678")
         await service.record_consent(OPERATOR, "ov-1", ConsentIn(answer="yes"))
         page = await supervisor_page(browser, run.base_url)
         await page.locator("#office-status", has_text="開庁中").wait_for()

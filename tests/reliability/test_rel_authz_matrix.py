@@ -37,6 +37,8 @@ class Rule:
     room_only: bool = False  # everyone, anonymous too, must be in the operator room
     page: bool = False  # an HTML page: anonymous GET is redirected to /login (303)
     forbidden_by_handler: frozenset[str] = frozenset()  # logged in and past the middleware, refused by the handler
+    # past the role check, but the record is outside their scope: the same 404 as a missing record
+    hidden_by_handler: frozenset[str] = frozenset()
 
 
 PUBLIC = Rule(None)
@@ -46,9 +48,9 @@ DEPT = frozenset({DA, DB, PI, AD})
 FAQ_EDITORS = Rule(DEPT, forbidden_by_handler=frozenset({DA, DB}))
 
 
-def handler_rule(allowed: frozenset[str]) -> Rule:
+def handler_rule(allowed: frozenset[str], hidden: frozenset[str] = frozenset()) -> Rule:
     """Routes the middleware lets any login through; the handler (records.rules) decides."""
-    return Rule(EVERYONE, forbidden_by_handler=EVERYONE - allowed)
+    return Rule(EVERYONE, forbidden_by_handler=EVERYONE - allowed - hidden, hidden_by_handler=hidden)
 
 
 # (method, path template) -> rule. HEAD rows follow their GET rows (same rule).
@@ -70,15 +72,15 @@ TABLE: dict[tuple[str, str], Rule] = {
     ("DELETE", "/api/seat"): Rule(ROOM_ROLES, room_only=True),
     # records: the call below was taken by op1; the callback is zeimu's (dept_a), handed over
     ("POST", "/api/records/contacts"): handler_rule(frozenset({OP, SV, AD})),
-    ("GET", "/api/records/contacts/{call_id}"): handler_rule(frozenset({OP, AD})),
+    ("GET", "/api/records/contacts/{call_id}"): handler_rule(frozenset({OP, AD}), hidden=frozenset({SV})),
     ("PATCH", "/api/records/contacts/{call_id}"): handler_rule(frozenset({OP, SV, AD})),
     ("POST", "/api/records/contacts/{call_id}/consent"): handler_rule(frozenset({OP, SV, AD})),
     ("POST", "/api/records/contacts/{call_id}/callbacks"): handler_rule(frozenset({OP, SV, AD})),
     ("GET", "/api/records/callbacks"): handler_rule(DEPT),
-    ("GET", "/api/records/callbacks/{id}"): handler_rule(frozenset({DA, PI, AD})),
-    ("POST", "/api/records/callbacks/{id}/start"): handler_rule(frozenset({DA, PI, AD})),
-    ("POST", "/api/records/callbacks/{id}/attempts"): handler_rule(frozenset({DA, PI, AD})),
-    ("POST", "/api/records/callbacks/{id}/close"): handler_rule(frozenset({DA, PI, AD})),
+    ("GET", "/api/records/callbacks/{id}"): handler_rule(frozenset({DA, PI, AD}), hidden=frozenset({DB})),
+    ("POST", "/api/records/callbacks/{id}/start"): handler_rule(frozenset({DA, PI, AD}), hidden=frozenset({DB})),
+    ("POST", "/api/records/callbacks/{id}/attempts"): handler_rule(frozenset({DA, PI, AD}), hidden=frozenset({DB})),
+    ("POST", "/api/records/callbacks/{id}/close"): handler_rule(frozenset({DA, PI, AD}), hidden=frozenset({DB})),
     ("GET", "/api/records/faq-gaps"): handler_rule(frozenset({SV, PI, AD})),
     ("GET", "/api/openapi.json"): ANY,
     ("GET", "/api/faq/search"): ANY,
@@ -117,8 +119,8 @@ TABLE: dict[tuple[str, str], Rule] = {
     ("GET", "/api/reports.csv"): Rule(SV_AD),
     ("GET", "/api/supervisor/faq-gaps"): Rule(SV_AD),
     ("GET", "/api/department/inbox"): Rule(DEPT),
-    ("POST", "/api/department/callbacks/{id}/call"): Rule(DEPT, forbidden_by_handler=frozenset({DB})),
-    # no call was placed (no PBX here): 404 "no call" for every department, before any scope check
+    ("POST", "/api/department/callbacks/{id}/call"): Rule(DEPT, hidden_by_handler=frozenset({DB})),
+    # no call was placed (no PBX here): 404 "no call" for the department, 404 "not found" for another
     ("GET", "/api/department/callbacks/{id}/call"): Rule(DEPT),
     ("GET", "/supervisor/"): Rule(SV_AD, room_only=True, page=True),
     ("GET", "/department/"): Rule(DEPT, page=True),
@@ -153,6 +155,8 @@ def expected(rule: Rule, role: str, inside: bool, method: str) -> int | str:
         return 403
     if role not in rule.allowed or role in rule.forbidden_by_handler:
         return 403
+    if role in rule.hidden_by_handler:
+        return 404
     return "ok"
 
 
@@ -174,9 +178,7 @@ async def seed(env: Env) -> tuple[str, int]:
     """A call taken by op1 with consent and a callback for zeimu, handed over (Monday morning)."""
     op = await env.browser(OP)
     call_id = "1764900000.42"
-    r = await op.client.post("/api/records/contacts", json={"call_id": call_id, "caller_number": CALLER},
-                             headers=op.headers())
-    assert r.status == 201, await r.text()
+    await env.app[keys.RECORDS].call_taken(call_id, op.user_id, caller_number=CALLER)  # the server, on the answer
     r = await op.client.post(f"/api/records/contacts/{call_id}/consent", json={"answer": "yes"},
                              headers=op.headers())
     assert r.status == 201, await r.text()

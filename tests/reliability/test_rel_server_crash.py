@@ -1,7 +1,8 @@
 """Server crashes: ``cti serve`` killed with SIGKILL in the middle of a stream of record writes.
 
 A real ``cti serve`` process on a temp SQLite store; an operator logged in over HTTP streams a
-contact, a consent and a callback request per call, from several concurrent writers; the process
+consent and a callback request per call (the calls' contacts exist already: the server creates them
+when the tracker sees the answer, and this test runs without an AMI link), from several concurrent writers; the process
 is killed -9 at a random moment while requests are in flight, then started again (CI: 3 kills;
 CTI_RELIABILITY_LONG=1: 10). After every restart: every acknowledged (2xx) write is in the
 database, ``PRAGMA integrity_check`` says ok, and ``cti audit verify`` passes.
@@ -32,6 +33,16 @@ from cti.core.clock import TOKYO
 
 KILLS = 10 if LONG else 3
 WRITERS = 4
+CALLS_PER_WRITER = 300
+
+
+def seed_calls(db: Path, call_ids: list[str]) -> None:
+    """The contacts the server would have created on each answer (no AMI link in this test)."""
+    conn = sqlite3.connect(db, timeout=30)
+    with conn:
+        conn.executemany("INSERT INTO contacts(call_id, operator, started_at, caller_number) VALUES (?,?,?,?)",
+                         [(c, "op1", datetime.now(TOKYO).isoformat(), "0312345678") for c in call_ids])
+    conn.close()
 CTI = [sys.executable, "-m", "cti"]
 
 
@@ -142,8 +153,9 @@ async def writer(op: Operator, name: str, acked: list[tuple[str, str]], stop: as
     while not stop.is_set():
         n += 1
         call_id = f"{name}-{n}"
+        if n > CALLS_PER_WRITER:
+            return
         steps = [
-            ("contact", "/api/records/contacts", {"call_id": call_id, "caller_number": "0312345678"}),
             ("consent", f"/api/records/contacts/{call_id}/consent", {"answer": "yes"}),
             ("callback", f"/api/records/contacts/{call_id}/callbacks",
              {"name": "試験太郎", "phone": "09012345678", "question": f"試験 {call_id}", "department": "zeimu"}),
@@ -179,13 +191,18 @@ async def test_kill9_mid_stream_loses_no_acknowledged_record(tmp_path: Path) -> 
     config = write_config(tmp_path, port)
     result = cti(config, "user", "add", "op1", "--role", "operator", "--password-stdin", stdin=PASSWORD + "\n")
     assert result.returncode == 0, result.stderr
+    # `cti user add` still creates the store through cti.db (umask mode) and `cti serve` refuses a store
+    # others can read: until access/cli.py moves to the gateway (which creates it 0600)
+    os.chmod(tmp_path / "cti.sqlite3", 0o600)
     server = Server(config, port, tmp_path / "serve.log")
     rnd = random.Random(9)
     acked: list[tuple[str, str]] = []
     restarts: list[float] = []
     in_flight_at_kill: list[int] = []
     try:
-        await server.start()
+        await server.start()  # (it migrates the store)
+        seed_calls(tmp_path / "cti.sqlite3", [f"r{r}w{w}-{n}" for r in range(KILLS) for w in range(WRITERS)
+                                              for n in range(1, CALLS_PER_WRITER + 1)] + ["after-crashes"])
         for round_no in range(KILLS):
             op = Operator(f"http://127.0.0.1:{port}")
             try:
@@ -211,8 +228,8 @@ async def test_kill9_mid_stream_loses_no_acknowledged_record(tmp_path: Path) -> 
         op = Operator(f"http://127.0.0.1:{port}")
         try:
             await op.login()
-            assert await op.post("/api/records/contacts", {"call_id": "after-crashes"}) == 201
-            acked.append(("after-crashes", "contact"))
+            assert await op.post("/api/records/contacts/after-crashes/consent", {"answer": "yes"}) == 201
+            acked.append(("after-crashes", "consent"))
         finally:
             await op.session.close()
     finally:

@@ -1,0 +1,12 @@
+"""Typed application keys of records."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from records.call_feed import CallFeed
+from records.service import RecordsService
+
+SERVICE: web.AppKey[RecordsService] = web.AppKey("records_service", RecordsService)
+# The tracker-event listener that creates contacts (tests without an AMI link feed it directly).
+CALL_FEED: web.AppKey[CallFeed] = web.AppKey("records_call_feed", CallFeed)
