@@ -76,10 +76,10 @@ async def test_gap_to_published_entry_found_by_operators(client: TestClient[Any,
     await login(client, "op1")
     body = await (await client.get("/api/faq/search", params={"q": "プリンター 捨てたい"})).json()
     assert body["results"][0]["id"] == saved["id"] and body["weak"] is False
-    audited = await client.app[keys.RECORDS]._all(
+    audited = await client.app[keys.DATABASE].read(lambda conn: conn.execute(
         "SELECT actor, action, record_type, record_id FROM audit"
         " WHERE record_type IN ('faq_entry', 'faq_search_gap') ORDER BY seq"
-    )
+    ).fetchall())
     assert [(r["actor"], r["action"], r["record_type"]) for r in audited] == [
         ("op1", "create", "faq_search_gap"), ("pi1", "draft", "faq_entry"), ("pi1", "publish", "faq_entry")
     ]
@@ -111,7 +111,7 @@ async def test_a_departments_callback_answer_becomes_an_entry(client: TestClient
     clock.at = datetime(2026, 12, 4, 19, 0, tzinfo=TOKYO)  # Friday evening: the office is closed
     csrf = await login(client, "op1")
     call = "1764800000.7"
-    assert (await client.post("/api/records/contacts", json={"call_id": call}, headers=csrf)).status == 201
+    await client.app[keys.RECORDS].call_taken(call, "op1")  # the server, on the answer
     r = await client.post(f"/api/records/contacts/{call}/consent", json={"answer": "yes"}, headers=csrf)
     assert r.status == 201
     r = await client.post(f"/api/records/contacts/{call}/callbacks", headers=csrf, json={
