@@ -95,7 +95,7 @@ async def test_an_extreme_stored_closure_does_not_stop_the_monitor(tmp_path: Pat
             " 'sv1', '2026-12-07T09:00:00+09:00')"))
     async with make_env(tmp_path, MONDAY_10) as env:  # loaded at startup
         assert not env.app[keys.CALENDARS].office(MONDAY_10).open
-        csrf = await env.login("op1")
+        await env.login("op1")
         await env.app[keys.RECORDS].call_taken("x1", "op1")  # the server, on the answer
         await env.login("tax1")
         assert (await env.client.get("/api/department/inbox")).status == 200
