@@ -14,12 +14,14 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from argon2 import PasswordHasher
 
+from access.accounts import MIGRATIONS as ACCOUNTS_MIGRATIONS
 from access.web import AUTH, PASSWORD_HASHER, auth_ctx, auth_middleware, setup_auth_routes
 from cti import keys
 from cti.calendar.rules import Calendars
 from cti.config import Settings
 from cti.core.principal import Role
 from cti.db import open_database
+from cti.gateway import Database
 from records.plugin import records_ctx
 from records.plugin import setup_routes as records_routes
 from records.schema import migrations as records_migrations
@@ -114,10 +116,12 @@ async def make_env(
         app[keys.AMI] = telephony
 
     async def db_ctx(app: web.Application) -> AsyncIterator[None]:
-        app[keys.DB] = await open_database(tmp_path / db_name,
-                                           {**records_migrations(), **wiring_supervisor.migrations()})
+        migrations = {**records_migrations(), **wiring_supervisor.migrations(), **ACCOUNTS_MIGRATIONS}
+        app[keys.DATABASE] = await Database.open(tmp_path / db_name, migrations)  # accounts use the gateway
+        app[keys.DB] = await open_database(tmp_path / db_name, migrations)
         yield
         await app[keys.DB].close()
+        await app[keys.DATABASE].close()
 
     async def users_ctx(app: web.Application) -> AsyncIterator[None]:
         accounts = app[AUTH].accounts

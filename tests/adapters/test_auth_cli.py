@@ -12,7 +12,7 @@ import pytest
 from access.accounts import MIGRATIONS, AccountStore
 from cti.cli import main
 from cti.core.clock import system_clock
-from cti.db import open_database
+from cti.gateway import Database
 
 
 def run(monkeypatch: pytest.MonkeyPatch, argv: list[str], stdin: str = "") -> int:
@@ -22,11 +22,11 @@ def run(monkeypatch: pytest.MonkeyPatch, argv: list[str], stdin: str = "") -> in
 
 def authenticate(db: Path, user_id: str, password: str) -> str:
     async def go() -> str:
-        conn = await open_database(db, MIGRATIONS)
+        gateway = await Database.open(db, MIGRATIONS)
         try:
-            return (await AccountStore(conn, system_clock).authenticate(user_id, password)).outcome
+            return (await AccountStore(gateway, system_clock).authenticate(user_id, password)).outcome
         finally:
-            await conn.close()
+            await gateway.close()
 
     return asyncio.run(go())
 

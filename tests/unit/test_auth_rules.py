@@ -150,8 +150,10 @@ def test_idle_rule() -> None:
         is_idle_expired(datetime(2026, 12, 1), T0, idle)
 
 
-def test_token_hash_is_not_the_token() -> None:
-    assert token_hash("abc") != "abc" and len(token_hash("abc")) == 64
+def test_token_hash_is_a_keyed_hash_of_the_token() -> None:
+    key = b"k" * 32
+    assert token_hash("abc", key) != "abc" and len(token_hash("abc", key)) == 64
+    assert token_hash("abc", key) != token_hash("abc", b"another key of thirty-two bytes!")
 
 
 # --- accounts input -------------------------------------------------------------------------------
