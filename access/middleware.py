@@ -71,11 +71,16 @@ def principal_of(session: Session, client_ip: str) -> Principal:
     )
 
 
+RESOLVED_KEY: web.RequestKey[bool] = web.RequestKey("cti.client_address_resolved", bool)
+
+
 def with_client_address(request: web.Request) -> web.Request:
-    """The request as the rest of cti sees it: ``remote`` (and ``scheme``) from a trusted proxy."""
+    """The request as the rest of cti sees it: ``remote`` (and ``scheme``) from a trusted proxy.
+    Resolved once per request (the forwarded headers must not be walked again from the result)."""
     ctx = request.app[AUTH]
-    if not ctx.trusted_proxies:
+    if not ctx.trusted_proxies or request.get(RESOLVED_KEY):
         return request
+    request[RESOLVED_KEY] = True
     origin = resolve(
         request.remote,
         request.headers.getall("X-Forwarded-For", []),
@@ -85,6 +90,13 @@ def with_client_address(request: web.Request) -> web.Request:
     if origin.address == request.remote and origin.scheme is None:
         return request
     return request.clone(remote=origin.address, scheme=origin.scheme or request.scheme)
+
+
+@web.middleware
+async def client_address_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Outermost but for the error envelope, so every later middleware (HSTS, access) sees the
+    forwarded client; auth_middleware resolves it as well when mounted alone."""
+    return await handler(with_client_address(request))
 
 
 @web.middleware

@@ -15,6 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Gauge, generate_lat
 
 from access import accounts
 from access import web as wiring_auth
+from access.middleware import client_address_middleware
 from cti import keys
 from cti.calendar.rules import Calendars
 from cti.config import Settings
@@ -81,9 +82,15 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> web.Applic
 
 
 def http_middlewares() -> list[Middleware]:
-    """Outermost first: errors become the envelope, every answer gets the security headers, access is
-    decided, and only then is a JSON body read and checked."""
-    return [error_middleware, security_headers_middleware, wiring_auth.auth_middleware, json_guard_middleware]
+    """Outermost first: errors become the envelope, the client address is resolved, every answer gets
+    the security headers, access is decided, and only then is a JSON body read and checked."""
+    return [
+        error_middleware,
+        client_address_middleware,  # the client behind a trusted proxy, for everything after it
+        security_headers_middleware,
+        wiring_auth.auth_middleware,
+        json_guard_middleware,
+    ]
 
 
 async def database_ctx(app: web.Application) -> AsyncIterator[None]:
