@@ -21,6 +21,7 @@ LOGIN_PAGE = """<!doctype html>
 <html lang="ja">
 <head><meta charset="utf-8"><title>ログイン - CTI</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="data:,">
 <style>
 body { font-family: system-ui, "Hiragino Sans", "Noto Sans JP", sans-serif; margin: 0;
        background: #f4f5f7; color: #1a1a1a; }

@@ -256,7 +256,7 @@ _HTTP_MESSAGES = {
 
 @web.middleware
 async def security_headers_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """CSP (frame-ancestors 'none'), nosniff, no referrer on every answer; HSTS over TLS."""
+    """CSP (frame-ancestors 'none'), nosniff, same-origin referrers on every answer; HSTS over TLS."""
     try:
         response = await handler(request)
     except web.HTTPException as exc:
@@ -273,7 +273,9 @@ def _secure_headers(request: web.Request, response: web.StreamResponse) -> None:
     headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("X-Frame-Options", "DENY")
-    headers.setdefault("Referrer-Policy", "no-referrer")
+    # same-origin, not no-referrer: with no-referrer browsers send "Origin: null" on form posts,
+    # which the login's Origin check (rightly) refuses.
+    headers.setdefault("Referrer-Policy", "same-origin")
     if request.secure:
         headers.setdefault("Strict-Transport-Security", HSTS)
 
