@@ -175,7 +175,7 @@ async def login_and_take_seat(page: Page, user_id: str, seat: str) -> None:
     id, Tab, the password, Enter; back on the operator page, the seat and Enter."""
     await page.wait_for_url(re.compile(r"/login\?m=login$"))
     await page.locator("#user_id").wait_for(state="visible")
-    await page.wait_for_function("document.activeElement && document.activeElement.id === 'user_id'")
+    await page.locator("#user_id:focus").wait_for()  # (wait_for_function would need eval, which the CSP forbids)
     await page.keyboard.type(user_id)
     await page.keyboard.press("Tab")
     await page.keyboard.type(PASSWORD)
