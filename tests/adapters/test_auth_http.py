@@ -337,3 +337,10 @@ async def test_a_password_reset_ends_the_accounts_sessions(client: Client) -> No
     assert (await client.get("/api/me")).status == 401
     await login(client, "op1", "a brand new password")
     assert (await client.get("/api/me")).status == 200
+
+
+async def test_the_login_page_shows_only_its_fixed_notices(client: Client) -> None:
+    text = await (await client.get("/login?m=expired")).text()
+    assert "セッションの有効期限が切れました" in text and 'role="status"' in text
+    text = await (await client.get("/login?m=%3Cscript%3Ealert(1)%3C/script%3E")).text()
+    assert "<script>" not in text and "alert(1)" not in text and 'id="login-notice"' not in text

@@ -92,3 +92,26 @@ async def test_password_checks_wait_for_a_free_slot_instead_of_taking_every_core
     results = await asyncio.gather(*(passwords.verify("$argon2id$bogus", "x") for _ in range(40)))
     assert results == [False] * 40
     assert 1 <= passwords.peak_running <= passwords.slots
+
+
+async def test_beyond_the_queue_a_check_is_refused_as_busy_not_queued_without_bound() -> None:
+    from argon2 import PasswordHasher
+
+    from access.passwords import Busy, PasswordWork
+
+    work = PasswordWork(PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1), slots=1, max_waiting=3)
+    stored = await work.hash("a password of some length")
+    results = await asyncio.gather(*(work.verify(stored, "wrong") for _ in range(8)), return_exceptions=True)
+    busy = [r for r in results if isinstance(r, Busy)]
+    assert len(busy) == 5 and results.count(False) == 3
+    assert await work.verify(stored, "a password of some length")  # the queue drained: checks run again
+
+
+async def test_a_busy_login_answers_503_and_does_not_count_as_a_failure(client: Client) -> None:
+    assert client.app is not None
+    passwords = client.app[AUTH].accounts.passwords
+    passwords.max_waiting = 0  # every check is refused as busy
+    statuses = [await attempt(client, "op1", "wrong guess", "192.0.2.30") for _ in range(LIMIT + 2)]
+    assert statuses == [503] * (LIMIT + 2)
+    passwords.max_waiting = 64
+    assert await attempt(client, "op1", PASSWORD, "192.0.2.30") == 200  # nothing was counted against it
