@@ -99,10 +99,11 @@ async def login(request: web.Request) -> web.StreamResponse:
         )
         return _refusal(is_form, ApiError(401, "login_failed", LOGIN_FAILED))
     user = result.user
-    ctx.throttle.succeeded(reservation, account_key(user_id))
     if user.role in OPERATOR_ROOM_ROLES and not ctx.from_operator_room(client_ip):
+        # The attempt stays counted: from outside the room this answer is all a guesser could get.
         log_outside_room(request, None)
         return _refusal(is_form, ApiError(OUTSIDE_ROOM.status, OUTSIDE_ROOM.code, OUTSIDE_ROOM.message))
+    ctx.throttle.succeeded(reservation, account_key(user_id))
     old: Session | None = request.get(SESSION_KEY)
     if old is not None:  # no fixation: whatever came in is dropped, a new token goes out
         await ctx.sessions.delete(old.token_hash)

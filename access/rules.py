@@ -39,24 +39,14 @@ class Access:
 class Denial:
     status: int
     code: str
-    message: str  # Japanese first, then English
+    message: str  # Japanese (users see Japanese only)
 
 
-NOT_LOGGED_IN = Denial(401, "not_logged_in", "ログインしてください / Please log in.")
-WRONG_ROLE = Denial(403, "forbidden_role", "この機能を使う権限がありません / Your role may not use this.")
-OUTSIDE_ROOM = Denial(
-    403,
-    "outside_operator_room",
-    "この画面はオペレーター室のネットワークからのみ利用できます / "
-    "This page is only available from the operator room's network.",
-)
-CSRF_FAILED = Denial(
-    403,
-    "csrf_failed",
-    "不正なリクエストです（CSRFトークンがありません）。画面を再読み込みしてください / "
-    "Missing or wrong CSRF token; reload the page.",
-)
-BAD_ORIGIN = Denial(403, "bad_origin", "許可されていない送信元です / Request origin not allowed.")
+NOT_LOGGED_IN = Denial(401, "not_logged_in", "ログインしてください。")
+WRONG_ROLE = Denial(403, "forbidden_role", "この機能を使う権限がありません。")
+OUTSIDE_ROOM = Denial(403, "outside_operator_room", "この画面はオペレーター室のネットワークからのみ利用できます。")
+CSRF_FAILED = Denial(403, "csrf_failed", "不正なリクエストです。画面を再読み込みしてください。")
+BAD_ORIGIN = Denial(403, "bad_origin", "許可されていない送信元です。")
 
 
 def parse_networks(cidrs: Iterable[str]) -> tuple[IpNetwork, ...]:

@@ -115,3 +115,8 @@ async def test_a_busy_login_answers_503_and_does_not_count_as_a_failure(client: 
     assert statuses == [503] * (LIMIT + 2)
     passwords.max_waiting = 64
     assert await attempt(client, "op1", PASSWORD, "192.0.2.30") == 200  # nothing was counted against it
+
+
+async def test_right_passwords_from_outside_the_room_still_count_against_the_limit(client: Client) -> None:
+    statuses = [await attempt(client, "op1", PASSWORD, "203.0.113.5") for _ in range(LIMIT + 1)]
+    assert statuses == [403] * LIMIT + [429]  # the outside-room answer is no free password oracle
