@@ -39,13 +39,6 @@ async def show_login_page(request: web.Request) -> web.Response:
     return login_page.render(notice=login_page.notice_for(request))
 
 
-class LoginRefused(Exception):
-    def __init__(self, status: int, code: str, message: str, field: str | None = None,
-                 headers: dict[str, str] | None = None) -> None:
-        super().__init__(code)
-        self.error = ApiError(status, code, message, field, headers)
-
-
 def _refusal(as_page: bool, refused: ApiError) -> web.Response:
     """A refused login: the form page again with the message (browser form posts), else the envelope."""
     if as_page:

@@ -242,6 +242,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             path=request.rel_url.path,  # the path only: query strings may carry search words
             where=traceback_summary(exc),
         )
+        if request.headers.get("Upgrade", "").lower() == "websocket":
+            raise  # its handshake may be sent already: a second answer would corrupt the stream
         return error_response(500, "internal_error", INTERNAL_ERROR)
 
 
