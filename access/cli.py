@@ -79,18 +79,19 @@ def _read_password(args: argparse.Namespace) -> str | None:
 
 
 def _run(args: argparse.Namespace, work: Callable[[Any], Awaitable[T]]) -> T:
+    """Run `work(AccountStore)` against the database gateway (the same units of work as the server)."""
     from access.accounts import MIGRATIONS, AccountStore
     from cti.core.clock import system_clock
-    from cti.db import open_database
+    from cti.gateway import Database
 
     db_path = Path(args.db) if args.db else settings_or_exit(args).store.path
 
     async def main() -> T:
-        conn = await open_database(db_path, MIGRATIONS)
+        db = await Database.open(db_path, MIGRATIONS)
         try:
-            return await work(AccountStore(conn, system_clock))
+            return await work(AccountStore(db, system_clock))
         finally:
-            await conn.close()
+            await db.close()
 
     return asyncio.run(main())
 
@@ -101,12 +102,13 @@ def _fail(command: str, exc: Exception) -> int:
 
 
 def _add(args: argparse.Namespace) -> int:
-    from access.accounts import AccountError, validate_role_department, validate_user_id
+    from access.accounts import AccountError, validate_display_name, validate_role_department, validate_user_id
 
     settings = settings_or_exit(args)
     departments = [d.code for d in settings.records.departments]
     try:  # check what we can before asking for a password
         validate_user_id(args.user_id)
+        validate_display_name(args.name)
         validate_role_department(args.role, args.department, departments)
     except AccountError as exc:
         print(f"cti user add: {exc}", file=sys.stderr)

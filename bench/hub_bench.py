@@ -27,14 +27,15 @@ from aiohttp import web
 from argon2 import PasswordHasher
 
 from access.accounts import MIGRATIONS
+from access.settings import SecuritySettings
 from access.web import AUTH, PASSWORD_HASHER, auth_ctx, auth_middleware, setup_auth_routes
 from bench.report import Figure
 from cti import keys
 from cti.config import Settings
-from cti.db import open_database
+from cti.gateway import Database
 from screenpop import messages as m
 from screenpop.hub import Hub
-from screenpop.settings import HubSettings, SecuritySettings
+from screenpop.settings import HubSettings
 from screenpop.websocket import hub_ctx, setup_ws_routes
 
 ORIGIN = "http://bench.local"
@@ -53,9 +54,9 @@ def _app(db: Path) -> web.Application:
     app[PASSWORD_HASHER] = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 
     async def db_ctx(app: web.Application) -> AsyncIterator[None]:
-        app[keys.DB] = await open_database(db, MIGRATIONS)
+        app[keys.DATABASE] = await Database.open(db, MIGRATIONS)
         yield
-        await app[keys.DB].close()
+        await app[keys.DATABASE].close()
 
     app.cleanup_ctx.extend([db_ctx, auth_ctx, hub_ctx])
     setup_auth_routes(app)

@@ -10,15 +10,18 @@ import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Gauge, generate_latest
 
 from access import accounts
 from access import web as wiring_auth
+from access.middleware import client_address_middleware
 from cti import keys
 from cti.calendar import store as calendar_store
 from cti.calendar.rules import Calendars
 from cti.config import Settings
 from cti.core.clock import Clock, system_clock
+from cti.core.http import error_middleware, json_guard_middleware, security_headers_middleware
 from cti.core.readiness import Readiness
 from cti.db import open_database
 from cti.gateway import Database
@@ -48,7 +51,7 @@ def migrations() -> Mapping[str, Sequence[str]]:
 
 
 def create_app(settings: Settings, *, clock: Clock = system_clock) -> web.Application:
-    app = web.Application(client_max_size=1024 * 1024, middlewares=[wiring_auth.auth_middleware])
+    app = web.Application(client_max_size=1024 * 1024, middlewares=http_middlewares())
     app[keys.SETTINGS] = settings
     app[keys.CLOCK] = clock
     app[keys.CALENDARS] = Calendars.from_settings(settings.calendar)
@@ -79,6 +82,18 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> web.Applic
     wiring_supervisor.setup_routes(app)
     _STARTED.set(time.time())
     return app
+
+
+def http_middlewares() -> list[Middleware]:
+    """Outermost first: errors become the envelope, the client address is resolved, every answer gets
+    the security headers, access is decided, and only then is a JSON body read and checked."""
+    return [
+        error_middleware,
+        client_address_middleware,  # the client behind a trusted proxy, for everything after it
+        security_headers_middleware,
+        wiring_auth.auth_middleware,
+        json_guard_middleware,
+    ]
 
 
 async def database_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -15,13 +15,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from access.settings import SecuritySettings
 from records.settings import RecordsSettings
 from screenpop.settings import (
     AlertSettings,
     DepartmentScreenSettings,
     FaqSettings,
     HubSettings,
-    SecuritySettings,
 )
 from telephony.settings import AgiSettings, AmiSettings, CallControlSettings
 
@@ -104,6 +104,15 @@ class HttpSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
     public_url: str = "http://127.0.0.1:8080"
+    # HTTPS: both PEM files, or neither (plain HTTP, e.g. behind a TLS-terminating proxy).
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> HttpSettings:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together: set both or neither")
+        return self
 
 
 class StoreSettings(BaseModel):

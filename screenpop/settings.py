@@ -1,19 +1,9 @@
-"""Configuration of the operator-facing side: web sessions, network allowlist, websocket hub, FAQ."""
+"""Configuration of the operator-facing side: websocket hub, FAQ, alerts, department screen (the
+`[security]` section lives in access/settings.py)."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
-
-
-class SecuritySettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    session_key: SecretStr = SecretStr("")
-    session_idle_minutes: int = Field(30, ge=1)
-    operator_networks: list[str] = Field(default_factory=lambda: ["127.0.0.0/8", "::1/128"])
-    allowed_origins: list[str] = Field(default_factory=lambda: ["http://127.0.0.1:8080", "http://localhost:8080"])
-    login_max_failures: int = Field(5, ge=1)
-    login_window_seconds: int = Field(300, ge=1)
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class HubSettings(BaseModel):

@@ -78,24 +78,20 @@ function categoryLabel(pop) {
 }
 
 function showScreen(name) {
-  for (const id of ['screen-login', 'screen-seat', 'screen-desk']) $(id).hidden = id !== `screen-${name}`;
-  $('logout').hidden = name === 'login';
+  for (const id of ['screen-seat', 'screen-desk']) $(id).hidden = id !== `screen-${name}`;
+  $('logout').hidden = false;
 }
 
 function globalError(message) { showText('global-error', message); }
 
 // ---- login and seat -------------------------------------------------------------------------------
 
-function toLogin(message) {
+// There is one login screen, the server's (/login): `reason` picks its notice (expired, logged_out, login).
+function toLogin(reason) {
   if (state.hub) { state.hub.stop(); state.hub = null; }
   state.me = null;
   setCsrfToken(null);
-  $('user-label').hidden = true; $('seat-label').hidden = true; $('presence-label').hidden = true;
-  setConn('未接続', '');
-  showScreen('login');
-  showText('login-error', message || '');
-  $('login-password').value = '';
-  $('login-user').focus();
+  location.assign(`/login?m=${encodeURIComponent(reason || 'login')}`);
 }
 
 function setMe(me) {
@@ -117,8 +113,7 @@ const DESK_ROLES = new Set(['operator', 'supervisor']);
 async function afterLogin(me) {
   if (!DESK_ROLES.has(me.role)) {
     // department staff and admins have their own page (/department/); this one is the operators' desk
-    showScreen('login');
-    showText('login-error', 'この画面はオペレーター用です。担当課の画面へ移動します…');
+    globalError('この画面はオペレーター用です。担当課の画面へ移動します…');
     location.assign('/department/');
     return;
   }
@@ -126,23 +121,6 @@ async function afterLogin(me) {
   globalError('');
   if (me.seat) await enterDesk();
   else await showSeatScreen();
-}
-
-async function onLoginSubmit(event) {
-  event.preventDefault();
-  const user_id = $('login-user').value.trim();
-  const password = $('login-password').value;
-  if (!user_id) { showText('login-error', 'ユーザーIDを入力してください'); $('login-user').focus(); return; }
-  if (!password) { showText('login-error', 'パスワードを入力してください'); $('login-password').focus(); return; }
-  try {
-    const me = await api('POST', '/api/login', { user_id, password });
-    showText('login-error', '');
-    $('login-password').value = '';
-    await afterLogin(me);
-  } catch (err) {
-    showText('login-error', err.message);
-    $('login-password').focus();
-  }
 }
 
 async function showSeatScreen() {
@@ -188,7 +166,7 @@ async function onSeatSubmit(event) {
 
 async function logout() {
   try { await api('POST', '/api/logout', {}); } catch (e) { /* the session may be gone already */ }
-  toLogin('ログアウトしました。');
+  toLogin('logged_out');
 }
 
 // ---- the desk -------------------------------------------------------------------------------------
@@ -249,7 +227,7 @@ function startHub() {
       else if (status === 'connecting') setConn('接続しています…', '');
       else setConn('未接続', '');
     },
-    onExpired: (message) => toLogin(message || 'セッションの有効期限が切れました。再度ログインしてください。'),
+    onExpired: () => toLogin('expired'),
   });
   state.hub.start();
 }
@@ -714,7 +692,6 @@ function onResultsKeyDown(event) {
 // ---- start ----------------------------------------------------------------------------------------
 
 function bind() {
-  $('login-form').addEventListener('submit', onLoginSubmit);
   $('seat-form').addEventListener('submit', onSeatSubmit);
   $('logout').addEventListener('click', logout);
   $('btn-ready').addEventListener('click', () => setPresence('ready'));
@@ -737,17 +714,25 @@ function bind() {
   $('callback-form').addEventListener('submit', onCallbackSubmit);
   for (const box of document.querySelectorAll('[data-reveal]')) box.addEventListener('change', onRevealToggle);
   document.addEventListener('keydown', onKeyDown);
-  setUnauthorizedHandler(() => toLogin('セッションの有効期限が切れました。再度ログインしてください。'));
   setInterval(() => { if (!$('screen-desk').hidden) refreshOffice(); }, 60000);
 }
 
 async function main() {
   bind();
+  let me;
   try {
-    const me = await api('GET', '/api/me');
+    me = await api('GET', '/api/me');
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401) toLogin('login');
+    else globalError(err.message);
+    return;
+  }
+  // from now on a 401 means the session ended
+  setUnauthorizedHandler(() => toLogin('expired'));
+  try {
     await afterLogin(me);
   } catch (err) {
-    toLogin(err instanceof ApiError && err.status === 401 ? '' : err.message);
+    globalError(err.message);
   }
 }
 

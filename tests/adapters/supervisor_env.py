@@ -14,6 +14,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from argon2 import PasswordHasher
 
+from access.accounts import MIGRATIONS as ACCOUNTS_MIGRATIONS
 from access.web import AUTH, PASSWORD_HASHER, auth_ctx, auth_middleware, setup_auth_routes
 from cti import keys
 from cti.calendar.rules import Calendars
@@ -116,9 +117,9 @@ async def make_env(
         app[keys.AMI] = telephony
 
     async def db_ctx(app: web.Application) -> AsyncIterator[None]:
-        migrations = {**records_migrations(), **wiring_supervisor.migrations()}
-        app[keys.DATABASE] = await Database.open(tmp_path / db_name, migrations)
-        app[keys.DB] = await open_database(tmp_path / db_name, migrations)  # records' legacy connection
+        migrations = {**records_migrations(), **wiring_supervisor.migrations(), **ACCOUNTS_MIGRATIONS}
+        app[keys.DATABASE] = await Database.open(tmp_path / db_name, migrations)  # accounts use the gateway
+        app[keys.DB] = await open_database(tmp_path / db_name, migrations)
         yield
         await app[keys.DB].close()
         await app[keys.DATABASE].close()

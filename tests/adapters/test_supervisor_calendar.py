@@ -61,7 +61,7 @@ async def test_only_supervisors_and_admins_with_csrf(tmp_path: Path) -> None:
         await env.login("sv1")
         resp = await env.client.post("/api/calendar/emergency", json={"active": True, "reason": "x"})  # no CSRF
         assert resp.status == 403
-        assert (await resp.json())["error"] == "csrf_failed"
+        assert (await resp.json())["error"]["code"] == "csrf_failed"
         assert cal.call_center(FRIDAY_10).open
         assert await env.audit(action="emergency_on") == []
         csrf = await env.login("ad1")
@@ -76,7 +76,7 @@ async def test_outside_the_operator_room_is_refused(tmp_path: Path) -> None:
         csrf = await env.login("ad1")  # admins may log in from anywhere; the calendar is room-only
         resp = await env.client.post("/api/calendar/emergency", json={"active": True, "reason": "x"}, headers=csrf)
         assert resp.status == 403
-        assert (await resp.json())["error"] == "outside_operator_room"
+        assert (await resp.json())["error"]["code"] == "outside_operator_room"
         assert env.app[keys.CALENDARS].call_center(FRIDAY_10).open
         resp = await env.client.get("/supervisor/")
         assert resp.status == 403

@@ -7,6 +7,7 @@ against a real Asterisk is tests/e2e/test_operator_screen_pbx.py). Screenshots g
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
@@ -265,9 +266,9 @@ async def test_session_expiry_returns_to_login(tmp_path: Path, browser: Browser)
         page = await new_operator_page(browser, run)
         await login_and_take_seat(page, "tanaka", SEAT1)
         assert hub_of(app).expire_user("tanaka") >= 1
-        await page.locator("#screen-login").wait_for(state="visible")
-        assert "ログイン" in await page.locator("#login-error").inner_text()
-        assert await focused_id(page) == "login-user"
+        await page.wait_for_url(re.compile(r"/login\?m=expired$"))  # the server's one login page
+        assert "ログイン" in await page.locator("#login-notice").inner_text()
+        assert await focused_id(page) == "user_id"
 
 
 async def test_dropped_websocket_reconnects_and_resumes_without_losing_a_message(
@@ -311,8 +312,9 @@ async def test_department_staff_are_sent_to_their_own_page(tmp_path: Path, brows
     app = build_operator_app(operator_settings(tmp_path, port), MovableClock(TUESDAY), users)
     async with serve(app, port) as run:
         page = await new_operator_page(browser, run)
-        await page.locator("#login-user").fill("kosodate01")
-        await page.locator("#login-password").fill(PASSWORD)
+        await page.wait_for_url(re.compile(r"/login\?m=login$"))
+        await page.locator("#user_id").fill("kosodate01")
+        await page.locator("#password").fill(PASSWORD)
         await page.keyboard.press("Enter")
         await page.wait_for_url(run.base_url + "/department/")
         assert (await page.context.request.get(run.base_url + "/api/me")).status == 200  # still logged in

@@ -1,0 +1,94 @@
+"""The access component's state for the app's lifetime: accounts, sessions, throttle, seats.
+
+``auth_ctx`` is a cleanup context (after the database's: it needs ``app[keys.DATABASE]`` and
+``app[keys.SETTINGS]``); it owns the task that purges idle sessions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+
+from aiohttp import web
+from argon2 import PasswordHasher
+
+from access.accounts import AccountStore
+from access.passwords import PasswordWork, default_hasher
+from access.rules import IpNetwork, LoginThrottle, in_networks, parse_networks
+from access.sessions import SessionStore
+from cti import keys
+from cti.core.clock import Clock, system_clock
+from cti.core.logs import log_event
+from screenpop.seats import SeatMap
+
+logger = logging.getLogger("cti.screenpop.auth")  # the name supervision.service listens to
+
+
+@dataclass
+class AuthContext:
+    accounts: AccountStore
+    sessions: SessionStore
+    throttle: LoginThrottle
+    seats: SeatMap
+    networks: tuple[IpNetwork, ...]
+    allowed_origins: list[str]
+    known_departments: list[str]
+    clock: Clock
+    trusted_proxies: tuple[IpNetwork, ...] = ()
+    tls: bool = False  # cti itself serves HTTPS: cookies are Secure whatever the request says
+
+    def from_operator_room(self, client_ip: str | None) -> bool:
+        return in_networks(client_ip, self.networks)
+
+
+AUTH: web.AppKey[AuthContext] = web.AppKey("auth", AuthContext)
+SEATS: web.AppKey[SeatMap] = web.AppKey("seats", SeatMap)
+# Optional, set before startup: a cheaper argon2 hasher (tests) or tuned parameters.
+PASSWORD_HASHER: web.AppKey[PasswordHasher] = web.AppKey("password_hasher", PasswordHasher)
+
+
+async def auth_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Accounts, sessions, throttle and seats for the app's lifetime; owns the session purge task."""
+    settings = app[keys.SETTINGS]
+    db = app[keys.DATABASE]
+    clock = app.get(keys.CLOCK, system_clock)
+    sec = settings.security
+    idle = timedelta(minutes=sec.session_idle_minutes)
+    seats = app.get(SEATS) or SeatMap()
+    session_key = sec.session_key.get_secret_value().encode("utf-8") or None
+    ctx = AuthContext(
+        accounts=AccountStore(db, clock, PasswordWork(app.get(PASSWORD_HASHER) or default_hasher())),
+        sessions=SessionStore(db, clock, idle, key=session_key),
+        throttle=LoginThrottle(sec.login_max_failures, timedelta(seconds=sec.login_window_seconds)),
+        seats=seats,
+        networks=parse_networks(sec.operator_networks),
+        allowed_origins=list(sec.allowed_origins),
+        known_departments=[d.code for d in settings.records.departments],
+        clock=clock,
+        trusted_proxies=parse_networks(sec.trusted_proxies),
+        tls=settings.http.tls_cert is not None,
+    )
+    app[AUTH] = ctx
+    app[SEATS] = seats
+    purge = asyncio.create_task(_purge_loop(ctx.sessions), name="session-purge")
+    try:
+        yield
+    finally:
+        purge.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await purge
+
+
+async def _purge_loop(sessions: SessionStore, every_seconds: float = 300.0) -> None:
+    while True:
+        await asyncio.sleep(every_seconds)
+        try:
+            removed = await sessions.purge_expired()
+            if removed:
+                log_event(logger, "sessions_purged", count=removed)
+        except Exception as exc:  # keep purging later; the lookup path checks expiry anyway
+            log_event(logger, "session_purge_failed", logging.ERROR, error=type(exc).__name__)
