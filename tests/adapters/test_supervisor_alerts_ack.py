@@ -54,7 +54,7 @@ async def test_an_alert_survives_a_restart_once_and_is_acknowledged(tmp_path: Pa
         assert await listed(env) == [alert]
         url = f"/api/supervisor/alerts/{alert['id']}/ack"
         resp = await env.client.post(url)  # no CSRF token
-        assert resp.status == 403 and (await resp.json())["error"] == "csrf_failed"
+        assert resp.status == 403 and (await resp.json())["error"]["code"] == "csrf_failed"
         op = await env.login("op1")
         assert (await env.client.post(url, headers=op)).status == 403
         csrf = await env.login("sv1")
