@@ -20,8 +20,8 @@ Linkedids are remembered (bounded) so that a late event can never resurrect a ca
 Contract with the dialplan / FastAGI server (channel variables, VarSet):
 ``CTI_ROUTE`` (open|closed, set LAST by the route AGI; ``CTI_CLOSED_REASON`` and ``CTI_CATEGORY``
 set before it travel in ``call_routed``), ``CTI_CATEGORY`` (IVR choice), ``CTI_CALLBACK_ID``
-(Originate ``Variable:`` of a click-to-call), ``CTI_TRANSFER_TARGET`` (set on the citizen's channel
-by call control before a Redirect).
+(Originate ``Variable:`` of a click-to-call). A transfer is seen as the citizen's channel entering a
+transfer context (call control's Redirect, or the dialplan's own).
 
 Nothing here logs personal data: caller numbers and names are event *data*, never log fields.
 """
@@ -128,7 +128,7 @@ for _source in (S.CONNECTED, S.TRANSFERRED, S.ABANDONED, S.QUEUED):
     TRANSITIONS[(_source, T.MISS_LAST)] = _source
 
 WANTED_VARIABLES = frozenset(
-    {"CTI_ROUTE", "CTI_CLOSED_REASON", "CTI_CATEGORY", "CTI_CALLBACK_ID", "CTI_TRANSFER_TARGET", "CTI_IVR_TRY"}
+    {"CTI_ROUTE", "CTI_CLOSED_REASON", "CTI_CATEGORY", "CTI_CALLBACK_ID", "CTI_IVR_TRY"}
 )
 # Variables the route AGI (or the dialplan's static fallback) sets together with CTI_ROUTE: while
 # they arrive, a "closed" call_routed waits for its CTI_CLOSED_REASON.
@@ -723,8 +723,6 @@ class CallTracker:
             if value:
                 call.callback_id = value
                 self._make_callback(call, out)
-        elif variable == "CTI_TRANSFER_TARGET" and value:
-            self._transfer_to(call, value, "variable", None, out)
 
     def _on_agi(self, ev: Mapping[str, str], out: list[DomainEvent]) -> None:
         touched = self._touch(ev, out)
