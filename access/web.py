@@ -53,7 +53,7 @@ from cti.core.http import PRINCIPAL_KEY, current_principal
 from cti.core.logs import log_event
 from cti.core.principal import Principal, Role
 from cti.db import migrate
-from screenpop.seats import SeatError, SeatMap, SeatTaken
+from screenpop.seats import SeatMap
 
 logger = logging.getLogger("cti.screenpop.auth")
 
@@ -380,53 +380,12 @@ async def me(request: web.Request) -> web.Response:
     )
 
 
-@requires(roles=OPERATOR_ROOM_ROLES | {Role.ADMIN}, operator_room_only=True)
-async def list_seats(request: web.Request) -> web.Response:
-    return web.json_response({"seats": request.app[AUTH].seats.snapshot()})
-
-
-@requires(roles=OPERATOR_ROOM_ROLES, operator_room_only=True)
-async def take_seat(request: web.Request) -> web.Response:
-    ctx = request.app[AUTH]
-    principal = current_principal(request)
-    assert principal is not None
-    try:
-        body = await request.json()
-    except ValueError:
-        return _bad_request("本文がJSONではありません / body is not valid JSON")
-    interface = body.get("interface") if isinstance(body, dict) else None
-    if not isinstance(interface, str):
-        return _bad_request("interface が必要です / interface (e.g. PJSIP/op101) is required")
-    try:
-        ctx.seats.take(principal.user_id, interface)
-    except SeatTaken as exc:
-        return web.json_response(
-            {"error": "seat_taken", "message": str(exc), "holder": exc.holder}, status=409, dumps=_dumps
-        )
-    except SeatError as exc:
-        return _bad_request(str(exc))
-    log_event(logger, "seat_taken", user_id=principal.user_id, interface=interface)
-    return web.json_response({"seat": interface})
-
-
-@requires(roles=OPERATOR_ROOM_ROLES, operator_room_only=True)
-async def release_seat(request: web.Request) -> web.Response:
-    principal = current_principal(request)
-    assert principal is not None
-    released = request.app[AUTH].seats.release_user(principal.user_id)
-    if released:
-        log_event(logger, "seat_released", user_id=principal.user_id, interface=released)
-    return web.json_response({"released": released})
-
-
 def setup_auth_routes(app: web.Application) -> None:
     app.router.add_get("/login", login_page)
     app.router.add_post("/api/login", login)
     app.router.add_post("/api/logout", logout)
     app.router.add_get("/api/me", me)
-    app.router.add_get("/api/seats", list_seats)
-    app.router.add_post("/api/seat", take_seat)
-    app.router.add_delete("/api/seat", release_seat)
+    # the seat routes are screenpop's (screenpop/seat_api.py)
 
 
 async def auth_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -35,6 +35,7 @@ from cti.core.principal import Principal, Role
 from screenpop.messages import (
     CLOSE_SESSION_EXPIRED,
     CLOSE_TOO_SLOW,
+    DeskState,
     Error,
     Hello,
     PresenceSet,
@@ -53,7 +54,7 @@ WS_DISCONNECTS = Counter("cti_ws_disconnects_total", "Websocket disconnects by r
 # Pops can be large (history, FAQ suggestions): the replay buffer is bounded in bytes as well.
 REPLAY_MAX_BYTES = 2 * 1024 * 1024
 
-SnapshotProvider = Callable[[Principal], Awaitable[dict[str, Any]]]
+SnapshotProvider = Callable[[Principal], Awaitable[DeskState]]
 PresenceHandler = Callable[[Principal, PresenceSet], Awaitable[None]]
 FaqSearchHandler = Callable[[Principal, str], Awaitable[list[dict[str, Any]]]]
 
@@ -64,8 +65,8 @@ class Socket(Protocol):
     async def close(self, *, code: int = ..., message: bytes = ...) -> bool: ...
 
 
-async def empty_snapshot(principal: Principal) -> dict[str, Any]:
-    return {}
+async def empty_snapshot(principal: Principal) -> DeskState:
+    return DeskState()
 
 
 @dataclass

@@ -10,7 +10,8 @@
 
 Rules:
 * a member rung (``operator_ringing``): the operator seated at that interface gets ``ringing`` with
-  the call id and interface only - no caller number, no name;
+  the call id, the interface, the IVR category (code and Japanese label) and the wait so far - no
+  caller number, no name;
 * a member that stops ringing without answering (``operator_missed``), or a call that ends or is
   abandoned while ringing: that operator gets ``call_update`` ``hangup`` with ``detail.ringing``
   True (clears the ringing notice);
@@ -33,7 +34,7 @@ from datetime import datetime
 from typing import Protocol
 
 from screenpop.messages import CallUpdate, Ringing
-from screenpop.pop import CallSnapshot
+from screenpop.pop import CallSnapshot, category_of
 from telephony.events import (
     CallAbandoned,
     CallArrived,
@@ -158,7 +159,11 @@ class PopRouter:
         if user is None:
             return []
         call.ringing[event.interface] = user
-        return [Notify(user, Ringing(seq=0, call_id=event.call_id, interface=event.interface))]
+        code, label = category_of(call.category)
+        waited = max(int((event.at - (call.queued_at or call.arrived_at)).total_seconds()), 0)
+        notice = Ringing(seq=0, call_id=event.call_id, interface=event.interface, category=code,
+                         category_label=label, waited_seconds=waited)
+        return [Notify(user, notice)]
 
     def _stop_ringing(self, call_id: str, interface: str, reason: str) -> list[Action]:
         call = self._calls.get(call_id)

@@ -18,6 +18,10 @@ from cti import keys
 from cti.config import Settings
 from cti.core.clock import TOKYO
 from cti.db import open_database
+from cti.gateway import Database
+from screenpop import desks
+from screenpop.desk_service import desks_ctx
+from screenpop.seat_api import setup_seat_routes
 from screenpop.websocket import hub_ctx, setup_ws_routes
 
 ORIGIN = "http://cti.test:8080"
@@ -47,15 +51,20 @@ def build_app(db_path: Path, clock: Clock, settings: Settings, hasher: PasswordH
     app[PASSWORD_HASHER] = hasher or cheap_hasher()
 
     async def db_ctx(app: web.Application) -> AsyncIterator[None]:
+        gateway = await Database.open(db_path, {desks.COMPONENT: desks.MIGRATIONS})
+        app[keys.DATABASE] = gateway
         conn = await open_database(db_path, MIGRATIONS)
         app[keys.DB] = conn
         yield
         await conn.close()
+        await gateway.close()
 
     app.cleanup_ctx.append(db_ctx)
     app.cleanup_ctx.append(auth_ctx)
     app.cleanup_ctx.append(hub_ctx)
+    app.cleanup_ctx.append(desks_ctx)  # seats and presence (screenpop)
     setup_auth_routes(app)
+    setup_seat_routes(app)
     setup_ws_routes(app)
     return app
 

@@ -98,7 +98,20 @@ def test_ringing_notice_carries_no_personal_data() -> None:
     assert isinstance(action, Notify)
     wire = action.message.model_dump_json()
     assert "0312345678" not in wire
-    assert set(action.message.model_dump()) == {"type", "seq", "call_id", "interface"}
+    assert set(action.message.model_dump()) == {
+        "type", "seq", "call_id", "interface", "category", "category_label", "waited_seconds"}
+
+
+def test_ringing_notice_says_what_the_caller_chose_and_how_long_they_waited() -> None:
+    router = PopRouter(seats())
+    feed_all(router, arrive(CALL_A, "0312345678", 0, category="zei"))
+    [action] = router.feed(ring(CALL_A, OP1, 12.2))
+    assert isinstance(action, Notify) and isinstance(action.message, Ringing)
+    notice = action.message
+    assert (notice.category, notice.category_label, notice.waited_seconds) == ("zei", "税", 12)  # queued at t=0.2
+    feed_all(router, arrive(CALL_B, "0312345678", 20, category=None))
+    [action] = router.feed(ring(CALL_B, OP2, 21))
+    assert isinstance(action.message, Ringing) and action.message.category_label == "未選択"
 
 
 def test_unseated_interface_gets_nothing_and_no_pop() -> None:

@@ -1,0 +1,153 @@
+"""The operator desks in the running app: restore at start, presence changes, their messages,
+the page's snapshot, and Asterisk kept in step.
+
+create_app: ``app.cleanup_ctx.append(desks_ctx)`` after the database, auth (the seat map), the AMI
+link and the hub. It
+
+* restores every desk (seat, presence, away reason) from the database (screenpop/desks.py);
+* sets the hub's ``on_presence`` hook: a ``presence_set`` from the page pauses / unpauses the
+  operator's queue member in Asterisk first (a failed AMI action changes nothing), then records
+  it, then tells the operator and the supervisors;
+* sets the hub's snapshot provider: a (re)connecting page learns its seat and presence as cti
+  holds them, so after a restart it resumes with the same seat, or sees at once it has none;
+* subscribes ``QueuePauseResync`` to the AMI client: after every (re)connect each seated
+  operator's pause is asserted from their record;
+* listens to telephony's presence board: when Asterisk's pause flag of a seat changes, its
+  operator gets a fresh ``presence`` (``queue_paused``), so the page never shows 受付可 that
+  Asterisk does not have.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
+
+from aiohttp import web
+
+from access.web import SEATS
+from cti import keys
+from cti.core.logs import log_event
+from cti.core.principal import Principal, Role
+from screenpop import messages as m
+from screenpop.desks import Desk, DeskBook, PresenceState, QueuePauseResync
+from screenpop.hub import Hub
+from screenpop.keys import DESKS
+from screenpop.seats import SeatMap
+
+logger = logging.getLogger("cti.screenpop.desks")
+
+
+class PresenceUnavailable(Exception):
+    """The change cannot be carried out (e.g. no seat while Asterisk is linked)."""
+
+
+def _telephony(app: web.Application) -> Any:
+    return app.get(keys.AMI)
+
+
+def queue_paused(app: web.Application, interface: str | None) -> bool | None:
+    """Asterisk's pause flag of `interface` in cti's queue; None when not known."""
+    telephony = _telephony(app)
+    board = getattr(telephony, "presence", None)
+    if board is None or interface is None or not telephony.client.connected:
+        return None
+    member = board.get(app[keys.SETTINGS].ami.queue, interface)
+    if member is None or not member.logged_in:
+        return None
+    return bool(member.paused)
+
+
+def presence_message(app: web.Application, desk: Desk) -> m.Presence:
+    return m.Presence(
+        user_id=desk.user_id,
+        state=desk.presence or "offline",
+        reason=desk.reason,
+        interface=desk.interface,
+        queue_paused=queue_paused(app, desk.interface),
+    )
+
+
+def desk_state(app: web.Application, user_id: str) -> m.DeskState:
+    book = app[DESKS]
+    desk = book.desk(user_id)
+    presence = presence_message(app, desk) if desk is not None and desk.presence is not None else None
+    return m.DeskState(seat=book.seats.seat_of(user_id), presence=presence)
+
+
+def announce(app: web.Application, desk: Desk) -> None:
+    """Tell the operator (every socket) and the supervisors about this desk's presence."""
+    hub = app.get(keys.HUB)
+    if not isinstance(hub, Hub):
+        return
+    update = presence_message(app, desk)
+    hub.send_to_user(desk.user_id, update)
+    hub.send_to_role(Role.SUPERVISOR, update)
+
+
+async def change_presence(app: web.Application, user_id: str, state: PresenceState, reason: str | None) -> Desk:
+    """Asterisk first (when linked), then the record, then the screens."""
+    book = app[DESKS]
+    seat = book.seats.seat_of(user_id)
+    control = getattr(_telephony(app), "control", None)
+    if control is not None:
+        if seat is None:
+            raise PresenceUnavailable("no seat: take a seat before changing presence")
+        if state == "pause":
+            await control.pause_member(seat, reason or "")
+        else:
+            await control.unpause_member(seat)
+    desk = await book.set_presence(user_id, state, reason)
+    log_event(logger, "presence_changed", user_id=user_id, state=state)
+    announce(app, desk)
+    return desk
+
+
+def _on_board_change(app: web.Application, seats: SeatMap) -> Any:
+    def listener(changed: Any) -> None:
+        members: Iterable[Any] = changed if isinstance(changed, list) else [changed]
+        book = app[DESKS]
+        for member in members:
+            user = seats.user_at(getattr(member, "interface", ""))
+            desk = book.desk(user) if user is not None else None
+            if desk is not None and desk.presence is not None:
+                announce(app, desk)
+
+    return listener
+
+
+async def desks_ctx(app: web.Application) -> AsyncIterator[None]:
+    seats = app.get(SEATS)
+    if seats is None:
+        seats = app[SEATS] = SeatMap()
+    book = DeskBook(app[keys.DATABASE], seats, app[keys.CLOCK])
+    await book.load()
+    app[DESKS] = book
+    hub = app.get(keys.HUB)
+    if isinstance(hub, Hub):
+
+        async def on_presence(principal: Principal, msg: m.PresenceSet) -> None:
+            await change_presence(app, principal.user_id, msg.state, msg.reason)
+
+        async def snapshot(principal: Principal) -> m.DeskState:
+            return desk_state(app, principal.user_id)
+
+        hub.on_presence = on_presence
+        hub.snapshot_provider = snapshot
+    telephony = _telephony(app)
+    listener = None
+    if telephony is not None:
+        resync = QueuePauseResync(book, telephony.control)
+        telephony.client.add_sink(resync)
+        if telephony.client.connected:  # the first resync came before this sink was added
+            await resync.assert_all()
+        listener = _on_board_change(app, seats)
+        telephony.presence_listeners.append(listener)
+    try:
+        yield
+    finally:
+        if telephony is not None and listener in telephony.presence_listeners:
+            telephony.presence_listeners.remove(listener)
+        if isinstance(hub, Hub):
+            hub.on_presence = None
+        await book.close()
