@@ -40,7 +40,8 @@ from cti.core.http import current_principal
 from cti.core.logs import log_event
 from cti.core.principal import Principal
 from screenpop import messages as m
-from screenpop.hub import Connection, Hub
+from screenpop.hub import Hub
+from screenpop.hub_connection import Connection
 
 logger = logging.getLogger("cti.screenpop.ws")
 
