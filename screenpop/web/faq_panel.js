@@ -1,0 +1,110 @@
+// FAQ search (Alt+2, "/"): as you type over the websocket (the words never go into a URL), HTTP
+// only while the socket is down; an answer can be marked as used for the call's record.
+
+import { api } from './api.js';
+import { $, el, highlighted, showText } from './dom.js';
+import { faqCredit, state } from './state.js';
+
+const FAQ_DEBOUNCE_MS = 250;
+
+export function resetFaqUse() { state.faqUsed = new Set(); }
+
+export function onFaqInput() {
+  clearTimeout(state.faqTimer);
+  state.faqTimer = setTimeout(runFaqSearch, FAQ_DEBOUNCE_MS);
+}
+
+export async function runFaqSearch() {
+  const q = $('faq-q').value.trim();
+  const seq = ++state.faqSeq;
+  if (!q) {
+    $('faq-results').replaceChildren(); $('faq-status').textContent = ''; showText('faq-credit', '');
+    return;
+  }
+  $('faq-status').textContent = '検索中…';
+  state.faqPending = q;
+  if (state.hub && state.hub.send({ type: 'faq_search', q })) return;
+  try {
+    const data = await api('GET', `/api/faq/search?limit=10&q=${encodeURIComponent(q)}`);
+    if (seq === state.faqSeq) renderFaqResults(data.results, data.credit);
+  } catch (err) {
+    if (seq === state.faqSeq) $('faq-status').textContent = err.message;
+  }
+}
+
+export function onFaqResults(msg) {
+  if (msg.q !== state.faqPending || msg.q !== $('faq-q').value.trim()) return; // a newer query is on its way
+  renderFaqResults(msg.results || [], null);
+}
+
+export function onFaqError(msg) { $('faq-status').textContent = msg.message; }
+
+function renderFaqResults(results, credit) {
+  const list = $('faq-results');
+  closeAnswer(false);
+  list.replaceChildren(...results.map((hit) => {
+    const link = el('a', { href: '#', 'data-id': hit.id }, highlighted(hit.question, hit.question_highlights));
+    link.addEventListener('click', (e) => { e.preventDefault(); openAnswer(hit.id); });
+    return el('li', {}, link, el('p', { class: 'snippet' }, highlighted(hit.snippet, hit.snippet_highlights)));
+  }));
+  $('faq-status').textContent = results.length ? `${results.length}件` : '該当するFAQはありません';
+  showText('faq-credit', results.length ? (credit || faqCredit()) : '');
+}
+
+export async function openAnswer(id) {
+  try {
+    const entry = await api('GET', `/api/faq/${encodeURIComponent(id)}`);
+    state.openAnswerId = entry.id;
+    $('faq-answer-q').textContent = entry.question;
+    $('faq-answer-body').textContent = entry.answer;
+    $('faq-results').hidden = true;
+    $('faq-answer').hidden = false;
+    showText('faq-credit', entry.credit || faqCredit());
+    $('faq-use').textContent = state.faqUsed.has(entry.id) ? '使用済み' : 'この回答を使用（記録）';
+    $('faq-answer').focus();
+  } catch (err) {
+    $('faq-status').textContent = err.message;
+  }
+}
+
+export function closeAnswer(focusList = true) {
+  $('faq-answer').hidden = true;
+  $('faq-results').hidden = false;
+  state.openAnswerId = null;
+  if (focusList) {
+    const first = $('faq-results').querySelector('a');
+    (first || $('faq-q')).focus();
+  }
+}
+
+function useAnswer() {
+  if (!state.openAnswerId) return;
+  state.faqUsed.add(state.openAnswerId);
+  $('faq-use').textContent = '使用済み';
+}
+
+function onFaqKeyDown(event) {
+  if (event.key === 'ArrowDown') {
+    const first = $('faq-results').querySelector('a');
+    if (first) { event.preventDefault(); first.focus(); }
+  }
+}
+
+function onResultsKeyDown(event) {
+  if (event.key !== 'ArrowDown' && event.key !== 'ArrowUp') return;
+  const links = Array.from($('faq-results').querySelectorAll('a'));
+  const i = links.indexOf(document.activeElement);
+  if (i < 0) return;
+  event.preventDefault();
+  if (event.key === 'ArrowDown' && i + 1 < links.length) links[i + 1].focus();
+  else if (event.key === 'ArrowUp') (i === 0 ? $('faq-q') : links[i - 1]).focus();
+}
+
+export function bindFaq() {
+  $('faq-q').addEventListener('input', onFaqInput);
+  $('faq-q').addEventListener('keydown', onFaqKeyDown);
+  $('faq-form').addEventListener('submit', (e) => { e.preventDefault(); clearTimeout(state.faqTimer); runFaqSearch(); });
+  $('faq-results').addEventListener('keydown', onResultsKeyDown);
+  $('faq-use').addEventListener('click', useAnswer);
+  $('faq-back').addEventListener('click', () => closeAnswer(true));
+}
