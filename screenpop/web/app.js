@@ -194,13 +194,10 @@ function onHubMessage(msg) {
       onCallUpdate(msg);
       break;
     case 'presence':
-      if (state.me && msg.user_id === state.me.user_id) showPresence(msg.state, msg.reason);
+      if (state.me && msg.user_id === state.me.user_id) showPresence(msg);
       break;
     case 'snapshot':
-      restoreCurrent();
-      if (msg.state && msg.state.presence && msg.state.presence.state) {
-        showPresence(msg.state.presence.state, msg.state.presence.reason);
-      }
+      onSnapshot(msg.state || {});
       break;
     case 'faq_results':
       onFaqResults(msg);
@@ -213,6 +210,20 @@ function onHubMessage(msg) {
     default:
       break;
   }
+}
+
+function onSnapshot(desk) {
+  // A (re)connected page learns its seat and presence as the server holds them (after a restart too).
+  if (!state.me) return;
+  if (state.me.seat && !desk.seat) {
+    setSeat(null);
+    $('presence-label').hidden = true;  // no seat, no presence: nothing may look like 受付可
+    showSeatScreen('サーバーの再起動などで席の割り当てがなくなりました。席をもう一度選んでください。');
+    return;
+  }
+  if (desk.seat && desk.seat !== state.me.seat) setSeat(desk.seat);
+  showPresence(desk.presence || null);
+  restoreCurrent();
 }
 
 // ---- keyboard -------------------------------------------------------------------------------------
