@@ -26,8 +26,8 @@ from faq import store as faq_store
 from records import plugin as records_wiring
 from records import schema as records_schema
 from screenpop import desk_service, operator_api, seat_api
-from screenpop import desks as screenpop_desks
 from screenpop import dispatcher as wiring_web
+from screenpop import schema as screenpop_schema
 from screenpop import websocket as wiring_hub
 from supervision import service as wiring_supervisor
 from telephony import agi_plugin as wiring_agi
@@ -44,7 +44,7 @@ def migrations() -> Mapping[str, Sequence[str]]:
         **records_schema.migrations(),
         **accounts.MIGRATIONS,
         faq_store.COMPONENT: faq_store.MIGRATIONS,
-        screenpop_desks.COMPONENT: screenpop_desks.MIGRATIONS,
+        screenpop_schema.COMPONENT: screenpop_schema.MIGRATIONS,
         **wiring_supervisor.migrations(),
     }
 

@@ -14,13 +14,22 @@ link and the hub. It
   operator's pause is asserted from their record;
 * listens to telephony's presence board: when Asterisk's pause flag of a seat changes, its
   operator gets a fresh ``presence`` (``queue_paused``), so the page never shows 受付可 that
-  Asterisk does not have.
+  Asterisk does not have;
+* runs the after-call work: the dispatcher calls ``finish_call`` when an operator's answered call
+  is over (away 後処理, ended by 結果を記録 or by hand, or by the ``wrapup_ends`` task after
+  settings.desk.wrapup_seconds) and ``missed_ring`` when their phone rang out (away 不在着信).
+
+The operator's states on the page: 受付可 (ready), 通話中 (a call of theirs is up: the page knows),
+後処理 / 離席 (reason) / 不在着信 (pause with that reason).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Iterable
+from datetime import datetime, timedelta
 from typing import Any
 
 from aiohttp import web
@@ -30,12 +39,14 @@ from cti import keys
 from cti.core.logs import log_event
 from cti.core.principal import Principal, Role
 from screenpop import messages as m
-from screenpop.desks import Desk, DeskBook, PresenceState, QueuePauseResync
+from screenpop.desks import MISSED_RING_REASON, WRAPUP_REASON, Desk, DeskBook, PresenceState, QueuePauseResync
 from screenpop.hub import Hub
 from screenpop.keys import DESKS
 from screenpop.seats import SeatMap
 
 logger = logging.getLogger("cti.screenpop.desks")
+
+WRAPUP_CHECK_SECONDS = 0.5
 
 
 class PresenceUnavailable(Exception):
@@ -58,13 +69,22 @@ def queue_paused(app: web.Application, interface: str | None) -> bool | None:
     return bool(member.paused)
 
 
+def wrapup_end(app: web.Application, desk: Desk) -> datetime | None:
+    """When this desk's 後処理 ends by itself (None: it is not in 後処理)."""
+    if desk.presence != "pause" or desk.reason != WRAPUP_REASON:
+        return None
+    return desk.changed_at + timedelta(seconds=app[keys.SETTINGS].desk.wrapup_seconds)
+
+
 def presence_message(app: web.Application, desk: Desk) -> m.Presence:
+    until = wrapup_end(app, desk)
     return m.Presence(
         user_id=desk.user_id,
         state=desk.presence or "offline",
         reason=desk.reason,
         interface=desk.interface,
         queue_paused=queue_paused(app, desk.interface),
+        wrapup_until=until.isoformat() if until is not None else None,
     )
 
 
@@ -101,6 +121,59 @@ async def change_presence(app: web.Application, user_id: str, state: PresenceSta
     log_event(logger, "presence_changed", user_id=user_id, state=state)
     announce(app, desk)
     return desk
+
+
+async def finish_call(app: web.Application, user_id: str, call_id: str) -> None:
+    """The operator's answered call is over: 後処理, unless they chose another away reason meanwhile."""
+    book = app.get(DESKS)
+    if book is None or app[keys.SETTINGS].desk.wrapup_seconds == 0:
+        return
+    desk = book.desk(user_id)
+    if desk is None or desk.interface is None:
+        return
+    if desk.presence == "pause" and desk.reason not in (WRAPUP_REASON, MISSED_RING_REASON):
+        return  # their own 離席 stands
+    await change_presence(app, user_id, "pause", WRAPUP_REASON)
+    log_event(logger, "wrapup_started", user_id=user_id, call_id=call_id)
+
+
+async def missed_ring(app: web.Application, user_id: str, call_id: str) -> None:
+    """The operator's phone rang out: away (不在着信), so the queue stops offering them calls."""
+    book = app.get(DESKS)
+    if book is None or not app[keys.SETTINGS].desk.away_on_missed_ring:
+        return
+    desk = book.desk(user_id)
+    if desk is None or desk.interface is None or desk.presence == "pause":
+        return
+    await change_presence(app, user_id, "pause", MISSED_RING_REASON)
+    log_event(logger, "missed_ring_away", user_id=user_id, call_id=call_id)
+
+
+async def end_expired_wrapups(app: web.Application) -> list[str]:
+    """Back to 受付可 whoever's 後処理 has run its time; returns their user ids."""
+    now = app[keys.CLOCK]()
+    ended = []
+    for desk in app[DESKS].desks():
+        until = wrapup_end(app, desk)
+        if until is None or until > now:
+            continue
+        try:
+            await change_presence(app, desk.user_id, "ready", None)
+        except Exception as exc:  # e.g. the AMI link is down: tried again on the next round
+            log_event(logger, "wrapup_end_failed", logging.WARNING, user_id=desk.user_id, error=type(exc).__name__)
+            continue
+        ended.append(desk.user_id)
+        log_event(logger, "wrapup_ended", user_id=desk.user_id, by="limit")
+    return ended
+
+
+async def _wrapup_loop(app: web.Application, every_seconds: float) -> None:
+    while True:
+        await asyncio.sleep(every_seconds)
+        try:
+            await end_expired_wrapups(app)
+        except Exception as exc:
+            log_event(logger, "wrapup_loop_failed", logging.ERROR, error=type(exc).__name__)
 
 
 def _on_board_change(app: web.Application, seats: SeatMap) -> Any:
@@ -143,9 +216,13 @@ async def desks_ctx(app: web.Application) -> AsyncIterator[None]:
             await resync.assert_all()
         listener = _on_board_change(app, seats)
         telephony.presence_listeners.append(listener)
+    wrapups = asyncio.create_task(_wrapup_loop(app, WRAPUP_CHECK_SECONDS), name="desk-wrapup-ends")
     try:
         yield
     finally:
+        wrapups.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await wrapups
         if telephony is not None and listener in telephony.presence_listeners:
             telephony.presence_listeners.remove(listener)
         if isinstance(hub, Hub):

@@ -31,20 +31,10 @@ from screenpop.seats import SeatMap, SeatTaken, validate_interface
 
 logger = logging.getLogger("cti.screenpop.desks")
 
-COMPONENT = "screenpop"
-MIGRATIONS: list[str] = [
-    """
-CREATE TABLE operator_desks (
-    user_id     TEXT PRIMARY KEY,
-    interface   TEXT UNIQUE,                               -- queue member interface; NULL: no seat
-    presence    TEXT CHECK (presence IN ('ready', 'pause')), -- NULL: not chosen since the seat was taken
-    reason      TEXT,                                      -- the away reason (離席理由)
-    changed_at  TEXT NOT NULL
-)
-""",
-]
-
 PresenceState = Literal["ready", "pause"]
+# Away reasons cti sets by itself (the page's own list of reasons does not offer them).
+WRAPUP_REASON = "後処理"  # after-call work: ends by 結果を記録, by hand, or after settings.desk.wrapup_seconds
+MISSED_RING_REASON = "不在着信"  # a ring the operator did not answer
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterable
+from dataclasses import replace
 from datetime import datetime, time
 from typing import Any
 
@@ -31,10 +32,12 @@ from cti.core.clock import TOKYO
 from cti.core.logs import log_event
 from cti.core.principal import Principal
 from screenpop import messages
+from screenpop.desk_service import finish_call, missed_ring
 from screenpop.keys import DISPATCHER
 from screenpop.operator_api import FAQ_CREDIT
 from screenpop.pop import Contact, FaqSuggestion, OpenCallback, category_of, compose_pop
-from screenpop.router import ComposePop, Notify, PopRouter
+from screenpop.references import CallReferences
+from screenpop.router import Action, CallFinished, ComposePop, Notify, PopRouter, RingNotAnswered
 from screenpop.seats import SeatMap
 
 logger = logging.getLogger("cti.screenpop.pop")
@@ -51,9 +54,10 @@ __all__ = ["DISPATCHER", "PopDispatcher", "pop_ctx"]
 class PopDispatcher:
     """Router actions -> hub messages; owns nothing long-lived (no tasks), serialises its work."""
 
-    def __init__(self, app: web.Application, seats: SeatMap) -> None:
+    def __init__(self, app: web.Application, seats: SeatMap, references: CallReferences | None = None) -> None:
         self.app = app
         self.router = PopRouter(seats)
+        self.references = references
         self._user_locks: dict[str, asyncio.Lock] = {}  # one per operator: their messages stay in order
         self._today: dict[str, dict[str, dict[str, Any]]] = {}  # user -> call_id -> row (no personal data)
         self._current: dict[str, tuple[ComposePop, str]] = {}  # user -> (their latest pop, call state)
@@ -66,26 +70,39 @@ class PopDispatcher:
         operator's pop lookups (SQLite) never hold up another operator's messages.
         """
         batch: Iterable[Any] = events if isinstance(events, list | tuple) else [events]
-        per_user: dict[str, list[tuple[Any, Notify | ComposePop]]] = {}
+        per_user: dict[str, list[tuple[Any, Action]]] = {}
         for event in batch:
             for action in self.router.feed(event):
                 per_user.setdefault(action.user_id, []).append((event, action))
         if per_user:
             await asyncio.gather(*(self._deliver(user, items) for user, items in per_user.items()))
 
-    async def _deliver(self, user_id: str, items: list[tuple[Any, Notify | ComposePop]]) -> None:
+    async def _deliver(self, user_id: str, items: list[tuple[Any, Action]]) -> None:
         lock = self._user_locks.setdefault(user_id, asyncio.Lock())
         async with lock:
             for event, action in items:
                 try:
                     if isinstance(action, Notify):
                         self._note(action)
-                        self._send(action.user_id, action.message)
-                    else:
+                        message = action.message
+                        if isinstance(message, messages.Ringing):
+                            reference = await self._reference(message.call_id, event.at)
+                            message = message.model_copy(update={"reference": reference})
+                        self._send(action.user_id, message)
+                    elif isinstance(action, ComposePop):
                         await self.send_pop(action)
+                    elif isinstance(action, RingNotAnswered):
+                        await missed_ring(self.app, action.user_id, action.call_id)
+                    elif isinstance(action, CallFinished):
+                        await finish_call(self.app, action.user_id, action.call_id)
                 except Exception as exc:  # one failed pop must not stop the others
                     log_event(logger, "pop_action_failed", logging.ERROR, call_id=event.call_id,
                               error=type(exc).__name__)
+
+    async def _reference(self, call_id: str, at: datetime) -> str:
+        if self.references is None:
+            return ""
+        return await self.references.assign(call_id, at)
 
     def _send(self, user_id: str, message: Any) -> None:
         hub = self.app.get(keys.HUB)
@@ -143,6 +160,8 @@ class PopDispatcher:
                            department_names=names)
 
     async def send_pop(self, action: ComposePop) -> None:
+        reference = await self._reference(action.call.call_id, action.answered_at)
+        action = replace(action, call=replace(action.call, reference=reference))
         message = await self.build_pop(action)
         day = action.answered_at.astimezone(TOKYO).date().isoformat()
         rows = self._today.setdefault(action.user_id, {})
@@ -185,7 +204,8 @@ async def pop_ctx(app: web.Application) -> AsyncIterator[None]:
     if seats is None:  # auth_ctx normally made it
         seats = SeatMap()
         app[SEATS] = seats
-    dispatcher = PopDispatcher(app, seats)
+    database = app.get(keys.DATABASE)
+    dispatcher = PopDispatcher(app, seats, CallReferences(database) if database is not None else None)
     app[DISPATCHER] = dispatcher
     telephony = app.get(keys.AMI)
     listeners = getattr(telephony, "domain_listeners", None)

@@ -53,6 +53,7 @@ class Ringing(_Server):
 
     type: Literal["ringing"] = "ringing"
     call_id: str
+    reference: str = Field(default="", description="受付番号, e.g. 20261202-0007")
     interface: str
     category: str | None = Field(default=None, description="IVR code; None when the caller chose nothing")
     category_label: str = Field(default="未選択", description="the IVR choice in Japanese")
@@ -127,6 +128,9 @@ class Presence(_Server):
         default=None,
         description="Asterisk's pause flag of this seat's queue member; None when not known "
         "(no AMI link, or the seat is not a member of the queue)",
+    )
+    wrapup_until: str | None = Field(
+        default=None, description="後処理 (reason) ends by itself at this time (ISO 8601) unless ended sooner"
     )
 
 

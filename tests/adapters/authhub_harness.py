@@ -19,7 +19,7 @@ from cti.config import Settings
 from cti.core.clock import TOKYO
 from cti.db import open_database
 from cti.gateway import Database
-from screenpop import desks
+from screenpop import schema as screenpop_schema
 from screenpop.desk_service import desks_ctx
 from screenpop.seat_api import setup_seat_routes
 from screenpop.websocket import hub_ctx, setup_ws_routes
@@ -51,7 +51,7 @@ def build_app(db_path: Path, clock: Clock, settings: Settings, hasher: PasswordH
     app[PASSWORD_HASHER] = hasher or cheap_hasher()
 
     async def db_ctx(app: web.Application) -> AsyncIterator[None]:
-        gateway = await Database.open(db_path, {desks.COMPONENT: desks.MIGRATIONS})
+        gateway = await Database.open(db_path, {screenpop_schema.COMPONENT: screenpop_schema.MIGRATIONS})
         app[keys.DATABASE] = gateway
         conn = await open_database(db_path, MIGRATIONS)
         app[keys.DB] = conn

@@ -189,7 +189,9 @@ async def test_pop_reaches_the_answering_operator_only_with_history_and_open_cal
         assert [m["type"] for m in got1] == ["ringing", "pop"]
         ringing, pop = got1
         assert ringing == {"type": "ringing", "seq": ringing["seq"], "call_id": "new-1", "interface": SEAT1,
-                           "category": "kosodate", "category_label": "子育て", "waited_seconds": 0}
+                           "reference": "20261128-0001", "category": "kosodate", "category_label": "子育て",
+                           "waited_seconds": 0}
+        assert pop["reference"] == "20261128-0001"  # the same 受付番号 on the ringing notice and the pop
         # what the dispatcher sent is exactly what the published schema describes (no field more)
         schema = await (await op1.client.get("/api/ws/schema.json")).json()
         validator = jsonschema_rs.validator_for(schema["server_to_client"])

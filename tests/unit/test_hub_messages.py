@@ -46,7 +46,7 @@ def test_server_messages_round_trip_with_their_type() -> None:
 def test_ringing_carries_no_personal_data() -> None:
     # the IVR choice and the wait, never the number or the name
     assert set(m.Ringing.model_fields) == {
-        "type", "seq", "call_id", "interface", "category", "category_label", "waited_seconds"}
+        "type", "seq", "call_id", "reference", "interface", "category", "category_label", "waited_seconds"}
 
 
 def test_only_user_addressed_messages_take_sequence_numbers() -> None:
