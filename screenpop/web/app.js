@@ -5,13 +5,13 @@
 // bodies: never in a URL, never in the console.
 
 import { api, ApiError, setCsrfToken, setUnauthorizedHandler } from './api.js';
-import { onCallUpdate, onPop, restoreCurrent } from './call.js';
+import { bindCall, onCallUpdate, onPop, restoreCurrent, showPendingCall } from './call.js';
 import { bindCallback, fillCallbackDepartments } from './callback_panel.js';
 import { $, el, globalError, showText } from './dom.js';
 import { bindFaq, closeAnswer, onFaqError, onFaqResults } from './faq_panel.js';
-import { bindOutcome, fillTransferTargets } from './outcome_panel.js';
+import { bindOutcome, fillTransferTargets, setOutcomeRecordedHandler } from './outcome_panel.js';
 import { renderCall, showRinging } from './pop_panel.js';
-import { bindPresence, onPresenceError, showPresence } from './presence_panel.js';
+import { bindPresence, endWrapUp, hidePresence, onPresenceError, renderStatus, setPresence } from './presence_panel.js';
 import { state } from './state.js';
 import { loadToday } from './today_panel.js';
 import { HubClient } from './ws.js';
@@ -27,7 +27,7 @@ function toLogin(message) {
   if (state.hub) { state.hub.stop(); state.hub = null; }
   state.me = null;
   setCsrfToken(null);
-  $('user-label').hidden = true; $('seat-label').hidden = true; $('presence-label').hidden = true;
+  $('user-label').hidden = true; $('seat-label').hidden = true; hidePresence();
   setConn('未接続', '');
   showScreen('login');
   showText('login-error', message || '');
@@ -144,6 +144,7 @@ async function enterDesk() {
   $('consent-script').textContent = config.consent_script ? config.consent_script.text : '';
   await Promise.all([refreshOffice(), loadToday(), restoreCurrent()]);
   renderCall();
+  renderStatus();
   startHub();
   $('call-title').focus();
 }
@@ -194,7 +195,7 @@ function onHubMessage(msg) {
       onCallUpdate(msg);
       break;
     case 'presence':
-      if (state.me && msg.user_id === state.me.user_id) showPresence(msg);
+      if (state.me && msg.user_id === state.me.user_id) setPresence(msg);
       break;
     case 'snapshot':
       onSnapshot(msg.state || {});
@@ -217,12 +218,12 @@ function onSnapshot(desk) {
   if (!state.me) return;
   if (state.me.seat && !desk.seat) {
     setSeat(null);
-    $('presence-label').hidden = true;  // no seat, no presence: nothing may look like 受付可
+    hidePresence();  // no seat, no presence: nothing may look like 受付可
     showSeatScreen('サーバーの再起動などで席の割り当てがなくなりました。席をもう一度選んでください。');
     return;
   }
   if (desk.seat && desk.seat !== state.me.seat) setSeat(desk.seat);
-  showPresence(desk.presence || null);
+  setPresence(desk.presence || null);
   restoreCurrent();
 }
 
@@ -264,6 +265,8 @@ function bind() {
   bindFaq();
   bindOutcome();
   bindCallback();
+  bindCall();
+  setOutcomeRecordedHandler(() => { endWrapUp(); showPendingCall(); });
   document.addEventListener('keydown', onKeyDown);
   setUnauthorizedHandler(() => toLogin('セッションの有効期限が切れました。再度ログインしてください。'));
   setInterval(() => { if (!$('screen-desk').hidden) refreshOffice(); }, 60000);

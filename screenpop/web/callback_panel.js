@@ -16,6 +16,13 @@ export function fillCallbackDepartments(departments) {
   for (const d of departments) cb.append(el('option', { value: d.code }, d.name));
 }
 
+/** Something typed into the callback form and not registered yet. */
+export function callbackInProgress() {
+  if (state.call && state.call.callback) return false;
+  const fields = document.querySelectorAll('#callback-form input:not([type=checkbox]), #callback-form textarea');
+  return Array.from(fields).some((f) => f.value.trim()) || !!$('cb-department').value;
+}
+
 export function resetCallback() {
   $('callback-form').reset();
   $('callback-form').hidden = true;

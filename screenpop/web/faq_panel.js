@@ -7,7 +7,16 @@ import { faqCredit, state } from './state.js';
 
 const FAQ_DEBOUNCE_MS = 250;
 
-export function resetFaqUse() { state.faqUsed = new Set(); }
+/** A new call: nothing used yet; the search is cleared unless the operator is typing in it. */
+export function resetFaqForCall() {
+  state.faqUsed = new Set();
+  if (document.activeElement === $('faq-q')) return;
+  $('faq-q').value = '';
+  $('faq-results').replaceChildren();
+  $('faq-status').textContent = '';
+  showText('faq-credit', '');
+  closeAnswer(false);
+}
 
 export function onFaqInput() {
   clearTimeout(state.faqTimer);

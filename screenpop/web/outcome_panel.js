@@ -7,6 +7,16 @@ import { renderCall } from './pop_panel.js';
 import { OUTCOME_TEXT, state } from './state.js';
 import { upsertToday } from './today_panel.js';
 
+let onRecorded = () => {};
+/** What follows a recorded outcome (the page ends 後処理 and shows a waiting pop). */
+export function setOutcomeRecordedHandler(fn) { onRecorded = fn; }
+
+/** An outcome picked (or a gap note typed) and not yet recorded. */
+export function outcomeInProgress() {
+  const picked = document.querySelector('input[name=outcome]:checked');
+  return !!(picked || $('gap-note').value.trim()) && $('outcome-done').hidden;
+}
+
 export function fillTransferTargets(departments) {
   const tr = $('transfer-dept');
   tr.replaceChildren();
@@ -43,7 +53,9 @@ async function onOutcomeSubmit(event) {
     upsertToday(state.call.call_id, { outcome: OUTCOME_TEXT[picked.value] });
   } catch (err) {
     showText('outcome-error', err.message);
+    return;
   }
+  onRecorded();
 }
 
 async function onTransferSubmit(event) {

@@ -7,7 +7,9 @@ import { CATEGORY_LABELS, OUTCOME_TEXT, categoryLabel, faqCredit, state } from '
 
 export function showRinging(msg) {
   const r = $('ringing');
-  r.textContent = `着信中（呼出）: 通話ID ${msg.call_id} ／ ${msg.interface}`;
+  const reference = msg.reference ? ` ／ 受付番号 ${msg.reference}` : '';
+  const waited = msg.waited_seconds == null ? '' : `（待ち ${msg.waited_seconds}秒）`;
+  r.textContent = `着信中: ${msg.category_label}${waited}${reference}`;
   r.hidden = false;
   r.dataset.callId = msg.call_id;
 }
@@ -29,7 +31,8 @@ export function renderCall() {
     : call.office_open === false ? '閉庁中のため転送できません（折り返し依頼を受け付けてください）。' : '';
   if (!call) return;
   $('pop-number').textContent = call.caller_withheld || !call.caller_number ? '非通知' : call.caller_number;
-  $('pop-call-id').textContent = call.call_id;
+  $('call-card').dataset.callId = call.call_id;  // for machines; people read the 受付番号
+  $('pop-reference').textContent = call.reference || '（未採番）';
   $('pop-category').textContent = categoryLabel(call);
   $('pop-wait').textContent = call.waited_seconds == null ? '-' : `${Math.round(call.waited_seconds)}秒`;
   $('pop-office').textContent = call.office_open ? '開庁中（転送できます）'

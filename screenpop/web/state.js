@@ -5,6 +5,8 @@ export const state = {
   config: null,
   hub: null,
   call: null,          // the current pop (the wire model screenpop.messages.Pop) plus local flags
+  pendingPop: null,    // a pop that arrived while a form of the current call was being filled in
+  presence: null,      // the last presence message about me (screenpop.messages.Presence)
   faqUsed: new Set(),
   faqTimer: null,
   faqSeq: 0,

@@ -26,6 +26,6 @@ export function upsertToday(callId, patch) {
 function renderToday() {
   const rows = Array.from(state.today.values()).sort((a, b) => (a.at < b.at ? 1 : -1));
   $('today-rows').replaceChildren(...rows.map((r) => el('tr', {},
-    el('td', {}, hhmm(r.at)), el('td', {}, r.call_id), el('td', {}, r.category_label || ''),
+    el('td', {}, hhmm(r.at)), el('td', {}, r.reference || r.call_id), el('td', {}, r.category_label || ''),
     el('td', {}, [r.state, r.outcome].filter(Boolean).join(' / ')))));
 }
