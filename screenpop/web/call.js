@@ -31,7 +31,10 @@ function describe(pop) {
 }
 
 function showCall(pop, status) {
-  state.call = { ...pop, status, live: status === '通話中', consent: null, callback: null };
+  // a waiting pop knows whether its call is still up (pop.live); others go by the status given
+  const live = pop.live === undefined ? status === '通話中' : pop.live;
+  if (pop.live === false) status = CALL_STATE_TEXT.ended;
+  state.call = { ...pop, status, live, consent: null, callback: null };
   state.pendingPop = null;
   resetFaqForCall();
   resetOutcome();
@@ -58,7 +61,8 @@ export function onPop(pop) {
   upsertToday(pop.call_id, { reference: pop.reference, category_label: categoryLabel(pop), state: '通話中' });
   loadToday();
   if (inProgress()) {
-    state.pendingPop = pop;
+    state.pendingPop = { ...pop, live: true };  // the operator is on this call already
+    renderStatus();
     announce(`新しい通話が着信しました（${describe(pop)}）。入力中の内容はそのままです。結果を記録すると表示します。`, true);
   } else {
     showCall(pop, '通話中');
@@ -98,7 +102,9 @@ export function onCallUpdate(msg) {
     return;
   }
   if (state.pendingPop && state.pendingPop.call_id === msg.call_id) {
+    state.pendingPop.live = msg.event === 'answered';
     upsertToday(msg.call_id, { state: msg.event === 'transferred' ? '転送済み' : '終了' });
+    renderStatus();
     return;
   }
   if (!state.call || state.call.call_id !== msg.call_id) {

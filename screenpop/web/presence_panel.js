@@ -24,7 +24,8 @@ export function renderStatus() {
   const asterisk = presence ? presence.queue_paused : null;  // true / false / null (not known)
   label.hidden = false;
   let text, cls, key;
-  if (state.call && state.call.live) {
+  const onCall = (state.call && state.call.live) || (state.pendingPop && state.pendingPop.live);
+  if (onCall) {
     [text, cls, key] = ['通話中', 'talking', 'talking'];
   } else if (value === 'ready' && asterisk === true) {
     [text, cls, key] = ['受付可に切替中（電話はまだ離席）', 'warn', 'ready'];
