@@ -39,7 +39,16 @@ from cti import keys
 from cti.core.logs import log_event
 from cti.core.principal import Principal, Role
 from screenpop import messages as m
-from screenpop.desks import MISSED_RING_REASON, WRAPUP_REASON, Desk, DeskBook, PresenceState, QueuePauseResync
+from screenpop.desks import (
+    MISSED_RING_REASON,
+    NEW_SEAT_REASON,
+    SEAT_FREED_REASON,
+    WRAPUP_REASON,
+    Desk,
+    DeskBook,
+    PresenceState,
+    QueuePauseResync,
+)
 from screenpop.hub import Hub
 from screenpop.keys import DESKS
 from screenpop.seats import SeatMap
@@ -123,6 +132,28 @@ async def change_presence(app: web.Application, user_id: str, state: PresenceSta
     return desk
 
 
+async def seat_taken(app: web.Application, desk: Desk) -> Desk:
+    """A seat just taken starts away (受付開始前): Asterisk offers calls once the operator says 受付可,
+    whatever pause the phone had before. A failure (e.g. the seat is not a queue member) leaves the
+    presence unchosen and is logged; the seat is still taken."""
+    if desk.presence is not None:
+        return desk  # the same seat again: as it was
+    try:
+        return await change_presence(app, desk.user_id, "pause", NEW_SEAT_REASON)
+    except Exception as exc:
+        log_event(logger, "new_seat_pause_failed", logging.WARNING, user_id=desk.user_id, error=type(exc).__name__)
+        announce(app, desk)
+        return desk
+
+
+async def _pause_freed_seat(app: web.Application, user_id: str, interface: str) -> None:
+    """Nobody answers a freed seat's phone: pause its queue member (when Asterisk is linked)."""
+    control = getattr(_telephony(app), "control", None)
+    if control is not None:
+        await control.pause_member(interface, SEAT_FREED_REASON)
+        log_event(logger, "freed_seat_paused", user_id=user_id)
+
+
 async def finish_call(app: web.Application, user_id: str, call_id: str) -> None:
     """The operator's answered call is over: 後処理, unless they chose another away reason meanwhile."""
     book = app.get(DESKS)
@@ -195,6 +226,11 @@ async def desks_ctx(app: web.Application) -> AsyncIterator[None]:
         seats = app[SEATS] = SeatMap()
     book = DeskBook(app[keys.DATABASE], seats, app[keys.CLOCK])
     await book.load()
+
+    async def seat_freed(user_id: str, interface: str) -> None:
+        await _pause_freed_seat(app, user_id, interface)
+
+    book.seat_freed = seat_freed
     app[DESKS] = book
     hub = app.get(keys.HUB)
     if isinstance(hub, Hub):

@@ -11,7 +11,9 @@ What Asterisk really has (the queue member's pause flag) is telephony's
 ``QueuePauseResync`` re-asserts it on Asterisk after every AMI (re)connect.
 
 A seat freed outside this module (``SeatMap.release_user`` at logout, in access/) is deleted
-from the table too: the book listens to the map's releases.
+from the table too: the book listens to the map's releases. Whoever frees a seat, ``seat_freed``
+(set by screenpop/desk_service.py) is awaited afterwards: it pauses the queue member, since
+nobody answers that phone any more.
 """
 
 from __future__ import annotations
@@ -35,6 +37,10 @@ PresenceState = Literal["ready", "pause"]
 # Away reasons cti sets by itself (the page's own list of reasons does not offer them).
 WRAPUP_REASON = "後処理"  # after-call work: ends by 結果を記録, by hand, or after settings.desk.wrapup_seconds
 MISSED_RING_REASON = "不在着信"  # a ring the operator did not answer
+NEW_SEAT_REASON = "受付開始前"  # a seat just taken: calls come once the operator says 受付可
+SEAT_FREED_REASON = "席を離れました"  # the seat was released or its operator logged out
+
+SeatFreed = Callable[[str, str], Awaitable[None]]  # (user id, interface)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +61,7 @@ class DeskBook:
         self._clock = clock
         self._desks: dict[str, Desk] = {}
         self._pending: set[asyncio.Task[None]] = set()
+        self.seat_freed: SeatFreed | None = None
         seats.on_release = self._released_elsewhere
 
     async def load(self) -> list[Desk]:
@@ -107,13 +114,18 @@ class DeskBook:
             raise SeatTaken(interface, self._holder_hint(interface)) from None
         self.seats.take(user_id, interface)
         self._desks[user_id] = desk
+        if old is not None and old.interface is not None and old.interface != interface:
+            await self._seat_freed(user_id, old.interface)  # moved: the old phone is nobody's now
         return desk
 
     async def release_seat(self, user_id: str) -> str | None:
         """Free the user's seat and forget their desk; returns the interface it held."""
         await self._db.write(_delete(user_id))
         self._desks.pop(user_id, None)
-        return self.seats.release_user(user_id, notify=False)
+        interface = self.seats.release_user(user_id, notify=False)
+        if interface is not None:
+            await self._seat_freed(user_id, interface)
+        return interface
 
     async def set_presence(self, user_id: str, state: PresenceState, reason: str | None) -> Desk:
         now = self._clock()
@@ -148,15 +160,24 @@ class DeskBook:
         # Called by SeatMap.release_user from code that does not await (logout, session sweep):
         # the row is deleted right away on the gateway; in memory the seat is already free.
         self._desks.pop(user_id, None)
-        task = asyncio.get_running_loop().create_task(self._forget(user_id), name="desk-forget")
+        task = asyncio.get_running_loop().create_task(self._forget(user_id, interface), name="desk-forget")
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
-    async def _forget(self, user_id: str) -> None:
+    async def _forget(self, user_id: str, interface: str) -> None:
         try:
             await self._db.write(_delete(user_id))
         except Exception as exc:
             log_event(logger, "desk_forget_failed", logging.ERROR, user_id=user_id, error=type(exc).__name__)
+        await self._seat_freed(user_id, interface)
+
+    async def _seat_freed(self, user_id: str, interface: str) -> None:
+        if self.seat_freed is None or self.seats.user_at(interface) is not None:
+            return  # nobody to tell, or someone sits there again already
+        try:
+            await self.seat_freed(user_id, interface)
+        except Exception as exc:
+            log_event(logger, "seat_freed_hook_failed", logging.WARNING, user_id=user_id, error=type(exc).__name__)
 
 
 def _delete(user_id: str) -> Callable[[sqlite3.Connection], None]:

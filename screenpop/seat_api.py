@@ -18,7 +18,7 @@ from access.web import requires
 from cti.core.http import current_principal
 from cti.core.logs import log_event
 from cti.core.principal import Role
-from screenpop.desk_service import announce
+from screenpop.desk_service import seat_taken
 from screenpop.keys import DESKS
 from screenpop.operator_api import error_response, json_response, read_json_object
 from screenpop.seats import SeatError, SeatTaken
@@ -50,7 +50,7 @@ async def take_seat(request: web.Request) -> web.Response:
     except SeatError as exc:
         return error_response(400, "invalid_field", str(exc), "interface")
     log_event(logger, "seat_taken", user_id=principal.user_id, interface=interface)
-    announce(request.app, desk)
+    await seat_taken(request.app, desk)
     return json_response({"seat": interface})
 
 

@@ -132,7 +132,8 @@ async def test_pause_follows_the_record_through_asterisk_and_cti_restarts(
         me = await resp.json()
         resp = await client.post("/api/seat", json={"interface": SEAT}, headers={"X-CSRF-Token": me["csrf_token"]})
         assert resp.status == 200
-        assert asterisk.pauses_sent() == []  # taking a seat changes nothing in Asterisk
+        # a new seat starts away in Asterisk too, whatever the phone had: calls come after 受付可
+        assert asterisk.pauses_sent() == [("true", "受付開始前")]
 
         ws = await client.ws_connect("/ws", headers={"Origin": ORIGIN})
         assert json.loads((await ws.receive(timeout=5)).data)["type"] == "hello"
@@ -142,8 +143,9 @@ async def test_pause_follows_the_record_through_asterisk_and_cti_restarts(
             msg = await ws.receive(timeout=5)
             assert msg.type is WSMsgType.TEXT
             seen.append(json.loads(msg.data))
-        assert asterisk.pauses_sent() == [("true", "休憩")]
-        assert (wall_operator(client)["state"], wall_operator(client)["pause_reason"]) == ("paused", "休憩")
+        assert asterisk.pauses_sent() == [("true", "受付開始前"), ("true", "休憩")]
+        await eventually(lambda: wall_operator(client)["pause_reason"] == "休憩")
+        assert wall_operator(client)["state"] == "paused"
 
         # Asterisk restarts: every pause forgotten, the link drops; cti reconnects and re-asserts.
         asterisk.restart()
@@ -153,6 +155,19 @@ async def test_pause_follows_the_record_through_asterisk_and_cti_restarts(
         await eventually(lambda: asterisk.pauses_sent(server.current) == [("true", "休憩")])
         await eventually(lambda: asterisk.paused and wall_operator(client)["state"] == "paused")
         assert wall_operator(client)["pause_reason"] == "休憩"
+        await ws.close()
+        # logging out frees the seat: nobody answers that phone, so its member is paused
+        await client.post("/api/logout", headers={"X-CSRF-Token": me["csrf_token"]})
+        await eventually(lambda: asterisk.pauses_sent(server.current)[-1:] == [("true", "席を離れました")])
+        resp = await client.post("/api/login", json={"user_id": "op1", "password": PASSWORD},
+                                 headers={"Origin": ORIGIN})
+        me = await resp.json()
+        resp = await client.post("/api/seat", json={"interface": SEAT}, headers={"X-CSRF-Token": me["csrf_token"]})
+        assert resp.status == 200
+        ws = await client.ws_connect("/ws", headers={"Origin": ORIGIN})
+        assert json.loads((await ws.receive(timeout=5)).data)["type"] == "hello"
+        await ws.send_str(json.dumps({"type": "presence_set", "state": "pause", "reason": "休憩"}))
+        await eventually(lambda: asterisk.reason == "休憩")
         await ws.close()
     finally:
         await client.close()

@@ -64,7 +64,7 @@ async def test_one_operator_per_seat_and_the_holder_is_named(tmp_path: Path) -> 
         resp = await other.post("/api/seat", json={"interface": SEAT}, headers=csrf_b)
         assert resp.status == 200
         assert (await (await other.get("/api/seats")).json())["seats"] == {SEAT: "op2"}
-        assert rows(tmp_path) == [("op2", SEAT, None, None)]
+        assert rows(tmp_path) == [("op2", SEAT, "pause", "受付開始前")]  # calls come after 受付可
     finally:
         if other is not None:
             await other.close()
@@ -81,7 +81,8 @@ async def test_seat_and_away_reason_survive_a_restart_and_the_snapshot_says_so(t
         resp = await client.post("/api/seat", json={"interface": SEAT}, headers={"X-CSRF-Token": me["csrf_token"]})
         assert resp.status == 200
         ws, state = await fresh_page(client)
-        assert state == {"seat": SEAT, "presence": None}  # nothing chosen yet: never a 受付可 by default
+        assert state["seat"] == SEAT  # a new seat starts away: never a 受付可 by default
+        assert (state["presence"]["state"], state["presence"]["reason"]) == ("pause", "受付開始前")
         await ws.send_str(json.dumps({"type": "presence_set", "state": "pause", "reason": "研修"}))
         update = await recv(ws)
         assert (update["type"], update["state"], update["reason"], update["interface"]) == (

@@ -58,7 +58,7 @@ async def test_seat_and_away_reason_come_back_after_a_restart(tmp_path: Path, br
         page = await new_operator_page(browser, run)
         run.pages.remove(page)  # this page outlives the first server
         await login_and_take_seat(page, "tanaka", SEAT)
-        assert await page.locator("#presence-label").inner_text() == "受付状態: 未設定"  # not 受付可 by default
+        await page.locator("#presence-label", has_text="離席中（受付開始前）").wait_for()  # never 受付可 by default
         await go_away(page, "研修")
     await page.locator("#conn-status", has_text="再接続").wait_for()
 
