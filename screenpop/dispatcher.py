@@ -59,6 +59,7 @@ class PopDispatcher:
         self.router = PopRouter(seats)
         self.references = references
         self._user_locks: dict[str, asyncio.Lock] = {}  # one per operator: their messages stay in order
+        self._desk_locks: dict[str, asyncio.Lock] = {}  # one per operator: their desk changes stay in order
         self._today: dict[str, dict[str, dict[str, Any]]] = {}  # user -> call_id -> row (no personal data)
         self._current: dict[str, tuple[ComposePop, str]] = {}  # user -> (their latest pop, call state)
 
@@ -67,15 +68,21 @@ class PopDispatcher:
 
         The router is pure and synchronous, so it sees events in arrival order without a lock.
         Delivery is ordered per operator (a pop is never overtaken by that call's hangup) but one
-        operator's pop lookups (SQLite) never hold up another operator's messages.
+        operator's pop lookups (SQLite) never hold up another operator's messages. Desk changes
+        (後処理, 不在着信: an AMI action and a write) run after, under their own per-operator lock,
+        so they never hold up a message either.
         """
         batch: Iterable[Any] = events if isinstance(events, list | tuple) else [events]
         per_user: dict[str, list[tuple[Any, Action]]] = {}
+        desk_changes: dict[str, list[tuple[Any, Action]]] = {}
         for event in batch:
             for action in self.router.feed(event):
-                per_user.setdefault(action.user_id, []).append((event, action))
+                bucket = desk_changes if isinstance(action, RingNotAnswered | CallFinished) else per_user
+                bucket.setdefault(action.user_id, []).append((event, action))
         if per_user:
             await asyncio.gather(*(self._deliver(user, items) for user, items in per_user.items()))
+        if desk_changes:
+            await asyncio.gather(*(self._change_desk(user, items) for user, items in desk_changes.items()))
 
     async def _deliver(self, user_id: str, items: list[tuple[Any, Action]]) -> None:
         lock = self._user_locks.setdefault(user_id, asyncio.Lock())
@@ -91,12 +98,21 @@ class PopDispatcher:
                         self._send(action.user_id, message)
                     elif isinstance(action, ComposePop):
                         await self.send_pop(action)
-                    elif isinstance(action, RingNotAnswered):
+                except Exception as exc:  # one failed pop must not stop the others
+                    log_event(logger, "pop_action_failed", logging.ERROR, call_id=event.call_id,
+                              error=type(exc).__name__)
+
+    async def _change_desk(self, user_id: str, items: list[tuple[Any, Action]]) -> None:
+        lock = self._desk_locks.setdefault(user_id, asyncio.Lock())
+        async with lock:
+            for event, action in items:
+                try:
+                    if isinstance(action, RingNotAnswered):
                         await missed_ring(self.app, action.user_id, action.call_id)
                     elif isinstance(action, CallFinished):
                         await finish_call(self.app, action.user_id, action.call_id)
-                except Exception as exc:  # one failed pop must not stop the others
-                    log_event(logger, "pop_action_failed", logging.ERROR, call_id=event.call_id,
+                except Exception as exc:  # e.g. the AMI link is down: the desk stays as it was
+                    log_event(logger, "desk_change_failed", logging.WARNING, call_id=event.call_id,
                               error=type(exc).__name__)
 
     async def _reference(self, call_id: str, at: datetime) -> str:
@@ -205,7 +221,10 @@ async def pop_ctx(app: web.Application) -> AsyncIterator[None]:
         seats = SeatMap()
         app[SEATS] = seats
     database = app.get(keys.DATABASE)
-    dispatcher = PopDispatcher(app, seats, CallReferences(database) if database is not None else None)
+    references = CallReferences(database) if database is not None else None
+    if references is not None:
+        await references.prime(app[keys.CLOCK]())
+    dispatcher = PopDispatcher(app, seats, references)
     app[DISPATCHER] = dispatcher
     telephony = app.get(keys.AMI)
     listeners = getattr(telephony, "domain_listeners", None)
@@ -229,3 +248,5 @@ async def pop_ctx(app: web.Application) -> AsyncIterator[None]:
             hub.on_faq_search = None
         if listeners is not None and dispatcher.on_events in listeners:
             listeners.remove(dispatcher.on_events)
+        if references is not None:
+            await references.close()

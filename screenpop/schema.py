@@ -12,7 +12,11 @@ CREATE TABLE operator_desks (                                -- screenpop/desks.
     reason      TEXT,                                        -- the away reason (離席理由, 後処理, 不在着信)
     changed_at  TEXT NOT NULL
 );
-CREATE TABLE call_references (                               -- screenpop/references.py
+CREATE TABLE call_reference_days (                           -- screenpop/references.py
+    day         TEXT PRIMARY KEY,                            -- YYYY-MM-DD, Asia/Tokyo
+    reserved    INTEGER NOT NULL                             -- numbers 1..reserved may have been given
+);
+CREATE TABLE call_references (
     call_id     TEXT PRIMARY KEY,                            -- Asterisk's Linkedid
     day         TEXT NOT NULL,                               -- YYYY-MM-DD, Asia/Tokyo
     number      INTEGER NOT NULL CHECK (number >= 1),
