@@ -1,7 +1,7 @@
 """The websocket hub: per-connection bounded queues and writer tasks, per-user sequence numbers, resume.
 
 - Each connection has one bounded asyncio.Queue and one writer task. Senders (`send_to_user`,
-  `send_to_role`, `broadcast`) only ever `put_nowait`, so a stalled browser never delays anyone.
+  `send_to_role`) only ever `put_nowait`, so a stalled browser never delays anyone.
   A connection whose queue overflows is disconnected (close code 1008, after an ``error``
   ``too_slow`` when the socket still takes data; a socket that takes nothing is aborted).
 - Every message addressed to a user takes the user's next sequence number and is kept in a replay
@@ -169,9 +169,6 @@ class Hub:
     def send_to_role(self, role: Role, msg: BaseModel) -> int:
         return sum(self.send_to_user(c.user_id, msg) for c in list(self._users.values()) if c.role == role)
 
-    def broadcast(self, msg: BaseModel) -> int:
-        return sum(self.send_to_user(user_id, msg) for user_id in list(self._users))
-
     # -- session ends ---------------------------------------------------------------------------
 
     def expire_session(self, session_hash: str) -> int:
@@ -181,16 +178,6 @@ class Hub:
             if conn.session_hash == session_hash:
                 conn.request_close(
                     CLOSE_SESSION_EXPIRED, "session_expired", SessionExpired(seq=self.current_seq(conn.user_id))
-                )
-                count += 1
-        return count
-
-    def expire_user(self, user_id: str) -> int:
-        count = 0
-        for conn in self.connections():
-            if conn.user_id == user_id:
-                conn.request_close(
-                    CLOSE_SESSION_EXPIRED, "session_expired", SessionExpired(seq=self.current_seq(user_id))
                 )
                 count += 1
         return count

@@ -218,10 +218,6 @@ def parse_client_message(text: str | bytes) -> ClientMessage:
     return _client_adapter.validate_json(text)
 
 
-def parse_server_message(text: str | bytes) -> ServerMessage:
-    return _server_adapter.validate_json(text)
-
-
 def schema() -> dict[str, Any]:
     """JSON Schema of both directions."""
     return {

@@ -148,7 +148,8 @@ async def test_every_socket_of_a_user_gets_the_message_and_roles_are_addressed(c
         assert hub.send_to_role(Role.SUPERVISOR, m.Presence(user_id="op1", state="pause", reason="休憩")) == 1
         got = await recv(ws_sv)
         assert got["type"] == "presence" and got["seq"] == 1
-        assert hub.broadcast(m.CallUpdate(call_id="c9", event="hangup")) == 3
+        assert hub.send_to_user("sv1", m.CallUpdate(call_id="c9", event="hangup")) == 1
+        assert hub.send_to_user("op1", m.CallUpdate(call_id="c9", event="hangup")) == 2
         assert (await recv(ws_sv))["seq"] == 2  # per-user numbering
         assert (await recv(ws_a))["seq"] == 2
         await ws_sv.close()

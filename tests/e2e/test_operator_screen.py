@@ -31,7 +31,7 @@ from playwright.async_api import Browser, Page, async_playwright
 
 from cti import keys
 from cti.core.clock import TOKYO
-from screenpop.websocket import hub_of
+from screenpop.websocket import hub_of, sweep_sessions
 from telephony.events import CallArrived, CallEnded, CallQueued, CallRouted, OperatorConnected, OperatorRinging
 
 pytestmark = pytest.mark.browser
@@ -263,11 +263,13 @@ async def test_office_open_pop_offers_transfer_not_callback(tmp_path: Path, brow
 
 async def test_session_expiry_returns_to_login(tmp_path: Path, browser: Browser) -> None:
     port = free_port()
-    app = build_operator_app(operator_settings(tmp_path, port), MovableClock(TUESDAY), USERS[:1])
+    clock = MovableClock(TUESDAY)
+    app = build_operator_app(operator_settings(tmp_path, port), clock, USERS[:1])
     async with serve(app, port) as run:
         page = await new_operator_page(browser, run)
         await login_and_take_seat(page, "tanaka", SEAT1)
-        assert hub_of(app).expire_user("tanaka") >= 1
+        clock.advance(app[keys.SETTINGS].security.session_idle_minutes * 60)  # idle too long
+        assert await sweep_sessions(app) >= 1  # what the hub's periodic sweep does
         await page.locator("#screen-login").wait_for(state="visible")
         assert "ログイン" in await page.locator("#login-error").inner_text()
         assert await focused_id(page) == "login-user"
