@@ -21,7 +21,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import replace
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from typing import Any
 
 from aiohttp import web
@@ -37,7 +37,7 @@ from screenpop.desk_service import finish_call, missed_ring
 from screenpop.keys import DISPATCHER
 from screenpop.operator_api import FAQ_CREDIT
 from screenpop.pop import Contact, FaqSuggestion, OpenCallback, category_of, compose_pop
-from screenpop.references import CallReferences
+from screenpop.references import CallReferences, tokyo_day
 from screenpop.router import Action, CallFinished, ComposePop, Notify, PopRouter, RingNotAnswered
 from screenpop.seats import SeatMap
 
@@ -228,7 +228,11 @@ async def pop_ctx(app: web.Application) -> AsyncIterator[None]:
     database = app.get(keys.DATABASE)
     references = CallReferences(database) if database is not None else None
     if references is not None:
-        await references.prime(app[keys.CLOCK]())
+        now = app[keys.CLOCK]()
+        await references.prime(now)
+        # at start: the look-up rows go with the call records' retention (no personal data in them)
+        keep_from = now - timedelta(days=app[keys.SETTINGS].records.retention_days)
+        await references.forget_before(tokyo_day(keep_from))
     dispatcher = PopDispatcher(app, seats, references)
     app[DISPATCHER] = dispatcher
     telephony = app.get(keys.AMI)

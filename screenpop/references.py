@@ -82,6 +82,16 @@ class CallReferences:
         if day != self._day or self._next > self._end:
             await self._reserve(day)
 
+    async def forget_before(self, day: str) -> int:
+        """Drop the look-up rows of days before `day` (kept as long as the call records are)."""
+
+        def unit(conn: sqlite3.Connection) -> int:
+            removed = conn.execute("DELETE FROM call_references WHERE day < ?", (day,)).rowcount
+            conn.execute("DELETE FROM call_reference_days WHERE day < ?", (day,))
+            return int(removed)
+
+        return await self._db.write(unit)
+
     async def close(self) -> None:
         """Let the pending writes finish (at shutdown)."""
         pending = [*self._writes, *([self._refill] if self._refill is not None else [])]

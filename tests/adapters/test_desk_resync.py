@@ -181,3 +181,29 @@ async def test_pause_follows_the_record_through_asterisk_and_cti_restarts(
         await eventually(lambda: wall_operator(client)["state"] == "paused")
     finally:
         await client.close()
+
+
+async def test_moving_to_another_seat_pauses_the_one_left(tmp_path: Path, asterisk: FakeAsterisk) -> None:
+    server = asterisk.server
+    client = await start_cti(tmp_path, server.port)
+    try:
+        assert client.app is not None
+        await client.app[keys.AMI].client.wait_connected(5)
+        await client.app[AUTH].accounts.add("op1", "operator", PASSWORD)
+        resp = await client.post("/api/login", json={"user_id": "op1", "password": PASSWORD},
+                                 headers={"Origin": ORIGIN})
+        csrf = {"X-CSRF-Token": (await resp.json())["csrf_token"]}
+        assert (await client.post("/api/seat", json={"interface": "PJSIP/op102"}, headers=csrf)).status == 200
+        ws = await client.ws_connect("/ws", headers={"Origin": ORIGIN})
+        assert json.loads((await ws.receive(timeout=5)).data)["type"] == "hello"
+        await ws.send_str(json.dumps({"type": "presence_set", "state": "ready"}))
+        await eventually(lambda: [a.get("Interface") for a in server.actions_named("QueuePause")][-1:] == [
+            "PJSIP/op102"] and server.actions_named("QueuePause")[-1].get("Paused") == "false")
+        assert (await client.post("/api/seat", json={"interface": SEAT}, headers=csrf)).status == 200
+        # the phone left behind rings for nobody now: paused; the new seat starts away too
+        await eventually(lambda: any(a.get("Interface") == "PJSIP/op102" and a.get("Reason") == "席を離れました"
+                                     for a in server.actions_named("QueuePause")))
+        assert asterisk.pauses_sent()[-1:] == [("true", "受付開始前")]
+        await ws.close()
+    finally:
+        await client.close()

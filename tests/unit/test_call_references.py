@@ -50,3 +50,16 @@ async def test_numbers_per_day_one_per_call_and_unique_across_restarts(tmp_path:
     with sqlite3.connect(tmp_path / "cti.sqlite3") as conn:
         stored = dict(conn.execute("SELECT call_id, number FROM call_references WHERE day = '2026-12-02'"))
     assert stored["c1"] == 2 and len(stored) == 3 + 3 * BLOCK + 1
+
+
+async def test_old_days_are_forgotten(tmp_path: Path) -> None:
+    db = await open_db(tmp_path / "cti.sqlite3")
+    refs = CallReferences(db)
+    await refs.assign("old", datetime(2025, 11, 30, 9, 0, tzinfo=TOKYO))
+    await refs.assign("new", DAY)
+    await refs.close()
+    assert await refs.forget_before("2025-12-02") == 1
+    await db.close()
+    with sqlite3.connect(tmp_path / "cti.sqlite3") as conn:
+        assert [r[0] for r in conn.execute("SELECT call_id FROM call_references")] == ["new"]
+        assert [r[0] for r in conn.execute("SELECT day FROM call_reference_days")] == ["2026-12-02"]
