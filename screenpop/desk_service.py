@@ -30,7 +30,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Iterable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import web
 
@@ -55,7 +55,7 @@ from screenpop.seats import SeatMap
 
 logger = logging.getLogger("cti.screenpop.desks")
 
-WRAPUP_CHECK_SECONDS = 0.5
+DESK_CHECK_SECONDS = 0.5  # how often 後処理 ends and the AMI link's state are looked at
 
 
 class PresenceUnavailable(Exception):
@@ -64,6 +64,13 @@ class PresenceUnavailable(Exception):
 
 def _telephony(app: web.Application) -> Any:
     return app.get(keys.AMI)
+
+
+def link_state(app: web.Application) -> Literal["up", "down", "off"]:
+    telephony = _telephony(app)
+    if telephony is None:
+        return "off"
+    return "up" if telephony.client.connected else "down"
 
 
 def queue_paused(app: web.Application, interface: str | None) -> bool | None:
@@ -93,6 +100,7 @@ def presence_message(app: web.Application, desk: Desk) -> m.Presence:
         reason=desk.reason,
         interface=desk.interface,
         queue_paused=queue_paused(app, desk.interface),
+        link=link_state(app),
         wrapup_until=until.isoformat() if until is not None else None,
     )
 
@@ -115,13 +123,16 @@ def announce(app: web.Application, desk: Desk) -> None:
 
 
 async def change_presence(app: web.Application, user_id: str, state: PresenceState, reason: str | None) -> Desk:
-    """Asterisk first (when linked), then the record, then the screens."""
+    """Asterisk first (when linked), then the record, then the screens.
+
+    While the AMI link is down the change is only recorded: QueuePauseResync applies it when the
+    link is back (the screens say the link is down meanwhile)."""
     book = app[DESKS]
     seat = book.seats.seat_of(user_id)
     control = getattr(_telephony(app), "control", None)
-    if control is not None:
-        if seat is None:
-            raise PresenceUnavailable("no seat: take a seat before changing presence")
+    if control is not None and seat is None:
+        raise PresenceUnavailable("no seat: take a seat before changing presence")
+    if control is not None and link_state(app) == "up":
         if state == "pause":
             await control.pause_member(seat, reason or "")
         else:
@@ -198,13 +209,29 @@ async def end_expired_wrapups(app: web.Application) -> list[str]:
     return ended
 
 
-async def _wrapup_loop(app: web.Application, every_seconds: float) -> None:
+def _link_seen(app: web.Application) -> tuple[str, int]:
+    """The link's state and how often it reconnected: a drop and a reconnect between two looks
+    still count as a change."""
+    telephony = _telephony(app)
+    reconnects = telephony.client.status().reconnects if telephony is not None else 0
+    return link_state(app), int(reconnects)
+
+
+async def _desk_loop(app: web.Application, every_seconds: float) -> None:
+    """Ends 後処理 on time, and tells every seated operator when the AMI link goes down or up."""
+    link = _link_seen(app)
     while True:
         await asyncio.sleep(every_seconds)
         try:
             await end_expired_wrapups(app)
+            now_link = _link_seen(app)
+            if now_link != link:
+                link = now_link
+                for desk in app[DESKS].desks():
+                    if desk.presence is not None:
+                        announce(app, desk)
         except Exception as exc:
-            log_event(logger, "wrapup_loop_failed", logging.ERROR, error=type(exc).__name__)
+            log_event(logger, "desk_loop_failed", logging.ERROR, error=type(exc).__name__)
 
 
 def _on_board_change(app: web.Application, seats: SeatMap) -> Any:
@@ -252,7 +279,7 @@ async def desks_ctx(app: web.Application) -> AsyncIterator[None]:
             await resync.assert_all()
         listener = _on_board_change(app, seats)
         telephony.presence_listeners.append(listener)
-    wrapups = asyncio.create_task(_wrapup_loop(app, WRAPUP_CHECK_SECONDS), name="desk-wrapup-ends")
+    wrapups = asyncio.create_task(_desk_loop(app, DESK_CHECK_SECONDS), name="desk-loop")
     try:
         yield
     finally:

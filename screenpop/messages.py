@@ -129,6 +129,11 @@ class Presence(_Server):
         description="Asterisk's pause flag of this seat's queue member; None when not known "
         "(no AMI link, or the seat is not a member of the queue)",
     )
+    link: Literal["up", "down", "off"] = Field(
+        default="off",
+        description="the AMI link to Asterisk: up (queue_paused is Asterisk's), down (Asterisk's state not "
+        "known now; cti's record is applied when the link is back), off (no telephony configured)",
+    )
     wrapup_until: str | None = Field(
         default=None, description="後処理 (reason) ends by itself at this time (ISO 8601) unless ended sooner"
     )

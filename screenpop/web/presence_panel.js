@@ -27,6 +27,8 @@ export function renderStatus() {
   const onCall = (state.call && state.call.live) || (state.pendingPop && state.pendingPop.live);
   if (onCall) {
     [text, cls, key] = ['通話中', 'talking', 'talking'];
+  } else if (value === 'ready' && presence.link === 'down') {
+    [text, cls, key] = ['受付可（電話システム未接続のため未確認）', 'warn', 'ready'];
   } else if (value === 'ready' && asterisk === true) {
     [text, cls, key] = ['受付可に切替中（電話はまだ離席）', 'warn', 'ready'];
   } else if (value === 'ready') {
@@ -35,7 +37,8 @@ export function renderStatus() {
     const until = presence.wrapup_until ? `（${hhmm(presence.wrapup_until)}まで）` : '';
     [text, cls, key] = [`後処理${until}`, 'wrapup', 'wrapup'];
   } else if (value === 'pause') {
-    const note = asterisk === false ? '（電話はまだ受付中）' : '';
+    const note = presence.link === 'down' ? '（電話システム未接続: 接続後に反映）'
+      : asterisk === false ? '（電話はまだ受付中）' : '';
     [text, cls, key] = [`離席中（${presence.reason || '理由なし'}）${note}`, 'paused', 'pause'];
   } else {
     [text, cls, key] = ['受付状態: 未設定', '', 'unset'];

@@ -207,3 +207,53 @@ async def test_moving_to_another_seat_pauses_the_one_left(tmp_path: Path, asteri
         await ws.close()
     finally:
         await client.close()
+
+
+async def test_a_change_while_the_link_is_down_is_recorded_and_applied_when_it_is_back(
+    tmp_path: Path, asterisk: FakeAsterisk
+) -> None:
+    server = asterisk.server
+    client = await start_cti(tmp_path, server.port)
+    try:
+        assert client.app is not None
+        link = client.app[keys.AMI].client
+        await link.wait_connected(5)
+        await client.app[AUTH].accounts.add("op1", "operator", PASSWORD)
+        resp = await client.post("/api/login", json={"user_id": "op1", "password": PASSWORD},
+                                 headers={"Origin": ORIGIN})
+        csrf = {"X-CSRF-Token": (await resp.json())["csrf_token"]}
+        assert (await client.post("/api/seat", json={"interface": SEAT}, headers=csrf)).status == 200
+        ws = await client.ws_connect("/ws", headers={"Origin": ORIGIN})
+        assert json.loads((await ws.receive(timeout=5)).data)["type"] == "hello"
+        await ws.send_str(json.dumps({"type": "presence_set", "state": "ready"}))
+        await eventually(lambda: not asterisk.paused and asterisk.pauses_sent()[-1:] == [("false", "")])
+
+        server.frozen = True  # Asterisk hangs: the link drops and cannot log in again for now
+        await server.drop()
+        await eventually(lambda: not link.connected)
+        seen: list[dict[str, Any]] = []
+
+        async def presence_until(check: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+            while True:
+                msg = await ws.receive(timeout=10)
+                assert msg.type is WSMsgType.TEXT
+                data = json.loads(msg.data)
+                seen.append(data)
+                if data.get("type") == "presence" and check(data):
+                    return data
+
+        down = await presence_until(lambda p: p["link"] == "down")  # the page learns it cannot be sure
+        assert (down["state"], down["queue_paused"]) == ("ready", None)
+        await ws.send_str(json.dumps({"type": "presence_set", "state": "pause", "reason": "休憩"}))
+        recorded = await presence_until(lambda p: p["state"] == "pause")
+        assert (recorded["reason"], recorded["link"]) == ("休憩", "down")  # recorded, not yet in Asterisk
+        assert not asterisk.paused
+
+        server.frozen = False  # Asterisk answers again: the record is applied at the resync
+        await eventually(lambda: link.connected, within=15)
+        await eventually(lambda: asterisk.paused and asterisk.reason == "休憩")
+        back = await presence_until(lambda p: p["link"] == "up" and p["queue_paused"] is True)
+        assert (back["state"], back["reason"]) == ("pause", "休憩")
+        await ws.close()
+    finally:
+        await client.close()
