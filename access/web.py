@@ -28,12 +28,8 @@ from access.middleware import (
 )
 from access.route_access import ACCESS_ATTR, PATH_RULES, access_for, add_path_access, public, requires
 from access.routes import setup_login_routes
-from access.rules import OPERATOR_ROOM_ROLES, Access
-from cti.core.http import current_principal, error_response
-from cti.core.http import dumps as _dumps
-from cti.core.logs import log_event
-from cti.core.principal import Role
-from screenpop.seats import SeatError, SeatTaken
+from access.rules import Access
+from cti.core.http import error_response
 
 __all__ = [
     "ACCESS_ATTR",
@@ -65,50 +61,5 @@ def _bad_request(message: str) -> web.Response:
     return error_response(400, "bad_request", message)
 
 
-# The seat routes as they were (screenpop moves them to its own package).
-
-
-@requires(roles=OPERATOR_ROOM_ROLES | {Role.ADMIN}, operator_room_only=True)
-async def list_seats(request: web.Request) -> web.Response:
-    return web.json_response({"seats": request.app[AUTH].seats.snapshot()})
-
-
-@requires(roles=OPERATOR_ROOM_ROLES, operator_room_only=True)
-async def take_seat(request: web.Request) -> web.Response:
-    ctx = request.app[AUTH]
-    principal = current_principal(request)
-    assert principal is not None
-    try:
-        body = await request.json()
-    except ValueError:
-        return _bad_request("本文がJSONではありません / body is not valid JSON")
-    interface = body.get("interface") if isinstance(body, dict) else None
-    if not isinstance(interface, str):
-        return _bad_request("interface が必要です / interface (e.g. PJSIP/op101) is required")
-    try:
-        ctx.seats.take(principal.user_id, interface)
-    except SeatTaken as exc:
-        return web.json_response(
-            {"error": "seat_taken", "message": str(exc), "holder": exc.holder}, status=409, dumps=_dumps
-        )
-    except SeatError as exc:
-        return _bad_request(str(exc))
-    log_event(logger, "seat_taken", user_id=principal.user_id, interface=interface)
-    return web.json_response({"seat": interface})
-
-
-@requires(roles=OPERATOR_ROOM_ROLES, operator_room_only=True)
-async def release_seat(request: web.Request) -> web.Response:
-    principal = current_principal(request)
-    assert principal is not None
-    released = request.app[AUTH].seats.release_user(principal.user_id)
-    if released:
-        log_event(logger, "seat_released", user_id=principal.user_id, interface=released)
-    return web.json_response({"released": released})
-
-
 def setup_auth_routes(app: web.Application) -> None:
     setup_login_routes(app)
-    app.router.add_get("/api/seats", list_seats)
-    app.router.add_post("/api/seat", take_seat)
-    app.router.add_delete("/api/seat", release_seat)

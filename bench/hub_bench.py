@@ -40,7 +40,8 @@ from screenpop.websocket import hub_ctx, setup_ws_routes
 
 ORIGIN = "http://bench.local"
 PASSWORD = "bench password 1"
-BIG = m.Pop(call_id="x", history=[{"note": "あ" * 5000}])
+BIG_HISTORY = m.PopHistoryItem(date="2026-12-01", category=None, category_label="未選択", outcome="あ" * 5000)
+BIG = m.Pop(call_id="x", history=[BIG_HISTORY])
 BIG_PER_ROUND = 10  # 150 kB per round to each stalled client
 ROUND_INTERVAL = 0.02  # 50 rounds/s: with 100 clients, 5,000 deliveries/s (clients share this process)
 

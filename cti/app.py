@@ -29,7 +29,9 @@ from faq import api as wiring_faq
 from faq import store as faq_store
 from records import plugin as records_wiring
 from records import schema as records_schema
+from screenpop import desk_service, operator_api, seat_api
 from screenpop import dispatcher as wiring_web
+from screenpop import schema as screenpop_schema
 from screenpop import websocket as wiring_hub
 from supervision import service as wiring_supervisor
 from telephony import plugin as telephony_wiring
@@ -46,6 +48,7 @@ def migrations() -> Mapping[str, Sequence[str]]:
         **records_schema.migrations(),
         **accounts.MIGRATIONS,
         faq_store.COMPONENT: faq_store.MIGRATIONS,
+        screenpop_schema.COMPONENT: screenpop_schema.MIGRATIONS,
         **wiring_supervisor.migrations(),
     }
 
@@ -68,6 +71,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> web.Applic
         telephony_wiring.ami_ctx,  # AMI link, call tracker, call control, presence
         wiring_agi.agi_ctx,  # FastAGI routing server
         wiring_hub.hub_ctx,  # operators' websockets
+        desk_service.desks_ctx,  # seats and presence, restored; queue pause re-asserted on AMI resync
         wiring_web.pop_ctx,  # tracker events -> screen pops
         wiring_supervisor.supervisor_ctx,  # wall, call log, access alerts
     ])
@@ -78,7 +82,8 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> web.Applic
     records_wiring.setup_routes(app)
     wiring_faq.setup_faq_routes(app)
     wiring_hub.setup_ws_routes(app)
-    wiring_web.setup_web_routes(app)
+    operator_api.setup_web_routes(app)
+    seat_api.setup_seat_routes(app)
     wiring_supervisor.setup_routes(app)
     _STARTED.set(time.time())
     return app

@@ -20,6 +20,7 @@ from records.settings import RecordsSettings
 from screenpop.settings import (
     AlertSettings,
     DepartmentScreenSettings,
+    DeskSettings,
     FaqSettings,
     HubSettings,
 )
@@ -143,6 +144,7 @@ class Settings(BaseSettings):
     records: RecordsSettings = Field(default_factory=RecordsSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     hub: HubSettings = Field(default_factory=HubSettings)
+    desk: DeskSettings = Field(default_factory=DeskSettings)
     faq: FaqSettings = Field(default_factory=FaqSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     department_screen: DepartmentScreenSettings = Field(default_factory=DepartmentScreenSettings)

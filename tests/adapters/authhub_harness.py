@@ -20,6 +20,9 @@ from cti.app import http_middlewares
 from cti.config import Settings
 from cti.core.clock import TOKYO
 from cti.gateway import Database
+from screenpop import schema as screenpop_schema
+from screenpop.desk_service import desks_ctx
+from screenpop.seat_api import setup_seat_routes
 from screenpop.websocket import hub_ctx, setup_ws_routes
 
 ORIGIN = "http://cti.test:8080"
@@ -49,7 +52,7 @@ def build_app(db_path: Path, clock: Clock, settings: Settings, hasher: PasswordH
     app[PASSWORD_HASHER] = hasher or cheap_hasher()
 
     async def db_ctx(app: web.Application) -> AsyncIterator[None]:
-        db = await Database.open(db_path, MIGRATIONS)
+        db = await Database.open(db_path, {**MIGRATIONS, screenpop_schema.COMPONENT: screenpop_schema.MIGRATIONS})
         app[keys.DATABASE] = db
         yield
         await db.close()
@@ -57,7 +60,9 @@ def build_app(db_path: Path, clock: Clock, settings: Settings, hasher: PasswordH
     app.cleanup_ctx.append(db_ctx)
     app.cleanup_ctx.append(auth_ctx)
     app.cleanup_ctx.append(hub_ctx)
+    app.cleanup_ctx.append(desks_ctx)  # seats and presence (screenpop)
     setup_auth_routes(app)
+    setup_seat_routes(app)
     setup_ws_routes(app)
     return app
 

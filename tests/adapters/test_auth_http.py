@@ -235,30 +235,6 @@ async def test_pages_without_login_redirect_to_the_login_page(tmp_path: Path, cl
         await c.close()
 
 
-async def test_seats_one_operator_per_seat(client: Client) -> None:
-    a = await login(client, "op1")
-    resp = await client.post("/api/seat", json={"interface": "PJSIP/op101"}, headers={"X-CSRF-Token": a["csrf_token"]})
-    assert resp.status == 200
-    assert client.server is not None
-    other: Client = TestClient(client.server)
-    try:
-        b = await login(other, "op2")
-        csrf_b = {"X-CSRF-Token": b["csrf_token"]}
-        resp = await other.post("/api/seat", json={"interface": "PJSIP/op101"}, headers=csrf_b)
-        body = await resp.json()
-        assert resp.status == 409 and body["holder"] == "op1" and "op1" in body["message"]
-        resp = await other.post("/api/seat", json={"interface": "nonsense"}, headers=csrf_b)
-        assert resp.status == 400
-        resp = await client.delete("/api/seat", headers={"X-CSRF-Token": a["csrf_token"]})
-        assert (await resp.json())["released"] == "PJSIP/op101"
-        resp = await other.post("/api/seat", json={"interface": "PJSIP/op101"}, headers=csrf_b)
-        assert resp.status == 200
-        seats = await (await other.get("/api/seats")).json()
-        assert seats["seats"] == {"PJSIP/op101": "op2"}
-    finally:
-        await other.session.close()
-
-
 async def test_logout_frees_the_seat(client: Client) -> None:
     a = await login(client, "op1")
     csrf = {"X-CSRF-Token": a["csrf_token"]}

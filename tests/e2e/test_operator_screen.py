@@ -32,7 +32,7 @@ from playwright.async_api import Browser, Page, async_playwright
 
 from cti import keys
 from cti.core.clock import TOKYO
-from screenpop.websocket import hub_of
+from screenpop.websocket import hub_of, sweep_sessions
 from telephony.events import CallArrived, CallEnded, CallQueued, CallRouted, OperatorConnected, OperatorRinging
 
 pytestmark = pytest.mark.browser
@@ -89,18 +89,21 @@ async def test_two_operators_pop_faq_consent_and_callback_by_keyboard(tmp_path: 
 
         ring, answer = call_events(clock(), SEAT1)
         await run.feed(ring)
-        await op1.locator("#ringing", has_text=CALL).wait_for()
+        await op1.locator("#ringing", has_text="受付番号 20261128-0001").wait_for()
+        assert "子育て" in await op1.locator("#ringing").inner_text()  # the IVR choice, in Japanese
+        assert CALL not in await op1.locator("#ringing").inner_text()  # people read the 受付番号, not the Linkedid
         assert CALLER not in await op1.locator("#ringing").inner_text()  # ringing carries no personal data
         clock.advance(12)
         await run.feed(answer)
         await op1.locator("#pop-number", has_text=CALLER).wait_for()
         assert await op1.locator("#ringing").is_hidden()
-        assert await op1.locator("#pop-call-id").inner_text() == CALL
+        assert await op1.locator("#pop-reference").inner_text() == "20261128-0001"
+        assert await op1.locator("#call-card").get_attribute("data-call-id") == CALL
         assert await op1.locator("#pop-category").inner_text() == "子育て"
         assert "閉庁中" in await op1.locator("#pop-office").inner_text()
         assert await op1.locator("#pop-faq li a").count() >= 1  # FAQ suggestions for 子育て
         assert FAQ_CREDIT in await op1.locator("#pop-credit").inner_text()
-        await op1.locator("#today-rows tr", has_text=CALL).wait_for()
+        await op1.locator("#today-rows tr", has_text="20261128-0001").wait_for()
         await screenshot(op1, "02-pop-operator1")
         # the other operator got nothing: no ringing, no pop
         assert await op2.locator("#call-empty").is_visible()
@@ -261,11 +264,13 @@ async def test_office_open_pop_offers_transfer_not_callback(tmp_path: Path, brow
 
 async def test_session_expiry_returns_to_login(tmp_path: Path, browser: Browser) -> None:
     port = free_port()
-    app = build_operator_app(operator_settings(tmp_path, port), MovableClock(TUESDAY), USERS[:1])
+    clock = MovableClock(TUESDAY)
+    app = build_operator_app(operator_settings(tmp_path, port), clock, USERS[:1])
     async with serve(app, port) as run:
         page = await new_operator_page(browser, run)
         await login_and_take_seat(page, "tanaka", SEAT1)
-        assert hub_of(app).expire_user("tanaka") >= 1
+        clock.advance(app[keys.SETTINGS].security.session_idle_minutes * 60)  # idle too long
+        assert await sweep_sessions(app) >= 1  # what the hub's periodic sweep does
         await page.wait_for_url(re.compile(r"/login\?m=expired$"))  # the server's one login page
         assert "ログイン" in await page.locator("#login-notice").inner_text()
         assert await focused_id(page) == "user_id"
@@ -297,7 +302,7 @@ async def test_dropped_websocket_reconnects_and_resumes_without_losing_a_message
         await page.locator("#conn-status", has_text="再接続").wait_for()
         ring, _ = call_events(clock(), SEAT1)
         await run.feed(ring)  # sent while the browser is away
-        await page.locator("#ringing", has_text=CALL).wait_for()  # replayed after the resume
+        await page.locator("#ringing", has_text="20261128-0001").wait_for()  # replayed after the resume
         await page.locator("#conn-status", has_text="接続中").wait_for()
         assert sent[0] == {"type": "ping"}  # a fresh page asks for a snapshot, not a replay
         [resume] = [m for m in sent if m.get("type") == "resume"]

@@ -103,11 +103,15 @@ async def test_real_call_pops_on_the_answering_operator_only(
         op2 = await new_operator_page(browser, run)
         await login_and_take_seat(op1, "tanaka", OP101)
         await login_and_take_seat(op2, "suzuki", OP102)
+        for op in (op1, op2):  # a new seat starts away (受付開始前): calls come after 受付可
+            await op.locator("#btn-ready").click()
+            await op.locator("#presence-label", has_text="受付可").wait_for()
 
         # operator 102's phone does not answer: 101 takes the call (the queue may try 102 first)
         call_id = await place_call(ami, "5", __SIM_OP102="noanswer")
         await op1.locator("#pop-number", has_text=CALLER).wait_for(timeout=45_000)
-        assert await op1.locator("#pop-call-id").inner_text() == call_id
+        assert await op1.locator("#call-card").get_attribute("data-call-id") == call_id
+        assert (await op1.locator("#pop-reference").inner_text()).startswith("20261128-")
         category = await op1.locator("#pop-category").inner_text()
         varsets = {e.get("Variable") for e in ami.events if e.get("Event") == "VarSet" and e.get("Linkedid") == call_id}
         assert category == "子育て", (
@@ -168,9 +172,11 @@ async def test_office_open_transfer_from_the_screen_redirects_the_real_call(
         await wait_ready(app, "fastagi")
         page = await new_operator_page(browser, run)
         await login_and_take_seat(page, "tanaka", OP101)
+        await page.locator("#btn-ready").click()
+        await page.locator("#presence-label", has_text="受付可").wait_for()
         # only 101 answers, and stays on the line long enough to transfer
         call_id = await place_call(ami, "5", __SIM_OP102="noanswer", __SIM_OP_TALK_TIME="20")
-        await page.locator("#pop-call-id", has_text=call_id).wait_for(timeout=45_000)
+        await page.locator(f"#call-card[data-call-id='{call_id}']").wait_for(timeout=45_000)
         assert "開庁中" in await page.locator("#pop-office").inner_text()
         assert await page.locator("#callback-area").is_hidden()
         await page.keyboard.press("Alt+3")

@@ -1,0 +1,14 @@
+"""Typed application keys of the screen side (the operator desks, the pop dispatcher)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+if TYPE_CHECKING:
+    from screenpop.desks import DeskBook
+    from screenpop.dispatcher import PopDispatcher
+
+DESKS: web.AppKey[DeskBook] = web.AppKey("screenpop_desks")
+DISPATCHER: web.AppKey[PopDispatcher] = web.AppKey("pop_dispatcher")

@@ -1,0 +1,70 @@
+"""Seat routes: which queue member interface (phone) an operator answers at.
+
+  GET    /api/seats   seats taken now (interface -> user id); operator room only
+  POST   /api/seat    {"interface": "PJSIP/op101"}: take it (409 naming the holder when taken)
+  DELETE /api/seat    free my seat
+
+Seats are kept by the desks (screenpop/desks.py, in the database), so they survive a restart.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from access.rules import OPERATOR_ROOM_ROLES
+from access.web import requires
+from cti.core.http import current_principal
+from cti.core.logs import log_event
+from cti.core.principal import Role
+from screenpop.desk_service import seat_taken
+from screenpop.keys import DESKS
+from screenpop.operator_api import error_response, json_response, read_json_object
+from screenpop.seats import SeatError, SeatTaken
+
+logger = logging.getLogger("cti.screenpop.seats")
+
+
+@requires(roles=OPERATOR_ROOM_ROLES | {Role.ADMIN}, operator_room_only=True)
+async def list_seats(request: web.Request) -> web.Response:
+    return json_response({"seats": request.app[DESKS].seats.snapshot()})
+
+
+@requires(roles=OPERATOR_ROOM_ROLES, operator_room_only=True)
+async def take_seat(request: web.Request) -> web.Response:
+    principal = current_principal(request)
+    assert principal is not None
+    body = await read_json_object(request)
+    if isinstance(body, web.Response):
+        return body
+    interface = body.get("interface")
+    if not isinstance(interface, str):
+        return error_response(400, "invalid_field", "席（例: PJSIP/op101）を指定してください", "interface")
+    book = request.app[DESKS]
+    try:
+        desk = await book.take_seat(principal.user_id, interface)
+    except SeatTaken as exc:
+        return json_response({"error": {"code": "seat_taken", "message": str(exc), "field": "interface"},
+                              "holder": exc.holder}, 409)
+    except SeatError as exc:
+        return error_response(400, "invalid_field", str(exc), "interface")
+    log_event(logger, "seat_taken", user_id=principal.user_id, interface=interface)
+    await seat_taken(request.app, desk)
+    return json_response({"seat": interface})
+
+
+@requires(roles=OPERATOR_ROOM_ROLES, operator_room_only=True)
+async def release_seat(request: web.Request) -> web.Response:
+    principal = current_principal(request)
+    assert principal is not None
+    released = await request.app[DESKS].release_seat(principal.user_id)
+    if released:
+        log_event(logger, "seat_released", user_id=principal.user_id, interface=released)
+    return json_response({"released": released})
+
+
+def setup_seat_routes(app: web.Application) -> None:
+    app.router.add_get("/api/seats", list_seats)
+    app.router.add_post("/api/seat", take_seat)
+    app.router.add_delete("/api/seat", release_seat)
