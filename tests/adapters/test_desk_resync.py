@@ -114,7 +114,7 @@ async def eventually(check: Callable[[], bool], within: float = 5.0) -> None:
 
 def wall_operator(client: Client) -> dict[str, Any]:
     assert client.app is not None
-    [op] = [o for o in client.app[SUPERVISOR].wall.snapshot(NOW)["operators"] if o["operator_id"] == "op1"]
+    [op] = [o for o in client.app[SUPERVISOR].feed.view()["operators"] if o["operator_id"] == "op1"]
     return op
 
 

@@ -102,7 +102,7 @@ async def test_away_is_paused_in_asterisk_and_reapplied_after_asterisk_restarts(
         await until(lambda: "paused:休憩" in member_line(pbx, OP101), 30, "the pause re-applied after the restart")
         board = app[keys.AMI].presence
         await until(lambda: bool(getattr(board.get("operators", OP101), "paused", False)), 10, "the board paused")
-        wall = app[SUPERVISOR].wall.snapshot(TUESDAY)["operators"]
+        wall = app[SUPERVISOR].feed.view()["operators"]
         assert [(o["state"], o["pause_reason"]) for o in wall if o["operator_id"] == "tanaka"] == [("paused", "休憩")]
         await page.locator("#conn-status", has_text="接続中").wait_for()
         assert await page.locator("#presence-label").inner_text() == "離席中（休憩）"
