@@ -34,6 +34,7 @@ from cti.calendar.rules import Calendars
 from cti.core.clock import Clock
 from cti.core.logs import log_event
 from telephony.agi_route import route_variables
+from telephony.ami import AmiConnectionLost, AmiNotConnected, AmiTimeout
 
 logger = logging.getLogger(__name__)
 
@@ -92,18 +93,21 @@ class RouteStatePublisher:
         *,
         wall: Callable[[], float] = time.time,
         interval: float = REFRESH_SECONDS,
+        link_errors: tuple[type[BaseException], ...] = (),
     ) -> None:
         self._ami = ami
         self._calendars = calendars
         self._clock = clock
         self._wall = wall
         self._interval = interval
+        self._link_errors = link_errors  # the link's trouble (timeout, lost), not a refusal
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._unsubscribe: Callable[[], None] | None = None
         self.last_value: str | None = None
         self.last_published: float | None = None  # wall time Asterisk acknowledged the last value
         self.failing: str | None = None  # why the last refresh failed (None when it succeeded)
+        self.refused = False  # ... and whether Asterisk refused it (rather than the link failing)
         self.published = 0
 
     def nudge(self) -> None:
@@ -127,17 +131,16 @@ class RouteStatePublisher:
                 await task
 
     def readiness(self) -> tuple[bool, dict[str, Any]]:
-        """Not ready when Asterisk is reachable but refuses or does not answer the refresh (e.g. the
-        AMI user lacks write=call). A link that is down is the "ami" check's business, and the
-        moment between a (re)connect and the first refresh is not a failure."""
+        """Not ready when Asterisk refuses the refresh (e.g. the AMI user lacks write=call). A link
+        that is down, lost or silent is the "ami" check's business (and the moment between a
+        reconnect and the next refresh is no failure of ours)."""
         age = None if self.last_published is None else round(self._wall() - self.last_published, 1)
-        ready = self.failing in (None, NOT_CONNECTED)
-        return ready, {"age_s": age, "last_error": self.failing}
+        return not self.refused, {"age_s": age, "last_error": self.failing}
 
     async def publish_once(self) -> bool:
         """One refresh; True when Asterisk acknowledged it."""
         if not self._ami.connected:
-            self._failed(NOT_CONNECTED)
+            self._failed(NOT_CONNECTED, refused=False)
             return False
         stamp = int(self._wall())
         value = route_state_value(self._calendars, self._clock(), stamp)
@@ -148,21 +151,23 @@ class RouteStatePublisher:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # refused (no write=call), timed out, link lost: the next tick retries
-            self._failed(type(exc).__name__)
+            self._failed(type(exc).__name__, refused=not isinstance(exc, self._link_errors))
             return False
         if self.failing is not None or self.last_value is None:
             log_event(logger, "route_state_published", route=value.split("/")[1], recovered_from=self.failing)
         elif value.split("/")[1:] != self.last_value.split("/")[1:]:
             log_event(logger, "route_state_changed", route=value.split("/")[1])
         self.failing = None
+        self.refused = False
         self.last_value = value
         self.last_published = float(stamp)
         self.published += 1
         PUBLISHED_AT.set(stamp)
         return True
 
-    def _failed(self, reason: str) -> None:
+    def _failed(self, reason: str, *, refused: bool) -> None:
         PUBLISH_FAILURES.inc()
+        self.refused = refused
         if self.failing != reason:
             level = logging.INFO if reason == NOT_CONNECTED else logging.WARNING  # the link logs its own
             log_event(logger, "route_state_not_published", level, reason=reason,
@@ -194,7 +199,8 @@ async def route_state_ctx(app: web.Application) -> AsyncIterator[None]:
     if telephony is None:
         yield
         return
-    publisher = RouteStatePublisher(telephony.client, app[keys.CALENDARS], app[keys.CLOCK])
+    publisher = RouteStatePublisher(telephony.client, app[keys.CALENDARS], app[keys.CLOCK],
+                                    link_errors=(AmiTimeout, AmiNotConnected, AmiConnectionLost))
     app[ROUTE_STATE] = publisher
     app[keys.READINESS].register("route_state", publisher.readiness)
     publisher.start()

@@ -80,10 +80,11 @@ async def test_publish_stamps_with_the_wall_clock_and_decides_with_the_calendar_
     assert publisher.readiness() == (True, {"age_s": 0.7, "last_error": None})
 
 
-async def test_refused_refresh_is_not_ready_and_a_link_down_is_left_to_the_ami_check() -> None:
+async def test_refused_refresh_is_not_ready_and_link_trouble_is_left_to_the_ami_check() -> None:
     ami = FakeAmi()
     now = [float(STAMP)]
-    publisher = RouteStatePublisher(ami, calendars(), fixed_clock(DAY), wall=lambda: now[0])
+    publisher = RouteStatePublisher(ami, calendars(), fixed_clock(DAY), wall=lambda: now[0],
+                                    link_errors=(TimeoutError,))
     ami.connected = False
     assert not await publisher.publish_once()
     assert publisher.readiness()[0] is True  # the "ami" readiness check reports the link
@@ -91,6 +92,9 @@ async def test_refused_refresh_is_not_ready_and_a_link_down_is_left_to_the_ami_c
     ami.fail = PermissionError("Permission denied")
     assert not await publisher.publish_once()
     assert publisher.readiness() == (False, {"age_s": None, "last_error": "PermissionError"})
+    ami.fail = TimeoutError()  # the link's trouble: the "ami" check says so, once it notices
+    assert not await publisher.publish_once()
+    assert publisher.readiness() == (True, {"age_s": None, "last_error": "TimeoutError"})
     ami.fail = None
     assert await publisher.publish_once()
     now[0] += MAX_AGE_SECONDS + 1
