@@ -26,8 +26,11 @@ from cti.calendar.rules import Calendars
 from cti.config import CalendarSettings
 from cti.core.clock import TOKYO, fixed_clock
 from telephony.ami import AmiClient as CtiAmiClient
+from telephony.events import CallRouted, DomainEvent
+from telephony.plugin import TrackerSink
 from telephony.route_state import STATE_VARIABLE, RouteStatePublisher
 from telephony.settings import AmiSettings
+from telephony.tracker import CallTracker
 
 if TYPE_CHECKING:  # the fixtures' types (tests/e2e/conftest.py); pytest provides the objects
     from conftest import AmiClient, Event, Pbx
@@ -44,6 +47,7 @@ NIGHT = datetime.fromisoformat("2026-12-28T23:30:00+09:00")
 class Routing:
     calendars: Calendars
     publisher: RouteStatePublisher
+    domain: list[DomainEvent]  # what cti's call tracker made of the calls (production user's events)
 
 
 @asynccontextmanager
@@ -52,13 +56,15 @@ async def cti_routing(pbx: Pbx, at: datetime, interval: float = 1.0) -> AsyncIte
     calendars = Calendars.from_settings(CalendarSettings())
     client = CtiAmiClient(AmiSettings(host=pbx.ami_host, port=pbx.ami_port, username=pbx.ami_username,
                                       secret=SecretStr(pbx.ami_secret)))
+    domain: list[DomainEvent] = []
+    client.add_sink(TrackerSink(CallTracker(fixed_clock(at)), [domain.extend]))
     client.start()
     publisher = RouteStatePublisher(client, calendars, fixed_clock(at), interval=interval)
     try:
         await client.wait_connected(15)
         publisher.start()
         await until(lambda: publisher.published > 0, 10, "the first routing state")
-        yield Routing(calendars, publisher)
+        yield Routing(calendars, publisher, domain)
     finally:
         await publisher.stop()
         await client.stop()
@@ -143,14 +149,14 @@ async def test_open_hours_call_reaches_an_operator(pbx: Pbx, ami: AmiClient) -> 
         # setinterfacevar=yes: the caller's channel learns which operator took it.
         assert await call.value("MEMBERINTERFACE") == connected["Interface"]
         await call.hung_up()
-    assert routed_s < 1.0, routed_s  # no round trip to cti at all
+    assert routed_s < 3.0, routed_s  # the issue's bound; about 0.5 s measured (no round trip to cti)
     assert not call.seen("AGIExecStart")  # the call never waited on cti
     assert not [e for e in call.seen("VarSet") if e["Variable"] == "CTI_CLOSED_REASON"]
     assert not call.seen("QueueCallerAbandon")
 
 
 async def test_night_call_hears_the_announcement_and_never_queues(pbx: Pbx, ami: AmiClient) -> None:
-    async with cti_routing(pbx, NIGHT):
+    async with cti_routing(pbx, NIGHT) as routing:
         call = await place_call(ami)
         assert await call.value("CTI_ROUTE") == "closed"
         assert await call.value("CTI_CLOSED_REASON") == "night"
@@ -164,6 +170,10 @@ async def test_night_call_hears_the_announcement_and_never_queues(pbx: Pbx, ami:
         assert await call.ami.wait_event(lambda e: call.var("PLAYBACKSTATUS")(e) and e["Value"] == "SUCCESS")
         await call.event("Newexten", Context="cti-closed", Application="SayUnixTime")
         await call.hung_up()
+        # cti's tracker, on the production user's filtered events, has the route with its reason.
+        await until(lambda: any(isinstance(d, CallRouted) for d in routing.domain), 5, "call_routed")
+    [routed] = [d for d in routing.domain if isinstance(d, CallRouted)]
+    assert (routed.call_id, routed.route, routed.reason) == (call.caller_leg, "closed", "night")
     assert not call.seen("QueueCallerJoin")
 
 
