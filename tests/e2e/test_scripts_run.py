@@ -42,6 +42,22 @@ def listening(port: int) -> bool:
     return False
 
 
+PREFIX = "run-smoke-"
+
+
+def reap_orphans() -> None:
+    """Stop PBX instances left by smoke runs whose pytest was killed (its pid no longer exists)."""
+    instances = CACHE / "asterisk-sid" / "cti"
+    for path in instances.glob(f"{PREFIX}*") if instances.is_dir() else []:
+        owner = path.name.removeprefix(PREFIX)
+        if not path.is_dir() or not owner.isdigit() or Path(f"/proc/{owner}").exists():
+            continue
+        env = {**os.environ, "CTI_PBX_INSTANCE": path.name}
+        subprocess.run([str(ROOT / "scripts" / "pbx"), "down"], env=env, capture_output=True, timeout=60)
+        shutil.rmtree(path, ignore_errors=True)
+        (instances / f"{path.name}.lock").unlink(missing_ok=True)
+
+
 @dataclass
 class Run:
     process: subprocess.Popen[bytes]
@@ -66,7 +82,8 @@ class Run:
 def scripts_run(tmp_path: Path) -> Iterator[Run]:
     if os.environ.get("CTI_SKIP_PBX") == "1":
         pytest.skip("CTI_SKIP_PBX=1: tests that need the local Asterisk PBX are skipped")
-    instance = f"run-smoke-{os.getpid()}"
+    reap_orphans()
+    instance = f"{PREFIX}{os.getpid()}"
     http_port, ami_port, agi_port = free_port(), free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CTI_")}
     env.update(CTI_PBX_INSTANCE=instance, CTI_PBX_AMI_PORT=str(ami_port), CTI_PBX_AGI_PORT=str(agi_port),
