@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from cti.core.clock import fixed_clock
 from telephony.agi_route import route_variables
 from telephony.route_state import (
     MAX_AGE_SECONDS,
+    REFRESH_SECONDS,
     STATE_VARIABLE,
     RouteStatePublisher,
     parse_route_state,
@@ -124,3 +126,12 @@ async def _until(condition: Any) -> None:
             return
         await asyncio.sleep(0.01)
     raise AssertionError("condition not met within 2 s")
+
+
+def test_the_dialplan_allows_the_age_cti_refreshes_for() -> None:
+    """extensions.conf's CTI_STATE_MAX_AGE is the age this module plans for, several refreshes long."""
+    conf = (Path(__file__).resolve().parents[2] / "dialplan" / "extensions.conf").read_text(encoding="utf-8")
+    [line] = [x for x in conf.splitlines() if x.startswith("CTI_STATE_MAX_AGE=")]
+    assert int(line.split("=", 1)[1]) == MAX_AGE_SECONDS
+    assert MAX_AGE_SECONDS >= 4 * REFRESH_SECONDS
+    assert "${CTI_STATE_MAX_AGE}" in conf and STATE_VARIABLE in conf
