@@ -30,6 +30,7 @@ from typing import Any, Final, Protocol
 from aiohttp import web
 from prometheus_client import Counter, Gauge
 
+from cti import keys  # the composition root's keys (calendars, clock, the AMI link), as plugin.py
 from cti.calendar.rules import Calendars
 from cti.core.clock import Clock
 from cti.core.logs import log_event
@@ -193,8 +194,6 @@ ROUTE_STATE: web.AppKey[RouteStatePublisher] = web.AppKey("route_state", RouteSt
 async def route_state_ctx(app: web.Application) -> AsyncIterator[None]:
     """After the AMI link's context: publish the routing state while the app runs (readiness
     "route_state"). Nothing to do when the AMI link is disabled."""
-    from cti import keys  # the composition root's keys (calendars, clock, the AMI link)
-
     telephony = app.get(keys.AMI)
     if telephony is None:
         yield
