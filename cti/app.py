@@ -35,6 +35,7 @@ from screenpop import schema as screenpop_schema
 from screenpop import websocket as wiring_hub
 from supervision import service as wiring_supervisor
 from telephony import plugin as telephony_wiring
+from telephony import route_state
 from telephony.agi import plugin as wiring_agi
 
 _STARTED = Gauge("cti_start_time_seconds", "Unix time the cti app started")
@@ -69,6 +70,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> web.Applic
         wiring_faq.faq_ctx,  # FAQ index
         records_wiring.records_ctx,  # records service; handover and retention tasks
         telephony_wiring.ami_ctx,  # AMI link, call tracker, call control, presence
+        route_state.route_state_ctx,  # the routing decision kept in Asterisk (calls never wait on cti)
         wiring_agi.agi_ctx,  # FastAGI routing server
         wiring_hub.hub_ctx,  # operators' websockets
         desk_service.desks_ctx,  # seats and presence, restored; queue pause re-asserted on AMI resync

@@ -11,8 +11,8 @@ Interface of the object ``pbx`` yields (kept stable for other test suites):
     pbx.ami_username, pbx.ami_secret      the "cti" user with the PRODUCTION privileges of
                                           dialplan/manager.conf (what cti itself gets)
     pbx.admin_username, pbx.admin_secret  "cti-admin": read/write all (test drivers only)
-    pbx.agi_port                          where the dialplan's AGI(agi://127.0.0.1:PORT/route)
-                                          connects: run the FastAGI server under test there
+    pbx.agi_port                          the dialplan's CTI_AGI_PORT (cti's FastAGI server; the
+                                          shipped routing reads cti's CTI_ROUTE_STATE, not AGI)
     pbx.instance                          the scripts/pbx instance name
     pbx.cli(command) -> str               asterisk -rx COMMAND (raises on failure)
     pbx.set_global(name, value)           dialplan global variable (e.g. a SIM_* knob)
