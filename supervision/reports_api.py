@@ -36,23 +36,31 @@ def _dt(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
-Raw = tuple[list[sqlite3.Row], list[sqlite3.Row], list[sqlite3.Row]]
+Raw = tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]]]
+
+
+def _tuples(conn: sqlite3.Connection, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    """Plain tuples, not sqlite3.Row: a month is ~300,000 rows, and tuples are made and read faster."""
+    cur = conn.cursor()
+    cur.row_factory = None
+    return list(cur.execute(sql, params).fetchall())
 
 
 def fetch_raw(conn: sqlite3.Connection, period: Period) -> Raw:
     """(read) Rows of the call log, the contacts and the callbacks that may count in the period
     (index range scans only; no personal-data column is read)."""
     start, end = iso(period.start), iso(period.end)
-    log = conn.execute("SELECT call_id, arrived_at, category, queued_at, answered_at, abandoned, after_hours"
-                       " FROM call_log WHERE arrived_at >= ? AND arrived_at < ?", (start, end)).fetchall()
-    contacts = conn.execute(
+    log = _tuples(conn, "SELECT call_id, arrived_at, category, queued_at, answered_at, abandoned, after_hours"
+                  " FROM call_log WHERE arrived_at >= ? AND arrived_at < ?", (start, end))
+    contacts = _tuples(
+        conn,
         "SELECT c.call_id, c.started_at, c.ivr_category, c.outcome FROM call_log l"
         " JOIN contacts c ON c.call_id = l.call_id WHERE l.arrived_at >= ? AND l.arrived_at < ?"
         " UNION SELECT c.call_id, c.started_at, c.ivr_category, c.outcome FROM contacts c"
         " WHERE c.started_at >= ? AND c.started_at < ?"
-        " AND NOT EXISTS (SELECT 1 FROM call_log l WHERE l.call_id = c.call_id)", (start, end, start, end)).fetchall()
-    callbacks = conn.execute("SELECT id, department, collected_at, due_by, status, handed_over_at, closed_at"
-                             " FROM callbacks WHERE collected_at < ?", (end,)).fetchall()
+        " AND NOT EXISTS (SELECT 1 FROM call_log l WHERE l.call_id = c.call_id)", (start, end, start, end))
+    callbacks = _tuples(conn, "SELECT id, department, collected_at, due_by, status, handed_over_at, closed_at"
+                        " FROM callbacks WHERE collected_at < ?", (end,))
     return log, contacts, callbacks
 
 

@@ -16,10 +16,12 @@ every POST/DELETE.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -28,10 +30,12 @@ from cti.calendar import store
 from cti.calendar.rules import Override, Which
 from cti.calendar.store import RUNTIME_PREFIX
 from cti.core.clock import TOKYO
+from cti.core.http import current_principal
 from cti.core.logs import log_event
 from supervision.http import SUPERVISORS, ApiError, guarded, json_body, json_response, require
 
 logger = logging.getLogger("cti.calendar.api")
+T = TypeVar("T")
 
 MAX_REASON_CHARS = 200
 # Runtime overrides must lie within these years: a typo such as 0001 or 9999 is refused with a
@@ -42,6 +46,30 @@ FIRST_YEAR, LAST_YEAR = 2000, 2100
 def _store_failed() -> ApiError:
     return ApiError(503, "store_failed",
                     "保存できませんでした。しばらくしてからもう一度お試しください（設定は変わっていません）")
+
+
+async def _store_then_apply(
+    request: web.Request, change: str, unit: Callable[[sqlite3.Connection], T], apply: Callable[[T], None]
+) -> T:
+    """Run the unit of work, then - only after its COMMIT - change the in-memory calendar.
+
+    Both run in one shielded task: a request cancelled meanwhile (the client left) cannot leave a
+    stored change that routing does not follow. A failed unit or COMMIT changes nothing: 503.
+    """
+    db = request.app[keys.DATABASE]
+
+    async def stored_then_applied() -> T:
+        result = await db.write(unit)
+        apply(result)
+        return result
+
+    try:
+        return await asyncio.shield(stored_then_applied())
+    except sqlite3.Error:
+        user = current_principal(request)
+        log_event(logger, "calendar_store_failed", logging.ERROR, change=change,
+                  user=user.user_id if user else None, exc_info=True)
+        raise _store_failed() from None
 
 
 def _override_dict(o: Override) -> dict[str, Any]:
@@ -101,12 +129,9 @@ async def set_emergency(request: web.Request) -> web.StreamResponse:
     cal = request.app[keys.CALENDARS]
     now = request.app[keys.CLOCK]()
     was_active = cal.emergency_reason is not None
-    try:
-        await request.app[keys.DATABASE].write(lambda conn: store.save_emergency(conn, who, reason, was_active, now))
-    except sqlite3.Error:
-        log_event(logger, "calendar_store_failed", logging.ERROR, change="emergency", user=who.user_id, exc_info=True)
-        raise _store_failed() from None
-    cal.set_emergency(reason)  # after the COMMIT: routing follows only a change that is stored
+    # routing follows only a change that is stored
+    await _store_then_apply(request, "emergency", lambda conn: store.save_emergency(conn, who, reason, was_active, now),
+                            lambda _: cal.set_emergency(reason))
     log_event(logger, "calendar_emergency_changed", active=active, user=who.user_id)
     return json_response(_emergency_dict(request))
 
@@ -139,13 +164,8 @@ async def add_override(request: web.Request) -> web.StreamResponse:
     cal = request.app[keys.CALENDARS]
     now = request.app[keys.CLOCK]()
     wanted = Override(kind=kind, applies_to=Which(applies_to), start=start, end=end, reason=reason)
-    try:
-        override = await request.app[keys.DATABASE].write(lambda conn: store.insert_override(conn, who, wanted, now))
-    except sqlite3.Error:
-        log_event(logger, "calendar_store_failed", logging.ERROR, change="override_add", user=who.user_id,
-                  exc_info=True)
-        raise _store_failed() from None
-    cal.add_override(override)  # after the COMMIT
+    override = await _store_then_apply(request, "override_add",
+                                       lambda conn: store.insert_override(conn, who, wanted, now), cal.add_override)
     log_event(logger, "calendar_override_added", override_id=override.id, kind=kind, user=who.user_id)
     return json_response(_override_dict(override), 201)
 
@@ -164,16 +184,16 @@ async def remove_override(request: web.Request) -> web.StreamResponse:
         raise ApiError(409, "configured_override",
                        "設定ファイルで定められた例外は画面から削除できません（cti.toml を変更してください）", "id")
     now = request.app[keys.CLOCK]()
+
+    def forget(_: None) -> None:
+        if any(o.id == override_id for o in cal.overrides):  # a concurrent removal may have taken it already
+            cal.remove_override(override_id)
+
     try:
-        await request.app[keys.DATABASE].write(lambda conn: store.delete_override(conn, who, existing, now))
+        await _store_then_apply(request, "override_remove",
+                                lambda conn: store.delete_override(conn, who, existing, now), forget)
     except store.OverrideGone:
         raise ApiError(404, "not_found", f"例外設定 {override_id} はありません", "id") from None
-    except sqlite3.Error:
-        log_event(logger, "calendar_store_failed", logging.ERROR, change="override_remove", user=who.user_id,
-                  exc_info=True)
-        raise _store_failed() from None
-    if any(o.id == override_id for o in cal.overrides):  # a concurrent removal may have taken it already
-        cal.remove_override(override_id)
     log_event(logger, "calendar_override_removed", override_id=override_id, user=who.user_id)
     return json_response(_override_dict(existing))
 
