@@ -1,5 +1,6 @@
-"""The FAQ editors' page and API: 区政情報課 staff (department = records.public_information_department)
-and admins author the FAQ in the browser. Every change is audited (records' hash-chained audit).
+"""The FAQ editors' page and API: users with the faq_editor role, 区政情報課 staff (department =
+records.public_information_department) and admins author the FAQ in the browser. Every change is
+audited (records' hash-chained audit).
 
     GET    /faq/editor/                                  the editor page (faq/web/)
     GET    /api/faq/editor/entries?q=                    live entries (search, or the newest editor ones)
@@ -38,13 +39,13 @@ from faq.service import FaqService
 logger = logging.getLogger("cti.faq.editor")
 
 WEB_DIR = Path(__file__).parent / "web"
-EDITOR_ROLES = frozenset({Role.DEPARTMENT, Role.ADMIN})
+EDITOR_ROLES = frozenset({Role.FAQ_EDITOR, Role.DEPARTMENT, Role.ADMIN})
 LIST_LIMIT = 100
 
 
 def is_editor(principal: Principal, public_information_department: str) -> bool:
-    """Admins, and the staff of 区政情報課 (the department that owns the FAQ)."""
-    return principal.role == Role.ADMIN or (
+    """FAQ editors, admins, and the staff of 区政情報課 (the department that owns the FAQ)."""
+    return principal.role in (Role.FAQ_EDITOR, Role.ADMIN) or (
         principal.role == Role.DEPARTMENT and principal.department == public_information_department
     )
 
