@@ -1,17 +1,23 @@
-"""Pure FAQ core: entries, file parsing, an in-memory inverted index, ranking, snippets, suggestions.
+"""Pure FAQ core: entries, an in-memory inverted index, ranking, coverage, snippets, suggestions.
 
-No I/O here: the store adapter (faq/store.py) reads the database and hands the entries
-to :class:`FaqIndex`; parsing takes the file's bytes.
+No I/O here: the service (faq/service.py) reads the database and hands the entries to
+:class:`FaqIndex`; file parsing is faq/parsing.py.
 
 Ranking is BM25F over character bigrams (see faq/textnorm.py): each field has a weight
 (question 3, category/keywords 1.5, answer 1) and its own length normalisation; per-posting weights
 are precomputed when the index is built (numpy arrays), so a query is one np.bincount over the
-postings of its tokens plus a partial sort. On the query side,
-bigrams across a script change (の出, 当は) and hiragana-only bigrams next to kanji words weigh less,
-a few operator abbreviations are expanded (DEFAULT_SYNONYMS), tokens found in more than 40% of the
-entries are skipped, and each token reads at most its IMPACT_CAP strongest postings (postings are
-sorted by weight), which bounds the work per query on a large FAQ. A query part found contiguously
-in the question gets a bonus, which puts exact phrase matches first.
+postings of its tokens plus a partial sort. Beside the written text each field carries the bigrams
+of Sudachi's normalised forms of its words (申込 -> 申し込み) and, for questions and keywords, of
+its reading in a separate token space (faq/morph.py).
+
+A query word is searched in all its forms (``_Alternative``): as typed, its normalised form, the
+kanji word with its reading when typed in hiragana (いんかん -> 印鑑), and its synonyms
+(faq/synonyms.py). On the query side, bigrams across a script change (の出, 当は) and hiragana-only
+bigrams next to kanji words weigh less, tokens found in more than 40% of the entries are skipped,
+and each token reads at most its IMPACT_CAP strongest postings (postings are sorted by weight),
+which bounds the work per query on a large FAQ. A query word (in any form) found contiguously in
+the question gets a bonus, which puts exact phrase matches first. Each hit's ``coverage`` says how
+much of the query it contains (WEAK_COVERAGE: the screen says nothing close was found).
 """
 
 from __future__ import annotations
@@ -299,11 +305,6 @@ class FaqIndex:
 
     def _idf(self, df: int) -> float:
         return math.log(1.0 + (self.size - df + 0.5) / (df + 0.5))
-
-    def expand(self, parts: list[str]) -> list[str]:
-        """The query parts plus the synonyms' expansions (normalised)."""
-        extra = [v for p in parts for key, values in self._synonyms if key in p for v in values]
-        return parts + [e for e in dict.fromkeys(extra) if e not in parts]
 
     def _alternatives(self, word: str, part: str) -> list[_Alternative]:
         """How one query word may be written in an entry: as typed, Sudachi's normalised form,
