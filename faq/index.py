@@ -22,6 +22,7 @@ much of the query it contains (WEAK_COVERAGE: the screen says nothing close was 
 
 from __future__ import annotations
 
+import copy
 import heapq
 import math
 import re
@@ -236,8 +237,7 @@ class FaqIndex:
         """``cache`` (entry -> its analysis) makes a rebuild after one change cheap: only new or
         changed entries go through the analyser again."""
         self._morphology = morphology
-        table = DEFAULT_SYNONYMS if synonyms is None else synonyms
-        self._synonyms = [(normalize(k), [normalize(v) for v in vs]) for k, vs in table.items() if normalize(k)]
+        self._synonyms = _normalised_table(DEFAULT_SYNONYMS if synonyms is None else synonyms)
         self._docs: list[_Doc] = []
         self._by_id: dict[str, int] = {}
         field_tf: list[list[Counter[str]]] = []  # doc -> [question, meta, answer] token counts
@@ -278,20 +278,32 @@ class FaqIndex:
                 lists[1].append(ptf * saturate / (ptf + K1))
         field_tf.clear()
         uni_tf.clear()
-        # A word typed in hiragana -> the kanji word with that reading (the most frequent written
-        # form), so いんかん searches as 印鑑; the synonym words are known by their readings too.
-        if morphology:
-            for key, _values in self._synonyms:
-                if not _hiragana_only(key):
-                    lexicon.update(
-                        [(r, w) for r, w in morph.analyse(key).words if w == key] or [(morph.reading(key), key)]
-                    )
-        self._by_reading: dict[str, str] = {}
-        for (kana, written), _count in lexicon.most_common():
-            if len(kana) >= READING_MIN_CHARS:
-                self._by_reading.setdefault(kana, written)
         self._postings: dict[str, _Postings] = {tok: _Postings.build(*lists) for tok, lists in build.items()}
         self._sorted: dict[str, NDArray[np.int32]] = {}  # token -> its doc ids in order, made on first need
+        self._lexicon = lexicon
+        self._by_reading = self._reading_table()
+
+    def _reading_table(self) -> dict[str, str]:
+        """A word typed in hiragana -> the kanji word with that reading (the most frequent written
+        form), so いんかん searches as 印鑑; the synonym words are known by their readings too."""
+        lexicon = Counter(self._lexicon)
+        if self._morphology:
+            for key, _values in self._synonyms:
+                if not _hiragana_only(key):
+                    known = [(r, w) for r, w in morph.analyse(key).words if w == key]
+                    lexicon.update(known or [(morph.reading(key), key)])
+        by_reading: dict[str, str] = {}
+        for (kana, written), _count in lexicon.most_common():
+            if len(kana) >= READING_MIN_CHARS:
+                by_reading.setdefault(kana, written)
+        return by_reading
+
+    def with_synonyms(self, synonyms: Mapping[str, Sequence[str]]) -> FaqIndex:
+        """The same index with another synonym table (synonyms act at query time: no rebuild)."""
+        other = copy.copy(self)
+        other._synonyms = _normalised_table(synonyms)
+        other._by_reading = other._reading_table()
+        return other
 
     def __len__(self) -> int:
         return self.size
@@ -434,6 +446,10 @@ class FaqIndex:
         a_spans = _map_spans(_match_spans(doc.a_norm, tokens), doc.a_map, len(doc.entry.answer))
         snippet, s_spans = _snippet(doc.entry.answer, a_spans)
         return SearchHit(doc.entry, score, q_spans, snippet, s_spans, coverage)
+
+
+def _normalised_table(table: Mapping[str, Sequence[str]]) -> list[tuple[str, list[str]]]:
+    return [(normalize(k), [normalize(v) for v in vs]) for k, vs in table.items() if normalize(k)]
 
 
 def _surface_tokens(part: str) -> list[str]:

@@ -98,10 +98,20 @@ class FaqService:
             table = synonym_table(rules)
             cache = self._cache
 
+            old_index, old_docs = self._index, self._docs_index
+            doc_entries = [s.as_entry() for s in sections]
+
             def build() -> tuple[FaqIndex, FaqIndex]:
-                index = FaqIndex(entries, table, cache=cache)
-                docs = FaqIndex([s.as_entry() for s in sections], table, cache=cache)
-                live = set(entries) | {s.as_entry() for s in sections}
+                # An index whose entries did not change is kept (synonyms act at query time).
+                if old_index.entries() == entries:
+                    index = old_index.with_synonyms(table)
+                else:
+                    index = FaqIndex(entries, table, cache=cache)
+                if old_docs.entries() == doc_entries:
+                    docs = old_docs.with_synonyms(table)
+                else:
+                    docs = FaqIndex(doc_entries, table, cache=cache)
+                live = set(entries) | set(doc_entries)
                 for stale in [k for k in cache if k not in live]:
                     del cache[stale]
                 return index, docs
