@@ -326,8 +326,6 @@ async def login(request: web.Request) -> web.StreamResponse:
 
 
 def _landing(role: Role) -> str:
-    if role is Role.FAQ_EDITOR:
-        return "/faq/editor/"
     return "/operator/" if role in OPERATOR_ROOM_ROLES else "/"
 
 

@@ -153,9 +153,6 @@ async def test_the_faq_editor_role_edits_the_faq_and_nothing_else(tmp_path: Path
     users = [*USERS, StaffUser("ed1", "faq_editor", "FAQ担当")]
     app = build_operator_app(operator_settings(tmp_path, 8080), MovableClock(NOW), users)
     async with TestClient(TestServer(app)) as client:
-        client.session.cookie_jar.clear()
-        resp = await client.post("/api/login", data={"user_id": "ed1", "password": PASSWORD}, allow_redirects=False)
-        assert resp.status == 303 and resp.headers["Location"] == "/faq/editor/"
         csrf = await login(client, "ed1")
         assert (await client.get("/faq/editor/")).status == 200
         draft = {"question": "区民農園の申込方法は？", "answer": "3月に抽選で受け付けます。", "category": "施設"}
