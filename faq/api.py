@@ -30,7 +30,7 @@ from cti.core.http import current_principal
 from cti.core.logs import log_event
 from cti.core.principal import Principal, Role
 from faq.authoring import AuthoringError
-from faq.documents import DocSection
+from faq.documents import DocSection, DocumentError
 from faq.index import MAX_LIMIT, FaqEntry
 from faq.parsing import FaqFormatError, parse_faq
 from faq.service import FaqService, is_weak
@@ -73,6 +73,13 @@ async def faq_ctx(app: web.Application) -> AsyncIterator[None]:
             raise RuntimeError(f"faq.import_on_start: {exc}") from None
         counts = await service.import_parsed(parsed)
         log_event(logger, "faq_imported_on_start", **counts.as_dict())
+    if settings.faq.documents_dir:
+        # The ward's other sources: re-imported at every start (idempotent: unchanged files change nothing).
+        try:
+            done = await service.import_folder(Path(settings.faq.documents_dir))
+        except (DocumentError, OSError) as exc:
+            raise RuntimeError(f"faq.documents_dir: {exc}") from None
+        log_event(logger, "faq_documents_on_start", sources=len(done), sections=service.documents)
     await service.purge_old_search_gaps()
     app[keys.FAQ] = service
     app[keys.READINESS].register(

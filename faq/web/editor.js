@@ -179,6 +179,15 @@ async function addSynonym(event) {
   await loadSynonyms();
 }
 
+// ---- the ward's documents ---------------------------------------------------------------------
+
+async function reimportDocuments() {
+  const data = await api('POST', '/api/faq/editor/documents/reimport', {});
+  $('docs-result').replaceChildren(...data.sources.map((s) => node('li', {},
+    `${s.label}: 追加 ${s.added}・更新 ${s.updated}・削除 ${s.removed}・変更なし ${s.unchanged}`)));
+  say(`資料を取り込みました（計 ${data.sections} 節）。検索に反映されました。`);
+}
+
 // ---- start --------------------------------------------------------------------------------------
 
 async function start() {
@@ -192,6 +201,7 @@ async function start() {
   $('find-form').addEventListener('submit', (e) => guard(() => find(e)));
   $('syn-form').addEventListener('submit', (e) => guard(() => addSynonym(e)));
   $('gaps-reload').addEventListener('click', () => guard(loadGaps));
+  $('docs-reimport').addEventListener('click', () => guard(reimportDocuments));
   $('gaps-answered').addEventListener('change', () => guard(loadGaps));
   const cats = ['ごみ・リサイクル', '住民票・戸籍・印鑑証明', '税金', '保険・年金', '保育', '子どもの手当・助成',
     '妊娠・出産', '健診・予防接種', '学校・教育', '施設', '防災・防犯', '暮らしに役立つ情報'];

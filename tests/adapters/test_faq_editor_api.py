@@ -14,7 +14,7 @@ from e2e.browser import PASSWORD, MovableClock, StaffUser, build_operator_app, o
 
 from cti import keys
 from cti.core.clock import TOKYO
-from faq.cli import read_folder
+from faq.folder import read_folder
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "faq"
 NOW = datetime(2026, 12, 1, 10, 0, tzinfo=TOKYO)
@@ -193,3 +193,29 @@ async def test_accounts_upgrade_keeps_users_and_accepts_the_new_role(tmp_path: P
                 "INSERT INTO users VALUES ('x', 'root', NULL, '', 'h', 0, '2026-01-01', '2026-01-01')"))
     finally:
         await new.close()
+
+
+async def test_documents_folder_is_imported_at_start_and_again_from_the_editor(tmp_path: Path) -> None:
+    import shutil
+
+    folder = tmp_path / "ward-docs"
+    shutil.copytree(FIXTURES / "ward-docs", folder)
+    settings = operator_settings(tmp_path, 8080, faq={"documents_dir": str(folder)})
+    app = build_operator_app(settings, MovableClock(NOW), USERS)
+    async with TestClient(TestServer(app)) as client:
+        started_with = app[keys.FAQ].documents
+        assert started_with >= 12
+        csrf = await login(client, "pi1")
+        body = await (await client.post("/api/faq/editor/documents/reimport", json={}, headers=csrf)).json()
+        assert all(s["added"] == s["updated"] == s["removed"] == 0 for s in body["sources"])  # idempotent
+        guide = folder / "guide" / "kurashi.md"
+        text = guide.read_text(encoding="utf-8").replace("期日前投票所は", "期日前投票の会場は")
+        guide.write_text(text, encoding="utf-8")
+        body = await (await client.post("/api/faq/editor/documents/reimport", json={}, headers=csrf)).json()
+        changed = {s["key"]: (s["added"], s["updated"], s["removed"]) for s in body["sources"]}
+        assert changed == {"guide": (0, 1, 0), "kouhou": (0, 0, 0), "website": (0, 0, 0)}
+        found = await (await client.get("/api/faq/search", params={"q": "期日前投票の会場"})).json()
+        assert "期日前投票の会場は" in found["documents"][0]["snippet"]  # live without a restart
+        csrf = await login(client, "tax1")
+        resp = await client.post("/api/faq/editor/documents/reimport", json={}, headers=csrf)
+        assert resp.status == 403 and (await resp.json())["error"]["code"] == "forbidden"

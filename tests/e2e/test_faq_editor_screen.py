@@ -27,7 +27,7 @@ from browser import (
 from playwright.async_api import Browser, async_playwright
 
 from cti.core.clock import TOKYO
-from faq.cli import read_folder
+from faq.folder import read_folder
 
 pytestmark = pytest.mark.browser
 
