@@ -197,7 +197,8 @@ def _faq_export(args: argparse.Namespace) -> int:
 
 
 def _faq_search(args: argparse.Namespace) -> int:
-    from faq.index import MAX_LIMIT, render_highlights
+    from faq.index import MAX_LIMIT
+    from faq.snippets import render_highlights
 
     if not 1 <= args.limit <= MAX_LIMIT:
         print(f"cti faq search: --limit must be between 1 and {MAX_LIMIT}", file=sys.stderr)
