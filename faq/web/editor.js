@@ -61,7 +61,10 @@ function draftFromGap(gap) {
   currentGap = { kind: gap.kind, id: gap.id };
   $('form-gap').hidden = false;
   $('form-gap').textContent = `元のFAQ不足（${gap.kind_label}）:\n${gap.text}`;
-  if (gap.kind === 'search') $('f-question').value = gap.text;
+  // The draft starts from what the gap says (the department's answer, for a callback): the editor
+  // rewrites it as public text, without anything personal.
+  $('f-question').value = gap.question_hint || '';
+  $('f-answer').value = gap.answer_hint || '';
   if (gap.category_label && gap.category_label !== '未分類') $('f-category').value = gap.category_label;
   $('form-target').textContent = '（新しいFAQ）';
   $('f-question').focus();
