@@ -29,7 +29,7 @@ from cti import keys
 from cti.core.http import current_principal
 from cti.core.logs import log_event
 from cti.core.principal import Principal, Role
-from faq.authoring import AuthoringError
+from faq.authoring import EDITOR_ID_PREFIX, AuthoringError
 from faq.documents import DocSection, DocumentError
 from faq.index import MAX_LIMIT, FaqEntry
 from faq.parsing import FaqFormatError, parse_faq
@@ -40,6 +40,7 @@ logger = logging.getLogger("cti.faq")
 DEFAULT_LIMIT = 10
 DOCUMENT_LIMIT = 3
 NO_CLOSE_ANSWER = "近い回答が見つかりません"
+EDITOR_CREDIT = "出典：区政情報課（FAQ編集）"
 GAP_REPORTERS = (Role.OPERATOR, Role.SUPERVISOR, Role.ADMIN)
 
 
@@ -154,7 +155,9 @@ async def faq_entry(request: web.Request) -> web.Response:
     entry = service.get(key)
     if entry is None:
         return _plain_error(404, "no FAQ entry with this id")
-    return web.json_response(entry_dict(entry, service.credit), dumps=dumps)
+    # The imported FAQ's credit (CC BY) is not the source of an entry the editors wrote.
+    credit = EDITOR_CREDIT if entry.id.startswith(EDITOR_ID_PREFIX) else service.credit
+    return web.json_response(entry_dict(entry, credit), dumps=dumps)
 
 
 async def log_gap(request: web.Request) -> web.Response:

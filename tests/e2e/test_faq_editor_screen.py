@@ -118,4 +118,5 @@ async def test_gap_draft_publish_then_operator_finds_it(tmp_path: Path, browser:
         assert await op.locator("#faq-gap").is_hidden()
         await first.locator("a").click()
         await op.locator("#faq-answer-body", has_text="小型家電回収ボックス").wait_for()
+        assert await op.locator("#faq-credit").inner_text() == "出典：区政情報課（FAQ編集）"
         await screenshot(op, "faq-04-operator-finds-new-entry")
