@@ -1,7 +1,9 @@
 // FAQ editor: gaps -> draft -> publish, entries and their versions, synonyms. Text goes into the
 // page with textContent only.
 
-import { $, api, setCsrf } from '/static/staff/api.js';
+import { api, setCsrfToken, setUnauthorizedHandler } from '/static/api.js';
+
+const $ = (id) => document.getElementById(id);
 
 let currentGap = null; // {kind, id} the draft answers
 let currentDraft = null; // {id, version} of the last saved draft
@@ -194,8 +196,9 @@ async function reimportDocuments() {
 // ---- start --------------------------------------------------------------------------------------
 
 async function start() {
+  setUnauthorizedHandler(() => { location.href = '/login'; });
   const me = await api('GET', '/api/me');
-  setCsrf(me.csrf_token);
+  setCsrfToken(me.csrf_token);
   $('who').textContent = me.display_name || me.user_id;
   $('logout').addEventListener('click', async () => { await api('POST', '/api/logout', {}); location.href = '/login'; });
   $('draft-form').addEventListener('submit', (e) => guard(() => saveDraft(e)));
