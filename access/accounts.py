@@ -48,7 +48,28 @@ CREATE TABLE sessions (
 CREATE INDEX sessions_user ON sessions(user_id)
 """
 
-MIGRATIONS: dict[str, list[str]] = {"accounts": [_V1]}
+# v2: the faq_editor role. SQLite cannot change a CHECK in place: the table is rebuilt. Dropping the
+# old table deletes its rows first, and sessions go with them (ON DELETE CASCADE): everyone logs in
+# again once after the upgrade.
+_V2 = """
+CREATE TABLE users_v2 (
+    user_id TEXT PRIMARY KEY,
+    role TEXT NOT NULL CHECK (role IN ('operator', 'supervisor', 'department', 'admin', 'faq_editor')),
+    department TEXT,
+    display_name TEXT NOT NULL DEFAULT '',
+    password_hash TEXT NOT NULL,
+    disabled INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL,
+    password_changed_at TEXT NOT NULL,
+    CHECK ((role = 'department') = (department IS NOT NULL))
+);
+INSERT INTO users_v2 SELECT user_id, role, department, display_name, password_hash, disabled, created_at,
+    password_changed_at FROM users;
+DROP TABLE users;
+ALTER TABLE users_v2 RENAME TO users
+"""
+
+MIGRATIONS: dict[str, list[str]] = {"accounts": [_V1, _V2]}
 
 
 class AccountError(ValueError):

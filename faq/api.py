@@ -29,8 +29,8 @@ from cti import keys
 from cti.core.http import current_principal
 from cti.core.logs import log_event
 from cti.core.principal import Principal, Role
-from faq.authoring import AuthoringError
-from faq.documents import DocSection
+from faq.authoring import EDITOR_ID_PREFIX, AuthoringError
+from faq.documents import DocSection, DocumentError
 from faq.index import MAX_LIMIT, FaqEntry
 from faq.parsing import FaqFormatError, parse_faq
 from faq.service import FaqService, is_weak
@@ -40,6 +40,7 @@ logger = logging.getLogger("cti.faq")
 DEFAULT_LIMIT = 10
 DOCUMENT_LIMIT = 3
 NO_CLOSE_ANSWER = "近い回答が見つかりません"
+EDITOR_CREDIT = "出典：区政情報課（FAQ編集）"
 GAP_REPORTERS = (Role.OPERATOR, Role.SUPERVISOR, Role.ADMIN)
 
 
@@ -73,6 +74,13 @@ async def faq_ctx(app: web.Application) -> AsyncIterator[None]:
             raise RuntimeError(f"faq.import_on_start: {exc}") from None
         counts = await service.import_parsed(parsed)
         log_event(logger, "faq_imported_on_start", **counts.as_dict())
+    if settings.faq.documents_dir:
+        # The ward's other sources: re-imported at every start (idempotent: unchanged files change nothing).
+        try:
+            done = await service.import_folder(Path(settings.faq.documents_dir))
+        except (DocumentError, OSError) as exc:
+            raise RuntimeError(f"faq.documents_dir: {exc}") from None
+        log_event(logger, "faq_documents_on_start", sources=len(done), sections=service.documents)
     await service.purge_old_search_gaps()
     app[keys.FAQ] = service
     app[keys.READINESS].register(
@@ -147,7 +155,9 @@ async def faq_entry(request: web.Request) -> web.Response:
     entry = service.get(key)
     if entry is None:
         return _plain_error(404, "no FAQ entry with this id")
-    return web.json_response(entry_dict(entry, service.credit), dumps=dumps)
+    # The imported FAQ's credit (CC BY) is not the source of an entry the editors wrote.
+    credit = EDITOR_CREDIT if entry.id.startswith(EDITOR_ID_PREFIX) else service.credit
+    return web.json_response(entry_dict(entry, credit), dumps=dumps)
 
 
 async def log_gap(request: web.Request) -> web.Response:

@@ -145,30 +145,10 @@ async def _load_service(db_path: Path) -> Any:
     return service
 
 
-def read_folder(folder: Path) -> list[tuple[Any, list[Any]]]:
-    """(source, sections) for each subfolder of `folder` (faq/documents.py); raises DocumentError."""
-    from faq.documents import SOURCE_FILE, SUFFIXES, DocumentError, sections_of, source_info
-
-    if not folder.is_dir():
-        raise DocumentError(f"{folder}: not a folder")
-    found = []
-    for sub in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        meta = sub / SOURCE_FILE
-        info = source_info(sub.name, meta.read_bytes() if meta.is_file() else None)
-        files = [
-            (f.relative_to(sub).as_posix(), f.read_bytes())
-            for f in sorted(sub.rglob("*"))
-            if f.is_file() and f.suffix.lower() in SUFFIXES and not f.name.startswith((".", "_"))
-        ]
-        found.append((info, sections_of(files, info)))
-    if not found:
-        raise DocumentError(f"{folder}: no source subfolders (e.g. website/, kouhou/, guide/)")
-    return found
-
-
 def _faq_import_docs(args: argparse.Namespace) -> int:
     from cti.core.clock import system_clock
     from faq.documents import DocumentError
+    from faq.folder import read_folder
     from faq.store import import_documents
 
     try:
@@ -217,7 +197,8 @@ def _faq_export(args: argparse.Namespace) -> int:
 
 
 def _faq_search(args: argparse.Namespace) -> int:
-    from faq.index import MAX_LIMIT, render_highlights
+    from faq.index import MAX_LIMIT
+    from faq.snippets import render_highlights
 
     if not 1 <= args.limit <= MAX_LIMIT:
         print(f"cti faq search: --limit must be between 1 and {MAX_LIMIT}", file=sys.stderr)
