@@ -116,8 +116,18 @@ async def login(request: web.Request) -> web.StreamResponse:
     return response
 
 
+# Each role lands on its own screen (a supervisor on the wall, an FAQ editor in the editor).
+LANDING = {
+    Role.OPERATOR: "/operator/",
+    Role.SUPERVISOR: "/supervisor/",
+    Role.DEPARTMENT: "/department/",
+    Role.FAQ_EDITOR: "/faq/editor/",
+    Role.ADMIN: "/department/",
+}
+
+
 def _landing(role: Role) -> str:
-    return "/operator/" if role in OPERATOR_ROOM_ROLES else "/department/"
+    return LANDING.get(role, "/department/")
 
 
 def _expire_sockets(app: web.Application, token_hash: str, user_id: str | None = None) -> None:

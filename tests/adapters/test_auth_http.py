@@ -88,6 +88,20 @@ async def test_form_login_redirects_operators_to_their_screen(client: Client) ->
     assert resp.status == 303 and resp.headers["Location"] == "/operator/"
 
 
+@pytest.mark.parametrize(("role", "department", "screen"), [
+    ("supervisor", None, "/supervisor/"), ("department", "zeimu", "/department/"), ("faq_editor", None, "/faq/editor/"),
+])
+async def test_form_login_lands_each_role_on_its_own_screen(
+    client: Client, role: str, department: str | None, screen: str
+) -> None:
+    await add_user(client, "someone", role, department)
+    resp = await client.post(
+        "/api/login", data={"user_id": "someone", "password": PASSWORD}, headers={"Origin": ORIGIN},
+        allow_redirects=False,
+    )
+    assert resp.status == 303 and resp.headers["Location"] == screen
+
+
 async def test_wrong_password_is_401_and_the_log_holds_no_password(
     client: Client, caplog: pytest.LogCaptureFixture
 ) -> None:
