@@ -22,7 +22,7 @@ from records.retention import export, purge, verify_audit, wipe
 from records.rules import RecordsError
 from records.schema import MIGRATIONS, migrations
 from records.settings import RecordsSettings
-from records.store import RecordsService
+from records.service import RecordsService
 
 OPERATOR = Principal("op1", Role.OPERATOR, None, "10.0.0.5")
 OPERATOR2 = Principal("op2", Role.OPERATOR, None, "10.0.0.6")
@@ -515,7 +515,7 @@ from cti.core.principal import Principal, Role
 from records.models import CallbackIn, ConsentIn
 from records.schema import migrations
 from records.settings import RecordsSettings
-from records.store import RecordsService
+from records.service import RecordsService
 
 async def main():
     db = await Database.open(sys.argv[1], migrations())
