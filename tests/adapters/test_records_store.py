@@ -21,8 +21,8 @@ from records.models import AttemptIn, CallbackIn, CloseIn, ConsentIn, ContactUpd
 from records.retention import export, purge, verify_audit, wipe
 from records.rules import RecordsError
 from records.schema import MIGRATIONS, migrations
-from records.settings import RecordsSettings
 from records.service import RecordsService
+from records.settings import RecordsSettings
 
 OPERATOR = Principal("op1", Role.OPERATOR, None, "10.0.0.5")
 OPERATOR2 = Principal("op2", Role.OPERATOR, None, "10.0.0.6")
