@@ -24,7 +24,7 @@ from records import callbacks as cb_units
 from records import contacts as contact_units
 from records import pop_view, rules
 from records.calls import OpenCalls
-from records.denials import Refused, run_scoped
+from records.denials import Denied, Refused, run_scoped
 from records.legacy import LegacyTransactions
 from records.models import AttemptIn, CallbackIn, CloseIn, ConsentIn, ContactUpdate
 from records.rules import Access, Action, RecordsError, Status, iso
@@ -201,8 +201,16 @@ class RecordsService:
     async def check_scope(self, principal: Principal | None, callback_id: int) -> None:
         """404 (audited as denied) unless `principal` may see this record; reads no personal data."""
         who = await self._authorize(principal, Access.LIST, "read", "callback")
-        await self._scoped(who, partial(cb_units.scoped_row, who=who, callback_id=callback_id,
-                                        public_info=self.public_info, access=Access.LIST, action="call_status"))
+        try:  # a read (the department page polls this); only a refusal writes its audit row
+            await self.db.read(partial(cb_units.scoped_row, who=who, callback_id=callback_id,
+                                       public_info=self.public_info, access=Access.LIST, action="call_status"))
+        except Denied as denied:
+            await self.audit_alone(who, denied.action, denied.record_type, callback_id, "denied",
+                                   {"code": denied.err.code})
+            log_event(logger, "records_access_denied", level=logging.WARNING, user=who.user_id,
+                      action=denied.action, record_type=denied.record_type, record_id=str(callback_id),
+                      code=denied.err.code)
+            raise denied.err from None
 
     async def list_callbacks(
         self, principal: Principal | None, *, status: str | None = None, overdue: bool | None = None,
