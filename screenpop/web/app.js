@@ -24,7 +24,10 @@ function showScreen(name) {
 // ---- login and seat -------------------------------------------------------------------------------
 
 // There is one login screen, the server's (/login): `reason` picks its notice (expired, logged_out, login).
+let leaving = false;
 function toLogin(reason) {
+  if (leaving) return;  // one navigation, even when several requests see the 401 at once
+  leaving = true;
   if (state.hub) { state.hub.stop(); state.hub = null; }
   state.me = null;
   setCsrfToken(null);
@@ -251,12 +254,13 @@ function bind() {
 
 async function main() {
   bind();
+  // Not logged in yet: the 401 of /api/me sends the browser to the login page.
+  setUnauthorizedHandler(() => toLogin('login'));
   let me;
   try {
     me = await api('GET', '/api/me');
   } catch (err) {
-    if (err instanceof ApiError && err.status === 401) toLogin('login');
-    else globalError(err.message);
+    if (!(err instanceof ApiError && err.status === 401)) globalError(err.message);
     return;
   }
   // from now on a 401 means the session ended
