@@ -9,9 +9,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 from aiohttp import web
 from argon2 import PasswordHasher
@@ -51,6 +54,24 @@ SEATS: web.AppKey[SeatMap] = web.AppKey("seats", SeatMap)
 PASSWORD_HASHER: web.AppKey[PasswordHasher] = web.AppKey("password_hasher", PasswordHasher)
 
 
+def stored_session_key(store: Path | None) -> bytes | None:
+    """The session key kept beside the database (``<store>.session-key``, 0600), made once.
+
+    Sessions then survive a restart of cti, and whoever gets hold of the database file alone (a copy,
+    a backup) still cannot forge a session. None for an in-memory store: a random key per start.
+    """
+    if store is None or str(store) == ":memory:":
+        return None
+    path = Path(store).with_name(Path(store).name + ".session-key")
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_bytes().strip() or None
+    with os.fdopen(fd, "w") as file:
+        file.write(secrets.token_hex(32))
+    return path.read_bytes().strip()
+
+
 async def auth_ctx(app: web.Application) -> AsyncIterator[None]:
     """Accounts, sessions, throttle and seats for the app's lifetime; owns the session purge task."""
     settings = app[keys.SETTINGS]
@@ -59,7 +80,7 @@ async def auth_ctx(app: web.Application) -> AsyncIterator[None]:
     sec = settings.security
     idle = timedelta(minutes=sec.session_idle_minutes)
     seats = app.get(SEATS) or SeatMap()
-    session_key = sec.session_key.get_secret_value().encode("utf-8") or None
+    session_key = sec.session_key.get_secret_value().encode("utf-8") or stored_session_key(db.path)
     ctx = AuthContext(
         accounts=AccountStore(db, clock, PasswordWork(app.get(PASSWORD_HASHER) or default_hasher())),
         sessions=SessionStore(db, clock, idle, key=session_key),

@@ -1,8 +1,9 @@
 """Server-side login sessions: random tokens, stored hashed, with an idle timeout on an injected clock.
 
 The browser holds the token in an HttpOnly, SameSite=Strict cookie; the database holds only its
-HMAC-SHA256 under ``security.session_key`` (random per start when not configured, which logs every
-one out at a restart), so a stolen database file cannot be replayed as a cookie, and whoever can
+HMAC-SHA256 under ``security.session_key`` (when not configured, a random key kept in a 0600 file beside
+the database: access.context.stored_session_key), so a stolen database file cannot be replayed as a cookie,
+and whoever can
 write the database file cannot forge a session without the key either. Every login makes a new token
 (no fixation); logout deletes the row. A session is valid while its user is enabled and it was
 used within ``idle`` (``last_seen_at`` is refreshed at most every ``touch_every`` to spare the disk).

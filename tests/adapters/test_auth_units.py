@@ -152,3 +152,17 @@ async def test_a_disable_sharing_a_commit_with_a_failing_unit_stays_done(
         assert await count(reopened, "SELECT count(*) FROM sessions") == 0
     finally:
         await reopened.close()
+
+
+def test_the_session_key_is_kept_beside_the_database_so_sessions_survive_a_restart(tmp_path: Path) -> None:
+    import stat
+
+    from access.context import stored_session_key
+
+    store = tmp_path / "cti.sqlite3"
+    first = stored_session_key(store)
+    assert first is not None and len(first) == 64
+    assert stored_session_key(store) == first  # the same key at the next start
+    key_file = tmp_path / "cti.sqlite3.session-key"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert stored_session_key(Path(":memory:")) is None
