@@ -89,11 +89,11 @@ async def test_states_through_missed_ring_call_wrapup_and_a_pop_during_typing(tm
         await status(page, "受付可")
 
         # ringing: the IVR choice in Japanese, the wait, the 受付番号; then nobody answers
-        await run.dispatcher.on_events(rings("call-a", clock(), "zei"))
+        await run.feed(rings("call-a", clock(), "zei"))
         await page.locator("#ringing", has_text="受付番号 20261128-0001").wait_for()
         assert await page.locator("#ringing").inner_text() == "着信中: 税（待ち 15秒） ／ 受付番号 20261128-0001"
         await screenshot(page, "states-01-ringing")
-        await run.dispatcher.on_events(OperatorMissed(call_id="call-a", at=clock(), interface=SEAT,
+        await run.feed(OperatorMissed(call_id="call-a", at=clock(), interface=SEAT,
                                                       reason="no_answer"))
         await status(page, "離席中（不在着信）")
         notice = page.locator("#presence-notice")
@@ -107,7 +107,7 @@ async def test_states_through_missed_ring_call_wrapup_and_a_pop_during_typing(tm
         assert await notice.is_hidden()
         await page.locator("#faq-q").focus()
         await page.keyboard.type("保育")
-        await run.dispatcher.on_events([*rings("call-b", clock(), "kosodate"), answered("call-b", clock())])
+        await run.feed([*rings("call-b", clock(), "kosodate"), answered("call-b", clock())])
         await page.locator("#pop-reference", has_text="20261128-0002").wait_for()
         assert await focused_id(page) == "faq-q" and await page.locator("#faq-q").input_value() == "保育"
         assert "新しい通話: 受付番号 20261128-0002、子育て" in await page.locator("#call-notice").inner_text()
@@ -118,7 +118,7 @@ async def test_states_through_missed_ring_call_wrapup_and_a_pop_during_typing(tm
         await page.locator("#consent-yes").click()
         await page.locator("#callback-form").wait_for(state="visible")
         await page.locator("#cb-name").fill("区民 花子")
-        await run.dispatcher.on_events(hung_up("call-b", clock()))
+        await run.feed(hung_up("call-b", clock()))
         await status(page, "後処理（10:00まで）")
         await screenshot(page, "states-03-wrapup")
         clock.advance(31)  # the limit passes: cti ends 後処理 by itself
@@ -127,7 +127,7 @@ async def test_states_through_missed_ring_call_wrapup_and_a_pop_during_typing(tm
         # the next call arrives while the form is being filled in: nothing is cleared, focus stays
         await page.locator("#cb-question").focus()
         await page.keyboard.type("児童手当")
-        await run.dispatcher.on_events([*rings("call-c", clock(), "gomi"), answered("call-c", clock())])
+        await run.feed([*rings("call-c", clock(), "gomi"), answered("call-c", clock())])
         await page.locator("#call-notice", has_text="20261128-0003").wait_for()
         assert "入力中の内容はそのまま" in await page.locator("#call-notice").inner_text()
         assert await focused_id(page) == "cb-question"
@@ -149,7 +149,7 @@ async def test_states_through_missed_ring_call_wrapup_and_a_pop_during_typing(tm
         await status(page, "通話中")
 
         # this call ends too: 後処理, ended at once by 結果を記録
-        await run.dispatcher.on_events(hung_up("call-c", clock()))
+        await run.feed(hung_up("call-c", clock()))
         await status(page, "後処理")
         await page.locator("input[name=outcome][value=resolved]").check()
         await page.locator("#outcome-save").click()
