@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import json
 import math
+import random
 import shutil
 import socket
 import struct
@@ -32,10 +33,16 @@ MODULES = "/usr/lib/baresip/modules"
 Event = dict[str, Any]
 
 
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def free_udp_port(low: int = 0, high: int = 0) -> int:
+    """A UDP port free on 127.0.0.1: any (the kernel's choice), or a random one in [low, high]."""
+    for _ in range(200):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            try:
+                s.bind(("127.0.0.1", random.randint(low, high) if high else 0))
+            except OSError:
+                continue
+            return int(s.getsockname()[1])
+    raise OSError(f"no free UDP port in {low}-{high}")
 
 
 def free_tcp_port() -> int:
@@ -135,16 +142,15 @@ class SipPhone:
         (self.dir / "accounts").write_text(aor + ";" + ";".join(params) + "\n", encoding="utf-8")
         (self.dir / "contacts").write_text("", encoding="utf-8")
 
-    async def start(self, timeout: float = 15) -> None:
+    async def start(self, wait_s: float = 15) -> None:
         if shutil.which(BARESIP) is None:
             raise RuntimeError("baresip is not installed (apt-get install baresip-core; scripts/setup does it)")
         self._write_config()
-        log = open(self.dir / "baresip.log", "wb")  # noqa: SIM115 - owned by the process
-        self._proc = await asyncio.create_subprocess_exec(
-            BARESIP, "-f", str(self.dir), stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log
-        )
-        log.close()
-        async with asyncio.timeout(timeout):
+        with (self.dir / "baresip.log").open("wb") as log:  # the process keeps its own copy of the fd
+            self._proc = await asyncio.create_subprocess_exec(
+                BARESIP, "-f", str(self.dir), stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log
+            )
+        async with asyncio.timeout(wait_s):
             while True:
                 try:
                     self._reader, self._writer = await asyncio.open_connection("127.0.0.1", self.ctrl_port)
@@ -156,9 +162,11 @@ class SipPhone:
         self._task = asyncio.create_task(self._read())
         if self.register:
             # It may register before the control socket is up (no REGISTER_OK event then): ask.
-            async with asyncio.timeout(timeout):
-                while not await self.registered():
-                    await asyncio.sleep(0.1)
+            deadline = asyncio.get_running_loop().time() + wait_s
+            while not await self.registered():
+                if asyncio.get_running_loop().time() > deadline:
+                    raise TimeoutError(f"{self.name} did not register: {self.log_tail()}")
+                await asyncio.sleep(0.1)
 
     async def registered(self) -> bool:
         info = await self.command("reginfo")
@@ -204,7 +212,7 @@ class SipPhone:
         finally:
             self._changed.set()
 
-    async def command(self, command: str, params: str = "", timeout: float = 5) -> Event:
+    async def command(self, command: str, params: str = "", wait_s: float = 5) -> Event:
         assert self._writer is not None, "start() first"
         self._token += 1
         token = str(self._token)
@@ -213,14 +221,14 @@ class SipPhone:
         body = json.dumps({"command": command, "params": params, "token": token}).encode()
         self._writer.write(_netstring(body))
         await self._writer.drain()
-        return await asyncio.wait_for(future, timeout)
+        return await asyncio.wait_for(future, wait_s)
 
     async def wait_event(
-        self, kind: str, timeout: float = 15, start: int = 0, where: Callable[[Event], bool] | None = None
+        self, kind: str, wait_s: float = 15, start: int = 0, where: Callable[[Event], bool] | None = None
     ) -> Event:
         """The first event of type `kind` (from index `start`), e.g. CALL_INCOMING, CALL_ESTABLISHED."""
         index = start
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(wait_s):
             while True:
                 while index < len(self.events):
                     event = self.events[index]

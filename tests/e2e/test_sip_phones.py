@@ -1,0 +1,454 @@
+"""Real SIP user agents (Debian's baresip, tests/e2e/sip_phone.py) against the shipped PJSIP
+configuration, on a PBX of its own in SIP mode (scripts/pbx with CTI_PBX_SIP=1: dialplan/pjsip.conf
+with its SITE lines set for 127.0.0.1, Japanese prompts generated from dialplan/prompts/ja.tsv).
+
+Who is who: ``trunk`` is the carrier (the only user agent at 127.0.0.1:<trunk port>, which the
+pstn-trunk identify matches): the citizen's calls come from it with caller ID 0312345678 and
+RFC 4733 DTMF, and click-to-call rings it. ``op101`` / ``op102`` are operator phones (queue members
+PJSIP/101, PJSIP/102) that ring and are answered by the test; ``dept201`` is 戸籍住民課's phone,
+which answers by itself. cti's own parts run here too: the FastAGI route server (with a fixed
+clock), and cti's AMI client with the production ``cti`` user, CallControl and the call tracker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import os
+import re
+import shutil
+import subprocess
+import sys
+import uuid
+import wave
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from ami_capture import AmiCapture
+from pydantic import SecretStr
+from sip_phone import SipPhone, free_udp_port
+from test_calls_routing import DAY, NIGHT, cti_routing
+
+from cti.clock import TOKYO
+from telephony.ami import AmiClient as CtiAmiClient
+from telephony.control import CallControl
+from telephony.events import DomainEvent
+from telephony.frames import read_capture
+from telephony.settings import AmiSettings, CallControlSettings
+from telephony.tracker import CallTracker
+from telephony.wiring import TrackerSink
+
+if TYPE_CHECKING:
+    from conftest import AmiClient, Pbx
+
+
+def _e2e_conftest() -> Any:
+    """tests/e2e/conftest.py as a module of its own name (as tests/reliability loads it): the name
+    `conftest` belongs to whichever conftest pytest imported last."""
+    name = "cti_e2e_conftest"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("conftest.py"))
+        assert spec is not None and spec.loader is not None
+        sys.modules[name] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sys.modules[name])
+    return sys.modules[name]
+
+
+_e2e = _e2e_conftest()
+CACHE: Path = _e2e.CACHE
+ROOT: Path = _e2e.ROOT
+
+pytestmark = pytest.mark.asterisk
+
+WARD_NUMBER = "0301110000"
+CALLER = "0312345678"
+CAPTURE_NAME = "06-sip-trunk-ivr-queue-refer-transfer.txt"
+
+
+@dataclass
+class SipLab:
+    pbx: Pbx
+    sip_port: int
+    trunk_port: int
+    secret: str
+
+    @property
+    def home(self) -> Path:
+        return CACHE / "asterisk-sid" / "cti" / self.pbx.instance
+
+    def log(self) -> str:
+        return (self.home / "log" / "messages.log").read_text(encoding="utf-8", errors="replace")
+
+
+@pytest.fixture(scope="module")
+def sip_lab() -> Iterator[SipLab]:
+    if os.environ.get("CTI_SKIP_PBX") == "1":
+        pytest.skip("CTI_SKIP_PBX=1: tests that need the local Asterisk PBX are skipped")
+    if shutil.which("baresip") is None or shutil.which("sox") is None:
+        pytest.fail("baresip and sox are needed (apt-get install baresip-core sox; scripts/setup does it)")
+    # Fixed ports below the kernel's ephemeral range and outside both RTP ranges (Asterisk 10000-19999
+    # in the lab's rtp.conf, baresip 20000-29998), so no other socket takes the trunk's port between tests.
+    sip_port, trunk_port = free_udp_port(30000, 32700), free_udp_port(30000, 32700)
+    secret = f"lab-{uuid.uuid4().hex[:12]}"
+    extra = {"CTI_PBX_SIP": "1", "CTI_PBX_SIP_PORT": str(sip_port), "CTI_PBX_TRUNK_PORT": str(trunk_port),
+             "CTI_PBX_SIP_SECRET": secret}
+    with _e2e.running_pbx(f"pytest-{os.getpid()}-sip", extra) as pbx:
+        yield SipLab(pbx, sip_port, trunk_port, secret)
+
+
+@dataclass
+class Phones:
+    op101: SipPhone
+    op102: SipPhone
+    dept201: SipPhone
+    trunk: SipPhone
+
+    def all(self) -> list[SipPhone]:
+        return [self.op101, self.op102, self.dept201, self.trunk]
+
+
+@pytest.fixture
+async def phones(sip_lab: SipLab, tmp_path: Path) -> AsyncIterator[Phones]:
+    def phone(name: str, user: str, tone: float, **kw: Any) -> SipPhone:
+        return SipPhone(name, tmp_path, user=user, pbx_port=sip_lab.sip_port, password=f"{sip_lab.secret}-{user}",
+                        tone_hz=tone, **kw)
+
+    box = Phones(
+        op101=phone("op101", "101", 1000),
+        op102=phone("op102", "102", 1200),
+        dept201=phone("dept201", "201", 700, auto_answer=True),
+        trunk=SipPhone("trunk", tmp_path, user=CALLER, pbx_port=sip_lab.sip_port, register=False,
+                       sip_port=sip_lab.trunk_port, auto_answer=True, tone_hz=300),
+    )
+    started: list[SipPhone] = []
+    try:
+        for one in box.all():
+            await one.start()
+            started.append(one)
+        yield box
+    finally:
+        for one in started:
+            await one.stop()
+
+
+@pytest.fixture
+async def admin(sip_lab: SipLab) -> AsyncIterator[AmiClient]:
+    client = _e2e.AmiClient()
+    await client.connect(sip_lab.pbx.ami_host, sip_lab.pbx.ami_port, sip_lab.pbx.admin_username,
+                         sip_lab.pbx.admin_secret)
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+@dataclass
+class Cti:
+    """cti's AMI side as `cti serve` wires it: production user, CallControl, the call tracker."""
+
+    client: CtiAmiClient
+    control: CallControl
+    domain: list[DomainEvent]
+
+
+@pytest.fixture
+async def cti(sip_lab: SipLab) -> AsyncIterator[Cti]:
+    settings = AmiSettings(host=sip_lab.pbx.ami_host, port=sip_lab.pbx.ami_port, username=sip_lab.pbx.ami_username,
+                           secret=SecretStr(sip_lab.pbx.ami_secret), ping_interval=1.0, action_timeout=5.0)
+    client = CtiAmiClient(settings, clock=lambda: datetime.now(TOKYO))
+    control = CallControl(client, CallControlSettings(), queue="operators", clock=lambda: datetime.now(TOKYO))
+    domain: list[DomainEvent] = []
+    client.add_sink(TrackerSink(CallTracker(lambda: datetime.now(TOKYO)), [domain.extend]))
+    client.add_sink(control)
+    client.start()
+    await client.wait_connected(15)
+    try:
+        yield Cti(client, control, domain)
+    finally:
+        await client.stop()
+
+
+# ---- helpers -------------------------------------------------------------------------------------
+def is_event(name: str, **fields: str) -> Any:
+    return lambda e: e.get("Event") == name and all(e.get(k) == v for k, v in fields.items())
+
+
+async def trunk_call(admin: AmiClient, phones: Phones, dtmf: str | None = None) -> str:
+    """The carrier's user agent calls the ward's number; returns Asterisk's channel of that call.
+    With `dtmf`, keys it in (RFC 4733) once the IVR menu plays."""
+    mark = len(admin.events)
+    await phones.trunk.dial(WARD_NUMBER)
+    await phones.trunk.wait_event("CALL_ESTABLISHED")
+    created = await admin.wait_event(
+        lambda e: e.get("Event") == "Newchannel" and e.get("Channel", "").startswith("PJSIP/pstn-trunk-"), start=mark)
+    assert created["CallerIDNum"] == CALLER  # the caller ID from the trunk's From header
+    if dtmf is not None:
+        await admin.wait_event(
+            lambda e: is_event("Newexten", Channel=created["Channel"])(e)
+            and e.get("Application", "").lower() == "background" and e.get("AppData", "").startswith("cti/menu"),
+            start=mark,
+        )
+        await asyncio.sleep(1.0)  # the caller listens to the first words, then presses the key
+        await phones.trunk.send_dtmf(dtmf)
+    return created["Channel"]
+
+
+async def rtp_counts(admin: AmiClient, channel: str) -> dict[str, str]:
+    """Asterisk's RTCP view of a channel: rxcount/txcount are RTP packets received / sent."""
+    answer = await admin.action("Getvar", Channel=channel, Variable="CHANNEL(rtcp,all)")
+    assert answer.get("Response") == "Success", answer
+    return dict(part.split("=", 1) for part in answer.get("Value", "").split(";") if "=" in part)
+
+
+async def rtp_source(admin: AmiClient, channel: str) -> str:
+    answer = await admin.action("Getvar", Channel=channel, Variable="CHANNEL(rtp,src)")
+    return answer.get("Value", "")
+
+
+def speech_level_db(path: Path) -> tuple[float, float]:
+    """(RMS level in dBFS, length in seconds) of a WAV, as sox measures it."""
+    out = subprocess.run(["sox", str(path), "-n", "stats"], capture_output=True, text=True, check=True).stderr
+    rms = float(re.search(r"RMS lev dB\s+(-?[\d.]+|-inf)", out).group(1))  # type: ignore[union-attr]
+    length = float(re.search(r"Length s\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    return rms, length
+
+
+def played(log: str, name: str) -> bool:
+    """Asterisk's own log line for a prompt played from sounds/ja."""
+    return re.search(rf"Playing '{re.escape(name)}\.\w+' \(language 'ja'\)", log) is not None
+
+
+def asterisk_sockets(pbx: Pbx) -> list[str]:
+    pid = (CACHE / "asterisk-sid" / "cti" / pbx.instance / "run" / "asterisk.pid").read_text().strip()
+    out = subprocess.run(["ss", "-H", "-lnupt"], capture_output=True, text=True, check=True).stdout
+    return [line for line in out.splitlines() if f"pid={pid}," in line]
+
+
+# pjproject's DNS resolver (created by res_pjsip at load, config_system.c, whenever the system has a
+# nameserver; no setting turns it off) holds one unconnected UDP socket per address family on the
+# wildcard address and a random port, to receive answers to the queries it sends.
+RESOLVER_SOCKET = re.compile(r"^udp\s+\S+\s+\d+\s+\d+\s+(0\.0\.0\.0|\[::\]):\d+\s")
+
+
+def assert_loopback_only(pbx: Pbx, sip_port: int) -> list[str]:
+    mine = asterisk_sockets(pbx)
+    assert any(f"127.0.0.1:{sip_port} " in line for line in mine), mine
+    assert any(f"127.0.0.1:{pbx.ami_port} " in line for line in mine), mine
+    resolver = [line for line in mine if RESOLVER_SOCKET.match(line)]
+    assert len(resolver) <= 2, resolver
+    for line in mine:
+        if line in resolver:
+            continue
+        local = line.split()[4]
+        assert re.match(r"^(127\.\d+\.\d+\.\d+|\[::1\]):\d+$", local), f"asterisk listens beyond loopback: {line}"
+    return mine
+
+
+# ---- tests ---------------------------------------------------------------------------------------
+def test_installed_pjsip_conf_is_the_shipped_one_with_only_site_lines_changed(sip_lab: SipLab) -> None:
+    """The set-up guide (dialplan/README.md) says: change the SITE lines, nothing else. The lab does
+    exactly that, and the phones below register to the result."""
+    shipped = (ROOT / "dialplan" / "pjsip.conf").read_text(encoding="utf-8").splitlines()
+    installed = (sip_lab.home / "etc" / "pjsip.conf").read_text(encoding="utf-8").splitlines()
+    assert len(shipped) == len(installed)
+    changed = [(a, b) for a, b in zip(shipped, installed, strict=True) if a != b]
+    assert changed, "the lab adapts the file"
+    for before, after in changed:
+        assert "; SITE" in before, f"the lab changed a line the guide does not mark: {before!r} -> {after!r}"
+        assert "127.0.0.1" in after or sip_lab.secret in after
+    site_lines = [line for line in shipped if "; SITE" in line]
+    assert len(changed) == len(site_lines), "every SITE line is adapted (no documentation address left)"
+    guide = (ROOT / "dialplan" / "README.md").read_text(encoding="utf-8")
+    for key in {line.split("=")[0].strip() for line in site_lines}:
+        assert f"`{key}`" in guide, f"the set-up guide explains {key}"
+
+
+async def test_phones_register_and_asterisk_listens_on_loopback_only(sip_lab: SipLab, phones: Phones) -> None:
+    contacts = sip_lab.pbx.cli("pjsip show contacts")
+    for user in ("101", "102", "201"):
+        assert re.search(rf"Contact:\s+{user}/sip:{user}\S*@127\.0\.0\.1:\d+\s+\S+\s+Avail", contacts), contacts
+    assert_loopback_only(sip_lab.pbx, sip_lab.sip_port)
+
+
+async def test_trunk_call_ivr_operator_and_transfer_by_the_phones_own_key(
+    sip_lab: SipLab, phones: Phones, admin: AmiClient, cti: Cti, tmp_path: Path
+) -> None:
+    """A citizen calls over the trunk, keys 2 (税) by RFC 4733, operator 101's phone rings and is
+    answered (RTP both ways), the operator transfers to 201 with the phone's own key (REFER), the
+    department answers, the citizen hangs up. Recorded as an AMI capture (full stream, cti-admin)."""
+    await cti.control.pause_member("PJSIP/102", "test")  # operator 102 is on a break: 101 gets the call
+    capture = AmiCapture()
+    await capture.connect(sip_lab.pbx.ami_host, sip_lab.pbx.ami_port, sip_lab.pbx.admin_username,
+                          sip_lab.pbx.admin_secret)
+    await asyncio.sleep(0.3)
+    try:
+        async with cti_routing(sip_lab.pbx, DAY):
+            capture.start_scenario()
+            capture.note_action(f"trunk user agent {CALLER} dials {WARD_NUMBER} (SIP INVITE from the trunk's address)")
+            channel = await trunk_call(admin, phones, dtmf="2")
+            capture.note_action("the caller keys 2 (RFC 4733) during the IVR menu")
+            category = await admin.wait_event(lambda e: is_event("VarSet", Channel=channel)(e)
+                                              and e.get("Variable", "").lstrip("_") == "CTI_CATEGORY")
+            assert category["Value"] == "zei"
+            await phones.op101.wait_event("CALL_INCOMING", wait_s=20)
+            called = await admin.wait_event(is_event("AgentCalled", Channel=channel))
+            assert called["Interface"] == "PJSIP/101"
+            capture.note_action("operator 101 answers on the phone")
+            await phones.op101.accept()
+            connected = await admin.wait_event(is_event("AgentConnect", Channel=channel))
+            assert connected["Interface"] == "PJSIP/101"
+            await asyncio.sleep(2.0)  # they talk
+
+            operator_leg = connected["DestChannel"]
+            for leg in (channel, operator_leg):
+                counts = await rtp_counts(admin, leg)
+                assert int(counts["rxcount"]) > 50 and int(counts["txcount"]) > 50, (leg, counts)
+                assert (await rtp_source(admin, leg)).startswith("127.0.0.1:"), leg
+            assert_loopback_only(sip_lab.pbx, sip_lab.sip_port)  # RTP sockets included, mid-call
+
+            capture.note_action("operator 101 presses the phone's transfer key: REFER to 201")
+            await phones.op101.transfer("201")
+            blind = await admin.wait_event(is_event("BlindTransfer"))
+            assert (blind["Extension"], blind["Context"]) == ("201", "departments")
+            await phones.dept201.wait_event("CALL_ESTABLISHED", wait_s=20)
+            await phones.op101.wait_event("CALL_CLOSED")
+            await asyncio.sleep(1.5)  # the citizen talks with 戸籍住民課
+            assert not phones.trunk.seen("CALL_CLOSED"), "the citizen is still on the line"
+            capture.note_action("the citizen hangs up")
+            await phones.trunk.hangup()
+            await admin.wait_event(is_event("Hangup", Channel=channel))
+            await phones.dept201.wait_event("CALL_CLOSED")
+            await asyncio.sleep(1.0)
+    finally:
+        await capture.close()
+        await cti.control.unpause_member("PJSIP/102")
+
+    assert len(admin.matching(is_event("BlindTransfer"))) == 1, "one transfer, one event"
+    mine = [e for e in cti.domain if e.call_id == cti.domain[0].call_id]
+    kinds = [e.type for e in mine]
+    assert kinds == ["call_arrived", "call_routed", "call_queued", "operator_ringing", "operator_connected",
+                     "call_transferred", "call_ended"], kinds
+    arrived, ringing, transferred = mine[0].as_dict(), mine[3].as_dict(), mine[5].as_dict()
+    assert (arrived["caller_number"], arrived["dialled_number"]) == (CALLER, WARD_NUMBER)
+    assert ringing["interface"] == "PJSIP/101"
+    assert transferred["target"].startswith("201"), transferred
+
+    # Japanese from the first words: the IVR played sounds/ja (Asterisk's log), the caller heard speech.
+    log = sip_lab.log()
+    assert played(log, "cti/welcome") and played(log, "cti/menu") and played(log, "cti/transfer"), log[-3000:]
+    heard_by_caller, heard_by_operator = phones.trunk.heard(), phones.op101.heard()
+    assert heard_by_caller and heard_by_operator
+    assert speech_level_db(heard_by_caller[-1])[0] > -35
+    assert speech_level_db(heard_by_operator[-1])[0] > -35  # the citizen's voice reached the operator
+
+    # The recording replays through a fresh tracker to the same domain events.
+    path = tmp_path / CAPTURE_NAME
+    frames = capture.write(path, "trunk caller 0312345678 -> 0301110000, IVR 2 (zei), queue operators, PJSIP/101 "
+                           "answers, REFER blind transfer to 201 (departments), 201 answers, the caller hangs up",
+                           sip_lab.pbx.cli("core show version").strip())
+    assert frames > 50
+    if os.environ.get("CTI_SIP_CAPTURE_OUT"):  # how tests/fixtures/ami/06-sip-*.txt was made
+        shutil.copy(path, os.environ["CTI_SIP_CAPTURE_OUT"])
+    replayed = CallTracker(lambda: datetime.now(TOKYO))
+    replay_kinds = [e.type for f in read_capture(path) for e in replayed.feed(dict(f.frame))]
+    assert replay_kinds == kinds
+
+
+async def test_transfer_by_cti_plays_the_japanese_transfer_prompt(
+    sip_lab: SipLab, phones: Phones, admin: AmiClient, cti: Cti
+) -> None:
+    await cti.control.pause_member("PJSIP/102", "test")
+    try:
+        async with cti_routing(sip_lab.pbx, DAY):
+            channel = await trunk_call(admin, phones, dtmf="5")
+            await phones.op101.wait_event("CALL_INCOMING", wait_s=20)
+            await phones.op101.accept()
+            await admin.wait_event(is_event("AgentConnect", Channel=channel))
+            await asyncio.sleep(1.0)
+            mark = len(admin.events)
+            await cti.control.transfer(channel, "201")  # what the operator screen's transfer button does
+            await phones.dept201.wait_event("CALL_ESTABLISHED", wait_s=20)
+            await phones.op101.wait_event("CALL_CLOSED")
+            await phones.trunk.hangup()
+            await admin.wait_event(is_event("Hangup", Channel=channel))
+    finally:
+        await cti.control.unpause_member("PJSIP/102")
+    transfers = [e for e in cti.domain if e.type == "call_transferred"]
+    assert len(transfers) == 1 and transfers[0].as_dict()["target"].startswith("201")
+    dials = [e for e in admin.events[mark:]
+             if is_event("Newexten", Context="departments", Channel=channel)(e) and e.get("Application") == "Dial"]
+    assert len(dials) == 1, dials
+    assert played(sip_lab.log(), "cti/transfer")
+
+
+async def test_click_to_call_rings_the_staff_phone_first_then_the_citizen_hears_the_greeting(
+    sip_lab: SipLab, phones: Phones, admin: AmiClient, cti: Cti
+) -> None:
+    attempt = await cti.control.originate_callback(f"sip-{uuid.uuid4().hex[:8]}", "PJSIP/201", CALLER)
+    assert attempt is not None
+    # Both answer by themselves (auto-answer phones give no CALL_INCOMING event).
+    await phones.dept201.wait_event("CALL_ESTABLISHED", wait_s=20)
+    citizen = await phones.trunk.wait_event("CALL_ESTABLISHED", wait_s=20)
+    assert WARD_NUMBER in str(citizen.get("peeruri", "")), citizen  # the ward's number as caller ID
+    await asyncio.sleep(3.0)
+    await phones.dept201.hangup()
+    await phones.trunk.wait_event("CALL_CLOSED", wait_s=15)
+    # The staff phone rang first: its channel was made (and answered) before the trunk's.
+    made = [e["Channel"] for e in admin.matching(is_event("Newchannel"))]
+    staff_at = next(i for i, ch in enumerate(made) if ch.startswith("PJSIP/201-"))
+    citizen_at = next(i for i, ch in enumerate(made) if ch.startswith("PJSIP/pstn-trunk-"))
+    assert staff_at < citizen_at, made
+    assert played(sip_lab.log(), "cti/callback-greeting")
+    heard = phones.trunk.heard()
+    assert heard and speech_level_db(heard[-1])[0] > -35
+
+
+async def test_a_phone_dials_a_department_but_not_the_pstn(
+    sip_lab: SipLab, phones: Phones, admin: AmiClient
+) -> None:
+    await phones.op101.dial("201")
+    await phones.dept201.wait_event("CALL_ESTABLISHED", wait_s=20)
+    await phones.op101.hangup()
+    await phones.dept201.wait_event("CALL_CLOSED")
+    start = len(phones.op101.events)
+    await phones.op101.dial(CALLER)  # context "phones" has no route out
+    closed = await phones.op101.wait_event("CALL_CLOSED", start=start)
+    assert not phones.trunk.seen("CALL_INCOMING")
+    assert "404" in str(closed.get("param", "")) or "Not Found" in str(closed.get("param", "")), closed
+
+
+async def test_closed_hours_say_why_and_when_we_reopen_in_japanese(
+    sip_lab: SipLab, phones: Phones, admin: AmiClient
+) -> None:
+    async with cti_routing(sip_lab.pbx, NIGHT):  # Monday 2026-12-28 23:30: next opening Tue 12-29 08:00
+        channel = await trunk_call(admin, phones)
+        await admin.wait_event(is_event("Hangup", Channel=channel), wait_s=40)
+        await phones.trunk.wait_event("CALL_CLOSED")
+    log = sip_lab.log()
+    for name in ("cti/closed-night", "cti/next-open", "cti/month-12", "cti/day-29", "cti/wday-2", "cti/am",
+                 "cti/hour-8", "cti/next-open-end"):
+        assert played(log, name), name
+    heard = phones.trunk.heard()
+    rms, length = speech_level_db(heard[-1])
+    assert rms > -35 and length > 8
+
+
+def test_every_generated_prompt_is_speech_in_the_format_asterisk_plays(sip_lab: SipLab) -> None:
+    table = ROOT / "dialplan" / "prompts" / "ja.tsv"
+    names = [line.split("\t")[0] for line in table.read_text(encoding="utf-8").splitlines()
+             if line.strip() and not line.startswith("#")]
+    assert len(names) > 100
+    sounds = sip_lab.home / "data" / "sounds" / "ja"
+    quiet = []
+    for name in names:
+        path = sounds / f"{name}.wav"
+        with wave.open(str(path)) as w:
+            assert (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (8000, 1, 2), name
+        rms, length = speech_level_db(path)
+        if rms < -30 or length < 0.25:
+            quiet.append((name, rms, length))
+    assert not quiet, f"silent or too short: {quiet}"
