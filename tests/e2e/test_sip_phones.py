@@ -297,6 +297,7 @@ async def test_trunk_call_ivr_operator_and_transfer_by_the_phones_own_key(
             await phones.op101.wait_event("CALL_INCOMING", wait_s=20)
             called = await admin.wait_event(is_event("AgentCalled", Channel=channel))
             assert called["Interface"] == "PJSIP/101"
+            await asyncio.sleep(1.5)  # it rings
             capture.note_action("operator 101 answers on the phone")
             await phones.op101.accept()
             connected = await admin.wait_event(is_event("AgentConnect", Channel=channel))
