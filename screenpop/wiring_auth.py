@@ -51,7 +51,7 @@ from screenpop.auth import (
     origin_allowed,
     parse_networks,
 )
-from screenpop.seats import SeatError, SeatMap, SeatTaken
+from screenpop.seats import SeatError, SeatMap, SeatTaken, SeatUnknown, seat_label
 from screenpop.sessions import COOKIE_NAME, CSRF_HEADER, Session, SessionStore
 
 logger = logging.getLogger("cti.screenpop.auth")
@@ -381,7 +381,11 @@ async def me(request: web.Request) -> web.Response:
 
 @requires(roles=OPERATOR_ROOM_ROLES | {Role.ADMIN}, operator_room_only=True)
 async def list_seats(request: web.Request) -> web.Response:
-    return web.json_response({"seats": request.app[AUTH].seats.snapshot()})
+    seats = request.app[AUTH].seats
+    taken = seats.snapshot()
+    # labels: how people say each seat (席101（内線101）), for the known queue members and taken seats
+    labels = {interface: seat_label(interface) for interface in sorted({*taken, *seats.known_seats()})}
+    return web.json_response({"seats": taken, "labels": labels}, dumps=_dumps)
 
 
 @requires(roles=OPERATOR_ROOM_ROLES, operator_room_only=True)
@@ -395,17 +399,22 @@ async def take_seat(request: web.Request) -> web.Response:
         return _bad_request("本文がJSONではありません / body is not valid JSON")
     interface = body.get("interface") if isinstance(body, dict) else None
     if not isinstance(interface, str):
-        return _bad_request("interface が必要です / interface (e.g. PJSIP/op101) is required")
+        return _bad_request("interface が必要です / interface (e.g. PJSIP/101) is required")
     try:
-        ctx.seats.take(principal.user_id, interface)
+        interface = ctx.seats.take(principal.user_id, interface)
     except SeatTaken as exc:
         return web.json_response(
             {"error": "seat_taken", "message": str(exc), "holder": exc.holder}, status=409, dumps=_dumps
         )
+    except SeatUnknown as exc:
+        return web.json_response(
+            {"error": "unknown_seat", "message": str(exc), "seats": {k: seat_label(k) for k in exc.known}},
+            status=400, dumps=_dumps,
+        )
     except SeatError as exc:
         return _bad_request(str(exc))
     log_event(logger, "seat_taken", user_id=principal.user_id, interface=interface)
-    return web.json_response({"seat": interface})
+    return web.json_response({"seat": interface, "label": seat_label(interface)}, dumps=_dumps)
 
 
 @requires(roles=OPERATOR_ROOM_ROLES, operator_room_only=True)
@@ -428,6 +437,15 @@ def setup_auth_routes(app: web.Application) -> None:
     app.router.add_delete("/api/seat", release_seat)
 
 
+def queue_member_interfaces(app: web.Application) -> list[str]:
+    """The operators queue's members as the PBX reports them (the AMI link's presence board); empty
+    while the link has not synced yet, when seats are only checked for their form."""
+    board = getattr(app.get(keys.AMI), "presence", None)
+    if board is None:
+        return []
+    return sorted({m.interface for m in board.members(app[keys.SETTINGS].ami.queue)})
+
+
 async def auth_ctx(app: web.Application) -> AsyncIterator[None]:
     """Accounts, sessions, throttle and seats for the app's lifetime; owns the session purge task."""
     settings = app[keys.SETTINGS]
@@ -436,7 +454,7 @@ async def auth_ctx(app: web.Application) -> AsyncIterator[None]:
     await migrate(conn, MIGRATIONS)
     sec = settings.security
     idle = timedelta(minutes=sec.session_idle_minutes)
-    seats = app.get(SEATS) or SeatMap()
+    seats = app.get(SEATS) or SeatMap(known=lambda: queue_member_interfaces(app))
     ctx = AuthContext(
         accounts=AccountStore(conn, clock, app.get(PASSWORD_HASHER)),
         sessions=SessionStore(conn, clock, idle),
