@@ -45,6 +45,23 @@ def free_udp_port(low: int = 0, high: int = 0) -> int:
     raise OSError(f"no free UDP port in {low}-{high}")
 
 
+def free_sip_port() -> int:
+    """A port for a user agent's SIP: baresip listens on UDP and TCP at it and TLS at the next one.
+    Taken below the kernel's ephemeral range (32768-), where outgoing connections do not land."""
+    for _ in range(200):
+        port = random.randint(30000, 32700)
+        try:
+            with contextlib.ExitStack() as stack:
+                for kind, number in ((socket.SOCK_DGRAM, port), (socket.SOCK_STREAM, port),
+                                     (socket.SOCK_STREAM, port + 1)):
+                    sock = stack.enter_context(socket.socket(socket.AF_INET, kind))
+                    sock.bind(("127.0.0.1", number))
+        except OSError:
+            continue
+        return port
+    raise OSError("no free SIP port in 30000-32701")
+
+
 def free_tcp_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -88,7 +105,8 @@ class SipPhone:
         self.password = password
         self.register = register
         self.auto_answer = auto_answer
-        self.sip_port = sip_port or free_udp_port()
+        self._fixed_port = sip_port is not None
+        self.sip_port = sip_port or free_sip_port()
         self.ctrl_port = free_tcp_port()
         self.dir = workdir / name
         self.sound_dir = self.dir / "sound"
@@ -145,6 +163,17 @@ class SipPhone:
     async def start(self, wait_s: float = 15) -> None:
         if shutil.which(BARESIP) is None:
             raise RuntimeError("baresip is not installed (apt-get install baresip-core; scripts/setup does it)")
+        for attempt in range(3):
+            try:
+                await self._start(wait_s)
+                return
+            except RuntimeError as exc:
+                # Another process took the port between our check and baresip's bind: try another one.
+                if self._fixed_port or "Address already in use" not in str(exc) or attempt == 2:
+                    raise
+                self.sip_port, self.ctrl_port = free_sip_port(), free_tcp_port()
+
+    async def _start(self, wait_s: float) -> None:
         self._write_config()
         with (self.dir / "baresip.log").open("wb") as log:  # the process keeps its own copy of the fd
             self._proc = await asyncio.create_subprocess_exec(

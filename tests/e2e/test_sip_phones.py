@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from ami_capture import AmiCapture
 from pydantic import SecretStr
-from sip_phone import SipPhone, free_udp_port
+from sip_phone import SipPhone, free_sip_port, free_udp_port
 from test_calls_routing import DAY, NIGHT, cti_routing
 
 from cti.clock import TOKYO
@@ -91,8 +91,11 @@ def sip_lab() -> Iterator[SipLab]:
     if shutil.which("baresip") is None or shutil.which("sox") is None:
         pytest.fail("baresip and sox are needed (apt-get install baresip-core sox; scripts/setup does it)")
     # Fixed ports below the kernel's ephemeral range and outside both RTP ranges (Asterisk 10000-19999
-    # in the lab's rtp.conf, baresip 20000-29998), so no other socket takes the trunk's port between tests.
-    sip_port, trunk_port = free_udp_port(30000, 32700), free_udp_port(30000, 32700)
+    # in the lab's rtp.conf, baresip 20000-29998), so no other socket takes the trunk's port between tests
+    # (the trunk user agent is identified by it: identify match = 127.0.0.1:<port>).
+    sip_port, trunk_port = free_udp_port(30000, 32700), free_sip_port()
+    while trunk_port == sip_port:
+        trunk_port = free_sip_port()
     secret = f"lab-{uuid.uuid4().hex[:12]}"
     extra = {"CTI_PBX_SIP": "1", "CTI_PBX_SIP_PORT": str(sip_port), "CTI_PBX_TRUNK_PORT": str(trunk_port),
              "CTI_PBX_SIP_SECRET": secret}
@@ -406,6 +409,28 @@ async def test_click_to_call_rings_the_staff_phone_first_then_the_citizen_hears_
     assert played(sip_lab.log(), "cti/callback-greeting")
     heard = phones.trunk.heard()
     assert heard and speech_level_db(heard[-1])[0] > -35
+
+
+async def test_a_waiting_caller_hears_the_japanese_wait_message(
+    sip_lab: SipLab, phones: Phones, admin: AmiClient, cti: Cti
+) -> None:
+    """Both operators on a break: the caller waits in the queue and hears cti/queue-wait (every 5 s in
+    the lab, 30 s as shipped), then gives up."""
+    for seat in ("PJSIP/101", "PJSIP/102"):
+        await cti.control.pause_member(seat, "test")
+    try:
+        async with cti_routing(sip_lab.pbx, DAY):
+            channel = await trunk_call(admin, phones, dtmf="0")
+            await admin.wait_event(is_event("QueueCallerJoin", Channel=channel))
+            await asyncio.sleep(9.0)  # longer than one announcement period
+            await phones.trunk.hangup()
+            await admin.wait_event(is_event("QueueCallerAbandon", Channel=channel))
+    finally:
+        for seat in ("PJSIP/101", "PJSIP/102"):
+            await cti.control.unpause_member(seat)
+    assert played(sip_lab.log(), "cti/queue-wait")
+    assert not phones.op101.seen("CALL_INCOMING") and not phones.op102.seen("CALL_INCOMING")
+    assert [e.type for e in cti.domain if e.type == "call_abandoned"] == ["call_abandoned"]
 
 
 async def test_a_phone_dials_a_department_but_not_the_pstn(
