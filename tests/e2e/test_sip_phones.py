@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from ami_capture import AmiCapture
+from figures_support import record_figures
 from pydantic import SecretStr
 from sip_phone import SipPhone, free_sip_port, free_udp_port
 from test_calls_routing import DAY, NIGHT, cti_routing
@@ -308,8 +309,9 @@ async def test_trunk_call_ivr_operator_and_transfer_by_the_phones_own_key(
             await asyncio.sleep(2.0)  # they talk
 
             operator_leg = connected["DestChannel"]
-            for leg in (channel, operator_leg):
-                counts = await rtp_counts(admin, leg)
+            rtp: dict[str, dict[str, str]] = {}
+            for role, leg in (("trunk", channel), ("operator", operator_leg)):
+                counts = rtp[role] = await rtp_counts(admin, leg)
                 assert int(counts["rxcount"]) > 50 and int(counts["txcount"]) > 50, (leg, counts)
                 assert (await rtp_source(admin, leg)).startswith("127.0.0.1:"), leg
             assert_loopback_only(sip_lab.pbx, sip_lab.sip_port)  # RTP sockets included, mid-call
@@ -346,8 +348,15 @@ async def test_trunk_call_ivr_operator_and_transfer_by_the_phones_own_key(
     assert played(log, "cti/welcome") and played(log, "cti/menu") and played(log, "cti/transfer"), log[-3000:]
     heard_by_caller, heard_by_operator = phones.trunk.heard(), phones.op101.heard()
     assert heard_by_caller and heard_by_operator
-    assert speech_level_db(heard_by_caller[-1])[0] > -35
-    assert speech_level_db(heard_by_operator[-1])[0] > -35  # the citizen's voice reached the operator
+    caller_level, operator_level = speech_level_db(heard_by_caller[-1]), speech_level_db(heard_by_operator[-1])
+    assert caller_level[0] > -35
+    assert operator_level[0] > -35  # the citizen's voice reached the operator
+    record_figures("e2e", "sip", {
+        "rtp_after_2s_talk": {role: {k: counts.get(k) for k in ("rxcount", "txcount", "rxjitter", "rlp", "rtt")}
+                              for role, counts in rtp.items()},
+        "heard_by_caller_rms_db_and_s": caller_level, "heard_by_operator_rms_db_and_s": operator_level,
+        "blind_transfer_events": 1,
+    })
 
     # The recording replays through a fresh tracker to the same domain events.
     path = tmp_path / CAPTURE_NAME
