@@ -182,6 +182,15 @@ def played(log: str, name: str) -> bool:
     return re.search(rf"Playing '{re.escape(name)}\.\w+' \(language 'ja'\)", log) is not None
 
 
+def only_japanese_prompts(log: str) -> list[str]:
+    """The prompts Asterisk played to SIP channels so far; fails if any was not one of ours (cti/...)
+    in Japanese, i.e. a stock English fallback reached a caller."""
+    playing = re.findall(r"<PJSIP/[^>]+> Playing '([^']+)\.\w+' \(language '(\w+)'\)", log)
+    others = sorted({(name, language) for name, language in playing if not name.startswith("cti/") or language != "ja"})
+    assert others == [], f"not our Japanese prompts: {others}"
+    return [name for name, _language in playing]
+
+
 def asterisk_sockets(pbx: Pbx) -> list[str]:
     pid = (CACHE / "asterisk-sid" / "cti" / pbx.instance / "run" / "asterisk.pid").read_text().strip()
     out = subprocess.run(["ss", "-H", "-lnupt"], capture_output=True, text=True, check=True).stdout

@@ -31,6 +31,7 @@ from sip_lab import (
     admin_ami,
     assert_loopback_only,
     is_event,
+    only_japanese_prompts,
     played,
     rtp_counts,
     rtp_source,
@@ -196,6 +197,7 @@ async def test_trunk_call_ivr_operator_and_transfer_by_the_phones_own_key(
     # Japanese from the first words: the IVR played sounds/ja (Asterisk's log), the caller heard speech.
     log = sip_lab.log()
     assert played(log, "cti/welcome") and played(log, "cti/menu") and played(log, "cti/transfer"), log[-3000:]
+    assert only_japanese_prompts(log)
     heard_by_caller, heard_by_operator = phones.trunk.heard(), phones.op101.heard()
     assert heard_by_caller and heard_by_operator
     caller_level, operator_level = speech_level_db(heard_by_caller[-1]), speech_level_db(heard_by_operator[-1])
@@ -317,6 +319,7 @@ async def test_closed_hours_say_why_and_when_we_reopen_in_japanese(
     for name in ("cti/closed-night", "cti/next-open", "cti/month-12", "cti/day-29", "cti/wday-2", "cti/am",
                  "cti/hour-8", "cti/next-open-end"):
         assert played(log, name), name
+    assert only_japanese_prompts(log)
     heard = phones.trunk.heard()
     rms, length = speech_level_db(heard[-1])
     assert rms > -35 and length > 8
@@ -337,3 +340,4 @@ def test_every_generated_prompt_is_speech_in_the_format_asterisk_plays(sip_lab: 
         if rms < -30 or length < 0.25:
             quiet.append((name, rms, length))
     assert not quiet, f"silent or too short: {quiet}"
+
