@@ -341,3 +341,26 @@ def test_every_generated_prompt_is_speech_in_the_format_asterisk_plays(sip_lab: 
             quiet.append((name, rms, length))
     assert not quiet, f"silent or too short: {quiet}"
 
+
+
+@pytest.mark.parametrize(("at", "said"), [
+    # Monday 2027-01-04 13:05 JST: 1月4日 月曜日 午後1時5分
+    (1799035500, ["cti/month-1", "cti/day-4", "cti/wday-1", "cti/pm", "cti/hour-1", "cti/minute-5"]),
+    # Wednesday 2027-01-06 12:00 JST: 1月6日 水曜日 午後0時 (no minutes on the hour)
+    (1799204400, ["cti/month-1", "cti/day-6", "cti/wday-3", "cti/pm", "cti/hour-0"]),
+])
+async def test_dates_and_times_are_said_in_japanese(
+    sip_lab: SipLab, admin: AmiClient, at: int, said: list[str]
+) -> None:
+    """[cti-say-datetime] on its own: the files it joins, in order, for a time with and without minutes."""
+    channel_id = f"say-{uuid.uuid4().hex[:8]}"
+    answer = await admin.action(
+        "Originate", Channel="Local/0312345678@lab-citizen", Context="lab-say-datetime", Exten=str(at), Priority="1",
+        ChannelId=channel_id, Variable="CHANNEL(language)=ja", Async="true")
+    assert answer["Response"] == "Success", answer
+    await admin.wait_event(is_event("Newexten", Uniqueid=channel_id, Application="Return"), wait_s=20)
+    await asyncio.sleep(0.5)
+    played_here = re.findall(r"<(Local/0312345678@lab-citizen-\w+;1)> Playing '([^']+)\.\w+' \(language 'ja'\)",
+                             sip_lab.log())
+    mine = [name for channel, name in played_here if channel == played_here[-1][0]]
+    assert mine == said
