@@ -247,10 +247,21 @@ def _on_board_change(app: web.Application, seats: SeatMap) -> Any:
     return listener
 
 
+def queue_member_interfaces(app: web.Application) -> list[str]:
+    """The operators queue's members as the PBX reports them (the AMI link's presence board); empty
+    while the link has not synced yet, when seats are only checked for their form."""
+    board = getattr(app.get(keys.AMI), "presence", None)
+    if board is None:
+        return []
+    return sorted({m.interface for m in board.members(app[keys.SETTINGS].ami.queue)})
+
+
 async def desks_ctx(app: web.Application) -> AsyncIterator[None]:
     seats = app.get(SEATS)
     if seats is None:
         seats = app[SEATS] = SeatMap()
+    if seats.known is None:
+        seats.known = lambda: queue_member_interfaces(app)
     book = DeskBook(app[keys.DATABASE], seats, app[keys.CLOCK])
     await book.load()
 

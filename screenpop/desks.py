@@ -29,7 +29,7 @@ from typing import Literal, Protocol
 from cti.core.clock import Clock
 from cti.core.logs import log_event
 from cti.gateway import Gateway
-from screenpop.seats import SeatMap, SeatTaken, validate_interface
+from screenpop.seats import SeatMap, SeatTaken
 
 logger = logging.getLogger("cti.screenpop.desks")
 
@@ -88,8 +88,9 @@ class DeskBook:
         return sorted(self._desks.values(), key=lambda d: d.user_id)
 
     async def take_seat(self, user_id: str, interface: str) -> Desk:
-        """Seat the user (moving them if seated elsewhere). SeatTaken names the holder."""
-        validate_interface(interface)
+        """Seat the user (moving them if seated elsewhere; a seat may be said as 101 / 席101). SeatTaken
+        names the holder, SeatUnknown lists the queue's seats."""
+        interface = self.seats.checked(interface)
         holder = self.seats.user_at(interface)
         if holder is not None and holder != user_id:
             raise SeatTaken(interface, holder)

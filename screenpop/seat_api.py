@@ -1,7 +1,8 @@
 """Seat routes: which queue member interface (phone) an operator answers at.
 
   GET    /api/seats   seats taken now (interface -> user id); operator room only
-  POST   /api/seat    {"interface": "PJSIP/op101"}: take it (409 naming the holder when taken)
+  POST   /api/seat    {"interface": "101"} (or 席101, PJSIP/101): take it (409 naming the holder when taken,
+                       400 listing the queue's seats when it is not one of them)
   DELETE /api/seat    free my seat
 
 Seats are kept by the desks (screenpop/desks.py, in the database), so they survive a restart.
@@ -21,14 +22,18 @@ from cti.core.principal import Role
 from screenpop.desk_service import seat_taken
 from screenpop.keys import DESKS
 from screenpop.operator_api import error_response, json_response, read_json_object
-from screenpop.seats import SeatError, SeatTaken
+from screenpop.seats import SeatError, SeatTaken, SeatUnknown, seat_label
 
 logger = logging.getLogger("cti.screenpop.seats")
 
 
 @requires(roles=OPERATOR_ROOM_ROLES | {Role.ADMIN}, operator_room_only=True)
 async def list_seats(request: web.Request) -> web.Response:
-    return json_response({"seats": request.app[DESKS].seats.snapshot()})
+    seats = request.app[DESKS].seats
+    taken = seats.snapshot()
+    # labels: how people say each seat (席101（内線101）), for the known queue members and taken seats
+    labels = {interface: seat_label(interface) for interface in sorted({*taken, *seats.known_seats()})}
+    return json_response({"seats": taken, "labels": labels})
 
 
 @requires(roles=OPERATOR_ROOM_ROLES, operator_room_only=True)
@@ -40,18 +45,21 @@ async def take_seat(request: web.Request) -> web.Response:
         return body
     interface = body.get("interface")
     if not isinstance(interface, str):
-        return error_response(400, "invalid_field", "席（例: PJSIP/op101）を指定してください", "interface")
+        return error_response(400, "invalid_field", "席（例: 101）を指定してください", "interface")
     book = request.app[DESKS]
     try:
         desk = await book.take_seat(principal.user_id, interface)
     except SeatTaken as exc:
         return json_response({"error": {"code": "seat_taken", "message": str(exc), "field": "interface"},
                               "holder": exc.holder}, 409)
+    except SeatUnknown as exc:
+        return json_response({"error": {"code": "unknown_seat", "message": str(exc), "field": "interface"},
+                              "seats": {k: seat_label(k) for k in exc.known}}, 400)
     except SeatError as exc:
         return error_response(400, "invalid_field", str(exc), "interface")
-    log_event(logger, "seat_taken", user_id=principal.user_id, interface=interface)
+    log_event(logger, "seat_taken", user_id=principal.user_id, interface=desk.interface)
     await seat_taken(request.app, desk)
-    return json_response({"seat": interface})
+    return json_response({"seat": desk.interface, "label": seat_label(desk.interface or "")})
 
 
 @requires(roles=OPERATOR_ROOM_ROLES, operator_room_only=True)

@@ -43,9 +43,16 @@ function setMe(me) {
   setSeat(me.seat);
 }
 
+// How people say a seat: PJSIP/101 -> 席101（内線101） (as screenpop/seats.py seat_label).
+function seatLabel(iface) {
+  const endpoint = (iface.split('/')[1] || '').split('@')[0];
+  const digits = endpoint.match(/(\d+)(?!.*\d)/);
+  return digits ? `席${digits[1]}（内線${digits[1]}）` : iface;
+}
+
 function setSeat(seat) {
   state.me.seat = seat || null;
-  $('seat-label').textContent = seat ? `席 ${seat}` : '';
+  $('seat-label').textContent = seat ? seatLabel(seat) : '';
   $('seat-label').hidden = !seat;
 }
 
@@ -82,7 +89,8 @@ async function showSeatScreen(notice) {
     const mine = holder === state.me.user_id;
     const input = el('input', { type: 'radio', name: 'seat', value: iface, id: `seat-${i}` });
     if (holder && !mine) input.disabled = true;
-    box.append(el('label', { htmlFor: `seat-${i}` }, input, ` ${iface}`,
+    box.append(el('label', { htmlFor: `seat-${i}` }, input, ` ${seatLabel(iface)} `,
+      el('span', { class: 'muted' }, iface),
       holder ? el('span', { class: 'muted' }, mine ? '（あなた）' : `（使用中: ${holder}）`) : null));
   });
   if (!all.length) box.append(el('p', { class: 'muted' }, '既知の席がありません。下の欄に入力してください。'));

@@ -129,9 +129,10 @@ def pbx() -> Iterator[Pbx]:
 
 
 @contextlib.contextmanager
-def running_pbx(instance: str) -> Iterator[Pbx]:
+def running_pbx(instance: str, extra_env: dict[str, str] | None = None) -> Iterator[Pbx]:
     """A PBX instance of its own (free ports, a fresh secret), stopped and removed afterwards; fails
-    the test run (never skips) when Asterisk cannot be started. Also used by tests/reliability."""
+    the test run (never skips) when Asterisk cannot be started. Also used by tests/reliability.
+    `extra_env`: more scripts/pbx settings, e.g. CTI_PBX_SIP=1 (tests/e2e/test_sip_phones.py)."""
     secret = uuid.uuid4().hex
     box = Pbx(instance=instance, ami_port=_free_port(), agi_port=_free_port(), ami_secret=secret)
     box.admin_secret = secret
@@ -141,6 +142,7 @@ def running_pbx(instance: str) -> Iterator[Pbx]:
         "CTI_PBX_AMI_PORT": str(box.ami_port),
         "CTI_PBX_AGI_PORT": str(box.agi_port),
         "CTI_PBX_AMI_SECRET": secret,
+        **(extra_env or {}),
     }
     try:
         box.start()

@@ -168,7 +168,7 @@ async def test_night_call_hears_the_announcement_and_never_queues(pbx: Pbx, ami:
         assert fallback["AppData"].startswith("please-try-call-later")
         # The channel language is ja and only English files exist: Asterisk falls back per file.
         assert await call.ami.wait_event(lambda e: call.var("PLAYBACKSTATUS")(e) and e["Value"] == "SUCCESS")
-        await call.event("Newexten", Context="cti-closed", Application="SayUnixTime")
+        await call.event("Newexten", Context="cti-say-datetime", Application="SayUnixTime")
         await call.hung_up()
         # cti's tracker, on the production user's filtered events, has the route with its reason.
         await until(lambda: any(isinstance(d, CallRouted) for d in routing.domain), 5, "call_routed")
