@@ -77,7 +77,7 @@ class DeskBook:
                         datetime.fromisoformat(row["changed_at"]))
             self._desks[desk.user_id] = desk
             if desk.interface is not None:
-                self.seats.take(desk.user_id, desk.interface)
+                self.seats.restore(desk.user_id, desk.interface)
         log_event(logger, "desks_restored", desks=len(rows), seated=sum(1 for r in rows if r["interface"]))
         return list(self._desks.values())
 

@@ -29,7 +29,7 @@ class SeatTaken(SeatError):
 
 class SeatUnknown(SeatError):
     def __init__(self, interface: str, known: Collection[str]) -> None:
-        listed = "、".join(seat_label(k) for k in sorted(known))
+        listed = "、".join(f"{seat_label(k)} = {k}" for k in sorted(known))
         super().__init__(f"席「{interface}」は着信キューにありません。選べる席: {listed}")
         self.interface = interface
         self.known = sorted(known)
@@ -90,15 +90,23 @@ class SeatMap:
             raise SeatUnknown(interface, known)
         return interface
 
-    def take(self, user_id: str, interface: str) -> None:
-        """Seat `user_id` at `interface`. Moving to another seat releases the old one.
+    def take(self, user_id: str, said: str) -> str:
+        """Seat `user_id` at a seat as said by a person (see `checked`); returns its interface. Moving
+        to another seat releases the old one.
 
-        Raises SeatTaken (naming the holder) when someone else has it; nothing changes then.
+        Raises SeatTaken (naming the holder) when someone else has it, SeatUnknown (listing the seats)
+        when it is not one of the queue's members; nothing changes then.
         """
-        validate_interface(interface)
+        interface = self.checked(said)
         holder = self._by_seat.get(interface)
         if holder is not None and holder != user_id:
             raise SeatTaken(interface, holder)
+        self.restore(user_id, interface)
+        return interface
+
+    def restore(self, user_id: str, interface: str) -> None:
+        """Seat `user_id` at a seat the database already holds for them (at start; its form is checked)."""
+        validate_interface(interface)
         self.release_user(user_id, notify=False)  # a move, not a release
         self._by_seat[interface] = user_id
         self._by_user[user_id] = interface

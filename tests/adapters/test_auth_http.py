@@ -334,36 +334,3 @@ async def test_the_login_page_shows_only_its_fixed_notices(client: Client) -> No
     assert "セッションの有効期限が切れました" in text and 'role="status"' in text
     text = await (await client.get("/login?m=%3Cscript%3Ealert(1)%3C/script%3E")).text()
     assert "<script>" not in text and "alert(1)" not in text and 'id="login-notice"' not in text
-
-
-async def test_seats_are_the_queue_members_the_pbx_reports(tmp_path: Path, clock: Clock) -> None:
-    """Once the AMI link knows the operators queue's members, a seat outside them is refused with the
-    list of seats (an operator seated on a wrong interface would get no ringing and no pops), and a
-    seat can be said as people say it (席102)."""
-    from types import SimpleNamespace
-
-    from telephony.presence import PresenceBoard
-
-    board = PresenceBoard()
-    board.resync([{"Queue": "operators", "Location": f"PJSIP/{n}", "MemberName": f"Operator {n}"} for n in (101, 102)])
-
-    def wire_presence(app: Any) -> None:  # what cti.app wires: the AMI link with its presence board
-        app[keys.AMI] = SimpleNamespace(presence=board)
-
-    client = await start(tmp_path, clock, make_settings(), setup=wire_presence)
-    try:
-        await add_user(client, "op1", "operator")
-        a = await login(client, "op1")
-        csrf = {"X-CSRF-Token": a["csrf_token"]}
-        resp = await client.post("/api/seat", json={"interface": "PJSIP/op101"}, headers=csrf)
-        body = await resp.json()
-        assert resp.status == 400 and body["error"]["code"] == "unknown_seat"
-        assert body["seats"] == {"PJSIP/101": "席101（内線101）", "PJSIP/102": "席102（内線102）"}
-        assert "席101（内線101）" in body["message"] and "PJSIP/op101" in body["message"]
-        resp = await client.post("/api/seat", json={"interface": "席102"}, headers=csrf)
-        assert resp.status == 200 and await resp.json() == {"seat": "PJSIP/102", "label": "席102（内線102）"}
-        listed = await (await client.get("/api/seats")).json()
-        assert listed["seats"] == {"PJSIP/102": "op1"}
-        assert listed["labels"] == {"PJSIP/101": "席101（内線101）", "PJSIP/102": "席102（内線102）"}
-    finally:
-        await client.close()

@@ -33,6 +33,7 @@ from supervision.service import SUPERVISOR
 NOW = datetime(2026, 12, 1, 10, 0, tzinfo=TOKYO)
 ORIGIN = "http://127.0.0.1:8080"
 SEAT = "PJSIP/op101"
+OTHER_SEAT = "PJSIP/op102"
 PASSWORD = "correct horse battery"
 
 Client = TestClient[Any, Any]
@@ -54,6 +55,8 @@ class FakeAsterisk:
             {"Event": "QueueMember", "Queue": "operators", "Name": "op101", "Location": SEAT, "StateInterface": SEAT,
              "Membership": "static", "Status": "1", "Paused": "1" if self.paused else "0",
              "PausedReason": self.reason},
+            {"Event": "QueueMember", "Queue": "operators", "Name": "op102", "Location": OTHER_SEAT,
+             "StateInterface": OTHER_SEAT, "Membership": "static", "Status": "1", "Paused": "0", "PausedReason": ""},
         ]
 
     def on_action(self, session: Session, action: dict[str, Any]) -> None:
@@ -193,7 +196,7 @@ async def test_moving_to_another_seat_pauses_the_one_left(tmp_path: Path, asteri
         resp = await client.post("/api/login", json={"user_id": "op1", "password": PASSWORD},
                                  headers={"Origin": ORIGIN})
         csrf = {"X-CSRF-Token": (await resp.json())["csrf_token"]}
-        assert (await client.post("/api/seat", json={"interface": "PJSIP/op102"}, headers=csrf)).status == 200
+        assert (await client.post("/api/seat", json={"interface": OTHER_SEAT}, headers=csrf)).status == 200
         ws = await client.ws_connect("/ws", headers={"Origin": ORIGIN})
         assert json.loads((await ws.receive(timeout=5)).data)["type"] == "hello"
         await ws.send_str(json.dumps({"type": "presence_set", "state": "ready"}))
@@ -255,5 +258,30 @@ async def test_a_change_while_the_link_is_down_is_recorded_and_applied_when_it_i
         back = await presence_until(lambda p: p["link"] == "up" and p["queue_paused"] is True)
         assert (back["state"], back["reason"]) == ("pause", "休憩")
         await ws.close()
+    finally:
+        await client.close()
+
+
+async def test_seats_are_the_queue_members_asterisk_reports(tmp_path: Path, asterisk: FakeAsterisk) -> None:
+    """A seat outside the queue's members is refused naming the seats that exist (an operator seated on
+    a wrong interface would get no ringing and no pops); a seat can be said as people say it (席102)."""
+    client = await start_cti(tmp_path, asterisk.server.port)
+    try:
+        assert client.app is not None
+        await client.app[keys.AMI].client.wait_connected(5)
+        await client.app[AUTH].accounts.add("op1", "operator", PASSWORD)
+        resp = await client.post("/api/login", json={"user_id": "op1", "password": PASSWORD},
+                                 headers={"Origin": ORIGIN})
+        csrf = {"X-CSRF-Token": (await resp.json())["csrf_token"]}
+        resp = await client.post("/api/seat", json={"interface": "PJSIP/101"}, headers=csrf)
+        body = await resp.json()
+        assert resp.status == 400 and body["error"]["code"] == "unknown_seat"
+        assert body["seats"] == {SEAT: "席101（内線101）", OTHER_SEAT: "席102（内線102）"}
+        assert "席101（内線101）" in body["error"]["message"] and "PJSIP/101" in body["error"]["message"]
+        resp = await client.post("/api/seat", json={"interface": "席102"}, headers=csrf)
+        assert resp.status == 200 and await resp.json() == {"seat": OTHER_SEAT, "label": "席102（内線102）"}
+        listed = await (await client.get("/api/seats")).json()
+        assert listed["seats"] == {OTHER_SEAT: "op1"}
+        assert listed["labels"] == {SEAT: "席101（内線101）", OTHER_SEAT: "席102（内線102）"}
     finally:
         await client.close()

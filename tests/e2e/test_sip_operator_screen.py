@@ -29,7 +29,7 @@ from playwright.async_api import Browser, async_playwright
 from sip_lab import CALLER, Phones, SipLab, admin_ami, is_event, running_phones, running_sip_lab, trunk_call
 
 from cti import keys
-from cti.clock import TOKYO
+from cti.core.clock import TOKYO
 
 if TYPE_CHECKING:
     from conftest import AmiClient

@@ -42,14 +42,14 @@ from sip_lab import (
 )
 from test_calls_routing import DAY, NIGHT, cti_routing
 
-from cti.clock import TOKYO
-from telephony.ami import AmiClient as CtiAmiClient
+from cti.core.clock import TOKYO
+from telephony.ami.link import AmiClient as CtiAmiClient
 from telephony.control import CallControl
 from telephony.events import DomainEvent
 from telephony.frames import read_capture
+from telephony.plugin import TrackerSink
 from telephony.settings import AmiSettings, CallControlSettings
 from telephony.tracker import CallTracker
-from telephony.wiring import TrackerSink
 
 if TYPE_CHECKING:
     from conftest import AmiClient

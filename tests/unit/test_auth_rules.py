@@ -223,7 +223,7 @@ def test_moving_seats_frees_the_old_one_and_retaking_is_idempotent() -> None:
 
 @pytest.mark.parametrize("bad", ["op101", "PJSIP/", "PJSIP/op 101", "Foo/op101", "PJSIP/op101;rm"])
 def test_bad_seat_interfaces_are_refused(bad: str) -> None:
-    with pytest.raises(SeatError, match="invalid seat interface"):
+    with pytest.raises(SeatError, match="席の指定が正しくありません"):
         SeatMap().take("op1", bad)
 
 

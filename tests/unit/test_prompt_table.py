@@ -12,10 +12,7 @@ from types import ModuleType
 
 import pytest
 
-try:  # the calendar's reasons for being closed: each has its announcement
-    from cti.core.calendar import Reason
-except ImportError:  # before the cti/core layout
-    from cti.calendar import Reason  # type: ignore[no-redef]
+from cti.calendar.rules import Reason  # the calendar's reasons for being closed: each has its announcement
 
 DIALPLAN = Path(__file__).resolve().parents[2] / "dialplan"
 TABLE = DIALPLAN / "prompts" / "ja.tsv"
