@@ -1,6 +1,6 @@
 """The access component's state for the app's lifetime: accounts, sessions, throttle, seats.
 
-``auth_ctx`` is a cleanup context (after the database's: it needs ``app[keys.DATABASE]`` and
+``auth_ctx`` is a cleanup context (after the database's: it needs ``app[DATABASE]`` and
 ``app[keys.SETTINGS]``); it owns the task that purges idle sessions.
 """
 
@@ -21,8 +21,10 @@ from access.passwords import PasswordWork, default_hasher
 from access.rules import IpNetwork, LoginThrottle, in_networks, parse_networks
 from access.sessions import SessionStore
 from cti import keys
+from cti.core import keys as core_keys
 from cti.core.clock import Clock, system_clock
 from cti.core.logs import log_event
+from cti.gateway import DATABASE
 from screenpop.seats import SeatMap
 
 logger = logging.getLogger("cti.screenpop.auth")  # the name supervision.service listens to
@@ -54,8 +56,8 @@ PASSWORD_HASHER: web.AppKey[PasswordHasher] = web.AppKey("password_hasher", Pass
 async def auth_ctx(app: web.Application) -> AsyncIterator[None]:
     """Accounts, sessions, throttle and seats for the app's lifetime; owns the session purge task."""
     settings = app[keys.SETTINGS]
-    db = app[keys.DATABASE]
-    clock = app.get(keys.CLOCK, system_clock)
+    db = app[DATABASE]
+    clock = app.get(core_keys.CLOCK, system_clock)
     sec = settings.security
     idle = timedelta(minutes=sec.session_idle_minutes)
     seats = app.get(SEATS) or SeatMap()

@@ -21,10 +21,10 @@ from access.passwords import Busy
 from access.route_access import login_endpoint, public, requires
 from access.rules import OPERATOR_ROOM_ROLES, OUTSIDE_ROOM, account_key, ip_key
 from access.sessions import COOKIE_NAME, Session, SessionGone
-from cti import keys
 from cti.core.http import FORM_TYPES, ApiError, current_principal, has_lone_surrogate, json_object, json_response
 from cti.core.logs import log_event
 from cti.core.principal import Principal, Role
+from screenpop import keys as screenpop_keys
 
 logger = logging.getLogger("cti.screenpop.auth")  # the name supervision.service listens to
 
@@ -121,7 +121,7 @@ def _landing(role: Role) -> str:
 
 
 def _expire_sockets(app: web.Application, token_hash: str, user_id: str | None = None) -> None:
-    hub = app.get(keys.HUB)
+    hub = app.get(screenpop_keys.HUB)
     if hub is not None:
         hub.expire_session(token_hash)
         if user_id is not None:

@@ -26,14 +26,18 @@ from aiohttp import web
 
 from access.web import requires
 from cti import keys
+from cti.core import keys as core_keys
 from cti.core.http import current_principal
 from cti.core.logs import log_event
 from cti.core.principal import Principal, Role
+from cti.gateway import DATABASE
+from faq import keys as faq_keys
 from faq.authoring import AuthoringError
 from faq.documents import DocSection
 from faq.index import MAX_LIMIT, FaqEntry
 from faq.parsing import FaqFormatError, parse_faq
 from faq.service import FaqService, is_weak
+from records import keys as records_keys
 
 logger = logging.getLogger("cti.faq")
 
@@ -49,7 +53,7 @@ def _audit_through_records(app: web.Application) -> Any:
     async def audit(
         who: Principal, action: str, kind: str, ref: str | int | None, outcome: str, detail: Mapping[str, Any] | None
     ) -> None:
-        records = app.get(keys.RECORDS)
+        records = app.get(records_keys.SERVICE)
         if records is not None:
             await records.audit_alone(who, action, kind, ref, outcome, detail)
         else:  # no records service (a test app without it): the log still says who did what
@@ -60,9 +64,9 @@ def _audit_through_records(app: web.Application) -> Any:
 
 async def faq_ctx(app: web.Application) -> AsyncIterator[None]:
     """Build the FAQ search service from the app's database (importing the configured file if
-    the FAQ is empty) and store it under keys.FAQ."""
+    the FAQ is empty) and store it under faq_keys.FAQ."""
     settings = app[keys.SETTINGS]
-    service = FaqService(app[keys.DATABASE], app[keys.CLOCK], settings.faq.category_map, _audit_through_records(app))
+    service = FaqService(app[DATABASE], app[core_keys.CLOCK], settings.faq.category_map, _audit_through_records(app))
     await service.load()
     if service.size == 0 and settings.faq.import_on_start:
         path = Path(settings.faq.import_on_start)
@@ -74,14 +78,14 @@ async def faq_ctx(app: web.Application) -> AsyncIterator[None]:
         counts = await service.import_parsed(parsed)
         log_event(logger, "faq_imported_on_start", **counts.as_dict())
     await service.purge_old_search_gaps()
-    app[keys.FAQ] = service
-    app[keys.READINESS].register(
+    app[faq_keys.FAQ] = service
+    app[core_keys.READINESS].register(
         "faq", lambda: (True, {"entries": service.size, "documents": service.documents})
     )
     try:
         yield
     finally:
-        app[keys.READINESS].unregister("faq")
+        app[core_keys.READINESS].unregister("faq")
 
 
 def setup_faq_routes(app: web.Application) -> None:
@@ -119,7 +123,7 @@ def search_body(service: FaqService, query: str, limit: int) -> dict[str, Any]:
 
 async def faq_search(request: web.Request) -> web.Response:
     """GET /api/faq/search?q=...&limit=N -> {"query", "results", "documents", "weak", "notice", "credit"}."""
-    service: FaqService = request.app[keys.FAQ]
+    service: FaqService = request.app[faq_keys.FAQ]
     query = request.query.get("q", "")
     raw_limit = request.query.get("limit", str(DEFAULT_LIMIT))
     try:
@@ -139,7 +143,7 @@ def _plain_error(status: int, message: str) -> web.Response:
 
 async def faq_entry(request: web.Request) -> web.Response:
     """GET /api/faq/{id} -> the whole entry with its credit line (or a document section)."""
-    service: FaqService = request.app[keys.FAQ]
+    service: FaqService = request.app[faq_keys.FAQ]
     key = request.match_info["id"]
     section = service.get_document(key)
     if section is not None:
@@ -152,7 +156,7 @@ async def faq_entry(request: web.Request) -> web.Response:
 
 async def log_gap(request: web.Request) -> web.Response:
     """POST /api/faq/gaps {"query", "category"?}: the operator logs a question the FAQ could not answer."""
-    service: FaqService = request.app[keys.FAQ]
+    service: FaqService = request.app[faq_keys.FAQ]
     try:
         body = await request.json()
     except (json.JSONDecodeError, UnicodeDecodeError):

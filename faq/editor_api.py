@@ -31,9 +31,11 @@ from cti.core.http import current_principal
 from cti.core.logs import log_event
 from cti.core.principal import Principal, Role
 from faq import gaps as gap_rules
+from faq import keys as faq_keys
 from faq.api import authoring_error, dumps, entry_dict, error
 from faq.authoring import GAP_KINDS, AuthoringError, Draft
 from faq.service import FaqService
+from records import keys as records_keys
 
 logger = logging.getLogger("cti.faq.editor")
 
@@ -93,7 +95,7 @@ def _text(body: dict[str, Any], key: str, required: bool = True) -> str:
 
 
 def _service(request: web.Request) -> FaqService:
-    service: FaqService = request.app[keys.FAQ]
+    service: FaqService = request.app[faq_keys.FAQ]
     return service
 
 
@@ -175,7 +177,7 @@ async def retire(request: web.Request, who: Principal) -> web.Response:
 async def _gap_list(request: web.Request, who: Principal) -> tuple[list[gap_rules.Gap], list[str]]:
     """Every gap the editor may see; sources that refuse or are missing are named, not fatal."""
     service = _service(request)
-    records = request.app.get(keys.RECORDS)
+    records = request.app.get(records_keys.SERVICE)
     calls: list[dict[str, Any]] = []
     callbacks: list[dict[str, Any]] = []
     missing: list[str] = []

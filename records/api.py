@@ -18,6 +18,7 @@ from pydantic.json_schema import models_json_schema
 from cti import keys
 from cti.core.http import current_principal
 from cti.core.logs import log_event
+from records import keys as records_keys
 from records import models as m
 from records.rules import FIELD_LABELS, Access, RecordsError, authorize, parse_record_id
 from records.service import RecordsService
@@ -30,7 +31,7 @@ BASE = "/api/records"
 
 
 def _service(request: web.Request) -> RecordsService:
-    service: RecordsService = request.app[keys.RECORDS]
+    service: RecordsService = request.app[records_keys.SERVICE]
     return service
 
 

@@ -36,8 +36,11 @@ from aiohttp import web
 
 from access.web import SEATS
 from cti import keys
+from cti.core import keys as core_keys
 from cti.core.logs import log_event
 from cti.core.principal import Principal, Role
+from cti.gateway import DATABASE
+from screenpop import keys as screenpop_keys
 from screenpop import messages as m
 from screenpop.desks import (
     MISSED_RING_REASON,
@@ -52,6 +55,7 @@ from screenpop.desks import (
 from screenpop.hub import Hub
 from screenpop.keys import DESKS
 from screenpop.seats import SeatMap
+from telephony import keys as telephony_keys
 
 logger = logging.getLogger("cti.screenpop.desks")
 
@@ -63,7 +67,7 @@ class PresenceUnavailable(Exception):
 
 
 def _telephony(app: web.Application) -> Any:
-    return app.get(keys.AMI)
+    return app.get(telephony_keys.AMI)
 
 
 def link_state(app: web.Application) -> Literal["up", "down", "off"]:
@@ -114,7 +118,7 @@ def desk_state(app: web.Application, user_id: str) -> m.DeskState:
 
 def announce(app: web.Application, desk: Desk) -> None:
     """Tell the operator (every socket) and the supervisors about this desk's presence."""
-    hub = app.get(keys.HUB)
+    hub = app.get(screenpop_keys.HUB)
     if not isinstance(hub, Hub):
         return
     update = presence_message(app, desk)
@@ -193,7 +197,7 @@ async def missed_ring(app: web.Application, user_id: str, call_id: str) -> None:
 
 async def end_expired_wrapups(app: web.Application) -> list[str]:
     """Back to 受付可 whoever's 後処理 has run its time; returns their user ids."""
-    now = app[keys.CLOCK]()
+    now = app[core_keys.CLOCK]()
     ended = []
     for desk in app[DESKS].desks():
         until = wrapup_end(app, desk)
@@ -251,7 +255,7 @@ async def desks_ctx(app: web.Application) -> AsyncIterator[None]:
     seats = app.get(SEATS)
     if seats is None:
         seats = app[SEATS] = SeatMap()
-    book = DeskBook(app[keys.DATABASE], seats, app[keys.CLOCK])
+    book = DeskBook(app[DATABASE], seats, app[core_keys.CLOCK])
     await book.load()
 
     async def seat_freed(user_id: str, interface: str) -> None:
@@ -259,7 +263,7 @@ async def desks_ctx(app: web.Application) -> AsyncIterator[None]:
 
     book.seat_freed = seat_freed
     app[DESKS] = book
-    hub = app.get(keys.HUB)
+    hub = app.get(screenpop_keys.HUB)
     if isinstance(hub, Hub):
 
         async def on_presence(principal: Principal, msg: m.PresenceSet) -> None:

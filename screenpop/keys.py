@@ -9,6 +9,8 @@ from aiohttp import web
 if TYPE_CHECKING:
     from screenpop.desks import DeskBook
     from screenpop.dispatcher import PopDispatcher
+    from screenpop.hub import Hub
 
 DESKS: web.AppKey[DeskBook] = web.AppKey("screenpop_desks")
 DISPATCHER: web.AppKey[PopDispatcher] = web.AppKey("pop_dispatcher")
+HUB: web.AppKey[Hub] = web.AppKey("hub")  # the operators' websockets (screenpop.websocket.hub_ctx)

@@ -24,9 +24,13 @@ from aiohttp import web
 from access.rules import OPERATOR_ROOM_ROLES, Access
 from access.web import ACCESS_ATTR, AUTH, SEATS, public, requires
 from cti import keys
+from cti.calendar import keys as calendar_keys
+from cti.core import keys as core_keys
 from cti.core.http import current_principal
 from cti.core.logs import log_event
+from faq import keys as faq_keys
 from screenpop.keys import DISPATCHER
+from telephony import keys as telephony_keys
 
 logger = logging.getLogger("cti.screenpop.web")
 
@@ -102,10 +106,10 @@ setattr(operator_page, ACCESS_ATTR, Access(public=True, operator_room_only=True)
 async def operator_config(request: web.Request) -> web.Response:
     app = request.app
     settings = app[keys.SETTINGS]
-    faq = app.get(keys.FAQ)
+    faq = app.get(faq_keys.FAQ)
     script = settings.records.consent_script
     seats: set[str] = set()
-    telephony = app.get(keys.AMI)
+    telephony = app.get(telephony_keys.AMI)
     board = getattr(telephony, "presence", None)
     if board is not None:
         seats |= {m.interface for m in board.members()}
@@ -124,8 +128,8 @@ async def operator_config(request: web.Request) -> web.Response:
 
 @_any_login
 async def office_status(request: web.Request) -> web.Response:
-    now = request.app[keys.CLOCK]()
-    status = request.app[keys.CALENDARS].office(now)
+    now = request.app[core_keys.CLOCK]()
+    status = request.app[calendar_keys.CALENDARS].office(now)
     return json_response({
         "open": status.open,
         "reason": status.reason,
@@ -139,7 +143,7 @@ async def today_calls(request: web.Request) -> web.Response:
     principal = current_principal(request)
     assert principal is not None
     dispatcher = request.app.get(DISPATCHER)
-    items = dispatcher.today(principal.user_id, request.app[keys.CLOCK]()) if dispatcher else []
+    items = dispatcher.today(principal.user_id, request.app[core_keys.CLOCK]()) if dispatcher else []
     return json_response({"items": items})
 
 
@@ -153,7 +157,7 @@ async def current_call(request: web.Request) -> web.Response:
 
 
 def _control(request: web.Request) -> Any:
-    telephony = request.app.get(keys.AMI)
+    telephony = request.app.get(telephony_keys.AMI)
     return getattr(telephony, "control", None)
 
 
@@ -173,12 +177,12 @@ async def transfer_call(request: web.Request) -> web.Response:
     dispatcher = request.app.get(DISPATCHER)
     if dispatcher is None or dispatcher.router.answered_by(call_id) != principal.user_id:
         return error_response(403, "not_your_call", "この通話はあなたが対応中の通話ではありません", "call_id")
-    now = request.app[keys.CLOCK]()
-    office = request.app[keys.CALENDARS].office(now)
+    now = request.app[core_keys.CLOCK]()
+    office = request.app[calendar_keys.CALENDARS].office(now)
     if not office.open:
         message = f"区役所が閉庁中（{office.reason_text}）のため転送できません"
         return error_response(409, "office_closed", message, "department")
-    telephony = request.app.get(keys.AMI)
+    telephony = request.app.get(telephony_keys.AMI)
     tracker = getattr(telephony, "tracker", None)
     snapshot = tracker.get(call_id) if tracker is not None else None
     channel = getattr(snapshot, "citizen_channel", None)

@@ -39,6 +39,7 @@ from cti import keys
 from cti.core.http import current_principal
 from cti.core.logs import log_event
 from cti.core.principal import Principal
+from screenpop import keys as screenpop_keys
 from screenpop import messages as m
 from screenpop.hub import Hub
 from screenpop.hub_connection import Connection
@@ -47,7 +48,7 @@ logger = logging.getLogger("cti.screenpop.ws")
 
 
 def hub_of(app: web.Application) -> Hub:
-    hub = app[keys.HUB]
+    hub = app[screenpop_keys.HUB]
     assert isinstance(hub, Hub)
     return hub
 
@@ -206,7 +207,7 @@ async def hub_ctx(app: web.Application) -> AsyncIterator[None]:
         replay_window=settings.replay_window,
         heartbeat_seconds=settings.heartbeat_seconds,
     )
-    app[keys.HUB] = hub
+    app[screenpop_keys.HUB] = hub
     idle_seconds = app[keys.SETTINGS].security.session_idle_minutes * 60
     sweep = asyncio.create_task(_sweep_loop(app, min(30.0, idle_seconds / 4)), name="ws-session-sweep")
     try:
@@ -253,6 +254,6 @@ def setup_ws_routes(app: web.Application) -> None:
 
 
 async def _close_sockets(app: web.Application) -> None:
-    hub = app.get(keys.HUB)
+    hub = app.get(screenpop_keys.HUB)
     if isinstance(hub, Hub):
         await hub.close_all()

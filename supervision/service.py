@@ -9,9 +9,9 @@ create_app should:
 
 supervisor_ctx owns three tasks (started, cancelled and awaited here): the wall pusher, the call-log
 writer and the alert monitor. It subscribes the event feed to the tracker's domain events and to
-presence changes when telephony is wired (``app[keys.AMI]``), and attaches a log handler that counts
+presence changes when telephony is wired (``app[telephony_keys.AMI]``), and attaches a log handler that counts
 failed logins (``login_failed`` of cti.screenpop.auth). Every database use goes through the gateway
-(``app[keys.DATABASE]``).
+(``app[DATABASE]``).
 
 The modules: event_feed (events -> wall, call log, callback progress), call_log (its table and
 writer), wall_push, alert_monitor + alert_store (alerts raised, stored, acknowledged), routes.
@@ -28,10 +28,13 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from cti import keys
+from cti.calendar import keys as calendar_keys
 from cti.calendar import store as calendar_store
+from cti.core import keys as core_keys
 from cti.core.logs import log_event
-from cti.gateway import Gateway
+from cti.gateway import DATABASE, Gateway
 from faq.index import CATEGORY_LABELS
+from screenpop import keys as screenpop_keys
 from screenpop.settings import AlertSettings
 from supervision import alert_store, call_log
 from supervision.alert_monitor import AUTH_LOGGER, AlertMonitor, LoginFailureHandler
@@ -41,6 +44,7 @@ from supervision.event_feed import EventFeed
 from supervision.keys import ALERT_SETTINGS, SUPERVISOR, Supervisor
 from supervision.routes import setup_routes
 from supervision.wall_push import count_overdue, push_wall
+from telephony import keys as telephony_keys
 
 logger = logging.getLogger("supervision.service")
 
@@ -74,15 +78,16 @@ async def supervisor_ctx(app: web.Application) -> AsyncIterator[None]:
     from records import department_api
 
     settings = _alert_settings(app)
-    calendars = app[keys.CALENDARS]
-    db = app[keys.DATABASE]
-    feed = EventFeed(clock=app[keys.CLOCK], hub=app.get(keys.HUB), seats=app.get(SEATS), calendars=calendars,
-                     call_owners=app.setdefault(department_api.CALL_OWNERS, {}), category_labels=CATEGORY_LABELS)
+    calendars = app[calendar_keys.CALENDARS]
+    db = app[DATABASE]
+    feed = EventFeed(clock=app[core_keys.CLOCK], hub=app.get(screenpop_keys.HUB), seats=app.get(SEATS),
+                     calendars=calendars, call_owners=app.setdefault(department_api.CALL_OWNERS, {}),
+                     category_labels=CATEGORY_LABELS)
     detector = AlertDetector(_thresholds(settings), lambda at: calendars.office(at).open)
-    monitor = AlertMonitor(detector, db, app[keys.CLOCK], feed.send_to_supervisors)
+    monitor = AlertMonitor(detector, db, app[core_keys.CLOCK], feed.send_to_supervisors)
     await monitor.start_from_now()
     app[SUPERVISOR] = Supervisor(feed, monitor)
-    telephony = app.get(keys.AMI)
+    telephony = app.get(telephony_keys.AMI)
     if telephony is not None:
         telephony.domain_listeners.append(feed.on_domain_events)
         telephony.presence_listeners.append(feed.on_presence)

@@ -10,6 +10,8 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from cti import keys
+from cti.calendar import keys as calendar_keys
+from cti.core import keys as core_keys
 from telephony.agi.server import FastAgiServer, make_route_script
 
 AGI_SERVER: web.AppKey[FastAgiServer] = web.AppKey("agi_server", FastAgiServer)
@@ -22,7 +24,7 @@ async def agi_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
         return
     server = FastAgiServer(
-        {"route": make_route_script(app[keys.CALENDARS], app[keys.CLOCK])},
+        {"route": make_route_script(app[calendar_keys.CALENDARS], app[core_keys.CLOCK])},
         host=settings.host,
         port=settings.port,
         backlog=settings.backlog,
@@ -30,7 +32,7 @@ async def agi_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     await server.start()
     app[AGI_SERVER] = server
-    readiness = app[keys.READINESS]
+    readiness = app[core_keys.READINESS]
     readiness.register(
         "fastagi",
         lambda: (
