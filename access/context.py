@@ -1,7 +1,7 @@
 """The access component's state for the app's lifetime: accounts, sessions, throttle, seats.
 
 ``auth_ctx`` is a cleanup context (after the database's: it needs ``app[DATABASE]`` and
-``app[keys.SETTINGS]``); it owns the task that purges idle sessions.
+``app[access_keys.SETTINGS]``); it owns the task that purges idle sessions.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from datetime import timedelta
 from aiohttp import web
 from argon2 import PasswordHasher
 
+from access import keys as access_keys
 from access.accounts import AccountStore
 from access.passwords import PasswordWork, default_hasher
 from access.rules import IpNetwork, LoginThrottle, in_networks, parse_networks
 from access.sessions import SessionStore
-from cti import keys
 from cti.core import keys as core_keys
 from cti.core.clock import Clock, system_clock
 from cti.core.logs import log_event
@@ -55,7 +55,7 @@ PASSWORD_HASHER: web.AppKey[PasswordHasher] = web.AppKey("password_hasher", Pass
 
 async def auth_ctx(app: web.Application) -> AsyncIterator[None]:
     """Accounts, sessions, throttle and seats for the app's lifetime; owns the session purge task."""
-    settings = app[keys.SETTINGS]
+    settings = app[access_keys.SETTINGS]
     db = app[DATABASE]
     clock = app.get(core_keys.CLOCK, system_clock)
     sec = settings.security
@@ -69,10 +69,10 @@ async def auth_ctx(app: web.Application) -> AsyncIterator[None]:
         seats=seats,
         networks=parse_networks(sec.operator_networks),
         allowed_origins=list(sec.allowed_origins),
-        known_departments=[d.code for d in settings.records.departments],
+        known_departments=list(settings.known_departments),
         clock=clock,
         trusted_proxies=parse_networks(sec.trusted_proxies),
-        tls=settings.http.tls_cert is not None,
+        tls=settings.tls,
     )
     app[AUTH] = ctx
     app[SEATS] = seats

@@ -31,6 +31,7 @@ from access.settings import SecuritySettings
 from access.web import AUTH, PASSWORD_HASHER, auth_ctx, auth_middleware, setup_auth_routes
 from bench.report import Figure
 from cti import keys
+from cti.app import put_settings
 from cti.config import Settings
 from cti.gateway import Database
 from screenpop import messages as m
@@ -48,10 +49,10 @@ ROUND_INTERVAL = 0.02  # 50 rounds/s: with 100 clients, 5,000 deliveries/s (clie
 
 def _app(db: Path) -> web.Application:
     app = web.Application(middlewares=[auth_middleware])
-    app[keys.SETTINGS] = Settings(
+    put_settings(app, Settings(
         security=SecuritySettings.model_validate({"allowed_origins": [ORIGIN], "login_max_failures": 1000}),
         hub=HubSettings.model_validate({"client_queue_size": 64, "heartbeat_seconds": 60.0}),
-    )
+    ))
     app[PASSWORD_HASHER] = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 
     async def db_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -14,9 +14,12 @@ from aiohttp.typedefs import Middleware
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Gauge, generate_latest
 
 from access import accounts
+from access import keys as access_keys
 from access import web as wiring_auth
 from access.middleware import client_address_middleware
+from access.settings import AccessSettings
 from cti import keys
+from cti.calendar import keys as calendar_keys
 from cti.calendar import store as calendar_store
 from cti.calendar.rules import Calendars
 from cti.config import Settings
@@ -26,17 +29,25 @@ from cti.core.readiness import Readiness
 from cti.db import open_database
 from cti.gateway import Database
 from faq import api as wiring_faq
+from faq import keys as faq_keys
 from faq import store as faq_store
+from records import department_api
+from records import keys as records_keys
 from records import plugin as records_wiring
 from records import schema as records_schema
 from screenpop import desk_service, operator_api, seat_api
 from screenpop import dispatcher as wiring_web
+from screenpop import keys as screenpop_keys
 from screenpop import schema as screenpop_schema
 from screenpop import websocket as wiring_hub
+from screenpop.settings import ScreenSettings
+from supervision import keys as supervision_keys
 from supervision import service as wiring_supervisor
+from telephony import keys as telephony_keys
 from telephony import plugin as telephony_wiring
 from telephony import route_state
 from telephony.agi import plugin as wiring_agi
+from telephony.settings import TelephonySettings
 
 _STARTED = Gauge("cti_start_time_seconds", "Unix time the cti app started")
 _CALLS = Gauge("cti_calls", "Live calls by tracker state", ["state"])
@@ -56,7 +67,7 @@ def migrations() -> Mapping[str, Sequence[str]]:
 
 def create_app(settings: Settings, *, clock: Clock = system_clock) -> web.Application:
     app = web.Application(client_max_size=1024 * 1024, middlewares=http_middlewares())
-    app[keys.SETTINGS] = settings
+    put_settings(app, settings)
     app[keys.CLOCK] = clock
     app[keys.CALENDARS] = Calendars.from_settings(settings.calendar)
     app[keys.READINESS] = Readiness()
@@ -89,6 +100,25 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> web.Applic
     wiring_supervisor.setup_routes(app)
     _STARTED.set(time.time())
     return app
+
+
+def put_settings(app: web.Application, settings: Settings) -> None:
+    """The whole Settings for the root, and each package's own sections under that package's key (the
+    same objects: a section changed in one place is changed for everyone)."""
+    app[keys.SETTINGS] = settings
+    app[calendar_keys.SETTINGS] = settings.calendar
+    app[access_keys.SETTINGS] = AccessSettings(
+        security=settings.security,
+        tls=settings.http.tls_cert is not None,
+        known_departments=tuple(d.code for d in settings.records.departments),
+    )
+    app[faq_keys.SETTINGS] = settings.faq
+    app[records_keys.SETTINGS] = settings.records
+    app[department_api.SCREEN_SETTINGS] = settings.department_screen
+    app[screenpop_keys.SETTINGS] = ScreenSettings(hub=settings.hub, desk=settings.desk)
+    app[telephony_keys.SETTINGS] = TelephonySettings(ami=settings.ami, agi=settings.agi,
+                                                     call_control=settings.call_control)
+    app[supervision_keys.ALERT_SETTINGS] = settings.alerts
 
 
 def http_middlewares() -> list[Middleware]:

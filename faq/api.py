@@ -25,7 +25,6 @@ from typing import Any
 from aiohttp import web
 
 from access.web import requires
-from cti import keys
 from cti.core import keys as core_keys
 from cti.core.http import current_principal
 from cti.core.logs import log_event
@@ -65,11 +64,11 @@ def _audit_through_records(app: web.Application) -> Any:
 async def faq_ctx(app: web.Application) -> AsyncIterator[None]:
     """Build the FAQ search service from the app's database (importing the configured file if
     the FAQ is empty) and store it under faq_keys.FAQ."""
-    settings = app[keys.SETTINGS]
-    service = FaqService(app[DATABASE], app[core_keys.CLOCK], settings.faq.category_map, _audit_through_records(app))
+    settings = app[faq_keys.SETTINGS]
+    service = FaqService(app[DATABASE], app[core_keys.CLOCK], settings.category_map, _audit_through_records(app))
     await service.load()
-    if service.size == 0 and settings.faq.import_on_start:
-        path = Path(settings.faq.import_on_start)
+    if service.size == 0 and settings.import_on_start:
+        path = Path(settings.import_on_start)
         data = await asyncio.to_thread(path.read_bytes)  # a missing file stops the start: clear error
         try:
             parsed = parse_faq(data, path.name)

@@ -26,7 +26,6 @@ from aiohttp import web
 
 from access.rules import Access
 from access.web import add_path_access, requires
-from cti import keys
 from cti.core.http import current_principal
 from cti.core.logs import log_event
 from cti.core.principal import Principal, Role
@@ -53,8 +52,8 @@ def is_editor(principal: Principal, public_information_department: str) -> bool:
 
 def _editor(request: web.Request) -> Principal | None:
     who = current_principal(request)
-    settings = request.app[keys.SETTINGS]
-    if who is None or not is_editor(who, settings.records.public_information_department):
+    settings = request.app[records_keys.SETTINGS]
+    if who is None or not is_editor(who, settings.public_information_department):
         return None
     return who
 
@@ -190,7 +189,7 @@ async def _gap_list(request: web.Request, who: Principal) -> tuple[list[gap_rule
             callbacks = await records.list_callbacks(who, status="closed", limit=500)
         except Exception:
             missing.append("折り返し")
-        names = {d.code: d.name for d in request.app[keys.SETTINGS].records.departments}
+        names = {d.code: d.name for d in request.app[records_keys.SETTINGS].departments}
         callbacks = [{**c, "department_name": names.get(c.get("department") or "", c.get("department"))}
                      for c in callbacks]
     else:

@@ -15,7 +15,6 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 from pydantic.json_schema import models_json_schema
 
-from cti import keys
 from cti.core.http import current_principal
 from cti.core.logs import log_event
 from records import keys as records_keys
@@ -115,7 +114,7 @@ def _guard(handler: Handler) -> Handler:
 def _gate(request: web.Request, access: Access) -> None:
     """Who may ask at all, decided before the body is read (so a refused role gets 401/403, not a
     validation error): the role part of rules.authorize, which the service applies again in full."""
-    settings = request.app[keys.SETTINGS].records
+    settings = request.app[records_keys.SETTINGS]
     authorize(current_principal(request), access, public_information_department=settings.public_information_department)
 
 

@@ -22,13 +22,12 @@ from typing import Any
 
 from aiohttp import web
 
-from cti import keys
 from cti.core.logs import log_event
 from cti.core.principal import Role
 from records import keys as records_keys
 from records.api import read_json_object
 from records.rules import SQLITE_MAX_ROWID, RecordsError, parse_record_id
-from screenpop.settings import DepartmentScreenSettings
+from records.settings import DepartmentScreenSettings
 from supervision.http import DEPARTMENT_STAFF, ApiError, guarded, json_response, require
 from telephony import keys as telephony_keys
 
@@ -37,7 +36,7 @@ logger = logging.getLogger("screenpop.department")
 EXTENSION = re.compile(r"^[0-9]{2,8}$")
 CLOSED = ("closed", "closed_unreached")
 
-# Optional, set before startup: the department-screen settings when Settings has no such section yet.
+# The `[department_screen]` section (set by the composition root; tests may set their own before startup).
 SCREEN_SETTINGS: web.AppKey[DepartmentScreenSettings] = web.AppKey("department_screen", DepartmentScreenSettings)
 
 # callback id -> user id of the staff member who placed the call (progress goes to them)
@@ -60,7 +59,7 @@ async def inbox(request: web.Request) -> web.StreamResponse:
     if not include_closed:
         items = [i for i in items if i["status"] not in CLOSED]
     items.sort(key=inbox_order)
-    names = {d.code: d.name for d in request.app[keys.SETTINGS].records.departments}
+    names = {d.code: d.name for d in request.app[records_keys.SETTINGS].departments}
     for item in items:
         item["department_name"] = names.get(item["department"], item["department"])
     summary = {
@@ -72,18 +71,18 @@ async def inbox(request: web.Request) -> web.StreamResponse:
     return json_response({"items": items, "summary": summary, "department": who.department,
                           "department_name": names.get(who.department or "", who.department),
                           "sees_all": who.role == Role.ADMIN or who.department
-                          == request.app[keys.SETTINGS].records.public_information_department})
+                          == request.app[records_keys.SETTINGS].public_information_department})
 
 
 def staff_phone(app: web.Application, extension: str) -> str:
     """The dial string of the staff member's own phone (settings.department_screen.staff_phone)."""
-    settings = app.get(SCREEN_SETTINGS) or getattr(app[keys.SETTINGS], "department_screen", None)
-    template = settings.staff_phone if isinstance(settings, DepartmentScreenSettings) else "PJSIP/{extension}"
+    settings = app.get(SCREEN_SETTINGS)
+    template = settings.staff_phone if settings is not None else "PJSIP/{extension}"
     return template.replace("{extension}", extension)
 
 
 def _default_extension(request: web.Request, department: str | None) -> str | None:
-    for d in request.app[keys.SETTINGS].records.departments:
+    for d in request.app[records_keys.SETTINGS].departments:
         if d.code == department:
             return d.transfer_extension
     return None

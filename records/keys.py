@@ -6,7 +6,9 @@ from aiohttp import web
 
 from records.call_feed import CallFeed
 from records.service import RecordsService
+from records.settings import RecordsSettings
 
 SERVICE: web.AppKey[RecordsService] = web.AppKey("records_service", RecordsService)
+SETTINGS: web.AppKey[RecordsSettings] = web.AppKey("records_settings", RecordsSettings)
 # The tracker-event listener that creates contacts (tests without an AMI link feed it directly).
 CALL_FEED: web.AppKey[CallFeed] = web.AppKey("records_call_feed", CallFeed)

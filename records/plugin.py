@@ -15,7 +15,6 @@ from pathlib import Path
 
 from aiohttp import web
 
-from cti import keys
 from cti.calendar import keys as calendar_keys
 from cti.core import keys as core_keys
 from cti.core.logs import log_event
@@ -32,10 +31,9 @@ logger = logging.getLogger("records")
 
 
 def build_service(app: web.Application) -> RecordsService:
-    settings = app[keys.SETTINGS]
     return RecordsService(
-        app[DATABASE], settings.records, app[calendar_keys.CALENDARS], app[core_keys.CLOCK],
-        office_closes=settings.calendar.office.closes,
+        app[DATABASE], app[records_keys.SETTINGS], app[calendar_keys.CALENDARS], app[core_keys.CLOCK],
+        office_closes=app[calendar_keys.SETTINGS].office.closes,
     )
 
 
@@ -43,7 +41,6 @@ async def records_ctx(app: web.Application) -> AsyncIterator[None]:
     """Owns the records service and its periodic task (handover every minute; at start and then daily:
     the retention purge, old backups deleted, the audit anchor logged)."""
     service = build_service(app)
-    service.legacy.conn = app.get(keys.DB)
     app[records_keys.SERVICE] = service
     from access.web import SEATS
     from screenpop.seats import SeatMap
@@ -54,7 +51,7 @@ async def records_ctx(app: web.Application) -> AsyncIterator[None]:
         log_event(logger, "audit_key_missing", level=logging.WARNING,
                   hint="set records.audit_key (CTI_RECORDS__AUDIT_KEY_FILE): without it the chain is plain SHA-256")
     task = asyncio.create_task(run_periodic(service, HANDOVER_INTERVAL_SECONDS, "all",
-                                            Path(app[keys.SETTINGS].records.backup_dir)), name="records-periodic")
+                                            Path(app[records_keys.SETTINGS].backup_dir)), name="records-periodic")
     try:
         yield
     finally:

@@ -35,7 +35,6 @@ from typing import Any, Literal
 from aiohttp import web
 
 from access.web import SEATS
-from cti import keys
 from cti.core import keys as core_keys
 from cti.core.logs import log_event
 from cti.core.principal import Principal, Role
@@ -83,7 +82,7 @@ def queue_paused(app: web.Application, interface: str | None) -> bool | None:
     board = getattr(telephony, "presence", None)
     if board is None or interface is None or not telephony.client.connected:
         return None
-    member = board.get(app[keys.SETTINGS].ami.queue, interface)
+    member = board.get(app[telephony_keys.SETTINGS].ami.queue, interface)
     if member is None or not member.logged_in:
         return None
     return bool(member.paused)
@@ -93,7 +92,7 @@ def wrapup_end(app: web.Application, desk: Desk) -> datetime | None:
     """When this desk's 後処理 ends by itself (None: it is not in 後処理)."""
     if desk.presence != "pause" or desk.reason != WRAPUP_REASON:
         return None
-    return desk.changed_at + timedelta(seconds=app[keys.SETTINGS].desk.wrapup_seconds)
+    return desk.changed_at + timedelta(seconds=app[screenpop_keys.SETTINGS].desk.wrapup_seconds)
 
 
 def presence_message(app: web.Application, desk: Desk) -> m.Presence:
@@ -172,7 +171,7 @@ async def _pause_freed_seat(app: web.Application, user_id: str, interface: str) 
 async def finish_call(app: web.Application, user_id: str, call_id: str) -> None:
     """The operator's answered call is over: 後処理, unless they chose another away reason meanwhile."""
     book = app.get(DESKS)
-    if book is None or app[keys.SETTINGS].desk.wrapup_seconds == 0:
+    if book is None or app[screenpop_keys.SETTINGS].desk.wrapup_seconds == 0:
         return
     desk = book.desk(user_id)
     if desk is None or desk.interface is None:
@@ -186,7 +185,7 @@ async def finish_call(app: web.Application, user_id: str, call_id: str) -> None:
 async def missed_ring(app: web.Application, user_id: str, call_id: str) -> None:
     """The operator's phone rang out: away (不在着信), so the queue stops offering them calls."""
     book = app.get(DESKS)
-    if book is None or not app[keys.SETTINGS].desk.away_on_missed_ring:
+    if book is None or not app[screenpop_keys.SETTINGS].desk.away_on_missed_ring:
         return
     desk = book.desk(user_id)
     if desk is None or desk.interface is None or desk.presence == "pause":

@@ -28,7 +28,6 @@ from aiohttp import web
 from prometheus_client import Gauge
 
 from access.web import SEATS
-from cti import keys
 from cti.calendar import keys as calendar_keys
 from cti.core import keys as core_keys
 from cti.core.clock import TOKYO
@@ -179,11 +178,11 @@ class PopDispatcher:
         suggestions: list[FaqSuggestion] = []
         credit = FAQ_CREDIT
         if faq is not None:
-            limit = app[keys.SETTINGS].faq.suggestions
+            limit = app[faq_keys.SETTINGS].suggestions
             category, _ = category_of(action.call.category)
             suggestions = [FaqSuggestion(id=e.id, question=e.question) for e in faq.suggest(category, [], limit)]
             credit = faq.credit or FAQ_CREDIT
-        names = {d.code: d.name for d in app[keys.SETTINGS].records.departments}
+        names = {d.code: d.name for d in app[records_keys.SETTINGS].departments}
         return compose_pop(action.call, office, history, callbacks, suggestions, now=now, faq_credit=credit,
                            department_names=names)
 
@@ -238,7 +237,7 @@ async def pop_ctx(app: web.Application) -> AsyncIterator[None]:
         now = app[core_keys.CLOCK]()
         await references.prime(now)
         # at start: the look-up rows go with the call records' retention (no personal data in them)
-        keep_from = now - timedelta(days=app[keys.SETTINGS].records.retention_days)
+        keep_from = now - timedelta(days=app[records_keys.SETTINGS].retention_days)
         await references.forget_before(tokyo_day(keep_from))
     dispatcher = PopDispatcher(app, seats, references)
     app[DISPATCHER] = dispatcher

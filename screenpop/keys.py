@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from screenpop.settings import ScreenSettings
+
 if TYPE_CHECKING:
     from screenpop.desks import DeskBook
     from screenpop.dispatcher import PopDispatcher
@@ -13,4 +15,5 @@ if TYPE_CHECKING:
 
 DESKS: web.AppKey[DeskBook] = web.AppKey("screenpop_desks")
 DISPATCHER: web.AppKey[PopDispatcher] = web.AppKey("pop_dispatcher")
+SETTINGS: web.AppKey[ScreenSettings] = web.AppKey("screenpop_settings", ScreenSettings)
 HUB: web.AppKey[Hub] = web.AppKey("hub")  # the operators' websockets (screenpop.websocket.hub_ctx)

@@ -23,12 +23,12 @@ from aiohttp import web
 
 from access.rules import OPERATOR_ROOM_ROLES, Access
 from access.web import ACCESS_ATTR, AUTH, SEATS, public, requires
-from cti import keys
 from cti.calendar import keys as calendar_keys
 from cti.core import keys as core_keys
 from cti.core.http import current_principal
 from cti.core.logs import log_event
 from faq import keys as faq_keys
+from records import keys as records_keys
 from screenpop.keys import DISPATCHER
 from telephony import keys as telephony_keys
 
@@ -105,9 +105,9 @@ setattr(operator_page, ACCESS_ATTR, Access(public=True, operator_room_only=True)
 @_any_login
 async def operator_config(request: web.Request) -> web.Response:
     app = request.app
-    settings = app[keys.SETTINGS]
+    settings = app[records_keys.SETTINGS]
     faq = app.get(faq_keys.FAQ)
-    script = settings.records.consent_script
+    script = settings.consent_script
     seats: set[str] = set()
     telephony = app.get(telephony_keys.AMI)
     board = getattr(telephony, "presence", None)
@@ -118,7 +118,7 @@ async def operator_config(request: web.Request) -> web.Response:
         seats |= set(seat_map.snapshot())
     return json_response({
         "departments": [
-            {"code": d.code, "name": d.name, "transfer": d.transfer_extension} for d in settings.records.departments
+            {"code": d.code, "name": d.name, "transfer": d.transfer_extension} for d in settings.departments
         ],
         "consent_script": {"id": script.id, "version": script.version, "text": script.text},
         "faq_credit": (faq.credit if faq is not None else "") or FAQ_CREDIT,
@@ -170,7 +170,7 @@ async def transfer_call(request: web.Request) -> web.Response:
     if isinstance(body, web.Response):
         return body
     code = body.get("department")
-    departments = {d.code: d for d in request.app[keys.SETTINGS].records.departments}
+    departments = {d.code: d for d in request.app[records_keys.SETTINGS].departments}
     department = departments.get(code) if isinstance(code, str) else None
     if department is None or not department.transfer_extension:
         return error_response(422, "invalid_field", "転送先の課が正しくありません", "department")

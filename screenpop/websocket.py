@@ -2,7 +2,7 @@
 
 The lead's create_app calls (after auth_ctx, which this needs)::
 
-    app.cleanup_ctx.append(hub_ctx)   # owns the Hub (app[cti.keys.HUB]) and its session sweep task
+    app.cleanup_ctx.append(hub_ctx)   # owns the Hub (app[screenpop.keys.HUB]) and its session sweep task
     setup_ws_routes(app)
 
 Handshake order: Origin (403 unless in settings.security.allowed_origins) -> session (401 without a
@@ -25,6 +25,7 @@ from collections.abc import AsyncIterator
 from aiohttp import WebSocketError, WSCloseCode, WSMsgType, web
 from pydantic import ValidationError
 
+from access import keys as access_keys
 from access.rules import OUTSIDE_ROOM, Access, decide, origin_allowed
 from access.web import (
     AUTH,
@@ -35,7 +36,6 @@ from access.web import (
     log_outside_room,
     public,
 )
-from cti import keys
 from cti.core.http import current_principal
 from cti.core.logs import log_event
 from cti.core.principal import Principal
@@ -62,7 +62,7 @@ async def ws_schema(request: web.Request) -> web.Response:
 async def ws_handler(request: web.Request) -> web.StreamResponse:
     app = request.app
     ctx = app[AUTH]
-    settings = app[keys.SETTINGS]
+    settings = app[screenpop_keys.SETTINGS]
     hub = hub_of(app)
     if not origin_allowed(request.headers.get("Origin"), ctx.allowed_origins, require=True):
         log_event(logger, "ws_origin_rejected", logging.WARNING, client_ip=request.remote)
@@ -201,14 +201,14 @@ def _describe(exc: ValidationError) -> str:
 
 async def hub_ctx(app: web.Application) -> AsyncIterator[None]:
     """Own the hub for the app's lifetime: create it, sweep ended sessions, close every socket at exit."""
-    settings = app[keys.SETTINGS].hub
+    settings = app[screenpop_keys.SETTINGS].hub
     hub = Hub(
         queue_size=settings.client_queue_size,
         replay_window=settings.replay_window,
         heartbeat_seconds=settings.heartbeat_seconds,
     )
     app[screenpop_keys.HUB] = hub
-    idle_seconds = app[keys.SETTINGS].security.session_idle_minutes * 60
+    idle_seconds = app[access_keys.SETTINGS].security.session_idle_minutes * 60
     sweep = asyncio.create_task(_sweep_loop(app, min(30.0, idle_seconds / 4)), name="ws-session-sweep")
     try:
         yield

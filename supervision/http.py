@@ -15,8 +15,8 @@ from typing import Any
 
 from aiohttp import web
 
+from access import keys as access_keys
 from access import rules as auth
-from cti import keys
 from cti.core.http import current_principal
 from cti.core.logs import log_event
 from cti.core.principal import Principal, Role
@@ -56,7 +56,7 @@ def json_response(data: Any, status: int = 200) -> web.Response:
 
 
 def from_operator_room(request: web.Request) -> bool:
-    networks = auth.parse_networks(request.app[keys.SETTINGS].security.operator_networks)
+    networks = auth.parse_networks(request.app[access_keys.SETTINGS].security.operator_networks)
     return auth.in_networks(request.remote, networks)
 
 

@@ -19,12 +19,12 @@ from typing import Any
 
 from aiohttp import web
 
-from cti import keys
 from cti.core import keys as core_keys
 from cti.core.logs import log_event
 from cti.core.principal import Principal
 from cti.gateway import DATABASE, Gateway
 from faq.index import CATEGORY_LABELS
+from records import keys as records_keys
 from records.audit_trail import append_audit
 from records.rules import iso
 from supervision.http import SUPERVISORS, ApiError, guarded, json_response, require
@@ -114,7 +114,7 @@ async def compute(request: web.Request) -> tuple[Period, dict[str, Any]]:
     except ValueError as exc:
         raise ApiError(422, "invalid_period", str(exc), "period") from None
     calls, callbacks = await load_rows(request.app[DATABASE], period)
-    names = {d.code: d.name for d in request.app[keys.SETTINGS].records.departments}
+    names = {d.code: d.name for d in request.app[records_keys.SETTINGS].departments}
     # CPU-bound for a busy month: computed in a thread so calls, pops and routing keep flowing.
     report = await asyncio.to_thread(build_report, period, calls, callbacks, now=now, departments=list(names),
                                      category_labels=CATEGORY_LABELS)

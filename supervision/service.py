@@ -27,7 +27,6 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from cti import keys
 from cti.calendar import keys as calendar_keys
 from cti.calendar import store as calendar_store
 from cti.core import keys as core_keys
@@ -35,7 +34,6 @@ from cti.core.logs import log_event
 from cti.gateway import DATABASE, Gateway
 from faq.index import CATEGORY_LABELS
 from screenpop import keys as screenpop_keys
-from screenpop.settings import AlertSettings
 from supervision import alert_store, call_log
 from supervision.alert_monitor import AUTH_LOGGER, AlertMonitor, LoginFailureHandler
 from supervision.alerts import AlertDetector, Thresholds
@@ -43,6 +41,7 @@ from supervision.call_log import Entry, write_call_log, write_entries
 from supervision.event_feed import EventFeed
 from supervision.keys import ALERT_SETTINGS, SUPERVISOR, Supervisor
 from supervision.routes import setup_routes
+from supervision.settings import AlertSettings
 from supervision.wall_push import count_overdue, push_wall
 from telephony import keys as telephony_keys
 
@@ -60,10 +59,7 @@ def migrations() -> dict[str, list[str]]:
 
 
 def _alert_settings(app: web.Application) -> AlertSettings:
-    if ALERT_SETTINGS in app:
-        return app[ALERT_SETTINGS]
-    configured = getattr(app[keys.SETTINGS], "alerts", None)
-    return configured if isinstance(configured, AlertSettings) else AlertSettings.model_validate({})
+    return app.get(ALERT_SETTINGS) or AlertSettings.model_validate({})
 
 
 def _thresholds(settings: AlertSettings) -> Thresholds:

@@ -7,9 +7,12 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from telephony.settings import TelephonySettings
+
 if TYPE_CHECKING:
     from telephony.plugin import Telephony
     from telephony.tracker import CallTracker
 
+SETTINGS: web.AppKey[TelephonySettings] = web.AppKey("telephony_settings", TelephonySettings)
 AMI: web.AppKey[Telephony] = web.AppKey("ami")
 TRACKER: web.AppKey[CallTracker] = web.AppKey("tracker")

@@ -18,7 +18,6 @@ from typing import Any
 
 from aiohttp import web
 
-from cti import keys
 from cti.core import keys as core_keys
 from cti.core.clock import Clock
 from cti.core.logs import log_event
@@ -116,7 +115,7 @@ def build_telephony(app_settings: Any, clock: Clock, tracker: Any) -> Telephony:
 
 async def ami_ctx(app: web.Application) -> AsyncIterator[None]:
     """Run the AMI link while the app runs (settings.ami); readiness check "ami"."""
-    settings = app[keys.SETTINGS]
+    settings = app[telephony_keys.SETTINGS]
     if not settings.ami.enabled:
         yield
         return

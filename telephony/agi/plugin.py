@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from cti import keys
 from cti.calendar import keys as calendar_keys
 from cti.core import keys as core_keys
+from telephony import keys as telephony_keys
 from telephony.agi.server import FastAgiServer, make_route_script
 
 AGI_SERVER: web.AppKey[FastAgiServer] = web.AppKey("agi_server", FastAgiServer)
@@ -19,7 +19,7 @@ AGI_SERVER: web.AppKey[FastAgiServer] = web.AppKey("agi_server", FastAgiServer)
 
 async def agi_ctx(app: web.Application) -> AsyncIterator[None]:
     """Listen for Asterisk's AGI(agi://.../route) while the app runs (settings.agi)."""
-    settings = app[keys.SETTINGS].agi
+    settings = app[telephony_keys.SETTINGS].agi
     if not settings.enabled:
         yield
         return

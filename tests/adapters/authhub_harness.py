@@ -16,7 +16,7 @@ from argon2 import PasswordHasher
 from access.accounts import MIGRATIONS
 from access.web import AUTH, PASSWORD_HASHER, auth_ctx, setup_auth_routes
 from cti import keys
-from cti.app import http_middlewares
+from cti.app import http_middlewares, put_settings
 from cti.config import Settings
 from cti.core.clock import TOKYO
 from cti.gateway import Database
@@ -47,7 +47,7 @@ def cheap_hasher() -> PasswordHasher:
 
 def build_app(db_path: Path, clock: Clock, settings: Settings, hasher: PasswordHasher | None = None) -> web.Application:
     app = web.Application(middlewares=http_middlewares())
-    app[keys.SETTINGS] = settings
+    put_settings(app, settings)
     app[keys.CLOCK] = clock
     app[PASSWORD_HASHER] = hasher or cheap_hasher()
 

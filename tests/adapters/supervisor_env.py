@@ -17,6 +17,7 @@ from argon2 import PasswordHasher
 from access.accounts import MIGRATIONS as ACCOUNTS_MIGRATIONS
 from access.web import AUTH, PASSWORD_HASHER, auth_ctx, auth_middleware, setup_auth_routes
 from cti import keys
+from cti.app import put_settings
 from cti.calendar.rules import Calendars
 from cti.calendar.store import calendar_ctx
 from cti.config import Settings
@@ -26,8 +27,8 @@ from cti.gateway import Database
 from records.plugin import records_ctx
 from records.plugin import setup_routes as records_routes
 from records.schema import migrations as records_migrations
-from screenpop.settings import AlertSettings
 from supervision import service as wiring_supervisor
+from supervision.settings import AlertSettings
 
 PASSWORD = "correct horse battery"
 USERS = [
@@ -107,7 +108,7 @@ async def make_env(
     clock = Clock(at)
     hub = RecordingHub()
     app = web.Application(middlewares=[auth_middleware])
-    app[keys.SETTINGS] = settings
+    put_settings(app, settings)
     app[keys.CLOCK] = clock
     app[keys.CALENDARS] = Calendars.from_settings(settings.calendar)
     app[keys.HUB] = hub

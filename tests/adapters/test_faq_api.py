@@ -11,6 +11,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from cti import keys
+from cti.app import put_settings
 from cti.config import load_settings
 from cti.core.clock import TOKYO, fixed_clock
 from cti.core.readiness import Readiness
@@ -27,7 +28,7 @@ def make_app(tmp_path: Path, import_on_start: str | None) -> web.Application:
     if import_on_start:
         env["CTI_FAQ__IMPORT_ON_START"] = import_on_start
     app = web.Application()
-    app[keys.SETTINGS] = load_settings(None, env)
+    put_settings(app, load_settings(None, env))
     app[keys.CLOCK] = fixed_clock(datetime(2026, 11, 27, 9, 0, tzinfo=TOKYO))
     app[keys.READINESS] = Readiness()
 

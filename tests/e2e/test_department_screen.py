@@ -26,7 +26,7 @@ from supervisor_e2e import create_handed_over_callback, ensure_ctx, wire_supervi
 
 from cti import keys
 from records.department_api import SCREEN_SETTINGS
-from screenpop.settings import DepartmentScreenSettings
+from records.settings import DepartmentScreenSettings
 from telephony.plugin import ami_ctx
 
 if TYPE_CHECKING:

@@ -33,8 +33,8 @@ from supervisor_e2e import OPERATOR, ensure_ctx, wire_supervisor
 from access.web import SEATS
 from cti import keys
 from records.models import ConsentIn, ContactUpdate
-from screenpop.settings import AlertSettings
 from supervision.keys import ALERT_SETTINGS
+from supervision.settings import AlertSettings
 from telephony.agi.plugin import agi_ctx
 from telephony.plugin import ami_ctx
 
