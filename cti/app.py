@@ -20,7 +20,6 @@ from access.middleware import client_address_middleware
 from access.settings import AccessSettings
 from cti import keys
 from cti.calendar import keys as calendar_keys
-from cti.calendar import store as calendar_store
 from cti.calendar.rules import Calendars
 from cti.config import Settings
 from cti.core.clock import Clock, system_clock
@@ -41,6 +40,7 @@ from screenpop import keys as screenpop_keys
 from screenpop import schema as screenpop_schema
 from screenpop import websocket as wiring_hub
 from screenpop.settings import ScreenSettings
+from supervision import calendar_store
 from supervision import keys as supervision_keys
 from supervision import service as wiring_supervisor
 from telephony import keys as telephony_keys

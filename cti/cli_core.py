@@ -72,7 +72,7 @@ def _calendar_at(args: argparse.Namespace) -> int:
     import sqlite3
 
     from cti.calendar.rules import Calendars, status_report
-    from cti.calendar.store import apply_state, read_stored_state
+    from supervision.calendar_store import apply_state, read_stored_state
 
     settings = settings_or_exit(args)
     try:

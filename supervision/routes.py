@@ -15,12 +15,11 @@ from pathlib import Path
 
 from aiohttp import web
 
-from cti.calendar import api as calendar_api
 from cti.core.logs import log_event
 from cti.core.principal import Role
 from cti.gateway import DATABASE
 from records import department_api
-from supervision import alert_store, reports_api
+from supervision import alert_store, calendar_api, reports_api
 from supervision.http import SUPERVISORS, ApiError, Handler, guarded, json_response, require
 from supervision.keys import SUPERVISOR
 from supervision.messages import AlertAcknowledged

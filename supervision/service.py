@@ -3,7 +3,7 @@
 create_app should:
 
     migrations: merge ``supervision.service.migrations()`` (component "supervisor")
-    app.cleanup_ctx.append(cti.calendar.store.calendar_ctx(...))  # right after the database
+    app.cleanup_ctx.append(supervision.calendar_store.calendar_ctx(...))  # right after the database
     app.cleanup_ctx.append(supervisor_ctx)   # after the DB, records_ctx, auth_ctx, the hub and ami_ctx
     supervision.service.setup_routes(app)
 
@@ -28,13 +28,12 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from cti.calendar import keys as calendar_keys
-from cti.calendar import store as calendar_store
 from cti.core import keys as core_keys
 from cti.core.logs import log_event
 from cti.gateway import DATABASE, Gateway
 from faq.index import CATEGORY_LABELS
 from screenpop import keys as screenpop_keys
-from supervision import alert_store, call_log
+from supervision import alert_store, calendar_store, call_log
 from supervision.alert_monitor import AUTH_LOGGER, AlertMonitor, LoginFailureHandler
 from supervision.alerts import AlertDetector, Thresholds
 from supervision.call_log import Entry, write_call_log, write_entries

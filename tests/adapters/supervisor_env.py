@@ -19,7 +19,6 @@ from access.web import AUTH, PASSWORD_HASHER, auth_ctx, auth_middleware, setup_a
 from cti import keys
 from cti.app import put_settings
 from cti.calendar.rules import Calendars
-from cti.calendar.store import calendar_ctx
 from cti.config import Settings
 from cti.core.principal import Role
 from cti.db import open_database
@@ -28,6 +27,7 @@ from records.plugin import records_ctx
 from records.plugin import setup_routes as records_routes
 from records.schema import migrations as records_migrations
 from supervision import service as wiring_supervisor
+from supervision.calendar_store import calendar_ctx
 from supervision.settings import AlertSettings
 
 PASSWORD = "correct horse battery"

@@ -1,7 +1,7 @@
 """Supervisor calendar control: the emergency close switch and runtime overrides (closures, extra openings).
 
 Each change is one unit of work for the database gateway holding the persisted state (so it survives
-a restart) and its hash-chained audit row (cti.calendar.store). The in-memory Calendars object - the
+a restart) and its hash-chained audit row (supervision.calendar_store). The in-memory Calendars object - the
 very one the FastAGI server and the records handover ask - is changed only after that unit's COMMIT
 returned, so routing follows at once and a failed request (or a failed COMMIT) changes nothing.
 Supervisors and admins only, from the operator room; the auth middleware checks the CSRF token of
@@ -26,14 +26,14 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from cti.calendar import keys as calendar_keys
-from cti.calendar import store
 from cti.calendar.rules import Override, Which
-from cti.calendar.store import RUNTIME_PREFIX
 from cti.core import keys as core_keys
 from cti.core.clock import TOKYO
 from cti.core.http import current_principal
 from cti.core.logs import log_event
 from cti.gateway import DATABASE
+from supervision import calendar_store as store
+from supervision.calendar_store import RUNTIME_PREFIX
 from supervision.http import SUPERVISORS, ApiError, guarded, json_body, json_response, require
 
 logger = logging.getLogger("cti.calendar.api")
