@@ -24,7 +24,6 @@ from access.sessions import COOKIE_NAME, Session, SessionGone
 from cti.core.http import FORM_TYPES, ApiError, current_principal, has_lone_surrogate, json_object, json_response
 from cti.core.logs import log_event
 from cti.core.principal import Principal, Role
-from screenpop import keys as screenpop_keys
 
 logger = logging.getLogger("cti.screenpop.auth")  # the name supervision.service listens to
 
@@ -100,7 +99,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     old: Session | None = request.get(SESSION_KEY)
     if old is not None:  # no fixation: whatever came in is dropped, a new token goes out
         await ctx.sessions.delete(old.token_hash)
-        _expire_sockets(request.app, old.token_hash)
+        _session_ended(ctx, old.token_hash, None)
     try:
         token, session = await ctx.sessions.create(user.user_id)
     except SessionGone:  # disabled while logging in
@@ -120,12 +119,10 @@ def _landing(role: Role) -> str:
     return "/operator/" if role in OPERATOR_ROOM_ROLES else "/department/"
 
 
-def _expire_sockets(app: web.Application, token_hash: str, user_id: str | None = None) -> None:
-    hub = app.get(screenpop_keys.HUB)
-    if hub is not None:
-        hub.expire_session(token_hash)
-        if user_id is not None:
-            hub.drop_history(user_id)
+def _session_ended(ctx: AuthContext, token_hash: str, user_id: str | None) -> None:
+    """Tell the packages that follow sessions (screenpop frees the seat, closes the sockets)."""
+    for listener in ctx.session_ended:
+        listener(token_hash, user_id)
 
 
 def session_of(request: web.Request) -> Session:
@@ -141,8 +138,7 @@ async def logout(request: web.Request) -> web.StreamResponse:
     session = session_of(request)
     await ctx.sessions.delete(session.token_hash)
     # In-memory state only after the delete is committed.
-    ctx.seats.release_user(session.user_id)
-    _expire_sockets(request.app, session.token_hash, session.user_id)
+    _session_ended(ctx, session.token_hash, session.user_id)
     log_event(logger, "logout", user_id=session.user_id)
     response = json_response({"ok": True})
     response.del_cookie(COOKIE_NAME, path="/")
@@ -150,15 +146,17 @@ async def logout(request: web.Request) -> web.StreamResponse:
 
 
 def _me_payload(principal: Principal, session: Session, ctx: AuthContext) -> dict[str, Any]:
-    return {
+    payload: dict[str, Any] = {
         "user_id": principal.user_id,
         "role": principal.role.value,
         "department": principal.department,
         "display_name": principal.display_name,
         "csrf_token": session.csrf_token,
-        "seat": ctx.seats.seat_of(principal.user_id),
-        "idle_timeout_seconds": int(ctx.sessions.idle.total_seconds()),
     }
+    for part in ctx.me_parts:  # e.g. screenpop's "seat"
+        payload.update(part(principal.user_id))
+    payload["idle_timeout_seconds"] = int(ctx.sessions.idle.total_seconds())
+    return payload
 
 
 @requires()

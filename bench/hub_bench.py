@@ -36,6 +36,7 @@ from cti.config import Settings
 from cti.gateway import Database
 from screenpop import messages as m
 from screenpop.hub import Hub
+from screenpop.seat_api import seats_ctx
 from screenpop.settings import HubSettings
 from screenpop.websocket import hub_ctx, setup_ws_routes
 
@@ -60,7 +61,7 @@ def _app(db: Path) -> web.Application:
         yield
         await app[keys.DATABASE].close()
 
-    app.cleanup_ctx.extend([db_ctx, auth_ctx, hub_ctx])
+    app.cleanup_ctx.extend([db_ctx, auth_ctx, seats_ctx, hub_ctx])
     setup_auth_routes(app)
     setup_ws_routes(app)
     return app

@@ -39,6 +39,7 @@ from screenpop import dispatcher as wiring_web
 from screenpop import keys as screenpop_keys
 from screenpop import schema as screenpop_schema
 from screenpop import websocket as wiring_hub
+from screenpop.seats import SeatMap
 from screenpop.settings import ScreenSettings
 from supervision import calendar_store
 from supervision import keys as supervision_keys
@@ -68,6 +69,7 @@ def migrations() -> Mapping[str, Sequence[str]]:
 def create_app(settings: Settings, *, clock: Clock = system_clock) -> web.Application:
     app = web.Application(client_max_size=1024 * 1024, middlewares=http_middlewares())
     put_settings(app, settings)
+    share_seats(app)
     app[keys.CLOCK] = clock
     app[keys.CALENDARS] = Calendars.from_settings(settings.calendar)
     app[keys.READINESS] = Readiness()
@@ -76,7 +78,8 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> web.Applic
         database_ctx,
         # The stored runtime overrides / emergency switch, before anything routes calls or hands records over.
         calendar_store.calendar_ctx(keys.DATABASE, keys.CALENDARS),
-        wiring_auth.auth_ctx,  # accounts, sessions, seats
+        wiring_auth.auth_ctx,  # accounts, sessions
+        seat_api.seats_ctx,  # the seat map follows access's sessions (logout frees the seat; /api/me)
         # The FAQ's import_on_start writes on the shared connection: before any periodic writer starts.
         wiring_faq.faq_ctx,  # FAQ index
         records_wiring.records_ctx,  # records service; handover and retention tasks
@@ -119,6 +122,15 @@ def put_settings(app: web.Application, settings: Settings) -> None:
     app[telephony_keys.SETTINGS] = TelephonySettings(ami=settings.ami, agi=settings.agi,
                                                      call_control=settings.call_control)
     app[supervision_keys.ALERT_SETTINGS] = settings.alerts
+
+
+def share_seats(app: web.Application) -> SeatMap:
+    """Screenpop's seat map (who sits where), also handed to records as its seat lookup (the operator
+    of a contact) so records need not import screenpop."""
+    seats = SeatMap()
+    app[screenpop_keys.SEATS] = seats
+    app[records_keys.SEATS] = seats
+    return seats
 
 
 def http_middlewares() -> list[Middleware]:

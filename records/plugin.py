@@ -30,6 +30,13 @@ HANDOVER_INTERVAL_SECONDS = 60.0
 logger = logging.getLogger("records")
 
 
+class NoSeats:
+    """No seat map handed over (records alone, in tests): nobody sits anywhere."""
+
+    def user_at(self, interface: str) -> str | None:
+        return None
+
+
 def build_service(app: web.Application) -> RecordsService:
     return RecordsService(
         app[DATABASE], app[records_keys.SETTINGS], app[calendar_keys.CALENDARS], app[core_keys.CLOCK],
@@ -42,11 +49,8 @@ async def records_ctx(app: web.Application) -> AsyncIterator[None]:
     the retention purge, old backups deleted, the audit anchor logged)."""
     service = build_service(app)
     app[records_keys.SERVICE] = service
-    from access.web import SEATS
-    from screenpop.seats import SeatMap
-
-    seats: SeatMap = app.get(SEATS) or SeatMap()
-    app[records_keys.CALL_FEED] = CallFeed(service, seats, app.get(telephony_keys.TRACKER))
+    app[records_keys.CALL_FEED] = CallFeed(service, app.get(records_keys.SEATS) or NoSeats(),
+                                           app.get(telephony_keys.TRACKER))
     if service.trail.key is None:
         log_event(logger, "audit_key_missing", level=logging.WARNING,
                   hint="set records.audit_key (CTI_RECORDS__AUDIT_KEY_FILE): without it the chain is plain SHA-256")

@@ -34,7 +34,6 @@ from typing import Any, Literal
 
 from aiohttp import web
 
-from access.web import SEATS
 from cti.core import keys as core_keys
 from cti.core.logs import log_event
 from cti.core.principal import Principal, Role
@@ -52,7 +51,7 @@ from screenpop.desks import (
     QueuePauseResync,
 )
 from screenpop.hub import Hub
-from screenpop.keys import DESKS
+from screenpop.keys import DESKS, SEATS
 from screenpop.seats import SeatMap
 from telephony import keys as telephony_keys
 

@@ -27,7 +27,6 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import Gauge
 
-from access.web import SEATS
 from cti.calendar import keys as calendar_keys
 from cti.core import keys as core_keys
 from cti.core.clock import TOKYO
@@ -39,7 +38,7 @@ from records import keys as records_keys
 from screenpop import keys as screenpop_keys
 from screenpop import messages
 from screenpop.desk_service import finish_call, missed_ring
-from screenpop.keys import DISPATCHER
+from screenpop.keys import DISPATCHER, SEATS
 from screenpop.operator_api import FAQ_CREDIT
 from screenpop.pop import Contact, FaqSuggestion, OpenCallback, category_of, compose_pop
 from screenpop.references import CallReferences, tokyo_day

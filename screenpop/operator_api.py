@@ -22,14 +22,14 @@ from typing import Any
 from aiohttp import web
 
 from access.rules import OPERATOR_ROOM_ROLES, Access
-from access.web import ACCESS_ATTR, AUTH, SEATS, public, requires
+from access.web import ACCESS_ATTR, AUTH, public, requires
 from cti.calendar import keys as calendar_keys
 from cti.core import keys as core_keys
 from cti.core.http import current_principal
 from cti.core.logs import log_event
 from faq import keys as faq_keys
 from records import keys as records_keys
-from screenpop.keys import DISPATCHER
+from screenpop.keys import DISPATCHER, SEATS
 from telephony import keys as telephony_keys
 
 logger = logging.getLogger("cti.screenpop.web")

@@ -190,7 +190,9 @@ async def _presence(app: web.Application, hub: Hub, principal: Principal, msg: m
 def _session_ended(app: web.Application, token_hash: str, user_id: str) -> None:
     hub_of(app).expire_session(token_hash)
     hub_of(app).drop_history(user_id)
-    app[AUTH].seats.release_user(user_id)  # the desks hear of it and forget the row
+    seats = app.get(screenpop_keys.SEATS)
+    if seats is not None:
+        seats.release_user(user_id)  # the desks hear of it and forget the row
 
 
 def _describe(exc: ValidationError) -> str:
@@ -208,6 +210,9 @@ async def hub_ctx(app: web.Application) -> AsyncIterator[None]:
         heartbeat_seconds=settings.heartbeat_seconds,
     )
     app[screenpop_keys.HUB] = hub
+    auth = app.get(AUTH)
+    if auth is not None:  # a session that ended (logout, replaced by a login) loses its sockets at once
+        auth.session_ended.append(lambda token_hash, user_id: _expire_sockets(hub, token_hash, user_id))
     idle_seconds = app[access_keys.SETTINGS].security.session_idle_minutes * 60
     sweep = asyncio.create_task(_sweep_loop(app, min(30.0, idle_seconds / 4)), name="ws-session-sweep")
     try:
@@ -217,6 +222,12 @@ async def hub_ctx(app: web.Application) -> AsyncIterator[None]:
         with contextlib.suppress(asyncio.CancelledError):
             await sweep
         await hub.close_all()
+
+
+def _expire_sockets(hub: Hub, token_hash: str, user_id: str | None) -> None:
+    hub.expire_session(token_hash)
+    if user_id is not None:  # logout: the user's message history goes too
+        hub.drop_history(user_id)
 
 
 async def sweep_sessions(app: web.Application) -> int:

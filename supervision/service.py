@@ -69,8 +69,8 @@ def _thresholds(settings: AlertSettings) -> Thresholds:
 
 
 async def supervisor_ctx(app: web.Application) -> AsyncIterator[None]:
-    from access.web import SEATS
     from records import department_api
+    from screenpop.keys import SEATS
 
     settings = _alert_settings(app)
     calendars = app[calendar_keys.CALENDARS]

@@ -22,7 +22,7 @@ from cti.core.clock import TOKYO
 from cti.gateway import Database
 from screenpop import schema as screenpop_schema
 from screenpop.desk_service import desks_ctx
-from screenpop.seat_api import setup_seat_routes
+from screenpop.seat_api import seats_ctx, setup_seat_routes
 from screenpop.websocket import hub_ctx, setup_ws_routes
 
 ORIGIN = "http://cti.test:8080"
@@ -59,6 +59,7 @@ def build_app(db_path: Path, clock: Clock, settings: Settings, hasher: PasswordH
 
     app.cleanup_ctx.append(db_ctx)
     app.cleanup_ctx.append(auth_ctx)
+    app.cleanup_ctx.append(seats_ctx)
     app.cleanup_ctx.append(hub_ctx)
     app.cleanup_ctx.append(desks_ctx)  # seats and presence (screenpop)
     setup_auth_routes(app)

@@ -10,9 +10,9 @@ from pathlib import Path
 
 from supervisor_env import Env, make_env
 
-from access.web import SEATS
 from cti import keys
 from cti.core.clock import TOKYO
+from screenpop.keys import SEATS
 from supervision.alerts import Alert
 from supervision.event_feed import EventFeed
 from supervision.service import SUPERVISOR, _flush_on_shutdown
