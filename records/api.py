@@ -15,7 +15,7 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 from pydantic.json_schema import models_json_schema
 
-from cti.core.http import current_principal
+from cti.core.http import ApiError, current_principal
 from cti.core.logs import log_event
 from records import keys as records_keys
 from records import models as m
@@ -94,6 +94,22 @@ def _int_id(request: web.Request) -> int:
     if value is None:
         raise RecordsError(404, "not_found", "折り返し依頼の番号が正しくありません", "id")
     return value
+
+
+def guarded(handler: Handler) -> Handler:
+    """For handlers that call records (supervision's, the department API): ApiError and RecordsError
+    both become the error envelope (also where the app's error middleware is not mounted)."""
+
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except ApiError as err:
+            return err.response()
+        except RecordsError as err:
+            return error_response(err)
+
+    wrapped.__name__ = handler.__name__
+    return wrapped
 
 
 def _guard(handler: Handler) -> Handler:

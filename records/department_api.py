@@ -22,13 +22,14 @@ from typing import Any
 
 from aiohttp import web
 
+from access.route_access import DEPARTMENT_STAFF, require
+from cti.core.http import ApiError, json_response
 from cti.core.logs import log_event
 from cti.core.principal import Role
 from records import keys as records_keys
-from records.api import read_json_object
+from records.api import guarded, read_json_object
 from records.rules import SQLITE_MAX_ROWID, RecordsError, parse_record_id
 from records.settings import DepartmentScreenSettings
-from supervision.http import DEPARTMENT_STAFF, ApiError, guarded, json_response, require
 from telephony import keys as telephony_keys
 
 logger = logging.getLogger("screenpop.department")

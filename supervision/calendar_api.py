@@ -25,16 +25,17 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
+from access.route_access import SUPERVISORS, require
 from cti.calendar import keys as calendar_keys
 from cti.calendar.rules import Override, Which
 from cti.core import keys as core_keys
 from cti.core.clock import TOKYO
-from cti.core.http import current_principal
+from cti.core.http import ApiError, current_principal, json_object, json_response
 from cti.core.logs import log_event
 from cti.gateway import DATABASE
+from records.api import guarded
 from supervision import calendar_store as store
 from supervision.calendar_store import RUNTIME_PREFIX
-from supervision.http import SUPERVISORS, ApiError, guarded, json_body, json_response, require
 
 logger = logging.getLogger("cti.calendar.api")
 T = TypeVar("T")
@@ -120,7 +121,7 @@ async def get_emergency(request: web.Request) -> web.StreamResponse:
 @guarded
 async def set_emergency(request: web.Request) -> web.StreamResponse:
     who = require(request, SUPERVISORS, operator_room_only=True)
-    body = await json_body(request)
+    body = await json_object(request)
     unknown = set(body) - {"active", "reason"}
     if unknown:
         raise ApiError(422, "unknown_field", f"項目「{sorted(unknown)[0]}」は受け付けていません", sorted(unknown)[0])
@@ -149,7 +150,7 @@ async def list_overrides(request: web.Request) -> web.StreamResponse:
 @guarded
 async def add_override(request: web.Request) -> web.StreamResponse:
     who = require(request, SUPERVISORS, operator_room_only=True)
-    body = await json_body(request)
+    body = await json_object(request)
     unknown = set(body) - {"kind", "applies_to", "start", "end", "reason"}
     if unknown:
         raise ApiError(422, "unknown_field", f"項目「{sorted(unknown)[0]}」は受け付けていません", sorted(unknown)[0])

@@ -19,15 +19,17 @@ from typing import Any
 
 from aiohttp import web
 
+from access.route_access import SUPERVISORS, require
 from cti.core import keys as core_keys
+from cti.core.http import ApiError, json_response
 from cti.core.logs import log_event
 from cti.core.principal import Principal
 from cti.gateway import DATABASE, Gateway
 from faq.index import CATEGORY_LABELS
 from records import keys as records_keys
+from records.api import guarded
 from records.audit_trail import append_audit
 from records.rules import iso
-from supervision.http import SUPERVISORS, ApiError, guarded, json_response, require
 from supervision.reports import CallbackRow, CallRow, Period, build_report, parse_period, report_csv
 from supervision.wall_view import category_label
 

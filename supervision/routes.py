@@ -15,12 +15,14 @@ from pathlib import Path
 
 from aiohttp import web
 
+from access.route_access import SUPERVISORS, Handler, require
+from cti.core.http import ApiError, json_response
 from cti.core.logs import log_event
 from cti.core.principal import Role
 from cti.gateway import DATABASE
 from records import department_api
+from records.api import guarded
 from supervision import alert_store, calendar_api, reports_api
-from supervision.http import SUPERVISORS, ApiError, Handler, guarded, json_response, require
 from supervision.keys import SUPERVISOR
 from supervision.messages import AlertAcknowledged
 
