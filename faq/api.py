@@ -26,7 +26,7 @@ from aiohttp import web
 
 from access.web import requires
 from cti.core import keys as core_keys
-from cti.core.http import current_principal
+from cti.core.http import current_principal, error_response
 from cti.core.logs import log_event
 from cti.core.principal import Principal, Role
 from cti.gateway import DATABASE
@@ -97,8 +97,7 @@ def setup_faq_routes(app: web.Application) -> None:
 
 
 def error(status: int, message: str, field: str | None = None, code: str = "invalid") -> web.Response:
-    return web.json_response({"error": {"code": code, "message": message, "field": field}, "message": message},
-                             status=status, dumps=dumps)
+    return error_response(status, code, message, field)
 
 
 def authoring_error(exc: AuthoringError) -> web.Response:
@@ -128,16 +127,12 @@ async def faq_search(request: web.Request) -> web.Response:
     try:
         limit = int(raw_limit)
     except ValueError:
-        return _plain_error(400, f"limit must be an integer between 1 and {MAX_LIMIT}")
+        return error(400, f"limit must be an integer between 1 and {MAX_LIMIT}", "limit", "invalid_limit")
     try:
         body = search_body(service, query, limit)
     except ValueError as exc:
-        return _plain_error(400, str(exc))
+        return error(400, str(exc), code="invalid_query")
     return web.json_response(body, dumps=dumps)
-
-
-def _plain_error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message}, status=status)
 
 
 async def faq_entry(request: web.Request) -> web.Response:
@@ -149,7 +144,7 @@ async def faq_entry(request: web.Request) -> web.Response:
         return web.json_response(section_dict(section), dumps=dumps)
     entry = service.get(key)
     if entry is None:
-        return _plain_error(404, "no FAQ entry with this id")
+        return error(404, "no FAQ entry with this id", code="not_found")
     return web.json_response(entry_dict(entry, service.credit), dumps=dumps)
 
 

@@ -71,7 +71,7 @@ async def test_bad_search_requests_get_400(tmp_path: Path, params: dict[str, str
     async with TestClient(TestServer(make_app(tmp_path, str(FIXTURE)))) as client:
         response = await client.get("/api/faq/search", params=params)
         assert response.status == 400
-        assert message in (await response.json())["error"]
+        assert message in (await response.json())["error"]["message"]
 
 
 async def test_unknown_entry_is_404_and_empty_faq_searches_to_nothing(tmp_path: Path) -> None:
