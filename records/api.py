@@ -6,7 +6,6 @@ Every 4xx answers {"error": {"code", "message" (Japanese, names the field), "fie
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -15,7 +14,7 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 from pydantic.json_schema import models_json_schema
 
-from cti.core.http import ApiError, current_principal
+from cti.core.http import ApiError, current_principal, json_response
 from cti.core.logs import log_event
 from records import keys as records_keys
 from records import models as m
@@ -34,17 +33,7 @@ def _service(request: web.Request) -> RecordsService:
     return service
 
 
-def _json(data: Any, status: int = 200) -> web.Response:
-    return web.Response(
-        text=json.dumps(data, ensure_ascii=False, default=_default), status=status,
-        content_type="application/json", charset="utf-8",
-    )
-
-
-def _default(value: Any) -> Any:
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    raise TypeError(type(value).__name__)
+_json = json_response  # cti.core.http's: UTF-8 Japanese, ISO 8601 datetimes, not cached
 
 
 def error_response(err: RecordsError) -> web.Response:

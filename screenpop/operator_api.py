@@ -14,7 +14,6 @@ Errors are ``{"error": {"code", "message" (Japanese), "field"}}``.
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ from access.rules import OPERATOR_ROOM_ROLES, Access
 from access.web import ACCESS_ATTR, AUTH, public, requires
 from cti.calendar import keys as calendar_keys
 from cti.core import keys as core_keys
-from cti.core.http import current_principal
+from cti.core.http import current_principal, error_response, json_response
 from cti.core.logs import log_event
 from faq import keys as faq_keys
 from records import keys as records_keys
@@ -50,24 +49,6 @@ _PAGE_HEADERS = {
 
 _operator_only = requires(roles=OPERATOR_ROOM_ROLES, operator_room_only=True)
 _any_login = requires()
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, default=_default)
-
-
-def _default(value: Any) -> Any:
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    raise TypeError(type(value).__name__)
-
-
-def json_response(data: Any, status: int = 200) -> web.Response:
-    return web.json_response(data, status=status, dumps=_dumps, headers={"Cache-Control": "no-store"})
-
-
-def error_response(status: int, code: str, message: str, field: str | None = None) -> web.Response:
-    return json_response({"error": {"code": code, "message": message, "field": field}}, status)
 
 
 async def read_json_object(request: web.Request) -> dict[str, Any] | web.Response:

@@ -16,12 +16,12 @@ from aiohttp import web
 
 from access.rules import OPERATOR_ROOM_ROLES
 from access.web import AUTH, requires
-from cti.core.http import current_principal
+from cti.core.http import current_principal, error_response, json_response
 from cti.core.logs import log_event
 from cti.core.principal import Role
 from screenpop.desk_service import seat_taken
 from screenpop.keys import DESKS, SEATS
-from screenpop.operator_api import error_response, json_response, read_json_object
+from screenpop.operator_api import read_json_object
 from screenpop.seats import SeatError, SeatMap, SeatTaken
 
 logger = logging.getLogger("cti.screenpop.seats")
