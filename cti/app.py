@@ -25,7 +25,6 @@ from cti.config import Settings
 from cti.core.clock import Clock, system_clock
 from cti.core.http import error_middleware, json_guard_middleware, security_headers_middleware
 from cti.core.readiness import Readiness
-from cti.db import open_database
 from cti.gateway import Database
 from faq import api as wiring_faq
 from faq import keys as faq_keys
@@ -146,24 +145,14 @@ def http_middlewares() -> list[Middleware]:
 
 
 async def database_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The database gateway (every write goes through it), migrated before anything uses it.
-
-    keys.DB, the old shared aiosqlite connection, stays only while stores move to the gateway.
-    """
+    """The database gateway (every write goes through it), migrated before anything uses it."""
     gateway = await Database.open(app[keys.SETTINGS].store.path, migrations())
     app[keys.DATABASE] = gateway
-    try:
-        db = await open_database(app[keys.SETTINGS].store.path, migrations())
-    except BaseException:
-        await gateway.close()
-        raise
-    app[keys.DB] = db
     app[keys.READINESS].register("database", lambda: (True, {}))
     try:
         yield
     finally:
         app[keys.READINESS].unregister("database")
-        await db.close()
         await gateway.close()
 
 
@@ -195,10 +184,10 @@ async def _refresh_domain_gauges(app: web.Application) -> None:
         _CALLS.clear()
         for state, count in by_state.items():
             _CALLS.labels(state=state).set(count)
-    db = app.get(keys.DB)
+    db = app.get(keys.DATABASE)
     if db is not None:
-        async with db.execute("SELECT status, count(*) FROM callbacks GROUP BY status") as cursor:
-            rows = await cursor.fetchall()
+        rows = await db.read(
+            lambda conn: conn.execute("SELECT status, count(*) FROM callbacks GROUP BY status").fetchall())
         _CALLBACKS.clear()
         for status, count in rows:
             _CALLBACKS.labels(status=status).set(count)

@@ -20,11 +20,8 @@ from screenpop.keys import HUB
 from telephony.keys import AMI, TRACKER
 
 if TYPE_CHECKING:
-    import aiosqlite
-
     from cti.config import Settings
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
-DB: web.AppKey[aiosqlite.Connection] = web.AppKey("db")  # legacy shared connection, being retired
 
-__all__ = ["AMI", "CALENDARS", "CLOCK", "DATABASE", "DB", "FAQ", "HUB", "READINESS", "RECORDS", "SETTINGS", "TRACKER"]
+__all__ = ["AMI", "CALENDARS", "CLOCK", "DATABASE", "FAQ", "HUB", "READINESS", "RECORDS", "SETTINGS", "TRACKER"]

@@ -21,7 +21,6 @@ from cti.app import put_settings, share_seats
 from cti.calendar.rules import Calendars
 from cti.config import Settings
 from cti.core.principal import Role
-from cti.db import open_database
 from cti.gateway import Database
 from records.plugin import records_ctx
 from records.plugin import setup_routes as records_routes
@@ -122,9 +121,7 @@ async def make_env(
     async def db_ctx(app: web.Application) -> AsyncIterator[None]:
         migrations = {**records_migrations(), **wiring_supervisor.migrations(), **ACCOUNTS_MIGRATIONS}
         app[keys.DATABASE] = await Database.open(tmp_path / db_name, migrations)  # accounts use the gateway
-        app[keys.DB] = await open_database(tmp_path / db_name, migrations)
         yield
-        await app[keys.DB].close()
         await app[keys.DATABASE].close()
 
     async def users_ctx(app: web.Application) -> AsyncIterator[None]:
