@@ -131,5 +131,6 @@ async def test_department_user_works_a_request_to_closed_with_a_real_call(
         # another department's record by URL: the same 404 as a missing record, audited as denied
         resp = await page.request.get(f"{run.base_url}/api/records/callbacks/{other_id}")
         assert resp.status == 404
-        async with db.execute("SELECT count(*) FROM audit WHERE actor = 'zei1' AND outcome = 'denied'") as cur:
-            assert (await cur.fetchone())[0] == 1
+        row = await db.read(lambda c: c.execute(
+            "SELECT count(*) FROM audit WHERE actor = 'zei1' AND outcome = 'denied'").fetchone())
+        assert row[0] == 1

@@ -199,8 +199,9 @@ async def test_two_operators_pop_faq_consent_and_callback_by_keyboard(tmp_path: 
         await op1.locator("#outcome-save").focus()
         await op1.keyboard.press("Enter")
         await op1.locator("#outcome-done", has_text="折り返し依頼").wait_for()
-        async with db.execute("SELECT outcome, faq_entries FROM contacts WHERE call_id = ?", (CALL,)) as cur:
-            outcome, faq_entries = tuple(await cur.fetchone())
+        row = await db.read(lambda c: c.execute(
+            "SELECT outcome, faq_entries FROM contacts WHERE call_id = ?", (CALL,)).fetchone())
+        outcome, faq_entries = tuple(row)
         assert outcome == "callback_requested" and faq_entries != "[]"
 
         # hangup reaches the answering operator only
