@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from cti.cli_core import add_config_option, print_json, settings_or_exit
+from cti.core.cli import add_config_option, print_json
 from cti.core.principal import Role
 
 EXIT_FAILED = 1
@@ -84,7 +84,7 @@ def _run(args: argparse.Namespace, work: Callable[[Any], Awaitable[T]]) -> T:
     from cti.core.clock import system_clock
     from cti.gateway import Database
 
-    db_path = Path(args.db) if args.db else settings_or_exit(args).store.path
+    db_path = Path(args.db) if args.db else args.load_settings().store.path
 
     async def main() -> T:
         db = await Database.open(db_path, MIGRATIONS)
@@ -104,7 +104,7 @@ def _fail(command: str, exc: Exception) -> int:
 def _add(args: argparse.Namespace) -> int:
     from access.accounts import AccountError, validate_display_name, validate_role_department, validate_user_id
 
-    settings = settings_or_exit(args)
+    settings = args.load_settings()
     departments = [d.code for d in settings.records.departments]
     try:  # check what we can before asking for a password
         validate_user_id(args.user_id)

@@ -1,7 +1,8 @@
-"""The access component's state for the app's lifetime: accounts, sessions, throttle, seats.
+"""The access component's state for the app's lifetime: accounts, sessions, throttle, and the hooks
+through which other packages follow sessions (access imports none of them).
 
-``auth_ctx`` is a cleanup context (after the database's: it needs ``app[keys.DATABASE]`` and
-``app[keys.SETTINGS]``); it owns the task that purges idle sessions.
+``auth_ctx`` is a cleanup context (after the database's: it needs ``app[DATABASE]`` and
+``app[access_keys.SETTINGS]``); it owns the task that purges idle sessions.
 """
 
 from __future__ import annotations
@@ -11,24 +12,29 @@ import contextlib
 import logging
 import os
 import secrets
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
 from aiohttp import web
 from argon2 import PasswordHasher
 
+from access import keys as access_keys
 from access.accounts import AccountStore
 from access.passwords import PasswordWork, default_hasher
 from access.rules import IpNetwork, LoginThrottle, in_networks, parse_networks
 from access.sessions import SessionStore
-from cti import keys
+from cti.core import keys as core_keys
 from cti.core.clock import Clock, system_clock
 from cti.core.logs import log_event
-from screenpop.seats import SeatMap
+from cti.gateway import DATABASE
 
 logger = logging.getLogger("cti.screenpop.auth")  # the name supervision.service listens to
+
+
+SessionEnded = Callable[[str, "str | None"], None]
+MeParts = Callable[[str], dict[str, object]]
 
 
 @dataclass
@@ -36,20 +42,23 @@ class AuthContext:
     accounts: AccountStore
     sessions: SessionStore
     throttle: LoginThrottle
-    seats: SeatMap
     networks: tuple[IpNetwork, ...]
     allowed_origins: list[str]
     known_departments: list[str]
     clock: Clock
     trusted_proxies: tuple[IpNetwork, ...] = ()
     tls: bool = False  # cti itself serves HTTPS: cookies are Secure whatever the request says
+    # Registered by other packages' contexts (screenpop: seats, sockets). Called, in order, after a
+    # session's delete is committed: fn(token_hash, user_id); user_id is None when a login replaced it.
+    session_ended: list[SessionEnded] = field(default_factory=list)
+    # Their parts of /api/me and of the login answer: fn(user_id) -> extra keys (screenpop: "seat").
+    me_parts: list[MeParts] = field(default_factory=list)
 
     def from_operator_room(self, client_ip: str | None) -> bool:
         return in_networks(client_ip, self.networks)
 
 
 AUTH: web.AppKey[AuthContext] = web.AppKey("auth", AuthContext)
-SEATS: web.AppKey[SeatMap] = web.AppKey("seats", SeatMap)
 # Optional, set before startup: a cheaper argon2 hasher (tests) or tuned parameters.
 PASSWORD_HASHER: web.AppKey[PasswordHasher] = web.AppKey("password_hasher", PasswordHasher)
 
@@ -73,28 +82,25 @@ def stored_session_key(store: Path | None) -> bytes | None:
 
 
 async def auth_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Accounts, sessions, throttle and seats for the app's lifetime; owns the session purge task."""
-    settings = app[keys.SETTINGS]
-    db = app[keys.DATABASE]
-    clock = app.get(keys.CLOCK, system_clock)
+    """Accounts, sessions and throttle for the app's lifetime; owns the session purge task."""
+    settings = app[access_keys.SETTINGS]
+    db = app[DATABASE]
+    clock = app.get(core_keys.CLOCK, system_clock)
     sec = settings.security
     idle = timedelta(minutes=sec.session_idle_minutes)
-    seats = app.get(SEATS) or SeatMap()
     session_key = sec.session_key.get_secret_value().encode("utf-8") or stored_session_key(db.path)
     ctx = AuthContext(
         accounts=AccountStore(db, clock, PasswordWork(app.get(PASSWORD_HASHER) or default_hasher())),
         sessions=SessionStore(db, clock, idle, key=session_key),
         throttle=LoginThrottle(sec.login_max_failures, timedelta(seconds=sec.login_window_seconds)),
-        seats=seats,
         networks=parse_networks(sec.operator_networks),
         allowed_origins=list(sec.allowed_origins),
-        known_departments=[d.code for d in settings.records.departments],
+        known_departments=list(settings.known_departments),
         clock=clock,
         trusted_proxies=parse_networks(sec.trusted_proxies),
-        tls=settings.http.tls_cert is not None,
+        tls=settings.tls,
     )
     app[AUTH] = ctx
-    app[SEATS] = seats
     purge = asyncio.create_task(_purge_loop(ctx.sessions), name="session-purge")
     try:
         yield

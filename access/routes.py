@@ -21,7 +21,6 @@ from access.passwords import Busy
 from access.route_access import login_endpoint, public, requires
 from access.rules import OPERATOR_ROOM_ROLES, OUTSIDE_ROOM, account_key, ip_key
 from access.sessions import COOKIE_NAME, Session, SessionGone
-from cti import keys
 from cti.core.http import FORM_TYPES, ApiError, current_principal, has_lone_surrogate, json_object, json_response
 from cti.core.logs import log_event
 from cti.core.principal import Principal, Role
@@ -100,7 +99,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     old: Session | None = request.get(SESSION_KEY)
     if old is not None:  # no fixation: whatever came in is dropped, a new token goes out
         await ctx.sessions.delete(old.token_hash)
-        _expire_sockets(request.app, old.token_hash)
+        _session_ended(ctx, old.token_hash, None)
     try:
         token, session = await ctx.sessions.create(user.user_id)
     except SessionGone:  # disabled while logging in
@@ -130,12 +129,10 @@ def _landing(role: Role) -> str:
     return LANDING.get(role, "/department/")
 
 
-def _expire_sockets(app: web.Application, token_hash: str, user_id: str | None = None) -> None:
-    hub = app.get(keys.HUB)
-    if hub is not None:
-        hub.expire_session(token_hash)
-        if user_id is not None:
-            hub.drop_history(user_id)
+def _session_ended(ctx: AuthContext, token_hash: str, user_id: str | None) -> None:
+    """Tell the packages that follow sessions (screenpop frees the seat, closes the sockets)."""
+    for listener in ctx.session_ended:
+        listener(token_hash, user_id)
 
 
 def session_of(request: web.Request) -> Session:
@@ -151,8 +148,7 @@ async def logout(request: web.Request) -> web.StreamResponse:
     session = session_of(request)
     await ctx.sessions.delete(session.token_hash)
     # In-memory state only after the delete is committed.
-    ctx.seats.release_user(session.user_id)
-    _expire_sockets(request.app, session.token_hash, session.user_id)
+    _session_ended(ctx, session.token_hash, session.user_id)
     log_event(logger, "logout", user_id=session.user_id)
     response = json_response({"ok": True})
     response.del_cookie(COOKIE_NAME, path="/")
@@ -160,15 +156,17 @@ async def logout(request: web.Request) -> web.StreamResponse:
 
 
 def _me_payload(principal: Principal, session: Session, ctx: AuthContext) -> dict[str, Any]:
-    return {
+    payload: dict[str, Any] = {
         "user_id": principal.user_id,
         "role": principal.role.value,
         "department": principal.department,
         "display_name": principal.display_name,
         "csrf_token": session.csrf_token,
-        "seat": ctx.seats.seat_of(principal.user_id),
-        "idle_timeout_seconds": int(ctx.sessions.idle.total_seconds()),
     }
+    for part in ctx.me_parts:  # e.g. screenpop's "seat"
+        payload.update(part(principal.user_id))
+    payload["idle_timeout_seconds"] = int(ctx.sessions.idle.total_seconds())
+    return payload
 
 
 @requires()

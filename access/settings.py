@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
@@ -42,3 +43,13 @@ class SecuritySettings(BaseModel):
             except ValueError as exc:
                 raise ValueError(f"{text!r} is not a CIDR network: {exc}") from None
         return values
+
+
+@dataclass(frozen=True)
+class AccessSettings:
+    """What access reads of the configuration (access.keys.SETTINGS), handed over by the composition root:
+    the `[security]` section, whether cti serves HTTPS itself, and the department codes accounts may carry."""
+
+    security: SecuritySettings
+    tls: bool = False  # cti itself serves HTTPS: cookies are Secure whatever the request says
+    known_departments: tuple[str, ...] = ()

@@ -1,4 +1,4 @@
-"""aiohttp side of access: what other packages import, and the seat routes (moving to screenpop).
+"""aiohttp side of access: what other packages import.
 
 The pieces live in modules named after what they hold: access/context.py (AUTH, auth_ctx),
 access/middleware.py (auth_middleware), access/route_access.py (requires, public, add_path_access),
@@ -16,7 +16,7 @@ import logging
 
 from aiohttp import web
 
-from access.context import AUTH, PASSWORD_HASHER, SEATS, AuthContext, auth_ctx
+from access.context import AUTH, PASSWORD_HASHER, AuthContext, auth_ctx
 from access.middleware import (
     SESSION_KEY,
     SESSION_STATE_KEY,
@@ -36,7 +36,6 @@ __all__ = [
     "AUTH",
     "PASSWORD_HASHER",
     "PATH_RULES",
-    "SEATS",
     "SESSION_KEY",
     "SESSION_STATE_KEY",
     "Access",

@@ -14,29 +14,40 @@ from aiohttp.typedefs import Middleware
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Gauge, generate_latest
 
 from access import accounts
+from access import keys as access_keys
 from access import web as wiring_auth
 from access.middleware import client_address_middleware
+from access.settings import AccessSettings
 from cti import keys
-from cti.calendar import store as calendar_store
+from cti.calendar import keys as calendar_keys
 from cti.calendar.rules import Calendars
 from cti.config import Settings
 from cti.core.clock import Clock, system_clock
 from cti.core.http import error_middleware, json_guard_middleware, security_headers_middleware
 from cti.core.readiness import Readiness
-from cti.db import open_database
 from cti.gateway import Database
 from faq import api as wiring_faq
+from faq import keys as faq_keys
 from faq import store as faq_store
+from records import department_api
+from records import keys as records_keys
 from records import plugin as records_wiring
 from records import schema as records_schema
 from screenpop import desk_service, operator_api, seat_api
 from screenpop import dispatcher as wiring_web
+from screenpop import keys as screenpop_keys
 from screenpop import schema as screenpop_schema
 from screenpop import websocket as wiring_hub
+from screenpop.seats import SeatMap
+from screenpop.settings import ScreenSettings
+from supervision import calendar_store
+from supervision import keys as supervision_keys
 from supervision import service as wiring_supervisor
+from telephony import keys as telephony_keys
 from telephony import plugin as telephony_wiring
 from telephony import route_state
 from telephony.agi import plugin as wiring_agi
+from telephony.settings import TelephonySettings
 
 _STARTED = Gauge("cti_start_time_seconds", "Unix time the cti app started")
 _CALLS = Gauge("cti_calls", "Live calls by tracker state", ["state"])
@@ -56,7 +67,8 @@ def migrations() -> Mapping[str, Sequence[str]]:
 
 def create_app(settings: Settings, *, clock: Clock = system_clock) -> web.Application:
     app = web.Application(client_max_size=1024 * 1024, middlewares=http_middlewares())
-    app[keys.SETTINGS] = settings
+    put_settings(app, settings)
+    share_seats(app)
     app[keys.CLOCK] = clock
     app[keys.CALENDARS] = Calendars.from_settings(settings.calendar)
     app[keys.READINESS] = Readiness()
@@ -65,7 +77,8 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> web.Applic
         database_ctx,
         # The stored runtime overrides / emergency switch, before anything routes calls or hands records over.
         calendar_store.calendar_ctx(keys.DATABASE, keys.CALENDARS),
-        wiring_auth.auth_ctx,  # accounts, sessions, seats
+        wiring_auth.auth_ctx,  # accounts, sessions
+        seat_api.seats_ctx,  # the seat map follows access's sessions (logout frees the seat; /api/me)
         # The FAQ's import_on_start writes on the shared connection: before any periodic writer starts.
         wiring_faq.faq_ctx,  # FAQ index
         records_wiring.records_ctx,  # records service; handover and retention tasks
@@ -91,6 +104,34 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> web.Applic
     return app
 
 
+def put_settings(app: web.Application, settings: Settings) -> None:
+    """The whole Settings for the root, and each package's own sections under that package's key (the
+    same objects: a section changed in one place is changed for everyone)."""
+    app[keys.SETTINGS] = settings
+    app[calendar_keys.SETTINGS] = settings.calendar
+    app[access_keys.SETTINGS] = AccessSettings(
+        security=settings.security,
+        tls=settings.http.tls_cert is not None,
+        known_departments=tuple(d.code for d in settings.records.departments),
+    )
+    app[faq_keys.SETTINGS] = settings.faq
+    app[records_keys.SETTINGS] = settings.records
+    app[department_api.SCREEN_SETTINGS] = settings.department_screen
+    app[screenpop_keys.SETTINGS] = ScreenSettings(hub=settings.hub, desk=settings.desk)
+    app[telephony_keys.SETTINGS] = TelephonySettings(ami=settings.ami, agi=settings.agi,
+                                                     call_control=settings.call_control)
+    app[supervision_keys.ALERT_SETTINGS] = settings.alerts
+
+
+def share_seats(app: web.Application) -> SeatMap:
+    """Screenpop's seat map (who sits where), also handed to records as its seat lookup (the operator
+    of a contact) so records need not import screenpop."""
+    seats = SeatMap()
+    app[screenpop_keys.SEATS] = seats
+    app[records_keys.SEATS] = seats
+    return seats
+
+
 def http_middlewares() -> list[Middleware]:
     """Outermost first: errors become the envelope, the client address is resolved, every answer gets
     the security headers, access is decided, and only then is a JSON body read and checked."""
@@ -104,24 +145,14 @@ def http_middlewares() -> list[Middleware]:
 
 
 async def database_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The database gateway (every write goes through it), migrated before anything uses it.
-
-    keys.DB, the old shared aiosqlite connection, stays only while stores move to the gateway.
-    """
+    """The database gateway (every write goes through it), migrated before anything uses it."""
     gateway = await Database.open(app[keys.SETTINGS].store.path, migrations())
     app[keys.DATABASE] = gateway
-    try:
-        db = await open_database(app[keys.SETTINGS].store.path, migrations())
-    except BaseException:
-        await gateway.close()
-        raise
-    app[keys.DB] = db
     app[keys.READINESS].register("database", lambda: (True, {}))
     try:
         yield
     finally:
         app[keys.READINESS].unregister("database")
-        await db.close()
         await gateway.close()
 
 
@@ -153,10 +184,10 @@ async def _refresh_domain_gauges(app: web.Application) -> None:
         _CALLS.clear()
         for state, count in by_state.items():
             _CALLS.labels(state=state).set(count)
-    db = app.get(keys.DB)
+    db = app.get(keys.DATABASE)
     if db is not None:
-        async with db.execute("SELECT status, count(*) FROM callbacks GROUP BY status") as cursor:
-            rows = await cursor.fetchall()
+        rows = await db.read(
+            lambda conn: conn.execute("SELECT status, count(*) FROM callbacks GROUP BY status").fetchall())
         _CALLBACKS.clear()
         for status, count in rows:
             _CALLBACKS.labels(status=status).set(count)

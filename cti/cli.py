@@ -28,6 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # The packages' handlers load the settings through this (they do not import the composition root).
+    args.load_settings = lambda: cli_core.settings_or_exit(args)
     code: int = args.func(args)
     return code
 

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from cti.cli_core import add_config_option, print_json, settings_or_exit
+from cti.core.cli import add_config_option, print_json
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -78,7 +78,7 @@ def _db_options(parser: argparse.ArgumentParser) -> None:
 def _db_path(args: argparse.Namespace) -> Path:
     if args.db:
         return Path(args.db)
-    return settings_or_exit(args).store.path
+    return Path(args.load_settings().store.path)
 
 
 def _faq_import(args: argparse.Namespace) -> int:

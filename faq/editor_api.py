@@ -28,15 +28,16 @@ from aiohttp import web
 
 from access.rules import Access
 from access.web import add_path_access, requires
-from cti import keys
 from cti.core.http import current_principal
 from cti.core.logs import log_event
 from cti.core.principal import Principal, Role
 from faq import gaps as gap_rules
+from faq import keys as faq_keys
 from faq.api import authoring_error, dumps, entry_dict, error
 from faq.authoring import GAP_KINDS, AuthoringError, Draft
 from faq.documents import DocumentError
 from faq.service import FaqService
+from records import keys as records_keys
 
 logger = logging.getLogger("cti.faq.editor")
 
@@ -54,8 +55,8 @@ def is_editor(principal: Principal, public_information_department: str) -> bool:
 
 def _editor(request: web.Request) -> Principal | None:
     who = current_principal(request)
-    settings = request.app[keys.SETTINGS]
-    if who is None or not is_editor(who, settings.records.public_information_department):
+    settings = request.app[records_keys.SETTINGS]
+    if who is None or not is_editor(who, settings.public_information_department):
         return None
     return who
 
@@ -96,7 +97,7 @@ def _text(body: dict[str, Any], key: str, required: bool = True) -> str:
 
 
 def _service(request: web.Request) -> FaqService:
-    service: FaqService = request.app[keys.FAQ]
+    service: FaqService = request.app[faq_keys.FAQ]
     return service
 
 
@@ -178,7 +179,7 @@ async def retire(request: web.Request, who: Principal) -> web.Response:
 async def _gap_list(request: web.Request, who: Principal) -> tuple[list[gap_rules.Gap], list[str]]:
     """Every gap the editor may see; sources that refuse or are missing are named, not fatal."""
     service = _service(request)
-    records = request.app.get(keys.RECORDS)
+    records = request.app.get(records_keys.SERVICE)
     calls: list[dict[str, Any]] = []
     callbacks: list[dict[str, Any]] = []
     missing: list[str] = []
@@ -191,7 +192,7 @@ async def _gap_list(request: web.Request, who: Principal) -> tuple[list[gap_rule
             callbacks = await records.list_callbacks(who, status="closed", limit=500)
         except Exception:
             missing.append("折り返し")
-        names = {d.code: d.name for d in request.app[keys.SETTINGS].records.departments}
+        names = {d.code: d.name for d in request.app[records_keys.SETTINGS].departments}
         callbacks = [{**c, "department_name": names.get(c.get("department") or "", c.get("department"))}
                      for c in callbacks]
     else:
@@ -233,7 +234,7 @@ async def delete_synonym(request: web.Request, who: Principal) -> web.Response:
 
 async def reimport_documents(request: web.Request, who: Principal) -> web.Response:
     """Re-read the configured folder of the ward's sources ([faq] documents_dir); live at once."""
-    folder = request.app[keys.SETTINGS].faq.documents_dir
+    folder = request.app[faq_keys.SETTINGS].documents_dir
     if not folder:
         return error(409, "資料フォルダ（[faq] documents_dir）が設定されていません", code="not_configured")
     try:

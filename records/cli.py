@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from cti.cli_core import add_config_option, settings_or_exit
+from cti.core.cli import add_config_option
 from cti.core.principal import Principal, Role
 
 T = TypeVar("T")
@@ -59,7 +59,7 @@ def _cli_principal() -> Principal:
 
 
 def _with_service(args: argparse.Namespace, work: Callable[[Any, Path], Awaitable[T]]) -> T:
-    settings = settings_or_exit(args)
+    settings = args.load_settings()
 
     async def run() -> T:
         from cti.calendar.rules import Calendars
@@ -121,7 +121,7 @@ def _backup(args: argparse.Namespace) -> int:
     from records.backups import backup, new_backup_path
     from records.retention import terminal_progress
 
-    settings = settings_or_exit(args)
+    settings = args.load_settings()
     src = Path(settings.store.path)
     if not src.exists():
         print(f"cti backup: database {src} does not exist", file=sys.stderr)
@@ -166,7 +166,7 @@ def _audit_verify(args: argparse.Namespace) -> int:
 
     count, problems, last = _with_service(args, check)
     if not problems:
-        keyed = "HMAC-keyed" if settings_or_exit(args).records.audit_key else "NOT keyed (set records.audit_key)"
+        keyed = "HMAC-keyed" if args.load_settings().records.audit_key else "NOT keyed (set records.audit_key)"
         print(f"audit trail OK: {count} rows, hash chain intact ({keyed})"
               + (f"; matches {len(anchors)} anchor(s)" if anchors else "")
               + (f"; head {last}" if last else ""))

@@ -25,7 +25,6 @@ from records import contacts as contact_units
 from records import pop_view, rules
 from records.calls import OpenCalls
 from records.denials import Denied, Refused, run_scoped
-from records.legacy import LegacyTransactions
 from records.models import AttemptIn, CallbackIn, CloseIn, ConsentIn, ContactUpdate
 from records.rules import Access, Action, RecordsError, Status, iso
 from records.settings import RecordsSettings
@@ -61,10 +60,6 @@ class RecordsService:
         self.calls = OpenCalls(timedelta(minutes=settings.after_call_minutes))
         self.departments: dict[str, str] = {d.code: d.name for d in settings.departments}
         self.public_info = settings.public_information_department
-        # transitional, for supervision/ and cti/calendar/ (see records.legacy)
-        self.legacy = LegacyTransactions(self.trail)
-        self.transaction = self.legacy.transaction
-        self.audit = self.legacy.audit
 
     def now(self) -> datetime:
         return require_aware(self.clock(), "clock()")

@@ -34,10 +34,11 @@ from typing import Any, Literal
 
 from aiohttp import web
 
-from access.web import SEATS
-from cti import keys
+from cti.core import keys as core_keys
 from cti.core.logs import log_event
 from cti.core.principal import Principal, Role
+from cti.gateway import DATABASE
+from screenpop import keys as screenpop_keys
 from screenpop import messages as m
 from screenpop.desks import (
     MISSED_RING_REASON,
@@ -50,8 +51,9 @@ from screenpop.desks import (
     QueuePauseResync,
 )
 from screenpop.hub import Hub
-from screenpop.keys import DESKS
+from screenpop.keys import DESKS, SEATS
 from screenpop.seats import SeatMap
+from telephony import keys as telephony_keys
 
 logger = logging.getLogger("cti.screenpop.desks")
 
@@ -63,7 +65,7 @@ class PresenceUnavailable(Exception):
 
 
 def _telephony(app: web.Application) -> Any:
-    return app.get(keys.AMI)
+    return app.get(telephony_keys.AMI)
 
 
 def link_state(app: web.Application) -> Literal["up", "down", "off"]:
@@ -79,7 +81,7 @@ def queue_paused(app: web.Application, interface: str | None) -> bool | None:
     board = getattr(telephony, "presence", None)
     if board is None or interface is None or not telephony.client.connected:
         return None
-    member = board.get(app[keys.SETTINGS].ami.queue, interface)
+    member = board.get(app[telephony_keys.SETTINGS].ami.queue, interface)
     if member is None or not member.logged_in:
         return None
     return bool(member.paused)
@@ -89,7 +91,7 @@ def wrapup_end(app: web.Application, desk: Desk) -> datetime | None:
     """When this desk's 後処理 ends by itself (None: it is not in 後処理)."""
     if desk.presence != "pause" or desk.reason != WRAPUP_REASON:
         return None
-    return desk.changed_at + timedelta(seconds=app[keys.SETTINGS].desk.wrapup_seconds)
+    return desk.changed_at + timedelta(seconds=app[screenpop_keys.SETTINGS].desk.wrapup_seconds)
 
 
 def presence_message(app: web.Application, desk: Desk) -> m.Presence:
@@ -114,7 +116,7 @@ def desk_state(app: web.Application, user_id: str) -> m.DeskState:
 
 def announce(app: web.Application, desk: Desk) -> None:
     """Tell the operator (every socket) and the supervisors about this desk's presence."""
-    hub = app.get(keys.HUB)
+    hub = app.get(screenpop_keys.HUB)
     if not isinstance(hub, Hub):
         return
     update = presence_message(app, desk)
@@ -168,7 +170,7 @@ async def _pause_freed_seat(app: web.Application, user_id: str, interface: str) 
 async def finish_call(app: web.Application, user_id: str, call_id: str) -> None:
     """The operator's answered call is over: 後処理, unless they chose another away reason meanwhile."""
     book = app.get(DESKS)
-    if book is None or app[keys.SETTINGS].desk.wrapup_seconds == 0:
+    if book is None or app[screenpop_keys.SETTINGS].desk.wrapup_seconds == 0:
         return
     desk = book.desk(user_id)
     if desk is None or desk.interface is None:
@@ -182,7 +184,7 @@ async def finish_call(app: web.Application, user_id: str, call_id: str) -> None:
 async def missed_ring(app: web.Application, user_id: str, call_id: str) -> None:
     """The operator's phone rang out: away (不在着信), so the queue stops offering them calls."""
     book = app.get(DESKS)
-    if book is None or not app[keys.SETTINGS].desk.away_on_missed_ring:
+    if book is None or not app[screenpop_keys.SETTINGS].desk.away_on_missed_ring:
         return
     desk = book.desk(user_id)
     if desk is None or desk.interface is None or desk.presence == "pause":
@@ -193,7 +195,7 @@ async def missed_ring(app: web.Application, user_id: str, call_id: str) -> None:
 
 async def end_expired_wrapups(app: web.Application) -> list[str]:
     """Back to 受付可 whoever's 後処理 has run its time; returns their user ids."""
-    now = app[keys.CLOCK]()
+    now = app[core_keys.CLOCK]()
     ended = []
     for desk in app[DESKS].desks():
         until = wrapup_end(app, desk)
@@ -250,10 +252,11 @@ def _on_board_change(app: web.Application, seats: SeatMap) -> Any:
 def queue_member_interfaces(app: web.Application) -> list[str]:
     """The operators queue's members as the PBX reports them (the AMI link's presence board); empty
     while the link has not synced yet, when seats are only checked for their form."""
-    board = getattr(app.get(keys.AMI), "presence", None)
-    if board is None:
+    telephony = app.get(telephony_keys.AMI)
+    settings = app.get(telephony_keys.SETTINGS)
+    if telephony is None or settings is None:
         return []
-    return sorted({m.interface for m in board.members(app[keys.SETTINGS].ami.queue)})
+    return sorted({m.interface for m in telephony.presence.members(settings.ami.queue)})
 
 
 async def desks_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -262,7 +265,7 @@ async def desks_ctx(app: web.Application) -> AsyncIterator[None]:
         seats = app[SEATS] = SeatMap()
     if seats.known is None:
         seats.known = lambda: queue_member_interfaces(app)
-    book = DeskBook(app[keys.DATABASE], seats, app[keys.CLOCK])
+    book = DeskBook(app[DATABASE], seats, app[core_keys.CLOCK])
     await book.load()
 
     async def seat_freed(user_id: str, interface: str) -> None:
@@ -270,7 +273,7 @@ async def desks_ctx(app: web.Application) -> AsyncIterator[None]:
 
     book.seat_freed = seat_freed
     app[DESKS] = book
-    hub = app.get(keys.HUB)
+    hub = app.get(screenpop_keys.HUB)
     if isinstance(hub, Hub):
 
         async def on_presence(principal: Principal, msg: m.PresenceSet) -> None:

@@ -4,7 +4,7 @@ create_app (after the records, FAQ, AMI, hub and desks contexts)::
 
     app.cleanup_ctx.append(pop_ctx)      # screenpop.dispatcher.pop_ctx
 
-``PopDispatcher`` listens to the tracker's domain events (``app[keys.AMI].domain_listeners``),
+``PopDispatcher`` listens to the tracker's domain events (``app[telephony_keys.AMI].domain_listeners``),
 feeds the pure router (screenpop/router.py) and carries out its actions through the hub; a pop is
 composed (screenpop/pop.py, the wire model screenpop.messages.Pop) from the caller's history and
 open callbacks (records), FAQ suggestions and the office status at the moment of the answer.
@@ -27,19 +27,24 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import Gauge
 
-from access.web import SEATS
-from cti import keys
+from cti.calendar import keys as calendar_keys
+from cti.core import keys as core_keys
 from cti.core.clock import TOKYO
 from cti.core.logs import log_event
 from cti.core.principal import Principal
+from cti.gateway import DATABASE
+from faq import keys as faq_keys
+from records import keys as records_keys
+from screenpop import keys as screenpop_keys
 from screenpop import messages
 from screenpop.desk_service import finish_call, missed_ring
-from screenpop.keys import DISPATCHER
+from screenpop.keys import DISPATCHER, SEATS
 from screenpop.operator_api import FAQ_CREDIT
 from screenpop.pop import Contact, FaqSuggestion, OpenCallback, category_of, compose_pop
 from screenpop.references import CallReferences, tokyo_day
 from screenpop.router import Action, CallFinished, ComposePop, Notify, PopRouter, RingNotAnswered
 from screenpop.seats import SeatMap
+from telephony import keys as telephony_keys
 
 logger = logging.getLogger("cti.screenpop.pop")
 
@@ -126,7 +131,7 @@ class PopDispatcher:
         return await self.references.assign(call_id, at)
 
     def _send(self, user_id: str, message: Any) -> None:
-        hub = self.app.get(keys.HUB)
+        hub = self.app.get(screenpop_keys.HUB)
         if hub is None:
             log_event(logger, "pop_no_hub", logging.WARNING, user_id=user_id, type=message.type)
             return
@@ -146,10 +151,10 @@ class PopDispatcher:
     async def build_pop(self, action: ComposePop) -> messages.Pop:
         """The pop for `action`: lookups, then the pure composition (screenpop/pop.py)."""
         app = self.app
-        now = app[keys.CLOCK]()
-        office = app[keys.CALENDARS].office(now)
+        now = app[core_keys.CLOCK]()
+        office = app[calendar_keys.CALENDARS].office(now)
         number = action.call.caller_number
-        records = app.get(keys.RECORDS)
+        records = app.get(records_keys.SERVICE)
         history_rows: list[dict[str, Any]] = []
         callback_rows: list[dict[str, Any]] = []
         if records is not None and number:
@@ -168,15 +173,15 @@ class PopDispatcher:
                          status_text=cb.get("status_text") or cb["status"], handover_date=cb["handover_date"])
             for cb in callback_rows
         ]
-        faq = app.get(keys.FAQ)
+        faq = app.get(faq_keys.FAQ)
         suggestions: list[FaqSuggestion] = []
         credit = FAQ_CREDIT
         if faq is not None:
-            limit = app[keys.SETTINGS].faq.suggestions
+            limit = app[faq_keys.SETTINGS].suggestions
             category, _ = category_of(action.call.category)
             suggestions = [FaqSuggestion(id=e.id, question=e.question) for e in faq.suggest(category, [], limit)]
             credit = faq.credit or FAQ_CREDIT
-        names = {d.code: d.name for d in app[keys.SETTINGS].records.departments}
+        names = {d.code: d.name for d in app[records_keys.SETTINGS].departments}
         return compose_pop(action.call, office, history, callbacks, suggestions, now=now, faq_credit=credit,
                            department_names=names)
 
@@ -225,22 +230,22 @@ async def pop_ctx(app: web.Application) -> AsyncIterator[None]:
     if seats is None:  # auth_ctx normally made it
         seats = SeatMap()
         app[SEATS] = seats
-    database = app.get(keys.DATABASE)
+    database = app.get(DATABASE)
     references = CallReferences(database) if database is not None else None
     if references is not None:
-        now = app[keys.CLOCK]()
+        now = app[core_keys.CLOCK]()
         await references.prime(now)
         # at start: the look-up rows go with the call records' retention (no personal data in them)
-        keep_from = now - timedelta(days=app[keys.SETTINGS].records.retention_days)
+        keep_from = now - timedelta(days=app[records_keys.SETTINGS].retention_days)
         await references.forget_before(tokyo_day(keep_from))
     dispatcher = PopDispatcher(app, seats, references)
     app[DISPATCHER] = dispatcher
-    telephony = app.get(keys.AMI)
+    telephony = app.get(telephony_keys.AMI)
     listeners = getattr(telephony, "domain_listeners", None)
     if listeners is not None:
         listeners.append(dispatcher.on_events)
-    hub = app.get(keys.HUB)
-    faq = app.get(keys.FAQ)
+    hub = app.get(screenpop_keys.HUB)
+    faq = app.get(faq_keys.FAQ)
     faq_hooked = False
     if hub is not None and faq is not None and getattr(hub, "on_faq_search", None) is None:
 

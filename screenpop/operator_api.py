@@ -14,7 +14,6 @@ Errors are ``{"error": {"code", "message" (Japanese), "field"}}``.
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -22,11 +21,15 @@ from typing import Any
 from aiohttp import web
 
 from access.rules import OPERATOR_ROOM_ROLES, Access
-from access.web import ACCESS_ATTR, AUTH, SEATS, public, requires
-from cti import keys
-from cti.core.http import current_principal
+from access.web import ACCESS_ATTR, AUTH, public, requires
+from cti.calendar import keys as calendar_keys
+from cti.core import keys as core_keys
+from cti.core.http import current_principal, error_response, json_response
 from cti.core.logs import log_event
-from screenpop.keys import DISPATCHER
+from faq import keys as faq_keys
+from records import keys as records_keys
+from screenpop.keys import DISPATCHER, SEATS
+from telephony import keys as telephony_keys
 
 logger = logging.getLogger("cti.screenpop.web")
 
@@ -46,24 +49,6 @@ _PAGE_HEADERS = {
 
 _operator_only = requires(roles=OPERATOR_ROOM_ROLES, operator_room_only=True)
 _any_login = requires()
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, default=_default)
-
-
-def _default(value: Any) -> Any:
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    raise TypeError(type(value).__name__)
-
-
-def json_response(data: Any, status: int = 200) -> web.Response:
-    return web.json_response(data, status=status, dumps=_dumps, headers={"Cache-Control": "no-store"})
-
-
-def error_response(status: int, code: str, message: str, field: str | None = None) -> web.Response:
-    return json_response({"error": {"code": code, "message": message, "field": field}}, status)
 
 
 async def read_json_object(request: web.Request) -> dict[str, Any] | web.Response:
@@ -101,11 +86,11 @@ setattr(operator_page, ACCESS_ATTR, Access(public=True, operator_room_only=True)
 @_any_login
 async def operator_config(request: web.Request) -> web.Response:
     app = request.app
-    settings = app[keys.SETTINGS]
-    faq = app.get(keys.FAQ)
-    script = settings.records.consent_script
+    settings = app[records_keys.SETTINGS]
+    faq = app.get(faq_keys.FAQ)
+    script = settings.consent_script
     seats: set[str] = set()
-    telephony = app.get(keys.AMI)
+    telephony = app.get(telephony_keys.AMI)
     board = getattr(telephony, "presence", None)
     if board is not None:
         seats |= {m.interface for m in board.members()}
@@ -114,7 +99,7 @@ async def operator_config(request: web.Request) -> web.Response:
         seats |= set(seat_map.snapshot())
     return json_response({
         "departments": [
-            {"code": d.code, "name": d.name, "transfer": d.transfer_extension} for d in settings.records.departments
+            {"code": d.code, "name": d.name, "transfer": d.transfer_extension} for d in settings.departments
         ],
         "consent_script": {"id": script.id, "version": script.version, "text": script.text},
         "faq_credit": (faq.credit if faq is not None else "") or FAQ_CREDIT,
@@ -124,8 +109,8 @@ async def operator_config(request: web.Request) -> web.Response:
 
 @_any_login
 async def office_status(request: web.Request) -> web.Response:
-    now = request.app[keys.CLOCK]()
-    status = request.app[keys.CALENDARS].office(now)
+    now = request.app[core_keys.CLOCK]()
+    status = request.app[calendar_keys.CALENDARS].office(now)
     return json_response({
         "open": status.open,
         "reason": status.reason,
@@ -139,7 +124,7 @@ async def today_calls(request: web.Request) -> web.Response:
     principal = current_principal(request)
     assert principal is not None
     dispatcher = request.app.get(DISPATCHER)
-    items = dispatcher.today(principal.user_id, request.app[keys.CLOCK]()) if dispatcher else []
+    items = dispatcher.today(principal.user_id, request.app[core_keys.CLOCK]()) if dispatcher else []
     return json_response({"items": items})
 
 
@@ -153,7 +138,7 @@ async def current_call(request: web.Request) -> web.Response:
 
 
 def _control(request: web.Request) -> Any:
-    telephony = request.app.get(keys.AMI)
+    telephony = request.app.get(telephony_keys.AMI)
     return getattr(telephony, "control", None)
 
 
@@ -166,19 +151,19 @@ async def transfer_call(request: web.Request) -> web.Response:
     if isinstance(body, web.Response):
         return body
     code = body.get("department")
-    departments = {d.code: d for d in request.app[keys.SETTINGS].records.departments}
+    departments = {d.code: d for d in request.app[records_keys.SETTINGS].departments}
     department = departments.get(code) if isinstance(code, str) else None
     if department is None or not department.transfer_extension:
         return error_response(422, "invalid_field", "転送先の課が正しくありません", "department")
     dispatcher = request.app.get(DISPATCHER)
     if dispatcher is None or dispatcher.router.answered_by(call_id) != principal.user_id:
         return error_response(403, "not_your_call", "この通話はあなたが対応中の通話ではありません", "call_id")
-    now = request.app[keys.CLOCK]()
-    office = request.app[keys.CALENDARS].office(now)
+    now = request.app[core_keys.CLOCK]()
+    office = request.app[calendar_keys.CALENDARS].office(now)
     if not office.open:
         message = f"区役所が閉庁中（{office.reason_text}）のため転送できません"
         return error_response(409, "office_closed", message, "department")
-    telephony = request.app.get(keys.AMI)
+    telephony = request.app.get(telephony_keys.AMI)
     tracker = getattr(telephony, "tracker", None)
     snapshot = tracker.get(call_id) if tracker is not None else None
     channel = getattr(snapshot, "citizen_channel", None)

@@ -11,20 +11,38 @@ Seats are kept by the desks (screenpop/desks.py, in the database), so they survi
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
 
 from aiohttp import web
 
 from access.rules import OPERATOR_ROOM_ROLES
-from access.web import requires
-from cti.core.http import current_principal
+from access.web import AUTH, requires
+from cti.core.http import current_principal, error_response, json_response
 from cti.core.logs import log_event
 from cti.core.principal import Role
 from screenpop.desk_service import seat_taken
-from screenpop.keys import DESKS
-from screenpop.operator_api import error_response, json_response, read_json_object
-from screenpop.seats import SeatError, SeatTaken, SeatUnknown, seat_label
+from screenpop.keys import DESKS, SEATS
+from screenpop.operator_api import read_json_object
+from screenpop.seats import SeatError, SeatMap, SeatTaken, SeatUnknown, seat_label
 
 logger = logging.getLogger("cti.screenpop.seats")
+
+
+async def seats_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Right after access's context: the seat map (the composition root's, or a new one), followed by
+    access: a session's end (logout) frees the user's seat, and /api/me tells the user's seat."""
+    seats = app.get(SEATS)
+    if seats is None:
+        seats = app[SEATS] = SeatMap()
+    auth = app[AUTH]
+    auth.session_ended.append(lambda _token_hash, user_id: _free_seat(seats, user_id))
+    auth.me_parts.append(lambda user_id: {"seat": seats.seat_of(user_id)})
+    yield
+
+
+def _free_seat(seats: SeatMap, user_id: str | None) -> None:
+    if user_id is not None:  # a login replacing a session keeps the seat
+        seats.release_user(user_id)
 
 
 @requires(roles=OPERATOR_ROOM_ROLES | {Role.ADMIN}, operator_room_only=True)

@@ -1,7 +1,8 @@
-"""Configuration of the operator-facing side: websocket hub, FAQ, alerts, department screen (the
-`[security]` section lives in access/settings.py)."""
+"""Configuration of the operator screen: the websocket hub (`[hub]`) and the operator desk (`[desk]`)."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -28,38 +29,9 @@ class DeskSettings(BaseModel):
     away_on_missed_ring: bool = Field(True, description="a ring not answered sets the operator 離席（不在着信）")
 
 
-class FaqSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+@dataclass(frozen=True)
+class ScreenSettings:
+    """The sections screenpop reads (screenpop.keys.SETTINGS), handed over by the composition root."""
 
-    import_on_start: str | None = Field(None, description="FAQ file imported at start if the FAQ is empty")
-    documents_dir: str | None = Field(
-        None, description="folder of the ward's other sources (faq/FORMAT.md), imported at start and from /faq/editor/"
-    )
-    suggestions: int = Field(5, ge=0, le=20)
-    # IVR category code (koseki, zei, hoken, gomi, kosodate, other) -> the FAQ categories it covers;
-    # codes given here replace those of the built-in mapping (faq/index.py DEFAULT_CATEGORY_MAP).
-    category_map: dict[str, list[str]] | None = None
-
-
-class AlertSettings(BaseModel):
-    """Access alerts (supervision/alerts.py): thresholds for incident reporting."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    reads_per_hour: int = Field(100, ge=1, description="records one account may read within an hour")
-    off_hours_department_reads: bool = Field(True, description="alert when department staff read while closed")
-    failed_logins: int = Field(10, ge=1, description="failed logins (any account) that make a burst")
-    failed_login_window_seconds: int = Field(300, ge=1)
-    cooldown_seconds: int = Field(3600, ge=0, description="the same alert for the same account at most this often")
-    poll_seconds: float = Field(2.0, gt=0, description="how often the audit trail is read")
-
-
-class DepartmentScreenSettings(BaseModel):
-    """The department screen (records/department_api.py): how a staff member's own phone is dialled."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    staff_phone: str = Field(
-        "PJSIP/{extension}", pattern=r"^[A-Za-z0-9_]+/[^\s]*\{extension\}[^\s]*$",
-        description="dial string of the staff phone rung first on click-to-call; {extension} is the user's extension",
-    )
+    hub: HubSettings
+    desk: DeskSettings

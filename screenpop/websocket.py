@@ -2,7 +2,7 @@
 
 The lead's create_app calls (after auth_ctx, which this needs)::
 
-    app.cleanup_ctx.append(hub_ctx)   # owns the Hub (app[cti.keys.HUB]) and its session sweep task
+    app.cleanup_ctx.append(hub_ctx)   # owns the Hub (app[screenpop.keys.HUB]) and its session sweep task
     setup_ws_routes(app)
 
 Handshake order: Origin (403 unless in settings.security.allowed_origins) -> session (401 without a
@@ -25,6 +25,7 @@ from collections.abc import AsyncIterator
 from aiohttp import WebSocketError, WSCloseCode, WSMsgType, web
 from pydantic import ValidationError
 
+from access import keys as access_keys
 from access.rules import OUTSIDE_ROOM, Access, decide, origin_allowed
 from access.web import (
     AUTH,
@@ -35,10 +36,10 @@ from access.web import (
     log_outside_room,
     public,
 )
-from cti import keys
 from cti.core.http import current_principal
 from cti.core.logs import log_event
 from cti.core.principal import Principal
+from screenpop import keys as screenpop_keys
 from screenpop import messages as m
 from screenpop.hub import Hub
 from screenpop.hub_connection import Connection
@@ -47,7 +48,7 @@ logger = logging.getLogger("cti.screenpop.ws")
 
 
 def hub_of(app: web.Application) -> Hub:
-    hub = app[keys.HUB]
+    hub = app[screenpop_keys.HUB]
     assert isinstance(hub, Hub)
     return hub
 
@@ -61,7 +62,7 @@ async def ws_schema(request: web.Request) -> web.Response:
 async def ws_handler(request: web.Request) -> web.StreamResponse:
     app = request.app
     ctx = app[AUTH]
-    settings = app[keys.SETTINGS]
+    settings = app[screenpop_keys.SETTINGS]
     hub = hub_of(app)
     if not origin_allowed(request.headers.get("Origin"), ctx.allowed_origins, require=True):
         log_event(logger, "ws_origin_rejected", logging.WARNING, client_ip=request.remote)
@@ -189,7 +190,9 @@ async def _presence(app: web.Application, hub: Hub, principal: Principal, msg: m
 def _session_ended(app: web.Application, token_hash: str, user_id: str) -> None:
     hub_of(app).expire_session(token_hash)
     hub_of(app).drop_history(user_id)
-    app[AUTH].seats.release_user(user_id)  # the desks hear of it and forget the row
+    seats = app.get(screenpop_keys.SEATS)
+    if seats is not None:
+        seats.release_user(user_id)  # the desks hear of it and forget the row
 
 
 def _describe(exc: ValidationError) -> str:
@@ -200,14 +203,17 @@ def _describe(exc: ValidationError) -> str:
 
 async def hub_ctx(app: web.Application) -> AsyncIterator[None]:
     """Own the hub for the app's lifetime: create it, sweep ended sessions, close every socket at exit."""
-    settings = app[keys.SETTINGS].hub
+    settings = app[screenpop_keys.SETTINGS].hub
     hub = Hub(
         queue_size=settings.client_queue_size,
         replay_window=settings.replay_window,
         heartbeat_seconds=settings.heartbeat_seconds,
     )
-    app[keys.HUB] = hub
-    idle_seconds = app[keys.SETTINGS].security.session_idle_minutes * 60
+    app[screenpop_keys.HUB] = hub
+    auth = app.get(AUTH)
+    if auth is not None:  # a session that ended (logout, replaced by a login) loses its sockets at once
+        auth.session_ended.append(lambda token_hash, user_id: _expire_sockets(hub, token_hash, user_id))
+    idle_seconds = app[access_keys.SETTINGS].security.session_idle_minutes * 60
     sweep = asyncio.create_task(_sweep_loop(app, min(30.0, idle_seconds / 4)), name="ws-session-sweep")
     try:
         yield
@@ -216,6 +222,12 @@ async def hub_ctx(app: web.Application) -> AsyncIterator[None]:
         with contextlib.suppress(asyncio.CancelledError):
             await sweep
         await hub.close_all()
+
+
+def _expire_sockets(hub: Hub, token_hash: str, user_id: str | None) -> None:
+    hub.expire_session(token_hash)
+    if user_id is not None:  # logout: the user's message history goes too
+        hub.drop_history(user_id)
 
 
 async def sweep_sessions(app: web.Application) -> int:
@@ -253,6 +265,6 @@ def setup_ws_routes(app: web.Application) -> None:
 
 
 async def _close_sockets(app: web.Application) -> None:
-    hub = app.get(keys.HUB)
+    hub = app.get(screenpop_keys.HUB)
     if isinstance(hub, Hub):
         await hub.close_all()

@@ -19,14 +19,17 @@ from typing import Any
 
 from aiohttp import web
 
-from cti import keys
+from access.route_access import SUPERVISORS, require
+from cti.core import keys as core_keys
+from cti.core.http import ApiError, json_response
 from cti.core.logs import log_event
 from cti.core.principal import Principal
-from cti.gateway import Gateway
+from cti.gateway import DATABASE, Gateway
 from faq.index import CATEGORY_LABELS
+from records import keys as records_keys
+from records.api import guarded
 from records.audit_trail import append_audit
 from records.rules import iso
-from supervision.http import SUPERVISORS, ApiError, guarded, json_response, require
 from supervision.reports import CallbackRow, CallRow, Period, build_report, parse_period, report_csv
 from supervision.wall_view import category_label
 
@@ -105,15 +108,15 @@ async def load_rows(db: Gateway, period: Period) -> tuple[list[CallRow], list[Ca
 async def compute(request: web.Request) -> tuple[Period, dict[str, Any]]:
     kind = request.query.get("kind", "daily")
     value = request.query.get("period")
-    now = request.app[keys.CLOCK]()
+    now = request.app[core_keys.CLOCK]()
     if not value:
         value = now.date().isoformat() if kind == "daily" else now.strftime("%Y-%m")
     try:
         period = parse_period(kind, value)
     except ValueError as exc:
         raise ApiError(422, "invalid_period", str(exc), "period") from None
-    calls, callbacks = await load_rows(request.app[keys.DATABASE], period)
-    names = {d.code: d.name for d in request.app[keys.SETTINGS].records.departments}
+    calls, callbacks = await load_rows(request.app[DATABASE], period)
+    names = {d.code: d.name for d in request.app[records_keys.SETTINGS].departments}
     # CPU-bound for a busy month: computed in a thread so calls, pops and routing keep flowing.
     report = await asyncio.to_thread(build_report, period, calls, callbacks, now=now, departments=list(names),
                                      category_labels=CATEGORY_LABELS)
@@ -133,8 +136,8 @@ async def get_report(request: web.Request) -> web.StreamResponse:
 async def get_report_csv(request: web.Request) -> web.StreamResponse:
     who = require(request, SUPERVISORS)
     period, report = await compute(request)
-    now = request.app[keys.CLOCK]()
-    await request.app[keys.DATABASE].write(lambda conn: append_audit(
+    now = request.app[core_keys.CLOCK]()
+    await request.app[DATABASE].write(lambda conn: append_audit(
         conn, who, "export", "report", period.label, now, detail={"kind": period.kind, "format": "csv"}))
     log_event(logger, "report_exported", user=who.user_id, period=period.label, kind=period.kind)
     body = "\ufeff" + await asyncio.to_thread(report_csv, report)  # BOM: Excel opens UTF-8 Japanese correctly
@@ -153,8 +156,8 @@ async def faq_gaps(request: web.Request) -> web.StreamResponse:
         limit = max(1, min(int(request.query.get("limit", "100")), 1000))
     except ValueError:
         raise ApiError(422, "invalid_field", "limit は数値です", "limit") from None
-    now = request.app[keys.CLOCK]()
-    rows = await request.app[keys.DATABASE].write(lambda conn: _faq_gap_rows(conn, who, limit, now))
+    now = request.app[core_keys.CLOCK]()
+    rows = await request.app[DATABASE].write(lambda conn: _faq_gap_rows(conn, who, limit, now))
     items = [{"id": r["id"], "category": r["ivr_category"], "category_label": category_label(r["ivr_category"],
                                                                                              CATEGORY_LABELS),
               "faq_entries": json.loads(r["faq_entries"]), "note": r["note"], "created_at": r["created_at"]}

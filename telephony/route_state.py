@@ -30,10 +30,12 @@ from typing import Any, Final, Protocol
 from aiohttp import web
 from prometheus_client import Counter, Gauge
 
-from cti import keys  # the composition root's keys (calendars, clock, the AMI link), as plugin.py
+from cti.calendar import keys as calendar_keys
 from cti.calendar.rules import Calendars
+from cti.core import keys as core_keys
 from cti.core.clock import Clock
 from cti.core.logs import log_event
+from telephony import keys as telephony_keys
 from telephony.agi.route import route_variables
 from telephony.ami.actions import AmiConnectionLost, AmiNotConnected, AmiTimeout
 
@@ -194,17 +196,17 @@ ROUTE_STATE: web.AppKey[RouteStatePublisher] = web.AppKey("route_state", RouteSt
 async def route_state_ctx(app: web.Application) -> AsyncIterator[None]:
     """After the AMI link's context: publish the routing state while the app runs (readiness
     "route_state"). Nothing to do when the AMI link is disabled."""
-    telephony = app.get(keys.AMI)
+    telephony = app.get(telephony_keys.AMI)
     if telephony is None:
         yield
         return
-    publisher = RouteStatePublisher(telephony.client, app[keys.CALENDARS], app[keys.CLOCK],
+    publisher = RouteStatePublisher(telephony.client, app[calendar_keys.CALENDARS], app[core_keys.CLOCK],
                                     link_errors=(AmiTimeout, AmiNotConnected, AmiConnectionLost))
     app[ROUTE_STATE] = publisher
-    app[keys.READINESS].register("route_state", publisher.readiness)
+    app[core_keys.READINESS].register("route_state", publisher.readiness)
     publisher.start()
     try:
         yield
     finally:
-        app[keys.READINESS].unregister("route_state")
+        app[core_keys.READINESS].unregister("route_state")
         await publisher.stop()

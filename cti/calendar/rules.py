@@ -25,7 +25,7 @@ import holidays
 from cti.core.clock import TOKYO, require_aware
 
 if TYPE_CHECKING:
-    from cti.config import CalendarSettings
+    from cti.calendar.settings import CalendarSettings
 
 # How far next_open looks ahead; no real schedule is closed for longer than this.
 SEARCH_HORIZON_DAYS = 400

@@ -16,13 +16,13 @@ from argon2 import PasswordHasher
 from access.accounts import MIGRATIONS
 from access.web import AUTH, PASSWORD_HASHER, auth_ctx, setup_auth_routes
 from cti import keys
-from cti.app import http_middlewares
+from cti.app import http_middlewares, put_settings
 from cti.config import Settings
 from cti.core.clock import TOKYO
 from cti.gateway import Database
 from screenpop import schema as screenpop_schema
 from screenpop.desk_service import desks_ctx
-from screenpop.seat_api import setup_seat_routes
+from screenpop.seat_api import seats_ctx, setup_seat_routes
 from screenpop.websocket import hub_ctx, setup_ws_routes
 
 ORIGIN = "http://cti.test:8080"
@@ -47,7 +47,7 @@ def cheap_hasher() -> PasswordHasher:
 
 def build_app(db_path: Path, clock: Clock, settings: Settings, hasher: PasswordHasher | None = None) -> web.Application:
     app = web.Application(middlewares=http_middlewares())
-    app[keys.SETTINGS] = settings
+    put_settings(app, settings)
     app[keys.CLOCK] = clock
     app[PASSWORD_HASHER] = hasher or cheap_hasher()
 
@@ -59,6 +59,7 @@ def build_app(db_path: Path, clock: Clock, settings: Settings, hasher: PasswordH
 
     app.cleanup_ctx.append(db_ctx)
     app.cleanup_ctx.append(auth_ctx)
+    app.cleanup_ctx.append(seats_ctx)
     app.cleanup_ctx.append(hub_ctx)
     app.cleanup_ctx.append(desks_ctx)  # seats and presence (screenpop)
     setup_auth_routes(app)

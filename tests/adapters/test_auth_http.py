@@ -255,7 +255,7 @@ async def test_logout_frees_the_seat(client: Client) -> None:
     await client.post("/api/seat", json={"interface": "Local/101@operator-phones"}, headers=csrf)
     await client.post("/api/logout", headers=csrf)
     assert client.app is not None
-    from access.web import SEATS
+    from screenpop.keys import SEATS
 
     assert client.app[SEATS].user_at("Local/101@operator-phones") is None
 

@@ -241,7 +241,7 @@ async def test_the_sweep_closes_idle_sockets_and_frees_the_seat(client: Client, 
     assert await sweep_sessions(client.app) == 1
     assert (await recv(ws))["type"] == "session_expired"
     assert await close_code(ws) == m.CLOSE_SESSION_EXPIRED
-    from access.web import SEATS
+    from screenpop.keys import SEATS
 
     assert client.app[SEATS].user_at("PJSIP/op101") is None
 

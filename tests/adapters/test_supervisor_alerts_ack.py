@@ -21,11 +21,11 @@ from cti.core.logs import JsonLineFormatter
 from cti.core.principal import Principal, Role
 from records.audit import verify_chain
 from records.audit_trail import append_audit
-from screenpop.settings import AlertSettings
 from supervision import alert_store
 from supervision.alert_monitor import AlertMonitor
 from supervision.alerts import Alert
 from supervision.keys import SUPERVISOR
+from supervision.settings import AlertSettings
 
 MONDAY_10 = datetime(2026, 12, 7, 10, 0, tzinfo=TOKYO)
 ALERTS = AlertSettings(failed_logins=3, failed_login_window_seconds=60, poll_seconds=3600)

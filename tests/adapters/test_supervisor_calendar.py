@@ -15,12 +15,12 @@ from aiohttp.test_utils import make_mocked_request
 from supervisor_env import make_env
 
 from cti import keys
-from cti.calendar import api as calendar_api
-from cti.calendar import store
 from cti.config import Settings
 from cti.core.clock import TOKYO
 from cti.core.principal import Principal, Role
 from records.audit import verify_chain
+from supervision import calendar_api
+from supervision import calendar_store as store
 
 FRIDAY_10 = datetime(2026, 11, 27, 10, 0, tzinfo=TOKYO)
 

@@ -187,12 +187,11 @@ async def test_two_operators_pop_faq_consent_and_callback_by_keyboard(tmp_path: 
         await screenshot(op1, "05-callback-registered")
 
         # stored: one callback with the normalised phone, the consent before it, the FAQ entry used
-        db = app[keys.DB]
-        async with db.execute("SELECT phone, department, address_reason FROM callbacks") as cur:
-            rows = [tuple(r) for r in await cur.fetchall()]
-        assert rows == [("0312345678", "kosodate", "申込書類を郵送するため")]
-        async with db.execute("SELECT answer FROM consents WHERE call_id = ?", (CALL,)) as cur:
-            assert [r[0] for r in await cur.fetchall()] == ["yes"]
+        db = app[keys.DATABASE]
+        rows = await db.read(lambda c: c.execute("SELECT phone, department, address_reason FROM callbacks").fetchall())
+        assert [tuple(r) for r in rows] == [("0312345678", "kosodate", "申込書類を郵送するため")]
+        rows = await db.read(lambda c: c.execute("SELECT answer FROM consents WHERE call_id = ?", (CALL,)).fetchall())
+        assert [r[0] for r in rows] == ["yes"]
 
         # outcome: Alt+3, the outcome is preselected; Enter on the save button records it
         await op1.keyboard.press("Alt+3")
@@ -200,8 +199,9 @@ async def test_two_operators_pop_faq_consent_and_callback_by_keyboard(tmp_path: 
         await op1.locator("#outcome-save").focus()
         await op1.keyboard.press("Enter")
         await op1.locator("#outcome-done", has_text="折り返し依頼").wait_for()
-        async with db.execute("SELECT outcome, faq_entries FROM contacts WHERE call_id = ?", (CALL,)) as cur:
-            outcome, faq_entries = tuple(await cur.fetchone())
+        row = await db.read(lambda c: c.execute(
+            "SELECT outcome, faq_entries FROM contacts WHERE call_id = ?", (CALL,)).fetchone())
+        outcome, faq_entries = tuple(row)
         assert outcome == "callback_requested" and faq_entries != "[]"
 
         # hangup reaches the answering operator only

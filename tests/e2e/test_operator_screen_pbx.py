@@ -148,11 +148,12 @@ async def test_real_call_pops_on_the_answering_operator_only(
         await op1.locator("#callback-save").click()
         await op1.locator("#callback-done", has_text="折り返し依頼 #").wait_for()
         await screenshot(op1, "pbx-04-callback")
-        async with app[keys.DB].execute("SELECT call_id, phone FROM callbacks") as cur:
-            assert [tuple(r) for r in await cur.fetchall()] == [(call_id, "09012345678")]
-        async with app[keys.DB].execute("SELECT caller_number, operator FROM contacts WHERE call_id = ?",
-                                        (call_id,)) as cur:
-            assert tuple(await cur.fetchone()) == (CALLER, "tanaka")
+        db = app[keys.DATABASE]
+        rows = await db.read(lambda c: c.execute("SELECT call_id, phone FROM callbacks").fetchall())
+        assert [tuple(r) for r in rows] == [(call_id, "09012345678")]
+        row = await db.read(lambda c: c.execute(
+            "SELECT caller_number, operator FROM contacts WHERE call_id = ?", (call_id,)).fetchone())
+        assert tuple(row) == (CALLER, "tanaka")
 
 
 async def test_office_open_transfer_from_the_screen_redirects_the_real_call(
@@ -193,7 +194,7 @@ async def test_office_open_transfer_from_the_screen_redirects_the_real_call(
         assert await page.locator("input[name=outcome][value=transferred]").is_checked()
         await page.locator("#outcome-save").click()
         await page.locator("#outcome-done", has_text="転送").wait_for()
-        async with app[keys.DB].execute("SELECT outcome, transfer_department FROM contacts WHERE call_id = ?",
-                                        (call_id,)) as cur:
-            assert tuple(await cur.fetchone()) == ("transferred", "kosodate")
+        row = await app[keys.DATABASE].read(lambda c: c.execute(
+            "SELECT outcome, transfer_department FROM contacts WHERE call_id = ?", (call_id,)).fetchone())
+        assert tuple(row) == ("transferred", "kosodate")
         await screenshot(page, "pbx-05-transferred")

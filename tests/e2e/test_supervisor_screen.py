@@ -30,11 +30,11 @@ from browser import (
 from playwright.async_api import Browser, Page, async_playwright
 from supervisor_e2e import OPERATOR, ensure_ctx, wire_supervisor
 
-from access.web import SEATS
 from cti import keys
 from records.models import ConsentIn, ContactUpdate
-from screenpop.settings import AlertSettings
+from screenpop.keys import SEATS
 from supervision.keys import ALERT_SETTINGS
+from supervision.settings import AlertSettings
 from telephony.agi.plugin import agi_ctx
 from telephony.plugin import ami_ctx
 
