@@ -42,9 +42,10 @@ from cti.core.principal import Principal, Role
 from cti.gateway import Database
 from faq.authoring import Draft
 from faq.documents import DocSection
+from faq.entries import FaqEntry
 from faq.evaluation import LabelledQuery, evaluate, parse_queries
 from faq.folder import read_folder
-from faq.index import FaqEntry, FaqIndex
+from faq.index import FaqIndex
 from faq.parsing import parse_faq
 from faq.service import FaqService
 from faq.store import COMPONENT, MIGRATIONS, import_documents, import_faq

@@ -33,7 +33,7 @@ from cti.gateway import DATABASE
 from faq import keys as faq_keys
 from faq.authoring import EDITOR_ID_PREFIX, AuthoringError
 from faq.documents import DocSection, DocumentError
-from faq.index import MAX_LIMIT, FaqEntry
+from faq.entries import MAX_LIMIT, FaqEntry
 from faq.parsing import FaqFormatError, parse_faq
 from faq.service import FaqService, is_weak
 from records import keys as records_keys

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from cti.core.clock import require_aware
-from faq.index import FaqEntry
+from faq.entries import FaqEntry
 from faq.store import EDITOR_IMPORT_SOURCE, KEYWORD_SEPARATOR
 from faq.synonyms import parse_rule
 

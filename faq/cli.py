@@ -197,7 +197,7 @@ def _faq_export(args: argparse.Namespace) -> int:
 
 
 def _faq_search(args: argparse.Namespace) -> int:
-    from faq.index import MAX_LIMIT
+    from faq.entries import MAX_LIMIT
     from faq.snippets import render_highlights
 
     if not 1 <= args.limit <= MAX_LIMIT:

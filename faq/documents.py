@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 from urllib.parse import quote
 
-from faq.index import FaqEntry
+from faq.entries import FaqEntry
 
 SUFFIXES = (".html", ".htm", ".md", ".markdown", ".pdf")
 SOURCE_FILE = "_source.json"

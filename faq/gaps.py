@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from cti.core.clock import TOKYO
-from faq.index import CATEGORY_LABELS
+from faq.categories import CATEGORY_LABELS
 
 KIND_LABELS = {"call": "通話（回答できず）", "callback": "折り返しの回答", "search": "検索（近い回答なし）"}
 

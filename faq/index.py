@@ -1,7 +1,9 @@
-"""Pure FAQ core: entries, an in-memory inverted index, ranking, coverage, snippets, suggestions.
+"""The FAQ's in-memory inverted index and its ranking (BM25F), coverage and highlighted hits.
 
 No I/O here: the service (faq/service.py) reads the database and hands the entries to
-:class:`FaqIndex`; file parsing is faq/parsing.py.
+:class:`FaqIndex`; file parsing is faq/parsing.py; one entry's analysis is faq/analysis.py, the
+entries and hits faq/entries.py, snippets faq/snippets.py, screen-pop suggestions
+faq/suggestions.py, the IVR category labels faq/categories.py.
 
 Ranking is BM25F over character bigrams (see faq/textnorm.py): each field has a weight
 (question 3, category/keywords 1.5, answer 1) and its own length normalisation; per-posting weights
@@ -28,12 +30,13 @@ import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from faq import morph
+from faq.analysis import FIELDS, Analysed, Doc, analyse
+from faq.entries import MAX_LIMIT, MAX_QUERY_CHARS, FaqEntry, SearchHit
 from faq.query_words import (
     READ,
     UNI,
@@ -46,110 +49,13 @@ from faq.query_words import (
 )
 from faq.snippets import map_spans, match_spans, snippet
 from faq.synonyms import DEFAULT_SYNONYMS
-from faq.textnorm import grams, normalize, normalize_with_map, run_grams, runs, unigrams
-
-MAX_QUERY_CHARS = 200
-MAX_LIMIT = 50
-
-# The IVR category codes and their Japanese labels (shared with the screen-pop composer).
-CATEGORY_LABELS: dict[str, str] = {
-    "koseki": "戸籍・住民票",
-    "zei": "税",
-    "hoken": "保険・年金",
-    "gomi": "ごみ・リサイクル",
-    "kosodate": "子育て",
-    "other": "その他",
-}
-
-# IVR category code -> the FAQ's category values (category1 of the municipal FAQ) it covers.
-DEFAULT_CATEGORY_MAP: dict[str, list[str]] = {
-    "koseki": ["住民票・戸籍・印鑑証明", "暮らしに役立つ情報"],
-    "zei": ["税金"],
-    "hoken": ["保険・年金", "健康・医療", "健診・予防接種"],
-    "gomi": ["ごみ・リサイクル", "環境衛生"],
-    "kosodate": [
-        "子どもの手当・助成",
-        "保育",
-        "妊娠・出産",
-        "子育て・子ども家庭支援",
-        "健診・予防接種",
-        "学校・教育",
-    ],
-    "other": ["施設", "防災・防犯", "暮らしに関する相談", "区の紹介", "暮らしに役立つ情報"],
-}
-
-# Default topic words per IVR code: rank a category's entries when the caller has no recent topics.
-DEFAULT_CATEGORY_TOPICS: dict[str, str] = {
-    "koseki": "住民票 戸籍 印鑑登録 転入 転出 マイナンバー",
-    "zei": "住民税 納税証明書 課税証明書 申告",
-    "hoken": "国民健康保険 保険証 年金",
-    "gomi": "ごみの出し方 粗大ごみ 分別 資源",
-    "kosodate": "児童手当 保育園 入園 母子手帳 医療証",
-    "other": "市役所 開庁時間 場所 電話番号",
-}
-
-
-@dataclass(frozen=True)
-class FaqEntry:
-    id: str
-    question: str
-    answer: str
-    category: str
-    subcategory: str | None = None
-    keywords: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class SearchHit:
-    entry: FaqEntry
-    score: float
-    question_highlights: list[tuple[int, int]]  # [start, end) offsets into entry.question
-    snippet: str  # an excerpt of the answer, newlines flattened
-    snippet_highlights: list[tuple[int, int]]  # [start, end) offsets into snippet
-    coverage: float = 1.0  # share of the query's words found in the entry (0..1); see WEAK_COVERAGE
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.entry.id,
-            "question": self.entry.question,
-            "score": round(self.score, 4),
-            "category": self.entry.category,
-            "subcategory": self.entry.subcategory,
-            "snippet": self.snippet,
-            "snippet_highlights": [list(span) for span in self.snippet_highlights],
-            "question_highlights": [list(span) for span in self.question_highlights],
-            "coverage": round(self.coverage, 3),
-            "close": self.coverage >= WEAK_COVERAGE,  # False: the screen says nothing close was found
-        }
-
-
-# ---------------------------------------------------------------------------------------------
-# Index and ranking
+from faq.textnorm import grams, normalize, run_grams, runs
 
 K1 = 1.2
-# field name -> (weight, b)
-FIELDS: dict[str, tuple[float, float]] = {"question": (3.0, 0.5), "meta": (1.5, 0.3), "answer": (1.0, 0.75)}
 PHRASE_BONUS = 0.5  # score multiplier per query part found whole in the question
 COMMON_DF_RATIO = 0.4  # query tokens in more than this share of entries are skipped (if others remain)
 IMPACT_CAP = 1000  # strongest postings read per query token (see FaqIndex.search)
-# A hit whose best alternative covers less than this share of the query's words (by idf) is weak:
-# the operator is told that no close answer was found.
-WEAK_COVERAGE = 0.6
 READING_MIN_CHARS = 3  # a hiragana word this long is also looked up as a reading (いつ, どこ are not)
-
-
-def _meta_text(entry: FaqEntry) -> str:
-    return " ".join([entry.category, entry.subcategory or "", *entry.keywords])
-
-
-@dataclass
-class _Doc:
-    entry: FaqEntry
-    q_norm: str
-    a_norm: str
-    a_map: list[int] | None  # None: identity
-    q_map: list[int] | None
-    q_extra: str  # the question's variants and reading (for the phrase bonus)
 
 
 @dataclass(frozen=True)
@@ -173,46 +79,6 @@ class _Query:
     weights: dict[str, float]  # token -> weight for the coverage: 0 if pruned as common, top idf if unknown
 
 
-@dataclass(frozen=True)
-class Analysed:
-    """What the index keeps of one entry before the corpus statistics (cacheable across rebuilds)."""
-
-    doc: _Doc
-    tfs: list[Counter[str]]  # question, meta, answer token counts
-    lens: list[int]
-    unis: dict[str, float]
-    words: list[tuple[str, str]]  # (reading, written) nouns, for the reading lexicon
-
-
-def _analyse(entry: FaqEntry, morphology: bool) -> Analysed:
-    q_norm, q_map = normalize_with_map(entry.question)
-    a_norm, a_map = normalize_with_map(entry.answer)
-    meta = _meta_text(entry)
-    m_norm = normalize(meta)
-    tfs: list[Counter[str]] = []
-    lens: list[int] = []
-    unis: dict[str, float] = {}
-    words: list[tuple[str, str]] = []
-    q_extra = ""
-    sources = ((entry.question, q_norm, True), (meta, m_norm, True), (entry.answer, a_norm, False))
-    for (weight, _b), (text, norm, with_reading) in zip(FIELDS.values(), sources, strict=True):
-        tokens = grams(norm)
-        if morphology and text.strip():
-            analysis = morph.analyse(text)
-            if analysis.variants:
-                tokens += grams(" ".join(analysis.variants))
-            if with_reading:
-                tokens += [READ + g for g in grams(analysis.reading)]
-            if text is entry.question:
-                q_extra = " ".join([*analysis.variants, analysis.reading])
-            words.extend(analysis.words)
-        tfs.append(Counter(tokens))
-        lens.append(max(len(tokens), 1))
-        for ch, count in Counter(unigrams(norm)).items():
-            unis[UNI + ch] = unis.get(UNI + ch, 0.0) + weight * count
-    return Analysed(_Doc(entry, q_norm, a_norm, a_map, q_map, q_extra), tfs, lens, unis, words)
-
-
 class FaqIndex:
     """An immutable in-memory index over a set of FAQ entries.
 
@@ -232,7 +98,7 @@ class FaqIndex:
         changed entries go through the analyser again."""
         self._morphology = morphology
         self._synonyms = _normalised_table(DEFAULT_SYNONYMS if synonyms is None else synonyms)
-        self._docs: list[_Doc] = []
+        self._docs: list[Doc] = []
         self._by_id: dict[str, int] = {}
         field_tf: list[list[Counter[str]]] = []  # doc -> [question, meta, answer] token counts
         field_len: list[list[int]] = []
@@ -241,7 +107,7 @@ class FaqIndex:
         for entry in entries:
             done = cache.get(entry) if cache is not None else None
             if done is None:
-                done = _analyse(entry, morphology)
+                done = analyse(entry, morphology)
                 if cache is not None:
                     cache[entry] = done
             self._by_id[entry.id] = len(self._docs)
@@ -333,9 +199,7 @@ class FaqIndex:
                 if key in spelling:
                     # The rest of the word still has to be found: 水道料金 -> 保育料 covers only 料金.
                     rest = surface_tokens(spelling.replace(key, " "))
-                    alts.extend(
-                        Alternative(v, tuple(surface_tokens(v) + rest), True) for v in values if v != part
-                    )
+                    alts.extend(Alternative(v, tuple(surface_tokens(v) + rest), True) for v in values if v != part)
         return [a for a in alts if a.tokens]
 
     def _query(self, query: str) -> _Query:
@@ -461,47 +325,3 @@ def _check_query(query: str) -> str:
     if len(query) > MAX_QUERY_CHARS:
         raise ValueError(f"query is too long ({len(query)} characters; at most {MAX_QUERY_CHARS})")
     return query
-
-
-# ---------------------------------------------------------------------------------------------
-# Suggestions for a screen pop
-
-
-def suggest(
-    index: FaqIndex,
-    category_code: str | None,
-    recent_topics: Sequence[str],
-    limit: int,
-    category_map: Mapping[str, Sequence[str]] | None = None,
-) -> list[FaqEntry]:
-    """FAQ entries for an incoming call: entries of the IVR category's FAQ categories, ranked by
-    the caller's recent topics (earlier contacts) and then by the category's typical topics."""
-    if limit <= 0:
-        return []
-    mapping: dict[str, Sequence[str]] = {**DEFAULT_CATEGORY_MAP, **(category_map or {})}  # configured codes win
-    code = category_code if category_code is not None and category_code in mapping else "other"
-    categories = set(mapping.get(code, ()))
-    allowed = (lambda e: e.category in categories) if categories else None
-    chosen: list[FaqEntry] = []
-    seen: set[str] = set()
-    queries = [t for t in recent_topics if t and t.strip()][:5]
-    queries.append(DEFAULT_CATEGORY_TOPICS.get(code, ""))
-    for query in queries:
-        if not query.strip():
-            continue
-        try:
-            hits = index.search(query[:MAX_QUERY_CHARS], min(MAX_LIMIT, limit * 2), allowed=allowed)
-        except ValueError:
-            continue
-        for hit in hits:
-            if hit.entry.id not in seen:
-                seen.add(hit.entry.id)
-                chosen.append(hit.entry)
-    if len(chosen) < limit:
-        for entry in index.entries():
-            if entry.id not in seen and (allowed is None or allowed(entry)):
-                seen.add(entry.id)
-                chosen.append(entry)
-                if len(chosen) >= limit:
-                    break
-    return chosen[:limit]

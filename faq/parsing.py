@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from faq.index import FaqEntry
+from faq.entries import FaqEntry
 
 KOSODATE_CREDIT = "出典：子育てオープンデータ協議会「汎用FAQ」（CC BY 4.0）"
 KOSODATE_SOURCE = "子育てオープンデータ協議会「汎用FAQ」（JSON化: takatama/faq-search-experiment）"

@@ -21,11 +21,14 @@ from cti.core.clock import Clock
 from cti.core.logs import log_event
 from cti.core.principal import Principal
 from faq import authoring, store
+from faq.analysis import Analysed
 from faq.documents import DocSection, SourceInfo
+from faq.entries import WEAK_COVERAGE, FaqEntry, SearchHit
 from faq.folder import read_folder
-from faq.index import WEAK_COVERAGE, Analysed, FaqEntry, FaqIndex, SearchHit, suggest
+from faq.index import FaqIndex
 from faq.parsing import ParsedFaq
 from faq.store import ImportCounts, ImportInfo, Progress
+from faq.suggestions import suggest
 from faq.synonyms import DEFAULT_RULES, SynonymRule, parse_rule, synonym_table
 
 logger = logging.getLogger("cti.faq")

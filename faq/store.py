@@ -25,7 +25,7 @@ from datetime import datetime
 
 from cti.core.clock import require_aware
 from faq.documents import DocSection, SourceInfo
-from faq.index import FaqEntry
+from faq.entries import FaqEntry
 from faq.parsing import ParsedFaq
 
 COMPONENT = "faq"

@@ -20,7 +20,7 @@ from datetime import date, datetime
 from typing import Protocol
 
 from cti.core.clock import TOKYO, require_aware
-from faq.index import CATEGORY_LABELS
+from faq.categories import CATEGORY_LABELS
 from screenpop.messages import Pop, PopCallback, PopFaq, PopHistoryItem
 
 NO_CATEGORY_LABEL = "未選択"

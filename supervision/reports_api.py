@@ -25,7 +25,7 @@ from cti.core.http import ApiError, json_response
 from cti.core.logs import log_event
 from cti.core.principal import Principal
 from cti.gateway import DATABASE, Gateway
-from faq.index import CATEGORY_LABELS
+from faq.categories import CATEGORY_LABELS
 from records import keys as records_keys
 from records.api import guarded
 from records.audit_trail import append_audit

@@ -31,7 +31,7 @@ from cti.calendar import keys as calendar_keys
 from cti.core import keys as core_keys
 from cti.core.logs import log_event
 from cti.gateway import DATABASE, Gateway
-from faq.index import CATEGORY_LABELS
+from faq.categories import CATEGORY_LABELS
 from screenpop import keys as screenpop_keys
 from supervision import alert_store, calendar_store, call_log
 from supervision.alert_monitor import AUTH_LOGGER, AlertMonitor, LoginFailureHandler

@@ -17,8 +17,8 @@ from cti.core.principal import Principal, Role
 from cti.gateway import Database
 from faq import authoring
 from faq.authoring import AuthoringError, Draft
+from faq.entries import FaqEntry
 from faq.folder import read_folder
-from faq.index import FaqEntry
 from faq.parsing import KOSODATE_CREDIT, ParsedFaq, parse_faq
 from faq.service import FaqService, is_weak
 from faq.store import COMPONENT, MIGRATIONS, import_faq, latest_import, load_entries

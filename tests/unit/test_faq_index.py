@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from faq.index import FaqEntry, FaqIndex, suggest
+from faq.entries import FaqEntry
+from faq.index import FaqIndex
 from faq.parsing import KOSODATE_CREDIT, FaqFormatError, parse_faq
 from faq.snippets import render_highlights
+from faq.suggestions import suggest
 from faq.textnorm import normalize
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "faq"

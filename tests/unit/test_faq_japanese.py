@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from faq import morph
-from faq.index import WEAK_COVERAGE, FaqEntry, FaqIndex
+from faq.entries import WEAK_COVERAGE, FaqEntry
+from faq.index import FaqIndex
 from faq.parsing import parse_faq
 from faq.synonyms import DEFAULT_RULES, SynonymError, parse_rule, parse_rules, synonym_table
 

@@ -10,7 +10,9 @@ import pytest
 from cti.calendar.rules import Calendars, Status
 from cti.config import CalendarSettings
 from cti.core.clock import TOKYO
-from faq.index import FaqEntry, FaqIndex, suggest
+from faq.entries import FaqEntry
+from faq.index import FaqIndex
+from faq.suggestions import suggest
 from screenpop.pop import CallSnapshot, Contact, FaqSuggestion, OpenCallback, compose_pop
 
 NOW = datetime(2026, 11, 27, 10, 0, tzinfo=TOKYO)  # a Friday

@@ -1,0 +1,71 @@
+"""What the index keeps of one FAQ entry before the corpus statistics: each field's token counts
+(bigrams of the written text, of Sudachi's normalised forms, and for questions and keywords of the
+reading), one-character tokens, and the (reading, written) nouns for the reading lexicon. The
+analysis of an unchanged entry is cached across rebuilds (see FaqIndex)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from faq import morph
+from faq.entries import FaqEntry
+from faq.query_words import READ, UNI
+from faq.textnorm import grams, normalize, normalize_with_map, unigrams
+
+# field name -> (weight, b)
+FIELDS: dict[str, tuple[float, float]] = {"question": (3.0, 0.5), "meta": (1.5, 0.3), "answer": (1.0, 0.75)}
+
+
+def meta_text(entry: FaqEntry) -> str:
+    return " ".join([entry.category, entry.subcategory or "", *entry.keywords])
+
+
+@dataclass
+class Doc:
+    entry: FaqEntry
+    q_norm: str
+    a_norm: str
+    a_map: list[int] | None  # None: identity
+    q_map: list[int] | None
+    q_extra: str  # the question's variants and reading (for the phrase bonus)
+
+
+@dataclass(frozen=True)
+class Analysed:
+    """What the index keeps of one entry before the corpus statistics (cacheable across rebuilds)."""
+
+    doc: Doc
+    tfs: list[Counter[str]]  # question, meta, answer token counts
+    lens: list[int]
+    unis: dict[str, float]
+    words: list[tuple[str, str]]  # (reading, written) nouns, for the reading lexicon
+
+
+def analyse(entry: FaqEntry, morphology: bool) -> Analysed:
+    q_norm, q_map = normalize_with_map(entry.question)
+    a_norm, a_map = normalize_with_map(entry.answer)
+    meta = meta_text(entry)
+    m_norm = normalize(meta)
+    tfs: list[Counter[str]] = []
+    lens: list[int] = []
+    unis: dict[str, float] = {}
+    words: list[tuple[str, str]] = []
+    q_extra = ""
+    sources = ((entry.question, q_norm, True), (meta, m_norm, True), (entry.answer, a_norm, False))
+    for (weight, _b), (text, norm, with_reading) in zip(FIELDS.values(), sources, strict=True):
+        tokens = grams(norm)
+        if morphology and text.strip():
+            analysis = morph.analyse(text)
+            if analysis.variants:
+                tokens += grams(" ".join(analysis.variants))
+            if with_reading:
+                tokens += [READ + g for g in grams(analysis.reading)]
+            if text is entry.question:
+                q_extra = " ".join([*analysis.variants, analysis.reading])
+            words.extend(analysis.words)
+        tfs.append(Counter(tokens))
+        lens.append(max(len(tokens), 1))
+        for ch, count in Counter(unigrams(norm)).items():
+            unis[UNI + ch] = unis.get(UNI + ch, 0.0) + weight * count
+    return Analysed(Doc(entry, q_norm, a_norm, a_map, q_map, q_extra), tfs, lens, unis, words)
