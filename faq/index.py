@@ -16,7 +16,8 @@ A query word is searched in all its forms (``Alternative``): as typed, its norma
 kanji word with its reading when typed in hiragana (いんかん -> 印鑑), and its synonyms
 (faq/synonyms.py). On the query side, bigrams across a script change (の出, 当は) and hiragana-only
 bigrams next to kanji words weigh less, tokens found in more than 40% of the entries are skipped,
-and each token reads at most its IMPACT_CAP strongest postings (postings are sorted by weight),
+bigrams of a caller's sentence outside its content pieces (したらどうすればいい, LIGHT_WEIGHT) weigh
+little, and each token reads at most its IMPACT_CAP strongest postings (postings are sorted by weight),
 which bounds the work per query on a large FAQ. A query word (in any form) found contiguously in
 the question gets a bonus, which puts exact phrase matches first. Each hit's ``coverage`` says how
 much of the query it contains (WEAK_COVERAGE: the screen says nothing close was found).
@@ -55,6 +56,8 @@ K1 = 1.2
 PHRASE_BONUS = 0.5  # score multiplier per query part found whole in the question
 COMMON_DF_RATIO = 0.4  # query tokens in more than this share of entries are skipped (if others remain)
 IMPACT_CAP = 1000  # strongest postings read per query token (see FaqIndex.search)
+SPLIT_WORDS = True  # weigh a sentence's particles and endings down (measured: tests/unit/test_faq_recall.py)
+LIGHT_WEIGHT = 0.05  # query-side weight of those bigrams (see morph.content_pieces)
 READING_MIN_CHARS = 3  # a hiragana word this long is also looked up as a reading (いつ, どこ are not)
 
 
@@ -77,6 +80,22 @@ class _Query:
     groups: list[list[Alternative]]  # one group per query word
     terms: list[tuple[str, _Postings, float]]  # (token, postings, weighted idf), all groups merged
     weights: dict[str, float]  # token -> weight for the coverage: 0 if pruned as common, top idf if unknown
+
+
+def _content_tokens(word: str, part: str) -> set[str]:
+    """The tokens of a sentence-like query word that lie in its content pieces (faq/morph.py)."""
+    pieces = [normalize(p) for p in morph.content_pieces(word)]
+    inside = {t for p in pieces for t in surface_tokens(p)}
+    # a one-character piece (熱 in 子どもの熱) is only seen through its bigrams
+    singles = {p for p in pieces if len(p) == 1}
+    inside |= {t for t in surface_tokens(part) if any(c in t for c in singles)}
+    return inside
+
+
+def _mixed(word: str) -> bool:
+    """Hiragana together with kanji or katakana (a hiragana-only word may be a reading: kept whole)."""
+    kana = any("\u3041" <= ch <= "\u309f" for ch in word)
+    return kana and any(not ("\u3041" <= ch <= "\u309f") and not ch.isascii() for ch in word)
 
 
 class FaqIndex:
@@ -202,16 +221,40 @@ class FaqIndex:
                     alts.extend(Alternative(v, tuple(surface_tokens(v) + rest), True) for v in values if v != part)
         return [a for a in alts if a.tokens]
 
+    @staticmethod
+    def _light_tokens(word: str, part: str, alts: list[Alternative]) -> set[str]:
+        """Tokens of a query word that carry no topic: in a sentence (住民票を取りたい) the bigrams of
+        its particles and endings, and the kana endings of its dictionary forms (取る: る); a word of
+        light words only (どうする) is light whole."""
+        if hiragana_only(part):
+            if morph.content_pieces(word):
+                return set()
+            return {t for a in alts for t in a.tokens}
+        if not _mixed(word):
+            return set()
+        inside = _content_tokens(word, part)
+        light = {t for t in surface_tokens(part) if t not in inside}
+        for alt in alts[1:]:
+            if alt.derived and alt.text in " ".join(morph.variants(word)):
+                light.update(t for t in alt.tokens if hiragana_only(t) and t not in inside)
+        return light
+
     def _query(self, query: str) -> _Query:
         groups: list[list[Alternative]] = []
         katakana: set[str] = set()  # bigrams typed in katakana: content words, though folded to hiragana
+        light: set[str] = set()  # bigrams only in a sentence's particles, endings and light words
+        content_tokens: set[str] = set()
         for word in query.split():
             part = normalize(word)
+            if self._morphology and SPLIT_WORDS and _mixed(word):
+                content_tokens |= _content_tokens(word, part)
             katakana |= katakana_grams(word)
             if runs(part):
                 alts = self._alternatives(word, part)
                 if alts:
                     groups.append(alts)
+                if self._morphology and SPLIT_WORDS:
+                    light |= self._light_tokens(word, part, alts)
         found: dict[str, tuple[_Postings, float]] = {}
         for alts in groups:
             for alt in alts:
@@ -223,18 +266,28 @@ class FaqIndex:
         rare = {t: v for t, v in found.items() if len(v[0].docs) <= limit}
         chosen = rare or found
         content = any(not hiragana_only(t) for t in chosen if t[0] not in (UNI, READ))
-        terms = [(tok, plist, idf * token_weight(tok, content)) for tok, (plist, idf) in chosen.items()]
+        light -= content_tokens
+        terms = [
+            (tok, plist, idf * token_weight(tok, content) * (LIGHT_WEIGHT if tok in light else 1.0))
+            for tok, (plist, idf) in chosen.items()
+        ]
         # The coverage (is anything close?) counts a word typed in katakana as the content word it
         # is; the ranking keeps the weights it was tuned with (exempting katakana there measured
         # no better on the tuning set).
         weights = {tok: 0.0 for tok in found}
-        weights.update({tok: idf * token_weight(tok, content, tok in katakana) for tok, (_p, idf) in chosen.items()})
+        weights.update(
+            {
+                tok: idf * token_weight(tok, content, tok in katakana) * (LIGHT_WEIGHT if tok in light else 1.0)
+                for tok, (_p, idf) in chosen.items()
+            }
+        )
         unknown = self._idf(0)
         for alts in groups:
             for alt in alts:
                 for tok in alt.tokens:
                     if tok not in weights:
-                        weights[tok] = unknown * token_weight(tok, content, tok in katakana)
+                        light_factor = LIGHT_WEIGHT if tok in light else 1.0
+                        weights[tok] = unknown * token_weight(tok, content, tok in katakana) * light_factor
         return _Query(groups, terms, weights)
 
     def search(

@@ -7,6 +7,8 @@ Two things the character bigrams of faq/textnorm.py cannot see:
   morpheme whose normalised form differs from how it is written, that normalised form. The index adds
   the variants' bigrams to a field beside the written text, and the query adds its own: each side then
   carries both spellings, so either spelling finds the other.
+- **a caller's sentence**: ``content_pieces`` splits 妊娠したらどうすればいい into its content pieces
+  (妊娠); the index weighs the other bigrams of the word (the endings) down.
 - **readings**: ``reading`` is the text's reading in hiragana (印鑑登録 -> いんかんとうろく), indexed in a
   separate token space so that a query typed in hiragana (いんかん) finds the kanji.
 
@@ -104,7 +106,7 @@ def variants(text: str) -> list[str]:
     """Normalised forms (faq.textnorm.normalize'd) of the content morphemes written differently."""
     out: list[str] = []
     for m in _morphemes(text):
-        if _pos(m) not in CONTENT_POS:
+        if _pos(m) not in CONTENT_POS or m.normalized_form() in LIGHT_LEMMAS:  # 為る, 良い: no topic
             continue
         surface = normalize(m.surface())
         form = normalize(m.normalized_form())
@@ -122,6 +124,41 @@ def reading(text: str) -> str:
         else:
             parts.append(m.reading_form())
     return normalize("".join(parts))
+
+
+# Words that carry no topic in a caller's sentence: する, ある, いる, くる, いい, なる, できる, どう, and the
+# asking verbs (わからない, 教えて, 知りたい, ほしい, もらう); with the formal nouns written in kana (とき, こと)
+# they separate a query word's content pieces as particles do.
+LIGHT_LEMMAS = frozenset(
+    "為る 有る 居る 来る 良い 成る 言う 出来る どう 如何 分かる 知る 教える 下さる 思う 欲しい 頂く 貰う".split()
+)
+LIGHT_KANA_NOUNS = frozenset({"とき", "こと", "もの", "ところ", "ため", "よう", "の", "ん"})
+SPLIT_POS = frozenset({"助詞", "助動詞", "補助記号", "空白", "記号"})
+
+
+@functools.lru_cache(maxsize=4096)
+def content_pieces(word: str) -> tuple[str, ...]:
+    """A caller's sentence typed as one word (妊娠したらどうすればいい, 住民票を取りたい) split into its
+    runs of content morphemes (妊娠; 住民票, 取り): particles, auxiliaries and light words separate
+    them, so that endings and function words no longer outweigh the topic. Empty if nothing is left."""
+    pieces: list[str] = []
+    current: list[str] = []
+    for m in _morphemes(word):
+        surface = m.surface()
+        light = (
+            _pos(m) in SPLIT_POS
+            or m.normalized_form() in LIGHT_LEMMAS
+            or (surface in LIGHT_KANA_NOUNS and _pos(m) == "名詞")
+        )
+        if light:
+            if current:
+                pieces.append("".join(current))
+            current = []
+        else:
+            current.append(surface)
+    if current:
+        pieces.append("".join(current))
+    return tuple(pieces)
 
 
 def warm_up() -> None:
