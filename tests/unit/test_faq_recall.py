@@ -3,18 +3,24 @@
 - queries.jsonl: the tuning set (232 queries: the original 113, then variant, reading, synonym and
   caller-sentence cases written for issue 17). success@5 = share of queries with a relevant entry in
   the top 5 (the evaluation's hit@5).
+- queries-tuning2.jsonl: 74 caller phrasings written for the second tuning round (colloquial verbs,
+  okurigana, kana variants, everyday words for official terms, two- and three-word queries); tuned on.
+  Seven phrasings first written for it were word for word in the held-out set: they were dropped
+  from it (not tuned on).
 - queries-holdout.jsonl: 67 caller phrasings written BEFORE any tuning for issue 17 and never tuned on
-  (its misses were not looked at to change the ranking or the synonym rules).
+  (neither its queries nor its misses were looked at to change the ranking or the synonym rules;
+  measured once at the end of each round).
 
 Measured on the municipal FAQ (661 entries), same sets:
 
-| ranking                                          | tuning success@5 | recall@5 | holdout success@5 | recall@5 |
-|--------------------------------------------------|------------------|----------|-------------------|----------|
-| bigram BM25F before issue 17                     | 0.888            | 0.828    | 0.836             | 0.727    |
-| + synonym rules, no morphology (morphology=False) | 0.931            | 0.872    | 0.881             | 0.768    |
-| + Sudachi variants, readings, coverage (default)  | 0.978            | 0.914    | 0.925             | 0.823    |
+| ranking                                              | tuning s@5 | r@5   | tuning2 s@5 | r@5   | holdout s@5 | r@5   |
+|------------------------------------------------------|------------|-------|-------------|-------|-------------|-------|
+| bigram BM25F before issue 17                         | 0.888      | 0.828 |             |       | 0.836       | 0.727 |
+| + synonym rules, no morphology (morphology=False)     | 0.931      | 0.872 |             |       | 0.881       | 0.768 |
+| + Sudachi variants, readings, coverage (round 1)      | 0.978      | 0.914 | 0.905       | 0.809 | 0.925       | 0.823 |
+| + light sentence endings, everyday synonyms (round 2) | 0.983      | 0.919 | 0.973       | 0.891 | 0.940       | 0.841 |
 
-The held-out set stays below the issue's 0.95 (62 of 67); it was not tuned on, so that is the honest
+The held-out set stays below the issue's 0.95 (63 of 67); it was not tuned on, so that is the honest
 figure for phrasings the project has not seen.
 
 The floors leave a small margin; the ranking is deterministic, so a drop below them is a regression.
@@ -33,7 +39,7 @@ from faq.parsing import parse_faq
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "faq"
 SUCCESS_FLOOR = 0.97
 RECALL_FLOOR = 0.90
-HOLDOUT_SUCCESS_FLOOR = 0.92
+HOLDOUT_SUCCESS_FLOOR = 0.93
 TUNING2_SUCCESS_FLOOR = 0.96
 PLAIN_SUCCESS_CEILING = 0.95  # without morphology the tuning set is measurably worse
 
