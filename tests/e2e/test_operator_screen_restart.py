@@ -26,6 +26,7 @@ from browser import (
 from playwright.async_api import Browser, Page, async_playwright
 
 from cti.core.clock import TOKYO
+from screenpop.seats import seat_label
 
 pytestmark = pytest.mark.browser
 
@@ -65,13 +66,13 @@ async def test_seat_and_away_reason_come_back_after_a_restart(tmp_path: Path, br
     async with serve(build_operator_app(settings, clock, []), port) as run:  # a new process, same database
         run.pages.append(page)
         await page.locator("#conn-status", has_text="接続中").wait_for(timeout=20_000)
-        assert await page.locator("#seat-label").inner_text() == f"席 {SEAT}"
+        assert await page.locator("#seat-label").inner_text() == seat_label(SEAT)
         assert await page.locator("#presence-label").inner_text() == "離席中（研修）"
         await page.reload()  # a fresh page learns all of it from the server alone
         await page.locator("#screen-desk").wait_for(state="visible")
         await page.locator("#conn-status", has_text="接続中").wait_for()
         await page.locator("#presence-label", has_text="離席中（研修）").wait_for()
-        assert await page.locator("#seat-label").inner_text() == f"席 {SEAT}"
+        assert await page.locator("#seat-label").inner_text() == seat_label(SEAT)
         await screenshot(page, "operator-restart-restored")
         run.pages.remove(page)
 

@@ -15,7 +15,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -145,6 +145,9 @@ async def test_scripts_run_serves_a_real_call_and_stops_on_ctrl_c(scripts_run: R
             hello = await ws.receive_json(timeout=10)
             assert hello["type"] == "hello" and hello["user_id"] == "op101"
             await ws.send_json({"type": "resume", "last_seq": 0})  # as the operator page does
+            # A new seat starts away (受付開始前): the operator says 受付可 before the queue offers calls.
+            await ws.send_json({"type": "presence_set", "state": "ready"})
+            await next_matching(ws, lambda m: m.get("type") == "presence" and m.get("queue_paused") is False, within=15)
             # The lab's operator phone 101 answers (102 rings on without answering).
             assert run.pbx("cli", "dialplan set global SIM_OP102 noanswer").returncode == 0
             placed = run.pbx("call", "--from", CALLER, "--digit", "5", "--talk", "5")
@@ -163,9 +166,15 @@ async def test_scripts_run_serves_a_real_call_and_stops_on_ctrl_c(scripts_run: R
 
 
 async def next_of_type(ws: aiohttp.ClientWebSocketResponse, kind: str, within: float) -> dict[str, Any]:
+    return await next_matching(ws, lambda message: message.get("type") == kind, within)
+
+
+async def next_matching(
+    ws: aiohttp.ClientWebSocketResponse, wanted: Callable[[dict[str, Any]], bool], within: float
+) -> dict[str, Any]:
     # One overall deadline: aiohttp restarts a receive() timeout after each server ping.
     async with asyncio.timeout(within):
         while True:
             message = await ws.receive_json()
-            if message.get("type") == kind:
+            if wanted(message):
                 return dict(message)

@@ -32,7 +32,8 @@ from supervisor_e2e import OPERATOR, ensure_ctx, wire_supervisor
 
 from cti import keys
 from records.models import ConsentIn, ContactUpdate
-from screenpop.keys import SEATS
+from screenpop.desk_service import change_presence, seat_taken
+from screenpop.keys import DESKS
 from supervision.keys import ALERT_SETTINGS
 from supervision.settings import AlertSettings
 from telephony.agi.plugin import agi_ctx
@@ -109,7 +110,9 @@ async def test_wall_follows_real_calls_and_the_emergency_switch_closes_routing(
     try:
         async with serve(app, port) as run:
             await app[keys.AMI].client.wait_connected(15)
-            app[SEATS].take("tanaka", "Local/101@operator-phones")  # 102 stays unseated
+            # tanaka sits at 101 and says 受付可, as on the desk (a new seat starts away); 102 stays unseated
+            await seat_taken(app, await app[DESKS].take_seat("tanaka", "Local/101@operator-phones"))
+            await change_presence(app, "tanaka", "ready", None)
             page = await supervisor_page(browser, run.base_url)
             assert await tile(page, "waiting") == "0"
             first = await inbound_call(ami)
