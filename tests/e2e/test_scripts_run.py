@@ -127,6 +127,11 @@ async def test_scripts_run_serves_a_real_call_and_stops_on_ctrl_c(scripts_run: R
         components = report["components"]
         assert {"ami", "database", "faq", "route_state"} <= set(components), components
         assert all(c["ready"] for c in components.values()), components
+        # The screens are printed once cti's HTTP server answers (the script polls /healthz every 0.1 s).
+        for _ in range(100):
+            if "Press Ctrl-C" in run.printed():
+                break
+            await asyncio.sleep(0.1)
         printed = run.printed()
         for screen in ("/operator/", "/supervisor/", "/department/"):
             assert f"{run.url}{screen}" in printed, printed
