@@ -112,6 +112,8 @@ async def test_seat_by_number_pop_on_the_answering_sip_phone_and_its_transfer_ke
         await op1.keyboard.press("Enter")
         await op1.locator("#screen-desk").wait_for(state="visible")
         assert await op1.locator("#seat-label").inner_text() == "席101（内線101）"
+        await op1.locator("#btn-ready").click()  # a new seat starts away (受付開始前): ready for calls
+        await op1.locator("#presence-label", has_text="受付可").wait_for()
         op2 = await new_operator_page(browser, run)
         await login_and_take_seat(op2, "suzuki", "席102")
         assert await op2.locator("#seat-label").inner_text() == "席102（内線102）"
