@@ -7,6 +7,7 @@ from aiohttp import web
 from records.call_feed import CallFeed, Seats
 from records.service import RecordsService
 from records.settings import RecordsSettings
+from records.trail import AuditTrail
 
 SERVICE: web.AppKey[RecordsService] = web.AppKey("records_service", RecordsService)
 SETTINGS: web.AppKey[RecordsSettings] = web.AppKey("records_settings", RecordsSettings)
@@ -15,3 +16,8 @@ CALL_FEED: web.AppKey[CallFeed] = web.AppKey("records_call_feed", CallFeed)
 # Who sits at which interface (the operator of a contact), handed over by the composition root; without
 # it contacts are stored with no operator.
 SEATS: web.AppKey[Seats] = web.AppKey("records_seats")
+
+
+def trail_of(app: web.Application) -> AuditTrail:
+    """The one audit trail (keyed, see records.trail) for other packages' units of work."""
+    return app[SERVICE].trail

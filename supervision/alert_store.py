@@ -13,8 +13,8 @@ from datetime import datetime
 from typing import Any
 
 from cti.core.principal import Principal
-from records.audit_trail import append_audit
 from records.rules import iso
+from records.trail import AuditTrail
 from supervision.alerts import Alert
 
 SCHEMA = """
@@ -75,7 +75,9 @@ def open_alerts(conn: sqlite3.Connection, limit: int = LIST_LIMIT, *, with_ackno
     return [as_dict(r) for r in rows]
 
 
-def acknowledge(conn: sqlite3.Connection, alert_id: int, who: Principal, at: datetime) -> dict[str, Any]:
+def acknowledge(
+    conn: sqlite3.Connection, trail: AuditTrail, alert_id: int, who: Principal, at: datetime
+) -> dict[str, Any]:
     """(unit of work) Mark the alert acknowledged by `who` and audit it; returns the alert."""
     row = conn.execute("SELECT * FROM access_alerts WHERE id = ?", (alert_id,)).fetchone()
     if row is None:
@@ -86,6 +88,6 @@ def acknowledge(conn: sqlite3.Connection, alert_id: int, who: Principal, at: dat
         "UPDATE access_alerts SET acknowledged_at = ?, acknowledged_by = ? WHERE id = ? RETURNING *",
         (iso(at), who.user_id, alert_id),
     ).fetchone()
-    append_audit(conn, who, "acknowledge", "access_alert", alert_id, at,
+    trail.append(conn, who, "acknowledge", "access_alert", alert_id, at=at,
                  detail={"kind": row["kind"], "account": row["user_id"]})
     return as_dict(updated)

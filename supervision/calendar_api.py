@@ -34,6 +34,7 @@ from cti.core.http import ApiError, current_principal, json_object, json_respons
 from cti.core.logs import log_event
 from cti.gateway import DATABASE
 from records.api import guarded
+from records.keys import trail_of
 from supervision import calendar_store as store
 from supervision.calendar_store import RUNTIME_PREFIX
 
@@ -131,9 +132,11 @@ async def set_emergency(request: web.Request) -> web.StreamResponse:
     reason = _reason(body.get("reason")) if active else None
     cal = request.app[calendar_keys.CALENDARS]
     now = request.app[core_keys.CLOCK]()
+    trail = trail_of(request.app)
     was_active = cal.emergency_reason is not None
     # routing follows only a change that is stored
-    await _store_then_apply(request, "emergency", lambda conn: store.save_emergency(conn, who, reason, was_active, now),
+    await _store_then_apply(request, "emergency",
+                            lambda conn: store.save_emergency(conn, trail, who, reason, was_active, now),
                             lambda _: cal.set_emergency(reason))
     log_event(logger, "calendar_emergency_changed", active=active, user=who.user_id)
     return json_response(_emergency_dict(request))
@@ -166,9 +169,11 @@ async def add_override(request: web.Request) -> web.StreamResponse:
     reason = _reason(body.get("reason"))
     cal = request.app[calendar_keys.CALENDARS]
     now = request.app[core_keys.CLOCK]()
+    trail = trail_of(request.app)
     wanted = Override(kind=kind, applies_to=Which(applies_to), start=start, end=end, reason=reason)
     override = await _store_then_apply(request, "override_add",
-                                       lambda conn: store.insert_override(conn, who, wanted, now), cal.add_override)
+                                       lambda conn: store.insert_override(conn, trail, who, wanted, now),
+                                       cal.add_override)
     log_event(logger, "calendar_override_added", override_id=override.id, kind=kind, user=who.user_id)
     return json_response(_override_dict(override), 201)
 
@@ -187,6 +192,7 @@ async def remove_override(request: web.Request) -> web.StreamResponse:
         raise ApiError(409, "configured_override",
                        "設定ファイルで定められた例外は画面から削除できません（cti.toml を変更してください）", "id")
     now = request.app[core_keys.CLOCK]()
+    trail = trail_of(request.app)
 
     def forget(_: None) -> None:
         if any(o.id == override_id for o in cal.overrides):  # a concurrent removal may have taken it already
@@ -194,7 +200,7 @@ async def remove_override(request: web.Request) -> web.StreamResponse:
 
     try:
         await _store_then_apply(request, "override_remove",
-                                lambda conn: store.delete_override(conn, who, existing, now), forget)
+                                lambda conn: store.delete_override(conn, trail, who, existing, now), forget)
     except store.OverrideGone:
         raise ApiError(404, "not_found", f"例外設定 {override_id} はありません", "id") from None
     log_event(logger, "calendar_override_removed", override_id=override_id, user=who.user_id)

@@ -21,7 +21,7 @@ from aiohttp import web
 from cti.calendar.rules import Calendars, Override, Which
 from cti.core.principal import Principal
 from cti.gateway import Database, Gateway
-from records.audit_trail import append_audit
+from records.trail import AuditTrail
 
 RUNTIME_PREFIX = "rt-"
 
@@ -112,15 +112,17 @@ async def read_stored_state(path: Path) -> RuntimeState:
 
 
 def save_emergency(
-    conn: sqlite3.Connection, who: Principal, reason: str | None, was_active: bool, at: datetime
+    conn: sqlite3.Connection, trail: AuditTrail, who: Principal, reason: str | None, was_active: bool, at: datetime
 ) -> None:
     conn.execute("INSERT INTO calendar_state(key, value) VALUES ('emergency_reason', ?)"
                  " ON CONFLICT(key) DO UPDATE SET value = excluded.value", (reason,))
-    append_audit(conn, who, "emergency_on" if reason is not None else "emergency_off", "calendar", "emergency",
-                 at, detail={"was_active": was_active})
+    trail.append(conn, who, "emergency_on" if reason is not None else "emergency_off", "calendar", "emergency",
+                 detail={"was_active": was_active}, at=at)
 
 
-def insert_override(conn: sqlite3.Connection, who: Principal, override: Override, at: datetime) -> Override:
+def insert_override(
+    conn: sqlite3.Connection, trail: AuditTrail, who: Principal, override: Override, at: datetime
+) -> Override:
     """Store the override; returns it with its runtime id ("rt-<row id>")."""
     cur = conn.execute(
         "INSERT INTO calendar_overrides(kind, applies_to, start, end, reason, created_by, created_at)"
@@ -130,13 +132,15 @@ def insert_override(conn: sqlite3.Connection, who: Principal, override: Override
     )
     stored = Override(kind=override.kind, applies_to=override.applies_to, start=override.start, end=override.end,
                       reason=override.reason, id=f"{RUNTIME_PREFIX}{cur.lastrowid}")
-    append_audit(conn, who, "override_add", "calendar", stored.id, at,
+    trail.append(conn, who, "override_add", "calendar", stored.id, at=at,
                  detail={"kind": stored.kind, "applies_to": stored.applies_to.value,
                          "start": stored.start.isoformat(), "end": stored.end.isoformat()})
     return stored
 
 
-def delete_override(conn: sqlite3.Connection, who: Principal, override: Override, at: datetime) -> None:
+def delete_override(
+    conn: sqlite3.Connection, trail: AuditTrail, who: Principal, override: Override, at: datetime
+) -> None:
     """Mark the override removed (the row stays for the record); OverrideGone if it already was."""
     cur = conn.execute(
         "UPDATE calendar_overrides SET removed_at = ?, removed_by = ? WHERE id = ? AND removed_at IS NULL",
@@ -144,7 +148,7 @@ def delete_override(conn: sqlite3.Connection, who: Principal, override: Override
     )
     if cur.rowcount != 1:
         raise OverrideGone(override.id)
-    append_audit(conn, who, "override_remove", "calendar", override.id, at, detail={"kind": override.kind})
+    trail.append(conn, who, "override_remove", "calendar", override.id, detail={"kind": override.kind}, at=at)
 
 
 # ---- app context ------------------------------------------------------------------------------------

@@ -28,8 +28,8 @@ from cti.gateway import DATABASE, Gateway
 from faq.categories import CATEGORY_LABELS
 from records import keys as records_keys
 from records.api import guarded
-from records.audit_trail import append_audit
 from records.rules import iso
+from records.trail import AuditTrail
 from supervision.reports import CallbackRow, CallRow, Period, build_report, parse_period, report_csv
 from supervision.wall_view import category_label
 
@@ -137,8 +137,9 @@ async def get_report_csv(request: web.Request) -> web.StreamResponse:
     who = require(request, SUPERVISORS)
     period, report = await compute(request)
     now = request.app[core_keys.CLOCK]()
-    await request.app[DATABASE].write(lambda conn: append_audit(
-        conn, who, "export", "report", period.label, now, detail={"kind": period.kind, "format": "csv"}))
+    trail = records_keys.trail_of(request.app)
+    await request.app[DATABASE].write(lambda conn: trail.append(
+        conn, who, "export", "report", period.label, detail={"kind": period.kind, "format": "csv"}, at=now))
     log_event(logger, "report_exported", user=who.user_id, period=period.label, kind=period.kind)
     body = "\ufeff" + await asyncio.to_thread(report_csv, report)  # BOM: Excel opens UTF-8 Japanese correctly
     return web.Response(
@@ -157,7 +158,8 @@ async def faq_gaps(request: web.Request) -> web.StreamResponse:
     except ValueError:
         raise ApiError(422, "invalid_field", "limit は数値です", "limit") from None
     now = request.app[core_keys.CLOCK]()
-    rows = await request.app[DATABASE].write(lambda conn: _faq_gap_rows(conn, who, limit, now))
+    trail = records_keys.trail_of(request.app)
+    rows = await request.app[DATABASE].write(lambda conn: _faq_gap_rows(conn, trail, who, limit, now))
     items = [{"id": r["id"], "category": r["ivr_category"], "category_label": category_label(r["ivr_category"],
                                                                                              CATEGORY_LABELS),
               "faq_entries": json.loads(r["faq_entries"]), "note": r["note"], "created_at": r["created_at"]}
@@ -171,13 +173,15 @@ async def faq_gaps(request: web.Request) -> web.StreamResponse:
     return json_response({"items": items, "by_category": by_category, "by_category_label": by_label})
 
 
-def _faq_gap_rows(conn: sqlite3.Connection, who: Principal, limit: int, at: datetime) -> list[sqlite3.Row]:
+def _faq_gap_rows(
+    conn: sqlite3.Connection, trail: AuditTrail, who: Principal, limit: int, at: datetime
+) -> list[sqlite3.Row]:
     """(unit of work) The newest FAQ gaps and the audit row of their reading (the note is free text)."""
     rows = conn.execute(
         "SELECT id, ivr_category, faq_entries, note, created_at FROM faq_gaps WHERE purged_at IS NULL"
         " ORDER BY created_at DESC, id DESC LIMIT ?", (limit,)
     ).fetchall()
-    append_audit(conn, who, "list", "faq_gap", None, at, detail={"ids": [r["id"] for r in rows]})
+    trail.append(conn, who, "list", "faq_gap", None, detail={"ids": [r["id"] for r in rows]}, at=at)
     return rows
 
 

@@ -22,6 +22,7 @@ from cti.core.principal import Role
 from cti.gateway import DATABASE
 from records import department_api
 from records.api import guarded
+from records.keys import trail_of
 from supervision import alert_store, calendar_api, reports_api
 from supervision.keys import SUPERVISOR
 from supervision.messages import AlertAcknowledged
@@ -58,7 +59,7 @@ async def acknowledge_alert(request: web.Request) -> web.StreamResponse:
     now = sup.feed.clock()
     try:
         alert = await request.app[DATABASE].write(
-            lambda conn: alert_store.acknowledge(conn, alert_id, who, now))
+            lambda conn: alert_store.acknowledge(conn, trail_of(request.app), alert_id, who, now))
     except alert_store.AlertNotFound:
         raise ApiError(404, "not_found", f"警告 {alert_id} はありません", "id") from None
     except alert_store.AlreadyAcknowledged as done:

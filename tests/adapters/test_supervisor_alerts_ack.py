@@ -20,7 +20,7 @@ from cti.core.clock import TOKYO
 from cti.core.logs import JsonLineFormatter
 from cti.core.principal import Principal, Role
 from records.audit import verify_chain
-from records.audit_trail import append_audit
+from records.keys import trail_of
 from supervision import alert_store
 from supervision.alert_monitor import AlertMonitor
 from supervision.alerts import Alert
@@ -159,9 +159,10 @@ async def test_a_failing_audit_row_and_a_failing_round_are_logged_and_the_monito
 
         monitor.detector.record_read = failing_once  # type: ignore[method-assign]
         staff = Principal(user_id="tax1", role=Role.DEPARTMENT, department="zeimu", client_ip="127.0.0.1")
+        trail = trail_of(env.app)
         for record_id in (1, 2):  # two off-hours reads in the audit trail
             await env.app[keys.DATABASE].write(
-                lambda conn, r=record_id: append_audit(conn, staff, "read", "callback", r, night))  # type: ignore[misc]
+                lambda conn, r=record_id: trail.append(conn, staff, "read", "callback", r, at=night))  # type: ignore[misc]
         with caplog.at_level(logging.ERROR, logger="supervision.alerts"):
             assert await monitor.check_audit() == 2
         await env.login("sv1")

@@ -19,6 +19,7 @@ from cti.config import Settings
 from cti.core.clock import TOKYO
 from cti.core.principal import Principal, Role
 from records.audit import verify_chain
+from records.keys import trail_of
 from supervision import calendar_api
 from supervision import calendar_store as store
 
@@ -44,6 +45,22 @@ async def test_emergency_close_flips_routing_at_once_and_is_audited(tmp_path: Pa
         assert cal.call_center(FRIDAY_10).open
         assert len(await env.audit(action="emergency_off")) == 1
         assert verify_chain(await env.audit()) == []  # records' hash chain, unbroken
+
+
+async def test_calendar_audit_rows_carry_the_configured_audit_key(tmp_path: Path) -> None:
+    """Rows the supervisor's calendar control appends are keyed like every other row of the one trail,
+    so `cti audit verify` with the key passes (and without the key it does not)."""
+    key = "calendar-audit-key-0123456789"
+    settings = Settings.model_validate({"records": {"audit_key": key}})
+    async with make_env(tmp_path, FRIDAY_10, settings=settings) as env:
+        csrf = await env.login("sv1")
+        resp = await env.client.post("/api/calendar/emergency", json={"active": True, "reason": "台風のため"},
+                                     headers=csrf)
+        assert resp.status == 200, await resp.text()
+        rows = await env.audit()
+        assert [r["action"] for r in rows if r["record_type"] == "calendar"] == ["emergency_on"]
+        assert verify_chain(rows, key=key.encode()) == []
+        assert verify_chain(rows) != []  # the rows are keyed, not plain SHA-256
 
 
 async def test_emergency_state_survives_a_restart(tmp_path: Path) -> None:
@@ -249,11 +266,12 @@ async def test_a_request_cancelled_during_its_write_still_applies_what_was_store
         request = make_mocked_request("POST", "/api/calendar/emergency", app=env.app)
         who = Principal(user_id="sv1", role=Role.SUPERVISOR, department=None, client_ip="127.0.0.1")
         unit_started = threading.Event()
+        trail = trail_of(request.app)
 
         def slow_unit(conn: sqlite3.Connection) -> None:
             unit_started.set()
             time.sleep(0.2)  # the client leaves meanwhile
-            store.save_emergency(conn, who, "停電", False, FRIDAY_10)
+            store.save_emergency(conn, trail, who, "停電", False, FRIDAY_10)
 
         task = asyncio.create_task(calendar_api._store_then_apply(
             request, "emergency", slow_unit, lambda _: cal.set_emergency("停電")))

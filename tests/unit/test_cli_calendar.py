@@ -15,10 +15,12 @@ from cti.cli import main
 from cti.core.clock import TOKYO
 from cti.core.principal import Principal, Role
 from cti.gateway import Database
+from records.trail import AuditTrail
 from supervision.calendar_store import insert_override, save_emergency
 
 SUPERVISOR = Principal(user_id="sv1", role=Role.SUPERVISOR, department=None, client_ip="127.0.0.1")
 NOW = datetime(2026, 12, 1, 17, 0, tzinfo=TOKYO)
+TRAIL = AuditTrail(lambda: NOW)  # no audit key configured in this config
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -80,10 +82,10 @@ def test_stored_runtime_overrides_and_the_emergency_switch_apply(
     async def seed() -> None:
         db = await Database.open(store, migrations())
         try:
-            await db.write(lambda conn: insert_override(conn, SUPERVISOR, Override(
+            await db.write(lambda conn: insert_override(conn, TRAIL, SUPERVISOR, Override(
                 kind="closure", applies_to=Which.OFFICE, start=datetime(2026, 12, 2, 8, 0, tzinfo=TOKYO),
                 end=datetime(2026, 12, 2, 12, 0, tzinfo=TOKYO), reason="庁舎の停電"), NOW))
-            await db.write(lambda conn: save_emergency(conn, SUPERVISOR, "台風", False, NOW))
+            await db.write(lambda conn: save_emergency(conn, TRAIL, SUPERVISOR, "台風", False, NOW))
         finally:
             await db.close()
 
