@@ -12,6 +12,10 @@ from access.sessions import token_hash
 CONFIGURED = "k" * 48
 
 
+def stored_keys(directory: Path) -> list[bytes]:
+    return [path.read_bytes().strip() for path in directory.glob("*.session-key")]
+
+
 async def test_sessions_are_hashed_under_the_configured_session_key(tmp_path: Path) -> None:
     c = await start(tmp_path, Clock(), make_settings(security={"session_key": CONFIGURED}))
     try:
@@ -21,9 +25,8 @@ async def test_sessions_are_hashed_under_the_configured_session_key(tmp_path: Pa
         assert token
         [(stored,)] = await rows(c, "SELECT token_hash FROM sessions")
         assert stored == token_hash(token, CONFIGURED.encode("utf-8"))
-        beside = (tmp_path / "cti.sqlite3.session-key")
-        if beside.exists():  # the stored key is not the one in use when a key is configured
-            assert stored != token_hash(token, beside.read_bytes().strip())
+        for beside in stored_keys(tmp_path):  # a key kept beside the database is not the one in use
+            assert stored != token_hash(token, beside)
         assert (await c.get("/api/me")).status == 200
     finally:
         await c.close()
@@ -37,7 +40,7 @@ async def test_without_a_configured_key_the_key_beside_the_database_is_used(tmp_
         token = session_cookie(c)
         assert token
         [(stored,)] = await rows(c, "SELECT token_hash FROM sessions")
-        [key_file] = list(tmp_path.glob("*.session-key"))
-        assert stored == token_hash(token, key_file.read_bytes().strip())
+        [key] = stored_keys(tmp_path)
+        assert stored == token_hash(token, key)
     finally:
         await c.close()
