@@ -83,6 +83,7 @@ HOSTILE_VALUES: list[Any] = [
     None, True, 0, -1, 1.5, 2**63, -(2**63) - 1, 10**30, "", " ", "abc", "x" * 20_000, [], {}, ["a"], {"a": [1]},
     "0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "9999-12-31", "0001-01-01", "2026-13-45T25:61:00+09:00",
     "\u200b\u200c", "山田\u0000", "\ufeff", "a\x1bb", "\U0001f600" * 3, HOSTILE_PERSONAL,
+    [HOSTILE_PERSONAL], {HOSTILE_PERSONAL: HOSTILE_PERSONAL},
 ]
 TOPS: list[Any] = [[], "text", 0, None, True, [{"version": 1}]]
 
@@ -143,6 +144,7 @@ def mutations(template: dict[str, Any], rnd: random.Random) -> list[Any]:
             bodies.append({**template, key: value})
         bodies.append({k: v for k, v in template.items() if k != key})
     bodies.append({**template, "unexpected": HOSTILE_PERSONAL})
+    bodies.append({**template, HOSTILE_PERSONAL: 1})  # personal data as a key: not echoed either
     bodies.append({**template, "started_at": "0001-01-01T00:00:00+14:00", "caller_number": CALLER})
     keys_ = list(template) or ["unexpected"]
     for _ in range(RANDOM_ROUNDS):  # long mode: several hostile fields at once
