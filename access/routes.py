@@ -19,7 +19,7 @@ from access.context import AUTH, AuthContext
 from access.middleware import SESSION_KEY, log_outside_room, principal_of
 from access.passwords import Busy
 from access.route_access import login_endpoint, public, requires
-from access.rules import OPERATOR_ROOM_ROLES, OUTSIDE_ROOM, account_key, ip_key
+from access.rules import OPERATOR_ROOM_ROLES, account_key, ip_key
 from access.sessions import COOKIE_NAME, Session, SessionGone
 from cti.core.http import FORM_TYPES, ApiError, current_principal, has_lone_surrogate, json_object, json_response
 from cti.core.logs import log_event
@@ -30,6 +30,12 @@ logger = logging.getLogger("cti.screenpop.auth")  # the name supervision.service
 MAX_USER_ID_CHARS = 64
 MAX_PASSWORD_CHARS = 1024
 LOGIN_FAILED = "IDまたはパスワードが違います。"
+# What every refused login from outside the operator room says: the right password of an operator
+# or supervisor gets exactly this too (no password oracle outside the room), and the second
+# sentence tells them why they cannot log in from there (docs/threat-model.md, "The operator room").
+LOGIN_FAILED_OUTSIDE_ROOM = (
+    "IDまたはパスワードが違います。オペレーター・監督者は、オペレーター室の端末からのみログインできます。"
+)
 BUSY = "ログインが混み合っています。しばらくしてから再度お試しください。"
 
 
@@ -56,6 +62,11 @@ async def _credentials(request: web.Request, is_form: bool) -> tuple[str, str]:
         if has_lone_surrogate(value) or "\0" in value:
             raise ApiError(400, "invalid_text", "使えない文字が含まれています", name)
     return user_id.strip(), password
+
+
+def _login_failed(ctx: AuthContext, client_ip: str) -> ApiError:
+    outside = not ctx.from_operator_room(client_ip)
+    return ApiError(401, "login_failed", LOGIN_FAILED_OUTSIDE_ROOM if outside else LOGIN_FAILED)
 
 
 @login_endpoint
@@ -89,12 +100,15 @@ async def login(request: web.Request) -> web.StreamResponse:
             user_id=user_id if result.outcome != "unknown_user" else None,
             client_ip=client_ip,
         )
-        return _refusal(is_form, ApiError(401, "login_failed", LOGIN_FAILED))
+        return _refusal(is_form, _login_failed(ctx, client_ip))
     user = result.user
     if user.role in OPERATOR_ROOM_ROLES and not ctx.from_operator_room(client_ip):
-        # The attempt stays counted: from outside the room this answer is all a guesser could get.
+        # The same answer as a wrong password from here, and the attempt stays counted: outside
+        # the room a right password is not told apart from a wrong one. The log says which it was.
         log_outside_room(request, None)
-        return _refusal(is_form, ApiError(OUTSIDE_ROOM.status, OUTSIDE_ROOM.code, OUTSIDE_ROOM.message))
+        log_event(logger, "login_failed", logging.WARNING, reason="outside_operator_room", user_id=user.user_id,
+                  client_ip=client_ip)
+        return _refusal(is_form, _login_failed(ctx, client_ip))
     ctx.throttle.succeeded(reservation, account_key(user_id))
     old: Session | None = request.get(SESSION_KEY)
     if old is not None:  # no fixation: whatever came in is dropped, a new token goes out

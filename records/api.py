@@ -14,7 +14,7 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 from pydantic.json_schema import models_json_schema
 
-from cti.core.http import ApiError, current_principal, json_response
+from cti.core.http import ApiError, current_principal, echoable_field, json_response
 from cti.core.logs import log_event
 from records import keys as records_keys
 from records import models as m
@@ -45,8 +45,10 @@ def _validation_error(exc: ValidationError) -> RecordsError:
     field = ".".join(str(p) for p in first["loc"]) or None
     label = FIELD_LABELS.get(str(first["loc"][0]), field or "入力") if first["loc"] else "入力"
     kind = first["type"]
-    if kind == "extra_forbidden":
-        return RecordsError(422, "unknown_field", f"項目「{field}」は受け付けていません", field)
+    if kind == "extra_forbidden":  # the key is the client's: named back only when it is a plain name
+        named = echoable_field(field)
+        message = f"項目「{named}」は受け付けていません" if named else "受け付けていない項目があります"
+        return RecordsError(422, "unknown_field", message, named)
     if kind == "missing":
         return RecordsError(422, "missing_field", f"{label}を入力してください", field)
     if "too_long" in kind:

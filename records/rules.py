@@ -191,7 +191,7 @@ def validate_callback(
     if not department:
         raise invalid("missing_field", "department", "担当課を選んでください")
     if department not in departments:
-        raise invalid("unknown_department", "department", f"担当課「{department}」は登録されていません")
+        raise invalid("unknown_department", "department", "選ばれた担当課は登録されていません")
     optional: dict[str, str | None] = {}
     for field in REASON_FIELDS:
         raw = values.get(field)

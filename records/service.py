@@ -117,7 +117,7 @@ class RecordsService:
             raise rules.invalid("missing_field", "transfer_department", "転送先の課を選んでください")
         if data.transfer_department is not None and data.transfer_department not in self.departments:
             raise rules.invalid("unknown_department", "transfer_department",
-                                f"担当課「{data.transfer_department}」は登録されていません")
+                                "選ばれた転送先の課は登録されていません")
         if data.gap_note is not None and data.outcome != "unanswered":
             raise rules.invalid("gap_note_without_gap", "gap_note",
                                 "FAQ不足のメモは「回答できなかった」場合のみ入力できます")

@@ -51,7 +51,8 @@ def seat_label(interface: str) -> str:
 
 def validate_interface(interface: str) -> str:
     if not INTERFACE_PATTERN.match(interface):
-        raise SeatError(f"席の指定が正しくありません（例: 101、席101、PJSIP/101）: {interface!r}")
+        # never repeat the input: whatever was typed (even personal data) is not echoed back
+        raise SeatError("席の指定が正しくありません（例: 101、席101、PJSIP/101）")
     return interface
 
 

@@ -30,7 +30,7 @@ from cti.calendar import keys as calendar_keys
 from cti.calendar.rules import Override, Which
 from cti.core import keys as core_keys
 from cti.core.clock import TOKYO
-from cti.core.http import ApiError, current_principal, json_object, json_response
+from cti.core.http import ApiError, current_principal, json_object, json_response, unknown_field_error
 from cti.core.logs import log_event
 from cti.gateway import DATABASE
 from records.api import guarded
@@ -125,7 +125,7 @@ async def set_emergency(request: web.Request) -> web.StreamResponse:
     body = await json_object(request)
     unknown = set(body) - {"active", "reason"}
     if unknown:
-        raise ApiError(422, "unknown_field", f"項目「{sorted(unknown)[0]}」は受け付けていません", sorted(unknown)[0])
+        raise unknown_field_error(sorted(unknown)[0])
     active = body.get("active")
     if not isinstance(active, bool):
         raise ApiError(422, "invalid_field", "active は true か false です", "active")
@@ -156,7 +156,7 @@ async def add_override(request: web.Request) -> web.StreamResponse:
     body = await json_object(request)
     unknown = set(body) - {"kind", "applies_to", "start", "end", "reason"}
     if unknown:
-        raise ApiError(422, "unknown_field", f"項目「{sorted(unknown)[0]}」は受け付けていません", sorted(unknown)[0])
+        raise unknown_field_error(sorted(unknown)[0])
     kind = body.get("kind")
     if kind not in ("closure", "opening"):
         raise ApiError(422, "invalid_field", "種類は closure（臨時休業）か opening（臨時開庁）です", "kind")

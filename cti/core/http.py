@@ -140,6 +140,24 @@ def _constant(name: str) -> Any:
     raise _bad_json("NaN や Infinity は使えません")
 
 
+_FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]{0,63}")
+
+
+def echoable_field(name: object) -> str | None:
+    """A field name the client sent, fit to be named back in an error: our own field names are
+    plain identifiers; anything else (a key may hold personal data, markup, megabytes) is not
+    repeated, and None is answered instead."""
+    text = str(name)
+    return text if _FIELD_NAME.fullmatch(text) else None
+
+
+def unknown_field_error(name: object) -> ApiError:
+    """422 `unknown_field`, naming the field only when it is fit to be named back."""
+    field = echoable_field(name)
+    message = f"項目「{field}」は受け付けていません" if field else "受け付けていない項目があります"
+    return ApiError(422, "unknown_field", message, field)
+
+
 def has_lone_surrogate(text: str) -> bool:
     return _SURROGATE.search(text) is not None
 

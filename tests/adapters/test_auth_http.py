@@ -284,7 +284,7 @@ async def test_argon2_hash_is_upgraded_at_login_when_parameters_change(tmp_path:
         await c.close()
 
 
-async def test_outside_the_operator_room_operators_get_403_and_it_is_logged(
+async def test_outside_the_operator_room_a_right_password_gets_the_wrong_password_answer_and_is_logged(
     tmp_path: Path, clock: Clock, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)
@@ -294,9 +294,17 @@ async def test_outside_the_operator_room_operators_get_403_and_it_is_logged(
         await add_user(c, "tax1", "department", "zeimu")
         resp = await c.post("/api/login", json={"user_id": "op1", "password": PASSWORD}, headers={"Origin": ORIGIN})
         body = await resp.json()
-        assert resp.status == 403 and body["error"]["code"] == "outside_operator_room"
+        wrong = await c.post("/api/login", json={"user_id": "op1", "password": "not the password"},
+                             headers={"Origin": ORIGIN})
+        # no password oracle outside the room: the right password answers exactly as a wrong one,
+        # and that answer tells operators and supervisors why (they log in from the room only)
+        assert (resp.status, body) == (wrong.status, await wrong.json())
+        assert resp.status == 401 and body["error"]["code"] == "login_failed"
         assert "オペレーター室" in body["error"]["message"]
         assert session_cookie(c) is None
+        reasons = [r.cti_fields["reason"] for r in caplog.records  # type: ignore[attr-defined]
+                   if r.getMessage() == "login_failed"]
+        assert reasons == ["outside_operator_room", "wrong_password"]  # the log tells them apart
         resp = await c.get("/api/seats")  # room-only page, even before any login
         assert resp.status == 403
         denied = [r for r in caplog.records if r.getMessage() == "access_denied_outside_operator_room"]

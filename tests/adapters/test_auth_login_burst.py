@@ -119,4 +119,4 @@ async def test_a_busy_login_answers_503_and_does_not_count_as_a_failure(client: 
 
 async def test_right_passwords_from_outside_the_room_still_count_against_the_limit(client: Client) -> None:
     statuses = [await attempt(client, "op1", PASSWORD, "203.0.113.5") for _ in range(LIMIT + 1)]
-    assert statuses == [403] * LIMIT + [429]  # the outside-room answer is no free password oracle
+    assert statuses == [401] * LIMIT + [429]  # the outside-room answer is no free password oracle

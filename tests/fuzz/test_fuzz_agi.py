@@ -1,4 +1,4 @@
-"""Fuzzing the FastAGI server (telephony/agi.py) over real TCP.
+"""Fuzzing the FastAGI server (telephony/agi/server.py) over real TCP.
 
 Hostile peers, many at once: random bytes, requests cut anywhere, mutated headers, over-long
 lines, peers that stall, and peers that answer the server's commands with garbage. Between them,

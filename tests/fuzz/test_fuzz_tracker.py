@@ -1,4 +1,4 @@
-"""Fuzzing the call tracker (telephony/tracker.py) with mutated real events.
+"""Fuzzing the call tracker (telephony/tracker/) with mutated real events.
 
 Templates are every event of the real Asterisk 22 captures (tests/fixtures/ami); each generated
 event takes a template and rewrites its ids (Uniqueid, Linkedid, Channel and their Dest* twins)

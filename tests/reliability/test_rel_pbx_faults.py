@@ -1,6 +1,7 @@
 """PBX faults against the real Asterisk 22 (``pbx`` fixture) with the whole cti app running
-(create_app on a TestServer, AMI to the PBX as the production-privileged "cti" user, FastAGI
-serving the dialplan's routing).
+(create_app on a TestServer, AMI to the PBX as the production-privileged "cti" user; calls are
+routed by the state cti publishes into Asterisk, telephony/route_state.py; the FastAGI server runs
+too, but the shipped dialplan does not call it).
 
 Each round puts calls up (a citizen waiting in the queue, and a callback whose staff leg answered
 while the citizen's phone rings), checks that the app's live call list equals Asterisk's
