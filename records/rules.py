@@ -12,16 +12,19 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from functools import partial
+from typing import TYPE_CHECKING, TypeVar
 
 from cti.core.clock import TOKYO, require_aware
 
 if TYPE_CHECKING:  # cti.core.principal imports aiohttp; this module stays pure
     from cti.core.principal import Principal
+
+T = TypeVar("T")
 
 # Role values of cti.core.principal.Role (a StrEnum, so they compare equal to these strings).
 OPERATOR, SUPERVISOR, DEPARTMENT, ADMIN = "operator", "supervisor", "department", "admin"
@@ -30,18 +33,23 @@ OPERATOR, SUPERVISOR, DEPARTMENT, ADMIN = "operator", "supervisor", "department"
 class RecordsError(Exception):
     """A refused request: an HTTP status, a machine-readable code, the field, a Japanese message."""
 
-    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
+    def __init__(self, status: int, code: str, message: str, field: str | None = None,
+                 others: Sequence[RecordsError] = ()) -> None:
         super().__init__(f"{code}: {message}")
         self.status = status
         self.code = code
         self.message = message
         self.field = field
+        self.others = tuple(others)  # further field errors of the same form (all shown at once)
 
     def as_dict(self) -> dict[str, object]:
         body: dict[str, object] = {"code": self.code, "message": self.message}
         if self.field is not None:
             body["field"] = self.field
-        return {"error": body}
+        answer: dict[str, object] = {"error": body}
+        if self.status == 422:
+            answer["errors"] = [{"field": e.field, "code": e.code, "message": e.message} for e in (self, *self.others)]
+        return answer
 
 
 def invalid(code: str, field: str, message: str) -> RecordsError:
@@ -182,40 +190,54 @@ def validate_callback(
     departments: Mapping[str, str],
     max_question_chars: int,
 ) -> CallbackFields:
-    """Check every field of a callback request; raise RecordsError naming the first bad field."""
-    name = _text(values.get("name"), "name", MAX_NAME_CHARS, required=True)
-    furigana = _text(values.get("furigana"), "furigana", MAX_NAME_CHARS, required=False)
-    phone = normalise_phone(values.get("phone") or "", "phone").digits
-    question = _text(values.get("question"), "question", max_question_chars, required=True)
+    """Check every field of a callback request; raise one RecordsError for the first bad field that
+    carries every other bad field too (the form marks them all at once)."""
+    errors: list[RecordsError] = []
+
+    def check(fn: Callable[[], T]) -> T | None:
+        try:
+            return fn()
+        except RecordsError as err:
+            errors.append(err)
+            return None
+
+    name = check(lambda: _text(values.get("name"), "name", MAX_NAME_CHARS, required=True))
+    furigana = check(lambda: _text(values.get("furigana"), "furigana", MAX_NAME_CHARS, required=False))
+    phone = check(lambda: normalise_phone(values.get("phone") or "", "phone").digits)
+    question = check(lambda: _text(values.get("question"), "question", max_question_chars, required=True))
     department = (values.get("department") or "").strip()
     if not department:
-        raise invalid("missing_field", "department", "担当課を選んでください")
-    if department not in departments:
-        raise invalid("unknown_department", "department", f"担当課「{department}」は登録されていません")
+        errors.append(invalid("missing_field", "department", "担当課を選んでください"))
+    elif department not in departments:
+        errors.append(invalid("unknown_department", "department", f"担当課「{department}」は登録されていません"))
     optional: dict[str, str | None] = {}
     for field in REASON_FIELDS:
-        raw = values.get(field)
-        reason = _text(values.get(f"{field}_reason"), f"{field}_reason", MAX_REASON_CHARS, required=False)
-        label = FIELD_LABELS[field]
-        if raw is None or not raw.strip():
-            if reason:
-                raise invalid("reason_without_value", f"{field}_reason", f"{label}が空なのに理由が入力されています")
-            optional[field] = optional[f"{field}_reason"] = None
-            continue
-        if not reason:
-            raise invalid(
-                "reason_required", f"{field}_reason", f"{label}を記録する場合は、必要な理由を入力してください"
-            )
-        if field == "fax":
-            value: str | None = normalise_phone(raw, "fax").digits
-        elif field == "email":
-            value = normalise_email(raw)
-        else:
-            value = _text(raw, field, MAX_ADDRESS_CHARS, required=True)
-        optional[field], optional[f"{field}_reason"] = value, reason
-    assert name is not None and question is not None
+        optional.update(check(partial(_optional_field, values, field)) or {})
+    if errors:
+        first, *others = errors
+        raise RecordsError(first.status, first.code, first.message, first.field, others)
+    assert name is not None and question is not None and phone is not None
     return CallbackFields(name=name, furigana=furigana, phone=phone, question=question, department=department,
                           **optional)
+
+
+def _optional_field(values: Mapping[str, str | None], field: str) -> dict[str, str | None]:
+    raw = values.get(field)
+    reason = _text(values.get(f"{field}_reason"), f"{field}_reason", MAX_REASON_CHARS, required=False)
+    label = FIELD_LABELS[field]
+    if raw is None or not raw.strip():
+        if reason:
+            raise invalid("reason_without_value", f"{field}_reason", f"{label}が空なのに理由が入力されています")
+        return {field: None, f"{field}_reason": None}
+    if not reason:
+        raise invalid("reason_required", f"{field}_reason", f"{label}を記録する場合は、必要な理由を入力してください")
+    if field == "fax":
+        value: str | None = normalise_phone(raw, "fax").digits
+    elif field == "email":
+        value = normalise_email(raw)
+    else:
+        value = _text(raw, field, MAX_ADDRESS_CHARS, required=True)
+    return {field: value, f"{field}_reason": reason}
 
 
 # ---- consent --------------------------------------------------------------------------------------

@@ -49,6 +49,10 @@ class RecordsSettings(BaseModel):
 
     departments: list[Department] = Field(default_factory=_default_departments)
     public_information_department: str = "kuseijoho"
+    # IVR category code -> the department a callback for that choice usually goes to (preselected in
+    # the operator's callback form; the operator can still pick another).
+    category_departments: dict[str, str] = Field(default_factory=lambda: {
+        "koseki": "koseki", "zei": "zeimu", "hoken": "hoken", "gomi": "seiso", "kosodate": "kosodate"})
     consent_script: ConsentScript = Field(default_factory=_default_consent)
     retention_days: int = Field(365, ge=1)
     max_question_chars: int = Field(2000, ge=10)

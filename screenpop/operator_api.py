@@ -101,6 +101,10 @@ async def operator_config(request: web.Request) -> web.Response:
         "departments": [
             {"code": d.code, "name": d.name, "transfer": d.transfer_extension} for d in settings.departments
         ],
+        "category_departments": {
+            category: code for category, code in settings.category_departments.items()
+            if any(d.code == code for d in settings.departments)
+        },
         "consent_script": {"id": script.id, "version": script.version, "text": script.text},
         "faq_credit": (faq.credit if faq is not None else "") or FAQ_CREDIT,
         "seats": sorted(seats),

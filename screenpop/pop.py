@@ -156,6 +156,7 @@ def compose_pop(
         waited_seconds=int(call.waited_seconds),
         office_open=office.open,
         office_reason_text="" if office.open else office.reason_text,
+        office_reason=None if office.open or office.reason is None else office.reason.value,
         history=pop_history,
         open_callbacks=pop_callbacks,
         faq_suggestions=[PopFaq(id=f.id, question=f.question) for f in suggestions],

@@ -68,15 +68,53 @@ function showFieldError(field, message) {
   const name = FIELD_ALIASES[field] || field;
   const span = document.querySelector(`#callback-form .field-error[data-for="${name}"]`);
   const input = fieldInput(name);
-  if (!span || !input) return false;
+  if (!span || !input) return null;
   const reveal = input.closest('.reveal');
   if (reveal) reveal.hidden = false;
   span.textContent = message;
   span.id = span.id || `err-${name}`;
   input.setAttribute('aria-invalid', 'true');
   input.setAttribute('aria-describedby', span.id);
-  input.focus();
-  return true;
+  return input;
+}
+
+/** Every field error at once: each field marked with its message, one summary announced once (the
+ * role=alert paragraph), the focus on the first bad field. Errors naming no field go in the summary. */
+function showFieldErrors(errors) {
+  let first = null;
+  const loose = [];
+  for (const e of errors) {
+    const input = showFieldError(e.field, e.message);
+    if (input) first = first || input; else loose.push(e.message);
+  }
+  const marked = errors.length - loose.length;
+  const parts = marked ? [`入力内容に${marked}件の誤りがあります。各項目のメッセージを確認してください。`] : [];
+  showText('callback-error', [...parts, ...loose].join(' '));
+  if (first) first.focus();
+}
+
+/** The department the IVR choice points to (category code -> department code), when configured. */
+export function preselectDepartment(category) {
+  const map = (state.config && state.config.category_departments) || {};
+  const code = category ? map[category] : null;
+  const select = $('cb-department');
+  if (code && !select.value && Array.from(select.options).some((o) => o.value === code)) select.value = code;
+}
+
+// The consent script's first sentence says why the office is closed now.
+const CLOSED_LEADS = {
+  night: 'ただいま区役所の開庁時間外（夜間）のため',
+  weekend: '本日は土曜・日曜で区役所が閉庁しているため',
+  holiday: '本日は祝日で区役所が閉庁しているため',
+  year_end: '年末年始の休みで区役所が閉庁しているため',
+  closure: '本日は区役所が臨時に閉庁しているため',
+  emergency: 'ただいま区役所が緊急に閉庁しているため',
+};
+const DEFAULT_LEAD = 'ただいま区役所の開庁時間外のため';
+
+export function consentScriptFor(text, reason) {
+  const lead = CLOSED_LEADS[reason];
+  return lead && text.startsWith(DEFAULT_LEAD) ? lead + text.slice(DEFAULT_LEAD.length) : text;
 }
 
 async function onCallbackSubmit(event) {
@@ -102,7 +140,8 @@ async function onCallbackSubmit(event) {
     $('callback-save').disabled = true;
     upsertToday(state.call.call_id, { outcome: `折り返し依頼 #${cb.id}` });
   } catch (err) {
-    if (!(err.field && showFieldError(err.field, err.message))) showText('callback-error', err.message);
+    if (err.status === 422 && err.errors.length) showFieldErrors(err.errors);
+    else showText('callback-error', err.message);
   }
 }
 

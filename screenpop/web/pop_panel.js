@@ -3,6 +3,7 @@
 
 import { $, el, showText } from './dom.js';
 import { openAnswer } from './faq_panel.js';
+import { consentScriptFor, preselectDepartment } from './callback_panel.js';
 import { CATEGORY_LABELS, OUTCOME_TEXT, categoryLabel, faqCredit, state } from './state.js';
 
 export function showRinging(msg) {
@@ -30,6 +31,9 @@ export function renderCall() {
   $('transfer-note').textContent = !call ? '通話中のみ転送できます。'
     : call.office_open === false ? '閉庁中のため転送できません（折り返し依頼を受け付けてください）。' : '';
   if (!call) return;
+  const script = state.config && state.config.consent_script;
+  $('consent-script').textContent = script ? consentScriptFor(script.text, call.office_reason) : '';
+  if (closed) preselectDepartment(call.category);
   $('pop-number').textContent = call.caller_withheld || !call.caller_number ? '非通知' : call.caller_number;
   $('call-card').dataset.callId = call.call_id;  // for machines; people read the 受付番号
   $('pop-reference').textContent = call.reference || '（未採番）';

@@ -309,3 +309,14 @@ def test_record_ids_from_urls_are_positive_and_fit_sqlite() -> None:
     assert parse_record_id(str(2**63 - 1)) == 2**63 - 1
     for bad in ("0", "-1", str(2**63), "1e3", "abc", ""):
         assert parse_record_id(bad) is None, bad
+
+
+def test_callback_reports_every_bad_field_at_once() -> None:
+    bad = fields(name=None, phone="12", department="", email="a@b.example", email_reason=None)
+    with pytest.raises(RecordsError) as err:
+        rules.validate_callback(bad, departments=DEPTS, max_question_chars=10)
+    body = err.value.as_dict()
+    assert body["error"]["field"] == "name"  # type: ignore[index]
+    listed = [e["field"] for e in body["errors"]]  # type: ignore[union-attr]
+    assert listed == ["name", "phone", "department", "email_reason"]
+    assert all(e["message"] for e in body["errors"])  # type: ignore[union-attr]
