@@ -2,6 +2,7 @@
 // progress, attempt outcomes and close. Text goes into the page with textContent only.
 
 import { $, api, setCsrfToken } from '/static/api.js';
+import { mountNav } from '/static/nav.js';
 
 let me = null;
 let current = null; // the record shown
@@ -176,6 +177,7 @@ function connectHub() {
 
 async function main() {
   me = await api('GET', '/api/me');
+  mountNav(me);
   setCsrfToken(me.csrf_token);
   $('who').textContent = `${me.display_name || me.user_id}`;
   $('extension').value = localStorage.getItem('cti.extension') || '';

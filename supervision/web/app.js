@@ -3,6 +3,7 @@
 // Text goes into the page with textContent only.
 
 import { $, api, say, setCsrfToken } from '/static/api.js';
+import { mountNav } from '/static/nav.js';
 
 function row(tbody, values) {
   const tr = document.createElement('tr');
@@ -252,6 +253,7 @@ function connectHub() {
 
 async function main() {
   const me = await api('GET', '/api/me');
+  mountNav(me);
   setCsrfToken(me.csrf_token);
   $('who').textContent = `${me.display_name || me.user_id}（${ROLE_TEXT[me.role] || me.role}）`;
   $('logout').addEventListener('click', async () => { await api('POST', '/api/logout', {}); location.href = '/login'; });
