@@ -165,7 +165,7 @@ class Pong(_Server):
 
 class SessionExpired(_Server):
     type: Literal["session_expired"] = "session_expired"
-    message: str = "セッションの有効期限が切れました。再度ログインしてください / Session expired; please log in again."
+    message: str = "セッションの有効期限が切れました。再度ログインしてください"
 
 
 class FaqResults(_Server):

@@ -20,14 +20,23 @@ function fmt(iso) {
 }
 
 // ---- wall -----------------------------------------------------------------------------------
+function alarm(id, on, text) {
+  const tile = $(id);
+  tile.classList.toggle('alarm', on);
+  let flag = tile.querySelector('.flag');
+  if (!flag) { flag = document.createElement('div'); flag.className = 'flag'; tile.append(flag); }
+  flag.textContent = on ? text : '';
+}
+
 function renderWall(w) {
   const v = (k) => document.querySelector(`[data-k="${k}"]`);
   v('waiting').textContent = String(w.waiting);
   v('longest').textContent = secs(w.longest_wait_seconds);
   v('in_progress').textContent = String(w.in_progress);
   v('overdue').textContent = String(w.overdue_callbacks);
-  $('t-waiting').classList.toggle('alarm', w.waiting > 0 && w.longest_wait_seconds >= 60);
-  $('t-overdue').classList.toggle('alarm', w.overdue_callbacks > 0);
+  // Not by colour alone: an alarm tile also says so in words (with a sign).
+  alarm('t-waiting', w.waiting > 0 && w.longest_wait_seconds >= 60, '⚠ 60秒以上待っている方がいます');
+  alarm('t-overdue', w.overdue_callbacks > 0, '⚠ 期限を過ぎた依頼があります');
   $('wall-at').textContent = `（${fmt(w.at)} 更新）`;
   const ops = $('operators').querySelector('tbody');
   ops.replaceChildren();
