@@ -111,7 +111,8 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
             if frame.type is WSMsgType.TEXT:
                 synced = await _on_text(app, ctx, conn, frame.data, synced)
             elif frame.type is WSMsgType.BINARY:
-                conn.send_local(m.Error(code="bad_message", message="画面から送られた内容を読み取れませんでした。画面を再読み込みしてください"))
+                conn.send_local(m.Error(code="bad_message",
+                                        message="送られた内容を読み取れませんでした。画面を再読み込みしてください"))
             elif frame.type is WSMsgType.ERROR:
                 error = frame.data
                 if isinstance(error, WebSocketError) and error.code == WSCloseCode.MESSAGE_TOO_BIG:

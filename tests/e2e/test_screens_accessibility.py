@@ -36,7 +36,8 @@ pytestmark = pytest.mark.browser
 
 MONDAY_10 = datetime.fromisoformat("2026-12-07T10:00:00+09:00")
 USERS = [StaffUser("tanaka", "operator", "田中"), StaffUser("kanri", "supervisor", "監督 太郎"),
-         StaffUser("zei1", "department", "税務 一郎", "zeimu"), StaffUser("kusei", "department", "区政 花子", "kuseijoho"),
+         StaffUser("zei1", "department", "税務 一郎", "zeimu"),
+         StaffUser("kusei", "department", "区政 花子", "kuseijoho"),
          StaffUser("admin1", "admin", "管理 次郎")]
 
 
