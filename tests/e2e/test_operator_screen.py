@@ -141,7 +141,9 @@ async def test_two_operators_pop_faq_consent_and_callback_by_keyboard(tmp_path: 
         await op1.keyboard.press("Alt+4")
         assert await focused_id(op1) == "callback-title"
         script = app[keys.SETTINGS].records.consent_script.text
-        assert await op1.locator("#consent-script").inner_text() == script
+        # the configured script, its lead saying why the office is closed (a Saturday)
+        lead = "本日は土曜・日曜で区役所が閉庁しているため"
+        assert await op1.locator("#consent-script").inner_text() == lead + script.removeprefix("ただいま区役所の開庁時間外のため")
         await op1.keyboard.press("Tab")
         assert await focused_id(op1) == "consent-yes"
         await op1.keyboard.press("Enter")
@@ -165,19 +167,20 @@ async def test_two_operators_pop_faq_consent_and_callback_by_keyboard(tmp_path: 
         assert await focused_id(op1) == "cb-address"
         await op1.keyboard.type("東京都千代田区1-1")
         await op1.keyboard.press("Enter")  # submits the form
+        # every bad field at once: the phone and the address's missing reason, one summary announced
         phone_error = op1.locator('.field-error[data-for="phone"]')
         await phone_error.wait_for(state="visible")
         assert "電話" in await phone_error.inner_text()
         assert await op1.locator("#cb-phone").get_attribute("aria-invalid") == "true"
-        assert await focused_id(op1) == "cb-phone"
+        reason_error = op1.locator('.field-error[data-for="address_reason"]')
+        assert "理由" in await reason_error.inner_text()
+        assert await op1.locator("#cb-address_reason").get_attribute("aria-invalid") == "true"
+        assert "2件" in await op1.locator("#callback-error").inner_text()
+        assert await focused_id(op1) == "cb-phone"  # the first bad field
         await screenshot(op1, "04-callback-validation-error")
         await op1.keyboard.press("Control+A")
         await op1.keyboard.type("03-1234-5678")
-        await op1.keyboard.press("Enter")
-        reason_error = op1.locator('.field-error[data-for="address_reason"]')
-        await reason_error.wait_for(state="visible")
-        assert "理由" in await reason_error.inner_text()
-        assert await focused_id(op1) == "cb-address_reason"
+        await op1.locator("#cb-address_reason").focus()
         await op1.keyboard.type("申込書類を郵送するため")
         await op1.keyboard.press("Enter")
         done = op1.locator("#callback-done")
