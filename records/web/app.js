@@ -133,12 +133,12 @@ async function placeCall() {
   if (!current) return;
   const extension = $('extension').value.trim();
   if (extension) localStorage.setItem('cti.extension', extension);
+  resetProgress(); // before the request: the hub's progress may arrive before its answer
   try {
     const res = await api('POST', `/api/department/callbacks/${current.id}/call`,
       { extension: extension || undefined, version: current.version });
     show(res.callback);
-    resetProgress();
-    progress(res.state);
+    progress(res.state); // may be older than the hub's first messages: then ignored
     watchCall(current.id);
   } catch (e) { say(e.message, 'error'); }
 }
