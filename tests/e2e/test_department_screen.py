@@ -110,6 +110,8 @@ async def test_department_user_works_a_request_to_closed_with_a_real_call(
         await page.fill("#summary-text", "減免の申請書を郵送すると案内した")
         await page.click("#close")
         await page.locator("#d-status", has_text="完了").wait_for()
+        assert await page.locator("#d-answer").inner_text() == "減免の申請書を郵送すると案内した"  # the saved summary
+        assert "結果を記録" in await page.locator("#call-progress").inner_text()  # never back to an older state
         await screenshot(page, "department-03-closed")
         assert page.js_errors == []  # type: ignore[attr-defined]
 
