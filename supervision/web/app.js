@@ -14,7 +14,7 @@ function row(tbody, values) {
 function secs(n) { if (n == null) return ''; const m = Math.floor(n / 60); return m ? `${m}分${n % 60}秒` : `${n}秒`; }
 // Report figures: seconds to one decimal ("10.0秒"), never the raw float.
 function sec1(n) { return n == null ? '-' : `${Number(n).toFixed(1)}秒`; }
-const ROLE_TEXT = { operator: 'オペレーター', supervisor: '監督者', admin: '管理者', department: '担当課職員' };
+const ROLE_TEXT = { operator: 'オペレーター', supervisor: 'スーパーバイザー', admin: '管理者', department: '担当課職員' };
 function fmt(iso) {
   return iso ? new Date(iso).toLocaleString('ja-JP', { timeZone: 'Asia/Tokyo', month: 'numeric', day: 'numeric', hour: '2-digit', minute: '2-digit' }) : '';
 }

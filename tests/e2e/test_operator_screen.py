@@ -143,7 +143,8 @@ async def test_two_operators_pop_faq_consent_and_callback_by_keyboard(tmp_path: 
         script = app[keys.SETTINGS].records.consent_script.text
         # the configured script, its lead saying why the office is closed (a Saturday)
         lead = "本日は土曜・日曜で区役所が閉庁しているため"
-        assert await op1.locator("#consent-script").inner_text() == lead + script.removeprefix("ただいま区役所の開庁時間外のため")
+        shown = lead + script.removeprefix("ただいま区役所の開庁時間外のため")
+        assert await op1.locator("#consent-script").inner_text() == shown
         await op1.keyboard.press("Tab")
         assert await focused_id(op1) == "consent-yes"
         await op1.keyboard.press("Enter")
