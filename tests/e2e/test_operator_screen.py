@@ -95,7 +95,7 @@ async def test_two_operators_pop_faq_consent_and_callback_by_keyboard(tmp_path: 
         assert CALLER not in await op1.locator("#ringing").inner_text()  # ringing carries no personal data
         clock.advance(12)
         await run.feed(answer)
-        await op1.locator("#pop-number", has_text=CALLER).wait_for()
+        await op1.locator("#pop-number", has_text="03-1234-5678").wait_for()
         assert await op1.locator("#ringing").is_hidden()
         assert await op1.locator("#pop-reference").inner_text() == "20261128-0001"
         assert await op1.locator("#call-card").get_attribute("data-call-id") == CALL
@@ -249,7 +249,7 @@ async def test_office_open_pop_offers_transfer_not_callback(tmp_path: Path, brow
         await login_and_take_seat(page, "tanaka", SEAT1)
         ring, answer = call_events(clock(), SEAT1)
         await run.feed(ring + answer)
-        await page.locator("#pop-number", has_text=CALLER).wait_for()
+        await page.locator("#pop-number", has_text="03-1234-5678").wait_for()
         assert "開庁中" in await page.locator("#pop-office").inner_text()
         assert await page.locator("#callback-area").is_hidden()
         assert await page.locator("#callback-unavailable").is_visible()
@@ -258,7 +258,7 @@ async def test_office_open_pop_offers_transfer_not_callback(tmp_path: Path, brow
         await screenshot(page, "07-pop-office-open")
         # a reload during the call brings the pop back (composed again by the server), seat kept
         await page.reload()
-        await page.locator("#pop-number", has_text=CALLER).wait_for()
+        await page.locator("#pop-number", has_text="03-1234-5678").wait_for()
         assert await page.locator("#pop-state").inner_text() == "通話中"
         assert await page.locator("#pop-category").inner_text() == "子育て"
         assert await page.locator("#seat-label").inner_text() == "席101（内線101）"  # PJSIP/101 as people say it
