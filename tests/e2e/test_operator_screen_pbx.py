@@ -187,6 +187,7 @@ async def test_office_open_transfer_from_the_screen_redirects_the_real_call(
         await page.locator("#pop-state:has-text('転送済み'), #transfer-error:visible").first.wait_for(timeout=15_000)
         assert await page.locator("#transfer-error").is_hidden(), await page.locator("#transfer-error").inner_text()
         await page.locator("#pop-state", has_text="転送済み").wait_for(timeout=15_000)
+        assert await page.locator("#pop-state").inner_text() == "転送済み（子育て支援課）"  # not the dial string
         redirected = await ami.wait_event(
             lambda e: e.get("Event") == "Newexten" and e.get("Context") == "departments" and e.get("Exten") == "205"
             and e.get("Linkedid") == call_id, 15)

@@ -129,7 +129,7 @@ async def test_seat_by_number_pop_on_the_answering_sip_phone_and_its_transfer_ke
             await phones.op101.transfer("201")
             await phones.dept201.wait_event("CALL_ESTABLISHED", wait_s=20)
             await op1.locator("#pop-state", has_text="転送済み").wait_for(timeout=15_000)
-            assert "201" in await op1.locator("#pop-state").inner_text()
+            assert await op1.locator("#pop-state").inner_text() == "転送済み（戸籍住民課）"  # 201, by name
             await screenshot(op1, "sip-02-transferred-by-the-phone-key")
             await phones.trunk.hangup()
             await admin.wait_event(is_event("Hangup", Channel=channel))
