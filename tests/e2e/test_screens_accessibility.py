@@ -144,11 +144,18 @@ async def test_every_screen_passes_axe_reflows_at_320px_and_has_one_navigation(
         assert await dep.evaluate("document.activeElement.id") == "detail-h"
         await log.check(dep, "department detail")
         await screenshot(dep, "screens-department-01-detail")
+        # live: a request handed over now appears without a reload, announced; the focus stays put
+        newer = await create_handed_over_callback(app, clock, "zeimu", "0355556666", clock())
+        await dep.locator(f"#inbox tbody tr[data-id='{newer}']").wait_for(timeout=25_000)
+        assert await dep.locator("#inbox-notice").inner_text() == "新しい依頼が1件あります"
+        assert await dep.evaluate("document.activeElement.id") == "detail-h"
 
         # supervisor: the wall and a report; nav to the operator desk
         sv = await staff_page(browser, run, "kanri", "/supervisor/")
         assert await nav_links(sv) == ["監督者画面", "オペレーター画面"]
         assert await sv.locator("#site-nav a[aria-current=page]").inner_text() == "監督者画面"
+        await sv.keyboard.press("Tab")  # keyboard: the navigation comes first
+        assert await sv.evaluate("document.activeElement.textContent") == "監督者画面"
         await log.check(sv, "supervisor wall")
         await screenshot(sv, "screens-supervisor-01-wall")
         await sv.locator("#rep-period").fill("2026-12-07")

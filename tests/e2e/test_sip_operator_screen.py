@@ -6,6 +6,7 @@ on the screen as a transfer. cti runs as create_app wires it (AMI link, FastAGI,
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -93,8 +94,9 @@ async def test_seat_by_number_pop_on_the_answering_sip_phone_and_its_transfer_ke
         await wait_ready(app, "ami")
         await wait_ready(app, "fastagi")
         op1 = await new_operator_page(browser, run)
-        await op1.locator("#login-user").fill("tanaka")
-        await op1.locator("#login-password").fill(PASSWORD)
+        await op1.wait_for_url(re.compile(r"/login\?m=login$"))  # the server's login page
+        await op1.locator("#user_id").fill("tanaka")
+        await op1.locator("#password").fill(PASSWORD)
         await op1.keyboard.press("Enter")
         # the seat screen: the queue's members as the PBX reports them, as people say them
         await op1.locator("#seat-options label", has_text="席101（内線101）").wait_for()
