@@ -145,8 +145,14 @@ async def test_every_screen_passes_axe_reflows_at_320px_and_has_one_navigation(
         await log.check(dep, "department detail")
         await screenshot(dep, "screens-department-01-detail")
         # live: a request handed over now appears without a reload, announced; the focus stays put
-        newer = await create_handed_over_callback(app, clock, "zeimu", "0355556666", clock())
-        await dep.locator(f"#inbox tbody tr[data-id='{newer}']").wait_for(timeout=25_000)
+        evening = clock()
+        newer = await create_handed_over_callback(app, clock, "zeimu", "0355556666", MONDAY_10)
+        clock.at = evening
+        try:
+            await dep.locator(f"#inbox tbody tr[data-id='{newer}']").wait_for(timeout=25_000)
+        except Exception:
+            inbox = await (await dep.request.get(run.base_url + "/api/department/inbox")).text()
+            raise AssertionError(f"no live row {newer}: {inbox[:600]} {dep.js_errors}") from None  # type: ignore[attr-defined]
         assert await dep.locator("#inbox-notice").inner_text() == "新しい依頼が1件あります"
         assert await dep.evaluate("document.activeElement.id") == "detail-h"
 
