@@ -13,12 +13,28 @@ class Department(BaseModel):
     transfer_extension: str | None = None
 
 
+def _default_closed_leads() -> dict[str, str]:
+    return {
+        "night": "ただいま区役所の開庁時間外（夜間）のため",
+        "weekend": "本日は土曜・日曜で区役所が閉庁しているため",
+        "holiday": "本日は祝日で区役所が閉庁しているため",
+        "year_end": "年末年始の休みで区役所が閉庁しているため",
+        "closure": "本日は区役所が臨時に閉庁しているため",
+        "emergency": "ただいま区役所が緊急に閉庁しているため",
+    }
+
+
 class ConsentScript(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: str
     version: int = Field(ge=1)
     text: str
+    # The script's first words say why the office is closed: `lead` (the start of `text`) is replaced by
+    # closed_leads[reason] (night, weekend, holiday, year_end, closure, emergency). Part of the script:
+    # change them with a new version, as the text.
+    lead: str = "ただいま区役所の開庁時間外のため"
+    closed_leads: dict[str, str] = Field(default_factory=_default_closed_leads)
 
 
 def _default_departments() -> list[Department]:

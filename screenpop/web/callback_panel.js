@@ -101,20 +101,12 @@ export function preselectDepartment(category) {
   if (code && !select.value && Array.from(select.options).some((o) => o.value === code)) select.value = code;
 }
 
-// The consent script's first sentence says why the office is closed now.
-const CLOSED_LEADS = {
-  night: 'ただいま区役所の開庁時間外（夜間）のため',
-  weekend: '本日は土曜・日曜で区役所が閉庁しているため',
-  holiday: '本日は祝日で区役所が閉庁しているため',
-  year_end: '年末年始の休みで区役所が閉庁しているため',
-  closure: '本日は区役所が臨時に閉庁しているため',
-  emergency: 'ただいま区役所が緊急に閉庁しているため',
-};
-const DEFAULT_LEAD = 'ただいま区役所の開庁時間外のため';
-
-export function consentScriptFor(text, reason) {
-  const lead = CLOSED_LEADS[reason];
-  return lead && text.startsWith(DEFAULT_LEAD) ? lead + text.slice(DEFAULT_LEAD.length) : text;
+/** The consent script (records settings: text, lead, closed_leads; one id and version for all of it)
+ * with its first words saying why the office is closed now (night, weekend, holiday, …). */
+export function consentScriptFor(script, reason) {
+  const lead = (script.closed_leads || {})[reason];
+  const text = script.text;
+  return lead && script.lead && text.startsWith(script.lead) ? lead + text.slice(script.lead.length) : text;
 }
 
 async function onCallbackSubmit(event) {

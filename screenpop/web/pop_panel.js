@@ -33,7 +33,7 @@ export function renderCall() {
     : call.office_open === false ? '閉庁中のため転送できません（折り返し依頼を受け付けてください）。' : '';
   if (!call) return;
   const script = state.config && state.config.consent_script;
-  $('consent-script').textContent = script ? consentScriptFor(script.text, call.office_reason) : '';
+  $('consent-script').textContent = script ? consentScriptFor(script, call.office_reason) : '';
   if (closed) preselectDepartment(call.category);
   $('pop-number').textContent = call.caller_withheld || !call.caller_number ? '非通知' : formatPhone(call.caller_number);
   $('call-card').dataset.callId = call.call_id;  // for machines; people read the 受付番号
