@@ -169,6 +169,10 @@ async def test_every_screen_passes_axe_reflows_at_320px_and_has_one_navigation(
         await sv.locator("#rep-hour tbody tr").first.wait_for()
         await log.check(sv, "supervisor reports")
         await screenshot(sv, "screens-supervisor-02-reports")
+        # an alarm tile says so in words, not by colour alone (the overdue count is refreshed every 30 s)
+        await sv.locator("[data-k='overdue']", has_text=re.compile(r"^[12]$")).wait_for(timeout=40_000)
+        assert await sv.locator("#t-overdue .flag").inner_text() == "⚠ 期限を過ぎた依頼があります"
+        await log.check(sv, "supervisor wall with an alarm")
 
         # admin: department + supervisor + FAQ editor; 区政情報課: department + FAQ editor
         adm = await staff_page(browser, run, "admin1", "/department/")
