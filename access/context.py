@@ -28,6 +28,7 @@ from access.sessions import SessionStore
 from cti.core import keys as core_keys
 from cti.core.clock import Clock, system_clock
 from cti.core.logs import log_event
+from cti.core.principal import Principal
 from cti.gateway import DATABASE
 
 logger = logging.getLogger("cti.screenpop.auth")  # the name supervision.service listens to
@@ -35,6 +36,8 @@ logger = logging.getLogger("cti.screenpop.auth")  # the name supervision.service
 
 SessionEnded = Callable[[str, "str | None"], None]
 MeParts = Callable[[str], dict[str, object]]
+# fn(principal) -> extra keys of /api/me that depend on who the user is (faq: "faq_editor").
+PrincipalParts = Callable[[Principal], dict[str, object]]
 
 
 @dataclass
@@ -53,6 +56,7 @@ class AuthContext:
     session_ended: list[SessionEnded] = field(default_factory=list)
     # Their parts of /api/me and of the login answer: fn(user_id) -> extra keys (screenpop: "seat").
     me_parts: list[MeParts] = field(default_factory=list)
+    principal_parts: list[PrincipalParts] = field(default_factory=list)
 
     def from_operator_room(self, client_ip: str | None) -> bool:
         return in_networks(client_ip, self.networks)

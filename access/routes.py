@@ -179,6 +179,8 @@ def _me_payload(principal: Principal, session: Session, ctx: AuthContext) -> dic
     }
     for part in ctx.me_parts:  # e.g. screenpop's "seat"
         payload.update(part(principal.user_id))
+    for principal_part in ctx.principal_parts:  # e.g. faq's "faq_editor" (the pages' navigation)
+        payload.update(principal_part(principal))
     payload["idle_timeout_seconds"] = int(ctx.sessions.idle.total_seconds())
     return payload
 

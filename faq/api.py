@@ -24,7 +24,7 @@ from typing import Any
 
 from aiohttp import web
 
-from access.web import requires
+from access.web import AUTH, requires
 from cti.core import keys as core_keys
 from cti.core.http import current_principal, error_response
 from cti.core.logs import log_event
@@ -86,6 +86,12 @@ async def faq_ctx(app: web.Application) -> AsyncIterator[None]:
         log_event(logger, "faq_documents_on_start", sources=len(done), sections=service.documents)
     await service.purge_old_search_gaps()
     app[faq_keys.FAQ] = service
+    auth = app.get(AUTH)
+    if auth is not None:  # /api/me says whether the user may edit the FAQ (the pages' navigation)
+        from faq.editor_api import is_editor  # (editor_api imports this module)
+
+        public_information = app[records_keys.SETTINGS].public_information_department
+        auth.principal_parts.append(lambda who: {"faq_editor": is_editor(who, public_information)})
     app[core_keys.READINESS].register(
         "faq", lambda: (True, {"entries": service.size, "documents": service.documents})
     )

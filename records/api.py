@@ -1,7 +1,8 @@
 """HTTP API of records (aiohttp). Thin: parse with the pydantic models, call the service, answer JSON.
 
 Who may do what is decided in records.rules.authorize (called by the service), nowhere else.
-Every 4xx answers {"error": {"code", "message" (Japanese, names the field), "field"}}.
+Every 4xx answers {"error": {"code", "message" (Japanese, names the field), "field"}}; a 422 also
+lists every bad field of the form at once: "errors": [{"field", "code", "message"}, ...].
 """
 
 from __future__ import annotations

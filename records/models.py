@@ -155,5 +155,12 @@ class ErrorBody(BaseModel):
     field: str | None = None
 
 
+class FieldErrorOut(BaseModel):
+    field: str | None
+    code: str
+    message: str = Field(description="Japanese, names the field")
+
+
 class ErrorOut(BaseModel):
-    error: ErrorBody
+    error: ErrorBody = Field(description="the first error")
+    errors: list[FieldErrorOut] | None = Field(None, description="422: every field error of the form at once")

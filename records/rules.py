@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
@@ -30,18 +30,23 @@ OPERATOR, SUPERVISOR, DEPARTMENT, ADMIN = "operator", "supervisor", "department"
 class RecordsError(Exception):
     """A refused request: an HTTP status, a machine-readable code, the field, a Japanese message."""
 
-    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
+    def __init__(self, status: int, code: str, message: str, field: str | None = None,
+                 others: Sequence[RecordsError] = ()) -> None:
         super().__init__(f"{code}: {message}")
         self.status = status
         self.code = code
         self.message = message
         self.field = field
+        self.others = tuple(others)  # further field errors of the same form (all shown at once)
 
     def as_dict(self) -> dict[str, object]:
         body: dict[str, object] = {"code": self.code, "message": self.message}
         if self.field is not None:
             body["field"] = self.field
-        return {"error": body}
+        answer: dict[str, object] = {"error": body}
+        if self.status == 422:
+            answer["errors"] = [{"field": e.field, "code": e.code, "message": e.message} for e in (self, *self.others)]
+        return answer
 
 
 def invalid(code: str, field: str, message: str) -> RecordsError:
@@ -138,84 +143,9 @@ def normalise_email(raw: str) -> str:
     return text
 
 
-# ---- callback fields ----------------------------------------------------------------------------
+# ---- callback fields: records.callback_fields (validate_callback) --------------------------------
 
-REASON_FIELDS: tuple[str, ...] = ("address", "email", "fax")
-MAX_NAME_CHARS = 100
-MAX_ADDRESS_CHARS = 200
-MAX_REASON_CHARS = 200
 MAX_SUMMARY_CHARS = 4000
-
-
-@dataclass(frozen=True, slots=True)
-class CallbackFields:
-    """Validated, normalised personal data of one callback request."""
-
-    name: str
-    furigana: str | None
-    phone: str
-    question: str
-    department: str
-    address: str | None = None
-    address_reason: str | None = None
-    email: str | None = None
-    email_reason: str | None = None
-    fax: str | None = None
-    fax_reason: str | None = None
-
-
-def _text(value: str | None, field: str, limit: int, *, required: bool) -> str | None:
-    label = FIELD_LABELS.get(field, field)
-    text = unicodedata.normalize("NFC", value).strip() if value is not None else ""
-    if not text:
-        if required:
-            raise invalid("missing_field", field, f"{label}を入力してください")
-        return None
-    if len(text) > limit:
-        raise invalid("too_long", field, f"{label}が長すぎます（{limit}文字以内、入力は{len(text)}文字）")
-    return text
-
-
-def validate_callback(
-    values: Mapping[str, str | None],
-    *,
-    departments: Mapping[str, str],
-    max_question_chars: int,
-) -> CallbackFields:
-    """Check every field of a callback request; raise RecordsError naming the first bad field."""
-    name = _text(values.get("name"), "name", MAX_NAME_CHARS, required=True)
-    furigana = _text(values.get("furigana"), "furigana", MAX_NAME_CHARS, required=False)
-    phone = normalise_phone(values.get("phone") or "", "phone").digits
-    question = _text(values.get("question"), "question", max_question_chars, required=True)
-    department = (values.get("department") or "").strip()
-    if not department:
-        raise invalid("missing_field", "department", "担当課を選んでください")
-    if department not in departments:
-        raise invalid("unknown_department", "department", "選ばれた担当課は登録されていません")
-    optional: dict[str, str | None] = {}
-    for field in REASON_FIELDS:
-        raw = values.get(field)
-        reason = _text(values.get(f"{field}_reason"), f"{field}_reason", MAX_REASON_CHARS, required=False)
-        label = FIELD_LABELS[field]
-        if raw is None or not raw.strip():
-            if reason:
-                raise invalid("reason_without_value", f"{field}_reason", f"{label}が空なのに理由が入力されています")
-            optional[field] = optional[f"{field}_reason"] = None
-            continue
-        if not reason:
-            raise invalid(
-                "reason_required", f"{field}_reason", f"{label}を記録する場合は、必要な理由を入力してください"
-            )
-        if field == "fax":
-            value: str | None = normalise_phone(raw, "fax").digits
-        elif field == "email":
-            value = normalise_email(raw)
-        else:
-            value = _text(raw, field, MAX_ADDRESS_CHARS, required=True)
-        optional[field], optional[f"{field}_reason"] = value, reason
-    assert name is not None and question is not None
-    return CallbackFields(name=name, furigana=furigana, phone=phone, question=question, department=department,
-                          **optional)
 
 
 # ---- consent --------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from cti.gateway import Database
 from records import callbacks as cb_units
 from records import contacts as contact_units
 from records import pop_view, rules
+from records.callback_fields import validate_callback
 from records.calls import OpenCalls
 from records.denials import Denied, Refused, run_scoped
 from records.models import AttemptIn, CallbackIn, CloseIn, ConsentIn, ContactUpdate
@@ -168,7 +169,7 @@ class RecordsService:
 
     async def create_callback(self, principal: Principal | None, call_id: str, data: CallbackIn) -> dict[str, Any]:
         who = await self._authorize(principal, Access.CREATE, "create", "callback")
-        fields = rules.validate_callback(
+        fields = validate_callback(
             data.model_dump(), departments=self.departments, max_question_chars=self.settings.max_question_chars
         )
         collected = self.now()

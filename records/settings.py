@@ -13,12 +13,28 @@ class Department(BaseModel):
     transfer_extension: str | None = None
 
 
+def _default_closed_leads() -> dict[str, str]:
+    return {
+        "night": "ただいま区役所の開庁時間外（夜間）のため",
+        "weekend": "本日は土曜・日曜で区役所が閉庁しているため",
+        "holiday": "本日は祝日で区役所が閉庁しているため",
+        "year_end": "年末年始の休みで区役所が閉庁しているため",
+        "closure": "本日は区役所が臨時に閉庁しているため",
+        "emergency": "ただいま区役所が緊急に閉庁しているため",
+    }
+
+
 class ConsentScript(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: str
     version: int = Field(ge=1)
     text: str
+    # The script's first words say why the office is closed: `lead` (the start of `text`) is replaced by
+    # closed_leads[reason] (night, weekend, holiday, year_end, closure, emergency). Part of the script:
+    # change them with a new version, as the text.
+    lead: str = "ただいま区役所の開庁時間外のため"
+    closed_leads: dict[str, str] = Field(default_factory=_default_closed_leads)
 
 
 def _default_departments() -> list[Department]:
@@ -49,6 +65,10 @@ class RecordsSettings(BaseModel):
 
     departments: list[Department] = Field(default_factory=_default_departments)
     public_information_department: str = "kuseijoho"
+    # IVR category code -> the department a callback for that choice usually goes to (preselected in
+    # the operator's callback form; the operator can still pick another).
+    category_departments: dict[str, str] = Field(default_factory=lambda: {
+        "koseki": "koseki", "zei": "zeimu", "hoken": "hoken", "gomi": "seiso", "kosodate": "kosodate"})
     consent_script: ConsentScript = Field(default_factory=_default_consent)
     retention_days: int = Field(365, ge=1)
     max_question_chars: int = Field(2000, ge=10)

@@ -103,6 +103,7 @@ class Pop(_Server):
     waited_seconds: int = Field(default=0, ge=0)
     office_open: bool = True
     office_reason_text: str = ""
+    office_reason: str | None = None  # night/weekend/holiday/year_end/closure/emergency (the consent script's lead)
     history: list[PopHistoryItem] = Field(default_factory=list)
     open_callbacks: list[PopCallback] = Field(default_factory=list)
     faq_suggestions: list[PopFaq] = Field(default_factory=list)
@@ -164,7 +165,7 @@ class Pong(_Server):
 
 class SessionExpired(_Server):
     type: Literal["session_expired"] = "session_expired"
-    message: str = "セッションの有効期限が切れました。再度ログインしてください / Session expired; please log in again."
+    message: str = "セッションの有効期限が切れました。再度ログインしてください"
 
 
 class FaqResults(_Server):

@@ -101,7 +101,12 @@ async def operator_config(request: web.Request) -> web.Response:
         "departments": [
             {"code": d.code, "name": d.name, "transfer": d.transfer_extension} for d in settings.departments
         ],
-        "consent_script": {"id": script.id, "version": script.version, "text": script.text},
+        "category_departments": {
+            category: code for category, code in settings.category_departments.items()
+            if any(d.code == code for d in settings.departments)
+        },
+        "consent_script": {"id": script.id, "version": script.version, "text": script.text, "lead": script.lead,
+                           "closed_leads": script.closed_leads},
         "faq_credit": (faq.credit if faq is not None else "") or FAQ_CREDIT,
         "seats": sorted(seats),
     })

@@ -38,6 +38,9 @@ class OfficeStatus(Protocol):
     @property
     def reason_text(self) -> str: ...
 
+    @property
+    def reason(self) -> str | None: ...  # a StrEnum: night, weekend, holiday, year_end, closure, emergency
+
 
 @dataclass(frozen=True)
 class CallSnapshot:
@@ -156,6 +159,7 @@ def compose_pop(
         waited_seconds=int(call.waited_seconds),
         office_open=office.open,
         office_reason_text="" if office.open else office.reason_text,
+        office_reason=None if office.open or office.reason is None else str(office.reason),
         history=pop_history,
         open_callbacks=pop_callbacks,
         faq_suggestions=[PopFaq(id=f.id, question=f.question) for f in suggestions],

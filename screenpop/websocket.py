@@ -67,7 +67,7 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
     if not origin_allowed(request.headers.get("Origin"), ctx.allowed_origins, require=True):
         log_event(logger, "ws_origin_rejected", logging.WARNING, client_ip=request.remote)
         return web.json_response(
-            {"error": "bad_origin", "message": "許可されていない送信元です / Websocket origin not allowed."},
+            {"error": "bad_origin", "message": "許可されていない送信元です。画面を開き直してください"},
             status=403,
         )
     principal = current_principal(request)
@@ -84,7 +84,7 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
             await ws.close(code=m.CLOSE_SESSION_EXPIRED, message=b"session_expired")
             return ws
         return web.json_response(
-            {"error": "not_logged_in", "message": "ログインしてください / Please log in."}, status=401
+            {"error": "not_logged_in", "message": "ログインしてください"}, status=401
         )
     denial = decide(Access(), principal, from_operator_room=ctx.from_operator_room(request.remote))
     if denial is not None:
@@ -111,7 +111,8 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
             if frame.type is WSMsgType.TEXT:
                 synced = await _on_text(app, ctx, conn, frame.data, synced)
             elif frame.type is WSMsgType.BINARY:
-                conn.send_local(m.Error(code="bad_message", message="テキストのJSONのみ / only JSON text frames"))
+                conn.send_local(m.Error(code="bad_message",
+                                        message="送られた内容を読み取れませんでした。画面を再読み込みしてください"))
             elif frame.type is WSMsgType.ERROR:
                 error = frame.data
                 if isinstance(error, WebSocketError) and error.code == WSCloseCode.MESSAGE_TOO_BIG:
@@ -157,13 +158,13 @@ async def _on_text(app: web.Application, ctx: AuthContext, conn: Connection, dat
         await _presence(app, hub, conn.principal, msg)
     elif isinstance(msg, m.FaqSearch):
         if hub.on_faq_search is None:
-            conn.send_local(m.Error(code="faq_unavailable", message="FAQ検索は利用できません / FAQ search unavailable"))
+            conn.send_local(m.Error(code="faq_unavailable", message="FAQ検索は利用できません"))
         else:
             try:
                 results = await hub.on_faq_search(conn.principal, msg.q)
             except Exception as exc:
                 log_event(logger, "faq_search_failed", logging.ERROR, user_id=conn.user_id, error=type(exc).__name__)
-                conn.send_local(m.Error(code="faq_failed", message="FAQ検索に失敗しました / FAQ search failed"))
+                conn.send_local(m.Error(code="faq_failed", message="FAQ検索に失敗しました。もう一度お試しください"))
             else:
                 conn.send_local(m.FaqResults(q=msg.q, results=results))
     return True
@@ -174,7 +175,7 @@ async def _presence(app: web.Application, hub: Hub, principal: Principal, msg: m
     if hub.on_presence is None:
         hub.send_to_user(
             principal.user_id,
-            m.Error(code="presence_failed", message="在席状態を変更できませんでした / Presence is not available"),
+            m.Error(code="presence_failed", message="在席状態を変更できませんでした（電話設備に接続していません）"),
         )
         return
     try:
@@ -183,7 +184,7 @@ async def _presence(app: web.Application, hub: Hub, principal: Principal, msg: m
         log_event(logger, "presence_failed", logging.ERROR, user_id=principal.user_id, error=type(exc).__name__)
         hub.send_to_user(
             principal.user_id,
-            m.Error(code="presence_failed", message="在席状態を変更できませんでした / Could not change presence"),
+            m.Error(code="presence_failed", message="在席状態を変更できませんでした。もう一度お試しください"),
         )
 
 

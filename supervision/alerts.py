@@ -17,7 +17,7 @@ The caller passes every instant (aware datetimes); the detector has no clock of 
 from __future__ import annotations
 
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -78,11 +78,15 @@ class Alert:
 class AlertDetector:
     thresholds: Thresholds
     office_open: Callable[[datetime], bool]
+    department_names: Mapping[str, str] = field(default_factory=dict)  # code -> 税務課 (alert texts)
     _reads: dict[str, deque[tuple[datetime, str]]] = field(default_factory=dict)
     _distinct: dict[str, Counter[str]] = field(default_factory=dict)
     _failures: deque[datetime] = field(default_factory=deque)
     _last_fired: dict[tuple[str, str], datetime] = field(default_factory=dict)
     _burst_alerted: bool = False  # the ongoing burst of failed logins has raised its alert
+
+    def _department(self, code: str | None) -> str:
+        return self.department_names.get(code, "担当課不明") if code else "担当課不明"
 
     def record_read(self, event: RecordRead) -> list[Alert]:
         at = require_aware(event.at, "at")
@@ -109,7 +113,8 @@ class AlertDetector:
                 and not self.office_open(at) and self._arm("off_hours_read", event.user_id, at)):
             alerts.append(Alert(
                 "off_hours_read", at,
-                f"担当課のアカウント {event.user_id}（{event.department or '-'}）が閉庁時間中に記録を参照しました",
+                f"担当課のアカウント {event.user_id}（{self._department(event.department)}）"
+                "が閉庁時間中に記録を参照しました",
                 event.user_id, len(set(event.record_ids)), 0,
             ))
         return alerts

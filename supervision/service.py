@@ -32,6 +32,7 @@ from cti.core import keys as core_keys
 from cti.core.logs import log_event
 from cti.gateway import DATABASE, Gateway
 from faq.categories import CATEGORY_LABELS
+from records import keys as records_keys
 from screenpop import keys as screenpop_keys
 from supervision import alert_store, calendar_store, call_log
 from supervision.alert_monitor import AUTH_LOGGER, AlertMonitor, LoginFailureHandler
@@ -78,7 +79,9 @@ async def supervisor_ctx(app: web.Application) -> AsyncIterator[None]:
     feed = EventFeed(clock=app[core_keys.CLOCK], hub=app.get(screenpop_keys.HUB), seats=app.get(SEATS),
                      calendars=calendars, call_owners=app.setdefault(department_api.CALL_OWNERS, {}),
                      category_labels=CATEGORY_LABELS)
-    detector = AlertDetector(_thresholds(settings), lambda at: calendars.office(at).open)
+    records_settings = app.get(records_keys.SETTINGS)
+    names = {d.code: d.name for d in records_settings.departments} if records_settings is not None else {}
+    detector = AlertDetector(_thresholds(settings), lambda at: calendars.office(at).open, names)
     monitor = AlertMonitor(detector, db, app[core_keys.CLOCK], feed.send_to_supervisors)
     await monitor.start_from_now()
     app[SUPERVISOR] = Supervisor(feed, monitor)

@@ -2,6 +2,7 @@
 // page with textContent only.
 
 import { api, setCsrfToken, setUnauthorizedHandler } from '/static/api.js';
+import { mountNav } from '/static/nav.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -198,6 +199,7 @@ async function reimportDocuments() {
 async function start() {
   setUnauthorizedHandler(() => { location.href = '/login'; });
   const me = await api('GET', '/api/me');
+  mountNav(me);
   setCsrfToken(me.csrf_token);
   $('who').textContent = me.display_name || me.user_id;
   $('logout').addEventListener('click', async () => { await api('POST', '/api/logout', {}); location.href = '/login'; });

@@ -2,10 +2,14 @@
 // progress, attempt outcomes and close. Text goes into the page with textContent only.
 
 import { $, api, setCsrfToken } from '/static/api.js';
+import { mountNav } from '/static/nav.js';
+import { formatPhone } from '/static/phone.js';
 
 let me = null;
 let current = null; // the record shown
 let pollTimer = null;
+let knownIds = null; // the inbox's ids at the last refresh (a new one is announced)
+const INBOX_REFRESH_MS = 15000;
 
 function say(text, kind = 'ok') {
   const el = $('message');
@@ -26,6 +30,8 @@ async function loadInbox() {
   const closed = $('show-closed').checked ? '?closed=true' : '';
   const data = await api('GET', `/api/department/inbox${closed}`);
   const tbody = $('inbox').querySelector('tbody');
+  const focusedId = document.activeElement && document.activeElement.closest('#inbox tbody tr')
+    ? document.activeElement.dataset.id : null;
   tbody.replaceChildren();
   for (const item of data.items) {
     const tr = document.createElement('tr');
@@ -41,7 +47,12 @@ async function loadInbox() {
     tr.addEventListener('click', () => openRecord(item.id));
     tr.addEventListener('keydown', (e) => { if (e.key === 'Enter') openRecord(item.id); });
     tbody.appendChild(tr);
+    if (focusedId === String(item.id)) tr.focus(); // a refresh never takes the keyboard's place
   }
+  const ids = data.items.map((i) => i.id);
+  const fresh = knownIds ? ids.filter((id) => !knownIds.has(id)) : [];
+  if (fresh.length) $('inbox-notice').textContent = `新しい依頼が${fresh.length}件あります`;
+  knownIds = new Set(ids);
   $('inbox-empty').hidden = data.items.length > 0;
   if (data.department_name) $('who').textContent = `${me.display_name || me.user_id}（${data.department_name}）`;
   const s = data.summary;
@@ -55,7 +66,8 @@ function show(record) {
   $('d-status').textContent = record.status_text;
   $('d-name').textContent = record.name || '';
   $('d-furigana').textContent = record.furigana || '';
-  $('d-phone').textContent = record.phone || '';
+  $('d-phone').textContent = formatPhone(record.phone);
+  $('d-answer').textContent = record.answer_summary || '（まだありません）';
   $('d-question').textContent = record.question || '';
   $('d-due').textContent = (record.overdue ? '期限超過 ' : '') + fmt(record.due_by);
   const ol = $('d-attempts');
@@ -75,9 +87,9 @@ function show(record) {
 async function openRecord(id) {
   try {
     show(await api('GET', `/api/records/callbacks/${id}`));
-    $('call-progress').textContent = '';
-    $('call-progress').dataset.events = '';
+    resetProgress();
     say('');
+    $('detail-h').focus(); // the keyboard follows; the heading (依頼 #N and its status) is read out
   } catch (e) { say(e.message, 'error'); }
 }
 
@@ -93,7 +105,24 @@ const OUTCOME_TEXT = {
   citizen_unreachable: 'お客様につながりませんでした', cancelled: '発信を取り消しました', failed: '発信に失敗しました',
 };
 
+// The call's progress only moves forward: the 2 s poll can answer with an older state than the hub's
+// last message (e.g. 'answered' after 'citizen_answered'); an older one is ignored.
+const PROGRESS_RANK = {
+  sending: 0, queued: 1, uncertain: 1, ringing_staff: 1, answered: 2, staff_answered: 2,
+  dialing_citizen: 3, citizen_answered: 4, failed: 5, lost: 5, ended: 5,
+};
+let progressRank = -1;
+
+function resetProgress() {
+  progressRank = -1;
+  $('call-progress').textContent = '';
+  $('call-progress').dataset.events = '';
+}
+
 function progress(event, outcome) {
+  const rank = PROGRESS_RANK[event] ?? progressRank;
+  if (rank < progressRank) return;
+  progressRank = rank;
   let text = PROGRESS_TEXT[event] || event;
   if (event === 'ended') text = OUTCOME_TEXT[outcome] || '通話が終わりました';
   if (event === 'ended') text += '。結果を記録してください';
@@ -104,11 +133,12 @@ async function placeCall() {
   if (!current) return;
   const extension = $('extension').value.trim();
   if (extension) localStorage.setItem('cti.extension', extension);
+  resetProgress(); // before the request: the hub's progress may arrive before its answer
   try {
     const res = await api('POST', `/api/department/callbacks/${current.id}/call`,
       { extension: extension || undefined, version: current.version });
     show(res.callback);
-    progress(res.state);
+    progress(res.state); // may be older than the hub's first messages: then ignored
     watchCall(current.id);
   } catch (e) { say(e.message, 'error'); }
 }
@@ -176,6 +206,7 @@ function connectHub() {
 
 async function main() {
   me = await api('GET', '/api/me');
+  mountNav(me);
   setCsrfToken(me.csrf_token);
   $('who').textContent = `${me.display_name || me.user_id}`;
   $('extension').value = localStorage.getItem('cti.extension') || '';
@@ -187,7 +218,7 @@ async function main() {
   $('close').addEventListener('click', closeRecord);
   $('logout').addEventListener('click', async () => { await api('POST', '/api/logout', {}); location.href = '/login'; });
   await loadInbox();
-  setInterval(() => loadInbox().catch(() => {}), 60000);
+  setInterval(() => loadInbox().catch(() => {}), INBOX_REFRESH_MS); // live without a reload
   connectHub();
 }
 

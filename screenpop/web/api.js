@@ -14,11 +14,13 @@ export function setCsrfToken(token) { csrfToken = token; }
 export function setUnauthorizedHandler(fn) { onUnauthorized = fn; }
 
 export class ApiError extends Error {
-  constructor(status, code, message, field) {
+  constructor(status, code, message, field, errors) {
     super(message);
     this.status = status;
     this.code = code;
     this.field = field || null;
+    // every field error of a form at once (422): [{field, message}]; else just the first
+    this.errors = errors || (field ? [{ field, message }] : []);
   }
 }
 
@@ -50,7 +52,8 @@ export async function api(method, path, body) {
     } else if (data) {
       code = data.error || code; message = data.message || (typeof data.error === 'string' ? data.error : message);
     }
-    const err = new ApiError(response.status, code, message, field);
+    const errors = data && Array.isArray(data.errors) ? data.errors : null;
+    const err = new ApiError(response.status, code, message, field, errors);
     if (response.status === 401 && path !== '/api/login') onUnauthorized(err);
     throw err;
   }

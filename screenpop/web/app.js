@@ -15,6 +15,7 @@ import { bindPresence, endWrapUp, hidePresence, onPresenceError, renderStatus, s
 import { state } from './state.js';
 import { loadToday } from './today_panel.js';
 import { HubClient } from './ws.js';
+import { ROLE_LABELS, mountNav } from './nav.js';
 
 function showScreen(name) {
   for (const id of ['screen-seat', 'screen-desk']) $(id).hidden = id !== `screen-${name}`;
@@ -38,7 +39,8 @@ function toLogin(reason) {
 function setMe(me) {
   state.me = me;
   setCsrfToken(me.csrf_token);
-  $('user-label').textContent = `${me.display_name || me.user_id}（${me.role === 'supervisor' ? 'SV' : 'オペレーター'}）`;
+  $('user-label').textContent = `${me.display_name || me.user_id}（${ROLE_LABELS[me.role] || ''}）`;
+  mountNav(me);
   $('user-label').hidden = false;
   setSeat(me.seat);
 }

@@ -13,6 +13,17 @@ import { renderStatus } from './presence_panel.js';
 import { categoryLabel, state } from './state.js';
 import { loadToday, upsertToday } from './today_panel.js';
 
+/** A transfer's dial string (205@departments, Local/205@…, PJSIP/205) as the department's name; an
+ * extension no department has is shown as 内線205; nothing else of the dial string reaches the screen. */
+export function transferTargetName(target) {
+  if (!target) return '';
+  const extension = String(target).replace(/^[A-Za-z]+\//, '').split('@')[0];
+  const departments = (state.config && state.config.departments) || [];
+  const found = departments.find((d) => d.transfer && d.transfer === extension);
+  if (found) return found.name;
+  return /^\d+$/.test(extension) ? `内線${extension}` : '';
+}
+
 const CALL_STATE_TEXT = { talking: '通話中', transferred: '転送済み', ended: '通話終了（結果を記録してください）' };
 
 function inProgress() {
@@ -99,7 +110,8 @@ export function onCallUpdate(msg) {
     return;
   }
   if (msg.event === 'transferred') {
-    state.call.status = `転送済み（${msg.detail && msg.detail.target ? msg.detail.target : ''}）`;
+    const where = transferTargetName(msg.detail && msg.detail.target);
+    state.call.status = where ? `転送済み（${where}）` : '転送済み';
     state.call.live = false;
     markOutcome('transferred');
     upsertToday(msg.call_id, { state: '転送済み' });

@@ -68,15 +68,45 @@ function showFieldError(field, message) {
   const name = FIELD_ALIASES[field] || field;
   const span = document.querySelector(`#callback-form .field-error[data-for="${name}"]`);
   const input = fieldInput(name);
-  if (!span || !input) return false;
+  if (!span || !input) return null;
   const reveal = input.closest('.reveal');
   if (reveal) reveal.hidden = false;
   span.textContent = message;
   span.id = span.id || `err-${name}`;
   input.setAttribute('aria-invalid', 'true');
   input.setAttribute('aria-describedby', span.id);
-  input.focus();
-  return true;
+  return input;
+}
+
+/** Every field error at once: each field marked with its message, one summary announced once (the
+ * role=alert paragraph), the focus on the first bad field. Errors naming no field go in the summary. */
+function showFieldErrors(errors) {
+  let first = null;
+  const loose = [];
+  for (const e of errors) {
+    const input = showFieldError(e.field, e.message);
+    if (input) first = first || input; else loose.push(e.message);
+  }
+  const marked = errors.length - loose.length;
+  const parts = marked ? [`入力内容に${marked}件の誤りがあります。各項目のメッセージを確認してください。`] : [];
+  showText('callback-error', [...parts, ...loose].join(' '));
+  if (first) first.focus();
+}
+
+/** The department the IVR choice points to (category code -> department code), when configured. */
+export function preselectDepartment(category) {
+  const map = (state.config && state.config.category_departments) || {};
+  const code = category ? map[category] : null;
+  const select = $('cb-department');
+  if (code && !select.value && Array.from(select.options).some((o) => o.value === code)) select.value = code;
+}
+
+/** The consent script (records settings: text, lead, closed_leads; one id and version for all of it)
+ * with its first words saying why the office is closed now (night, weekend, holiday, …). */
+export function consentScriptFor(script, reason) {
+  const lead = (script.closed_leads || {})[reason];
+  const text = script.text;
+  return lead && script.lead && text.startsWith(script.lead) ? lead + text.slice(script.lead.length) : text;
 }
 
 async function onCallbackSubmit(event) {
@@ -102,7 +132,8 @@ async function onCallbackSubmit(event) {
     $('callback-save').disabled = true;
     upsertToday(state.call.call_id, { outcome: `折り返し依頼 #${cb.id}` });
   } catch (err) {
-    if (!(err.field && showFieldError(err.field, err.message))) showText('callback-error', err.message);
+    if (err.status === 422 && err.errors.length) showFieldErrors(err.errors);
+    else showText('callback-error', err.message);
   }
 }
 

@@ -21,7 +21,7 @@ export function fillTransferTargets(departments) {
   const tr = $('transfer-dept');
   tr.replaceChildren();
   for (const d of departments) {
-    if (d.transfer) tr.append(el('option', { value: d.code }, `${d.name}（${d.transfer}）`));
+    if (d.transfer) tr.append(el('option', { value: d.code }, `${d.name}（内線${d.transfer}）`));
   }
 }
 

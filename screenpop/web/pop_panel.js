@@ -3,6 +3,8 @@
 
 import { $, el, showText } from './dom.js';
 import { openAnswer } from './faq_panel.js';
+import { formatPhone } from './phone.js';
+import { consentScriptFor, preselectDepartment } from './callback_panel.js';
 import { CATEGORY_LABELS, OUTCOME_TEXT, categoryLabel, faqCredit, state } from './state.js';
 
 export function showRinging(msg) {
@@ -30,7 +32,10 @@ export function renderCall() {
   $('transfer-note').textContent = !call ? '通話中のみ転送できます。'
     : call.office_open === false ? '閉庁中のため転送できません（折り返し依頼を受け付けてください）。' : '';
   if (!call) return;
-  $('pop-number').textContent = call.caller_withheld || !call.caller_number ? '非通知' : call.caller_number;
+  const script = state.config && state.config.consent_script;
+  $('consent-script').textContent = script ? consentScriptFor(script, call.office_reason) : '';
+  if (closed) preselectDepartment(call.category);
+  $('pop-number').textContent = call.caller_withheld || !call.caller_number ? '非通知' : formatPhone(call.caller_number);
   $('call-card').dataset.callId = call.call_id;  // for machines; people read the 受付番号
   $('pop-reference').textContent = call.reference || '（未採番）';
   $('pop-category').textContent = categoryLabel(call);

@@ -3,6 +3,7 @@
 // Text goes into the page with textContent only.
 
 import { $, api, say, setCsrfToken } from '/static/api.js';
+import { mountNav } from '/static/nav.js';
 
 function row(tbody, values) {
   const tr = document.createElement('tr');
@@ -13,20 +14,29 @@ function row(tbody, values) {
 function secs(n) { if (n == null) return ''; const m = Math.floor(n / 60); return m ? `${m}分${n % 60}秒` : `${n}秒`; }
 // Report figures: seconds to one decimal ("10.0秒"), never the raw float.
 function sec1(n) { return n == null ? '-' : `${Number(n).toFixed(1)}秒`; }
-const ROLE_TEXT = { operator: 'オペレーター', supervisor: '監督者', admin: '管理者', department: '担当課職員' };
+const ROLE_TEXT = { operator: 'オペレーター', supervisor: 'スーパーバイザー', admin: '管理者', department: '担当課職員' };
 function fmt(iso) {
   return iso ? new Date(iso).toLocaleString('ja-JP', { timeZone: 'Asia/Tokyo', month: 'numeric', day: 'numeric', hour: '2-digit', minute: '2-digit' }) : '';
 }
 
 // ---- wall -----------------------------------------------------------------------------------
+function alarm(id, on, text) {
+  const tile = $(id);
+  tile.classList.toggle('alarm', on);
+  let flag = tile.querySelector('.flag');
+  if (!flag) { flag = document.createElement('div'); flag.className = 'flag'; tile.append(flag); }
+  flag.textContent = on ? text : '';
+}
+
 function renderWall(w) {
   const v = (k) => document.querySelector(`[data-k="${k}"]`);
   v('waiting').textContent = String(w.waiting);
   v('longest').textContent = secs(w.longest_wait_seconds);
   v('in_progress').textContent = String(w.in_progress);
   v('overdue').textContent = String(w.overdue_callbacks);
-  $('t-waiting').classList.toggle('alarm', w.waiting > 0 && w.longest_wait_seconds >= 60);
-  $('t-overdue').classList.toggle('alarm', w.overdue_callbacks > 0);
+  // Not by colour alone: an alarm tile also says so in words (with a sign).
+  alarm('t-waiting', w.waiting > 0 && w.longest_wait_seconds >= 60, '⚠ 60秒以上待っている方がいます');
+  alarm('t-overdue', w.overdue_callbacks > 0, '⚠ 期限を過ぎた依頼があります');
   $('wall-at').textContent = `（${fmt(w.at)} 更新）`;
   const ops = $('operators').querySelector('tbody');
   ops.replaceChildren();
@@ -252,6 +262,7 @@ function connectHub() {
 
 async function main() {
   const me = await api('GET', '/api/me');
+  mountNav(me);
   setCsrfToken(me.csrf_token);
   $('who').textContent = `${me.display_name || me.user_id}（${ROLE_TEXT[me.role] || me.role}）`;
   $('logout').addEventListener('click', async () => { await api('POST', '/api/logout', {}); location.href = '/login'; });

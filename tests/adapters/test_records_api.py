@@ -149,6 +149,21 @@ async def test_bad_phone_is_422_naming_the_field_and_saves_nothing(env: Any) -> 
     assert await counts(app) == before
 
 
+
+async def test_every_bad_field_comes_back_in_one_422(env: Any) -> None:
+    client, _, app = env
+    call = await take_call(client)
+    before = await counts(app)
+    body = {**CALLBACK, "name": "", "phone": "03-123-456", "department": "nasa"}
+    r = await client.post(f"/api/records/contacts/{call}/callbacks", json=body, headers=OP)
+    assert r.status == 422
+    answer = await r.json()
+    assert answer["error"]["field"] == "name"  # the first, as before
+    assert [(e["field"], e["code"]) for e in answer["errors"]] == [
+        ("name", "missing_field"), ("phone", "invalid_phone"), ("department", "unknown_department")]
+    assert await counts(app) == before
+
+
 @pytest.mark.parametrize(
     ("body", "status", "code", "field"),
     [

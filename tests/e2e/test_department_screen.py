@@ -94,7 +94,7 @@ async def test_department_user_works_a_request_to_closed_with_a_real_call(
                                  f"message: {await page.locator('#message').inner_text()!r}") from None
         assert await page.locator(f"#inbox tbody tr[data-id='{other_id}']").count() == 0  # another department's
         await row.click()
-        await page.locator("#d-phone", has_text=CITIZEN).wait_for()
+        await page.locator("#d-phone", has_text="090-1234-5678").wait_for()  # formatted for people
         assert await page.locator("#d-question").inner_text() == "固定資産税の減免について"
         await page.fill("#extension", "202")
         await screenshot(page, "department-01-record")
@@ -110,6 +110,8 @@ async def test_department_user_works_a_request_to_closed_with_a_real_call(
         await page.fill("#summary-text", "減免の申請書を郵送すると案内した")
         await page.click("#close")
         await page.locator("#d-status", has_text="完了").wait_for()
+        assert await page.locator("#d-answer").inner_text() == "減免の申請書を郵送すると案内した"  # the saved summary
+        assert "結果を記録" in await page.locator("#call-progress").inner_text()  # never back to an older state
         await screenshot(page, "department-03-closed")
         assert page.js_errors == []  # type: ignore[attr-defined]
 

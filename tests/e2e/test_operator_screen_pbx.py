@@ -109,7 +109,7 @@ async def test_real_call_pops_on_the_answering_operator_only(
 
         # operator 102's phone does not answer: 101 takes the call (the queue may try 102 first)
         call_id = await place_call(ami, "5", __SIM_OP102="noanswer")
-        await op1.locator("#pop-number", has_text=CALLER).wait_for(timeout=45_000)
+        await op1.locator("#pop-number", has_text="03-1234-5678").wait_for(timeout=45_000)
         assert await op1.locator("#call-card").get_attribute("data-call-id") == call_id
         assert (await op1.locator("#pop-reference").inner_text()).startswith("20261128-")
         category = await op1.locator("#pop-category").inner_text()
@@ -187,6 +187,7 @@ async def test_office_open_transfer_from_the_screen_redirects_the_real_call(
         await page.locator("#pop-state:has-text('転送済み'), #transfer-error:visible").first.wait_for(timeout=15_000)
         assert await page.locator("#transfer-error").is_hidden(), await page.locator("#transfer-error").inner_text()
         await page.locator("#pop-state", has_text="転送済み").wait_for(timeout=15_000)
+        assert await page.locator("#pop-state").inner_text() == "転送済み（子育て支援課）"  # not the dial string
         redirected = await ami.wait_event(
             lambda e: e.get("Event") == "Newexten" and e.get("Context") == "departments" and e.get("Exten") == "205"
             and e.get("Linkedid") == call_id, 15)

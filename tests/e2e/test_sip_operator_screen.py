@@ -124,16 +124,16 @@ async def test_seat_by_number_pop_on_the_answering_sip_phone_and_its_transfer_ke
             await phones.op101.wait_event("CALL_INCOMING", wait_s=30)
             await asyncio.sleep(1.0)  # it rings
             await phones.op101.accept()
-            await op1.locator("#pop-number", has_text=CALLER).wait_for(timeout=30_000)
+            await op1.locator("#pop-number", has_text="03-1234-5678").wait_for(timeout=30_000)  # CALLER, formatted
             assert await op1.locator("#pop-category").inner_text() == "子育て"
             assert await op2.locator("#call-empty").is_visible()
-            assert CALLER not in await op2.content()
+            assert CALLER not in await op2.content() and "03-1234-5678" not in await op2.content()
             await screenshot(op1, "sip-01-pop-on-seat-101")
             # the operator presses the phone's own transfer key (REFER) to 戸籍住民課
             await phones.op101.transfer("201")
             await phones.dept201.wait_event("CALL_ESTABLISHED", wait_s=20)
             await op1.locator("#pop-state", has_text="転送済み").wait_for(timeout=15_000)
-            assert "201" in await op1.locator("#pop-state").inner_text()
+            assert await op1.locator("#pop-state").inner_text() == "転送済み（戸籍住民課）"  # 201, by name
             await screenshot(op1, "sip-02-transferred-by-the-phone-key")
             await phones.trunk.hangup()
             await admin.wait_event(is_event("Hangup", Channel=channel))

@@ -191,7 +191,7 @@ async def test_report_matches_known_contacts_and_csv(tmp_path: Path, browser: Br
         assert {h: v[:2] for h, v in hours.items()} == {"9時台": ["2", "2"], "10時台": ["1", "1"], "13時台": ["2", "2"]}
         text = await page.locator("main").inner_text()
         assert "kosodate" not in text and "zei" not in text
-        assert "監督者" in await page.locator("#who").inner_text()
+        assert "スーパーバイザー" in await page.locator("#who").inner_text()
         await screenshot(page, "supervisor-03-report")
         async with page.expect_download() as info:
             await page.click("#rep-csv")

@@ -125,3 +125,10 @@ def test_an_ongoing_burst_alerts_again_once_per_cooldown() -> None:
     d = detector(failed_logins=2, failed_login_window_seconds=60, cooldown_seconds=600)
     fired = [s for s in range(0, 1500, 30) if d.login_failed(LoginFailure(T0 + timedelta(seconds=s)))]
     assert fired == [30, 630, 1230]  # never a whole minute without a failure: one burst
+
+
+def test_off_hours_alert_names_the_department_not_its_code() -> None:
+    d = AlertDetector(Thresholds(), office_open, {"koseki": "戸籍住民課"})
+    night = RecordRead("staff1", "department", "koseki", datetime(2026, 11, 27, 22, 0, tzinfo=TOKYO), ("callback:1",))
+    [alert] = d.record_read(night)
+    assert "戸籍住民課" in alert.text and "koseki" not in alert.text

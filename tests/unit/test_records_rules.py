@@ -11,6 +11,7 @@ from cti.core.clock import TOKYO
 from cti.core.principal import Principal, Role
 from records import rules
 from records.audit import GENESIS, Anchor, parse_anchor, row_hash, verify_chain
+from records.callback_fields import validate_callback
 from records.rules import Access, Action, PhoneKind, RecordsError, Status
 
 DEPTS = {"kuseijoho": "区政情報課", "zeimu": "税務課", "koseki": "戸籍住民課"}
@@ -67,7 +68,7 @@ def fields(**over: Any) -> dict[str, Any]:
 
 
 def test_callback_fields_validated_and_normalised() -> None:
-    got = rules.validate_callback(
+    got = validate_callback(
         fields(email="ｔａｒｏ@example.jp", email_reason="資料を送るため", fax="03-9876-5432", fax_reason="FAX希望"),
         departments=DEPTS, max_question_chars=10,
     )
@@ -92,7 +93,7 @@ def test_callback_fields_validated_and_normalised() -> None:
 )
 def test_callback_field_errors(over: dict[str, Any], code: str, field: str) -> None:
     with pytest.raises(RecordsError) as err:
-        rules.validate_callback(fields(**over), departments=DEPTS, max_question_chars=10)
+        validate_callback(fields(**over), departments=DEPTS, max_question_chars=10)
     assert (err.value.code, err.value.field) == (code, field)
     assert err.value.message
 
@@ -309,3 +310,14 @@ def test_record_ids_from_urls_are_positive_and_fit_sqlite() -> None:
     assert parse_record_id(str(2**63 - 1)) == 2**63 - 1
     for bad in ("0", "-1", str(2**63), "1e3", "abc", ""):
         assert parse_record_id(bad) is None, bad
+
+
+def test_callback_reports_every_bad_field_at_once() -> None:
+    bad = fields(name=None, phone="12", department="", email="a@b.example", email_reason=None)
+    with pytest.raises(RecordsError) as err:
+        validate_callback(bad, departments=DEPTS, max_question_chars=10)
+    body = err.value.as_dict()
+    assert body["error"]["field"] == "name"  # type: ignore[index]
+    listed = [e["field"] for e in body["errors"]]  # type: ignore[union-attr]
+    assert listed == ["name", "phone", "department", "email_reason"]
+    assert all(e["message"] for e in body["errors"])  # type: ignore[union-attr]
