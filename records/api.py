@@ -54,7 +54,8 @@ def _validation_error(exc: ValidationError) -> RecordsError:
         return RecordsError(422, "missing_field", f"{label}を入力してください", field)
     if "too_long" in kind:
         return RecordsError(422, "too_long", f"{label}が長すぎます", field)
-    return RecordsError(422, "invalid_field", f"{label}の値が正しくありません（{first['msg']}）", field)
+    # pydantic's own text is English: users read the field's name and what is wrong, in Japanese only.
+    return RecordsError(422, "invalid_field", f"{label}の値が正しくありません", field)
 
 
 async def read_json_object(request: web.Request) -> dict[str, Any]:

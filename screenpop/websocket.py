@@ -199,7 +199,7 @@ def _session_ended(app: web.Application, token_hash: str, user_id: str) -> None:
 def _describe(exc: ValidationError) -> str:
     first = exc.errors()[0]
     where = ".".join(str(p) for p in first["loc"]) or "(message)"
-    return f"不正なメッセージです / bad message: {where}: {first['msg']}"
+    return f"不正なメッセージです（{where}）"
 
 
 async def hub_ctx(app: web.Application) -> AsyncIterator[None]:

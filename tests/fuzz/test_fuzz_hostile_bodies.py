@@ -192,8 +192,11 @@ def problems_of(status: int, text: str, kind: str, path: str) -> list[str]:
         body = json.loads(text)
         error = body["error"]
         assert isinstance(error["code"], str)
-        assert set(body) - {"error"} <= EXTRA_KEYS.get(error["code"], set())
+        assert set(body) - {"error", "errors"} <= EXTRA_KEYS.get(error["code"], set())
         assert isinstance(error["message"], str) and set(error) <= {"code", "message", "field"}
+        listed = body.get("errors", [])  # every field error at once (the callback form), each in the envelope's shape
+        assert isinstance(listed, list) and all(set(e) <= {"code", "message", "field"} for e in listed)
+        assert all(JAPANESE.search(e["message"]) for e in listed)
     except (ValueError, KeyError, TypeError, AssertionError):
         return [f"{status}: not the error envelope: {text[:120]!r}"]
     if not JAPANESE.search(error["message"]):
