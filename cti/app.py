@@ -21,7 +21,7 @@ from cti.config import Settings
 from cti.core.clock import Clock, system_clock
 from cti.core.readiness import Readiness
 from cti.db import open_database
-from cti.gateway import Database
+from cti.store_backend import open_store
 from faq import api as wiring_faq
 from faq import store as faq_store
 from records import plugin as records_wiring
@@ -86,7 +86,7 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
 
     keys.DB, the old shared aiosqlite connection, stays only while stores move to the gateway.
     """
-    gateway = await Database.open(app[keys.SETTINGS].store.path, migrations())
+    gateway = await open_store(app[keys.SETTINGS].store.target, migrations())
     app[keys.DATABASE] = gateway
     try:
         db = await open_database(app[keys.SETTINGS].store.path, migrations())
