@@ -72,7 +72,8 @@ def _abort_trigger(match: re.Match[str]) -> str:
         f"CREATE TRIGGER {name} BEFORE {event} ON {table} FOR EACH ROW EXECUTE FUNCTION {fn}()"
     )
     if event == "DELETE":  # TRUNCATE skips row triggers: refuse it too
-        sql += f";\nCREATE TRIGGER {name}_truncate BEFORE TRUNCATE ON {table} FOR EACH STATEMENT EXECUTE FUNCTION {fn}()"
+        sql += (f";\nCREATE TRIGGER {name}_truncate BEFORE TRUNCATE ON {table} FOR EACH STATEMENT"
+                f" EXECUTE FUNCTION {fn}()")
     return sql
 
 

@@ -31,7 +31,7 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -66,9 +66,9 @@ class Row(tuple[Any, ...]):
     """A result row: by position, by name (case-insensitive), ``keys()`` - what the stores use of sqlite3.Row."""
 
     _names: tuple[str, ...] = ()
-    _index: dict[str, int] = {}
+    _index: ClassVar[dict[str, int]] = {}
 
-    def __getitem__(self, key: Any) -> Any:  # type: ignore[override]
+    def __getitem__(self, key: Any) -> Any:
         if isinstance(key, str):
             try:
                 return tuple.__getitem__(self, self._index[key.lower()])
@@ -255,7 +255,8 @@ def migrate_pg(conn: PgConnection, migrations: Migrations) -> dict[str, int]:
                 try:
                     conn.executescript(
                         "BEGIN;\n" + translate_script(scripts[version - 1])
-                        + f";\nINSERT INTO schema_versions(component, version) VALUES ('{_quote(component)}', {version})"
+                        + ";\nINSERT INTO schema_versions(component, version)"
+                        f" VALUES ('{_quote(component)}', {version})"
                         " ON CONFLICT(component) DO UPDATE SET version = excluded.version;\nCOMMIT;"
                     )
                 except BaseException:

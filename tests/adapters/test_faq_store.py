@@ -1,5 +1,6 @@
-"""The FAQ in a real store through the gateway, on both engines (SQLite file, PostgreSQL schema): import, re-import, rollback,
-reload, the ward's documents, authoring (versions, publish live, retire), synonyms and gaps."""
+"""The FAQ in a real store through the gateway, on both engines (SQLite file, PostgreSQL schema):
+import, re-import, rollback, reload, the ward's documents, authoring (versions, publish live, retire),
+synonyms and gaps."""
 
 from __future__ import annotations
 
