@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from raw_store import raw_store
 
 from cti.calendar.rules import Calendars
 from cti.config import CalendarSettings
@@ -336,21 +337,9 @@ async def test_audit_is_append_only_and_chained(service: RecordsService) -> None
 
 def tamper(store_target: str, *sql: str) -> None:
     """What someone with the database's own credentials could do: drop the guard, rewrite rows."""
-    if store_target.startswith("postgresql://"):
-        import psycopg
-
-        with psycopg.connect(store_target, autocommit=True) as pg:
-            pg.execute("ALTER TABLE audit DISABLE TRIGGER USER")
-            for statement in sql:
-                pg.execute(statement.encode())
-        return
-    raw = sqlite3.connect(store_target)
-    raw.execute("DROP TRIGGER audit_no_update")
-    raw.execute("DROP TRIGGER audit_no_delete")
-    for statement in sql:
-        raw.execute(statement)
-    raw.commit()
-    raw.close()
+    with raw_store(store_target) as raw:
+        for statement in sql:
+            raw(statement)
 
 
 async def _audited_db(service: RecordsService) -> None:
