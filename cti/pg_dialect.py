@@ -16,6 +16,7 @@ second list per component (~250 lines of near-duplicate DDL to keep in step by h
   leave one, and the audit chain's verifier reads a gap in ``seq`` as a deleted row);
 - ``BEFORE UPDATE/DELETE ... RAISE(ABORT, msg)`` -> a plpgsql trigger raising an integrity error
   (SQLite reports RAISE(ABORT) as ``sqlite3.IntegrityError`` too); DELETE also refuses TRUNCATE;
+- a column named like a PostgreSQL reserved word (``end``) is quoted;
 - ``INTEGER`` -> ``BIGINT`` (SQLite integers are 64-bit), ``REAL`` -> ``DOUBLE PRECISION``, ``BLOB`` -> ``BYTEA``.
 """
 
@@ -79,7 +80,7 @@ def _abort_trigger(match: re.Match[str]) -> str:
 
 def translate_script(script: str) -> str:
     """One SQLite migration script as PostgreSQL DDL (see the module for what is translated)."""
-    out = _ABORT_TRIGGER.sub(_abort_trigger, script)
+    out = _quote_reserved(_ABORT_TRIGGER.sub(_abort_trigger, script))
     if len(_ANY_TRIGGER.findall(out)) != len(re.findall(r"EXECUTE FUNCTION", out)):
         raise UntranslatableSql("a CREATE TRIGGER other than BEFORE UPDATE/DELETE ... RAISE(ABORT, ...)")
     autoincrement: list[tuple[str, str]] = []
@@ -98,20 +99,64 @@ def translate_script(script: str) -> str:
     return out
 
 
+# Column names that are reserved words in PostgreSQL but not in SQLite (calendar_overrides.end), in a
+# column list or definition: quoted. (CASE ... END is never preceded by a comma or a parenthesis.)
+_RESERVED_COLUMN = re.compile(r"([,(]\s*)(end)\b(?=\s*(?:[,)]|[A-Z]))")
+
+
+def _quote_reserved(sql: str) -> str:
+    return _RESERVED_COLUMN.sub(r'\1"\2"', sql)
+
+
 _IS = re.compile(r"\bIS(\s+NOT)?\s+(?!NOT\b|NULL\b|TRUE\b|FALSE\b|DISTINCT\b|UNKNOWN\b)", re.IGNORECASE)
 
 
 def _code(segment: str) -> str:
     """Translate the parts of a statement outside string literals and quoted names."""
+    segment = _quote_reserved(segment)
     segment = _IS.sub(lambda m: "IS DISTINCT FROM " if m.group(1) else "IS NOT DISTINCT FROM ", segment)
     # SQLite's implicit rowid is only used for insertion order (exports, listings): the tuple id is
     # PostgreSQL's nearest physical order. Tables that need a stable order have their own id.
     return re.sub(r"\browid\b", "ctid", segment, flags=re.IGNORECASE)
 
 
+_SCALAR_MINMAX = re.compile(r"\b(max|min)\s*\(", re.IGNORECASE)
+
+
+def _scalar_min_max(sql: str) -> str:
+    """SQLite's scalar ``max(a, b)`` / ``min(a, b)`` (two or more arguments) -> ``greatest`` / ``least``;
+    the one-argument aggregates stay."""
+    out, pos = [], 0
+    for match in _SCALAR_MINMAX.finditer(sql):
+        if match.start() < pos:
+            continue
+        depth, i, commas, quote = 1, match.end(), 0, ""
+        while i < len(sql) and depth:
+            ch = sql[i]
+            if quote:
+                quote = "" if ch == quote else quote
+            elif ch in "'\"":
+                quote = ch
+            elif ch == "(":
+                depth += 1
+            elif ch == ")":
+                depth -= 1
+            elif ch == "," and depth == 1:
+                commas += 1
+            i += 1
+        if commas:
+            out.append(sql[pos:match.start()])
+            out.append("greatest(" if match.group(1).lower() == "max" else "least(")
+            pos = match.end()
+    out.append(sql[pos:])
+    return "".join(out)
+
+
 def translate_query(sql: str, with_params: bool) -> str:
     """One statement: ``?`` -> ``%s`` (and a literal ``%`` -> ``%%``) when parameters are passed,
-    null-safe ``IS`` -> ``IS NOT DISTINCT FROM``, ``rowid`` -> ``ctid``. String literals are left alone."""
+    null-safe ``IS`` -> ``IS NOT DISTINCT FROM``, ``rowid`` -> ``ctid``, scalar max/min -> greatest/least.
+    String literals are left alone."""
+    sql = _scalar_min_max(sql)
     out: list[str] = []
     i, n, start = 0, len(sql), 0
 
