@@ -1,0 +1,207 @@
+"""Two cti nodes on one PostgreSQL: one audit chain, run-once jobs once, leases that survive kill -9,
+calendars that follow each other, a call log both nodes write without duplicates.
+
+Each "node" is what a cti process holds: its own gateway (its own connection and thread), its own
+records service, its own leases connection. The kill -9 test runs the leading node as a real process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from pg_support import PgCluster
+
+from cti.calendar.rules import Calendars, Override, Which
+from cti.calendar.store import delete_override, insert_override, read_state, save_emergency
+from cti.cluster import sync_calendar
+from cti.config import CalendarSettings
+from cti.core.clock import TOKYO
+from cti.core.principal import Principal, Role
+from cti.gateway import Database
+from cti.run_once import PgLeases
+from cti.store_backend import open_store
+from records.models import CallbackIn, ConsentIn
+from records.retention import verify_audit
+from records.schema import migrations as records_migrations
+from records.service import RecordsService
+from records.settings import RecordsSettings
+from supervision import service as supervision_service
+from supervision.call_log import write_entries
+
+FRIDAY_EVENING = datetime(2026, 12, 4, 19, 0, tzinfo=TOKYO)
+MONDAY_OPENING = datetime(2026, 12, 7, 8, 30, tzinfo=TOKYO)
+SUPERVISOR = Principal("sv1", Role.SUPERVISOR, None, "10.0.0.7")
+MIGRATIONS = {**records_migrations(), **supervision_service.migrations()}
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Clock:
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def __call__(self) -> datetime:
+        return self.at
+
+
+@pytest.fixture
+async def two_nodes(pg_cluster: PgCluster) -> AsyncIterator[tuple[Database, Database]]:
+    url = pg_cluster.new_url()
+    a, b = await asyncio.gather(open_store(url, MIGRATIONS), open_store(url, MIGRATIONS))  # migrate once
+    try:
+        yield a, b
+    finally:
+        await a.close()
+        await b.close()
+
+
+def service(db: Database, clock: Clock) -> RecordsService:
+    return RecordsService(db, RecordsSettings(), Calendars.from_settings(CalendarSettings()), clock)
+
+
+async def take_callbacks(svc: RecordsService, node: str, n: int) -> list[int]:
+    ids = []
+    for i in range(n):
+        call = f"{node}-{i}"
+        who = Principal(f"op-{node}", Role.OPERATOR, None, "10.0.0.5")
+        await svc.call_taken(call, who.user_id, caller_number="0312345678", ivr_category="gomi")
+        await svc.record_consent(who, call, ConsentIn(answer="yes"))
+        cb = await svc.create_callback(who, call, CallbackIn(name="山田花子", phone="0312345678",
+                                                             question="粗大ごみ", department="zeimu"))
+        ids.append(int(cb["id"]))
+    return ids
+
+
+async def test_two_nodes_writing_at_once_keep_one_audit_chain_and_hand_over_once(
+    two_nodes: tuple[Database, Database],
+) -> None:
+    clock = Clock(FRIDAY_EVENING)
+    a, b = service(two_nodes[0], clock), service(two_nodes[1], clock)
+    ids_a, ids_b = await asyncio.gather(take_callbacks(a, "a", 25), take_callbacks(b, "b", 25))
+    assert len(set(ids_a) | set(ids_b)) == 50
+    count, problems = await verify_audit(two_nodes[0])
+    assert problems == [] and count == 150  # contact + consent + callback per call, one chain
+    clock.at = MONDAY_OPENING
+    handed_a, handed_b = await asyncio.gather(a.hand_over_due(), b.hand_over_due())
+    assert sorted(handed_a + handed_b) == sorted(ids_a + ids_b)  # every record once, by one node or the other
+    assert await asyncio.gather(a.hand_over_due(), b.hand_over_due()) == [[], []]
+    assert (await verify_audit(two_nodes[1]))[1] == []
+
+
+async def test_the_call_log_written_by_both_nodes_has_one_row_per_call(two_nodes: tuple[Database, Database]) -> None:
+    at = FRIDAY_EVENING
+    events = [("arrived", "c1", {"at": at, "after_hours": True}),
+              ("routed", "c1", {"at": at, "closed": True, "category": "gomi"}),
+              ("answered", "c1", {"at": at + timedelta(seconds=5), "operator": "op1"}),
+              ("ended", "c1", {"at": at + timedelta(seconds=65), "abandoned": False})]
+    await asyncio.gather(*(db.write(lambda c, e=e: write_entries(c, [e])) for e in events for db in two_nodes))
+    rows = await two_nodes[0].read(lambda c: [tuple(r) for r in c.execute(
+        "SELECT call_id, category, answered_at IS NOT NULL, ended_at IS NOT NULL, abandoned, after_hours, operator"
+        " FROM call_log")])
+    assert rows == [("c1", "gomi", True, True, 0, 1, "op1")]
+
+
+async def test_a_calendar_change_on_one_node_reaches_the_other(two_nodes: tuple[Database, Database]) -> None:
+    first, second = Calendars.from_settings(CalendarSettings()), Calendars.from_settings(CalendarSettings())
+    friday_10 = datetime(2026, 12, 4, 10, 0, tzinfo=TOKYO)
+    await two_nodes[0].write(lambda c: save_emergency(c, SUPERVISOR, "台風のため", False, friday_10))
+    first.set_emergency("台風のため")
+    assert second.call_center(friday_10).open
+    assert sync_calendar(second, await two_nodes[1].read(read_state)) is True
+    assert not second.call_center(friday_10).open and second.emergency_reason == "台風のため"
+    await two_nodes[0].write(lambda c: save_emergency(c, SUPERVISOR, None, True, friday_10))
+    closure = Override(kind="closure", applies_to=Which("both"), start=friday_10, end=friday_10 + timedelta(hours=2),
+                       reason="停電")
+    stored = await two_nodes[0].write(lambda c: insert_override(c, SUPERVISOR, closure, friday_10))
+    assert sync_calendar(second, await two_nodes[1].read(read_state)) is True
+    assert second.emergency_reason is None and not second.call_center(friday_10).open  # the closure now
+    assert second.call_center(friday_10 + timedelta(hours=3)).open
+    await two_nodes[0].write(lambda c: delete_override(c, SUPERVISOR, stored, friday_10))
+    assert sync_calendar(second, await two_nodes[1].read(read_state)) is True
+    assert second.call_center(friday_10).open
+    assert sync_calendar(second, await two_nodes[1].read(read_state)) is False  # nothing new
+
+
+async def _lead_into(leases: PgLeases, job: str, log: list[str], name: str) -> None:
+    async def leader() -> None:
+        log.append(f"{name}:lead")
+        await asyncio.Event().wait()
+
+    async def standby() -> None:
+        log.append(f"{name}:standby")
+        await asyncio.Event().wait()
+
+    await leases.lead(job, leader, standby)
+
+
+async def test_one_node_leads_a_job_and_the_other_takes_over_when_it_stops(pg_cluster: PgCluster) -> None:
+    url = pg_cluster.new_url()
+    one = PgLeases(url, "one", retry_seconds=0.1, check_seconds=0.1)
+    two = PgLeases(url, "two", retry_seconds=0.1, check_seconds=0.1)
+    log: list[str] = []
+    first = asyncio.create_task(_lead_into(one, "handover", log, "one"))
+    await asyncio.sleep(0.3)
+    second = asyncio.create_task(_lead_into(two, "handover", log, "two"))
+    await asyncio.sleep(0.5)
+    assert log == ["one:standby", "one:lead", "two:standby"]
+    assert one.leading() == {"handover"} and two.leading() == set()
+    first.cancel()  # node one shuts down: its lease goes with it
+    await asyncio.gather(first, return_exceptions=True)
+    await one.close()
+    for _ in range(50):
+        if two.leading():
+            break
+        await asyncio.sleep(0.1)
+    assert two.leading() == {"handover"} and log[-1] == "two:lead"
+    second.cancel()
+    await asyncio.gather(second, return_exceptions=True)
+    await two.close()
+
+
+LEADER_SCRIPT = """
+import asyncio, sys
+from cti.run_once import PgLeases
+
+async def main():
+    leases = PgLeases(sys.argv[1], "doomed", retry_seconds=0.1, check_seconds=0.1)
+    async def leader():
+        print("leading", flush=True)
+        await asyncio.Event().wait()
+    await leases.lead("purge", leader)
+
+asyncio.run(main())
+"""
+
+
+async def test_a_leader_killed_with_sigkill_hands_its_job_over(pg_cluster: PgCluster) -> None:
+    url = pg_cluster.new_url()
+    doomed = subprocess.Popen([sys.executable, "-c", LEADER_SCRIPT, url], stdout=subprocess.PIPE, text=True,
+                              cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        assert doomed.stdout is not None
+        assert await asyncio.to_thread(doomed.stdout.readline) == "leading\n"
+        survivor = PgLeases(url, "survivor", retry_seconds=0.1, check_seconds=0.1)
+        log: list[str] = []
+        task = asyncio.create_task(_lead_into(survivor, "purge", log, "survivor"))
+        await asyncio.sleep(0.5)
+        assert log == ["survivor:standby"]  # the job is the other process's
+        os.kill(doomed.pid, signal.SIGKILL)
+        killed_at = time.monotonic()
+        while not survivor.leading() and time.monotonic() - killed_at < 10:
+            await asyncio.sleep(0.05)
+        assert survivor.leading() == {"purge"}
+        assert time.monotonic() - killed_at < 5
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await survivor.close()
+    finally:
+        doomed.kill()
+        doomed.wait()
