@@ -14,7 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Gauge, generate_lat
 
 from access import accounts
 from access import web as wiring_auth
-from cti import keys
+from cti import cluster, keys
 from cti.calendar import store as calendar_store
 from cti.calendar.rules import Calendars
 from cti.config import Settings
@@ -58,6 +58,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> web.Applic
         database_ctx,
         # The stored runtime overrides / emergency switch, before anything routes calls or hands records over.
         calendar_store.calendar_ctx(keys.DATABASE, keys.CALENDARS),
+        cluster.cluster_ctx,  # leases for run-once jobs; on PostgreSQL the calendar follows other nodes
         wiring_auth.auth_ctx,  # accounts, sessions, seats
         # The FAQ's import_on_start writes on the shared connection: before any periodic writer starts.
         wiring_faq.faq_ctx,  # FAQ index

@@ -5,8 +5,8 @@
 - The calendar follower: the emergency switch and the runtime overrides are stored by whichever node
   a supervisor used; every other node's in-memory calendar (what its FastAGI routing answers from)
   follows the stored state within `CALENDAR_FOLLOW_SECONDS`.
-- `leases_of(app)`: what the packages' run-once jobs lead with (SoleNode when the context is absent,
-  as in tests that wire a partial app).
+- `cti.core.run_once.leases_of(app)`: what the packages' run-once jobs lead with (SoleNode when the
+  context is absent, as in tests that wire a partial app).
 
 What needs no coordination: each node follows every call over AMI and pops only its own websockets;
 the call log is written by every node with idempotent upserts (one row per call, whatever node saw
@@ -29,27 +29,18 @@ from cti import keys
 from cti.calendar.rules import Calendars
 from cti.calendar.store import RUNTIME_PREFIX, RuntimeState, read_state
 from cti.core.logs import log_event
+from cti.core.run_once import LEASES, Leases, PgLeases, SoleNode
 from cti.gateway import Gateway
-from cti.run_once import Leases, PgLeases, SoleNode
 from cti.store_backend import is_postgres
 
 logger = logging.getLogger("cti.cluster")
 
-LEASES: web.AppKey[Leases] = web.AppKey("leases")
 CALENDAR_FOLLOW_SECONDS = 2.0
 
 
 def node_name() -> str:
     """This node's name in logs and in PostgreSQL's application_name (CTI_NODE, else host:pid)."""
     return os.environ.get("CTI_NODE") or f"{socket.gethostname()}:{os.getpid()}"
-
-
-def leases_of(app: web.Application) -> Leases:
-    leases = app.get(LEASES)
-    if leases is None:
-        leases = SoleNode()
-        app[LEASES] = leases
-    return leases
 
 
 def sync_calendar(calendars: Calendars, state: RuntimeState) -> bool:

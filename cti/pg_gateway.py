@@ -38,7 +38,7 @@ from psycopg import errors as pg_errors
 from psycopg.adapt import Dumper, Loader
 from psycopg.pq import TransactionStatus
 
-from cti.gateway import Database, Migrations, _quote
+from cti.gateway import Database, Migrations
 from cti.pg_dialect import BASE_SCHEMA, translate_query, translate_script
 
 WRITER_LOCK = 0x637469_0001  # "cti" 1: the one-writer-at-a-time transaction lock
@@ -268,6 +268,12 @@ def migrate_pg(conn: PgConnection, migrations: Migrations) -> dict[str, int]:
         conn.execute(f"SELECT pg_advisory_unlock({MIGRATION_LOCK})")
     conn.refresh_id_columns()
     return applied
+
+
+def _quote(name: str) -> str:
+    if not name.replace("_", "").isalnum():
+        raise ValueError(f"component name must be alphanumeric: {name!r}")
+    return name
 
 
 def _connect(url: str, migrations: Migrations) -> PgConnection:

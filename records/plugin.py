@@ -17,6 +17,7 @@ from aiohttp import web
 
 from cti import keys
 from cti.core.logs import log_event
+from cti.core.run_once import leases_of
 from records import api
 from records import keys as records_keys
 from records.call_feed import CallFeed
@@ -50,8 +51,11 @@ async def records_ctx(app: web.Application) -> AsyncIterator[None]:
     if service.trail.key is None:
         log_event(logger, "audit_key_missing", level=logging.WARNING,
                   hint="set records.audit_key (CTI_RECORDS__AUDIT_KEY_FILE): without it the chain is plain SHA-256")
-    task = asyncio.create_task(run_periodic(service, HANDOVER_INTERVAL_SECONDS, "all",
-                                            Path(app[keys.SETTINGS].records.backup_dir)), name="records-periodic")
+    backup_dir = Path(app[keys.SETTINGS].records.backup_dir)
+    # Run once across cti nodes sharing a PostgreSQL store (cti/run_once.py); alone, it always leads.
+    task = asyncio.create_task(leases_of(app).lead(
+        "records-periodic", lambda: run_periodic(service, HANDOVER_INTERVAL_SECONDS, "all", backup_dir),
+    ), name="records-periodic")
     try:
         yield
     finally:

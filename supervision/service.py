@@ -30,6 +30,7 @@ from aiohttp import web
 from cti import keys
 from cti.calendar import store as calendar_store
 from cti.core.logs import log_event
+from cti.core.run_once import leases_of
 from cti.gateway import Gateway
 from faq.index import CATEGORY_LABELS
 from screenpop.settings import AlertSettings
@@ -40,6 +41,7 @@ from supervision.call_log import Entry, write_call_log, write_entries
 from supervision.event_feed import EventFeed
 from supervision.keys import ALERT_SETTINGS, SUPERVISOR, Supervisor
 from supervision.routes import setup_routes
+from supervision.standby import AlertsJob
 from supervision.wall_push import count_overdue, push_wall
 
 logger = logging.getLogger("supervision.service")
@@ -89,10 +91,14 @@ async def supervisor_ctx(app: web.Application) -> AsyncIterator[None]:
         feed.on_presence(telephony.presence.members())
     handler = LoginFailureHandler(monitor)
     logging.getLogger(AUTH_LOGGER).addHandler(handler)
+    alerts_job = AlertsJob(monitor, settings.poll_seconds)
     tasks = [
         asyncio.create_task(push_wall(db, feed), name="supervisor-wall"),
         asyncio.create_task(write_call_log(db, feed.call_log), name="supervisor-call-log"),
-        asyncio.create_task(monitor.run(settings.poll_seconds), name="supervisor-alerts"),
+        # Run once across cti nodes sharing a PostgreSQL store: the leader reads the shared audit trail;
+        # a standby still stores the failed logins it saw itself (supervision/standby.py).
+        asyncio.create_task(leases_of(app).lead("access-alerts", alerts_job.lead, alerts_job.standby),
+                            name="supervisor-alerts"),
     ]
     try:
         yield

@@ -8,6 +8,7 @@ records service, its own leases connection. The kill -9 test runs the leading no
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -26,8 +27,8 @@ from cti.cluster import sync_calendar
 from cti.config import CalendarSettings
 from cti.core.clock import TOKYO
 from cti.core.principal import Principal, Role
+from cti.core.run_once import PgLeases
 from cti.gateway import Database
-from cti.run_once import PgLeases
 from cti.store_backend import open_store
 from records.models import CallbackIn, ConsentIn
 from records.retention import verify_audit
@@ -168,7 +169,7 @@ async def test_one_node_leads_a_job_and_the_other_takes_over_when_it_stops(pg_cl
 
 LEADER_SCRIPT = """
 import asyncio, sys
-from cti.run_once import PgLeases
+from cti.core.run_once import PgLeases
 
 async def main():
     leases = PgLeases(sys.argv[1], "doomed", retry_seconds=0.1, check_seconds=0.1)
@@ -183,11 +184,12 @@ asyncio.run(main())
 
 async def test_a_leader_killed_with_sigkill_hands_its_job_over(pg_cluster: PgCluster) -> None:
     url = pg_cluster.new_url()
-    doomed = subprocess.Popen([sys.executable, "-c", LEADER_SCRIPT, url], stdout=subprocess.PIPE, text=True,
-                              cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    doomed = await asyncio.create_subprocess_exec(sys.executable, "-c", LEADER_SCRIPT, url,
+                                                  stdout=subprocess.PIPE, cwd=ROOT,
+                                                  env={**os.environ, "PYTHONPATH": str(ROOT)})
     try:
         assert doomed.stdout is not None
-        assert await asyncio.to_thread(doomed.stdout.readline) == "leading\n"
+        assert await asyncio.wait_for(doomed.stdout.readline(), 30) == b"leading\n"
         survivor = PgLeases(url, "survivor", retry_seconds=0.1, check_seconds=0.1)
         log: list[str] = []
         task = asyncio.create_task(_lead_into(survivor, "purge", log, "survivor"))
@@ -195,7 +197,9 @@ async def test_a_leader_killed_with_sigkill_hands_its_job_over(pg_cluster: PgClu
         assert log == ["survivor:standby"]  # the job is the other process's
         os.kill(doomed.pid, signal.SIGKILL)
         killed_at = time.monotonic()
-        while not survivor.leading() and time.monotonic() - killed_at < 10:
+        for _ in range(200):
+            if survivor.leading():
+                break
             await asyncio.sleep(0.05)
         assert survivor.leading() == {"purge"}
         assert time.monotonic() - killed_at < 5
@@ -203,5 +207,6 @@ async def test_a_leader_killed_with_sigkill_hands_its_job_over(pg_cluster: PgClu
         await asyncio.gather(task, return_exceptions=True)
         await survivor.close()
     finally:
-        doomed.kill()
-        doomed.wait()
+        with contextlib.suppress(ProcessLookupError):
+            doomed.kill()
+        await doomed.wait()

@@ -1,4 +1,4 @@
-"""Jobs that must run on one cti node at a time (handover, purge, access alerts): leases.
+"""(shared kernel) Jobs that must run on one cti node at a time (handover, purge, access alerts): leases.
 
 With SQLite there is one node, so it always leads (`SoleNode`). With PostgreSQL several nodes share
 the store, and each run-once job is led by whichever node holds the job's *session* advisory lock
@@ -23,6 +23,8 @@ import logging
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
+
+from aiohttp import web
 
 from cti.core.logs import log_event
 
@@ -131,7 +133,9 @@ class PgLeases:
         while True:
             standing_by = asyncio.create_task(standby()) if standby is not None else None
             try:
-                while not await self._acquire(job):
+                while True:  # a poll: PostgreSQL does not tell a waiter when a session lock frees
+                    if await self._acquire(job):
+                        break
                     await asyncio.sleep(self.retry_seconds)
             finally:
                 if standing_by is not None:
@@ -166,3 +170,15 @@ class PgLeases:
             await self._call(shut)
         self._held.clear()
         self._executor.shutdown(wait=False)
+
+
+LEASES: web.AppKey[Leases] = web.AppKey("leases")  # filled by cti.cluster.cluster_ctx
+
+
+def leases_of(app: web.Application) -> Leases:
+    """The node's leases; SoleNode when no cluster context runs (one node, or a test's partial app)."""
+    leases = app.get(LEASES)
+    if leases is None:
+        leases = SoleNode()
+        app[LEASES] = leases
+    return leases
