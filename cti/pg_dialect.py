@@ -22,6 +22,7 @@ second list per component (~250 lines of near-duplicate DDL to keep in step by h
 
 from __future__ import annotations
 
+import functools
 import re
 
 # Installed once per schema before any component's scripts (idempotent).
@@ -152,6 +153,7 @@ def _scalar_min_max(sql: str) -> str:
     return "".join(out)
 
 
+@functools.lru_cache(maxsize=4096)  # the stores send the same few hundred statements over and over
 def translate_query(sql: str, with_params: bool) -> str:
     """One statement: ``?`` -> ``%s`` (and a literal ``%`` -> ``%%``) when parameters are passed,
     null-safe ``IS`` -> ``IS NOT DISTINCT FROM``, ``rowid`` -> ``ctid``, scalar max/min -> greatest/least.

@@ -118,11 +118,11 @@ class _BoolAsInt(Dumper):
 class PgCursor:
     """The results of one statement, as a sqlite3.Cursor shows them (no rows: fetchone() is None)."""
 
-    def __init__(self, cur: psycopg.Cursor[Any], lastrowid: int | None = None, hide_rows: bool = False) -> None:
-        self._cur = cur
+    def __init__(self, cur: psycopg.Cursor[Any] | None, lastrowid: int | None = None, hide_rows: bool = False) -> None:
+        self._cur: Any = cur
         self.lastrowid = lastrowid
-        self._hide = hide_rows or cur.description is None
-        self.rowcount = cur.rowcount
+        self._hide = hide_rows or cur is None or cur.description is None
+        self.rowcount = -1 if cur is None else cur.rowcount
 
     @property
     def description(self) -> Any:
@@ -153,6 +153,7 @@ class PgConnection:
 
     def __init__(self, conn: psycopg.Connection[Any]) -> None:
         self._conn = conn
+        self._released: str | None = None
         self._id_columns: dict[str, str] = {}
         self.refresh_id_columns()
 
@@ -182,6 +183,17 @@ class PgConnection:
 
     def execute(self, sql: str, params: Sequence[Any] | None = ()) -> PgCursor:
         head = sql.lstrip()[:16].upper()
+        if self._released is not None:
+            released, self._released = self._released, None
+            if head.startswith(("SAVEPOINT UNIT", "COMMIT")) and not params:
+                return self._raw(f"{released}; {sql}")
+            self._raw(released)
+        if head.startswith("RELEASE UNIT") and not params:
+            # The gateway's "RELEASE unit" is always followed by the next unit's SAVEPOINT or the COMMIT:
+            # sent together with it, one round trip less per unit (the RELEASE of a live savepoint
+            # cannot fail on its own; a lost connection fails the statement it travels with).
+            self._released = sql
+            return PgCursor(None)
         if head.startswith("BEGIN IMMEDIATE"):
             return self._raw(f"BEGIN; SELECT pg_advisory_xact_lock({WRITER_LOCK})")
         if head.startswith("PRAGMA"):
