@@ -121,6 +121,28 @@ def _span(results: list[dict[str, object]]) -> float:
     return max(float(str(r["ended"])) for r in results) - min(float(str(r["started"])) for r in results)
 
 
+async def pop_reads_ms(target: str, n: int) -> list[float]:
+    """What a screen pop asks the store (the caller's history and open callbacks), n times, in ms."""
+    db = await open_store(target, migrations())
+    try:
+        service = RecordsService(db, RecordsSettings.model_validate({}), Calendars.from_settings(CalendarSettings()),
+                                 lambda: AT)
+        for i in range(50):  # a caller with history
+            call = f"pop-{i}"
+            await service.call_taken(call, OPERATOR.user_id, caller_number="0312345678")
+            await service.record_consent(OPERATOR, call, ConsentIn.model_validate({"answer": "yes"}))
+            await service.create_callback(OPERATOR, call, _callback(i))
+        latencies = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            await service.caller_history("0312345678")
+            await service.open_callbacks_for("0312345678")
+            latencies.append((time.perf_counter() - t0) * 1000)
+        return sorted(latencies)
+    finally:
+        await db.close()
+
+
 async def _migrated(url: str) -> None:
     db = await open_store(url, migrations())
     await db.close()
@@ -156,6 +178,13 @@ async def run(quick: bool) -> list[Figure]:
                    note=f"{n} creations, PostgreSQL 15 fsync=on on loopback; audit rows {count}, problems {problems}"),
             Figure("pg_bench", "2 nodes PostgreSQL / 1 node SQLite", pg_rate / sqlite_rate, "x"),
         ]
+        with tempfile.TemporaryDirectory(prefix="pg-bench-", dir=Path.cwd()) as tmp:
+            on_sqlite = await pop_reads_ms(str(Path(tmp) / "pop.sqlite3"), 100 if quick else 1000)
+        on_pg = await pop_reads_ms(cluster.new_url(), 100 if quick else 1000)
+        for engine, values in (("SQLite", on_sqlite), ("PostgreSQL", on_pg)):
+            p99_ms = values[int(0.99 * (len(values) - 1))]
+            figures.append(Figure("pg_bench", f"pop's store reads on {engine}: p99", p99_ms, "ms",
+                                  note=f"caller history + open callbacks; p50 {statistics.median(values):.2f} ms"))
         url = cluster.new_url()
         await _migrated(url)
         go = time.time() + 3

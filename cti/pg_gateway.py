@@ -148,12 +148,16 @@ class PgCursor:
             raise _mapped(exc) from exc
 
 
+_DEFERRED = ("SAVEPOINT ", "RELEASE ")
+_CONTROL = ("COMMIT", "ROLLBACK")
+
+
 class PgConnection:
     """The part of sqlite3.Connection the units use, on one psycopg connection (database thread only)."""
 
     def __init__(self, conn: psycopg.Connection[Any]) -> None:
         self._conn = conn
-        self._released: str | None = None
+        self._deferred: list[str] = []
         self._id_columns: dict[str, str] = {}
         self.refresh_id_columns()
 
@@ -183,35 +187,48 @@ class PgConnection:
 
     def execute(self, sql: str, params: Sequence[Any] | None = ()) -> PgCursor:
         head = sql.lstrip()[:16].upper()
-        if self._released is not None:
-            released, self._released = self._released, None
-            if head.startswith(("SAVEPOINT UNIT", "COMMIT")) and not params:
-                return self._raw(f"{released}; {sql}")
-            self._raw(released)
-        if head.startswith("RELEASE UNIT") and not params:
-            # The gateway's "RELEASE unit" is always followed by the next unit's SAVEPOINT or the COMMIT:
-            # sent together with it, one round trip less per unit (the RELEASE of a live savepoint
-            # cannot fail on its own; a lost connection fails the statement it travels with).
-            self._released = sql
+        if not params and head.startswith(_DEFERRED) and ";" not in sql:
+            # SAVEPOINT / RELEASE answer nothing anyone reads: they travel with the next statement
+            # (one round trip instead of two; see _send). A savepoint command cannot fail on its own;
+            # a lost connection fails the statement it travels with.
+            self._deferred.append(sql)
             return PgCursor(None)
         if head.startswith("BEGIN IMMEDIATE"):
             return self._raw(f"BEGIN; SELECT pg_advisory_xact_lock({WRITER_LOCK})")
         if head.startswith("PRAGMA"):
             return self._pragma(sql)
+        if head.startswith(_CONTROL) and not params:  # COMMIT, ROLLBACK [TO]: nothing to read either
+            return self._raw("; ".join([*self._take_deferred(), sql]))
         with_params = bool(params)
         query = translate_query(sql, with_params)
         lastrowid_of = self._insert_table(query) if head.startswith("INSERT") else None
         if lastrowid_of is not None:
             query = f"{query} RETURNING {lastrowid_of}"
-        try:
-            cur = self._conn.cursor()
-            cur.execute(query, tuple(params) if with_params and params is not None else None)
-        except psycopg.Error as exc:
-            raise _mapped(exc) from exc
+        cur = self._send(query, tuple(params) if with_params and params is not None else None)
         if lastrowid_of is None:
             return PgCursor(cur)
         ids = cur.fetchall()
         return PgCursor(cur, int(ids[-1][0]) if ids else None, hide_rows=True)
+
+    def _take_deferred(self) -> list[str]:
+        deferred, self._deferred = self._deferred, []
+        return deferred
+
+    def _send(self, query: str, params: tuple[Any, ...] | None) -> psycopg.Cursor[Any]:
+        """One statement, with the deferred savepoint commands ahead of it in the same pipeline."""
+        deferred = self._take_deferred()
+        try:
+            cur = self._conn.cursor()
+            if not deferred:
+                cur.execute(query, params)
+                return cur
+            with self._conn.pipeline():
+                for command in deferred:
+                    self._conn.execute(command.encode())
+                cur.execute(query, params)
+            return cur
+        except psycopg.Error as exc:
+            raise _mapped(exc) from exc
 
     def executemany(self, sql: str, seq: Any) -> PgCursor:
         query = translate_query(sql, True)
@@ -229,6 +246,8 @@ class PgConnection:
         self._conn.close()
 
     def _raw(self, sql: str) -> PgCursor:
+        if self._deferred:
+            sql = "; ".join([*self._take_deferred(), sql])
         try:
             return PgCursor(self._conn.execute(sql.encode()))  # bytes: psycopg passes it as is
         except psycopg.Error as exc:
