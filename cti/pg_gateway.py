@@ -155,9 +155,11 @@ _CONTROL = ("COMMIT", "ROLLBACK")
 class PgConnection:
     """The part of sqlite3.Connection the units use, on one psycopg connection (database thread only)."""
 
-    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+    def __init__(self, conn: psycopg.Connection[Any], url: str = "") -> None:
         self._conn = conn
+        self._url = url
         self._deferred: list[str] = []
+        self._in_batch = False  # between the gateway's BEGIN IMMEDIATE and its COMMIT/ROLLBACK
         self._id_columns: dict[str, str] = {}
         self.refresh_id_columns()
 
@@ -169,7 +171,16 @@ class PgConnection:
             raise _mapped(exc) from exc
         conn.adapters.register_loader("numeric", _NumericAsSqlite)
         conn.adapters.register_dumper(bool, _BoolAsInt)
-        return cls(conn)
+        return cls(conn, url)
+
+    def _reconnect_if_lost(self) -> None:
+        """Between transactions only: a connection lost (PostgreSQL restarted, a standby promoted)
+        is opened again, so the next batch works; the batch that met the loss failed whole."""
+        if not (self._conn.closed or self._conn.broken) or not self._url:
+            return
+        fresh = PgConnection.connect(self._url)
+        self._conn, self._deferred = fresh._conn, []
+        self.refresh_id_columns()
 
     @property
     def in_transaction(self) -> bool:
@@ -194,10 +205,14 @@ class PgConnection:
             self._deferred.append(sql)
             return PgCursor(None)
         if head.startswith("BEGIN IMMEDIATE"):
-            return self._raw(f"BEGIN; SELECT pg_advisory_xact_lock({WRITER_LOCK})")
+            return self._begin()
+        if not self._in_batch:
+            self._reconnect_if_lost()
         if head.startswith("PRAGMA"):
             return self._pragma(sql)
         if head.startswith(_CONTROL) and not params:  # COMMIT, ROLLBACK [TO]: nothing to read either
+            if not head.startswith("ROLLBACK TO"):
+                self._in_batch = False
             return self._raw("; ".join([*self._take_deferred(), sql]))
         with_params = bool(params)
         query = translate_query(sql, with_params)
@@ -209,6 +224,20 @@ class PgConnection:
             return PgCursor(cur)
         ids = cur.fetchall()
         return PgCursor(cur, int(ids[-1][0]) if ids else None, hide_rows=True)
+
+    def _begin(self) -> PgCursor:
+        """BEGIN + the writer lock; on a connection found lost here (nothing of the batch sent yet),
+        connect again and begin once more."""
+        self._reconnect_if_lost()
+        try:
+            cursor = self._raw(f"BEGIN; SELECT pg_advisory_xact_lock({WRITER_LOCK})")
+        except PgOperationalError:
+            if not (self._conn.closed or self._conn.broken):
+                raise
+            self._reconnect_if_lost()
+            cursor = self._raw(f"BEGIN; SELECT pg_advisory_xact_lock({WRITER_LOCK})")
+        self._in_batch = True
+        return cursor
 
     def _take_deferred(self) -> list[str]:
         deferred, self._deferred = self._deferred, []

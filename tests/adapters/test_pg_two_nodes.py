@@ -210,3 +210,22 @@ async def test_a_leader_killed_with_sigkill_hands_its_job_over(pg_cluster: PgClu
         with contextlib.suppress(ProcessLookupError):
             doomed.kill()
         await doomed.wait()
+
+
+async def test_the_gateway_reconnects_after_postgresql_dropped_its_connection(pg_cluster: PgCluster) -> None:
+    """A PostgreSQL restart (or a promoted standby) must not leave a node failing every write until restarted."""
+    import psycopg
+
+    url = pg_cluster.new_url()
+    db = await open_store(url, {"t": ["CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT NOT NULL)"]})
+    try:
+        await db.write(lambda c: c.execute("INSERT INTO items(name) VALUES ('before')"))
+        pid = await db.read(lambda c: c.execute("SELECT pg_backend_pid()").fetchone()[0])
+        with psycopg.connect(pg_cluster.admin_url, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        await db.write(lambda c: c.execute("INSERT INTO items(name) VALUES ('after')"))
+        assert await db.read(lambda c: [r[0] for r in c.execute("SELECT name FROM items ORDER BY id")]) == [
+            "before", "after"]
+        assert await db.read(lambda c: c.execute("SELECT pg_backend_pid()").fetchone()[0]) != pid
+    finally:
+        await db.close()
