@@ -153,12 +153,38 @@ def _scalar_min_max(sql: str) -> str:
     return "".join(out)
 
 
+_UPSERT = re.compile(
+    r"INSERT\s+INTO\s+(\w+)\s*\(([^)]*)\)(.*?\bDO\s+UPDATE\s+SET\s+)(.*?)(\bRETURNING\b.*)?$",
+    re.IGNORECASE | re.DOTALL,
+)
+_WORD = re.compile(r"(?<![.\w\"'])([A-Za-z_]\w*)\b(?!\s*\()")
+
+
+def _qualify_upsert(sql: str) -> str:
+    """In ``ON CONFLICT ... DO UPDATE SET a = a + excluded.a``, SQLite reads the bare ``a`` on the right
+    as the existing row's; PostgreSQL calls it ambiguous. Qualify it with the table (assignment
+    targets stay bare, as PostgreSQL wants them)."""
+    match = _UPSERT.search(sql)
+    if match is None:
+        return sql
+    table, columns, head, assignments, tail = match.groups()
+    names = {c.strip().strip('"').lower() for c in columns.split(",")}
+    parts = []
+    for piece in re.split(r"(\bWHERE\b|,)", assignments):
+        if "=" in piece and piece.strip().upper() != "WHERE":
+            target, _, value = piece.partition("=")
+            value = _WORD.sub(lambda m: f"{table}.{m.group(1)}" if m.group(1).lower() in names else m.group(1), value)
+            piece = f"{target}={value}"
+        parts.append(piece)
+    return sql[:match.start(4)] + "".join(parts) + (tail or "")
+
+
 @functools.lru_cache(maxsize=4096)  # the stores send the same few hundred statements over and over
 def translate_query(sql: str, with_params: bool) -> str:
     """One statement: ``?`` -> ``%s`` (and a literal ``%`` -> ``%%``) when parameters are passed,
     null-safe ``IS`` -> ``IS NOT DISTINCT FROM``, ``rowid`` -> ``ctid``, scalar max/min -> greatest/least.
     String literals are left alone."""
-    sql = _scalar_min_max(sql)
+    sql = _qualify_upsert(_scalar_min_max(sql))
     out: list[str] = []
     i, n, start = 0, len(sql), 0
 
