@@ -167,7 +167,7 @@ def _qualify_upsert(sql: str) -> str:
     match = _UPSERT.search(sql)
     if match is None:
         return sql
-    table, columns, head, assignments, tail = match.groups()
+    table, columns, _head, assignments, tail = match.groups()
     names = {c.strip().strip('"').lower() for c in columns.split(",")}
     parts = []
     for piece in re.split(r"(\bWHERE\b|,)", assignments):
