@@ -19,8 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import socket
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -29,18 +27,13 @@ from cti import keys
 from cti.calendar.rules import Calendars
 from cti.calendar.store import RUNTIME_PREFIX, RuntimeState, read_state
 from cti.core.logs import log_event
-from cti.core.run_once import LEASES, Leases, PgLeases, SoleNode
+from cti.core.run_once import LEASES, Leases, PgLeases, SoleNode, node_name
 from cti.gateway import Gateway
 from cti.store_backend import is_postgres
 
 logger = logging.getLogger("cti.cluster")
 
 CALENDAR_FOLLOW_SECONDS = 2.0
-
-
-def node_name() -> str:
-    """This node's name in logs and in PostgreSQL's application_name (CTI_NODE, else host:pid)."""
-    return os.environ.get("CTI_NODE") or f"{socket.gethostname()}:{os.getpid()}"
 
 
 def sync_calendar(calendars: Calendars, state: RuntimeState) -> bool:

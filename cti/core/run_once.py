@@ -20,6 +20,8 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import os
+import socket
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
@@ -31,6 +33,11 @@ from cti.core.logs import log_event
 logger = logging.getLogger("cti.run_once")
 
 Job = Callable[[], Coroutine[Any, Any, None]]
+
+
+def node_name() -> str:
+    """This node's name in logs, claims and PostgreSQL's application_name (CTI_NODE, else host:pid)."""
+    return os.environ.get("CTI_NODE") or f"{socket.gethostname()}:{os.getpid()}"
 
 
 def lock_key(job: str) -> int:

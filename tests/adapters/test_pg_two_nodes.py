@@ -229,3 +229,21 @@ async def test_the_gateway_reconnects_after_postgresql_dropped_its_connection(pg
         assert await db.read(lambda c: c.execute("SELECT pg_backend_pid()").fetchone()[0]) != pid
     finally:
         await db.close()
+
+
+async def test_a_click_retried_on_the_other_node_does_not_dial_twice(two_nodes: tuple[Database, Database]) -> None:
+    from records import dial_claims
+
+    a, b = two_nodes
+    now = MONDAY_OPENING
+    claims = await asyncio.gather(a.write(lambda c: dial_claims.claim(c, 7, "tax1", "node-a", now)),
+                                  b.write(lambda c: dial_claims.claim(c, 7, "tax1", "node-b", now)))
+    assert sorted(claims) == [False, True]  # clicked on both at once: one Originate
+    winner, loser = ("node-a", "node-b") if claims[0] else ("node-b", "node-a")
+    later = now + timedelta(seconds=10)
+    assert await a.write(lambda c: dial_claims.claim(c, 7, "tax1", loser, later)) is False  # the retry
+    assert await a.write(lambda c: dial_claims.claim(c, 7, "tax1", winner, later)) is True  # its own node: its call
+    expired = later + timedelta(seconds=dial_claims.CLAIM_SECONDS)
+    assert await b.write(lambda c: dial_claims.claim(c, 7, "tax1", loser, expired)) is True
+    await b.write(lambda c: dial_claims.release(c, 7, loser))  # the Originate failed: free at once
+    assert await a.write(lambda c: dial_claims.claim(c, 7, "tax1", winner, expired)) is True
