@@ -132,10 +132,10 @@ async def _refresh_domain_gauges(app: web.Application) -> None:
         _CALLS.clear()
         for state, count in by_state.items():
             _CALLS.labels(state=state).set(count)
-    db = app.get(keys.DB)
-    if db is not None:
-        async with db.execute("SELECT status, count(*) FROM callbacks GROUP BY status") as cursor:
-            rows = await cursor.fetchall()
+    gateway = app.get(keys.DATABASE)  # the store the records are in (SQLite or PostgreSQL)
+    if gateway is not None:
+        rows = await gateway.read(lambda conn: [tuple(r) for r in conn.execute(
+            "SELECT status, count(*) FROM callbacks GROUP BY status")])
         _CALLBACKS.clear()
         for status, count in rows:
             _CALLBACKS.labels(status=status).set(count)
