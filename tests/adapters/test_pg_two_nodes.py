@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 from pg_support import PgCluster
 
+from cti import keys
 from cti.calendar.rules import Calendars, Override, Which
 from cti.calendar.store import delete_override, insert_override, read_state, save_emergency
 from cti.cluster import sync_calendar
@@ -315,3 +316,45 @@ async def test_a_node_killed_mid_writes_loses_no_acknowledged_record(pg_cluster:
         assert len(more) == 3 and (await verify_audit(survivor_db))[1] == []
     finally:
         await survivor_db.close()
+
+
+async def test_two_apps_on_one_store_lead_each_job_once_and_follow_each_others_calendar(
+    pg_cluster: PgCluster, tmp_path: Path,
+) -> None:
+    """create_app as `cti serve` builds it, twice, on one PostgreSQL: each run-once job has one leader,
+    and an emergency close stored through node A closes node B's routing within seconds."""
+    from aiohttp import web
+
+    from cti.app import create_app
+    from cti.calendar.store import save_emergency
+    from cti.config import Settings
+    from cti.core.run_once import LEASES
+
+    url = pg_cluster.new_url()
+    friday_10 = datetime(2026, 12, 4, 10, 0, tzinfo=TOKYO)
+    runners = []
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        settings = Settings(store={"path": str(tmp_path / name / "cti.sqlite3"), "url": url},
+                            ami={"enabled": False}, agi={"enabled": False})
+        runner = web.AppRunner(create_app(settings, clock=lambda: friday_10))
+        await runner.setup()  # every cleanup context started, as `cti serve` does
+        runners.append(runner)
+    try:
+        a, b = (r.app for r in runners)
+        for _ in range(100):
+            if len(a[LEASES].leading()) + len(b[LEASES].leading()) == 2:
+                break
+            await asyncio.sleep(0.1)
+        assert sorted([*a[LEASES].leading(), *b[LEASES].leading()]) == ["access-alerts", "records-periodic"]
+        assert not a[LEASES].leading() & b[LEASES].leading()  # never both
+        assert b[keys.CALENDARS].call_center(friday_10).open
+        await a[keys.DATABASE].write(lambda c: save_emergency(c, SUPERVISOR, "台風のため", False, friday_10))
+        for _ in range(50):
+            if not b[keys.CALENDARS].call_center(friday_10).open:
+                break
+            await asyncio.sleep(0.1)
+        assert b[keys.CALENDARS].emergency_reason == "台風のため"
+    finally:
+        for runner in runners:
+            await runner.cleanup()
