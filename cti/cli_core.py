@@ -12,6 +12,10 @@ from typing import Any
 
 from cti.config import ConfigError, Settings, load_settings, masked
 
+# Re-exported for the packages' CLIs: the configured store on either engine.
+from cti.store_backend import open_store as open_store
+from cti.store_backend import shown as shown
+
 EXIT_CONFIG = 2
 DEFAULT_CONFIG_ENV = "CTI_CONFIG"
 
@@ -92,9 +96,13 @@ def _calendar_at(args: argparse.Namespace) -> int:
         instant = datetime.fromisoformat(args.instant)
         calendars = Calendars.from_settings(settings.calendar)
         try:
-            apply_state(calendars, asyncio.run(read_stored_state(Path(settings.store.path))))
-        except sqlite3.Error as exc:
-            print(f"cti calendar at: cannot read the stored overrides in {settings.store.path}: {exc}", file=sys.stderr)
+            if settings.store.url is None:
+                apply_state(calendars, asyncio.run(read_stored_state(Path(settings.store.path))))
+            else:
+                apply_state(calendars, asyncio.run(_stored_state_on_postgres(settings.store.url)))
+        except sqlite3.Error as exc:  # PostgreSQL's errors come as sqlite3.Error subclasses too (cti/pg_gateway.py)
+            print(f"cti calendar at: cannot read the stored overrides in {shown(settings.store.target)}: {exc}",
+                  file=sys.stderr)
             return EXIT_CONFIG
         report = status_report(calendars, instant)
     except ValueError as exc:
@@ -105,6 +113,16 @@ def _calendar_at(args: argparse.Namespace) -> int:
     else:
         print(_describe_report(report))
     return 0
+
+
+async def _stored_state_on_postgres(url: str) -> Any:
+    from cti.calendar.store import read_state
+
+    db = await open_store(url, {})
+    try:
+        return await db.read(read_state)
+    finally:
+        await db.close()
 
 
 def _describe_report(report: dict[str, Any]) -> str:

@@ -18,6 +18,18 @@ def is_postgres(target: Path | str | None) -> bool:
     return target is not None and str(target).startswith(PG_SCHEMES)
 
 
+def shown(target: Path | str) -> str:
+    """The store as it may be printed: a PostgreSQL URL without its password."""
+    if not is_postgres(target):
+        return str(target)
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(str(target))
+    host = parts.hostname or ""
+    netloc = (f"{parts.username}@" if parts.username else "") + host + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
 async def open_store(target: Path | str, migrations: Migrations) -> Database:
     """The gateway on the engine `target` names, migrated."""
     if is_postgres(target):

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from cti.cli_core import add_config_option, print_json, settings_or_exit
+from cti.cli_core import add_config_option, print_json, settings_or_exit, shown
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -71,14 +71,15 @@ def register_faq(sub: argparse._SubParsersAction[Any]) -> None:
 
 
 def _db_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--db", metavar="PATH", help="SQLite database (default: store.path of the configuration)")
+    parser.add_argument("--db", metavar="PATH",
+                        help="SQLite database (default: the configuration's store: store.url, else store.path)")
     add_config_option(parser)
 
 
-def _db_path(args: argparse.Namespace) -> Path:
+def _db_path(args: argparse.Namespace) -> Path | str:
     if args.db:
         return Path(args.db)
-    return settings_or_exit(args).store.path
+    return settings_or_exit(args).store.target
 
 
 def _faq_import(args: argparse.Namespace) -> int:
@@ -118,21 +119,21 @@ def _faq_import(args: argparse.Namespace) -> int:
         print(file=sys.stderr)
     print(
         f"取り込み完了: 追加 {counts.added} 件, 更新 {counts.updated} 件, 削除 {counts.removed} 件, "
-        f"変更なし {counts.unchanged} 件（計 {counts.total} 件, {db_path}）"
+        f"変更なし {counts.unchanged} 件（計 {counts.total} 件, {shown(db_path)}）"
     )
     if parsed.credit:
         print(parsed.credit)
     return 0
 
 
-async def _open(db_path: Path) -> Any:
-    from cti.gateway import Database
+async def _open(db_path: Path | str) -> Any:
+    from cti.cli_core import open_store
     from faq.store import COMPONENT, MIGRATIONS
 
-    return await Database.open(db_path, {COMPONENT: MIGRATIONS})
+    return await open_store(db_path, {COMPONENT: MIGRATIONS})
 
 
-async def _load_service(db_path: Path) -> Any:
+async def _load_service(db_path: Path | str) -> Any:
     from cti.core.clock import system_clock
     from faq.service import FaqService
 

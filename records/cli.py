@@ -63,8 +63,8 @@ def _with_service(args: argparse.Namespace, work: Callable[[Any, Path], Awaitabl
 
     async def run() -> T:
         from cti.calendar.rules import Calendars
+        from cti.cli_core import open_store
         from cti.core.clock import system_clock
-        from cti.store_backend import open_store
         from records.schema import migrations
         from records.service import RecordsService
 
