@@ -38,6 +38,7 @@ from psycopg import errors as pg_errors
 from psycopg.adapt import Dumper, Loader
 from psycopg.pq import TransactionStatus
 
+from cti.core.run_once import SESSION_GUARDS
 from cti.gateway import Database, Migrations
 from cti.pg_dialect import BASE_SCHEMA, translate_query, translate_script
 
@@ -171,6 +172,11 @@ class PgConnection:
             raise _mapped(exc) from exc
         conn.adapters.register_loader("numeric", _NumericAsSqlite)
         conn.adapters.register_dumper(bool, _BoolAsInt)
+        try:
+            conn.execute(SESSION_GUARDS.encode())
+        except psycopg.Error as exc:
+            conn.close()
+            raise _mapped(exc) from exc
         return cls(conn, url)
 
     def _reconnect_if_lost(self) -> None:

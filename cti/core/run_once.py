@@ -35,6 +35,17 @@ logger = logging.getLogger("cti.run_once")
 Job = Callable[[], Coroutine[Any, Any, None]]
 
 
+# Every cti session on PostgreSQL: if a node's machine dies without closing its sockets (power, a
+# cable), the server notices within ~25 s instead of the kernel's 2 hours, ends the session and so
+# frees the writer lock and the node's leases. A session idle inside a transaction for 5 min (a node
+# frozen mid-batch) is ended too; cti's units never wait inside a transaction for longer (the
+# contract-end export writes its files between statements: 5 min leaves room for that).
+SESSION_GUARDS = (
+    "SET tcp_keepalives_idle = 10; SET tcp_keepalives_interval = 5; SET tcp_keepalives_count = 3;"
+    " SET client_connection_check_interval = '5s'; SET idle_in_transaction_session_timeout = '300s'"
+)
+
+
 def node_name() -> str:
     """This node's name in logs, claims and PostgreSQL's application_name (CTI_NODE, else host:pid)."""
     return os.environ.get("CTI_NODE") or f"{socket.gethostname()}:{os.getpid()}"
@@ -98,6 +109,7 @@ class PgLeases:
 
         if self._conn is None or self._conn.closed or self._conn.broken:
             self._conn = psycopg.connect(self.url, autocommit=True, application_name=f"cti-leases:{self.node}")
+            self._conn.execute(SESSION_GUARDS.encode())
             self._held.clear()  # a new session holds nothing
         return self._conn
 
