@@ -20,6 +20,11 @@ on a psycopg 3 connection:
   units (the audit chain's last hash, version checks) were written for that and stay correct with two
   nodes; group commit keeps the cost per COMMIT, not per unit.
 
+- the savepoint commands (``SAVEPOINT``/``RELEASE``) travel with the next statement in one pipeline:
+  a round trip per statement is what a unit costs on PostgreSQL, and they need no answer;
+- a connection found lost between batches is opened again (PostgreSQL restarted, standby promoted);
+  each session carries keepalives so a dead node's machine frees the writer lock (cti.core.run_once).
+
 Numbers come back as SQLite returns them (``sum`` of integers is an int, not a Decimal) and a Python
 bool is sent as 0/1, because the stores keep booleans in INTEGER columns.
 """
