@@ -1,8 +1,9 @@
 """Two ``cti serve`` nodes on one PostgreSQL (fsync on); node A is killed with SIGKILL while both take
 consent and callback requests from their operators, again and again; node B never stops.
 
-After every kill: every acknowledged (2xx) write of either node is in PostgreSQL, node B's operators
-were never refused (the writers fail on a 401/403/500) and B went on acknowledging after A died, ``cti audit verify`` passes (one chain for both nodes), and node A comes back on
+After every kill: every acknowledged (2xx) write of either node is in PostgreSQL; node B's operators
+were never refused (the writers fail on a 401/403/500) and B went on acknowledging after A died;
+``cti audit verify`` passes (one chain for both nodes); and node A comes back on
 the same store. (The operators' sessions are per node until access is on the gateway, so here each
 operator stays with its node; see docs/deployment-two-nodes.md.)
 """
