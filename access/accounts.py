@@ -2,30 +2,29 @@
 
 Accounts are pre-registered by an admin (``cti user add``); there is no self sign-up. Passwords are
 hashed with argon2id (argon2-cffi's PasswordHasher) and rehashed at login when the hasher's
-parameters changed. The hash work runs in a thread so the event loop never stalls on it.
+parameters changed. The hash work runs in threads, a bounded number at once (access/passwords.py).
+Every change is a synchronous unit of work run whole through the database gateway (cti/gateway.py).
 
 The component ``accounts`` owns two tables: ``users`` and ``sessions`` (see access/sessions.py).
 """
 
 from __future__ import annotations
 
-import asyncio
 import re
+import sqlite3
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-import aiosqlite
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-
+from access.passwords import PasswordWork, default_hasher
 from cti.core.clock import Clock, require_aware
 from cti.core.principal import Role
+from cti.gateway import Gateway
 
 USER_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{1,31}$")
 MIN_PASSWORD_CHARS = 10
 MAX_PASSWORD_CHARS = 1024
 MAX_NAME_CHARS = 64
-HASH_CONCURRENCY = 4
 
 _V1 = """
 CREATE TABLE users (
@@ -49,7 +48,28 @@ CREATE TABLE sessions (
 CREATE INDEX sessions_user ON sessions(user_id)
 """
 
-MIGRATIONS: dict[str, list[str]] = {"accounts": [_V1]}
+# v2: the faq_editor role. SQLite cannot change a CHECK in place: the table is rebuilt. Dropping the
+# old table deletes its rows first, and sessions go with them (ON DELETE CASCADE): everyone logs in
+# again once after the upgrade.
+_V2 = """
+CREATE TABLE users_v2 (
+    user_id TEXT PRIMARY KEY,
+    role TEXT NOT NULL CHECK (role IN ('operator', 'supervisor', 'department', 'admin', 'faq_editor')),
+    department TEXT,
+    display_name TEXT NOT NULL DEFAULT '',
+    password_hash TEXT NOT NULL,
+    disabled INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL,
+    password_changed_at TEXT NOT NULL,
+    CHECK ((role = 'department') = (department IS NOT NULL))
+);
+INSERT INTO users_v2 SELECT user_id, role, department, display_name, password_hash, disabled, created_at,
+    password_changed_at FROM users;
+DROP TABLE users;
+ALTER TABLE users_v2 RENAME TO users
+"""
+
+MIGRATIONS: dict[str, list[str]] = {"accounts": [_V1, _V2]}
 
 
 class AccountError(ValueError):
@@ -83,11 +103,25 @@ def validate_user_id(user_id: str) -> str:
     return user_id
 
 
+def validate_display_name(name: str) -> str:
+    """A name shown on screens: no control characters (NUL, escapes, newlines), no lone surrogates,
+    and not made only of invisible characters (zero-width spaces, joiners, BOM)."""
+    if len(name) > MAX_NAME_CHARS:
+        raise AccountError(f"表示名が長すぎます / display name too long: at most {MAX_NAME_CHARS} characters")
+    if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in name):
+        raise AccountError("表示名に制御文字は使えません / display name must not contain control characters")
+    if name and all(unicodedata.category(ch) in ("Cf", "Zs", "Zl", "Zp") for ch in name):
+        raise AccountError("表示名が空白や見えない文字だけです / display name has no visible character")
+    return name
+
+
 def validate_password(password: str) -> str:
     if len(password) < MIN_PASSWORD_CHARS:
         raise AccountError(f"パスワードが短すぎます / password too short: at least {MIN_PASSWORD_CHARS} characters")
     if len(password) > MAX_PASSWORD_CHARS:
         raise AccountError(f"パスワードが長すぎます / password too long: at most {MAX_PASSWORD_CHARS} characters")
+    if any(unicodedata.category(ch) == "Cs" or ch == "\0" for ch in password):
+        raise AccountError("パスワードに使えない文字があります / password contains NUL or an invalid character")
     return password
 
 
@@ -111,33 +145,17 @@ def validate_role_department(
     return parsed, None
 
 
-def default_hasher() -> PasswordHasher:
-    """argon2id with argon2-cffi's RFC 9106 low-memory defaults."""
-    return PasswordHasher()
-
-
 class AccountStore:
-    """The users table. One shared aiosqlite connection (autocommit; explicit transactions)."""
+    """The users table, through the database gateway: every change is one synchronous unit below."""
 
-    def __init__(self, conn: aiosqlite.Connection, clock: Clock, hasher: PasswordHasher | None = None) -> None:
-        self._conn = conn
+    def __init__(self, db: Gateway, clock: Clock, passwords: PasswordWork | None = None) -> None:
+        self._db = db
         self._clock = clock
-        self._hasher = hasher or default_hasher()
+        self.passwords = passwords or PasswordWork(default_hasher())
         self._dummy_hash: str | None = None
-        # Each argon2 computation holds memory_cost KiB (64 MiB by default): bound how many run at
-        # once so a burst of logins cannot exhaust memory through the thread pool.
-        self._slots = asyncio.Semaphore(HASH_CONCURRENCY)
 
     def _now(self) -> str:
         return require_aware(self._clock(), "clock()").isoformat()
-
-    async def _hash(self, password: str) -> str:
-        async with self._slots:
-            return await asyncio.to_thread(self._hasher.hash, password)
-
-    async def _check(self, stored: str, password: str) -> bool:
-        async with self._slots:
-            return await asyncio.to_thread(self._verify, stored, password)
 
     async def add(
         self,
@@ -152,94 +170,99 @@ class AccountStore:
         validate_user_id(user_id)
         parsed_role, dept = validate_role_department(role, department, known_departments)
         validate_password(password)
-        if len(display_name) > MAX_NAME_CHARS:
-            raise AccountError(f"表示名が長すぎます / display name too long: at most {MAX_NAME_CHARS} characters")
-        hashed = await self._hash(password)
+        validate_display_name(display_name)
+        hashed = await self.passwords.hash(password)
         now = self._now()
-        try:
-            await self._conn.execute(
-                "INSERT INTO users(user_id, role, department, display_name, password_hash, disabled,"
-                " created_at, password_changed_at) VALUES (?, ?, ?, ?, ?, 0, ?, ?)",
-                (user_id, parsed_role.value, dept, display_name, hashed, now, now),
-            )
-        except aiosqlite.IntegrityError:
-            raise DuplicateUser(f"ユーザーIDは登録済みです / user {user_id!r} already exists") from None
+        await self._db.write(lambda conn: insert_user(conn, user_id, parsed_role, dept, display_name, hashed, now))
         return User(user_id, parsed_role, dept, display_name, False, now)
 
     async def get(self, user_id: str) -> User | None:
-        async with self._conn.execute(
-            "SELECT user_id, role, department, display_name, disabled, created_at FROM users WHERE user_id = ?",
-            (user_id,),
-        ) as cur:
-            row = await cur.fetchone()
+        row = await self._db.read(lambda conn: _user_row(conn, user_id))
         return _user(row) if row else None
 
     async def all_users(self) -> list[User]:
-        async with self._conn.execute(
-            "SELECT user_id, role, department, display_name, disabled, created_at FROM users ORDER BY user_id"
-        ) as cur:
-            rows = await cur.fetchall()
+        rows = await self._db.read(
+            lambda conn: conn.execute(f"SELECT {_USER_COLUMNS} FROM users ORDER BY user_id").fetchall()
+        )
         return [_user(r) for r in rows]
 
     async def set_disabled(self, user_id: str, disabled: bool = True) -> None:
-        """Disable (or re-enable) an account; disabling also ends all its sessions.
-
-        Single autocommit statements (the connection is shared with other components' batches):
-        the session lookup rejects a disabled user's sessions by itself, so a crash between the
-        two statements cannot leave a usable session behind.
-        """
-        cur = await self._conn.execute(
-            "UPDATE users SET disabled = ? WHERE user_id = ?", (1 if disabled else 0, user_id)
-        )
-        if cur.rowcount == 0:
-            raise UnknownUser(f"ユーザーが存在しません / no such user {user_id!r}")
-        if disabled:
-            await self._conn.execute("DELETE FROM sessions WHERE user_id = ?", (user_id,))
+        """Disable (or re-enable) an account; disabling also ends all its sessions (one unit)."""
+        await self._db.write(lambda conn: set_disabled(conn, user_id, disabled))
 
     async def reset_password(self, user_id: str, password: str) -> None:
-        """Set a new password and end every session of the account (sessions older than the
-        password change are rejected at lookup as well, so this holds even across a crash)."""
+        """Set a new password and end every session of the account (one unit)."""
         validate_password(password)
-        hashed = await self._hash(password)
-        cur = await self._conn.execute(
-            "UPDATE users SET password_hash = ?, password_changed_at = ? WHERE user_id = ?",
-            (hashed, self._now(), user_id),
-        )
-        if cur.rowcount == 0:
-            raise UnknownUser(f"ユーザーが存在しません / no such user {user_id!r}")
-        await self._conn.execute("DELETE FROM sessions WHERE user_id = ?", (user_id,))
+        hashed = await self.passwords.hash(password)
+        now = self._now()
+        await self._db.write(lambda conn: reset_password(conn, user_id, hashed, now))
 
     async def authenticate(self, user_id: str, password: str) -> AuthResult:
-        """Check a password. Unknown ids cost the same hash work as known ones (no user oracle)."""
-        async with self._conn.execute(
-            "SELECT user_id, role, department, display_name, disabled, created_at, password_hash"
-            " FROM users WHERE user_id = ?",
-            (user_id,),
-        ) as cur:
-            row = await cur.fetchone()
+        """Check a password. Unknown ids cost the same hash work as known ones (no user oracle);
+        a disabled account's password is checked as well, so its answer takes as long."""
+        row = await self._db.read(lambda conn: _user_row(conn, user_id, with_hash=True))
         if row is None:
             if self._dummy_hash is None:
-                self._dummy_hash = await self._hash("cti-dummy-password-for-timing")
-            await self._check(self._dummy_hash, password)
+                self._dummy_hash = await self.passwords.hash("cti-dummy-password-for-timing")
+            await self.passwords.verify(self._dummy_hash, password)
             return AuthResult(None, "unknown_user")
         stored = str(row["password_hash"])
-        if not await self._check(stored, password):
+        if not await self.passwords.verify(stored, password):
             return AuthResult(None, "wrong_password")
         user = _user(row)
         if user.disabled:
             return AuthResult(None, "disabled")
-        if self._hasher.check_needs_rehash(stored):
-            await self._conn.execute(
-                "UPDATE users SET password_hash = ? WHERE user_id = ? AND password_hash = ?",
-                (await self._hash(password), user_id, stored),
-            )
+        if self.passwords.needs_rehash(stored):
+            rehashed = await self.passwords.hash(password)
+            await self._db.write(lambda conn: replace_hash(conn, user_id, stored, rehashed))
         return AuthResult(user, "ok")
 
-    def _verify(self, stored: str, password: str) -> bool:
-        try:
-            return bool(self._hasher.verify(stored, password))
-        except (VerifyMismatchError, VerificationError, InvalidHashError):
-            return False
+
+# --- units of work (run whole on the database thread; see cti/gateway.py) ---------------------------
+
+_USER_COLUMNS = "user_id, role, department, display_name, disabled, created_at"
+
+
+def _user_row(conn: sqlite3.Connection, user_id: str, *, with_hash: bool = False) -> sqlite3.Row | None:
+    columns = _USER_COLUMNS + (", password_hash" if with_hash else "")
+    row: sqlite3.Row | None = conn.execute(f"SELECT {columns} FROM users WHERE user_id = ?", (user_id,)).fetchone()
+    return row
+
+
+def insert_user(
+    conn: sqlite3.Connection, user_id: str, role: Role, department: str | None, display_name: str, hashed: str, now: str
+) -> None:
+    try:
+        conn.execute(
+            "INSERT INTO users(user_id, role, department, display_name, password_hash, disabled,"
+            " created_at, password_changed_at) VALUES (?, ?, ?, ?, ?, 0, ?, ?)",
+            (user_id, role.value, department, display_name, hashed, now, now),
+        )
+    except sqlite3.IntegrityError:
+        raise DuplicateUser(f"ユーザーIDは登録済みです / user {user_id!r} already exists") from None
+
+
+def set_disabled(conn: sqlite3.Connection, user_id: str, disabled: bool) -> None:
+    """The flag and (when disabling) the end of every session, committed together."""
+    cur = conn.execute("UPDATE users SET disabled = ? WHERE user_id = ?", (1 if disabled else 0, user_id))
+    if cur.rowcount == 0:
+        raise UnknownUser(f"ユーザーが存在しません / no such user {user_id!r}")
+    if disabled:
+        conn.execute("DELETE FROM sessions WHERE user_id = ?", (user_id,))
+
+
+def reset_password(conn: sqlite3.Connection, user_id: str, hashed: str, now: str) -> None:
+    cur = conn.execute(
+        "UPDATE users SET password_hash = ?, password_changed_at = ? WHERE user_id = ?", (hashed, now, user_id)
+    )
+    if cur.rowcount == 0:
+        raise UnknownUser(f"ユーザーが存在しません / no such user {user_id!r}")
+    conn.execute("DELETE FROM sessions WHERE user_id = ?", (user_id,))
+
+
+def replace_hash(conn: sqlite3.Connection, user_id: str, old: str, new: str) -> None:
+    """A rehash with new parameters; a no-op when the password changed meanwhile."""
+    conn.execute("UPDATE users SET password_hash = ? WHERE user_id = ? AND password_hash = ?", (new, user_id, old))
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,7 +271,7 @@ class AuthResult:
     outcome: str  # ok | unknown_user | wrong_password | disabled
 
 
-def _user(row: aiosqlite.Row) -> User:
+def _user(row: sqlite3.Row) -> User:
     return User(
         user_id=str(row["user_id"]),
         role=Role(str(row["role"])),

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from cti.cli_core import add_config_option, print_json, settings_or_exit
+from cti.core.cli import add_config_option, print_json
 from cti.core.principal import Role
 
 EXIT_FAILED = 1
@@ -62,7 +62,8 @@ def register_users(sub: argparse._SubParsersAction[Any]) -> None:
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--db", metavar="PATH", help="SQLite database (default: store.path of the configuration)")
+    parser.add_argument("--db", metavar="PATH",
+                        help="SQLite database (default: the configuration's store: store.url, else store.path)")
     add_config_option(parser)
 
 
@@ -79,18 +80,19 @@ def _read_password(args: argparse.Namespace) -> str | None:
 
 
 def _run(args: argparse.Namespace, work: Callable[[Any], Awaitable[T]]) -> T:
+    """Run `work(AccountStore)` against the database gateway (the same units of work as the server)."""
     from access.accounts import MIGRATIONS, AccountStore
     from cti.core.clock import system_clock
-    from cti.db import open_database
 
-    db_path = Path(args.db) if args.db else settings_or_exit(args).store.path
+    db_path = Path(args.db) if args.db else args.load_settings().store.target
 
     async def main() -> T:
-        conn = await open_database(db_path, MIGRATIONS)
+        # cti.cli hands the store's opener over: the SQLite file or PostgreSQL (store.url)
+        db = await args.open_store(db_path, MIGRATIONS)
         try:
-            return await work(AccountStore(conn, system_clock))
+            return await work(AccountStore(db, system_clock))
         finally:
-            await conn.close()
+            await db.close()
 
     return asyncio.run(main())
 
@@ -101,12 +103,13 @@ def _fail(command: str, exc: Exception) -> int:
 
 
 def _add(args: argparse.Namespace) -> int:
-    from access.accounts import AccountError, validate_role_department, validate_user_id
+    from access.accounts import AccountError, validate_display_name, validate_role_department, validate_user_id
 
-    settings = settings_or_exit(args)
+    settings = args.load_settings()
     departments = [d.code for d in settings.records.departments]
     try:  # check what we can before asking for a password
         validate_user_id(args.user_id)
+        validate_display_name(args.name)
         validate_role_department(args.role, args.department, departments)
     except AccountError as exc:
         print(f"cti user add: {exc}", file=sys.stderr)

@@ -39,24 +39,14 @@ class Access:
 class Denial:
     status: int
     code: str
-    message: str  # Japanese first, then English
+    message: str  # Japanese (users see Japanese only)
 
 
-NOT_LOGGED_IN = Denial(401, "not_logged_in", "ログインしてください / Please log in.")
-WRONG_ROLE = Denial(403, "forbidden_role", "この機能を使う権限がありません / Your role may not use this.")
-OUTSIDE_ROOM = Denial(
-    403,
-    "outside_operator_room",
-    "この画面はオペレーター室のネットワークからのみ利用できます / "
-    "This page is only available from the operator room's network.",
-)
-CSRF_FAILED = Denial(
-    403,
-    "csrf_failed",
-    "不正なリクエストです（CSRFトークンがありません）。画面を再読み込みしてください / "
-    "Missing or wrong CSRF token; reload the page.",
-)
-BAD_ORIGIN = Denial(403, "bad_origin", "許可されていない送信元です / Request origin not allowed.")
+NOT_LOGGED_IN = Denial(401, "not_logged_in", "ログインしてください。")
+WRONG_ROLE = Denial(403, "forbidden_role", "この機能を使う権限がありません。")
+OUTSIDE_ROOM = Denial(403, "outside_operator_room", "この画面はオペレーター室のネットワークからのみ利用できます。")
+CSRF_FAILED = Denial(403, "csrf_failed", "不正なリクエストです。画面を再読み込みしてください。")
+BAD_ORIGIN = Denial(403, "bad_origin", "許可されていない送信元です。")
 
 
 def parse_networks(cidrs: Iterable[str]) -> tuple[IpNetwork, ...]:
@@ -65,7 +55,7 @@ def parse_networks(cidrs: Iterable[str]) -> tuple[IpNetwork, ...]:
         try:
             nets.append(ipaddress.ip_network(text, strict=False))
         except ValueError as exc:
-            raise ValueError(f"security.operator_networks: {text!r} is not a CIDR network: {exc}") from None
+            raise ValueError(f"{text!r} is not a CIDR network: {exc}") from None
     return tuple(nets)
 
 
@@ -136,18 +126,54 @@ def decide(
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """One login attempt counted against its keys before the password is checked."""
+
+    keys: tuple[str, ...]
+    at: datetime
+
+
 @dataclass
 class LoginThrottle:
-    """At most `max_failures` failed logins per key (account, client IP) within `window`.
+    """At most `max_failures` login attempts that did not succeed, per key (account, client IP),
+    within `window`.
 
-    Memory is bounded: keys whose failures all left the window are dropped, and at most
+    An attempt is *reserved* (counted) before its password is checked and un-counted only when it
+    succeeds, so concurrent guesses cannot all pass the check before any of them has failed:
+    `reserve` decides and counts in one synchronous step (nothing else runs on the event loop in
+    between). Memory is bounded: keys whose attempts all left the window are dropped, and at most
     `max_keys` keys are tracked (the oldest forgotten first).
     """
 
     max_failures: int
     window: timedelta
     max_keys: int = 100_000
-    _failures: dict[str, deque[datetime]] = field(default_factory=dict)
+    _attempts: dict[str, deque[datetime]] = field(default_factory=dict)
+
+    def reserve(self, keys: Iterable[str], now: datetime) -> Reservation | int:
+        """Count an attempt on every key, or (when one key is at its limit) the seconds to wait."""
+        require_aware(now, "now")
+        keys = tuple(keys)
+        wait = self.retry_after(keys, now)
+        if wait is not None:
+            return wait
+        self.record_failure(keys, now)
+        return Reservation(keys, now)
+
+    def succeeded(self, reservation: Reservation, account: str | None = None) -> None:
+        """The reserved attempt logged in: un-count it, and forget the account's failures."""
+        for key in reservation.keys:
+            times = self._attempts.get(key)
+            if times is not None:
+                try:
+                    times.remove(reservation.at)
+                except ValueError:  # already left the window
+                    pass
+                if not times:
+                    del self._attempts[key]
+        if account is not None:
+            self.clear(account)
 
     def retry_after(self, keys: Iterable[str], now: datetime) -> int | None:
         """Seconds until another attempt is allowed, or None when allowed now."""
@@ -167,24 +193,24 @@ class LoginThrottle:
         for key in keys:
             times = self._prune(key, now)
             if times is None:
-                if len(self._failures) >= self.max_keys:
-                    self._failures.pop(next(iter(self._failures)))
-                times = self._failures[key] = deque()
+                if len(self._attempts) >= self.max_keys:
+                    self._attempts.pop(next(iter(self._attempts)))
+                times = self._attempts[key] = deque()
             times.append(now)
             while len(times) > self.max_failures:
                 times.popleft()
 
     def clear(self, key: str) -> None:
-        self._failures.pop(key, None)
+        self._attempts.pop(key, None)
 
     def _prune(self, key: str, now: datetime) -> deque[datetime] | None:
-        times = self._failures.get(key)
+        times = self._attempts.get(key)
         if times is None:
             return None
         while times and now - times[0] >= self.window:
             times.popleft()
         if not times:
-            del self._failures[key]
+            del self._attempts[key]
             return None
         return times
 

@@ -41,9 +41,9 @@ from cti.core.clock import TOKYO
 from cti.core.principal import Principal, Role
 from cti.gateway import Database
 from faq.authoring import Draft
-from faq.cli import read_folder
 from faq.documents import DocSection
 from faq.evaluation import LabelledQuery, evaluate, parse_queries
+from faq.folder import read_folder
 from faq.index import FaqEntry, FaqIndex
 from faq.parsing import parse_faq
 from faq.service import FaqService

@@ -27,37 +27,41 @@ from aiohttp import web
 from argon2 import PasswordHasher
 
 from access.accounts import MIGRATIONS
+from access.settings import SecuritySettings
 from access.web import AUTH, PASSWORD_HASHER, auth_ctx, auth_middleware, setup_auth_routes
 from bench.report import Figure
 from cti import keys
+from cti.app import put_settings
 from cti.config import Settings
-from cti.db import open_database
+from cti.gateway import Database
 from screenpop import messages as m
 from screenpop.hub import Hub
-from screenpop.settings import HubSettings, SecuritySettings
+from screenpop.seat_api import seats_ctx
+from screenpop.settings import HubSettings
 from screenpop.websocket import hub_ctx, setup_ws_routes
 
 ORIGIN = "http://bench.local"
 PASSWORD = "bench password 1"
-BIG = m.Pop(call_id="x", history=[{"note": "あ" * 5000}])
+BIG_HISTORY = m.PopHistoryItem(date="2026-12-01", category=None, category_label="未選択", outcome="あ" * 5000)
+BIG = m.Pop(call_id="x", history=[BIG_HISTORY])
 BIG_PER_ROUND = 10  # 150 kB per round to each stalled client
 ROUND_INTERVAL = 0.02  # 50 rounds/s: with 100 clients, 5,000 deliveries/s (clients share this process)
 
 
 def _app(db: Path) -> web.Application:
     app = web.Application(middlewares=[auth_middleware])
-    app[keys.SETTINGS] = Settings(
+    put_settings(app, Settings(
         security=SecuritySettings.model_validate({"allowed_origins": [ORIGIN], "login_max_failures": 1000}),
         hub=HubSettings.model_validate({"client_queue_size": 64, "heartbeat_seconds": 60.0}),
-    )
+    ))
     app[PASSWORD_HASHER] = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 
     async def db_ctx(app: web.Application) -> AsyncIterator[None]:
-        app[keys.DB] = await open_database(db, MIGRATIONS)
+        app[keys.DATABASE] = await Database.open(db, MIGRATIONS)
         yield
-        await app[keys.DB].close()
+        await app[keys.DATABASE].close()
 
-    app.cleanup_ctx.extend([db_ctx, auth_ctx, hub_ctx])
+    app.cleanup_ctx.extend([db_ctx, auth_ctx, seats_ctx, hub_ctx])
     setup_auth_routes(app)
     setup_ws_routes(app)
     return app

@@ -95,23 +95,40 @@ def raw_rate(path: Path, n: int) -> float:
     return n / elapsed
 
 
+async def gateway_rate(path: Path, n: int) -> float:
+    """The gateway's own floor for one client: a one-row unit of work, awaited one after the other."""
+    db = await Database.open(path, {"floor": ["CREATE TABLE floor (x INTEGER)"]})
+    try:
+        started = time.perf_counter()
+        for i in range(n):
+            await db.write(lambda c, i=i: c.execute("INSERT INTO floor VALUES (?)", (i,)))
+        return n / (time.perf_counter() - started)
+    finally:
+        await db.close()
+
+
 async def run(quick: bool) -> list[Figure]:
     n, repeats = (300, 1) if quick else (3000, 3)
-    raw = serial = concurrent = 0.0
+    raw = floor = serial = concurrent = 0.0
     for r in range(repeats):  # best of `repeats`: other processes on the machine only ever slow a run down
         with tempfile.TemporaryDirectory(prefix="records-bench-", dir=Path.cwd()) as tmp:
             raw = max(raw, raw_rate(Path(tmp) / f"raw{r}.sqlite3", n))
+            floor = max(floor, await gateway_rate(Path(tmp) / f"floor{r}.sqlite3", n))
             serial = max(serial, await service_rate(Path(tmp) / f"serial{r}.sqlite3", n, 1))
             concurrent = max(concurrent, await service_rate(Path(tmp) / f"concurrent{r}.sqlite3", n, 32))
     note = f"{n} creations, best of {repeats}, synchronous=FULL, WAL, disk of {Path.cwd()}"
     return [
         Figure("records_bench", "raw sqlite3 insert (callback+audit, 1 commit each)", raw, "rows/s",
                higher_is_better=True, note=note),
+        Figure("records_bench", "gateway floor: 1-row unit, 1 client", floor, "writes/s", higher_is_better=True,
+               note="await db.write of one INSERT, one after the other: the hops and the COMMIT"),
         Figure("records_bench", "callback creations, 1 client", serial, "creations/s", target=TARGET,
                higher_is_better=True, note="validation + consent check + hash-chained audit row"),
         Figure("records_bench", "callback creations, 32 concurrent clients", concurrent, "creations/s",
                target=TARGET, higher_is_better=True, note="the database gateway: one thread, group commit"),
         Figure("records_bench", "service / raw (1 client)", serial / raw, "x", note="overhead of the service layer"),
+        Figure("records_bench", "service / gateway floor (1 client)", serial / floor, "x",
+               note="what records adds to the gateway's own cost"),
     ]
 
 

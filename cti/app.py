@@ -10,27 +10,44 @@ import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Gauge, generate_latest
 
 from access import accounts
+from access import keys as access_keys
 from access import web as wiring_auth
+from access.middleware import client_address_middleware
+from access.settings import AccessSettings
 from cti import cluster, keys
-from cti.calendar import store as calendar_store
+from cti.calendar import keys as calendar_keys
 from cti.calendar.rules import Calendars
 from cti.config import Settings
 from cti.core.clock import Clock, system_clock
+from cti.core.http import error_middleware, json_guard_middleware, security_headers_middleware
 from cti.core.readiness import Readiness
-from cti.db import open_database
 from cti.store_backend import open_store
 from faq import api as wiring_faq
+from faq import keys as faq_keys
 from faq import store as faq_store
+from records import department_api
+from records import keys as records_keys
 from records import plugin as records_wiring
 from records import schema as records_schema
+from screenpop import desk_service, operator_api, seat_api
 from screenpop import dispatcher as wiring_web
+from screenpop import keys as screenpop_keys
+from screenpop import schema as screenpop_schema
 from screenpop import websocket as wiring_hub
+from screenpop.seats import SeatMap
+from screenpop.settings import ScreenSettings
+from supervision import calendar_store
+from supervision import keys as supervision_keys
 from supervision import service as wiring_supervisor
+from telephony import keys as telephony_keys
 from telephony import plugin as telephony_wiring
+from telephony import route_state
 from telephony.agi import plugin as wiring_agi
+from telephony.settings import TelephonySettings
 
 _STARTED = Gauge("cti_start_time_seconds", "Unix time the cti app started")
 _CALLS = Gauge("cti_calls", "Live calls by tracker state", ["state"])
@@ -43,13 +60,15 @@ def migrations() -> Mapping[str, Sequence[str]]:
         **records_schema.migrations(),
         **accounts.MIGRATIONS,
         faq_store.COMPONENT: faq_store.MIGRATIONS,
+        screenpop_schema.COMPONENT: screenpop_schema.MIGRATIONS,
         **wiring_supervisor.migrations(),
     }
 
 
 def create_app(settings: Settings, *, clock: Clock = system_clock) -> web.Application:
-    app = web.Application(client_max_size=1024 * 1024, middlewares=[wiring_auth.auth_middleware])
-    app[keys.SETTINGS] = settings
+    app = web.Application(client_max_size=1024 * 1024, middlewares=http_middlewares())
+    put_settings(app, settings)
+    share_seats(app)
     app[keys.CLOCK] = clock
     app[keys.CALENDARS] = Calendars.from_settings(settings.calendar)
     app[keys.READINESS] = Readiness()
@@ -59,13 +78,16 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> web.Applic
         # The stored runtime overrides / emergency switch, before anything routes calls or hands records over.
         calendar_store.calendar_ctx(keys.DATABASE, keys.CALENDARS),
         cluster.cluster_ctx,  # leases for run-once jobs; on PostgreSQL the calendar follows other nodes
-        wiring_auth.auth_ctx,  # accounts, sessions, seats
+        wiring_auth.auth_ctx,  # accounts, sessions
+        seat_api.seats_ctx,  # the seat map follows access's sessions (logout frees the seat; /api/me)
         # The FAQ's import_on_start writes on the shared connection: before any periodic writer starts.
         wiring_faq.faq_ctx,  # FAQ index
         records_wiring.records_ctx,  # records service; handover and retention tasks
         telephony_wiring.ami_ctx,  # AMI link, call tracker, call control, presence
+        route_state.route_state_ctx,  # the routing decision kept in Asterisk (calls never wait on cti)
         wiring_agi.agi_ctx,  # FastAGI routing server
         wiring_hub.hub_ctx,  # operators' websockets
+        desk_service.desks_ctx,  # seats and presence, restored; queue pause re-asserted on AMI resync
         wiring_web.pop_ctx,  # tracker events -> screen pops
         wiring_supervisor.supervisor_ctx,  # wall, call log, access alerts
     ])
@@ -76,31 +98,62 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> web.Applic
     records_wiring.setup_routes(app)
     wiring_faq.setup_faq_routes(app)
     wiring_hub.setup_ws_routes(app)
-    wiring_web.setup_web_routes(app)
+    operator_api.setup_web_routes(app)
+    seat_api.setup_seat_routes(app)
     wiring_supervisor.setup_routes(app)
     _STARTED.set(time.time())
     return app
 
 
-async def database_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The database gateway (every write goes through it), migrated before anything uses it.
+def put_settings(app: web.Application, settings: Settings) -> None:
+    """The whole Settings for the root, and each package's own sections under that package's key (the
+    same objects: a section changed in one place is changed for everyone)."""
+    app[keys.SETTINGS] = settings
+    app[calendar_keys.SETTINGS] = settings.calendar
+    app[access_keys.SETTINGS] = AccessSettings(
+        security=settings.security,
+        tls=settings.http.tls_cert is not None,
+        known_departments=tuple(d.code for d in settings.records.departments),
+    )
+    app[faq_keys.SETTINGS] = settings.faq
+    app[records_keys.SETTINGS] = settings.records
+    app[department_api.SCREEN_SETTINGS] = settings.department_screen
+    app[screenpop_keys.SETTINGS] = ScreenSettings(hub=settings.hub, desk=settings.desk)
+    app[telephony_keys.SETTINGS] = TelephonySettings(ami=settings.ami, agi=settings.agi,
+                                                     call_control=settings.call_control)
+    app[supervision_keys.ALERT_SETTINGS] = settings.alerts
 
-    keys.DB, the old shared aiosqlite connection, stays only while stores move to the gateway.
-    """
+
+def share_seats(app: web.Application) -> SeatMap:
+    """Screenpop's seat map (who sits where), also handed to records as its seat lookup (the operator
+    of a contact) so records need not import screenpop."""
+    seats = SeatMap()
+    app[screenpop_keys.SEATS] = seats
+    app[records_keys.SEATS] = seats
+    return seats
+
+
+def http_middlewares() -> list[Middleware]:
+    """Outermost first: errors become the envelope, the client address is resolved, every answer gets
+    the security headers, access is decided, and only then is a JSON body read and checked."""
+    return [
+        error_middleware,
+        client_address_middleware,  # the client behind a trusted proxy, for everything after it
+        security_headers_middleware,
+        wiring_auth.auth_middleware,
+        json_guard_middleware,
+    ]
+
+
+async def database_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The database gateway (every write goes through it), migrated before anything uses it."""
     gateway = await open_store(app[keys.SETTINGS].store.target, migrations())
     app[keys.DATABASE] = gateway
-    try:
-        db = await open_database(app[keys.SETTINGS].store.path, migrations())
-    except BaseException:
-        await gateway.close()
-        raise
-    app[keys.DB] = db
     app[keys.READINESS].register("database", lambda: (True, {}))
     try:
         yield
     finally:
         app[keys.READINESS].unregister("database")
-        await db.close()
         await gateway.close()
 
 
@@ -132,9 +185,9 @@ async def _refresh_domain_gauges(app: web.Application) -> None:
         _CALLS.clear()
         for state, count in by_state.items():
             _CALLS.labels(state=state).set(count)
-    gateway = app.get(keys.DATABASE)  # the store the records are in (SQLite or PostgreSQL)
-    if gateway is not None:
-        rows = await gateway.read(lambda conn: [tuple(r) for r in conn.execute(
+    db = app.get(keys.DATABASE)  # the store the records are in (SQLite or PostgreSQL)
+    if db is not None:
+        rows = await db.read(lambda conn: [tuple(r) for r in conn.execute(
             "SELECT status, count(*) FROM callbacks GROUP BY status")])
         _CALLBACKS.clear()
         for status, count in rows:

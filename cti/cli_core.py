@@ -1,4 +1,4 @@
-"""Core subcommands (serve, check-config, calendar) and the helpers every subcommand shares."""
+"""Core subcommands (serve, check-config, calendar) and the loading of the settings for every subcommand."""
 
 from __future__ import annotations
 
@@ -11,22 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from cti.config import ConfigError, Settings, load_settings, masked
-
-# Re-exported for the packages' CLIs: the configured store on either engine.
-from cti.store_backend import open_store as open_store
-from cti.store_backend import shown as shown
+from cti.core.cli import DEFAULT_CONFIG_ENV, add_config_option, print_json
+from cti.store_backend import open_store, shown
 
 EXIT_CONFIG = 2
-DEFAULT_CONFIG_ENV = "CTI_CONFIG"
-
-
-def add_config_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--config",
-        "-c",
-        metavar="FILE",
-        help=f"TOML configuration file (default: ${DEFAULT_CONFIG_ENV}, else ./cti.toml if present)",
-    )
 
 
 def config_path(args: argparse.Namespace) -> Path | None:
@@ -44,10 +32,6 @@ def settings_or_exit(args: argparse.Namespace) -> Settings:
     except ConfigError as exc:
         print(f"cti: {exc}", file=sys.stderr)
         raise SystemExit(EXIT_CONFIG) from None
-
-
-def print_json(value: Any) -> None:
-    print(json.dumps(value, ensure_ascii=False, indent=None, default=str))
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -84,12 +68,12 @@ def _check_config(args: argparse.Namespace) -> int:
 
 def _calendar_at(args: argparse.Namespace) -> int:
     """Both calendars as cti serve sees them: the configured rules plus the runtime overrides and the
-    emergency switch stored in the database (store.path)."""
+    emergency switch stored in the database (store.url, else store.path)."""
     import asyncio
     import sqlite3
 
     from cti.calendar.rules import Calendars, status_report
-    from cti.calendar.store import apply_state, read_stored_state
+    from supervision.calendar_store import apply_state, read_stored_state
 
     settings = settings_or_exit(args)
     try:
@@ -116,7 +100,7 @@ def _calendar_at(args: argparse.Namespace) -> int:
 
 
 async def _stored_state_on_postgres(url: str) -> Any:
-    from cti.calendar.store import read_state
+    from supervision.calendar_store import read_state
 
     db = await open_store(url, {})
     try:

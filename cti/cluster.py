@@ -1,7 +1,7 @@
 """Several cti nodes on one PostgreSQL store: what each node runs so that they act as one.
 
-- `cluster_ctx` (after the calendar context): the node's `Leases` (cti/run_once.py): `PgLeases` on
-  PostgreSQL, `SoleNode` on SQLite; and, on PostgreSQL, the calendar follower.
+- `cluster_ctx` (after the calendar context): the node's `Leases` (cti/core/run_once.py):
+  `PgLeases` (cti/pg_leases.py) on PostgreSQL, `SoleNode` on SQLite; and, on PostgreSQL, the calendar follower.
 - The calendar follower: the emergency switch and the runtime overrides are stored by whichever node
   a supervisor used; every other node's in-memory calendar (what its FastAGI routing answers from)
   follows the stored state within `CALENDAR_FOLLOW_SECONDS`.
@@ -25,11 +25,12 @@ from aiohttp import web
 
 from cti import keys
 from cti.calendar.rules import Calendars
-from cti.calendar.store import RUNTIME_PREFIX, RuntimeState, read_state
 from cti.core.logs import log_event
-from cti.core.run_once import LEASES, Leases, PgLeases, SoleNode, node_name
+from cti.core.run_once import LEASES, Leases, SoleNode, node_name
 from cti.gateway import Gateway
+from cti.pg_leases import PgLeases
 from cti.store_backend import is_postgres
+from supervision.calendar_store import RUNTIME_PREFIX, RuntimeState, read_state
 
 logger = logging.getLogger("cti.cluster")
 

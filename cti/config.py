@@ -12,90 +12,26 @@ from datetime import datetime, time
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from records.settings import RecordsSettings
-from screenpop.settings import (
-    AlertSettings,
-    DepartmentScreenSettings,
-    FaqSettings,
-    HubSettings,
-    SecuritySettings,
-)
+from access.settings import SecuritySettings
+from cti.calendar.settings import CalendarSettings, HoursSettings, OverrideSettings
+from faq.settings import FaqSettings
+from records.settings import DepartmentScreenSettings, RecordsSettings
+from screenpop.settings import DeskSettings, HubSettings
+from supervision.settings import AlertSettings
 from telephony.settings import AgiSettings, AmiSettings, CallControlSettings
 
 SECRET_FILE_SUFFIX = "_FILE"
+# The sections' classes live with the package that reads them; re-exported here for the callers of old.
+__all__ = [
+    "CalendarSettings", "ConfigError", "HoursSettings", "OverrideSettings", "Settings", "load_settings", "masked",
+]
 
 
 class ConfigError(Exception):
     """The configuration cannot be used; the message names the file and the key."""
-
-
-class HoursSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    opens: time
-    closes: time
-    closed_month_days: list[str] = Field(default_factory=list, description="MM-DD, closed every year")
-
-    @field_validator("closed_month_days")
-    @classmethod
-    def _month_days(cls, values: list[str]) -> list[str]:
-        for value in values:
-            try:
-                datetime.strptime(f"2000-{value}", "%Y-%m-%d")
-            except ValueError as exc:
-                raise ValueError(f"{value!r} is not a MM-DD day") from exc
-        return values
-
-    @model_validator(mode="after")
-    def _order(self) -> HoursSettings:
-        if self.closes <= self.opens:
-            raise ValueError(f"closes ({self.closes}) must be after opens ({self.opens})")
-        return self
-
-
-def _call_center_hours() -> HoursSettings:
-    return HoursSettings(opens=time(8, 0), closes=time(22, 0), closed_month_days=["01-01", "01-02", "01-03"])
-
-
-def _office_hours() -> HoursSettings:
-    return HoursSettings(
-        opens=time(8, 30),
-        closes=time(17, 15),
-        closed_month_days=["12-29", "12-30", "12-31", "01-01", "01-02", "01-03"],
-    )
-
-
-class OverrideSettings(BaseModel):
-    """A configured exception to the base rules: a closure or an extra opening, for a period."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    kind: Literal["closure", "opening"]
-    applies_to: Literal["call_center", "office", "both"] = "both"
-    start: datetime
-    end: datetime
-    reason: str = Field(min_length=1)
-
-    @model_validator(mode="after")
-    def _check(self) -> OverrideSettings:
-        for name in ("start", "end"):
-            if getattr(self, name).tzinfo is None:
-                raise ValueError(f"{name} must carry a UTC offset, e.g. 2027-03-07T09:00:00+09:00")
-        if self.end <= self.start:
-            raise ValueError("end must be after start")
-        return self
-
-
-class CalendarSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    timezone: str = "Asia/Tokyo"
-    call_center: HoursSettings = Field(default_factory=_call_center_hours)
-    office: HoursSettings = Field(default_factory=_office_hours)
-    overrides: list[OverrideSettings] = Field(default_factory=list)
 
 
 class HttpSettings(BaseModel):
@@ -104,6 +40,15 @@ class HttpSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
     public_url: str = "http://127.0.0.1:8080"
+    # HTTPS: both PEM files, or neither (plain HTTP, e.g. behind a TLS-terminating proxy).
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> HttpSettings:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together: set both or neither")
+        return self
 
 
 class StoreSettings(BaseModel):
@@ -142,6 +87,7 @@ class Settings(BaseSettings):
     records: RecordsSettings = Field(default_factory=RecordsSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     hub: HubSettings = Field(default_factory=HubSettings)
+    desk: DeskSettings = Field(default_factory=DeskSettings)
     faq: FaqSettings = Field(default_factory=FaqSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     department_screen: DepartmentScreenSettings = Field(default_factory=DepartmentScreenSettings)

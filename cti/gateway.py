@@ -40,6 +40,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
+from aiohttp import web
+
 T = TypeVar("T")
 Migrations = Mapping[str, Sequence[str]]
 Unit = Callable[[sqlite3.Connection], T]
@@ -259,3 +261,7 @@ def exposed_files(path: Path) -> list[Path]:
         if mode & (stat.S_IRWXG | stat.S_IRWXO):
             found.append(file)
     return found
+
+
+# The gateway in the aiohttp app (set by the composition root's database context).
+DATABASE: web.AppKey[Database] = web.AppKey("database", Database)

@@ -1,30 +1,27 @@
-"""Typed application keys: every shared resource of the aiohttp app, in one place."""
+"""The application keys, all in one place for the composition root, the tests and the benches.
+
+Each key lives with the package that owns what it holds (cti.core.keys, cti.gateway, cti.calendar.keys,
+and each domain's ``keys`` module); this module re-exports them under their historic names and keeps
+the one key that only the composition root may read: the whole Settings.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-if TYPE_CHECKING:
-    import aiosqlite
+from cti.calendar.keys import CALENDARS
+from cti.core.keys import CLOCK, READINESS
+from cti.gateway import DATABASE  # the gateway: every write goes through it
+from faq.keys import FAQ
+from records.keys import SERVICE as RECORDS
+from screenpop.keys import HUB
+from telephony.keys import AMI, TRACKER
 
-    from cti.calendar.rules import Calendars
+if TYPE_CHECKING:
     from cti.config import Settings
-    from cti.core.clock import Clock
-    from cti.core.readiness import Readiness
-    from cti.gateway import Database
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
-CLOCK: web.AppKey[Clock] = web.AppKey("clock")
-CALENDARS: web.AppKey[Calendars] = web.AppKey("calendars")
-DATABASE: web.AppKey[Database] = web.AppKey("database")  # the gateway: every write goes through it
-DB: web.AppKey[aiosqlite.Connection] = web.AppKey("db")  # legacy shared connection, being retired
-READINESS: web.AppKey[Readiness] = web.AppKey("readiness")
-# Filled in by the packages' wiring (telephony, records, screenpop); typed Any here to keep
-# this module free of their imports.
-AMI: web.AppKey[Any] = web.AppKey("ami")
-TRACKER: web.AppKey[Any] = web.AppKey("tracker")
-HUB: web.AppKey[Any] = web.AppKey("hub")
-FAQ: web.AppKey[Any] = web.AppKey("faq")
-RECORDS: web.AppKey[Any] = web.AppKey("records")
+
+__all__ = ["AMI", "CALENDARS", "CLOCK", "DATABASE", "FAQ", "HUB", "READINESS", "RECORDS", "SETTINGS", "TRACKER"]

@@ -23,7 +23,7 @@ on a psycopg 3 connection:
 - the savepoint commands (``SAVEPOINT``/``RELEASE``) travel with the next statement in one pipeline:
   a round trip per statement is what a unit costs on PostgreSQL, and they need no answer;
 - a connection found lost between batches is opened again (PostgreSQL restarted, standby promoted);
-  each session carries keepalives so a dead node's machine frees the writer lock (cti.core.run_once).
+  each session carries keepalives so a dead node's machine frees the writer lock (cti.pg_leases).
 
 Numbers come back as SQLite returns them (``sum`` of integers is an int, not a Decimal) and a Python
 bool is sent as 0/1, because the stores keep booleans in INTEGER columns.
@@ -43,9 +43,9 @@ from psycopg import errors as pg_errors
 from psycopg.adapt import Dumper, Loader
 from psycopg.pq import TransactionStatus
 
-from cti.core.run_once import SESSION_GUARDS
 from cti.gateway import Database, Migrations
 from cti.pg_dialect import BASE_SCHEMA, translate_query, translate_script
+from cti.pg_leases import SESSION_GUARDS
 
 WRITER_LOCK = 0x637469_0001  # "cti" 1: the one-writer-at-a-time transaction lock
 MIGRATION_LOCK = 0x637469_0002  # two nodes starting together migrate once

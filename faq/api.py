@@ -25,21 +25,25 @@ from typing import Any
 from aiohttp import web
 
 from access.web import requires
-from cti import keys
-from cti.core.http import current_principal
+from cti.core import keys as core_keys
+from cti.core.http import current_principal, error_response
 from cti.core.logs import log_event
 from cti.core.principal import Principal, Role
-from faq.authoring import AuthoringError
-from faq.documents import DocSection
+from cti.gateway import DATABASE
+from faq import keys as faq_keys
+from faq.authoring import EDITOR_ID_PREFIX, AuthoringError
+from faq.documents import DocSection, DocumentError
 from faq.index import MAX_LIMIT, FaqEntry
 from faq.parsing import FaqFormatError, parse_faq
 from faq.service import FaqService, is_weak
+from records import keys as records_keys
 
 logger = logging.getLogger("cti.faq")
 
 DEFAULT_LIMIT = 10
 DOCUMENT_LIMIT = 3
 NO_CLOSE_ANSWER = "近い回答が見つかりません"
+EDITOR_CREDIT = "出典：区政情報課（FAQ編集）"
 GAP_REPORTERS = (Role.OPERATOR, Role.SUPERVISOR, Role.ADMIN)
 
 
@@ -49,7 +53,7 @@ def _audit_through_records(app: web.Application) -> Any:
     async def audit(
         who: Principal, action: str, kind: str, ref: str | int | None, outcome: str, detail: Mapping[str, Any] | None
     ) -> None:
-        records = app.get(keys.RECORDS)
+        records = app.get(records_keys.SERVICE)
         if records is not None:
             await records.audit_alone(who, action, kind, ref, outcome, detail)
         else:  # no records service (a test app without it): the log still says who did what
@@ -60,12 +64,12 @@ def _audit_through_records(app: web.Application) -> Any:
 
 async def faq_ctx(app: web.Application) -> AsyncIterator[None]:
     """Build the FAQ search service from the app's database (importing the configured file if
-    the FAQ is empty) and store it under keys.FAQ."""
-    settings = app[keys.SETTINGS]
-    service = FaqService(app[keys.DATABASE], app[keys.CLOCK], settings.faq.category_map, _audit_through_records(app))
+    the FAQ is empty) and store it under faq_keys.FAQ."""
+    settings = app[faq_keys.SETTINGS]
+    service = FaqService(app[DATABASE], app[core_keys.CLOCK], settings.category_map, _audit_through_records(app))
     await service.load()
-    if service.size == 0 and settings.faq.import_on_start:
-        path = Path(settings.faq.import_on_start)
+    if service.size == 0 and settings.import_on_start:
+        path = Path(settings.import_on_start)
         data = await asyncio.to_thread(path.read_bytes)  # a missing file stops the start: clear error
         try:
             parsed = parse_faq(data, path.name)
@@ -73,15 +77,22 @@ async def faq_ctx(app: web.Application) -> AsyncIterator[None]:
             raise RuntimeError(f"faq.import_on_start: {exc}") from None
         counts = await service.import_parsed(parsed)
         log_event(logger, "faq_imported_on_start", **counts.as_dict())
+    if settings.documents_dir:
+        # The ward's other sources: re-imported at every start (idempotent: unchanged files change nothing).
+        try:
+            done = await service.import_folder(Path(settings.documents_dir))
+        except (DocumentError, OSError) as exc:
+            raise RuntimeError(f"faq.documents_dir: {exc}") from None
+        log_event(logger, "faq_documents_on_start", sources=len(done), sections=service.documents)
     await service.purge_old_search_gaps()
-    app[keys.FAQ] = service
-    app[keys.READINESS].register(
+    app[faq_keys.FAQ] = service
+    app[core_keys.READINESS].register(
         "faq", lambda: (True, {"entries": service.size, "documents": service.documents})
     )
     try:
         yield
     finally:
-        app[keys.READINESS].unregister("faq")
+        app[core_keys.READINESS].unregister("faq")
 
 
 def setup_faq_routes(app: web.Application) -> None:
@@ -94,8 +105,7 @@ def setup_faq_routes(app: web.Application) -> None:
 
 
 def error(status: int, message: str, field: str | None = None, code: str = "invalid") -> web.Response:
-    return web.json_response({"error": {"code": code, "message": message, "field": field}, "message": message},
-                             status=status, dumps=dumps)
+    return error_response(status, code, message, field)
 
 
 def authoring_error(exc: AuthoringError) -> web.Response:
@@ -119,40 +129,38 @@ def search_body(service: FaqService, query: str, limit: int) -> dict[str, Any]:
 
 async def faq_search(request: web.Request) -> web.Response:
     """GET /api/faq/search?q=...&limit=N -> {"query", "results", "documents", "weak", "notice", "credit"}."""
-    service: FaqService = request.app[keys.FAQ]
+    service: FaqService = request.app[faq_keys.FAQ]
     query = request.query.get("q", "")
     raw_limit = request.query.get("limit", str(DEFAULT_LIMIT))
     try:
         limit = int(raw_limit)
     except ValueError:
-        return _plain_error(400, f"limit must be an integer between 1 and {MAX_LIMIT}")
+        return error(400, f"limit must be an integer between 1 and {MAX_LIMIT}", "limit", "invalid_limit")
     try:
         body = search_body(service, query, limit)
     except ValueError as exc:
-        return _plain_error(400, str(exc))
+        return error(400, str(exc), code="invalid_query")
     return web.json_response(body, dumps=dumps)
-
-
-def _plain_error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message}, status=status)
 
 
 async def faq_entry(request: web.Request) -> web.Response:
     """GET /api/faq/{id} -> the whole entry with its credit line (or a document section)."""
-    service: FaqService = request.app[keys.FAQ]
+    service: FaqService = request.app[faq_keys.FAQ]
     key = request.match_info["id"]
     section = service.get_document(key)
     if section is not None:
         return web.json_response(section_dict(section), dumps=dumps)
     entry = service.get(key)
     if entry is None:
-        return _plain_error(404, "no FAQ entry with this id")
-    return web.json_response(entry_dict(entry, service.credit), dumps=dumps)
+        return error(404, "no FAQ entry with this id", code="not_found")
+    # The imported FAQ's credit (CC BY) is not the source of an entry the editors wrote.
+    credit = EDITOR_CREDIT if entry.id.startswith(EDITOR_ID_PREFIX) else service.credit
+    return web.json_response(entry_dict(entry, credit), dumps=dumps)
 
 
 async def log_gap(request: web.Request) -> web.Response:
     """POST /api/faq/gaps {"query", "category"?}: the operator logs a question the FAQ could not answer."""
-    service: FaqService = request.app[keys.FAQ]
+    service: FaqService = request.app[faq_keys.FAQ]
     try:
         body = await request.json()
     except (json.JSONDecodeError, UnicodeDecodeError):

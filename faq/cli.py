@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from cti.cli_core import add_config_option, print_json, settings_or_exit, shown
+from cti.core.cli import add_config_option, print_json
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -79,7 +79,7 @@ def _db_options(parser: argparse.ArgumentParser) -> None:
 def _db_path(args: argparse.Namespace) -> Path | str:
     if args.db:
         return Path(args.db)
-    return settings_or_exit(args).store.target
+    return args.load_settings().store.target  # type: ignore[no-any-return]
 
 
 def _faq_import(args: argparse.Namespace) -> int:
@@ -107,7 +107,7 @@ def _faq_import(args: argparse.Namespace) -> int:
     async def run() -> Any:
         from faq.store import import_faq
 
-        db = await _open(db_path)
+        db = await _open(args, db_path)
         try:
             now = system_clock()
             return await db.write(lambda conn: import_faq(conn, parsed, now, progress))
@@ -119,25 +119,25 @@ def _faq_import(args: argparse.Namespace) -> int:
         print(file=sys.stderr)
     print(
         f"取り込み完了: 追加 {counts.added} 件, 更新 {counts.updated} 件, 削除 {counts.removed} 件, "
-        f"変更なし {counts.unchanged} 件（計 {counts.total} 件, {shown(db_path)}）"
+        f"変更なし {counts.unchanged} 件（計 {counts.total} 件, {args.shown_store(db_path)}）"
     )
     if parsed.credit:
         print(parsed.credit)
     return 0
 
 
-async def _open(db_path: Path | str) -> Any:
-    from cti.cli_core import open_store
+async def _open(args: argparse.Namespace, db_path: Path | str) -> Any:
+    """The store on either engine: cti.cli hands ``args.open_store`` over (SQLite file or PostgreSQL URL)."""
     from faq.store import COMPONENT, MIGRATIONS
 
-    return await open_store(db_path, {COMPONENT: MIGRATIONS})
+    return await args.open_store(db_path, {COMPONENT: MIGRATIONS})
 
 
-async def _load_service(db_path: Path | str) -> Any:
+async def _load_service(args: argparse.Namespace, db_path: Path | str) -> Any:
     from cti.core.clock import system_clock
     from faq.service import FaqService
 
-    db = await _open(db_path)
+    db = await _open(args, db_path)
     try:
         service = FaqService(db, system_clock)
         await service.load()
@@ -146,30 +146,10 @@ async def _load_service(db_path: Path | str) -> Any:
     return service
 
 
-def read_folder(folder: Path) -> list[tuple[Any, list[Any]]]:
-    """(source, sections) for each subfolder of `folder` (faq/documents.py); raises DocumentError."""
-    from faq.documents import SOURCE_FILE, SUFFIXES, DocumentError, sections_of, source_info
-
-    if not folder.is_dir():
-        raise DocumentError(f"{folder}: not a folder")
-    found = []
-    for sub in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        meta = sub / SOURCE_FILE
-        info = source_info(sub.name, meta.read_bytes() if meta.is_file() else None)
-        files = [
-            (f.relative_to(sub).as_posix(), f.read_bytes())
-            for f in sorted(sub.rglob("*"))
-            if f.is_file() and f.suffix.lower() in SUFFIXES and not f.name.startswith((".", "_"))
-        ]
-        found.append((info, sections_of(files, info)))
-    if not found:
-        raise DocumentError(f"{folder}: no source subfolders (e.g. website/, kouhou/, guide/)")
-    return found
-
-
 def _faq_import_docs(args: argparse.Namespace) -> int:
     from cti.core.clock import system_clock
     from faq.documents import DocumentError
+    from faq.folder import read_folder
     from faq.store import import_documents
 
     try:
@@ -180,7 +160,7 @@ def _faq_import_docs(args: argparse.Namespace) -> int:
     db_path = _db_path(args)
 
     async def run() -> list[Any]:
-        db = await _open(db_path)
+        db = await _open(args, db_path)
         try:
             now = system_clock()
             return [
@@ -202,7 +182,7 @@ def _faq_import_docs(args: argparse.Namespace) -> int:
 def _faq_export(args: argparse.Namespace) -> int:
     import json
 
-    service = asyncio.run(_load_service(_db_path(args)))
+    service = asyncio.run(_load_service(args, _db_path(args)))
     doc = {
         "source": service.source or "FAQ",
         "credit": service.credit,
@@ -218,12 +198,13 @@ def _faq_export(args: argparse.Namespace) -> int:
 
 
 def _faq_search(args: argparse.Namespace) -> int:
-    from faq.index import MAX_LIMIT, render_highlights
+    from faq.index import MAX_LIMIT
+    from faq.snippets import render_highlights
 
     if not 1 <= args.limit <= MAX_LIMIT:
         print(f"cti faq search: --limit must be between 1 and {MAX_LIMIT}", file=sys.stderr)
         return EXIT_USAGE
-    service = asyncio.run(_load_service(_db_path(args)))
+    service = asyncio.run(_load_service(args, _db_path(args)))
     if service.size == 0:
         print("cti faq search: FAQが空です。先に `cti faq import FILE` を実行してください。", file=sys.stderr)
         return EXIT_FAILED
@@ -257,7 +238,7 @@ def _faq_search(args: argparse.Namespace) -> int:
 
 
 def _faq_show(args: argparse.Namespace) -> int:
-    service = asyncio.run(_load_service(_db_path(args)))
+    service = asyncio.run(_load_service(args, _db_path(args)))
     entry = service.get(args.id)
     if entry is None:
         print(f"cti faq show: no FAQ entry with id {args.id!r}", file=sys.stderr)

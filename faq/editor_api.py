@@ -1,5 +1,6 @@
-"""The FAQ editors' page and API: 区政情報課 staff (department = records.public_information_department)
-and admins author the FAQ in the browser. Every change is audited (records' hash-chained audit).
+"""The FAQ editors' page and API: users with the faq_editor role, 区政情報課 staff (department =
+records.public_information_department) and admins author the FAQ in the browser. Every change is
+audited (records' hash-chained audit).
 
     GET    /faq/editor/                                  the editor page (faq/web/)
     GET    /api/faq/editor/entries?q=                    live entries (search, or the newest editor ones)
@@ -12,6 +13,7 @@ and admins author the FAQ in the browser. Every change is audited (records' hash
     GET    /api/faq/editor/gaps                          calls, callbacks and searches the FAQ did not answer
     GET    /api/faq/editor/gaps/report                   gaps by category and week
     GET    /api/faq/editor/synonyms   POST {rule}   DELETE /api/faq/editor/synonyms/{id}
+    POST   /api/faq/editor/documents/reimport           re-read [faq] documents_dir (the ward's sources)
     GET    /api/faq/export                               the live FAQ as a generic JSON file (faq/FORMAT.md)
 """
 
@@ -26,33 +28,35 @@ from aiohttp import web
 
 from access.rules import Access
 from access.web import add_path_access, requires
-from cti import keys
 from cti.core.http import current_principal
 from cti.core.logs import log_event
 from cti.core.principal import Principal, Role
 from faq import gaps as gap_rules
+from faq import keys as faq_keys
 from faq.api import authoring_error, dumps, entry_dict, error
 from faq.authoring import GAP_KINDS, AuthoringError, Draft
+from faq.documents import DocumentError
 from faq.service import FaqService
+from records import keys as records_keys
 
 logger = logging.getLogger("cti.faq.editor")
 
 WEB_DIR = Path(__file__).parent / "web"
-EDITOR_ROLES = frozenset({Role.DEPARTMENT, Role.ADMIN})
+EDITOR_ROLES = frozenset({Role.FAQ_EDITOR, Role.DEPARTMENT, Role.ADMIN})
 LIST_LIMIT = 100
 
 
 def is_editor(principal: Principal, public_information_department: str) -> bool:
-    """Admins, and the staff of 区政情報課 (the department that owns the FAQ)."""
-    return principal.role == Role.ADMIN or (
+    """FAQ editors, admins, and the staff of 区政情報課 (the department that owns the FAQ)."""
+    return principal.role in (Role.FAQ_EDITOR, Role.ADMIN) or (
         principal.role == Role.DEPARTMENT and principal.department == public_information_department
     )
 
 
 def _editor(request: web.Request) -> Principal | None:
     who = current_principal(request)
-    settings = request.app[keys.SETTINGS]
-    if who is None or not is_editor(who, settings.records.public_information_department):
+    settings = request.app[records_keys.SETTINGS]
+    if who is None or not is_editor(who, settings.public_information_department):
         return None
     return who
 
@@ -93,7 +97,7 @@ def _text(body: dict[str, Any], key: str, required: bool = True) -> str:
 
 
 def _service(request: web.Request) -> FaqService:
-    service: FaqService = request.app[keys.FAQ]
+    service: FaqService = request.app[faq_keys.FAQ]
     return service
 
 
@@ -175,7 +179,7 @@ async def retire(request: web.Request, who: Principal) -> web.Response:
 async def _gap_list(request: web.Request, who: Principal) -> tuple[list[gap_rules.Gap], list[str]]:
     """Every gap the editor may see; sources that refuse or are missing are named, not fatal."""
     service = _service(request)
-    records = request.app.get(keys.RECORDS)
+    records = request.app.get(records_keys.SERVICE)
     calls: list[dict[str, Any]] = []
     callbacks: list[dict[str, Any]] = []
     missing: list[str] = []
@@ -188,7 +192,7 @@ async def _gap_list(request: web.Request, who: Principal) -> tuple[list[gap_rule
             callbacks = await records.list_callbacks(who, status="closed", limit=500)
         except Exception:
             missing.append("折り返し")
-        names = {d.code: d.name for d in request.app[keys.SETTINGS].records.departments}
+        names = {d.code: d.name for d in request.app[records_keys.SETTINGS].departments}
         callbacks = [{**c, "department_name": names.get(c.get("department") or "", c.get("department"))}
                      for c in callbacks]
     else:
@@ -228,6 +232,24 @@ async def delete_synonym(request: web.Request, who: Principal) -> web.Response:
     return web.json_response({"message": "削除しました"}, dumps=dumps)
 
 
+async def reimport_documents(request: web.Request, who: Principal) -> web.Response:
+    """Re-read the configured folder of the ward's sources ([faq] documents_dir); live at once."""
+    folder = request.app[faq_keys.SETTINGS].documents_dir
+    if not folder:
+        return error(409, "資料フォルダ（[faq] documents_dir）が設定されていません", code="not_configured")
+    try:
+        done = await _service(request).import_folder(Path(folder))
+    except (DocumentError, OSError) as exc:
+        log_event(logger, "faq_documents_failed", user=who.user_id, error=type(exc).__name__)
+        return error(422, f"資料を読み込めませんでした: {exc}", code="bad_documents")
+    log_event(logger, "faq_documents_reimported", user=who.user_id, sources=len(done))
+    return web.json_response(
+        {"sources": [{"key": info.key, "label": info.label, **counts.as_dict()} for info, counts in done],
+         "sections": _service(request).documents},
+        dumps=dumps,
+    )
+
+
 async def export(request: web.Request, who: Principal) -> web.Response:
     """The live FAQ as a generic JSON file: importing it again gives the same FAQ."""
     service = _service(request)
@@ -263,4 +285,5 @@ def setup_editor_routes(app: web.Application) -> None:
     app.router.add_get(f"{base}/synonyms", _only_editors(list_synonyms))
     app.router.add_post(f"{base}/synonyms", _only_editors(add_synonym))
     app.router.add_delete(f"{base}/synonyms/{{id}}", _only_editors(delete_synonym))
+    app.router.add_post(f"{base}/documents/reimport", _only_editors(reimport_documents))
     app.router.add_get("/api/faq/export", _only_editors(export))

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -34,6 +34,8 @@ class Gap:
     text: str
     created_at: datetime
     answered_by_entry: str | None = None
+    question_hint: str = ""  # what the editor's draft starts from (the editor removes anything personal)
+    answer_hint: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -46,6 +48,8 @@ class Gap:
             "created_at": self.created_at.isoformat(),
             "answered": self.answered_by_entry is not None,
             "entry": self.answered_by_entry,
+            "question_hint": self.question_hint,
+            "answer_hint": self.answer_hint,
         }
 
 
@@ -70,7 +74,7 @@ def merge_gaps(
     gaps: list[Gap] = []
     for row in calls:
         gaps.append(Gap("call", int(row["id"]), row.get("category"), str(row.get("note") or ""),
-                        _parse_time(row["created_at"])))
+                        _parse_time(row["created_at"]), question_hint=str(row.get("note") or "")))
     for row in callbacks:
         summary = str(row.get("answer_summary") or "").strip()
         if not summary:
@@ -78,14 +82,12 @@ def merge_gaps(
         question = str(row.get("question") or "").strip()
         text = f"質問: {question}\n回答: {summary}" if question else f"回答: {summary}"
         gaps.append(Gap("callback", int(row["id"]), row.get("department_name") or row.get("department"), text,
-                        _parse_time(row.get("closed_at") or row["collected_at"])))
+                        _parse_time(row.get("closed_at") or row["collected_at"]),
+                        question_hint=question, answer_hint=summary))
     for row in searches:
         gaps.append(Gap("search", int(row["id"]), row.get("category"), str(row["text"]),
-                        _parse_time(row["created_at"])))
-    marked = [
-        Gap(g.kind, g.id, g.category, g.text, g.created_at, (answered.get((g.kind, g.id)) or {}).get("entry"))
-        for g in gaps
-    ]
+                        _parse_time(row["created_at"]), question_hint=str(row["text"])))
+    marked = [replace(g, answered_by_entry=(answered.get((g.kind, g.id)) or {}).get("entry")) for g in gaps]
     return sorted(marked, key=lambda g: (g.created_at, g.kind, g.id), reverse=True)
 
 

@@ -1,24 +1,30 @@
-"""Pure FAQ core: entries, file parsing, an in-memory inverted index, ranking, snippets, suggestions.
+"""Pure FAQ core: entries, an in-memory inverted index, ranking, coverage, snippets, suggestions.
 
-No I/O here: the store adapter (faq/store.py) reads the database and hands the entries
-to :class:`FaqIndex`; parsing takes the file's bytes.
+No I/O here: the service (faq/service.py) reads the database and hands the entries to
+:class:`FaqIndex`; file parsing is faq/parsing.py.
 
 Ranking is BM25F over character bigrams (see faq/textnorm.py): each field has a weight
 (question 3, category/keywords 1.5, answer 1) and its own length normalisation; per-posting weights
 are precomputed when the index is built (numpy arrays), so a query is one np.bincount over the
-postings of its tokens plus a partial sort. On the query side,
-bigrams across a script change (の出, 当は) and hiragana-only bigrams next to kanji words weigh less,
-a few operator abbreviations are expanded (DEFAULT_SYNONYMS), tokens found in more than 40% of the
-entries are skipped, and each token reads at most its IMPACT_CAP strongest postings (postings are
-sorted by weight), which bounds the work per query on a large FAQ. A query part found contiguously
-in the question gets a bonus, which puts exact phrase matches first.
+postings of its tokens plus a partial sort. Beside the written text each field carries the bigrams
+of Sudachi's normalised forms of its words (申込 -> 申し込み) and, for questions and keywords, of
+its reading in a separate token space (faq/morph.py).
+
+A query word is searched in all its forms (``Alternative``): as typed, its normalised form, the
+kanji word with its reading when typed in hiragana (いんかん -> 印鑑), and its synonyms
+(faq/synonyms.py). On the query side, bigrams across a script change (の出, 当は) and hiragana-only
+bigrams next to kanji words weigh less, tokens found in more than 40% of the entries are skipped,
+and each token reads at most its IMPACT_CAP strongest postings (postings are sorted by weight),
+which bounds the work per query on a large FAQ. A query word (in any form) found contiguously in
+the question gets a bonus, which puts exact phrase matches first. Each hit's ``coverage`` says how
+much of the query it contains (WEAK_COVERAGE: the screen says nothing close was found).
 """
 
 from __future__ import annotations
 
+import copy
 import heapq
 import math
-import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -28,6 +34,17 @@ import numpy as np
 from numpy.typing import NDArray
 
 from faq import morph
+from faq.query_words import (
+    READ,
+    UNI,
+    Alternative,
+    coverage,
+    hiragana_only,
+    katakana_grams,
+    surface_tokens,
+    token_weight,
+)
+from faq.snippets import map_spans, match_spans, snippet
 from faq.synonyms import DEFAULT_SYNONYMS
 from faq.textnorm import grams, normalize, normalize_with_map, run_grams, runs, unigrams
 
@@ -112,20 +129,13 @@ class SearchHit:
 K1 = 1.2
 # field name -> (weight, b)
 FIELDS: dict[str, tuple[float, float]] = {"question": (3.0, 0.5), "meta": (1.5, 0.3), "answer": (1.0, 0.75)}
-CROSSING_WEIGHT = 0.3  # query bigrams across a script change (kanji|hiragana|katakana|ascii)
-HIRAGANA_ONLY_WEIGHT = 0.3  # particles and endings (に入, りた) count less when the query has kanji/katakana
 PHRASE_BONUS = 0.5  # score multiplier per query part found whole in the question
 COMMON_DF_RATIO = 0.4  # query tokens in more than this share of entries are skipped (if others remain)
-SNIPPET_CHARS = 80
-SNIPPET_LEAD = 16
 IMPACT_CAP = 1000  # strongest postings read per query token (see FaqIndex.search)
 # A hit whose best alternative covers less than this share of the query's words (by idf) is weak:
 # the operator is told that no close answer was found.
 WEAK_COVERAGE = 0.6
-UNI = "\x01"  # token-space prefix: one-character tokens (one-character queries)
-READ = "\x02"  # token-space prefix: bigrams of readings (hiragana queries)
 READING_MIN_CHARS = 3  # a hiragana word this long is also looked up as a reading (いつ, どこ are not)
-_COVERED = re.compile(rb"\x01+")
 
 
 def _meta_text(entry: FaqEntry) -> str:
@@ -157,17 +167,8 @@ class _Postings:
 
 
 @dataclass(frozen=True)
-class _Alternative:
-    """One way of reading a query word: as written, its normalised variant, its reading, a synonym."""
-
-    text: str  # found whole in a question (or its reading) -> phrase bonus
-    tokens: tuple[str, ...]
-    derived: bool = False  # not as typed: its tokens unknown to the index do not count against coverage
-
-
-@dataclass(frozen=True)
 class _Query:
-    groups: list[list[_Alternative]]  # one group per query word
+    groups: list[list[Alternative]]  # one group per query word
     terms: list[tuple[str, _Postings, float]]  # (token, postings, weighted idf), all groups merged
     weights: dict[str, float]  # token -> weight for the coverage: 0 if pruned as common, top idf if unknown
 
@@ -230,8 +231,7 @@ class FaqIndex:
         """``cache`` (entry -> its analysis) makes a rebuild after one change cheap: only new or
         changed entries go through the analyser again."""
         self._morphology = morphology
-        table = DEFAULT_SYNONYMS if synonyms is None else synonyms
-        self._synonyms = [(normalize(k), [normalize(v) for v in vs]) for k, vs in table.items() if normalize(k)]
+        self._synonyms = _normalised_table(DEFAULT_SYNONYMS if synonyms is None else synonyms)
         self._docs: list[_Doc] = []
         self._by_id: dict[str, int] = {}
         field_tf: list[list[Counter[str]]] = []  # doc -> [question, meta, answer] token counts
@@ -272,20 +272,32 @@ class FaqIndex:
                 lists[1].append(ptf * saturate / (ptf + K1))
         field_tf.clear()
         uni_tf.clear()
-        # A word typed in hiragana -> the kanji word with that reading (the most frequent written
-        # form), so いんかん searches as 印鑑; the synonym words are known by their readings too.
-        if morphology:
-            for key, _values in self._synonyms:
-                if not _hiragana_only(key):
-                    lexicon.update(
-                        [(r, w) for r, w in morph.analyse(key).words if w == key] or [(morph.reading(key), key)]
-                    )
-        self._by_reading: dict[str, str] = {}
-        for (kana, written), _count in lexicon.most_common():
-            if len(kana) >= READING_MIN_CHARS:
-                self._by_reading.setdefault(kana, written)
         self._postings: dict[str, _Postings] = {tok: _Postings.build(*lists) for tok, lists in build.items()}
         self._sorted: dict[str, NDArray[np.int32]] = {}  # token -> its doc ids in order, made on first need
+        self._lexicon = lexicon
+        self._by_reading = self._reading_table()
+
+    def _reading_table(self) -> dict[str, str]:
+        """A word typed in hiragana -> the kanji word with that reading (the most frequent written
+        form), so いんかん searches as 印鑑; the synonym words are known by their readings too."""
+        lexicon = Counter(self._lexicon)
+        if self._morphology:
+            for key, _values in self._synonyms:
+                if not hiragana_only(key):
+                    known = [(r, w) for r, w in morph.analyse(key).words if w == key]
+                    lexicon.update(known or [(morph.reading(key), key)])
+        by_reading: dict[str, str] = {}
+        for (kana, written), _count in lexicon.most_common():
+            if len(kana) >= READING_MIN_CHARS:
+                by_reading.setdefault(kana, written)
+        return by_reading
+
+    def with_synonyms(self, synonyms: Mapping[str, Sequence[str]]) -> FaqIndex:
+        """The same index with another synonym table (synonyms act at query time: no rebuild)."""
+        other = copy.copy(self)
+        other._synonyms = _normalised_table(synonyms)
+        other._by_reading = other._reading_table()
+        return other
 
     def __len__(self) -> int:
         return self.size
@@ -300,43 +312,38 @@ class FaqIndex:
     def _idf(self, df: int) -> float:
         return math.log(1.0 + (self.size - df + 0.5) / (df + 0.5))
 
-    def expand(self, parts: list[str]) -> list[str]:
-        """The query parts plus the synonyms' expansions (normalised)."""
-        extra = [v for p in parts for key, values in self._synonyms if key in p for v in values]
-        return parts + [e for e in dict.fromkeys(extra) if e not in parts]
-
-    def _alternatives(self, word: str, part: str) -> list[_Alternative]:
+    def _alternatives(self, word: str, part: str) -> list[Alternative]:
         """How one query word may be written in an entry: as typed, Sudachi's normalised form,
         as a reading (a word typed in hiragana: the kanji word read so, and the reading itself),
         and the synonyms of each of these."""
-        alts = [_Alternative(part, tuple(_surface_tokens(part)))]
+        alts = [Alternative(part, tuple(surface_tokens(part)))]
         spellings = [part]
         if self._morphology:
             forms = morph.variants(word)
             if forms:
-                alts.append(_Alternative(" ".join(forms), tuple(grams(" ".join(forms))), True))
-            if _hiragana_only(part) and len(part) >= READING_MIN_CHARS:
+                alts.append(Alternative(" ".join(forms), tuple(grams(" ".join(forms))), True))
+            if hiragana_only(part) and len(part) >= READING_MIN_CHARS:
                 written = self._by_reading.get(part)
                 if written is not None:
                     spellings.append(written)
-                    alts.append(_Alternative(written, tuple(_surface_tokens(written)), True))
-                alts.append(_Alternative(part, tuple(READ + g for g in run_grams(part))))
+                    alts.append(Alternative(written, tuple(surface_tokens(written)), True))
+                alts.append(Alternative(part, tuple(READ + g for g in run_grams(part))))
         for spelling in spellings:
             for key, values in self._synonyms:
                 if key in spelling:
                     # The rest of the word still has to be found: 水道料金 -> 保育料 covers only 料金.
-                    rest = _surface_tokens(spelling.replace(key, " "))
+                    rest = surface_tokens(spelling.replace(key, " "))
                     alts.extend(
-                        _Alternative(v, tuple(_surface_tokens(v) + rest), True) for v in values if v != part
+                        Alternative(v, tuple(surface_tokens(v) + rest), True) for v in values if v != part
                     )
         return [a for a in alts if a.tokens]
 
     def _query(self, query: str) -> _Query:
-        groups: list[list[_Alternative]] = []
+        groups: list[list[Alternative]] = []
         katakana: set[str] = set()  # bigrams typed in katakana: content words, though folded to hiragana
         for word in query.split():
             part = normalize(word)
-            katakana |= _katakana_grams(word)
+            katakana |= katakana_grams(word)
             if runs(part):
                 alts = self._alternatives(word, part)
                 if alts:
@@ -351,19 +358,19 @@ class FaqIndex:
         limit = COMMON_DF_RATIO * self.size
         rare = {t: v for t, v in found.items() if len(v[0].docs) <= limit}
         chosen = rare or found
-        content = any(not _hiragana_only(t) for t in chosen if t[0] not in (UNI, READ))
-        terms = [(tok, plist, idf * _token_weight(tok, content)) for tok, (plist, idf) in chosen.items()]
+        content = any(not hiragana_only(t) for t in chosen if t[0] not in (UNI, READ))
+        terms = [(tok, plist, idf * token_weight(tok, content)) for tok, (plist, idf) in chosen.items()]
         # The coverage (is anything close?) counts a word typed in katakana as the content word it
         # is; the ranking keeps the weights it was tuned with (exempting katakana there measured
         # no better on the tuning set).
         weights = {tok: 0.0 for tok in found}
-        weights.update({tok: idf * _token_weight(tok, content, tok in katakana) for tok, (_p, idf) in chosen.items()})
+        weights.update({tok: idf * token_weight(tok, content, tok in katakana) for tok, (_p, idf) in chosen.items()})
         unknown = self._idf(0)
         for alts in groups:
             for alt in alts:
                 for tok in alt.tokens:
                     if tok not in weights:
-                        weights[tok] = unknown * _token_weight(tok, content, tok in katakana)
+                        weights[tok] = unknown * token_weight(tok, content, tok in katakana)
         return _Query(groups, terms, weights)
 
     def search(
@@ -406,8 +413,9 @@ class FaqIndex:
             tok[1:] for tok, _p, _i in terms if tok[0] == UNI
         }
         found_in = self._membership([doc_id for doc_id, _score in top], parsed.weights)
+        known = self._postings.keys()
         return [
-            self._hit(doc_id, score, tokens, _coverage(doc_id, parsed.groups, parsed.weights, found_in, self._postings))
+            self._hit(doc_id, score, tokens, coverage(doc_id, parsed.groups, parsed.weights, found_in, known))
             for doc_id, score in top
         ]
 
@@ -429,88 +437,14 @@ class FaqIndex:
 
     def _hit(self, doc_id: int, score: float, tokens: set[str], coverage: float) -> SearchHit:
         doc = self._docs[doc_id]
-        q_spans = _map_spans(_match_spans(doc.q_norm, tokens), doc.q_map, len(doc.entry.question))
-        a_spans = _map_spans(_match_spans(doc.a_norm, tokens), doc.a_map, len(doc.entry.answer))
-        snippet, s_spans = _snippet(doc.entry.answer, a_spans)
-        return SearchHit(doc.entry, score, q_spans, snippet, s_spans, coverage)
+        q_spans = map_spans(match_spans(doc.q_norm, tokens), doc.q_map, len(doc.entry.question))
+        a_spans = map_spans(match_spans(doc.a_norm, tokens), doc.a_map, len(doc.entry.answer))
+        excerpt, s_spans = snippet(doc.entry.answer, a_spans)
+        return SearchHit(doc.entry, score, q_spans, excerpt, s_spans, coverage)
 
 
-def _surface_tokens(part: str) -> list[str]:
-    out: list[str] = []
-    for _start, run in runs(part):
-        out.extend(UNI + run if len(run) == 1 else tok for tok in run_grams(run))
-    return out
-
-
-def _coverage(
-    doc_id: int,
-    groups: list[list[_Alternative]],
-    weight_of: Mapping[str, float],
-    found_in: Mapping[str, set[int]],
-    postings: Mapping[str, _Postings],
-) -> float:
-    """The share of the query's words the entry contains: per word, the best of its alternatives
-    (the idf-weighted share of the alternative's tokens found in the entry), averaged over the
-    words weighted by their idf (a particle-like いつ or どこ counts less than 保育園)."""
-    total = 0.0
-    mass_total = 0.0
-    for alts in groups:
-        best = 0.0
-        for alt in alts:
-            wanted = [
-                (tok, weight_of.get(tok, 0.0))
-                for tok in dict.fromkeys(alt.tokens)
-                if not (alt.derived and tok not in postings)
-            ]
-            mass = sum(w for _t, w in wanted)
-            if mass <= 0.0:
-                continue
-            got = sum(w for tok, w in wanted if w > 0.0 and doc_id in found_in.get(tok, ()))
-            best = max(best, got / mass)
-        word_mass = sum(weight_of.get(tok, 0.0) for tok in dict.fromkeys(alts[0].tokens)) or 1.0
-        total += best * word_mass
-        mass_total += word_mass
-    return total / mass_total if mass_total else 0.0
-
-
-def _katakana_grams(word: str) -> set[str]:
-    """The normalised bigrams of `word` whose two characters were typed in katakana (プリンター)."""
-    norm, origin = normalize_with_map(word)
-    kata = [_is_katakana(word[origin[i] if origin is not None else i]) for i in range(len(norm))]
-    return {norm[i : i + 2] for i in range(len(norm) - 1) if kata[i] and kata[i + 1]}
-
-
-def _is_katakana(ch: str) -> bool:
-    return "\u30a1" <= ch <= "\u30ff" or "\uff66" <= ch <= "\uff9f"
-
-
-def _token_weight(tok: str, content: bool, typed_in_katakana: bool = False) -> float:
-    """Query-side token weight: bigrams spanning a script change (の出, 当は: mostly a particle
-    or okurigana glued to a word) and, in queries with kanji/katakana, hiragana-only bigrams
-    (いつ, れる) say less about the topic than in-word bigrams (手当, ごみ alone). Reading tokens
-    (hiragana by nature) and words typed in katakana (folded to hiragana) are exempt."""
-    if tok[0] in (UNI, READ):
-        return 1.0
-    weight = 1.0
-    if content and _hiragana_only(tok) and not typed_in_katakana:
-        weight *= HIRAGANA_ONLY_WEIGHT
-    if len(tok) == 2 and _script(tok[0]) != _script(tok[1]):
-        weight *= CROSSING_WEIGHT
-    return weight
-
-
-def _script(ch: str) -> int:
-    if "\u3041" <= ch <= "\u309f":
-        return 1
-    if "\u30a0" <= ch <= "\u30ff":
-        return 2
-    if ch.isascii():
-        return 3
-    return 0
-
-
-def _hiragana_only(token: str) -> bool:
-    return all("\u3041" <= ch <= "\u309f" for ch in token)
+def _normalised_table(table: Mapping[str, Sequence[str]]) -> list[tuple[str, list[str]]]:
+    return [(normalize(k), [normalize(v) for v in vs]) for k, vs in table.items() if normalize(k)]
 
 
 def _by_score_then_id(item: tuple[int, float]) -> tuple[float, int]:
@@ -527,62 +461,6 @@ def _check_query(query: str) -> str:
     if len(query) > MAX_QUERY_CHARS:
         raise ValueError(f"query is too long ({len(query)} characters; at most {MAX_QUERY_CHARS})")
     return query
-
-
-def _match_spans(norm: str, tokens: set[str]) -> list[tuple[int, int]]:
-    """Merged [start, end) spans of normalised text covered by any query token."""
-    covered = bytearray(len(norm))
-    for tok in tokens:
-        size = len(tok)
-        start = norm.find(tok)
-        while start >= 0:
-            covered[start : start + size] = b"\x01" * size
-            start = norm.find(tok, start + 1)
-    return [m.span() for m in _COVERED.finditer(covered)]
-
-
-def _map_spans(spans: list[tuple[int, int]], origin: list[int] | None, length: int) -> list[tuple[int, int]]:
-    if origin is None:
-        return spans
-    mapped = []
-    for start, end in spans:
-        o_end = origin[end] if end < len(origin) else length
-        mapped.append((origin[start], o_end))
-    return mapped
-
-
-def _snippet(text: str, spans: list[tuple[int, int]]) -> tuple[str, list[tuple[int, int]]]:
-    """An excerpt of about SNIPPET_CHARS around the densest cluster of highlights."""
-    if not spans:
-        start = 0
-    else:
-        best, start = -1, 0
-        for anchor, _end in spans:
-            lo = max(0, anchor - SNIPPET_LEAD)
-            inside = sum(e - s for s, e in spans if s >= lo and e <= lo + SNIPPET_CHARS)
-            if inside > best:
-                best, start = inside, lo
-    end = min(len(text), start + SNIPPET_CHARS)
-    prefix = "…" if start > 0 else ""
-    suffix = "…" if end < len(text) else ""
-    body = text[start:end].replace("\r", " ").replace("\n", " ")
-    shift = len(prefix) - start
-    local = [(max(s, start) + shift, min(e, end) + shift) for s, e in spans if e > start and s < end]
-    return prefix + body + suffix, local
-
-
-def render_highlights(
-    text: str, spans: Sequence[tuple[int, int]], open_mark: str = "【", close_mark: str = "】"
-) -> str:
-    """Text with each highlighted span wrapped in markers (for terminals and plain-text views)."""
-    out: list[str] = []
-    pos = 0
-    for start, end in sorted(spans):
-        out.append(text[pos:start])
-        out.append(open_mark + text[start:end] + close_mark)
-        pos = end
-    out.append(text[pos:])
-    return "".join(out)
 
 
 # ---------------------------------------------------------------------------------------------

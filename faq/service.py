@@ -14,6 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from cti.core.clock import Clock
@@ -21,6 +22,7 @@ from cti.core.logs import log_event
 from cti.core.principal import Principal
 from faq import authoring, store
 from faq.documents import DocSection, SourceInfo
+from faq.folder import read_folder
 from faq.index import WEAK_COVERAGE, Analysed, FaqEntry, FaqIndex, SearchHit, suggest
 from faq.parsing import ParsedFaq
 from faq.store import ImportCounts, ImportInfo, Progress
@@ -98,10 +100,20 @@ class FaqService:
             table = synonym_table(rules)
             cache = self._cache
 
+            old_index, old_docs = self._index, self._docs_index
+            doc_entries = [s.as_entry() for s in sections]
+
             def build() -> tuple[FaqIndex, FaqIndex]:
-                index = FaqIndex(entries, table, cache=cache)
-                docs = FaqIndex([s.as_entry() for s in sections], table, cache=cache)
-                live = set(entries) | {s.as_entry() for s in sections}
+                # An index whose entries did not change is kept (synonyms act at query time).
+                if old_index.entries() == entries:
+                    index = old_index.with_synonyms(table)
+                else:
+                    index = FaqIndex(entries, table, cache=cache)
+                if old_docs.entries() == doc_entries:
+                    docs = old_docs.with_synonyms(table)
+                else:
+                    docs = FaqIndex(doc_entries, table, cache=cache)
+                live = set(entries) | set(doc_entries)
                 for stale in [k for k in cache if k not in live]:
                     del cache[stale]
                 return index, docs
@@ -166,12 +178,22 @@ class FaqService:
         await self.load()
         return counts
 
-    async def import_documents(self, source: SourceInfo, sections: Sequence[DocSection]) -> ImportCounts:
+    async def import_documents(
+        self, source: SourceInfo, sections: Sequence[DocSection], *, reload: bool = True
+    ) -> ImportCounts:
         now = self._clock()
         counts = await self._db.write(lambda conn: store.import_documents(conn, source, sections, now))
         log_event(logger, "faq_documents_imported", source=source.key, **counts.as_dict())
-        await self.load()
+        if reload:
+            await self.load()
         return counts
+
+    async def import_folder(self, folder: Path) -> list[tuple[SourceInfo, ImportCounts]]:
+        """Import every source of a folder (faq/folder.py), then reload once; raises DocumentError."""
+        sources = await asyncio.to_thread(read_folder, folder)
+        done = [(info, await self.import_documents(info, sections, reload=False)) for info, sections in sources]
+        await self.load()
+        return done
 
     # --- authoring ----------------------------------------------------------------------------
 

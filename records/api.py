@@ -6,7 +6,6 @@ Every 4xx answers {"error": {"code", "message" (Japanese, names the field), "fie
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -15,9 +14,9 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 from pydantic.json_schema import models_json_schema
 
-from cti import keys
-from cti.core.http import current_principal
+from cti.core.http import ApiError, current_principal, json_response
 from cti.core.logs import log_event
+from records import keys as records_keys
 from records import models as m
 from records.rules import FIELD_LABELS, Access, RecordsError, authorize, parse_record_id
 from records.service import RecordsService
@@ -30,21 +29,11 @@ BASE = "/api/records"
 
 
 def _service(request: web.Request) -> RecordsService:
-    service: RecordsService = request.app[keys.RECORDS]
+    service: RecordsService = request.app[records_keys.SERVICE]
     return service
 
 
-def _json(data: Any, status: int = 200) -> web.Response:
-    return web.Response(
-        text=json.dumps(data, ensure_ascii=False, default=_default), status=status,
-        content_type="application/json", charset="utf-8",
-    )
-
-
-def _default(value: Any) -> Any:
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    raise TypeError(type(value).__name__)
+_json = json_response  # cti.core.http's: UTF-8 Japanese, ISO 8601 datetimes, not cached
 
 
 def error_response(err: RecordsError) -> web.Response:
@@ -96,6 +85,22 @@ def _int_id(request: web.Request) -> int:
     return value
 
 
+def guarded(handler: Handler) -> Handler:
+    """For handlers that call records (supervision's, the department API): ApiError and RecordsError
+    both become the error envelope (also where the app's error middleware is not mounted)."""
+
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except ApiError as err:
+            return err.response()
+        except RecordsError as err:
+            return error_response(err)
+
+    wrapped.__name__ = handler.__name__
+    return wrapped
+
+
 def _guard(handler: Handler) -> Handler:
     async def wrapped(request: web.Request) -> web.StreamResponse:
         try:
@@ -114,7 +119,7 @@ def _guard(handler: Handler) -> Handler:
 def _gate(request: web.Request, access: Access) -> None:
     """Who may ask at all, decided before the body is read (so a refused role gets 401/403, not a
     validation error): the role part of rules.authorize, which the service applies again in full."""
-    settings = request.app[keys.SETTINGS].records
+    settings = request.app[records_keys.SETTINGS]
     authorize(current_principal(request), access, public_information_department=settings.public_information_department)
 
 

@@ -68,8 +68,9 @@ class CallFeed:
                                                     ivr_category=category))
             elif kind == "call_ended":
                 self._arrived.pop(event.call_id, None)
-                self.service.calls.ended(event.call_id, self.service.now())
-                work.append(self.service.call_ended(event.call_id))
+                if self.service.calls.is_live(event.call_id):  # answered: it has a contact to end
+                    self.service.calls.ended(event.call_id, self.service.now())
+                    work.append(self.service.call_ended(event.call_id))
         return self._run(work) if work else None
 
     def _call_data(self, call_id: str) -> tuple[str | None, str | None]:

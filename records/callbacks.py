@@ -14,7 +14,7 @@ from typing import Any
 
 from cti.core.principal import Principal
 from records import rules
-from records.contacts import latest_consent, owned_contact
+from records.contacts import consent_out, contact_out, latest_consent, owned_contact, unknown_call
 from records.denials import Denied, hidden
 from records.rules import Access, Action, RecordsError, Status, iso
 from records.trail import SYSTEM, AuditTrail
@@ -140,3 +140,20 @@ def hand_over_due(conn: sqlite3.Connection, trail: AuditTrail, at: datetime, pub
 def calls_callbacks(conn: sqlite3.Connection, call_id: str, now: datetime) -> list[dict[str, Any]]:
     rows = conn.execute("SELECT * FROM callbacks WHERE call_id = ? ORDER BY id", (call_id,)).fetchall()
     return [with_attempts(conn, r, now) for r in rows]
+
+
+def read_call(conn: sqlite3.Connection, trail: AuditTrail, who: Principal, call_id: str, public_info: str,
+              call_open: bool, now: datetime) -> dict[str, Any]:
+    """One call's records (contact, consents, callback requests) for its operator while it is open."""
+    row = conn.execute("SELECT * FROM contacts WHERE call_id = ?", (call_id,)).fetchone()
+    if row is None:
+        raise unknown_call(call_id)
+    try:
+        rules.authorize(who, Access.READ_CALL, public_information_department=public_info,
+                        call_operator=row["operator"], call_open=call_open)
+    except RecordsError as err:
+        raise Denied(hidden(err, unknown_call(call_id)), "read", "call", call_id) from None
+    consents = conn.execute("SELECT * FROM consents WHERE call_id = ? ORDER BY id", (call_id,)).fetchall()
+    callbacks = calls_callbacks(conn, call_id, now)
+    trail.append(conn, who, "read", "call", call_id, detail={"callbacks": [c["id"] for c in callbacks]})
+    return {"contact": contact_out(row), "consents": [consent_out(c) for c in consents], "callbacks": callbacks}

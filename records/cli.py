@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from cti.cli_core import add_config_option, settings_or_exit
+from cti.core.cli import add_config_option
 from cti.core.principal import Principal, Role
 
 T = TypeVar("T")
@@ -59,16 +59,15 @@ def _cli_principal() -> Principal:
 
 
 def _with_service(args: argparse.Namespace, work: Callable[[Any, Path], Awaitable[T]]) -> T:
-    settings = settings_or_exit(args)
+    settings = args.load_settings()
 
     async def run() -> T:
         from cti.calendar.rules import Calendars
-        from cti.cli_core import open_store
         from cti.core.clock import system_clock
         from records.schema import migrations
         from records.service import RecordsService
 
-        db = await open_store(settings.store.target, migrations())
+        db = await args.open_store(settings.store.target, migrations())  # SQLite or PostgreSQL (cti.cli)
         try:
             service = RecordsService(db, settings.records, Calendars.from_settings(settings.calendar),
                                      system_clock, office_closes=settings.calendar.office.closes)
@@ -81,7 +80,7 @@ def _with_service(args: argparse.Namespace, work: Callable[[Any, Path], Awaitabl
 
 def _on_postgres(args: argparse.Namespace, command: str, instead: str) -> bool:
     """This command works on SQLite's file; with store.url it says what to do instead."""
-    if settings_or_exit(args).store.url is None:
+    if args.load_settings().store.url is None:
         return False
     print(f"cti {command}: the store is on PostgreSQL (store.url); {instead}", file=sys.stderr)
     return True
@@ -133,7 +132,7 @@ def _backup(args: argparse.Namespace) -> int:
 
     if _on_postgres(args, "backup", "use pg_dump (docs/deployment-two-nodes.md)"):
         return 2
-    settings = settings_or_exit(args)
+    settings = args.load_settings()
     src = Path(settings.store.path)
     if not src.exists():
         print(f"cti backup: database {src} does not exist", file=sys.stderr)
@@ -178,7 +177,7 @@ def _audit_verify(args: argparse.Namespace) -> int:
 
     count, problems, last = _with_service(args, check)
     if not problems:
-        keyed = "HMAC-keyed" if settings_or_exit(args).records.audit_key else "NOT keyed (set records.audit_key)"
+        keyed = "HMAC-keyed" if args.load_settings().records.audit_key else "NOT keyed (set records.audit_key)"
         print(f"audit trail OK: {count} rows, hash chain intact ({keyed})"
               + (f"; matches {len(anchors)} anchor(s)" if anchors else "")
               + (f"; head {last}" if last else ""))

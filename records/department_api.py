@@ -22,22 +22,25 @@ from typing import Any
 
 from aiohttp import web
 
-from cti import keys
+from access.route_access import DEPARTMENT_STAFF, require
+from cti.core.http import ApiError, json_response
 from cti.core.logs import log_event
 from cti.core.principal import Role
 from cti.core.run_once import node_name
+from cti.gateway import DATABASE
 from records import dial_claims
-from records.api import read_json_object
+from records import keys as records_keys
+from records.api import guarded, read_json_object
 from records.rules import SQLITE_MAX_ROWID, RecordsError, parse_record_id
-from screenpop.settings import DepartmentScreenSettings
-from supervision.http import DEPARTMENT_STAFF, ApiError, guarded, json_response, require
+from records.settings import DepartmentScreenSettings
+from telephony import keys as telephony_keys
 
 logger = logging.getLogger("screenpop.department")
 
 EXTENSION = re.compile(r"^[0-9]{2,8}$")
 CLOSED = ("closed", "closed_unreached")
 
-# Optional, set before startup: the department-screen settings when Settings has no such section yet.
+# The `[department_screen]` section (set by the composition root; tests may set their own before startup).
 SCREEN_SETTINGS: web.AppKey[DepartmentScreenSettings] = web.AppKey("department_screen", DepartmentScreenSettings)
 
 # callback id -> user id of the staff member who placed the call (progress goes to them)
@@ -54,13 +57,13 @@ def inbox_order(item: dict[str, Any]) -> tuple[int, int, str, int]:
 @guarded
 async def inbox(request: web.Request) -> web.StreamResponse:
     who = require(request, DEPARTMENT_STAFF)
-    service = request.app[keys.RECORDS]
+    service = request.app[records_keys.SERVICE]
     include_closed = request.query.get("closed") == "true"
     items = await service.list_callbacks(who, limit=500)
     if not include_closed:
         items = [i for i in items if i["status"] not in CLOSED]
     items.sort(key=inbox_order)
-    names = {d.code: d.name for d in request.app[keys.SETTINGS].records.departments}
+    names = {d.code: d.name for d in request.app[records_keys.SETTINGS].departments}
     for item in items:
         item["department_name"] = names.get(item["department"], item["department"])
     summary = {
@@ -72,18 +75,18 @@ async def inbox(request: web.Request) -> web.StreamResponse:
     return json_response({"items": items, "summary": summary, "department": who.department,
                           "department_name": names.get(who.department or "", who.department),
                           "sees_all": who.role == Role.ADMIN or who.department
-                          == request.app[keys.SETTINGS].records.public_information_department})
+                          == request.app[records_keys.SETTINGS].public_information_department})
 
 
 def staff_phone(app: web.Application, extension: str) -> str:
     """The dial string of the staff member's own phone (settings.department_screen.staff_phone)."""
-    settings = app.get(SCREEN_SETTINGS) or getattr(app[keys.SETTINGS], "department_screen", None)
-    template = settings.staff_phone if isinstance(settings, DepartmentScreenSettings) else "PJSIP/{extension}"
+    settings = app.get(SCREEN_SETTINGS)
+    template = settings.staff_phone if settings is not None else "PJSIP/{extension}"
     return template.replace("{extension}", extension)
 
 
 def _default_extension(request: web.Request, department: str | None) -> str | None:
-    for d in request.app[keys.SETTINGS].records.departments:
+    for d in request.app[records_keys.SETTINGS].departments:
         if d.code == department:
             return d.transfer_extension
     return None
@@ -106,7 +109,7 @@ async def place_call(request: web.Request) -> web.StreamResponse:
     extension = body.get("extension") or _default_extension(request, who.department)
     if not isinstance(extension, str) or not EXTENSION.match(extension):
         raise ApiError(422, "invalid_extension", "ご自身の内線番号を数字2〜8桁で入力してください", "extension")
-    service = request.app[keys.RECORDS]
+    service = request.app[records_keys.SERVICE]
     # The audited, scoped read: another department's record answers 404 here (audited as denied).
     record = await service.get_callback(who, callback_id)
     version = _version(body, record)
@@ -115,14 +118,14 @@ async def place_call(request: web.Request) -> web.StreamResponse:
     if version != record["version"]:
         raise ApiError(409, "version_conflict", "他の職員が先に更新しました。最新の内容を読み込み直してください",
                        "version")
-    telephony = request.app.get(keys.AMI)
+    telephony = request.app.get(telephony_keys.AMI)
     if telephony is None:
         raise ApiError(503, "telephony_unavailable", "電話設備に接続されていないため発信できません")
     from telephony.ami.actions import AmiError
     from telephony.control import CallbackAlreadyActive
 
     # Dial once across cti nodes: a click retried on another node finds the claim (records/dial_claims.py).
-    db, node = request.app[keys.DATABASE], node_name()
+    db, node = request.app[DATABASE], node_name()
     if not await db.write(lambda conn: dial_claims.claim(conn, callback_id, who.user_id, node, service.now())):
         raise ApiError(409, "call_in_progress", "この依頼は別の画面から発信中です")
     owners = request.app[CALL_OWNERS]
@@ -177,11 +180,11 @@ async def call_status(request: web.Request) -> web.StreamResponse:
     if callback_id is None:
         raise ApiError(404, "not_found", "折り返し依頼の番号が正しくありません", "id")
     # Only for records of one's own department (区政情報課 and admins: all); others are 404, audited.
-    await request.app[keys.RECORDS].check_scope(who, callback_id)
+    await request.app[records_keys.SERVICE].check_scope(who, callback_id)
     owner = request.app[CALL_OWNERS].get(str(callback_id))
     if owner is not None and owner != who.user_id and who.role != Role.ADMIN:
         raise ApiError(403, "forbidden", "他の職員の発信状況は参照できません")
-    telephony = request.app.get(keys.AMI)
+    telephony = request.app.get(telephony_keys.AMI)
     attempt = telephony.control.callback_status(str(callback_id)) if telephony is not None else None
     if attempt is None:
         raise ApiError(404, "no_call", "この依頼の発信はありません", "id")

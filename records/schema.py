@@ -128,7 +128,7 @@ COMPONENT = "records"
 
 
 def migrations() -> dict[str, list[str]]:
-    """The mapping to merge into cti.db.open_database's migrations."""
+    """The mapping to merge into the database gateway's migrations (cti.app.migrations)."""
     from records import dial_claims
 
     return {COMPONENT: MIGRATIONS, **dial_claims.migrations()}

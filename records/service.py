@@ -24,8 +24,7 @@ from records import callbacks as cb_units
 from records import contacts as contact_units
 from records import pop_view, rules
 from records.calls import OpenCalls
-from records.denials import Denied, Refused, hidden, run_scoped
-from records.legacy import LegacyTransactions
+from records.denials import Denied, Refused, run_scoped
 from records.models import AttemptIn, CallbackIn, CloseIn, ConsentIn, ContactUpdate
 from records.rules import Access, Action, RecordsError, Status, iso
 from records.settings import RecordsSettings
@@ -61,10 +60,6 @@ class RecordsService:
         self.calls = OpenCalls(timedelta(minutes=settings.after_call_minutes))
         self.departments: dict[str, str] = {d.code: d.name for d in settings.departments}
         self.public_info = settings.public_information_department
-        # transitional, for supervision/ and cti/calendar/ (see records.legacy)
-        self.legacy = LegacyTransactions(self.trail)
-        self.transaction = self.legacy.transaction
-        self.audit = self.legacy.audit
 
     def now(self) -> datetime:
         return require_aware(self.clock(), "clock()")
@@ -161,27 +156,13 @@ class RecordsService:
     async def get_call(self, principal: Principal | None, call_id: str) -> dict[str, Any]:
         """One call's records for its operator while the call is theirs and open; admins always."""
         # the role part first (department staff: 403 whatever the id); a refusal is audited
-        who = await self._authorize(principal, Access.READ_CALL, "read", "call", call_operator=principal and
-                                    principal.user_id)
+        own = principal.user_id if principal is not None else None  # (the record's operator is checked after)
+        who = await self._authorize(principal, Access.READ_CALL, "read", "call", call_operator=own)
         now = self.now()
         call_open = self.calls.may_read(call_id, who.user_id, now)
 
-        def read(conn: Any) -> dict[str, Any]:
-            row = conn.execute("SELECT * FROM contacts WHERE call_id = ?", (call_id,)).fetchone()
-            if row is None:
-                raise contact_units.unknown_call(call_id)
-            try:
-                rules.authorize(who, Access.READ_CALL, public_information_department=self.public_info,
-                                call_operator=row["operator"], call_open=call_open)
-            except RecordsError as err:
-                raise Denied(hidden(err, contact_units.unknown_call(call_id)), "read", "call", call_id) from None
-            consents = conn.execute("SELECT * FROM consents WHERE call_id = ? ORDER BY id", (call_id,)).fetchall()
-            callbacks = cb_units.calls_callbacks(conn, call_id, now)
-            self.trail.append(conn, who, "read", "call", call_id, detail={"callbacks": [c["id"] for c in callbacks]})
-            return {"contact": contact_units.contact_out(row),
-                    "consents": [contact_units.consent_out(c) for c in consents], "callbacks": callbacks}
-
-        return await self._scoped(who, read)
+        return await self._scoped(who, partial(cb_units.read_call, trail=self.trail, who=who, call_id=call_id,
+                                               public_info=self.public_info, call_open=call_open, now=now))
 
     # ---- callback requests -------------------------------------------------------------------
 
@@ -215,8 +196,16 @@ class RecordsService:
     async def check_scope(self, principal: Principal | None, callback_id: int) -> None:
         """404 (audited as denied) unless `principal` may see this record; reads no personal data."""
         who = await self._authorize(principal, Access.LIST, "read", "callback")
-        await self._scoped(who, partial(cb_units.scoped_row, who=who, callback_id=callback_id,
-                                        public_info=self.public_info, access=Access.LIST, action="call_status"))
+        try:  # a read (the department page polls this); only a refusal writes its audit row
+            await self.db.read(partial(cb_units.scoped_row, who=who, callback_id=callback_id,
+                                       public_info=self.public_info, access=Access.LIST, action="call_status"))
+        except Denied as denied:
+            await self.audit_alone(who, denied.action, denied.record_type, callback_id, "denied",
+                                   {"code": denied.err.code})
+            log_event(logger, "records_access_denied", level=logging.WARNING, user=who.user_id,
+                      action=denied.action, record_type=denied.record_type, record_id=str(callback_id),
+                      code=denied.err.code)
+            raise denied.err from None
 
     async def list_callbacks(
         self, principal: Principal | None, *, status: str | None = None, overdue: bool | None = None,

@@ -78,3 +78,14 @@ class RecordsSettings(BaseModel):
 
     def audit_key_bytes(self) -> bytes | None:
         return None if self.audit_key is None else self.audit_key.get_secret_value().strip().encode("utf-8")
+
+
+class DepartmentScreenSettings(BaseModel):
+    """The department screen (records/department_api.py): how a staff member's own phone is dialled."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    staff_phone: str = Field(
+        "PJSIP/{extension}", pattern=r"^[A-Za-z0-9_]+/[^\s]*\{extension\}[^\s]*$",
+        description="dial string of the staff phone rung first on click-to-call; {extension} is the user's extension",
+    )

@@ -1,98 +1,60 @@
-"""The operator screen in the aiohttp app: static page, small operator APIs, and the pop dispatcher.
+"""The pop dispatcher: tracker domain events -> ringing notices, pops and call updates on the hub.
 
-create_app should (after database_ctx, auth_ctx, faq_ctx, records_ctx, the hub context and ami_ctx,
-i.e. with app[SEATS], app[keys.HUB], app[keys.FAQ], app[keys.RECORDS], app[keys.AMI] set)::
+create_app (after the records, FAQ, AMI, hub and desks contexts)::
 
     app.cleanup_ctx.append(pop_ctx)      # screenpop.dispatcher.pop_ctx
-    setup_web_routes(app)                # screenpop.dispatcher.setup_web_routes
 
-Routes:
-  GET  /, /operator/                  the operator page (screenpop/web/index.html)
-  GET  /static/...                    its CSS and ES modules
-  GET  /api/operator/config           departments, consent script, FAQ credit, known seats
-  GET  /api/operator/office           is the ward office open now (and why not)
-  GET  /api/operator/calls            today's calls popped to me (ids, times, categories only)
-  GET  /api/operator/current          my latest pop again (after a reload), with call_state
-  POST /api/operator/calls/{call_id}/transfer   {"department"}: blind transfer (office open only)
-
-``PopDispatcher`` listens to the tracker's domain events (``app[keys.AMI].domain_listeners``),
+``PopDispatcher`` listens to the tracker's domain events (``app[telephony_keys.AMI].domain_listeners``),
 feeds the pure router (screenpop/router.py) and carries out its actions through the hub; a pop is
-composed (screenpop/pop.py) from the caller's history and open callbacks (records), FAQ suggestions
-and the office status at the moment of the answer.
+composed (screenpop/pop.py, the wire model screenpop.messages.Pop) from the caller's history and
+open callbacks (records), FAQ suggestions and the office status at the moment of the answer.
 
 FAQ search as you type goes over the websocket too (``faq_search`` -> ``faq_results``; ``pop_ctx``
 sets the hub's ``on_faq_search`` hook), so the words typed never appear in a URL; the page falls
-back to GET /api/faq/search only while the socket is down.
-
-Ready / pause goes over the websocket (``presence_set``, handled by screenpop/websocket.py);
-``pop_ctx`` sets the hub's ``on_presence`` hook (when unset) to pause / unpause the operator's
-queue member in Asterisk, so a failed AMI action leaves the presence unchanged.
+back to GET /api/faq/search only while the socket is down. The operator page and its HTTP APIs
+are screenpop/operator_api.py; seats and presence are screenpop/desk_service.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import AsyncIterator, Iterable
-from datetime import datetime, time
-from pathlib import Path
+from dataclasses import replace
+from datetime import datetime, time, timedelta
 from typing import Any
 
 from aiohttp import web
+from prometheus_client import Gauge
 
-from access.rules import OPERATOR_ROOM_ROLES, Access
-from access.web import ACCESS_ATTR, AUTH, SEATS, public, requires
-from cti import keys
+from cti.calendar import keys as calendar_keys
+from cti.core import keys as core_keys
 from cti.core.clock import TOKYO
-from cti.core.http import current_principal
 from cti.core.logs import log_event
 from cti.core.principal import Principal
+from cti.gateway import DATABASE
+from faq import keys as faq_keys
+from records import keys as records_keys
+from screenpop import keys as screenpop_keys
 from screenpop import messages
-from screenpop.pop import Contact, FaqSuggestion, category_of, compose_pop
-from screenpop.router import ComposePop, Notify, PopRouter
+from screenpop.desk_service import finish_call, missed_ring
+from screenpop.keys import DISPATCHER, SEATS
+from screenpop.operator_api import FAQ_CREDIT
+from screenpop.pop import Contact, FaqSuggestion, OpenCallback, category_of, compose_pop
+from screenpop.references import CallReferences, tokyo_day
+from screenpop.router import Action, CallFinished, ComposePop, Notify, PopRouter, RingNotAnswered
 from screenpop.seats import SeatMap
+from telephony import keys as telephony_keys
 
-logger = logging.getLogger("cti.screenpop.web")
+logger = logging.getLogger("cti.screenpop.pop")
 
-WEB_DIR = Path(__file__).parent / "web"
+# The router keeps each live call (with its caller number) until it ends: its size shows leaks.
+ROUTER_CALLS = Gauge("cti_pop_router_calls", "Calls the pop router keeps in memory (bounded)")
+
 MAX_TODAY_PER_USER = 500
 FAQ_RESULTS = 10
-FAQ_CREDIT = "出典：子育てオープンデータ協議会「汎用FAQ」（CC BY 4.0）"
 
-DISPATCHER: web.AppKey[PopDispatcher] = web.AppKey("pop_dispatcher")
-
-_PAGE_HEADERS = {
-    "Cache-Control": "no-store",
-    "X-Frame-Options": "DENY",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "Content-Security-Policy": (
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
-    ),
-}
-
-_operator_only = requires(roles=OPERATOR_ROOM_ROLES, operator_room_only=True)
-_any_login = requires()
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, default=_default)
-
-
-def _default(value: Any) -> Any:
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    raise TypeError(type(value).__name__)
-
-
-def _json(data: Any, status: int = 200) -> web.Response:
-    return web.json_response(data, status=status, dumps=_dumps, headers={"Cache-Control": "no-store"})
-
-
-def _error(status: int, code: str, message: str, field: str | None = None) -> web.Response:
-    return _json({"error": {"code": code, "message": message, "field": field}}, status)
+__all__ = ["DISPATCHER", "PopDispatcher", "pop_ctx"]
 
 
 # ---- the pop dispatcher ---------------------------------------------------------------------------
@@ -101,10 +63,12 @@ def _error(status: int, code: str, message: str, field: str | None = None) -> we
 class PopDispatcher:
     """Router actions -> hub messages; owns nothing long-lived (no tasks), serialises its work."""
 
-    def __init__(self, app: web.Application, seats: SeatMap) -> None:
+    def __init__(self, app: web.Application, seats: SeatMap, references: CallReferences | None = None) -> None:
         self.app = app
         self.router = PopRouter(seats)
+        self.references = references
         self._user_locks: dict[str, asyncio.Lock] = {}  # one per operator: their messages stay in order
+        self._desk_locks: dict[str, asyncio.Lock] = {}  # one per operator: their desk changes stay in order
         self._today: dict[str, dict[str, dict[str, Any]]] = {}  # user -> call_id -> row (no personal data)
         self._current: dict[str, tuple[ComposePop, str]] = {}  # user -> (their latest pop, call state)
 
@@ -113,32 +77,61 @@ class PopDispatcher:
 
         The router is pure and synchronous, so it sees events in arrival order without a lock.
         Delivery is ordered per operator (a pop is never overtaken by that call's hangup) but one
-        operator's pop lookups (SQLite) never hold up another operator's messages.
+        operator's pop lookups (SQLite) never hold up another operator's messages. Desk changes
+        (後処理, 不在着信: an AMI action and a write) run after, under their own per-operator lock,
+        so they never hold up a message either.
         """
         batch: Iterable[Any] = events if isinstance(events, list | tuple) else [events]
-        per_user: dict[str, list[tuple[Any, Notify | ComposePop]]] = {}
+        per_user: dict[str, list[tuple[Any, Action]]] = {}
+        desk_changes: dict[str, list[tuple[Any, Action]]] = {}
         for event in batch:
             for action in self.router.feed(event):
-                per_user.setdefault(action.user_id, []).append((event, action))
+                bucket = desk_changes if isinstance(action, RingNotAnswered | CallFinished) else per_user
+                bucket.setdefault(action.user_id, []).append((event, action))
+        ROUTER_CALLS.set(self.router.active_calls)
         if per_user:
             await asyncio.gather(*(self._deliver(user, items) for user, items in per_user.items()))
+        if desk_changes:
+            await asyncio.gather(*(self._change_desk(user, items) for user, items in desk_changes.items()))
 
-    async def _deliver(self, user_id: str, items: list[tuple[Any, Notify | ComposePop]]) -> None:
+    async def _deliver(self, user_id: str, items: list[tuple[Any, Action]]) -> None:
         lock = self._user_locks.setdefault(user_id, asyncio.Lock())
         async with lock:
             for event, action in items:
                 try:
                     if isinstance(action, Notify):
                         self._note(action)
-                        self._send(action.user_id, action.message)
-                    else:
+                        message = action.message
+                        if isinstance(message, messages.Ringing):
+                            reference = await self._reference(message.call_id, event.at)
+                            message = message.model_copy(update={"reference": reference})
+                        self._send(action.user_id, message)
+                    elif isinstance(action, ComposePop):
                         await self.send_pop(action)
                 except Exception as exc:  # one failed pop must not stop the others
                     log_event(logger, "pop_action_failed", logging.ERROR, call_id=event.call_id,
                               error=type(exc).__name__)
 
+    async def _change_desk(self, user_id: str, items: list[tuple[Any, Action]]) -> None:
+        lock = self._desk_locks.setdefault(user_id, asyncio.Lock())
+        async with lock:
+            for event, action in items:
+                try:
+                    if isinstance(action, RingNotAnswered):
+                        await missed_ring(self.app, action.user_id, action.call_id)
+                    elif isinstance(action, CallFinished):
+                        await finish_call(self.app, action.user_id, action.call_id)
+                except Exception as exc:  # e.g. the AMI link is down: the desk stays as it was
+                    log_event(logger, "desk_change_failed", logging.WARNING, call_id=event.call_id,
+                              error=type(exc).__name__)
+
+    async def _reference(self, call_id: str, at: datetime) -> str:
+        if self.references is None:
+            return ""
+        return await self.references.assign(call_id, at)
+
     def _send(self, user_id: str, message: Any) -> None:
-        hub = self.app.get(keys.HUB)
+        hub = self.app.get(screenpop_keys.HUB)
         if hub is None:
             log_event(logger, "pop_no_hub", logging.WARNING, user_id=user_id, type=message.type)
             return
@@ -155,18 +148,18 @@ class PopDispatcher:
             if current is not None and current[0].call.call_id == msg.call_id and current[1] != "ended":
                 self._current[action.user_id] = (current[0], state)
 
-    async def build_pop(self, action: ComposePop) -> dict[str, Any]:
-        """The pop payload for `action` (lookups + pure composition)."""
+    async def build_pop(self, action: ComposePop) -> messages.Pop:
+        """The pop for `action`: lookups, then the pure composition (screenpop/pop.py)."""
         app = self.app
-        now = app[keys.CLOCK]()
-        office = app[keys.CALENDARS].office(now)
+        now = app[core_keys.CLOCK]()
+        office = app[calendar_keys.CALENDARS].office(now)
         number = action.call.caller_number
-        records = app.get(keys.RECORDS)
+        records = app.get(records_keys.SERVICE)
         history_rows: list[dict[str, Any]] = []
-        callbacks: list[dict[str, Any]] = []
+        callback_rows: list[dict[str, Any]] = []
         if records is not None and number:
             history_rows = await records.caller_history(number, now)
-            callbacks = await records.open_callbacks_for(number)
+            callback_rows = await records.open_callbacks_for(number)
         history = [
             Contact(
                 contacted_at=datetime.combine(row["date"], time(0), TOKYO),
@@ -175,40 +168,35 @@ class PopDispatcher:
             )
             for row in history_rows
         ]
-        faq = app.get(keys.FAQ)
+        callbacks = [
+            OpenCallback(id=int(cb["id"]), department=cb["department"], status=cb["status"],
+                         status_text=cb.get("status_text") or cb["status"], handover_date=cb["handover_date"])
+            for cb in callback_rows
+        ]
+        faq = app.get(faq_keys.FAQ)
         suggestions: list[FaqSuggestion] = []
         credit = FAQ_CREDIT
         if faq is not None:
-            limit = app[keys.SETTINGS].faq.suggestions
+            limit = app[faq_keys.SETTINGS].suggestions
             category, _ = category_of(action.call.category)
             suggestions = [FaqSuggestion(id=e.id, question=e.question) for e in faq.suggest(category, [], limit)]
             credit = faq.credit or FAQ_CREDIT
-        pop = compose_pop(action.call, office, history, [], suggestions, now=now, faq_credit=credit)
-        payload = pop.as_dict()
-        names = {d.code: d.name for d in app[keys.SETTINGS].records.departments}
-        payload["open_callbacks"] = [
-            {
-                "id": cb["id"],
-                "department": names.get(cb["department"], cb["department"]),
-                "status": cb["status"],
-                "status_text": cb.get("status_text"),
-                "handover_date": cb["handover_date"].isoformat(),
-            }
-            for cb in callbacks
-        ]
-        return payload
+        names = {d.code: d.name for d in app[records_keys.SETTINGS].departments}
+        return compose_pop(action.call, office, history, callbacks, suggestions, now=now, faq_credit=credit,
+                           department_names=names)
 
     async def send_pop(self, action: ComposePop) -> None:
-        payload = await self.build_pop(action)
-        fields = messages.Pop.model_fields
-        message = messages.Pop(**{k: v for k, v in payload.items() if k in fields and k != "type"})
+        reference = await self._reference(action.call.call_id, action.answered_at)
+        action = replace(action, call=replace(action.call, reference=reference))
+        message = await self.build_pop(action)
         day = action.answered_at.astimezone(TOKYO).date().isoformat()
         rows = self._today.setdefault(action.user_id, {})
         rows[action.call.call_id] = {
             "call_id": action.call.call_id,
+            "reference": message.reference,
             "at": action.answered_at.isoformat(),
             "day": day,
-            "category_label": payload["category_label"],
+            "category_label": message.category_label,
             "state": "通話中",
         }
         while len(rows) > MAX_TODAY_PER_USER:
@@ -224,7 +212,7 @@ class PopDispatcher:
         if current is None:
             return None
         action, state = current
-        payload = await self.build_pop(action)
+        payload = (await self.build_pop(action)).model_dump(exclude={"seq"})
         payload["call_state"] = state
         return payload
 
@@ -242,29 +230,22 @@ async def pop_ctx(app: web.Application) -> AsyncIterator[None]:
     if seats is None:  # auth_ctx normally made it
         seats = SeatMap()
         app[SEATS] = seats
-    dispatcher = PopDispatcher(app, seats)
+    database = app.get(DATABASE)
+    references = CallReferences(database) if database is not None else None
+    if references is not None:
+        now = app[core_keys.CLOCK]()
+        await references.prime(now)
+        # at start: the look-up rows go with the call records' retention (no personal data in them)
+        keep_from = now - timedelta(days=app[records_keys.SETTINGS].retention_days)
+        await references.forget_before(tokyo_day(keep_from))
+    dispatcher = PopDispatcher(app, seats, references)
     app[DISPATCHER] = dispatcher
-    telephony = app.get(keys.AMI)
+    telephony = app.get(telephony_keys.AMI)
     listeners = getattr(telephony, "domain_listeners", None)
     if listeners is not None:
         listeners.append(dispatcher.on_events)
-    hub = app.get(keys.HUB)
-    control = getattr(telephony, "control", None)
-    hooked = False
-    if hub is not None and control is not None and getattr(hub, "on_presence", None) is None:
-
-        async def on_presence(principal: Principal, msg: messages.PresenceSet) -> None:
-            seat = seats.seat_of(principal.user_id)
-            if seat is None:
-                raise ValueError("no seat: take a seat before changing presence")
-            if msg.state == "pause":
-                await control.pause_member(seat, msg.reason or "")
-            else:
-                await control.unpause_member(seat)
-
-        hub.on_presence = on_presence
-        hooked = True
-    faq = app.get(keys.FAQ)
+    hub = app.get(screenpop_keys.HUB)
+    faq = app.get(faq_keys.FAQ)
     faq_hooked = False
     if hub is not None and faq is not None and getattr(hub, "on_faq_search", None) is None:
 
@@ -281,142 +262,5 @@ async def pop_ctx(app: web.Application) -> AsyncIterator[None]:
             hub.on_faq_search = None
         if listeners is not None and dispatcher.on_events in listeners:
             listeners.remove(dispatcher.on_events)
-        if hooked and hub is not None:
-            hub.on_presence = None
-
-
-# ---- routes ---------------------------------------------------------------------------------------
-
-
-@public
-async def landing(request: web.Request) -> web.StreamResponse:
-    """`/`: the operator screen inside the operator room; department staff elsewhere go to theirs."""
-    if not request.app[AUTH].from_operator_room(request.remote):
-        raise web.HTTPFound("/department/")
-    return await operator_page(request)
-
-
-async def operator_page(request: web.Request) -> web.StreamResponse:
-    """`/operator/`: served to the operator room's networks only (declared in setup_web_routes)."""
-    headers = {**_PAGE_HEADERS, "Content-Type": "text/html; charset=utf-8"}
-    return web.FileResponse(WEB_DIR / "index.html", headers=headers)
-
-
-# The page carries no personal data, but operator screens work only from the operator room.
-setattr(operator_page, ACCESS_ATTR, Access(public=True, operator_room_only=True))
-
-
-@_any_login
-async def operator_config(request: web.Request) -> web.Response:
-    app = request.app
-    settings = app[keys.SETTINGS]
-    faq = app.get(keys.FAQ)
-    script = settings.records.consent_script
-    seats: set[str] = set()
-    telephony = app.get(keys.AMI)
-    board = getattr(telephony, "presence", None)
-    if board is not None:
-        seats |= {m.interface for m in board.members()}
-    seat_map = app.get(SEATS)
-    if seat_map is not None:
-        seats |= set(seat_map.snapshot())
-    return _json({
-        "departments": [
-            {"code": d.code, "name": d.name, "transfer": d.transfer_extension} for d in settings.records.departments
-        ],
-        "consent_script": {"id": script.id, "version": script.version, "text": script.text},
-        "faq_credit": (faq.credit if faq is not None else "") or FAQ_CREDIT,
-        "seats": sorted(seats),
-    })
-
-
-@_any_login
-async def office_status(request: web.Request) -> web.Response:
-    now = request.app[keys.CLOCK]()
-    status = request.app[keys.CALENDARS].office(now)
-    return _json({
-        "open": status.open,
-        "reason": status.reason,
-        "reason_text": status.reason_text,
-        "next_open": status.next_open,
-    })
-
-
-@_operator_only
-async def today_calls(request: web.Request) -> web.Response:
-    principal = current_principal(request)
-    assert principal is not None
-    dispatcher = request.app.get(DISPATCHER)
-    items = dispatcher.today(principal.user_id, request.app[keys.CLOCK]()) if dispatcher else []
-    return _json({"items": items})
-
-
-@_operator_only
-async def current_call(request: web.Request) -> web.Response:
-    principal = current_principal(request)
-    assert principal is not None
-    dispatcher = request.app.get(DISPATCHER)
-    pop = await dispatcher.current(principal.user_id) if dispatcher else None
-    return _json({"pop": pop})
-
-
-async def _json_body(request: web.Request) -> dict[str, Any] | web.Response:
-    try:
-        body = await request.json()
-    except (ValueError, UnicodeDecodeError):
-        return _error(400, "invalid_json", "リクエストの本文がJSONではありません")
-    if not isinstance(body, dict):
-        return _error(400, "invalid_json", "リクエストの本文はJSONオブジェクトにしてください")
-    return body
-
-
-def _control(request: web.Request) -> Any:
-    telephony = request.app.get(keys.AMI)
-    return getattr(telephony, "control", None)
-
-
-@_operator_only
-async def transfer_call(request: web.Request) -> web.Response:
-    principal = current_principal(request)
-    assert principal is not None
-    call_id = request.match_info["call_id"]
-    body = await _json_body(request)
-    if isinstance(body, web.Response):
-        return body
-    code = body.get("department")
-    departments = {d.code: d for d in request.app[keys.SETTINGS].records.departments}
-    department = departments.get(code) if isinstance(code, str) else None
-    if department is None or not department.transfer_extension:
-        return _error(422, "invalid_field", "転送先の課が正しくありません", "department")
-    dispatcher = request.app.get(DISPATCHER)
-    if dispatcher is None or dispatcher.router.answered_by(call_id) != principal.user_id:
-        return _error(403, "not_your_call", "この通話はあなたが対応中の通話ではありません", "call_id")
-    now = request.app[keys.CLOCK]()
-    office = request.app[keys.CALENDARS].office(now)
-    if not office.open:
-        return _error(409, "office_closed", f"区役所が閉庁中（{office.reason_text}）のため転送できません", "department")
-    telephony = request.app.get(keys.AMI)
-    tracker = getattr(telephony, "tracker", None)
-    snapshot = tracker.get(call_id) if tracker is not None else None
-    channel = getattr(snapshot, "citizen_channel", None)
-    control = _control(request)
-    if control is None or not channel:
-        return _error(409, "call_gone", "通話が見つかりません（すでに終了した可能性があります）", "call_id")
-    try:
-        await control.transfer(channel, department.transfer_extension)
-    except Exception as exc:
-        log_event(logger, "transfer_failed", logging.WARNING, call_id=call_id, error=type(exc).__name__)
-        return _error(502, "telephony_failed", "転送できませんでした。もう一度お試しください")
-    log_event(logger, "transfer_requested", user_id=principal.user_id, call_id=call_id, department=code)
-    return _json({"call_id": call_id, "department": code, "extension": department.transfer_extension}, 202)
-
-
-def setup_web_routes(app: web.Application) -> None:
-    app.router.add_get("/", landing)
-    app.router.add_get("/operator/", operator_page)
-    app.router.add_static("/static/", WEB_DIR, follow_symlinks=False, show_index=False)
-    app.router.add_get("/api/operator/config", operator_config)
-    app.router.add_get("/api/operator/office", office_status)
-    app.router.add_get("/api/operator/calls", today_calls)
-    app.router.add_get("/api/operator/current", current_call)
-    app.router.add_post("/api/operator/calls/{call_id}/transfer", transfer_call)
+        if references is not None:
+            await references.close()

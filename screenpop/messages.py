@@ -48,27 +48,65 @@ class Hello(_Server):
 
 
 class Ringing(_Server):
-    """A call is ringing at the operator's seat. No personal data: ids only."""
+    """A call is ringing at the operator's seat. No personal data: the call, the seat, what the
+    caller chose in the IVR and how long they have waited."""
 
     type: Literal["ringing"] = "ringing"
     call_id: str
+    reference: str = Field(default="", description="受付番号, e.g. 20261202-0007")
     interface: str
+    category: str | None = Field(default=None, description="IVR code; None when the caller chose nothing")
+    category_label: str = Field(default="未選択", description="the IVR choice in Japanese")
+    waited_seconds: int | None = Field(default=None, ge=0, description="time in the queue so far")
+
+
+# --- the pop: one wire model, composed by screenpop/pop.py and read by screenpop/web/pop_panel.js ---
+
+
+class _Part(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PopHistoryItem(_Part):
+    """An earlier contact from the same number (within retention), newest first."""
+
+    date: str = Field(description="YYYY-MM-DD, Asia/Tokyo")
+    category: str | None
+    category_label: str
+    outcome: str = Field(description="records outcome code; empty when none was recorded")
+
+
+class PopCallback(_Part):
+    """A callback request of this caller not closed yet, oldest hand-over first."""
+
+    id: int
+    department: str = Field(description="department code")
+    department_name: str
+    status: str
+    status_text: str = Field(description="the status in Japanese")
+    handover_date: str = Field(description="YYYY-MM-DD: the day it is (or was) handed to the department")
+
+
+class PopFaq(_Part):
+    id: str
+    question: str
 
 
 class Pop(_Server):
     type: Literal["pop"] = "pop"
     call_id: str
+    reference: str = Field(default="", description="受付番号 for people, e.g. 20261202-0007 (call_id: machines)")
     caller_number: str | None = None
     caller_withheld: bool = False
     category: str | None = None
-    category_label: str | None = None
-    waited_seconds: float | None = None
-    office_open: bool | None = None
-    office_reason_text: str | None = None
-    history: list[dict[str, Any]] = Field(default_factory=list)
-    open_callbacks: list[dict[str, Any]] = Field(default_factory=list)
-    faq_suggestions: list[dict[str, Any]] = Field(default_factory=list)
-    faq_credit: str | None = None  # CC BY: shown with the suggestions
+    category_label: str = "未選択"
+    waited_seconds: int = Field(default=0, ge=0)
+    office_open: bool = True
+    office_reason_text: str = ""
+    history: list[PopHistoryItem] = Field(default_factory=list)
+    open_callbacks: list[PopCallback] = Field(default_factory=list)
+    faq_suggestions: list[PopFaq] = Field(default_factory=list)
+    faq_credit: str = ""  # CC BY: shown with the suggestions
 
 
 class CallUpdate(_Server):
@@ -79,16 +117,39 @@ class CallUpdate(_Server):
 
 
 class Presence(_Server):
+    """An operator's presence as recorded by cti (screenpop/desks.py) and what Asterisk has."""
+
     type: Literal["presence"] = "presence"
     user_id: str
     state: Literal["ready", "pause", "offline"]
     reason: str | None = None
     interface: str | None = None
+    queue_paused: bool | None = Field(
+        default=None,
+        description="Asterisk's pause flag of this seat's queue member; None when not known "
+        "(no AMI link, or the seat is not a member of the queue)",
+    )
+    link: Literal["up", "down", "off"] = Field(
+        default="off",
+        description="the AMI link to Asterisk: up (queue_paused is Asterisk's), down (Asterisk's state not "
+        "known now; cti's record is applied when the link is back), off (no telephony configured)",
+    )
+    wrapup_until: str | None = Field(
+        default=None, description="後処理 (reason) ends by itself at this time (ISO 8601) unless ended sooner"
+    )
+
+
+class DeskState(_Part):
+    """What a (re)connecting page needs to catch up: its seat and presence as cti holds them.
+    A page that believed it had a seat and finds ``seat`` None must have it chosen again."""
+
+    seat: str | None = None
+    presence: Presence | None = None
 
 
 class Snapshot(_Server):
     type: Literal["snapshot"] = "snapshot"
-    state: dict[str, Any] = Field(default_factory=dict)
+    state: DeskState = Field(default_factory=DeskState)
 
 
 class Error(_Server):
@@ -160,10 +221,6 @@ def is_sequenced(kind: str) -> bool:
 def parse_client_message(text: str | bytes) -> ClientMessage:
     """Parse one client frame; raises pydantic.ValidationError naming what is wrong."""
     return _client_adapter.validate_json(text)
-
-
-def parse_server_message(text: str | bytes) -> ServerMessage:
-    return _server_adapter.validate_json(text)
 
 
 def schema() -> dict[str, Any]:

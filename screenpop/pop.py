@@ -1,25 +1,27 @@
 """Pure screen-pop composer: what an operator sees when a call is offered to them.
 
 ``compose_pop`` takes everything already fetched (the call snapshot, the office calendar status,
-the caller's earlier contacts, open callback requests, FAQ suggestions) and returns a plain
-:class:`Pop`; ``Pop.as_dict()`` is the payload the websocket hub wraps in its wire model.
-No I/O, no clock: `now` is passed in.
+the caller's earlier contacts, open callback requests, FAQ suggestions) and returns the wire
+model itself, :class:`screenpop.messages.Pop` (one model: what the dispatcher sends, what
+/api/ws/schema.json publishes and what the page reads). No I/O, no clock: `now` is passed in.
 
 Choices: an unknown IVR category code is shown as その他 (code "other") rather than failing the
 pop; a call with no category (the caller did not choose) has category None and label 未選択;
 a withheld caller number ("anonymous", "unknown", empty) gives caller_number None and
-caller_withheld True; history is newest first, open callbacks oldest (most urgent) first.
+caller_withheld True; history is newest first, open callbacks by hand-over date (the oldest,
+most urgent, first).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
-from datetime import datetime
-from typing import Any, Protocol
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Protocol
 
 from cti.core.clock import TOKYO, require_aware
-from faq.index import CATEGORY_LABELS, FaqEntry
+from faq.index import CATEGORY_LABELS
+from screenpop.messages import Pop, PopCallback, PopFaq, PopHistoryItem
 
 NO_CATEGORY_LABEL = "未選択"
 WITHHELD_NUMBERS = frozenset({"", "anonymous", "unknown", "<unknown>", "private", "restricted", "withheld"})
@@ -43,6 +45,7 @@ class CallSnapshot:
     caller_number: str | None
     category: str | None  # IVR code: koseki, zei, hoken, gomi, kosodate, other
     waited_seconds: float
+    reference: str = ""  # 受付番号 (screenpop/reference.py)
 
 
 @dataclass(frozen=True)
@@ -56,57 +59,19 @@ class Contact:
 
 @dataclass(frozen=True)
 class OpenCallback:
-    id: str
-    requested_at: datetime
-    category: str | None
+    """A callback request not closed yet, as records' open_callbacks_for gives it."""
+
+    id: int
+    department: str  # code
     status: str
+    status_text: str
+    handover_date: date
 
 
 @dataclass(frozen=True)
 class FaqSuggestion:
     id: str
     question: str
-
-    @staticmethod
-    def from_entries(entries: Iterable[FaqEntry]) -> list[FaqSuggestion]:
-        """From FaqService.suggest(...) results."""
-        return [FaqSuggestion(entry.id, entry.question) for entry in entries]
-
-
-@dataclass(frozen=True)
-class PopHistoryItem:
-    date: str  # YYYY-MM-DD in Asia/Tokyo
-    category: str | None
-    category_label: str
-    outcome: str
-
-
-@dataclass(frozen=True)
-class PopCallback:
-    id: str
-    requested_at: str  # ISO 8601, +09:00
-    category: str | None
-    category_label: str
-    status: str
-
-
-@dataclass(frozen=True)
-class Pop:
-    call_id: str
-    caller_number: str | None
-    caller_withheld: bool
-    category: str | None
-    category_label: str
-    waited_seconds: int
-    office_open: bool
-    office_reason_text: str
-    history: list[PopHistoryItem] = field(default_factory=list)
-    open_callbacks: list[PopCallback] = field(default_factory=list)
-    faq_suggestions: list[FaqSuggestion] = field(default_factory=list)
-    faq_credit: str = ""
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def category_of(code: str | None) -> tuple[str | None, str]:
@@ -128,6 +93,7 @@ def compose_pop(
     *,
     now: datetime,
     faq_credit: str = "",
+    department_names: Mapping[str, str] | None = None,
     max_history: int = MAX_HISTORY,
     max_faq: int = MAX_FAQ,
 ) -> Pop:
@@ -159,17 +125,17 @@ def compose_pop(
         for c in items[:max_history]
     ]
 
-    for callback in open_callbacks:
-        require_aware(callback.requested_at, "callback requested_at")
+    names = department_names or {}
     pop_callbacks = [
         PopCallback(
             id=cb.id,
-            requested_at=cb.requested_at.astimezone(TOKYO).isoformat(),
-            category=category_of(cb.category)[0],
-            category_label=category_of(cb.category)[1],
+            department=cb.department,
+            department_name=names.get(cb.department, cb.department),
             status=cb.status,
+            status_text=cb.status_text,
+            handover_date=cb.handover_date.isoformat(),
         )
-        for cb in sorted(open_callbacks, key=lambda cb: cb.requested_at)
+        for cb in sorted(open_callbacks, key=lambda cb: (cb.handover_date, cb.id))
     ]
 
     suggestions: list[FaqSuggestion] = []
@@ -182,6 +148,7 @@ def compose_pop(
 
     return Pop(
         call_id=call.call_id.strip(),
+        reference=call.reference,
         caller_number=None if withheld else number,
         caller_withheld=withheld,
         category=category,
@@ -191,6 +158,6 @@ def compose_pop(
         office_reason_text="" if office.open else office.reason_text,
         history=pop_history,
         open_callbacks=pop_callbacks,
-        faq_suggestions=suggestions,
+        faq_suggestions=[PopFaq(id=f.id, question=f.question) for f in suggestions],
         faq_credit=faq_credit if suggestions else "",
     )

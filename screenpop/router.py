@@ -10,7 +10,8 @@
 
 Rules:
 * a member rung (``operator_ringing``): the operator seated at that interface gets ``ringing`` with
-  the call id and interface only - no caller number, no name;
+  the call id, the interface, the IVR category (code and Japanese label) and the wait so far - no
+  caller number, no name;
 * a member that stops ringing without answering (``operator_missed``), or a call that ends or is
   abandoned while ringing: that operator gets ``call_update`` ``hangup`` with ``detail.ringing``
   True (clears the ringing notice);
@@ -18,7 +19,11 @@ Rules:
 * transfer and hangup of an answered call: the operator who got the pop gets ``call_update``
   (``transferred`` with the target, ``hangup`` with the reason) - even if they left the seat since;
 * an interface with nobody seated gets nothing (the call still shows on the supervisors' wall,
-  which supervision/wall.py keeps from the same events).
+  which supervision/wall.py keeps from the same events);
+* a member that rang out without answering (``operator_missed`` ``no_answer``): also
+  ``RingNotAnswered`` for that operator (the desk may set them away: 不在着信);
+* the operator is done with an answered call (it was transferred away, or it ended):
+  ``CallFinished`` once (the desk starts 後処理).
 
 Personal data (the caller number) is kept in memory only while the call lasts, for the pop; it
 leaves this module only inside a ``ComposePop`` for the answering operator. Memory is bounded:
@@ -33,7 +38,7 @@ from datetime import datetime
 from typing import Protocol
 
 from screenpop.messages import CallUpdate, Ringing
-from screenpop.pop import CallSnapshot
+from screenpop.pop import CallSnapshot, category_of
 from telephony.events import (
     CallAbandoned,
     CallArrived,
@@ -72,7 +77,24 @@ class ComposePop:
     answered_at: datetime
 
 
-Action = Notify | ComposePop
+@dataclass(frozen=True, slots=True)
+class RingNotAnswered:
+    """The operator's phone rang for `call_id` and nobody answered it."""
+
+    user_id: str
+    call_id: str
+    interface: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallFinished:
+    """The operator's part in an answered call is over (transferred or ended)."""
+
+    user_id: str
+    call_id: str
+
+
+Action = Notify | ComposePop | RingNotAnswered | CallFinished
 
 
 @dataclass(slots=True)
@@ -85,6 +107,7 @@ class _Call:
     ringing: dict[str, str] = field(default_factory=dict)  # interface -> user id notified
     answered_by: str | None = None
     answered_interface: str | None = None
+    finished: bool = False  # CallFinished was given
 
 
 class PopRouter:
@@ -125,7 +148,10 @@ class PopRouter:
         if isinstance(event, OperatorRinging):
             return self._ringing(event)
         if isinstance(event, OperatorMissed):
-            return self._stop_ringing(event.call_id, event.interface, f"missed:{event.reason}")
+            actions = self._stop_ringing(event.call_id, event.interface, f"missed:{event.reason}")
+            if event.reason == "no_answer" and actions:
+                actions.append(RingNotAnswered(actions[0].user_id, event.call_id, event.interface))
+            return actions
         if isinstance(event, OperatorConnected):
             return self._connected(event)
         if isinstance(event, CallTransferred):
@@ -158,7 +184,11 @@ class PopRouter:
         if user is None:
             return []
         call.ringing[event.interface] = user
-        return [Notify(user, Ringing(seq=0, call_id=event.call_id, interface=event.interface))]
+        code, label = category_of(call.category)
+        waited = max(int((event.at - (call.queued_at or call.arrived_at)).total_seconds()), 0)
+        notice = Ringing(seq=0, call_id=event.call_id, interface=event.interface, category=code,
+                         category_label=label, waited_seconds=waited)
+        return [Notify(user, notice)]
 
     def _stop_ringing(self, call_id: str, interface: str, reason: str) -> list[Action]:
         call = self._calls.get(call_id)
@@ -205,7 +235,12 @@ class PopRouter:
         if call is None or call.answered_by is None:
             return []
         detail = {"target": event.target, "method": event.method, "at": event.at.isoformat()}
-        return [Notify(call.answered_by, CallUpdate(seq=0, call_id=event.call_id, event="transferred", detail=detail))]
+        actions: list[Action] = [
+            Notify(call.answered_by, CallUpdate(seq=0, call_id=event.call_id, event="transferred", detail=detail))]
+        if not call.finished:
+            call.finished = True
+            actions.append(CallFinished(call.answered_by, event.call_id))
+        return actions
 
     def _ended(self, event: CallEnded) -> list[Action]:
         call = self._calls.pop(event.call_id, None)
@@ -223,6 +258,8 @@ class PopRouter:
             }
             update = CallUpdate(seq=0, call_id=event.call_id, event="hangup", detail=detail)
             actions.append(Notify(call.answered_by, update))
+            if not call.finished:
+                actions.append(CallFinished(call.answered_by, event.call_id))
         return actions
 
 

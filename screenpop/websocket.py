@@ -1,8 +1,8 @@
-"""aiohttp wiring of the websocket hub: GET /ws, GET /api/ws/schema.json, and the hub's lifetime.
+"""The websocket handler: GET /ws, GET /api/ws/schema.json, and the hub's lifetime.
 
 The lead's create_app calls (after auth_ctx, which this needs)::
 
-    app.cleanup_ctx.append(hub_ctx)   # owns the Hub (app[cti.keys.HUB]) and its session sweep task
+    app.cleanup_ctx.append(hub_ctx)   # owns the Hub (app[screenpop.keys.HUB]) and its session sweep task
     setup_ws_routes(app)
 
 Handshake order: Origin (403 unless in settings.security.allowed_origins) -> session (401 without a
@@ -10,6 +10,9 @@ session cookie; a cookie whose session expired gets the upgrade, a ``session_exp
 close 4401, since a browser cannot read a failed handshake's status) -> operator-room network for
 operators and supervisors (403). Client messages touch the session (idle timeout); a sweep closes
 sockets whose session ended (4401) and frees the seat.
+
+Presence changes and the snapshot a (re)connecting page gets are the desks' (screenpop/desk_service.py
+sets the hub's ``on_presence`` and ``snapshot_provider``); this module only routes the messages.
 """
 
 from __future__ import annotations
@@ -18,11 +21,11 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
 
 from aiohttp import WebSocketError, WSCloseCode, WSMsgType, web
 from pydantic import ValidationError
 
+from access import keys as access_keys
 from access.rules import OUTSIDE_ROOM, Access, decide, origin_allowed
 from access.web import (
     AUTH,
@@ -33,31 +36,21 @@ from access.web import (
     log_outside_room,
     public,
 )
-from cti import keys
 from cti.core.http import current_principal
 from cti.core.logs import log_event
-from cti.core.principal import Principal, Role
+from cti.core.principal import Principal
+from screenpop import keys as screenpop_keys
 from screenpop import messages as m
-from screenpop.hub import Connection, Hub
+from screenpop.hub import Hub
+from screenpop.hub_connection import Connection
 
 logger = logging.getLogger("cti.screenpop.ws")
 
-PRESENCE: web.AppKey[dict[str, m.Presence]] = web.AppKey("presence", dict)
-
 
 def hub_of(app: web.Application) -> Hub:
-    hub = app[keys.HUB]
+    hub = app[screenpop_keys.HUB]
     assert isinstance(hub, Hub)
     return hub
-
-
-def deliver_to_interface(app: web.Application, interface: str, msg: m.Ringing | m.Pop | m.CallUpdate) -> bool:
-    """Send a call message to whoever sits at queue member `interface`; False when the seat is free."""
-    user_id = app[AUTH].seats.user_at(interface)
-    if user_id is None:
-        return False
-    hub_of(app).send_to_user(user_id, msg)
-    return True
 
 
 @public
@@ -69,7 +62,7 @@ async def ws_schema(request: web.Request) -> web.Response:
 async def ws_handler(request: web.Request) -> web.StreamResponse:
     app = request.app
     ctx = app[AUTH]
-    settings = app[keys.SETTINGS]
+    settings = app[screenpop_keys.SETTINGS]
     hub = hub_of(app)
     if not origin_allowed(request.headers.get("Origin"), ctx.allowed_origins, require=True):
         log_event(logger, "ws_origin_rejected", logging.WARNING, client_ip=request.remote)
@@ -177,33 +170,29 @@ async def _on_text(app: web.Application, ctx: AuthContext, conn: Connection, dat
 
 
 async def _presence(app: web.Application, hub: Hub, principal: Principal, msg: m.PresenceSet) -> None:
-    if hub.on_presence is not None:
-        try:
-            await hub.on_presence(principal, msg)
-        except Exception as exc:
-            log_event(logger, "presence_failed", logging.ERROR, user_id=principal.user_id, error=type(exc).__name__)
-            hub.send_to_user(
-                principal.user_id,
-                m.Error(code="presence_failed", message="在席状態を変更できませんでした / Could not change presence"),
-            )
-            return
-    update = m.Presence(
-        user_id=principal.user_id,
-        state=msg.state,
-        reason=msg.reason,
-        interface=app[AUTH].seats.seat_of(principal.user_id),
-    )
-    app[PRESENCE][principal.user_id] = update
-    hub.send_to_user(principal.user_id, update)
-    if principal.role is not Role.SUPERVISOR:
-        hub.send_to_role(Role.SUPERVISOR, update)
+    """The desks' hook does the change and tells everyone; here only its failure is reported."""
+    if hub.on_presence is None:
+        hub.send_to_user(
+            principal.user_id,
+            m.Error(code="presence_failed", message="在席状態を変更できませんでした / Presence is not available"),
+        )
+        return
+    try:
+        await hub.on_presence(principal, msg)
+    except Exception as exc:
+        log_event(logger, "presence_failed", logging.ERROR, user_id=principal.user_id, error=type(exc).__name__)
+        hub.send_to_user(
+            principal.user_id,
+            m.Error(code="presence_failed", message="在席状態を変更できませんでした / Could not change presence"),
+        )
 
 
 def _session_ended(app: web.Application, token_hash: str, user_id: str) -> None:
     hub_of(app).expire_session(token_hash)
     hub_of(app).drop_history(user_id)
-    app[AUTH].seats.release_user(user_id)
-    app[PRESENCE].pop(user_id, None)
+    seats = app.get(screenpop_keys.SEATS)
+    if seats is not None:
+        seats.release_user(user_id)  # the desks hear of it and forget the row
 
 
 def _describe(exc: ValidationError) -> str:
@@ -212,31 +201,19 @@ def _describe(exc: ValidationError) -> str:
     return f"不正なメッセージです / bad message: {where}: {first['msg']}"
 
 
-async def default_snapshot(app: web.Application, principal: Principal) -> dict[str, Any]:
-    state: dict[str, Any] = {"seat": app[AUTH].seats.seat_of(principal.user_id)}
-    mine = app[PRESENCE].get(principal.user_id)
-    state["presence"] = mine.model_dump(exclude={"seq", "type"}) if mine else None
-    if principal.role is Role.SUPERVISOR:
-        state["team_presence"] = [p.model_dump(exclude={"seq", "type"}) for p in app[PRESENCE].values()]
-    return state
-
-
 async def hub_ctx(app: web.Application) -> AsyncIterator[None]:
     """Own the hub for the app's lifetime: create it, sweep ended sessions, close every socket at exit."""
-    settings = app[keys.SETTINGS].hub
-    app[PRESENCE] = {}
-
-    async def snapshot(principal: Principal) -> dict[str, Any]:
-        return await default_snapshot(app, principal)
-
+    settings = app[screenpop_keys.SETTINGS].hub
     hub = Hub(
         queue_size=settings.client_queue_size,
         replay_window=settings.replay_window,
         heartbeat_seconds=settings.heartbeat_seconds,
-        snapshot_provider=snapshot,
     )
-    app[keys.HUB] = hub
-    idle_seconds = app[keys.SETTINGS].security.session_idle_minutes * 60
+    app[screenpop_keys.HUB] = hub
+    auth = app.get(AUTH)
+    if auth is not None:  # a session that ended (logout, replaced by a login) loses its sockets at once
+        auth.session_ended.append(lambda token_hash, user_id: _expire_sockets(hub, token_hash, user_id))
+    idle_seconds = app[access_keys.SETTINGS].security.session_idle_minutes * 60
     sweep = asyncio.create_task(_sweep_loop(app, min(30.0, idle_seconds / 4)), name="ws-session-sweep")
     try:
         yield
@@ -245,6 +222,12 @@ async def hub_ctx(app: web.Application) -> AsyncIterator[None]:
         with contextlib.suppress(asyncio.CancelledError):
             await sweep
         await hub.close_all()
+
+
+def _expire_sockets(hub: Hub, token_hash: str, user_id: str | None) -> None:
+    hub.expire_session(token_hash)
+    if user_id is not None:  # logout: the user's message history goes too
+        hub.drop_history(user_id)
 
 
 async def sweep_sessions(app: web.Application) -> int:
@@ -282,6 +265,6 @@ def setup_ws_routes(app: web.Application) -> None:
 
 
 async def _close_sockets(app: web.Application) -> None:
-    hub = app.get(keys.HUB)
+    hub = app.get(screenpop_keys.HUB)
     if isinstance(hub, Hub):
         await hub.close_all()

@@ -45,6 +45,7 @@ class AlertMonitor:
     pending: list[Alert] = field(default_factory=list)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one round at a time (the task, a test)
+    _storing: asyncio.Future[list[dict[str, Any]]] | None = None
 
     def offer(self, alerts: list[Alert]) -> None:
         """Alerts raised outside the monitor task (the log handler): stored and pushed by the task."""
@@ -95,16 +96,25 @@ class AlertMonitor:
             return await self._flush()
 
     async def _flush(self) -> list[dict[str, Any]]:
+        if self._storing is not None and not self._storing.done():
+            await asyncio.wait([self._storing])  # a cancelled round's write: let it finish its bookkeeping
         if not self.pending:
             return []
         batch = list(self.pending)
-        stored = await self.db.write(lambda conn: alert_store.insert_alerts(conn, batch))
-        del self.pending[: len(batch)]  # only once stored: a failed write is retried next round
-        for alert in stored:
-            log_event(logger, "access_alert", logging.WARNING, alert_id=alert["id"], kind=alert["kind"],
-                      user=alert["user_id"], count=alert["count"], window_seconds=alert["window_seconds"])
-            self.push(AccessAlert(alert=alert))
-        return stored
+
+        async def store_then_push() -> list[dict[str, Any]]:
+            stored = await self.db.write(lambda conn: alert_store.insert_alerts(conn, batch))
+            del self.pending[: len(batch)]  # only once stored: a failed write is retried next round
+            for alert in stored:
+                log_event(logger, "access_alert", logging.WARNING, alert_id=alert["id"], kind=alert["kind"],
+                          user=alert["user_id"], count=alert["count"], window_seconds=alert["window_seconds"])
+                self.push(AccessAlert(alert=alert))
+            return stored
+
+        # Shielded: once the write may commit, the alerts leave `pending` with it even if this round is
+        # cancelled (shutdown), so the shutdown flush does not store them a second time.
+        self._storing = asyncio.ensure_future(store_then_push())
+        return await asyncio.shield(self._storing)
 
     async def run(self, interval: float) -> None:
         """Owned task: check the audit trail every `interval` seconds or when woken."""

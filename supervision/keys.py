@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from screenpop.settings import AlertSettings
 from supervision.alert_monitor import AlertMonitor
 from supervision.event_feed import EventFeed
+from supervision.settings import AlertSettings
 
 
 @dataclass
@@ -20,5 +20,5 @@ class Supervisor:
 
 
 SUPERVISOR: web.AppKey[Supervisor] = web.AppKey("supervisor", Supervisor)
-# Optional, set before startup: alert thresholds when Settings has no `alerts` section yet (tests).
+# The `[alerts]` section (set by the composition root; tests may set their own before startup).
 ALERT_SETTINGS: web.AppKey[AlertSettings] = web.AppKey("alert_settings", AlertSettings)

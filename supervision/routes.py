@@ -15,13 +15,14 @@ from pathlib import Path
 
 from aiohttp import web
 
-from cti import keys
-from cti.calendar import api as calendar_api
+from access.route_access import SUPERVISORS, Handler, require
+from cti.core.http import ApiError, json_response
 from cti.core.logs import log_event
 from cti.core.principal import Role
+from cti.gateway import DATABASE
 from records import department_api
-from supervision import alert_store, reports_api
-from supervision.http import SUPERVISORS, ApiError, Handler, guarded, json_response, require
+from records.api import guarded
+from supervision import alert_store, calendar_api, reports_api
 from supervision.keys import SUPERVISOR
 from supervision.messages import AlertAcknowledged
 
@@ -41,7 +42,7 @@ async def get_wall(request: web.Request) -> web.StreamResponse:
 async def get_alerts(request: web.Request) -> web.StreamResponse:
     require(request, SUPERVISORS, operator_room_only=True)
     everything = request.query.get("all") in ("1", "true")
-    items = await request.app[keys.DATABASE].read(
+    items = await request.app[DATABASE].read(
         lambda conn: alert_store.open_alerts(conn, with_acknowledged=everything))
     return json_response({"items": items})
 
@@ -56,7 +57,7 @@ async def acknowledge_alert(request: web.Request) -> web.StreamResponse:
     sup = request.app[SUPERVISOR]
     now = sup.feed.clock()
     try:
-        alert = await request.app[keys.DATABASE].write(
+        alert = await request.app[DATABASE].write(
             lambda conn: alert_store.acknowledge(conn, alert_id, who, now))
     except alert_store.AlertNotFound:
         raise ApiError(404, "not_found", f"警告 {alert_id} はありません", "id") from None

@@ -3,15 +3,15 @@
 create_app should:
 
     migrations: merge ``supervision.service.migrations()`` (component "supervisor")
-    app.cleanup_ctx.append(cti.calendar.store.calendar_ctx(...))  # right after the database
+    app.cleanup_ctx.append(supervision.calendar_store.calendar_ctx(...))  # right after the database
     app.cleanup_ctx.append(supervisor_ctx)   # after the DB, records_ctx, auth_ctx, the hub and ami_ctx
     supervision.service.setup_routes(app)
 
 supervisor_ctx owns three tasks (started, cancelled and awaited here): the wall pusher, the call-log
 writer and the alert monitor. It subscribes the event feed to the tracker's domain events and to
-presence changes when telephony is wired (``app[keys.AMI]``), and attaches a log handler that counts
+presence changes when telephony is wired (``app[telephony_keys.AMI]``), and attaches a log handler that counts
 failed logins (``login_failed`` of cti.screenpop.auth). Every database use goes through the gateway
-(``app[keys.DATABASE]``).
+(``app[DATABASE]``).
 
 The modules: event_feed (events -> wall, call log, callback progress), call_log (its table and
 writer), wall_push, alert_monitor + alert_store (alerts raised, stored, acknowledged), routes.
@@ -27,22 +27,24 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from cti import keys
-from cti.calendar import store as calendar_store
+from cti.calendar import keys as calendar_keys
+from cti.core import keys as core_keys
 from cti.core.logs import log_event
 from cti.core.run_once import leases_of
-from cti.gateway import Gateway
+from cti.gateway import DATABASE, Gateway
 from faq.index import CATEGORY_LABELS
-from screenpop.settings import AlertSettings
-from supervision import alert_store, call_log
+from screenpop import keys as screenpop_keys
+from supervision import alert_store, calendar_store, call_log
 from supervision.alert_monitor import AUTH_LOGGER, AlertMonitor, LoginFailureHandler
 from supervision.alerts import AlertDetector, Thresholds
 from supervision.call_log import Entry, write_call_log, write_entries
 from supervision.event_feed import EventFeed
 from supervision.keys import ALERT_SETTINGS, SUPERVISOR, Supervisor
 from supervision.routes import setup_routes
+from supervision.settings import AlertSettings
 from supervision.standby import AlertsJob
 from supervision.wall_push import count_overdue, push_wall
+from telephony import keys as telephony_keys
 
 logger = logging.getLogger("supervision.service")
 
@@ -58,10 +60,7 @@ def migrations() -> dict[str, list[str]]:
 
 
 def _alert_settings(app: web.Application) -> AlertSettings:
-    if ALERT_SETTINGS in app:
-        return app[ALERT_SETTINGS]
-    configured = getattr(app[keys.SETTINGS], "alerts", None)
-    return configured if isinstance(configured, AlertSettings) else AlertSettings.model_validate({})
+    return app.get(ALERT_SETTINGS) or AlertSettings.model_validate({})
 
 
 def _thresholds(settings: AlertSettings) -> Thresholds:
@@ -72,19 +71,20 @@ def _thresholds(settings: AlertSettings) -> Thresholds:
 
 
 async def supervisor_ctx(app: web.Application) -> AsyncIterator[None]:
-    from access.web import SEATS
     from records import department_api
+    from screenpop.keys import SEATS
 
     settings = _alert_settings(app)
-    calendars = app[keys.CALENDARS]
-    db = app[keys.DATABASE]
-    feed = EventFeed(clock=app[keys.CLOCK], hub=app.get(keys.HUB), seats=app.get(SEATS), calendars=calendars,
-                     call_owners=app.setdefault(department_api.CALL_OWNERS, {}), category_labels=CATEGORY_LABELS)
+    calendars = app[calendar_keys.CALENDARS]
+    db = app[DATABASE]
+    feed = EventFeed(clock=app[core_keys.CLOCK], hub=app.get(screenpop_keys.HUB), seats=app.get(SEATS),
+                     calendars=calendars, call_owners=app.setdefault(department_api.CALL_OWNERS, {}),
+                     category_labels=CATEGORY_LABELS)
     detector = AlertDetector(_thresholds(settings), lambda at: calendars.office(at).open)
-    monitor = AlertMonitor(detector, db, app[keys.CLOCK], feed.send_to_supervisors)
+    monitor = AlertMonitor(detector, db, app[core_keys.CLOCK], feed.send_to_supervisors)
     await monitor.start_from_now()
     app[SUPERVISOR] = Supervisor(feed, monitor)
-    telephony = app.get(keys.AMI)
+    telephony = app.get(telephony_keys.AMI)
     if telephony is not None:
         telephony.domain_listeners.append(feed.on_domain_events)
         telephony.presence_listeners.append(feed.on_presence)

@@ -1,4 +1,4 @@
-"""The access-alert monitor on several cti nodes sharing a PostgreSQL store (cti/run_once.py).
+"""The access-alert monitor on several cti nodes sharing a PostgreSQL store (cti/core/run_once.py).
 
 One node leads the job "access-alerts": it reads the shared audit trail (every node's reads of
 personal data) and stores the alerts, once. The other nodes stand by: they still count the failed

@@ -109,7 +109,7 @@ class CallTransferred(DomainEvent):
     type: ClassVar[str] = "call_transferred"
     target: str | None  # "200@departments" (extension@context), or a channel/interface
     interface: str | None  # the operator who transferred, when known
-    method: str  # "blind" | "attended" | "redirect" | "variable" | "queue"
+    method: str  # "blind" | "attended" | "redirect" | "queue"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,9 +1,9 @@
 """Wiring of the AMI link into the aiohttp app (one cleanup context).
 
 create_app: ``app.cleanup_ctx.append(ami_ctx)`` (after SETTINGS, CLOCK and READINESS are set).
-It puts a `Telephony` at ``app[keys.AMI]`` (client, call control, presence board, listeners) and
-the call tracker at ``app[keys.TRACKER]``. Other packages subscribe to the tracker's domain events
-with ``app[keys.AMI].domain_listeners.append(fn)`` (fn(events) may be sync or async) and to
+It puts a `Telephony` at ``app[telephony_keys.AMI]`` (client, call control, presence board, listeners) and
+the call tracker at ``app[telephony_keys.TRACKER]``. Other packages subscribe to the tracker's domain events
+with ``app[telephony_keys.AMI].domain_listeners.append(fn)`` (fn(events) may be sync or async) and to
 presence changes with ``presence_listeners``; a listener's exception is logged, never fatal.
 """
 
@@ -18,9 +18,10 @@ from typing import Any
 
 from aiohttp import web
 
-from cti import keys
+from cti.core import keys as core_keys
 from cti.core.clock import Clock
 from cti.core.logs import log_event
+from telephony import keys as telephony_keys
 from telephony.ami.link import AmiClient
 from telephony.ami.sinks import Snapshot
 from telephony.control import CallControl
@@ -114,17 +115,17 @@ def build_telephony(app_settings: Any, clock: Clock, tracker: Any) -> Telephony:
 
 async def ami_ctx(app: web.Application) -> AsyncIterator[None]:
     """Run the AMI link while the app runs (settings.ami); readiness check "ami"."""
-    settings = app[keys.SETTINGS]
+    settings = app[telephony_keys.SETTINGS]
     if not settings.ami.enabled:
         yield
         return
-    clock = app[keys.CLOCK]
+    clock = app[core_keys.CLOCK]
     # Callback and transfer contexts come from settings, as the dialplan names them.
     tracker = CallTracker(clock, TrackerConfig.from_call_control(settings.call_control))
     telephony = build_telephony(settings, clock, tracker)
-    app[keys.AMI] = telephony
-    app[keys.TRACKER] = tracker
-    readiness = app[keys.READINESS]
+    app[telephony_keys.AMI] = telephony
+    app[telephony_keys.TRACKER] = tracker
+    readiness = app[core_keys.READINESS]
     readiness.register("ami", telephony.client.readiness)
     telephony.client.start()
     try:

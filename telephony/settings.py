@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 
@@ -37,3 +39,12 @@ class CallControlSettings(BaseModel):
     transfer_context: str = "departments"
     ward_caller_id: str = "0301110000"
     originate_timeout_ms: int = Field(30000, ge=1000)
+
+
+@dataclass(frozen=True)
+class TelephonySettings:
+    """The sections telephony reads (telephony.keys.SETTINGS), handed over by the composition root."""
+
+    ami: AmiSettings
+    agi: AgiSettings
+    call_control: CallControlSettings

@@ -13,7 +13,7 @@ Every instant passed in must carry a UTC offset; a naive datetime raises ValueEr
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
@@ -25,7 +25,7 @@ import holidays
 from cti.core.clock import TOKYO, require_aware
 
 if TYPE_CHECKING:
-    from cti.config import CalendarSettings
+    from cti.calendar.settings import CalendarSettings
 
 # How far next_open looks ahead; no real schedule is closed for longer than this.
 SEARCH_HORIZON_DAYS = 400
@@ -110,9 +110,20 @@ class Calendars:
     tz: ZoneInfo = TOKYO
     emergency_reason: str | None = None
     _holidays: holidays.HolidayBase = field(init=False, repr=False)
+    # Called after every runtime change (e.g. the routing state in Asterisk is republished at once).
+    _change_listeners: list[Callable[[], None]] = field(default_factory=list, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self._holidays = holidays.country_holidays("JP", language="ja")
+
+    def on_change(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """Call `listener()` after each runtime change; returns the function that unsubscribes."""
+        self._change_listeners.append(listener)
+        return lambda: self._change_listeners.remove(listener) if listener in self._change_listeners else None
+
+    def _changed(self) -> None:
+        for listener in list(self._change_listeners):
+            listener()
 
     @classmethod
     def from_settings(cls, settings: CalendarSettings) -> Calendars:
@@ -139,16 +150,20 @@ class Calendars:
         if reason is not None and not reason.strip():
             raise ValueError("an emergency close needs a reason")
         self.emergency_reason = reason
+        self._changed()
 
     def add_override(self, override: Override) -> None:
         if override.id and any(o.id == override.id for o in self.overrides):
             raise ValueError(f"an override with id {override.id!r} already exists")
         self.overrides.append(override)
+        self._changed()
 
     def remove_override(self, override_id: str) -> Override:
         for i, o in enumerate(self.overrides):
             if o.id == override_id:
-                return self.overrides.pop(i)
+                removed = self.overrides.pop(i)
+                self._changed()
+                return removed
         raise KeyError(f"no override with id {override_id!r}")
 
     # ---- queries ------------------------------------------------------------------------------

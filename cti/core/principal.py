@@ -11,6 +11,7 @@ class Role(StrEnum):
     SUPERVISOR = "supervisor"
     DEPARTMENT = "department"  # department staff; `department` says which
     ADMIN = "admin"
+    FAQ_EDITOR = "faq_editor"  # writes the FAQ in the browser (/faq/editor/); nothing else
 
 
 @dataclass(frozen=True, slots=True)

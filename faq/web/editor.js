@@ -1,7 +1,9 @@
 // FAQ editor: gaps -> draft -> publish, entries and their versions, synonyms. Text goes into the
 // page with textContent only.
 
-import { $, api, setCsrf } from '/static/staff/api.js';
+import { api, setCsrfToken, setUnauthorizedHandler } from '/static/api.js';
+
+const $ = (id) => document.getElementById(id);
 
 let currentGap = null; // {kind, id} the draft answers
 let currentDraft = null; // {id, version} of the last saved draft
@@ -61,7 +63,10 @@ function draftFromGap(gap) {
   currentGap = { kind: gap.kind, id: gap.id };
   $('form-gap').hidden = false;
   $('form-gap').textContent = `元のFAQ不足（${gap.kind_label}）:\n${gap.text}`;
-  if (gap.kind === 'search') $('f-question').value = gap.text;
+  // The draft starts from what the gap says (the department's answer, for a callback): the editor
+  // rewrites it as public text, without anything personal.
+  $('f-question').value = gap.question_hint || '';
+  $('f-answer').value = gap.answer_hint || '';
   if (gap.category_label && gap.category_label !== '未分類') $('f-category').value = gap.category_label;
   $('form-target').textContent = '（新しいFAQ）';
   $('f-question').focus();
@@ -179,11 +184,21 @@ async function addSynonym(event) {
   await loadSynonyms();
 }
 
+// ---- the ward's documents ---------------------------------------------------------------------
+
+async function reimportDocuments() {
+  const data = await api('POST', '/api/faq/editor/documents/reimport', {});
+  $('docs-result').replaceChildren(...data.sources.map((s) => node('li', {},
+    `${s.label}: 追加 ${s.added}・更新 ${s.updated}・削除 ${s.removed}・変更なし ${s.unchanged}`)));
+  say(`資料を取り込みました（計 ${data.sections} 節）。検索に反映されました。`);
+}
+
 // ---- start --------------------------------------------------------------------------------------
 
 async function start() {
+  setUnauthorizedHandler(() => { location.href = '/login'; });
   const me = await api('GET', '/api/me');
-  setCsrf(me.csrf_token);
+  setCsrfToken(me.csrf_token);
   $('who').textContent = me.display_name || me.user_id;
   $('logout').addEventListener('click', async () => { await api('POST', '/api/logout', {}); location.href = '/login'; });
   $('draft-form').addEventListener('submit', (e) => guard(() => saveDraft(e)));
@@ -192,6 +207,7 @@ async function start() {
   $('find-form').addEventListener('submit', (e) => guard(() => find(e)));
   $('syn-form').addEventListener('submit', (e) => guard(() => addSynonym(e)));
   $('gaps-reload').addEventListener('click', () => guard(loadGaps));
+  $('docs-reimport').addEventListener('click', () => guard(reimportDocuments));
   $('gaps-answered').addEventListener('change', () => guard(loadGaps));
   const cats = ['ごみ・リサイクル', '住民票・戸籍・印鑑証明', '税金', '保険・年金', '保育', '子どもの手当・助成',
     '妊娠・出産', '健診・予防接種', '学校・教育', '施設', '防災・防犯', '暮らしに役立つ情報'];

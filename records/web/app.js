@@ -1,7 +1,7 @@
 // Department screen: inbox of handed-over callback requests, record view, click-to-call with live
 // progress, attempt outcomes and close. Text goes into the page with textContent only.
 
-import { $, api, setCsrf } from '/static/staff/api.js';
+import { $, api, setCsrfToken } from '/static/api.js';
 
 let me = null;
 let current = null; // the record shown
@@ -176,7 +176,7 @@ function connectHub() {
 
 async function main() {
   me = await api('GET', '/api/me');
-  setCsrf(me.csrf_token);
+  setCsrfToken(me.csrf_token);
   $('who').textContent = `${me.display_name || me.user_id}`;
   $('extension').value = localStorage.getItem('cti.extension') || '';
   $('reload').addEventListener('click', () => loadInbox().catch((e) => say(e.message, 'error')));

@@ -1,9 +1,15 @@
-// JSON over fetch. Every state-changing request carries the X-CSRF-Token header.
-// Personal data goes in request bodies only, never in URLs; nothing here logs to the console.
+// The one JSON client of every page (operator, department, supervisor): served at /static/api.js.
+// Every state-changing request carries the X-CSRF-Token header; errors carry the server's Japanese
+// message and the field it names. Personal data goes in request bodies only, never in URLs;
+// nothing here logs to the console.
+
+export const $ = (id) => document.getElementById(id);
 
 let csrfToken = null;
-let onUnauthorized = () => {};
+// A 401 (the session ended): the staff pages go to the login page; the operator page sets its own.
+let onUnauthorized = () => { location.href = '/login'; };
 
+/** The session's CSRF token (from GET /api/me or the login answer); null after logout. */
 export function setCsrfToken(token) { csrfToken = token; }
 export function setUnauthorizedHandler(fn) { onUnauthorized = fn; }
 
@@ -19,7 +25,7 @@ export class ApiError extends Error {
 const STATE_CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
 export async function api(method, path, body) {
-  const headers = { 'Accept': 'application/json' };
+  const headers = { Accept: 'application/json' };
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   if (STATE_CHANGING.has(method) && csrfToken) headers['X-CSRF-Token'] = csrfToken;
   let response;
@@ -37,7 +43,7 @@ export async function api(method, path, body) {
     try { data = JSON.parse(text); } catch (e) { data = null; }
   }
   if (!response.ok) {
-    // Two error shapes: {"error": {"code","message","field"}} (records) and {"error": code, "message"}.
+    // {"error": {"code","message","field"}} (the APIs) or {"error": code, "message"} (login, access)
     let code = 'http_' + response.status, message = `エラーが発生しました（${response.status}）`, field = null;
     if (data && typeof data.error === 'object' && data.error) {
       code = data.error.code || code; message = data.error.message || message; field = data.error.field || null;
@@ -50,3 +56,6 @@ export async function api(method, path, body) {
   }
   return data;
 }
+
+/** A status line: the text, styled ok or error. */
+export function say(id, text, kind = 'ok') { const el = $(id); el.textContent = text; el.className = `message ${kind}`; }

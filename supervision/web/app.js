@@ -2,7 +2,7 @@
 // calendar control (emergency close, overrides), reports with an SVG chart and CSV, FAQ gaps.
 // Text goes into the page with textContent only.
 
-import { $, api, say, setCsrf } from '/static/staff/api.js';
+import { $, api, say, setCsrfToken } from '/static/api.js';
 
 function row(tbody, values) {
   const tr = document.createElement('tr');
@@ -252,7 +252,7 @@ function connectHub() {
 
 async function main() {
   const me = await api('GET', '/api/me');
-  setCsrf(me.csrf_token);
+  setCsrfToken(me.csrf_token);
   $('who').textContent = `${me.display_name || me.user_id}（${ROLE_TEXT[me.role] || me.role}）`;
   $('logout').addEventListener('click', async () => { await api('POST', '/api/logout', {}); location.href = '/login'; });
   $('em-on').addEventListener('click', () => setEmergency(true));

@@ -9,7 +9,9 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from cti import keys
+from cti.calendar import keys as calendar_keys
+from cti.core import keys as core_keys
+from telephony import keys as telephony_keys
 from telephony.agi.server import FastAgiServer, make_route_script
 
 AGI_SERVER: web.AppKey[FastAgiServer] = web.AppKey("agi_server", FastAgiServer)
@@ -17,12 +19,12 @@ AGI_SERVER: web.AppKey[FastAgiServer] = web.AppKey("agi_server", FastAgiServer)
 
 async def agi_ctx(app: web.Application) -> AsyncIterator[None]:
     """Listen for Asterisk's AGI(agi://.../route) while the app runs (settings.agi)."""
-    settings = app[keys.SETTINGS].agi
+    settings = app[telephony_keys.SETTINGS].agi
     if not settings.enabled:
         yield
         return
     server = FastAgiServer(
-        {"route": make_route_script(app[keys.CALENDARS], app[keys.CLOCK])},
+        {"route": make_route_script(app[calendar_keys.CALENDARS], app[core_keys.CLOCK])},
         host=settings.host,
         port=settings.port,
         backlog=settings.backlog,
@@ -30,7 +32,7 @@ async def agi_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     await server.start()
     app[AGI_SERVER] = server
-    readiness = app[keys.READINESS]
+    readiness = app[core_keys.READINESS]
     readiness.register(
         "fastagi",
         lambda: (

@@ -21,8 +21,8 @@ things (who hung up, redirect transfers, IVR state, callback detection without C
 Contract with the dialplan / FastAGI server (channel variables, VarSet):
 ``CTI_ROUTE`` (open|closed, set LAST by the route AGI; ``CTI_CLOSED_REASON`` and ``CTI_CATEGORY``
 set before it travel in ``call_routed``), ``CTI_CATEGORY`` (IVR choice), ``CTI_CALLBACK_ID``
-(Originate ``Variable:`` of a click-to-call), ``CTI_TRANSFER_TARGET`` (set on the citizen's channel
-by call control before a Redirect).
+(Originate ``Variable:`` of a click-to-call). A transfer is seen as the citizen's channel entering a
+transfer context (call control's Redirect, or the dialplan's own).
 
 Nothing here logs personal data: caller numbers and names are event *data*, never log fields.
 """

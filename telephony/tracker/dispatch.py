@@ -21,7 +21,6 @@ VARIABLES: dict[str, VariableHandler] = {
     "CTI_CATEGORY": inbound.on_category,
     "CTI_IVR_TRY": inbound.on_ivr_try,
     "CTI_CALLBACK_ID": callback.on_callback_id,
-    "CTI_TRANSFER_TARGET": transfer.on_target_variable,
 }
 WANTED_VARIABLES = frozenset(VARIABLES)
 

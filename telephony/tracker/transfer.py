@@ -2,7 +2,7 @@
 
 One transfer shows up several ways, in any order: the citizen's leg entering the transfer context
 (``Newexten``, what a Redirect by call control looks like), ``BlindTransfer`` (AMI or a phone's
-transfer key), ``AttendedTransfer``, and ``CTI_TRANSFER_TARGET`` set by call control. They name
+transfer key) and ``AttendedTransfer``. They name
 the target differently (``201@departments``, ``201``, ``Local/201@department-phones``), so reports
 are compared by the target's *extension*: while the call is transferred, a report of the same
 extension (or of no target) only completes what is known; a different extension is a new
@@ -52,12 +52,6 @@ def on_transfer_newexten(book: CallBook, ev: Mapping[str, str], out: Out) -> Non
     touched = book.touch(ev, out)
     if touched is not None and touched[0].legs.role(touched[1].base) == "citizen":
         transfer_to(book, touched[0], f"{ev.get('Exten', '')}@{ev.get('Context', '')}", "redirect", None, out)
-
-
-def on_target_variable(book: CallBook, call: Call, base: str, value: str, out: Out) -> None:
-    """CTI_TRANSFER_TARGET, set on the citizen's channel by call control before its Redirect."""
-    if value:
-        transfer_to(book, call, value, "variable", None, out)
 
 
 def on_target_dialled(book: CallBook, call: Call, base: str, dest: str) -> None:

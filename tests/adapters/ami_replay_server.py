@@ -326,6 +326,8 @@ class AmiReplayServer:
                         self._spawn(self._replay(session, self.scenario))
                     return  # the capture's own Response frame answers it
             self._write(session, {**ok, "Message": "Originate successfully queued"})
+        elif name == "setvar":  # e.g. cti's routing state (a global variable)
+            self._write(session, {**ok, "Message": "Variable Set"})
         elif name in ("redirect", "hangup", "queuepause"):
             self._write(
                 session,

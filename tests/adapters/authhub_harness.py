@@ -1,5 +1,6 @@
-"""A real aiohttp app with the auth middleware, the auth routes, the hub and a temp SQLite DB,
-wired the way create_app wires them; shared by tests/adapters/test_auth_*.py and test_hub_*.py."""
+"""A real aiohttp app with create_app's middlewares, the auth routes, the hub and a temp SQLite DB
+behind the database gateway, wired the way create_app wires them; shared by tests/adapters/test_auth_*.py
+and test_hub_*.py."""
 
 from __future__ import annotations
 
@@ -13,11 +14,15 @@ from aiohttp.test_utils import TestClient, TestServer
 from argon2 import PasswordHasher
 
 from access.accounts import MIGRATIONS
-from access.web import AUTH, PASSWORD_HASHER, auth_ctx, auth_middleware, setup_auth_routes
+from access.web import AUTH, PASSWORD_HASHER, auth_ctx, setup_auth_routes
 from cti import keys
+from cti.app import http_middlewares, put_settings
 from cti.config import Settings
 from cti.core.clock import TOKYO
-from cti.db import open_database
+from cti.gateway import Database
+from screenpop import schema as screenpop_schema
+from screenpop.desk_service import desks_ctx
+from screenpop.seat_api import seats_ctx, setup_seat_routes
 from screenpop.websocket import hub_ctx, setup_ws_routes
 
 ORIGIN = "http://cti.test:8080"
@@ -41,21 +46,24 @@ def cheap_hasher() -> PasswordHasher:
 
 
 def build_app(db_path: Path, clock: Clock, settings: Settings, hasher: PasswordHasher | None = None) -> web.Application:
-    app = web.Application(middlewares=[auth_middleware])
-    app[keys.SETTINGS] = settings
+    app = web.Application(middlewares=http_middlewares())
+    put_settings(app, settings)
     app[keys.CLOCK] = clock
     app[PASSWORD_HASHER] = hasher or cheap_hasher()
 
     async def db_ctx(app: web.Application) -> AsyncIterator[None]:
-        conn = await open_database(db_path, MIGRATIONS)
-        app[keys.DB] = conn
+        db = await Database.open(db_path, {**MIGRATIONS, screenpop_schema.COMPONENT: screenpop_schema.MIGRATIONS})
+        app[keys.DATABASE] = db
         yield
-        await conn.close()
+        await db.close()
 
     app.cleanup_ctx.append(db_ctx)
     app.cleanup_ctx.append(auth_ctx)
+    app.cleanup_ctx.append(seats_ctx)
     app.cleanup_ctx.append(hub_ctx)
+    app.cleanup_ctx.append(desks_ctx)  # seats and presence (screenpop)
     setup_auth_routes(app)
+    setup_seat_routes(app)
     setup_ws_routes(app)
     return app
 
@@ -103,3 +111,9 @@ def session_cookie(client: TestClient[Any, Any]) -> str | None:
         if cookie.key == "cti_session":
             return cookie.value
     return None
+
+
+async def rows(client: TestClient[Any, Any], sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Read the test database through the app's gateway."""
+    assert client.app is not None
+    return await client.app[keys.DATABASE].read(lambda conn: [tuple(r) for r in conn.execute(sql, params)])

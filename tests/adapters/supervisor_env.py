@@ -15,19 +15,21 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from argon2 import PasswordHasher
 
+from access.accounts import MIGRATIONS as ACCOUNTS_MIGRATIONS
 from access.web import AUTH, PASSWORD_HASHER, auth_ctx, auth_middleware, setup_auth_routes
 from cti import keys
+from cti.app import put_settings, share_seats
 from cti.calendar.rules import Calendars
-from cti.calendar.store import calendar_ctx
 from cti.config import Settings
 from cti.core.principal import Role
-from cti.db import open_database
 from cti.store_backend import open_store
 from records.plugin import records_ctx
 from records.plugin import setup_routes as records_routes
 from records.schema import migrations as records_migrations
-from screenpop.settings import AlertSettings
+from screenpop.seat_api import seats_ctx
 from supervision import service as wiring_supervisor
+from supervision.calendar_store import calendar_ctx
+from supervision.settings import AlertSettings
 
 PASSWORD = "correct horse battery"
 USERS = [
@@ -109,7 +111,8 @@ async def make_env(
     clock = Clock(at)
     hub = RecordingHub()
     app = web.Application(middlewares=[auth_middleware])
-    app[keys.SETTINGS] = settings
+    put_settings(app, settings)
+    share_seats(app)
     app[keys.CLOCK] = clock
     app[keys.CALENDARS] = Calendars.from_settings(settings.calendar)
     app[keys.HUB] = hub
@@ -119,11 +122,10 @@ async def make_env(
         app[keys.AMI] = telephony
 
     async def db_ctx(app: web.Application) -> AsyncIterator[None]:
-        migrations = {**records_migrations(), **wiring_supervisor.migrations()}
+        migrations = {**records_migrations(), **wiring_supervisor.migrations(), **ACCOUNTS_MIGRATIONS}
+        # accounts use the gateway too; `store` is a PostgreSQL URL in the two-backend tests
         app[keys.DATABASE] = await open_store(store or tmp_path / db_name, migrations)
-        app[keys.DB] = await open_database(tmp_path / db_name, migrations)  # records' legacy connection
         yield
-        await app[keys.DB].close()
         await app[keys.DATABASE].close()
 
     async def users_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -134,8 +136,8 @@ async def make_env(
                                    known_departments=[d.code for d in settings.records.departments])
         yield
 
-    app.cleanup_ctx.extend([db_ctx, calendar_ctx(keys.DATABASE, keys.CALENDARS), auth_ctx, users_ctx, records_ctx,
-                            wiring_supervisor.supervisor_ctx])
+    app.cleanup_ctx.extend([db_ctx, calendar_ctx(keys.DATABASE, keys.CALENDARS), auth_ctx, seats_ctx, users_ctx,
+                            records_ctx, wiring_supervisor.supervisor_ctx])
     setup_auth_routes(app)
     records_routes(app)
     wiring_supervisor.setup_routes(app)

@@ -14,6 +14,7 @@ import pytest
 from aiohttp import web
 
 from cti import keys
+from cti.app import put_settings
 from cti.calendar.rules import Calendars
 from cti.config import CalendarSettings, Settings
 from cti.core.clock import fixed_clock
@@ -313,7 +314,7 @@ async def test_agi_ctx_serves_while_the_app_runs() -> None:
     port = free_port()
     settings = Settings(agi=AgiSettings(port=port, backlog=64, request_timeout=1.0))
     app = web.Application()
-    app[keys.SETTINGS] = settings
+    put_settings(app, settings)
     app[keys.CLOCK] = fixed_clock(NIGHT)
     app[keys.CALENDARS] = Calendars.from_settings(settings.calendar)
     app[keys.READINESS] = Readiness()

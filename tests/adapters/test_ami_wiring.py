@@ -17,6 +17,7 @@ from prometheus_client import REGISTRY
 from test_ami_link import eventually
 
 from cti import keys
+from cti.app import put_settings
 from cti.config import load_settings
 from cti.core.clock import TOKYO, fixed_clock
 from cti.core.logs import JsonLineFormatter
@@ -47,7 +48,7 @@ def make_app(server: AmiReplayServer, tmp_path: Path) -> web.Application:
         },
     )
     app = web.Application()
-    app[keys.SETTINGS] = settings
+    put_settings(app, settings)
     app[keys.CLOCK] = CLOCK
     app[keys.READINESS] = Readiness()
     app.cleanup_ctx.append(ami_ctx)
@@ -106,7 +107,7 @@ async def test_ami_ctx_runs_the_link_feeds_the_tracker_and_stops(
 async def test_ami_ctx_does_nothing_when_disabled(tmp_path: Path) -> None:
     settings = load_settings(None, {"CTI_STORE__PATH": str(tmp_path / "x.sqlite3"), "CTI_AMI__ENABLED": "false"})
     app = web.Application()
-    app[keys.SETTINGS] = settings
+    put_settings(app, settings)
     app[keys.CLOCK] = CLOCK
     app[keys.READINESS] = Readiness()
     app.cleanup_ctx.append(ami_ctx)

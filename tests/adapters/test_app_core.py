@@ -9,6 +9,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from cti import keys
@@ -44,12 +45,11 @@ async def test_health_ready_and_metrics(tmp_path: Path) -> None:
 async def test_database_is_closed_on_shutdown(tmp_path: Path) -> None:
     app = create_app(settings(tmp_path))
     async with TestClient(TestServer(app)):
-        db = app[keys.DB]
-        async with db.execute("PRAGMA journal_mode") as cur:
-            assert (await cur.fetchone())[0] == "wal"
-        async with db.execute("PRAGMA synchronous") as cur:
-            assert (await cur.fetchone())[0] == 2  # FULL
-    assert db._connection is None  # aiosqlite closed it
+        db = app[keys.DATABASE]
+        assert (await db.read(lambda conn: conn.execute("PRAGMA journal_mode").fetchone()))[0] == "wal"
+        assert (await db.read(lambda conn: conn.execute("PRAGMA synchronous").fetchone()))[0] == 2  # FULL
+    with pytest.raises(RuntimeError, match="closed"):
+        await db.read(lambda conn: None)
 
 
 def free_port() -> int:

@@ -15,7 +15,6 @@ from access.web import ACCESS_ATTR, AUTH
 from cti import keys
 from cti.app import create_app
 from cti.config import Settings, load_settings
-from screenpop import messages as m
 
 ORIGIN = "http://127.0.0.1:8080"
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
@@ -73,10 +72,17 @@ async def test_an_operator_logs_in_takes_a_seat_and_gets_a_pop_over_the_socket(t
         hello = json.loads((await ws.receive(timeout=5)).data)
         assert hello["type"] == "hello" and hello["user_id"] == "op1"
         await ws.send_str(json.dumps({"type": "resume", "last_seq": 0}))
-        from screenpop.websocket import deliver_to_interface
+        from datetime import datetime
 
-        assert deliver_to_interface(app, "PJSIP/op101", m.Ringing(call_id="c1", interface="PJSIP/op101"))
-        assert not deliver_to_interface(app, "PJSIP/op102", m.Ringing(call_id="c2", interface="PJSIP/op102"))
+        from cti.core.clock import TOKYO
+        from screenpop.keys import DISPATCHER
+        from telephony.events import OperatorRinging
+
+        at = datetime(2026, 12, 1, 10, 0, tzinfo=TOKYO)
+        for call_id, seat in (("c1", "PJSIP/op101"), ("c2", "PJSIP/op102")):  # op102: nobody seated, no message
+            await app[DISPATCHER].on_events(OperatorRinging(
+                call_id=call_id, at=at, interface=seat, member_name=None, queue="operators",
+                caller_number="0312345678", caller_name=None))
         got = json.loads((await ws.receive(timeout=5)).data)
         assert got["type"] == "ringing" and got["call_id"] == "c1" and got["seq"] == 1
         assert app[keys.HUB].connection_count() == 1

@@ -12,7 +12,7 @@ import pytest
 from access.accounts import MIGRATIONS, AccountStore
 from cti.cli import main
 from cti.core.clock import system_clock
-from cti.db import open_database
+from cti.gateway import Database
 
 
 def run(monkeypatch: pytest.MonkeyPatch, argv: list[str], stdin: str = "") -> int:
@@ -22,11 +22,11 @@ def run(monkeypatch: pytest.MonkeyPatch, argv: list[str], stdin: str = "") -> in
 
 def authenticate(db: Path, user_id: str, password: str) -> str:
     async def go() -> str:
-        conn = await open_database(db, MIGRATIONS)
+        gateway = await Database.open(db, MIGRATIONS)
         try:
-            return (await AccountStore(conn, system_clock).authenticate(user_id, password)).outcome
+            return (await AccountStore(gateway, system_clock).authenticate(user_id, password)).outcome
         finally:
-            await conn.close()
+            await gateway.close()
 
     return asyncio.run(go())
 
@@ -130,3 +130,17 @@ def test_a_duplicate_id_is_refused(
     assert run(monkeypatch, argv, "other password 2\n") == 1
     assert "already exists" in capsys.readouterr().err
     assert authenticate(db, "op1", "first password 1") == "ok"
+
+
+@pytest.mark.parametrize("name", ["\u200b\u200b", "山田\x00", "tab\there"])
+def test_add_refuses_invisible_or_control_character_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    db = tmp_path / "cti.sqlite3"
+    monkeypatch.chdir(tmp_path)
+    code = run(monkeypatch, ["user", "add", "op9", "--role", "operator", "--name", name, "--password-stdin",
+                             "--db", str(db)], "first password 1\n")
+    assert code == 2
+    assert "表示名" in capsys.readouterr().err
+    assert run(monkeypatch, ["user", "list", "--json", "--db", str(db)]) == 0
+    assert json.loads(capsys.readouterr().out) == []

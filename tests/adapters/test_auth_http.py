@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,12 +18,11 @@ from authhub_harness import (
     add_user,
     login,
     make_settings,
+    rows,
     session_cookie,
     start,
 )
 from yarl import URL
-
-from cti import keys
 
 Client = TestClient[Any, Any]
 
@@ -76,9 +76,9 @@ async def test_the_database_keeps_only_a_hash_of_the_session_token(client: Clien
     token = session_cookie(client)
     assert token
     assert client.app is not None
-    async with client.app[keys.DB].execute("SELECT token_hash FROM sessions") as cur:
-        stored = [r[0] for r in await cur.fetchall()]
+    stored = [r[0] for r in await rows(client, "SELECT token_hash FROM sessions")]
     assert len(stored) == 1 and token not in stored[0]
+    assert stored[0] != hashlib.sha256(token.encode()).hexdigest()  # keyed (HMAC): not computable from the cookie alone
 
 
 async def test_form_login_redirects_operators_to_their_screen(client: Client) -> None:
@@ -88,13 +88,27 @@ async def test_form_login_redirects_operators_to_their_screen(client: Client) ->
     assert resp.status == 303 and resp.headers["Location"] == "/operator/"
 
 
+@pytest.mark.parametrize(("role", "department", "screen"), [
+    ("supervisor", None, "/supervisor/"), ("department", "zeimu", "/department/"), ("faq_editor", None, "/faq/editor/"),
+])
+async def test_form_login_lands_each_role_on_its_own_screen(
+    client: Client, role: str, department: str | None, screen: str
+) -> None:
+    await add_user(client, "someone", role, department)
+    resp = await client.post(
+        "/api/login", data={"user_id": "someone", "password": PASSWORD}, headers={"Origin": ORIGIN},
+        allow_redirects=False,
+    )
+    assert resp.status == 303 and resp.headers["Location"] == screen
+
+
 async def test_wrong_password_is_401_and_the_log_holds_no_password(
     client: Client, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)
     resp = await client.post("/api/login", json={"user_id": "op1", "password": "wrong-password-XYZ"})
     assert resp.status == 401
-    assert (await resp.json())["error"] == "login_failed"
+    assert (await resp.json())["error"]["code"] == "login_failed"
     assert session_cookie(client) is None
     failed = [r for r in caplog.records if r.getMessage() == "login_failed"]
     assert failed and failed[0].cti_fields["reason"] == "wrong_password"  # type: ignore[attr-defined]
@@ -103,14 +117,14 @@ async def test_wrong_password_is_401_and_the_log_holds_no_password(
 
 async def test_unknown_user_gets_the_same_answer_as_a_wrong_password(client: Client) -> None:
     resp = await client.post("/api/login", json={"user_id": "nobody", "password": PASSWORD})
-    assert resp.status == 401 and (await resp.json())["error"] == "login_failed"
+    assert resp.status == 401 and (await resp.json())["error"]["code"] == "login_failed"
 
 
 async def test_bad_login_bodies_are_400_with_a_reason(client: Client) -> None:
     resp = await client.post("/api/login", data=b"{not json", headers={"Content-Type": "application/json"})
     assert resp.status == 400
     resp = await client.post("/api/login", json={"user_id": "op1"})
-    assert resp.status == 400 and "password" in (await resp.json())["message"]
+    assert resp.status == 400 and (await resp.json())["error"]["field"] == "password"
 
 
 async def test_failures_per_account_are_throttled_with_retry_after(client: Client, clock: Clock) -> None:
@@ -133,22 +147,29 @@ async def test_failures_per_client_ip_are_throttled_across_accounts(client: Clie
     assert resp.status == 429
 
 
-async def test_a_disabled_account_cannot_log_in_and_loses_its_sessions(client: Client) -> None:
+async def test_a_disabled_account_cannot_log_in_and_loses_its_sessions(
+    client: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
     await login(client, "op1")
     assert client.app is not None
-    await client.app[keys.DB].execute("SELECT 1")
     from access.web import AUTH
 
     await client.app[AUTH].accounts.set_disabled("op1")
     assert (await client.get("/api/me")).status == 401
-    resp = await client.post("/api/login", json={"user_id": "op1", "password": PASSWORD}, headers={"Origin": ORIGIN})
-    assert resp.status == 403 and (await resp.json())["error"] == "account_disabled"
+    right = await client.post("/api/login", json={"user_id": "op1", "password": PASSWORD}, headers={"Origin": ORIGIN})
+    wrong = await client.post("/api/login", json={"user_id": "op1", "password": "not-the-password"})
+    # The answer does not confirm the password: the same as a wrong one. The log says why.
+    assert (right.status, await right.json()) == (wrong.status, await wrong.json())
+    assert right.status == 401 and (await right.json())["error"]["code"] == "login_failed"
+    reasons = [r.cti_fields["reason"] for r in caplog.records if r.getMessage() == "login_failed"]  # type: ignore[attr-defined]
+    assert reasons == ["disabled", "wrong_password"]
 
 
 async def test_state_changing_requests_need_the_csrf_token(client: Client) -> None:
     body = await login(client, "op1")
     resp = await client.post("/api/logout")
-    assert resp.status == 403 and (await resp.json())["error"] == "csrf_failed"
+    assert resp.status == 403 and (await resp.json())["error"]["code"] == "csrf_failed"
     resp = await client.post("/api/logout", headers={"X-CSRF-Token": "forged"})
     assert resp.status == 403
     assert (await client.get("/api/me")).status == 200  # the failed requests changed nothing
@@ -160,7 +181,7 @@ async def test_login_from_a_foreign_origin_is_rejected(client: Client) -> None:
     resp = await client.post(
         "/api/login", json={"user_id": "op1", "password": PASSWORD}, headers={"Origin": "https://evil.example"}
     )
-    assert resp.status == 403 and (await resp.json())["error"] == "bad_origin"
+    assert resp.status == 403 and (await resp.json())["error"]["code"] == "bad_origin"
     assert session_cookie(client) is None
 
 
@@ -200,7 +221,7 @@ async def test_idle_timeout_follows_the_injected_clock(client: Client, clock: Cl
     assert (await client.get("/api/me")).status == 200
     clock.advance(minutes=30)
     resp = await client.get("/api/me")
-    assert resp.status == 401 and (await resp.json())["error"] == "not_logged_in"
+    assert resp.status == 401 and (await resp.json())["error"]["code"] == "not_logged_in"
 
 
 async def test_pages_without_login_redirect_to_the_login_page(tmp_path: Path, clock: Clock) -> None:
@@ -228,37 +249,13 @@ async def test_pages_without_login_redirect_to_the_login_page(tmp_path: Path, cl
         await c.close()
 
 
-async def test_seats_one_operator_per_seat(client: Client) -> None:
-    a = await login(client, "op1")
-    resp = await client.post("/api/seat", json={"interface": "PJSIP/op101"}, headers={"X-CSRF-Token": a["csrf_token"]})
-    assert resp.status == 200
-    assert client.server is not None
-    other: Client = TestClient(client.server)
-    try:
-        b = await login(other, "op2")
-        csrf_b = {"X-CSRF-Token": b["csrf_token"]}
-        resp = await other.post("/api/seat", json={"interface": "PJSIP/op101"}, headers=csrf_b)
-        body = await resp.json()
-        assert resp.status == 409 and body["holder"] == "op1" and "op1" in body["message"]
-        resp = await other.post("/api/seat", json={"interface": "nonsense"}, headers=csrf_b)
-        assert resp.status == 400
-        resp = await client.delete("/api/seat", headers={"X-CSRF-Token": a["csrf_token"]})
-        assert (await resp.json())["released"] == "PJSIP/op101"
-        resp = await other.post("/api/seat", json={"interface": "PJSIP/op101"}, headers=csrf_b)
-        assert resp.status == 200
-        seats = await (await other.get("/api/seats")).json()
-        assert seats["seats"] == {"PJSIP/op101": "op2"}
-    finally:
-        await other.session.close()
-
-
 async def test_logout_frees_the_seat(client: Client) -> None:
     a = await login(client, "op1")
     csrf = {"X-CSRF-Token": a["csrf_token"]}
     await client.post("/api/seat", json={"interface": "Local/101@operator-phones"}, headers=csrf)
     await client.post("/api/logout", headers=csrf)
     assert client.app is not None
-    from access.web import SEATS
+    from screenpop.keys import SEATS
 
     assert client.app[SEATS].user_at("Local/101@operator-phones") is None
 
@@ -266,7 +263,7 @@ async def test_logout_frees_the_seat(client: Client) -> None:
 async def test_department_staff_may_not_take_seats(client: Client) -> None:
     t = await login(client, "tax1")
     resp = await client.post("/api/seat", json={"interface": "PJSIP/op101"}, headers={"X-CSRF-Token": t["csrf_token"]})
-    assert resp.status == 403 and (await resp.json())["error"] == "forbidden_role"
+    assert resp.status == 403 and (await resp.json())["error"]["code"] == "forbidden_role"
 
 
 async def test_argon2_hash_is_upgraded_at_login_when_parameters_change(tmp_path: Path, clock: Clock) -> None:
@@ -279,8 +276,7 @@ async def test_argon2_hash_is_upgraded_at_login_when_parameters_change(tmp_path:
     try:
         assert c.app is not None
         await login(c, "op1")
-        async with c.app[keys.DB].execute("SELECT password_hash FROM users WHERE user_id = 'op1'") as cur:
-            row = await cur.fetchone()
+        (row,) = await rows(c, "SELECT password_hash FROM users WHERE user_id = 'op1'")
         assert row is not None and row[0].startswith("$argon2id$") and "m=2048,t=2" in row[0]
         await c.post("/api/logout", headers={"X-CSRF-Token": (await (await c.get("/api/me")).json())["csrf_token"]})
         await login(c, "op1")  # the new hash verifies
@@ -298,8 +294,8 @@ async def test_outside_the_operator_room_operators_get_403_and_it_is_logged(
         await add_user(c, "tax1", "department", "zeimu")
         resp = await c.post("/api/login", json={"user_id": "op1", "password": PASSWORD}, headers={"Origin": ORIGIN})
         body = await resp.json()
-        assert resp.status == 403 and body["error"] == "outside_operator_room"
-        assert "オペレーター室" in body["message"] and "operator room" in body["message"]
+        assert resp.status == 403 and body["error"]["code"] == "outside_operator_room"
+        assert "オペレーター室" in body["error"]["message"]
         assert session_cookie(c) is None
         resp = await c.get("/api/seats")  # room-only page, even before any login
         assert resp.status == 403
@@ -331,3 +327,10 @@ async def test_a_password_reset_ends_the_accounts_sessions(client: Client) -> No
     assert (await client.get("/api/me")).status == 401
     await login(client, "op1", "a brand new password")
     assert (await client.get("/api/me")).status == 200
+
+
+async def test_the_login_page_shows_only_its_fixed_notices(client: Client) -> None:
+    text = await (await client.get("/login?m=expired")).text()
+    assert "セッションの有効期限が切れました" in text and 'role="status"' in text
+    text = await (await client.get("/login?m=%3Cscript%3Ealert(1)%3C/script%3E")).text()
+    assert "<script>" not in text and "alert(1)" not in text and 'id="login-notice"' not in text

@@ -11,6 +11,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from cti import keys
+from cti.app import put_settings
 from cti.config import load_settings
 from cti.core.clock import TOKYO, fixed_clock
 from cti.core.readiness import Readiness
@@ -27,7 +28,7 @@ def make_app(tmp_path: Path, import_on_start: str | None) -> web.Application:
     if import_on_start:
         env["CTI_FAQ__IMPORT_ON_START"] = import_on_start
     app = web.Application()
-    app[keys.SETTINGS] = load_settings(None, env)
+    put_settings(app, load_settings(None, env))
     app[keys.CLOCK] = fixed_clock(datetime(2026, 11, 27, 9, 0, tzinfo=TOKYO))
     app[keys.READINESS] = Readiness()
 
@@ -70,7 +71,7 @@ async def test_bad_search_requests_get_400(tmp_path: Path, params: dict[str, str
     async with TestClient(TestServer(make_app(tmp_path, str(FIXTURE)))) as client:
         response = await client.get("/api/faq/search", params=params)
         assert response.status == 400
-        assert message in (await response.json())["error"]
+        assert message in (await response.json())["error"]["message"]
 
 
 async def test_unknown_entry_is_404_and_empty_faq_searches_to_nothing(tmp_path: Path) -> None:

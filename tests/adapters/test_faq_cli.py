@@ -70,3 +70,26 @@ def test_database_defaults_to_the_configured_store(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "configured.sqlite3").exists()
     assert result.stderr == ""  # piped: quiet
+
+
+def test_documents_import_twice_then_export_and_reimport(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = str(tmp_path / "cti.sqlite3")
+    docs = FIXTURE.parent / "ward-docs"
+    assert main(["faq", "import", str(FIXTURE), "--db", db]) == 0
+    assert main(["faq", "import-docs", str(docs), "--db", db]) == 0
+    first = capsys.readouterr().out
+    assert "さくら区ホームページ（website）: 追加 6 件" in first and "広報さくら 2026年12月1日号" in first
+    assert main(["faq", "import-docs", str(docs), "--db", db]) == 0
+    assert capsys.readouterr().out.count("追加 0 件, 更新 0 件, 削除 0 件") == 3  # idempotent
+    assert main(["faq", "search", "期日前投票", "--db", db]) == 0
+    text = capsys.readouterr().out
+    assert "近い回答が見つかりません" in text  # the FAQ has nothing close ...
+    assert "[さくら区 暮らしのガイド 2026]" in text and "https://www.city.sakura.example.lg.jp/guide/" in text  # ...
+    assert main(["faq", "import-docs", str(tmp_path / "none"), "--db", db]) == 1
+    assert "not a folder" in capsys.readouterr().err
+
+    exported = tmp_path / "faq-export.json"
+    assert main(["faq", "export", str(exported), "--db", db]) == 0
+    assert "661 件" in capsys.readouterr().out
+    assert main(["faq", "import", str(exported), "--db", db]) == 0
+    assert "変更なし 661 件" in capsys.readouterr().out  # the export is the same FAQ

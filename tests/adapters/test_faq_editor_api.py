@@ -14,7 +14,7 @@ from e2e.browser import PASSWORD, MovableClock, StaffUser, build_operator_app, o
 
 from cti import keys
 from cti.core.clock import TOKYO
-from faq.cli import read_folder
+from faq.folder import read_folder
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "faq"
 NOW = datetime(2026, 12, 1, 10, 0, tzinfo=TOKYO)
@@ -147,3 +147,75 @@ async def test_a_departments_callback_answer_becomes_an_entry(client: TestClient
     await login(client, "op1")
     body = await (await client.get("/api/faq/search", params={"q": "軽自動車税 コンビニ"})).json()
     assert body["results"][0]["id"] == saved["id"]
+
+
+async def test_the_faq_editor_role_edits_the_faq_and_nothing_else(tmp_path: Path) -> None:
+    users = [*USERS, StaffUser("ed1", "faq_editor", "FAQ担当")]
+    app = build_operator_app(operator_settings(tmp_path, 8080), MovableClock(NOW), users)
+    async with TestClient(TestServer(app)) as client:
+        csrf = await login(client, "ed1")
+        assert (await client.get("/faq/editor/")).status == 200
+        draft = {"question": "区民農園の申込方法は？", "answer": "3月に抽選で受け付けます。", "category": "施設"}
+        saved = await (await client.post("/api/faq/editor/drafts", json=draft, headers=csrf)).json()
+        resp = await client.post(f"/api/faq/editor/entries/{saved['id']}/versions/1/publish", json={}, headers=csrf)
+        assert resp.status == 200
+        assert (await client.get("/api/faq/search", params={"q": "区民農園"})).status == 200  # any login reads
+        for path in ("/api/department/inbox", "/api/supervisor/faq-gaps", "/department/"):
+            assert (await client.get(path, allow_redirects=False)).status == 403, path
+        assert (await client.get("/api/records/callbacks")).status == 403
+        gaps = await (await client.get("/api/faq/editor/gaps")).json()
+        assert gaps["unavailable"] == ["通話", "折り返し"]  # records' gaps are for 区政情報課 and supervisors
+
+
+async def test_accounts_upgrade_keeps_users_and_accepts_the_new_role(tmp_path: Path) -> None:
+    import sqlite3
+
+    from access.accounts import MIGRATIONS as ACCOUNTS
+    from cti.gateway import Database
+
+    path = tmp_path / "old.sqlite3"
+    old = await Database.open(path, {"accounts": ACCOUNTS["accounts"][:1]})
+    await old.write(lambda c: c.execute(
+        "INSERT INTO users VALUES ('op1', 'operator', NULL, '', 'h', 0, '2026-01-01', '2026-01-01')"))
+    await old.write(lambda c: c.execute("INSERT INTO sessions VALUES ('t', 'op1', 'c', '2026-01-01', '2026-01-01')"))
+    await old.close()
+    new = await Database.open(path, ACCOUNTS)
+    try:
+        rows = await new.read(lambda c: c.execute("SELECT user_id, role FROM users").fetchall())
+        assert [tuple(r) for r in rows] == [("op1", "operator")]
+        assert await new.read(lambda c: c.execute("SELECT count(*) FROM sessions").fetchone()[0]) == 0
+        await new.write(lambda c: c.execute(
+            "INSERT INTO users VALUES ('ed1', 'faq_editor', NULL, '', 'h', 0, '2026-01-01', '2026-01-01')"))
+        with pytest.raises(sqlite3.IntegrityError):  # sessions still belong to existing users
+            await new.write(lambda c: c.execute("INSERT INTO sessions VALUES ('x', 'nobody', 'c', 'a', 'b')"))
+        with pytest.raises(sqlite3.IntegrityError):
+            await new.write(lambda c: c.execute(
+                "INSERT INTO users VALUES ('x', 'root', NULL, '', 'h', 0, '2026-01-01', '2026-01-01')"))
+    finally:
+        await new.close()
+
+
+async def test_documents_folder_is_imported_at_start_and_again_from_the_editor(tmp_path: Path) -> None:
+    import shutil
+
+    folder = tmp_path / "ward-docs"
+    shutil.copytree(FIXTURES / "ward-docs", folder)
+    settings = operator_settings(tmp_path, 8080, faq={"documents_dir": str(folder)})
+    app = build_operator_app(settings, MovableClock(NOW), USERS)
+    async with TestClient(TestServer(app)) as client:
+        started_with = app[keys.FAQ].documents
+        assert started_with >= 12
+        csrf = await login(client, "pi1")
+        body = await (await client.post("/api/faq/editor/documents/reimport", json={}, headers=csrf)).json()
+        assert all(s["added"] == s["updated"] == s["removed"] == 0 for s in body["sources"])  # idempotent
+        guide = folder / "guide" / "kurashi.md"
+        text = guide.read_text(encoding="utf-8").replace("期日前投票所は", "期日前投票の会場は")
+        guide.write_text(text, encoding="utf-8")
+        body = await (await client.post("/api/faq/editor/documents/reimport", json={}, headers=csrf)).json()
+        changed = {s["key"]: (s["added"], s["updated"], s["removed"]) for s in body["sources"]}
+        assert changed == {"guide": (0, 1, 0), "kouhou": (0, 0, 0), "website": (0, 0, 0)}
+        found = await (await client.get("/api/faq/search", params={"q": "期日前投票の会場"})).json()
+        assert "期日前投票の会場は" in found["documents"][0]["snippet"]  # live without a restart
+        csrf = await login(client, "tax1")
+        resp = await client.post("/api/faq/editor/documents/reimport", json={}, headers=csrf)
+        assert resp.status == 403 and (await resp.json())["error"]["code"] == "forbidden"

@@ -19,7 +19,7 @@ from cti.gateway import Database
 from cti.store_backend import open_store
 from faq import authoring
 from faq.authoring import AuthoringError, Draft
-from faq.cli import read_folder
+from faq.folder import read_folder
 from faq.index import FaqEntry
 from faq.parsing import KOSODATE_CREDIT, ParsedFaq, parse_faq
 from faq.service import FaqService, is_weak

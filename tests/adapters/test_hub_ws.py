@@ -93,6 +93,10 @@ async def close_code(ws: WS) -> int:
             return int(ws.close_code or 0)
 
 
+HISTORY_15K = m.PopHistoryItem(date="2026-12-01", category=None, category_label="未選択", outcome="あ" * 5000)
+HISTORY_1K = m.PopHistoryItem(date="2026-12-01", category=None, category_label="未選択", outcome="x" * 1100)
+
+
 def ringing(n: int) -> m.Ringing:
     return m.Ringing(call_id=f"call-{n}", interface="PJSIP/op101")
 
@@ -144,7 +148,8 @@ async def test_every_socket_of_a_user_gets_the_message_and_roles_are_addressed(c
         assert hub.send_to_role(Role.SUPERVISOR, m.Presence(user_id="op1", state="pause", reason="休憩")) == 1
         got = await recv(ws_sv)
         assert got["type"] == "presence" and got["seq"] == 1
-        assert hub.broadcast(m.CallUpdate(call_id="c9", event="hangup")) == 3
+        assert hub.send_to_user("sv1", m.CallUpdate(call_id="c9", event="hangup")) == 1
+        assert hub.send_to_user("op1", m.CallUpdate(call_id="c9", event="hangup")) == 2
         assert (await recv(ws_sv))["seq"] == 2  # per-user numbering
         assert (await recv(ws_a))["seq"] == 2
         await ws_sv.close()
@@ -236,7 +241,7 @@ async def test_the_sweep_closes_idle_sockets_and_frees_the_seat(client: Client, 
     assert await sweep_sessions(client.app) == 1
     assert (await recv(ws))["type"] == "session_expired"
     assert await close_code(ws) == m.CLOSE_SESSION_EXPIRED
-    from access.web import SEATS
+    from screenpop.keys import SEATS
 
     assert client.app[SEATS].user_at("PJSIP/op101") is None
 
@@ -415,7 +420,7 @@ async def test_a_stalled_client_never_delays_the_others_and_is_disconnected(clie
             received[i].append(got["seq"])
 
     readers = [asyncio.create_task(read(i, ws)) for i, ws in enumerate(sockets)]
-    big = m.Pop(call_id="x", history=[{"note": "あ" * 5000}])  # ~15 kB per frame for the stalled one
+    big = m.Pop(call_id="x", history=[HISTORY_15K])  # ~15 kB per frame for the stalled one
     sent = 0
     try:
         for _ in range(5000):
@@ -484,7 +489,7 @@ async def test_the_replay_buffer_is_bounded_in_bytes_too(client: Client) -> None
     await ws.close()
     await wait_until(lambda: hub.connection_count() == 0)
     for n in range(1, 4):  # 3 messages of ~1.2 kB: only 2 fit in 3000 bytes
-        hub.send_to_user("op1", m.Pop(call_id=f"c{n}", history=[{"note": "x" * 1100}]))
+        hub.send_to_user("op1", m.Pop(call_id=f"c{n}", history=[HISTORY_1K]))
     ws, _ = await connect(client, last_seq=1, epoch=hello["epoch"])
     got = [await recv(ws) for _ in range(2)]
     assert [(g["type"], g["seq"]) for g in got] == [("pop", 2), ("pop", 3)]

@@ -23,13 +23,12 @@ from pg_support import PgCluster
 
 from cti import keys
 from cti.calendar.rules import Calendars, Override, Which
-from cti.calendar.store import delete_override, insert_override, read_state, save_emergency
 from cti.cluster import sync_calendar
 from cti.config import CalendarSettings
 from cti.core.clock import TOKYO
 from cti.core.principal import Principal, Role
-from cti.core.run_once import PgLeases
 from cti.gateway import Database
+from cti.pg_leases import PgLeases
 from cti.store_backend import open_store
 from records.models import CallbackIn, ConsentIn
 from records.retention import verify_audit
@@ -37,6 +36,7 @@ from records.schema import migrations as records_migrations
 from records.service import RecordsService
 from records.settings import RecordsSettings
 from supervision import service as supervision_service
+from supervision.calendar_store import delete_override, insert_override, read_state, save_emergency
 from supervision.call_log import write_entries
 
 FRIDAY_EVENING = datetime(2026, 12, 4, 19, 0, tzinfo=TOKYO)
@@ -170,7 +170,7 @@ async def test_one_node_leads_a_job_and_the_other_takes_over_when_it_stops(pg_cl
 
 LEADER_SCRIPT = """
 import asyncio, sys
-from cti.core.run_once import PgLeases
+from cti.pg_leases import PgLeases
 
 async def main():
     leases = PgLeases(sys.argv[1], "doomed", retry_seconds=0.1, check_seconds=0.1)
@@ -326,9 +326,9 @@ async def test_two_apps_on_one_store_lead_each_job_once_and_follow_each_others_c
     from aiohttp import web
 
     from cti.app import create_app
-    from cti.calendar.store import save_emergency
     from cti.config import Settings
     from cti.core.run_once import LEASES
+    from supervision.calendar_store import save_emergency
 
     url = pg_cluster.new_url()
     friday_10 = datetime(2026, 12, 4, 10, 0, tzinfo=TOKYO)

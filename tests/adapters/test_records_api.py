@@ -13,6 +13,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from cti import keys
+from cti.app import put_settings, share_seats
 from cti.calendar.rules import Calendars
 from cti.config import Settings
 from cti.core.clock import TOKYO
@@ -66,7 +67,8 @@ async def env(tmp_path: Path) -> AsyncIterator[tuple[TestClient[Any, Any], Clock
     settings = Settings()
     clock = Clock(FRIDAY_EVENING)
     app = web.Application(middlewares=[principal_from_header])
-    app[keys.SETTINGS] = settings
+    put_settings(app, settings)
+    share_seats(app)  # as create_app: records reads screenpop's seat map
     app[keys.CLOCK] = clock
     app[keys.CALENDARS] = Calendars.from_settings(settings.calendar)
 
@@ -246,7 +248,8 @@ async def test_periodic_task_hands_over_and_is_cancelled_on_shutdown(tmp_path: P
     settings = Settings()
     clock = Clock(MONDAY_OPENING + timedelta(hours=1))
     app = web.Application()
-    app[keys.SETTINGS] = settings
+    put_settings(app, settings)
+    share_seats(app)  # as create_app: records reads screenpop's seat map
     app[keys.CLOCK] = clock
     app[keys.CALENDARS] = Calendars.from_settings(settings.calendar)
     db = await Database.open(tmp_path / "p.sqlite3", migrations())
@@ -283,7 +286,8 @@ async def test_the_daily_task_purges_on_start(tmp_path: Path) -> None:
 
     def make_app() -> web.Application:
         app = web.Application(middlewares=[principal_from_header])
-        app[keys.SETTINGS] = settings
+        put_settings(app, settings)
+        share_seats(app)  # as create_app: records reads screenpop's seat map
         app[keys.CLOCK] = clock
         app[keys.CALENDARS] = Calendars.from_settings(settings.calendar)
         app[keys.DATABASE] = db

@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import threading
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -19,8 +21,11 @@ from cti.core.logs import JsonLineFormatter
 from cti.core.principal import Principal, Role
 from records.audit import verify_chain
 from records.audit_trail import append_audit
-from screenpop.settings import AlertSettings
+from supervision import alert_store
+from supervision.alert_monitor import AlertMonitor
+from supervision.alerts import Alert
 from supervision.keys import SUPERVISOR
+from supervision.settings import AlertSettings
 
 MONDAY_10 = datetime(2026, 12, 7, 10, 0, tzinfo=TOKYO)
 ALERTS = AlertSettings(failed_logins=3, failed_login_window_seconds=60, poll_seconds=3600)
@@ -54,7 +59,7 @@ async def test_an_alert_survives_a_restart_once_and_is_acknowledged(tmp_path: Pa
         assert await listed(env) == [alert]
         url = f"/api/supervisor/alerts/{alert['id']}/ack"
         resp = await env.client.post(url)  # no CSRF token
-        assert resp.status == 403 and (await resp.json())["error"] == "csrf_failed"
+        assert resp.status == 403 and (await resp.json())["error"]["code"] == "csrf_failed"
         op = await env.login("op1")
         assert (await env.client.post(url, headers=op)).status == 403
         csrf = await env.login("sv1")
@@ -188,3 +193,28 @@ async def test_a_failing_audit_row_and_a_failing_round_are_logged_and_the_monito
         assert rounds >= 2
         [failed] = [r for r in caplog.records if r.getMessage() == "alert_monitor_failed"]
         assert any("failing_round" in f for f in json.loads(JsonLineFormatter().format(failed))["traceback"])
+
+
+async def test_a_flush_cancelled_mid_write_does_not_store_the_alert_twice(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    async with make_env(tmp_path, MONDAY_10) as env:
+        live = env.app[SUPERVISOR].monitor  # its task could take the alert first: a monitor of our own
+        monitor = AlertMonitor(live.detector, env.app[keys.DATABASE], env.clock, env.hub.sent.append)
+        started = threading.Event()
+        real_insert = alert_store.insert_alerts
+
+        def slow_insert(conn, alerts):  # type: ignore[no-untyped-def]
+            started.set()
+            time.sleep(0.2)  # shutdown cancels the round meanwhile
+            return real_insert(conn, alerts)
+
+        monkeypatch.setattr(alert_store, "insert_alerts", slow_insert)
+        monitor.pending.append(Alert("login_failures", MONDAY_10, "60秒間にログインの失敗が3回ありました", None, 3, 60))
+        task = asyncio.create_task(monitor.flush())
+        await asyncio.to_thread(started.wait, 5)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await monitor.flush()  # what the shutdown does next
+        assert await env.scalar("SELECT count(*) FROM access_alerts") == 1
+        assert monitor.pending == []

@@ -10,13 +10,13 @@ from pathlib import Path
 
 from supervisor_env import Env, make_env
 
-from access.web import SEATS
 from cti import keys
 from cti.core.clock import TOKYO
-from screenpop.settings import AlertSettings
+from screenpop.keys import SEATS
 from supervision.alerts import Alert
 from supervision.event_feed import EventFeed
 from supervision.service import SUPERVISOR, _flush_on_shutdown
+from supervision.settings import AlertSettings
 from supervision.wall_push import count_overdue
 from telephony.events import CallArrived, CallEnded, CallQueued, OperatorConnected, OperatorRinging
 from telephony.presence import DeviceStatus, MemberPresence

@@ -3,15 +3,24 @@ need a supervisor/admin from the operator room with the CSRF token, and a refuse
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
+import threading
+import time
 from datetime import datetime
 from pathlib import Path
 
+import pytest
+from aiohttp.test_utils import make_mocked_request
 from supervisor_env import make_env
 
 from cti import keys
 from cti.config import Settings
 from cti.core.clock import TOKYO
+from cti.core.principal import Principal, Role
 from records.audit import verify_chain
+from supervision import calendar_api
+from supervision import calendar_store as store
 
 FRIDAY_10 = datetime(2026, 11, 27, 10, 0, tzinfo=TOKYO)
 
@@ -61,7 +70,7 @@ async def test_only_supervisors_and_admins_with_csrf(tmp_path: Path, store_targe
         await env.login("sv1")
         resp = await env.client.post("/api/calendar/emergency", json={"active": True, "reason": "x"})  # no CSRF
         assert resp.status == 403
-        assert (await resp.json())["error"] == "csrf_failed"
+        assert (await resp.json())["error"]["code"] == "csrf_failed"
         assert cal.call_center(FRIDAY_10).open
         assert await env.audit(action="emergency_on") == []
         csrf = await env.login("ad1")
@@ -76,7 +85,7 @@ async def test_outside_the_operator_room_is_refused(tmp_path: Path, store_target
         csrf = await env.login("ad1")  # admins may log in from anywhere; the calendar is room-only
         resp = await env.client.post("/api/calendar/emergency", json={"active": True, "reason": "x"}, headers=csrf)
         assert resp.status == 403
-        assert (await resp.json())["error"] == "outside_operator_room"
+        assert (await resp.json())["error"]["code"] == "outside_operator_room"
         assert env.app[keys.CALENDARS].call_center(FRIDAY_10).open
         resp = await env.client.get("/supervisor/")
         assert resp.status == 403
@@ -247,3 +256,29 @@ async def test_overrides_outside_2000_to_2100_are_refused(tmp_path: Path, store_
             assert "2000年から2100年" in error["message"]
         assert cal.overrides == []
         assert await env.scalar("SELECT count(*) FROM calendar_overrides") == 0
+
+
+async def test_a_request_cancelled_during_its_write_still_applies_what_was_stored(tmp_path: Path) -> None:
+    async with make_env(tmp_path, FRIDAY_10) as env:
+        cal = env.app[keys.CALENDARS]
+        request = make_mocked_request("POST", "/api/calendar/emergency", app=env.app)
+        who = Principal(user_id="sv1", role=Role.SUPERVISOR, department=None, client_ip="127.0.0.1")
+        unit_started = threading.Event()
+
+        def slow_unit(conn: sqlite3.Connection) -> None:
+            unit_started.set()
+            time.sleep(0.2)  # the client leaves meanwhile
+            store.save_emergency(conn, who, "停電", False, FRIDAY_10)
+
+        task = asyncio.create_task(calendar_api._store_then_apply(
+            request, "emergency", slow_unit, lambda _: cal.set_emergency("停電")))
+        await asyncio.to_thread(unit_started.wait, 5)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        for _ in range(100):
+            if cal.emergency_reason is not None:
+                break
+            await asyncio.sleep(0.02)
+        assert cal.emergency_reason == "停電"  # stored, so routing follows
+        assert await env.scalar("SELECT value FROM calendar_state WHERE key = 'emergency_reason'") == "停電"

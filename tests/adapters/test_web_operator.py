@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import jsonschema_rs
 import pytest
 from aiohttp import ClientWebSocketResponse, WSMsgType
 from aiohttp.test_utils import TestClient, TestServer
@@ -187,12 +188,23 @@ async def test_pop_reaches_the_answering_operator_only_with_history_and_open_cal
         got1 = await sequenced(ws1)
         assert [m["type"] for m in got1] == ["ringing", "pop"]
         ringing, pop = got1
-        assert ringing == {"type": "ringing", "seq": ringing["seq"], "call_id": "new-1", "interface": SEAT1}
+        assert ringing == {"type": "ringing", "seq": ringing["seq"], "call_id": "new-1", "interface": SEAT1,
+                           "reference": "20261128-0001", "category": "kosodate", "category_label": "子育て",
+                           "waited_seconds": 0}
+        assert pop["reference"] == "20261128-0001"  # the same 受付番号 on the ringing notice and the pop
+        # what the dispatcher sent is exactly what the published schema describes (no field more)
+        schema = await (await op1.client.get("/api/ws/schema.json")).json()
+        validator = jsonschema_rs.validator_for(schema["server_to_client"])
+        for message in got1:
+            errors = [e.message for e in validator.iter_errors(message)]
+            assert errors == [], (message["type"], errors)
+        assert not validator.is_valid({**pop, "unpublished": 1})
+        assert set(pop) == set(schema["server_to_client"]["$defs"]["Pop"]["properties"])
         assert pop["call_id"] == "new-1" and pop["caller_number"] == CALLER and pop["category"] == "kosodate"
         assert pop["waited_seconds"] == 7 and pop["office_open"] is False
         assert [(h["date"], h["outcome"]) for h in pop["history"]] == [("2026-11-28", "callback_requested")]
-        assert [(c["id"], c["department"], c["status"]) for c in pop["open_callbacks"]] == [
-            (cb["id"], "子育て支援課", "received")]
+        assert [(c["id"], c["department"], c["department_name"], c["status"]) for c in pop["open_callbacks"]] == [
+            (cb["id"], "kosodate", "子育て支援課", "received")]
         assert 1 <= len(pop["faq_suggestions"]) <= app[keys.SETTINGS].faq.suggestions
         assert await sequenced(ws2) == []  # the other operator: nothing at all
 

@@ -7,6 +7,7 @@ Playwright's own browser download does not work here: always Debian's /usr/bin/c
 from __future__ import annotations
 
 import contextlib
+import re
 import socket
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
@@ -179,16 +180,17 @@ async def new_operator_page(browser: Browser, run: RunningApp) -> Page:
 
 
 async def login_and_take_seat(page: Page, user_id: str, seat: str) -> None:
-    """Keyboard only: type the id, Tab, the password, Enter; then the seat and Enter."""
-    await page.locator("#login-user").wait_for(state="visible")
-    assert await page.locator("#screen-desk").is_hidden(), "the desk shows before login"
-    await page.wait_for_function("document.activeElement && document.activeElement.id === 'login-user'")
+    """Keyboard only, on the server's login page (the operator page sends the browser there): type the
+    id, Tab, the password, Enter; back on the operator page, the seat and Enter."""
+    await page.wait_for_url(re.compile(r"/login\?m=login$"))
+    await page.locator("#user_id").wait_for(state="visible")
+    await page.locator("#user_id:focus").wait_for()  # (wait_for_function would need eval, which the CSP forbids)
     await page.keyboard.type(user_id)
     await page.keyboard.press("Tab")
     await page.keyboard.type(PASSWORD)
     await page.keyboard.press("Enter")
     await page.locator("#screen-seat").wait_for(state="visible")
-    assert await page.locator("#screen-login").is_hidden() and await page.locator("#screen-desk").is_hidden()
+    assert await page.locator("#screen-desk").is_hidden()
     await page.locator("#seat-other").focus()
     await page.keyboard.type(seat)
     await page.keyboard.press("Enter")

@@ -11,8 +11,8 @@ Interface of the object ``pbx`` yields (kept stable for other test suites):
     pbx.ami_username, pbx.ami_secret      the "cti" user with the PRODUCTION privileges of
                                           dialplan/manager.conf (what cti itself gets)
     pbx.admin_username, pbx.admin_secret  "cti-admin": read/write all (test drivers only)
-    pbx.agi_port                          where the dialplan's AGI(agi://127.0.0.1:PORT/route)
-                                          connects: run the FastAGI server under test there
+    pbx.agi_port                          the dialplan's CTI_AGI_PORT (cti's FastAGI server; the
+                                          shipped routing reads cti's CTI_ROUTE_STATE, not AGI)
     pbx.instance                          the scripts/pbx instance name
     pbx.cli(command) -> str               asterisk -rx COMMAND (raises on failure)
     pbx.set_global(name, value)           dialplan global variable (e.g. a SIM_* knob)
@@ -129,9 +129,10 @@ def pbx() -> Iterator[Pbx]:
 
 
 @contextlib.contextmanager
-def running_pbx(instance: str) -> Iterator[Pbx]:
+def running_pbx(instance: str, extra_env: dict[str, str] | None = None) -> Iterator[Pbx]:
     """A PBX instance of its own (free ports, a fresh secret), stopped and removed afterwards; fails
-    the test run (never skips) when Asterisk cannot be started. Also used by tests/reliability."""
+    the test run (never skips) when Asterisk cannot be started. Also used by tests/reliability.
+    `extra_env`: more scripts/pbx settings, e.g. CTI_PBX_SIP=1 (tests/e2e/test_sip_phones.py)."""
     secret = uuid.uuid4().hex
     box = Pbx(instance=instance, ami_port=_free_port(), agi_port=_free_port(), ami_secret=secret)
     box.admin_secret = secret
@@ -141,6 +142,7 @@ def running_pbx(instance: str) -> Iterator[Pbx]:
         "CTI_PBX_AMI_PORT": str(box.ami_port),
         "CTI_PBX_AGI_PORT": str(box.agi_port),
         "CTI_PBX_AMI_SECRET": secret,
+        **(extra_env or {}),
     }
     try:
         box.start()

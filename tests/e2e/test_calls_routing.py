@@ -1,27 +1,36 @@
-"""Real calls through Asterisk 22 with the shipped dialplan: routing by cti's calendars over
-FastAGI, the static fallback when cti is down, the IVR category, the operators' queue.
+"""Real calls through Asterisk 22 with the shipped dialplan: routing by cti's calendars through the
+routing state cti keeps in Asterisk (CTI_ROUTE_STATE, telephony/route_state.py; no AGI), the
+static fallback when that state is absent or stale, the IVR category, the operators' queue.
 
 Each call is an AMI Originate of ``Local/<ward number>@from-pstn`` (the trunk leg that runs
-our dialplan) whose other leg is the simulated caller in ``citizen-sim``. The cti FastAGI
-server runs in this process on pbx.agi_port with an injected clock, so open/closed is fixed.
+our dialplan) whose other leg is the simulated caller in ``citizen-sim``. cti's state publisher
+runs in this process with an injected clock, so open/closed is fixed; it logs in as the
+production-privileged "cti" user, so its Setvar is what production does.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import pytest
+from pydantic import SecretStr
 
 from cti.calendar.rules import Calendars
 from cti.config import CalendarSettings
 from cti.core.clock import TOKYO, fixed_clock
-from telephony.agi.protocol import AgiRequest
-from telephony.agi.server import FastAgiServer, make_route_script
+from telephony.ami.link import AmiClient as CtiAmiClient
+from telephony.events import CallRouted, DomainEvent
+from telephony.plugin import TrackerSink
+from telephony.route_state import STATE_VARIABLE, RouteStatePublisher
+from telephony.settings import AmiSettings
+from telephony.tracker import CallTracker
 
 if TYPE_CHECKING:  # the fixtures' types (tests/e2e/conftest.py); pytest provides the objects
     from conftest import AmiClient, Event, Pbx
@@ -37,27 +46,36 @@ NIGHT = datetime.fromisoformat("2026-12-28T23:30:00+09:00")
 @dataclass
 class Routing:
     calendars: Calendars
-    latencies: list[float]
-    requests: list[AgiRequest]
+    publisher: RouteStatePublisher
+    domain: list[DomainEvent]  # what cti's call tracker made of the calls (production user's events)
 
 
 @asynccontextmanager
-async def cti_routing(pbx: Pbx, at: datetime) -> AsyncIterator[Routing]:
-    """cti's FastAGI server where the dialplan points, deciding as if it were `at`."""
-    routing = Routing(Calendars.from_settings(CalendarSettings()), [], [])
-    route = make_route_script(routing.calendars, fixed_clock(at))
+async def cti_routing(pbx: Pbx, at: datetime, interval: float = 1.0) -> AsyncIterator[Routing]:
+    """cti's routing state publisher, deciding as if it were `at`; the state is removed afterwards."""
+    calendars = Calendars.from_settings(CalendarSettings())
+    client = CtiAmiClient(AmiSettings(host=pbx.ami_host, port=pbx.ami_port, username=pbx.ami_username,
+                                      secret=SecretStr(pbx.ami_secret)))
+    domain: list[DomainEvent] = []
+    client.add_sink(TrackerSink(CallTracker(fixed_clock(at)), [domain.extend]))
+    client.start()
+    publisher = RouteStatePublisher(client, calendars, fixed_clock(at), interval=interval)
+    try:
+        await client.wait_connected(15)
+        publisher.start()
+        await until(lambda: publisher.published > 0, 10, "the first routing state")
+        yield Routing(calendars, publisher, domain)
+    finally:
+        await publisher.stop()
+        await client.stop()
+        pbx.reset_globals()  # clearglobalvars=yes: no routing state left for the next test
 
-    async def recording_route(request: AgiRequest) -> Mapping[str, str]:
-        routing.requests.append(request)
-        return await route(request)
 
-    server = FastAgiServer(
-        {"route": recording_route},
-        port=pbx.agi_port,
-        on_decision=lambda _script, seconds: routing.latencies.append(seconds),
-    )
-    async with server:
-        yield routing
+async def until(condition: Callable[[], bool], within: float, what: str) -> None:
+    deadline = time.monotonic() + within
+    while not condition():
+        assert time.monotonic() < deadline, f"no {what} within {within} s"
+        await asyncio.sleep(0.02)
 
 
 @dataclass
@@ -116,11 +134,13 @@ async def place_call(ami: AmiClient, dtmf: str | None = None, **variables: str) 
 
 
 async def test_open_hours_call_reaches_an_operator(pbx: Pbx, ami: AmiClient) -> None:
-    async with cti_routing(pbx, DAY) as routing:
+    async with cti_routing(pbx, DAY):
+        started = time.monotonic()
         call = await place_call(ami, dtmf="1")
         assert await call.value("CTI_ROUTE") == "open"
+        routed_s = time.monotonic() - started
         assert await call.value("CTI_OFFICE") == "open"
-        assert await call.value("AGISTATUS") == "SUCCESS"
+        assert await call.value("CTI_ROUTE_SOURCE") == "cti"
         joined = await call.event("QueueCallerJoin", Queue="operators")
         connected = await call.event("AgentConnect", Queue="operators")
         assert connected["Interface"] in ("Local/101@operator-phones", "Local/102@operator-phones")
@@ -129,17 +149,14 @@ async def test_open_hours_call_reaches_an_operator(pbx: Pbx, ami: AmiClient) -> 
         # setinterfacevar=yes: the caller's channel learns which operator took it.
         assert await call.value("MEMBERINTERFACE") == connected["Interface"]
         await call.hung_up()
-    assert len(routing.latencies) == 1 and routing.latencies[0] < 0.5
-    [request] = routing.requests
-    assert request.script == "route"
-    assert request.args == (WARD_NUMBER,)  # the caller's number is not sent to cti
-    assert request.headers["agi_language"] == "ja"  # CHANNEL(language) set before the AGI
-    assert request.uniqueid == call.trunk_leg
+    assert routed_s < 3.0, routed_s  # the issue's bound; about 0.5 s measured (no round trip to cti)
+    assert not call.seen("AGIExecStart")  # the call never waited on cti
+    assert not [e for e in call.seen("VarSet") if e["Variable"] == "CTI_CLOSED_REASON"]
     assert not call.seen("QueueCallerAbandon")
 
 
 async def test_night_call_hears_the_announcement_and_never_queues(pbx: Pbx, ami: AmiClient) -> None:
-    async with cti_routing(pbx, NIGHT):
+    async with cti_routing(pbx, NIGHT) as routing:
         call = await place_call(ami)
         assert await call.value("CTI_ROUTE") == "closed"
         assert await call.value("CTI_CLOSED_REASON") == "night"
@@ -151,14 +168,21 @@ async def test_night_call_hears_the_announcement_and_never_queues(pbx: Pbx, ami:
         assert fallback["AppData"].startswith("please-try-call-later")
         # The channel language is ja and only English files exist: Asterisk falls back per file.
         assert await call.ami.wait_event(lambda e: call.var("PLAYBACKSTATUS")(e) and e["Value"] == "SUCCESS")
-        await call.event("Newexten", Context="cti-closed", Application="SayUnixTime")
+        await call.event("Newexten", Context="cti-say-datetime", Application="SayUnixTime")
         await call.hung_up()
+        # cti's tracker, on the production user's filtered events, has the route with its reason.
+        await until(lambda: any(isinstance(d, CallRouted) for d in routing.domain), 5, "call_routed")
+    [routed] = [d for d in routing.domain if isinstance(d, CallRouted)]
+    assert (routed.call_id, routed.route, routed.reason) == (call.caller_leg, "closed", "night")
     assert not call.seen("QueueCallerJoin")
 
 
 async def test_emergency_close_applies_to_the_next_call(pbx: Pbx, ami: AmiClient) -> None:
-    async with cti_routing(pbx, DAY) as routing:
+    # A refresh only every minute: the state can only follow the switch through the calendar's change hook.
+    async with cti_routing(pbx, DAY, interval=60) as routing:
+        before = routing.publisher.published
         routing.calendars.set_emergency("庁舎停電")
+        await until(lambda: routing.publisher.published > before, 2, "republished state after the switch")
         call = await place_call(ami)
         assert await call.value("CTI_ROUTE") == "closed"
         assert await call.value("CTI_CLOSED_REASON") == "emergency"
@@ -182,11 +206,11 @@ def new_year_today() -> bool:
 
 
 async def test_cti_down_falls_back_to_static_schedule_open(pbx: Pbx, ami: AmiClient) -> None:
-    # Nothing listens on pbx.agi_port: Asterisk cannot reach cti.
+    # No routing state in Asterisk: cti never ran (or Asterisk restarted since).
+    pbx.reset_globals()
     pbx.set_global("CTI_FALLBACK_HOURS", "00:00-23:59")
     try:
         call = await place_call(ami, dtmf="0")
-        assert await call.value("AGISTATUS") == "FAILURE"
         assert await call.value("CTI_ROUTE_SOURCE") == "fallback"
         if new_year_today():
             assert await call.value("CTI_CLOSED_REASON") == "year_end"
@@ -196,20 +220,48 @@ async def test_cti_down_falls_back_to_static_schedule_open(pbx: Pbx, ami: AmiCli
         await call.event("AgentConnect", Queue="operators")
         assert await call.value("CTI_CATEGORY") == "other"
         await call.hung_up()
+        assert not call.seen("AGIExecStart")
     finally:
         pbx.reset_globals()
 
 
 async def test_cti_down_falls_back_to_static_schedule_closed(pbx: Pbx, ami: AmiClient) -> None:
+    pbx.reset_globals()
     pbx.set_global("CTI_FALLBACK_DAYS", tokyo_weekday_other_than_today())
     try:
         call = await place_call(ami)
-        assert await call.value("AGISTATUS") == "FAILURE"
+        assert await call.value("CTI_ROUTE_SOURCE") == "fallback"
         assert await call.value("CTI_ROUTE") == "closed"
         assert await call.value("CTI_CLOSED_REASON") == ("year_end" if new_year_today() else "night")
         await call.event("Newexten", Context="cti-closed")
         await call.hung_up()
         assert not call.seen("QueueCallerJoin")
+    finally:
+        pbx.reset_globals()
+
+
+@pytest.mark.parametrize(
+    ("state", "why"),
+    [
+        ("{stale}/closed/closed/emergency//", "stale: cti stopped refreshing 60 s ago"),
+        ("{future}/closed/closed/emergency//", "from the future: the clock stepped back"),
+        ("{now}/maybe/closed///", "a route the dialplan does not know"),
+        ("garbage", "malformed"),
+    ],
+)
+async def test_unusable_state_takes_the_fallback(pbx: Pbx, ami: AmiClient, state: str, why: str) -> None:
+    now = int(time.time())
+    value = state.format(stale=now - 60, future=now + 60, now=now)
+    pbx.set_global("CTI_FALLBACK_HOURS", "00:00-23:59")
+    try:
+        await ami.action("Setvar", Variable=STATE_VARIABLE, Value=value)
+        call = await place_call(ami, dtmf="0")
+        assert await call.value("CTI_ROUTE_SOURCE") == "fallback", why
+        expected = "closed" if new_year_today() else "open"
+        assert await call.value("CTI_ROUTE") == expected, why
+        reasons = [e["Value"] for e in call.seen("VarSet") if e["Variable"].lstrip("_") == "CTI_CLOSED_REASON"]
+        assert "emergency" not in reasons, why
+        await call.hung_up()
     finally:
         pbx.reset_globals()
 
@@ -237,18 +289,3 @@ async def test_unanswered_operator_is_skipped(pbx: Pbx, ami: AmiClient) -> None:
         connected = await call.event("AgentConnect", wait_s=40, Queue="operators")
         assert connected["Interface"] == "Local/102@operator-phones"
         await call.hung_up()
-
-
-async def test_unknown_agi_script_uses_the_fallback(pbx: Pbx, ami: AmiClient) -> None:
-    """cti answers but knows no such script: nothing is set, the dialplan falls back."""
-    calendars = Calendars.from_settings(CalendarSettings())
-    async with FastAgiServer({"other": make_route_script(calendars, fixed_clock(NIGHT))}, port=pbx.agi_port):
-        pbx.set_global("CTI_FALLBACK_HOURS", "00:00-23:59")
-        try:
-            call = await place_call(ami, dtmf="0")
-            assert await call.value("AGISTATUS") == "SUCCESS"  # cti answered ...
-            assert await call.value("CTI_ROUTE_SOURCE") == "fallback"  # ... but decided nothing
-            assert not [e for e in call.seen("VarSet") if e["Variable"] == "CTI_NEXT_OPEN"]
-            await call.hung_up()
-        finally:
-            pbx.reset_globals()

@@ -26,7 +26,7 @@ from supervisor_e2e import create_handed_over_callback, ensure_ctx, wire_supervi
 
 from cti import keys
 from records.department_api import SCREEN_SETTINGS
-from screenpop.settings import DepartmentScreenSettings
+from records.settings import DepartmentScreenSettings
 from telephony.plugin import ami_ctx
 
 if TYPE_CHECKING:
@@ -113,14 +113,17 @@ async def test_department_user_works_a_request_to_closed_with_a_real_call(
         await screenshot(page, "department-03-closed")
         assert page.js_errors == []  # type: ignore[attr-defined]
 
-        db = app[keys.DB]
-        async with db.execute("SELECT status, answer_summary FROM callbacks WHERE id = ?", (callback_id,)) as cur:
-            assert tuple(await cur.fetchone()) == ("closed", "減免の申請書を郵送すると案内した")
-        async with db.execute("SELECT outcome, staff FROM attempts WHERE callback_id = ?", (callback_id,)) as cur:
-            assert [tuple(r) for r in await cur.fetchall()] == [("reached", "zei1")]
-        async with db.execute("SELECT action FROM audit WHERE actor = 'zei1' AND record_id = ? ORDER BY seq",
-                              (str(callback_id),)) as cur:
-            actions = [r[0] for r in await cur.fetchall()]
+        db = app[keys.DATABASE]
+        row = await db.read(lambda c: c.execute(
+            "SELECT status, answer_summary FROM callbacks WHERE id = ?", (callback_id,)).fetchone())
+        assert tuple(row) == ("closed", "減免の申請書を郵送すると案内した")
+        rows = await db.read(lambda c: c.execute(
+            "SELECT outcome, staff FROM attempts WHERE callback_id = ?", (callback_id,)).fetchall())
+        assert [tuple(r) for r in rows] == [("reached", "zei1")]
+        rows = await db.read(lambda c: c.execute(
+            "SELECT action FROM audit WHERE actor = 'zei1' AND record_id = ? ORDER BY seq",
+            (str(callback_id),)).fetchall())
+        actions = [r[0] for r in rows]
         assert {"read", "start", "call", "attempt_reached", "close"} <= set(actions)
         attempt = telephony.control.callback_status(str(callback_id))
         assert attempt is not None and not attempt.active
@@ -128,5 +131,6 @@ async def test_department_user_works_a_request_to_closed_with_a_real_call(
         # another department's record by URL: the same 404 as a missing record, audited as denied
         resp = await page.request.get(f"{run.base_url}/api/records/callbacks/{other_id}")
         assert resp.status == 404
-        async with db.execute("SELECT count(*) FROM audit WHERE actor = 'zei1' AND outcome = 'denied'") as cur:
-            assert (await cur.fetchone())[0] == 1
+        row = await db.read(lambda c: c.execute(
+            "SELECT count(*) FROM audit WHERE actor = 'zei1' AND outcome = 'denied'").fetchone())
+        assert row[0] == 1

@@ -27,7 +27,7 @@ from browser import (
 from playwright.async_api import Browser, async_playwright
 
 from cti.core.clock import TOKYO
-from faq.cli import read_folder
+from faq.folder import read_folder
 
 pytestmark = pytest.mark.browser
 
@@ -107,8 +107,12 @@ async def test_gap_draft_publish_then_operator_finds_it(tmp_path: Path, browser:
         await editor.locator("#publish-now").click()
         await editor.locator("#message", has_text="公開しました").wait_for()
         await editor.locator("#history li", has_text="公開").first.wait_for()
-        assert await editor.locator("#gaps li", has_text=QUESTION).count() == 0  # answered: off the list
+        await editor.locator("#gaps li", has_text=QUESTION).wait_for(state="detached")  # answered: off the list
         await screenshot(editor, "faq-03-editor-published")
+        # a synonym the editors add in the browser is live at once
+        await editor.locator("#syn-rule").fill("インクジェット → プリンター")
+        await editor.locator("#syn-form button[type=submit]").click()
+        await editor.locator("#synonyms li", has_text="インクジェット → プリンター").wait_for()
         assert not errors
 
         # 3. the operator finds the new entry at once
@@ -116,6 +120,9 @@ async def test_gap_draft_publish_then_operator_finds_it(tmp_path: Path, browser:
         first = op.locator("#faq-results li").first
         await first.filter(has_text="家庭用プリンター").wait_for()
         assert await op.locator("#faq-gap").is_hidden()
-        await first.locator("a").click()
+        await op.locator("#faq-q").fill("インクジェット 処分")
+        await op.locator("#faq-results li").first.filter(has_text="家庭用プリンター").wait_for()
+        await op.locator("#faq-results li a").first.click()
         await op.locator("#faq-answer-body", has_text="小型家電回収ボックス").wait_for()
+        assert await op.locator("#faq-credit").inner_text() == "出典：区政情報課（FAQ編集）"
         await screenshot(op, "faq-04-operator-finds-new-entry")

@@ -7,6 +7,7 @@ against a real Asterisk is tests/e2e/test_operator_screen_pbx.py). Screenshots g
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
@@ -31,7 +32,7 @@ from playwright.async_api import Browser, Page, async_playwright
 
 from cti import keys
 from cti.core.clock import TOKYO
-from screenpop.websocket import hub_of
+from screenpop.websocket import hub_of, sweep_sessions
 from telephony.events import CallArrived, CallEnded, CallQueued, CallRouted, OperatorConnected, OperatorRinging
 
 pytestmark = pytest.mark.browser
@@ -88,18 +89,21 @@ async def test_two_operators_pop_faq_consent_and_callback_by_keyboard(tmp_path: 
 
         ring, answer = call_events(clock(), SEAT1)
         await run.feed(ring)
-        await op1.locator("#ringing", has_text=CALL).wait_for()
+        await op1.locator("#ringing", has_text="受付番号 20261128-0001").wait_for()
+        assert "子育て" in await op1.locator("#ringing").inner_text()  # the IVR choice, in Japanese
+        assert CALL not in await op1.locator("#ringing").inner_text()  # people read the 受付番号, not the Linkedid
         assert CALLER not in await op1.locator("#ringing").inner_text()  # ringing carries no personal data
         clock.advance(12)
         await run.feed(answer)
         await op1.locator("#pop-number", has_text=CALLER).wait_for()
         assert await op1.locator("#ringing").is_hidden()
-        assert await op1.locator("#pop-call-id").inner_text() == CALL
+        assert await op1.locator("#pop-reference").inner_text() == "20261128-0001"
+        assert await op1.locator("#call-card").get_attribute("data-call-id") == CALL
         assert await op1.locator("#pop-category").inner_text() == "子育て"
         assert "閉庁中" in await op1.locator("#pop-office").inner_text()
         assert await op1.locator("#pop-faq li a").count() >= 1  # FAQ suggestions for 子育て
         assert FAQ_CREDIT in await op1.locator("#pop-credit").inner_text()
-        await op1.locator("#today-rows tr", has_text=CALL).wait_for()
+        await op1.locator("#today-rows tr", has_text="20261128-0001").wait_for()
         await screenshot(op1, "02-pop-operator1")
         # the other operator got nothing: no ringing, no pop
         assert await op2.locator("#call-empty").is_visible()
@@ -183,12 +187,11 @@ async def test_two_operators_pop_faq_consent_and_callback_by_keyboard(tmp_path: 
         await screenshot(op1, "05-callback-registered")
 
         # stored: one callback with the normalised phone, the consent before it, the FAQ entry used
-        db = app[keys.DB]
-        async with db.execute("SELECT phone, department, address_reason FROM callbacks") as cur:
-            rows = [tuple(r) for r in await cur.fetchall()]
-        assert rows == [("0312345678", "kosodate", "申込書類を郵送するため")]
-        async with db.execute("SELECT answer FROM consents WHERE call_id = ?", (CALL,)) as cur:
-            assert [r[0] for r in await cur.fetchall()] == ["yes"]
+        db = app[keys.DATABASE]
+        rows = await db.read(lambda c: c.execute("SELECT phone, department, address_reason FROM callbacks").fetchall())
+        assert [tuple(r) for r in rows] == [("0312345678", "kosodate", "申込書類を郵送するため")]
+        rows = await db.read(lambda c: c.execute("SELECT answer FROM consents WHERE call_id = ?", (CALL,)).fetchall())
+        assert [r[0] for r in rows] == ["yes"]
 
         # outcome: Alt+3, the outcome is preselected; Enter on the save button records it
         await op1.keyboard.press("Alt+3")
@@ -196,8 +199,9 @@ async def test_two_operators_pop_faq_consent_and_callback_by_keyboard(tmp_path: 
         await op1.locator("#outcome-save").focus()
         await op1.keyboard.press("Enter")
         await op1.locator("#outcome-done", has_text="折り返し依頼").wait_for()
-        async with db.execute("SELECT outcome, faq_entries FROM contacts WHERE call_id = ?", (CALL,)) as cur:
-            outcome, faq_entries = tuple(await cur.fetchone())
+        row = await db.read(lambda c: c.execute(
+            "SELECT outcome, faq_entries FROM contacts WHERE call_id = ?", (CALL,)).fetchone())
+        outcome, faq_entries = tuple(row)
         assert outcome == "callback_requested" and faq_entries != "[]"
 
         # hangup reaches the answering operator only
@@ -253,21 +257,23 @@ async def test_office_open_pop_offers_transfer_not_callback(tmp_path: Path, brow
         await page.locator("#pop-number", has_text=CALLER).wait_for()
         assert await page.locator("#pop-state").inner_text() == "通話中"
         assert await page.locator("#pop-category").inner_text() == "子育て"
-        assert SEAT1 in await page.locator("#seat-label").inner_text()
+        assert await page.locator("#seat-label").inner_text() == "席101（内線101）"  # PJSIP/101 as people say it
         await page.locator("#conn-status", has_text="接続中").wait_for()
         assert no_unexpected_errors(page) == []
 
 
 async def test_session_expiry_returns_to_login(tmp_path: Path, browser: Browser) -> None:
     port = free_port()
-    app = build_operator_app(operator_settings(tmp_path, port), MovableClock(TUESDAY), USERS[:1])
+    clock = MovableClock(TUESDAY)
+    app = build_operator_app(operator_settings(tmp_path, port), clock, USERS[:1])
     async with serve(app, port) as run:
         page = await new_operator_page(browser, run)
         await login_and_take_seat(page, "tanaka", SEAT1)
-        assert hub_of(app).expire_user("tanaka") >= 1
-        await page.locator("#screen-login").wait_for(state="visible")
-        assert "ログイン" in await page.locator("#login-error").inner_text()
-        assert await focused_id(page) == "login-user"
+        clock.advance(app[keys.SETTINGS].security.session_idle_minutes * 60)  # idle too long
+        assert await sweep_sessions(app) >= 1  # what the hub's periodic sweep does
+        await page.wait_for_url(re.compile(r"/login\?m=expired$"))  # the server's one login page
+        assert "ログイン" in await page.locator("#login-notice").inner_text()
+        assert await focused_id(page) == "user_id"
 
 
 async def test_dropped_websocket_reconnects_and_resumes_without_losing_a_message(
@@ -296,7 +302,7 @@ async def test_dropped_websocket_reconnects_and_resumes_without_losing_a_message
         await page.locator("#conn-status", has_text="再接続").wait_for()
         ring, _ = call_events(clock(), SEAT1)
         await run.feed(ring)  # sent while the browser is away
-        await page.locator("#ringing", has_text=CALL).wait_for()  # replayed after the resume
+        await page.locator("#ringing", has_text="20261128-0001").wait_for()  # replayed after the resume
         await page.locator("#conn-status", has_text="接続中").wait_for()
         assert sent[0] == {"type": "ping"}  # a fresh page asks for a snapshot, not a replay
         [resume] = [m for m in sent if m.get("type") == "resume"]
@@ -311,8 +317,9 @@ async def test_department_staff_are_sent_to_their_own_page(tmp_path: Path, brows
     app = build_operator_app(operator_settings(tmp_path, port), MovableClock(TUESDAY), users)
     async with serve(app, port) as run:
         page = await new_operator_page(browser, run)
-        await page.locator("#login-user").fill("kosodate01")
-        await page.locator("#login-password").fill(PASSWORD)
+        await page.wait_for_url(re.compile(r"/login\?m=login$"))
+        await page.locator("#user_id").fill("kosodate01")
+        await page.locator("#password").fill(PASSWORD)
         await page.keyboard.press("Enter")
         await page.wait_for_url(run.base_url + "/department/")
         assert (await page.context.request.get(run.base_url + "/api/me")).status == 200  # still logged in

@@ -103,11 +103,15 @@ async def test_real_call_pops_on_the_answering_operator_only(
         op2 = await new_operator_page(browser, run)
         await login_and_take_seat(op1, "tanaka", OP101)
         await login_and_take_seat(op2, "suzuki", OP102)
+        for op in (op1, op2):  # a new seat starts away (受付開始前): calls come after 受付可
+            await op.locator("#btn-ready").click()
+            await op.locator("#presence-label", has_text="受付可").wait_for()
 
         # operator 102's phone does not answer: 101 takes the call (the queue may try 102 first)
         call_id = await place_call(ami, "5", __SIM_OP102="noanswer")
         await op1.locator("#pop-number", has_text=CALLER).wait_for(timeout=45_000)
-        assert await op1.locator("#pop-call-id").inner_text() == call_id
+        assert await op1.locator("#call-card").get_attribute("data-call-id") == call_id
+        assert (await op1.locator("#pop-reference").inner_text()).startswith("20261128-")
         category = await op1.locator("#pop-category").inner_text()
         varsets = {e.get("Variable") for e in ami.events if e.get("Event") == "VarSet" and e.get("Linkedid") == call_id}
         assert category == "子育て", (
@@ -144,11 +148,12 @@ async def test_real_call_pops_on_the_answering_operator_only(
         await op1.locator("#callback-save").click()
         await op1.locator("#callback-done", has_text="折り返し依頼 #").wait_for()
         await screenshot(op1, "pbx-04-callback")
-        async with app[keys.DB].execute("SELECT call_id, phone FROM callbacks") as cur:
-            assert [tuple(r) for r in await cur.fetchall()] == [(call_id, "09012345678")]
-        async with app[keys.DB].execute("SELECT caller_number, operator FROM contacts WHERE call_id = ?",
-                                        (call_id,)) as cur:
-            assert tuple(await cur.fetchone()) == (CALLER, "tanaka")
+        db = app[keys.DATABASE]
+        rows = await db.read(lambda c: c.execute("SELECT call_id, phone FROM callbacks").fetchall())
+        assert [tuple(r) for r in rows] == [(call_id, "09012345678")]
+        row = await db.read(lambda c: c.execute(
+            "SELECT caller_number, operator FROM contacts WHERE call_id = ?", (call_id,)).fetchone())
+        assert tuple(row) == (CALLER, "tanaka")
 
 
 async def test_office_open_transfer_from_the_screen_redirects_the_real_call(
@@ -168,9 +173,11 @@ async def test_office_open_transfer_from_the_screen_redirects_the_real_call(
         await wait_ready(app, "fastagi")
         page = await new_operator_page(browser, run)
         await login_and_take_seat(page, "tanaka", OP101)
+        await page.locator("#btn-ready").click()
+        await page.locator("#presence-label", has_text="受付可").wait_for()
         # only 101 answers, and stays on the line long enough to transfer
         call_id = await place_call(ami, "5", __SIM_OP102="noanswer", __SIM_OP_TALK_TIME="20")
-        await page.locator("#pop-call-id", has_text=call_id).wait_for(timeout=45_000)
+        await page.locator(f"#call-card[data-call-id='{call_id}']").wait_for(timeout=45_000)
         assert "開庁中" in await page.locator("#pop-office").inner_text()
         assert await page.locator("#callback-area").is_hidden()
         await page.keyboard.press("Alt+3")
@@ -187,7 +194,7 @@ async def test_office_open_transfer_from_the_screen_redirects_the_real_call(
         assert await page.locator("input[name=outcome][value=transferred]").is_checked()
         await page.locator("#outcome-save").click()
         await page.locator("#outcome-done", has_text="転送").wait_for()
-        async with app[keys.DB].execute("SELECT outcome, transfer_department FROM contacts WHERE call_id = ?",
-                                        (call_id,)) as cur:
-            assert tuple(await cur.fetchone()) == ("transferred", "kosodate")
+        row = await app[keys.DATABASE].read(lambda c: c.execute(
+            "SELECT outcome, transfer_department FROM contacts WHERE call_id = ?", (call_id,)).fetchone())
+        assert tuple(row) == ("transferred", "kosodate")
         await screenshot(page, "pbx-05-transferred")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import re
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
@@ -29,11 +30,11 @@ from browser import (
 from playwright.async_api import Browser, Page, async_playwright
 from supervisor_e2e import OPERATOR, ensure_ctx, wire_supervisor
 
-from access.web import SEATS
 from cti import keys
 from records.models import ConsentIn, ContactUpdate
-from screenpop.settings import AlertSettings
+from screenpop.keys import SEATS
 from supervision.keys import ALERT_SETTINGS
+from supervision.settings import AlertSettings
 from telephony.agi.plugin import agi_ctx
 from telephony.plugin import ami_ctx
 
@@ -113,8 +114,8 @@ async def test_wall_follows_real_calls_and_the_emergency_switch_closes_routing(
             assert await tile(page, "waiting") == "0"
             first = await inbound_call(ami)
             second = await inbound_call(ami)
-            await page.wait_for_function("document.querySelector(\"[data-k='waiting']\").textContent === '2'",
-                                         timeout=30_000)
+            # a locator, not wait_for_function: the page's CSP (script-src 'self') forbids evaluating strings
+            await page.locator("[data-k='waiting']", has_text=re.compile(r"^2$")).wait_for(timeout=30_000)
             waiting_ids = await page.locator("#waiting tbody tr td:first-child").all_inner_texts()
             assert sorted(waiting_ids) == sorted([first, second])
             assert "0312345678" not in await page.content()  # no caller numbers on the wall
@@ -127,8 +128,8 @@ async def test_wall_follows_real_calls_and_the_emergency_switch_closes_routing(
             assert labels <= {"戸籍・住民票", "税", "保険・年金", "ごみ・リサイクル", "子育て", "その他", "未分類"}
             await screenshot(page, "supervisor-01-two-waiting")
             pbx.cli("channel request hangup all")
-            await page.wait_for_function("document.querySelector(\"[data-k='waiting']\").textContent === '0'",
-                                         timeout=30_000)
+            # a locator, not wait_for_function: the page's CSP (script-src 'self') forbids evaluating strings
+            await page.locator("[data-k='waiting']", has_text=re.compile(r"^0$")).wait_for(timeout=30_000)
 
             # emergency close from the screen: routing follows at once
             await page.fill("#em-reason", "訓練")

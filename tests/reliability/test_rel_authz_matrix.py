@@ -101,6 +101,7 @@ TABLE: dict[tuple[str, str], Rule] = {
     ("GET", "/api/faq/editor/synonyms"): FAQ_EDITORS,
     ("POST", "/api/faq/editor/synonyms"): FAQ_EDITORS,
     ("DELETE", "/api/faq/editor/synonyms/{id}"): FAQ_EDITORS,
+    ("POST", "/api/faq/editor/documents/reimport"): FAQ_EDITORS,
     ("GET", "/api/operator/config"): ANY,
     ("GET", "/api/operator/office"): ANY,
     ("GET", "/api/operator/calls"): Rule(ROOM_ROLES, room_only=True),

@@ -6,14 +6,23 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from access.accounts import AccountError, validate_password, validate_role_department, validate_user_id
+from access.accounts import (
+    AccountError,
+    validate_display_name,
+    validate_password,
+    validate_role_department,
+    validate_user_id,
+)
+from access.client_address import resolve
 from access.rules import (
+    BAD_ORIGIN,
     CSRF_FAILED,
     NOT_LOGGED_IN,
     OUTSIDE_ROOM,
     WRONG_ROLE,
     Access,
     LoginThrottle,
+    Reservation,
     account_key,
     csrf_ok,
     decide,
@@ -132,11 +141,10 @@ def test_operators_and_supervisors_are_confined_to_the_room_department_staff_are
     assert decide(anyone, who(Role.ADMIN), from_operator_room=False) is None
 
 
-def test_denials_speak_japanese_first() -> None:
-    for denial in (NOT_LOGGED_IN, WRONG_ROLE, OUTSIDE_ROOM, CSRF_FAILED):
-        japanese, english = denial.message.split(" / ", 1)
-        assert any("\u3040" <= ch <= "\u30ff" or "\u4e00" <= ch <= "\u9fff" for ch in japanese)
-        assert english.isascii()
+def test_denials_speak_japanese_only() -> None:
+    for denial in (NOT_LOGGED_IN, WRONG_ROLE, OUTSIDE_ROOM, CSRF_FAILED, BAD_ORIGIN):
+        assert any("\u3040" <= ch <= "\u30ff" or "\u4e00" <= ch <= "\u9fff" for ch in denial.message)
+        assert not any("a" <= ch.lower() <= "z" for ch in denial.message)  # users see Japanese only
 
 
 # --- sessions ------------------------------------------------------------------------------------
@@ -150,8 +158,10 @@ def test_idle_rule() -> None:
         is_idle_expired(datetime(2026, 12, 1), T0, idle)
 
 
-def test_token_hash_is_not_the_token() -> None:
-    assert token_hash("abc") != "abc" and len(token_hash("abc")) == 64
+def test_token_hash_is_a_keyed_hash_of_the_token() -> None:
+    key = b"k" * 32
+    assert token_hash("abc", key) != "abc" and len(token_hash("abc", key)) == 64
+    assert token_hash("abc", key) != token_hash("abc", b"another key of thirty-two bytes!")
 
 
 # --- accounts input -------------------------------------------------------------------------------
@@ -213,5 +223,74 @@ def test_moving_seats_frees_the_old_one_and_retaking_is_idempotent() -> None:
 
 @pytest.mark.parametrize("bad", ["op101", "PJSIP/", "PJSIP/op 101", "Foo/op101", "PJSIP/op101;rm"])
 def test_bad_seat_interfaces_are_refused(bad: str) -> None:
-    with pytest.raises(SeatError, match="invalid seat interface"):
+    with pytest.raises(SeatError, match="席の指定が正しくありません"):
         SeatMap().take("op1", bad)
+
+
+# --- the throttle reserves before the password is checked (issue 14.1) ------------------------------
+
+
+def test_reservations_count_while_their_check_runs() -> None:
+    t = LoginThrottle(max_failures=3, window=timedelta(seconds=300))
+    keys = [account_key("op1"), ip_key("192.0.2.1")]
+    held = [t.reserve(keys, T0) for _ in range(3)]  # three checks in flight, none finished
+    assert all(isinstance(r, Reservation) for r in held)
+    assert t.reserve(keys, T0) == 300  # the fourth waits, before any of them failed
+
+
+def test_a_successful_attempt_is_uncounted_and_clears_the_account() -> None:
+    t = LoginThrottle(max_failures=2, window=timedelta(seconds=300))
+    first = t.reserve([account_key("op1"), ip_key("192.0.2.1")], T0)
+    ok = t.reserve([account_key("op1"), ip_key("192.0.2.1")], T0)
+    assert isinstance(first, Reservation) and isinstance(ok, Reservation)
+    t.succeeded(ok, account_key("op1"))
+    assert t.retry_after([account_key("op1")], T0) is None
+    assert t.retry_after([ip_key("192.0.2.1")], T0) is None  # one failure left on the address, limit 2
+    assert isinstance(t.reserve([ip_key("192.0.2.1")], T0), Reservation)
+    assert t.reserve([ip_key("192.0.2.1")], T0) == 300
+
+
+# --- client address behind proxies (issue 14.3) ---------------------------------------------------
+
+TRUSTED = parse_networks(["10.0.0.1/32", "10.0.1.0/24"])
+
+
+@pytest.mark.parametrize(
+    ("peer", "xff", "expected"),
+    [
+        ("192.0.2.5", ["10.20.0.1"], "192.0.2.5"),  # not from a trusted proxy: the header is ignored
+        ("10.0.0.1", [], "10.0.0.1"),  # the proxy itself
+        ("10.0.0.1", ["198.51.100.7"], "198.51.100.7"),
+        ("10.0.0.1", ["1.1.1.1, 198.51.100.7"], "198.51.100.7"),  # rightmost untrusted hop
+        ("10.0.0.1", ["1.1.1.1", "198.51.100.7, 10.0.1.9"], "198.51.100.7"),  # several headers, trusted chain
+        ("10.0.0.1", ["10.0.1.8, 10.0.1.9"], "10.0.1.8"),  # all trusted: the leftmost
+        ("10.0.0.1", ["garbage, 10.0.1.9"], ""),  # unknown: matches no allowlist
+        ("10.0.0.1", ["[2001:db8::1]:4711"], "2001:db8::1"),
+        ("10.0.0.1", ["198.51.100.7:5060"], "198.51.100.7"),
+    ],
+)
+def test_client_address_resolution(peer: str, xff: list[str], expected: str) -> None:
+    assert resolve(peer, xff, [], TRUSTED).address == expected
+
+
+def test_forwarded_proto_is_believed_only_from_a_trusted_proxy() -> None:
+    assert resolve("10.0.0.1", [], ["https"], TRUSTED).scheme == "https"
+    assert resolve("192.0.2.5", [], ["https"], TRUSTED).scheme is None
+    assert resolve("10.0.0.1", [], ["gopher"], TRUSTED).scheme is None
+    assert resolve("10.0.0.1", ["198.51.100.7"], [], ()).address == "10.0.0.1"  # no trusted proxies at all
+
+
+# --- display names (issue 14.4) ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name", ["\u200b", "\u200b\u200c\u200d\ufeff", "\u3000 ", "山田\x00", "a\x1bb", "x\ny", "\ud800"]
+)
+def test_invisible_or_control_character_names_are_refused(name: str) -> None:
+    with pytest.raises(AccountError):
+        validate_display_name(name)
+
+
+@pytest.mark.parametrize("name", ["", "山田 太郎", "ＳＶ　佐藤", "O'Brien", "a\u200db"])
+def test_ordinary_names_are_accepted(name: str) -> None:
+    assert validate_display_name(name) == name

@@ -11,11 +11,11 @@ import pytest
 
 from cti.app import migrations
 from cti.calendar.rules import Override, Which
-from cti.calendar.store import insert_override, save_emergency
 from cti.cli import main
 from cti.core.clock import TOKYO
 from cti.core.principal import Principal, Role
 from cti.store_backend import open_store
+from supervision.calendar_store import insert_override, save_emergency
 
 SUPERVISOR = Principal(user_id="sv1", role=Role.SUPERVISOR, department=None, client_ip="127.0.0.1")
 NOW = datetime(2026, 12, 1, 17, 0, tzinfo=TOKYO)

@@ -102,4 +102,5 @@ def test_queue_settings_asterisk22_accepts() -> None:
     assert settings["ringinuse"] == "no"
     assert settings["setinterfacevar"] == "yes"
     assert settings["autofill"] == "yes"
-    assert settings["announce-position"] == "yes"
+    assert settings["announce-position"] == "no"  # built from English number prompts
+    assert settings["periodic-announce"] == "cti/queue-wait"

@@ -84,6 +84,8 @@ def test_gaps_merge_and_report_by_week_and_category() -> None:
     gaps = merge_gaps(calls, callbacks, searches, {("call", 1): {"entry": "ed-0001"}})
     assert [(g.kind, g.id) for g in gaps] == [("search", 3), ("callback", 7), ("call", 1)]
     assert gaps[1].text == "質問: 納付\n回答: コンビニで払えると案内"
+    assert (gaps[1].question_hint, gaps[1].answer_hint) == ("納付", "コンビニで払えると案内")
+    assert gaps[0].as_dict()["question_hint"] == "プリンター" and gaps[2].answered_by_entry == "ed-0001"
     assert week_of(datetime(2026, 12, 6, 23, 0, tzinfo=TOKYO)) == "2026-11-30"  # Sunday belongs to Monday's week
     assert report(gaps) == [
         {"week": "2026-12-07", "category": "ごみ・リサイクル", "total": 1, "answered": 0},

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from faq.index import FaqEntry, FaqIndex, render_highlights, suggest
+from faq.index import FaqEntry, FaqIndex, suggest
 from faq.parsing import KOSODATE_CREDIT, FaqFormatError, parse_faq
+from faq.snippets import render_highlights
 from faq.textnorm import normalize
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "faq"

@@ -92,3 +92,11 @@ def test_coverage_says_when_nothing_close_was_found(real_index: FaqIndex) -> Non
         hits = real_index.search(far, 3)
         assert not hits or hits[0].coverage < WEAK_COVERAGE, far
     assert 0.0 <= good.as_dict()["coverage"] <= 1.0
+
+
+def test_with_synonyms_swaps_the_table_without_touching_the_original() -> None:
+    index = FaqIndex([entry("club", "放課後クラブの利用方法"), entry("x", "学校の場所")], synonyms={})
+    swapped = index.with_synonyms(synonym_table(parse_rules("がくどう = 放課後クラブ")))
+    assert swapped.search("がくどう", 1)[0].entry.id == "club"
+    assert index.search("がくどう", 1) == []  # the original keeps its (empty) table
+    assert swapped.entries() == index.entries()

@@ -3,7 +3,7 @@ sees the right fields."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -31,7 +31,7 @@ def call(**kw: object) -> CallSnapshot:
 
 def test_basic_fields_and_labels() -> None:
     pop = compose_pop(call(), OPEN, [], [], [], now=NOW)
-    data = pop.as_dict()
+    data = pop.model_dump()
     assert data["call_id"] == "c-1"
     assert data["caller_number"] == "0312345678" and data["caller_withheld"] is False
     assert (data["category"], data["category_label"]) == ("gomi", "ごみ・リサイクル")
@@ -90,22 +90,25 @@ def test_future_contacts_are_not_shown() -> None:
     assert pop.history == []
 
 
-def test_open_callbacks_oldest_first_in_tokyo_time() -> None:
+def test_open_callbacks_oldest_handover_first_with_department_names() -> None:
     callbacks = [
-        OpenCallback("cb-2", NOW - timedelta(hours=1), "koseki", "pending"),
-        OpenCallback("cb-1", datetime(2026, 11, 25, 0, 30, tzinfo=UTC), "zei", "pending"),
+        OpenCallback(12, "zei", "received", "受付済み", date(2026, 11, 30)),
+        OpenCallback(9, "kosodate", "handed_over", "引継ぎ済み", date(2026, 11, 27)),
+        OpenCallback(3, "unknown-dept", "received", "受付済み", date(2026, 11, 30)),
     ]
-    pop = compose_pop(call(), OPEN, [], callbacks, [], now=NOW)
-    assert [c.id for c in pop.open_callbacks] == ["cb-1", "cb-2"]
-    assert pop.open_callbacks[0].requested_at == "2026-11-25T09:30:00+09:00"
-    assert pop.open_callbacks[0].category_label == "税"
+    pop = compose_pop(call(), OPEN, [], callbacks, [], now=NOW, department_names={"kosodate": "子育て支援課"})
+    assert [c.id for c in pop.open_callbacks] == [9, 3, 12]
+    first = pop.model_dump()["open_callbacks"][0]
+    assert first == {"id": 9, "department": "kosodate", "department_name": "子育て支援課", "status": "handed_over",
+                     "status_text": "引継ぎ済み", "handover_date": "2026-11-27"}
+    assert pop.open_callbacks[1].department_name == "unknown-dept"  # an unknown code is shown as it is
 
 
 def test_faq_suggestions_deduplicated_capped_and_credited() -> None:
     faq = [FaqSuggestion(str(i), f"質問{i}") for i in (1, 2, 2, 3, 4, 5, 6)]
     pop = compose_pop(call(), OPEN, [], [], faq, now=NOW, faq_credit="出典：X", max_faq=3)
     assert [f.id for f in pop.faq_suggestions] == ["1", "2", "3"]
-    assert pop.as_dict()["faq_suggestions"][0] == {"id": "1", "question": "質問1"}
+    assert pop.model_dump()["faq_suggestions"][0] == {"id": "1", "question": "質問1"}
     assert pop.faq_credit == "出典：X"
     assert compose_pop(call(), OPEN, [], [], [], now=NOW, faq_credit="出典：X").faq_credit == ""
 
@@ -127,14 +130,12 @@ def test_naive_datetimes_are_refused() -> None:
         compose_pop(call(), OPEN, [], [], [], now=datetime(2026, 11, 27, 10, 0))
     with pytest.raises(ValueError, match="contacted_at"):
         compose_pop(call(), OPEN, [Contact(datetime(2026, 11, 1), "zei", "x")], [], [], now=NOW)
-    with pytest.raises(ValueError, match="requested_at"):
-        compose_pop(call(), OPEN, [], [OpenCallback("c", datetime(2026, 11, 1), None, "p")], [], now=NOW)
 
 
 def test_suggestions_from_the_faq_index_feed_the_pop() -> None:
     index = FaqIndex(
         [FaqEntry("g1", "粗大ごみの出し方", "電話で", "ごみ・リサイクル"), FaqEntry("z1", "住民税", "x", "税金")]
     )
-    faq = FaqSuggestion.from_entries(suggest(index, "gomi", [], 5))
+    faq = [FaqSuggestion(e.id, e.question) for e in suggest(index, "gomi", [], 5)]
     pop = compose_pop(call(), OPEN, [], [], faq, now=NOW, faq_credit="出典：X")
-    assert pop.as_dict()["faq_suggestions"] == [{"id": "g1", "question": "粗大ごみの出し方"}]
+    assert pop.model_dump()["faq_suggestions"] == [{"id": "g1", "question": "粗大ごみの出し方"}]

@@ -10,7 +10,7 @@ import pytest
 from cti.core.clock import TOKYO
 from cti.core.principal import Principal, Role
 from records import rules
-from records.audit import GENESIS, row_hash, verify_chain
+from records.audit import GENESIS, Anchor, parse_anchor, row_hash, verify_chain
 from records.rules import Access, Action, PhoneKind, RecordsError, Status
 
 DEPTS = {"kuseijoho": "区政情報課", "zeimu": "税務課", "koseki": "戸籍住民課"}
@@ -178,6 +178,10 @@ def test_scoping_matrix() -> None:
     assert auth(OP, Access.READ_CALL, call_operator="op") == 200
     assert auth(OP, Access.READ_CALL, call_operator="other") == 403
     assert auth(ZEIMU, Access.READ_CALL, call_operator="t") == 403
+    with pytest.raises(RecordsError) as closed:  # their own call, but no longer live nor in after-call work
+        rules.authorize(OP, Access.READ_CALL, public_information_department="kuseijoho", call_operator="op",
+                        call_open=False)
+    assert closed.value.code == "call_closed" and "後処理中" in closed.value.message
     handed = "handed_over"
     assert auth(ZEIMU, Access.LIST, record_department="zeimu", record_status=handed) == 200
     assert auth(ZEIMU, Access.LIST, record_department="koseki", record_status=handed) == 403
@@ -187,13 +191,13 @@ def test_scoping_matrix() -> None:
     assert auth(Principal("x", Role.DEPARTMENT, None, "1"), Access.LIST) == 403
 
 
-def chain(n: int) -> list[dict[str, Any]]:
+def chain(n: int, key: bytes | None = None) -> list[dict[str, Any]]:
     rows, prev = [], GENESIS
     for seq in range(1, n + 1):
         row: dict[str, Any] = {"seq": seq, "at": f"t{seq}", "actor": "u", "role": "admin", "department": None,
                                "client_ip": "1", "action": "read", "record_type": "callback",
                                "record_id": str(seq), "outcome": "ok", "detail": "{}", "prev_hash": prev}
-        row["hash"] = row_hash(prev, row)
+        row["hash"] = row_hash(prev, row, key)
         prev = row["hash"]
         rows.append(row)
     return rows
@@ -213,6 +217,41 @@ def test_chain_verification_names_rows() -> None:
     kinds = {(p.seq, p.kind) for p in verify_chain(swapped)}
     assert {(2, "broken_link"), (3, "broken_link"), (4, "broken_link")} <= kinds
     assert [(p.seq, p.kind) for p in verify_chain(chain(4), high_water=5)] == [(5, "tail_deleted")]
+
+
+def test_a_keyed_chain_and_its_anchor() -> None:
+    key = b"k" * 32
+    assert verify_chain(chain(5, key), high_water=5, key=key) == []
+    # recomputed without the key (all one holding only the database can do): every row is "edited"
+    assert {p.kind for p in verify_chain(chain(5), key=key)} == {"edited"}
+    head = Anchor(5, chain(5, key)[-1]["hash"])
+    assert verify_chain(chain(5, key), key=key, anchor=head) == []
+    # the tail deleted and the AUTOINCREMENT counter lowered: only the anchor still knows
+    assert [(p.seq, p.kind) for p in verify_chain(chain(3, key), high_water=3, key=key, anchor=head)] == [
+        (5, "anchor_missing")]
+    other = chain(5, b"x" * 32)
+    assert [(p.seq, p.kind) for p in verify_chain(other, key=b"x" * 32, anchor=head)] == [(5, "anchor_mismatch")]
+    assert parse_anchor(f" {head} ") == head
+    for bad in ("5", "0:" + "a" * 64, "5:" + "a" * 63, "5:" + "g" * 64):
+        with pytest.raises(ValueError):
+            parse_anchor(bad)
+
+
+def test_open_calls_live_after_call_work_and_next_call() -> None:
+    from records.calls import OpenCalls
+
+    t0 = datetime(2026, 12, 4, 19, 0, tzinfo=TOKYO)
+    calls = OpenCalls(timedelta(minutes=30))
+    calls.connected("c1", "op")
+    assert calls.may_read("c1", "op", t0) and not calls.may_read("c1", "other", t0)
+    assert calls.live_ids() == {"c1"}
+    calls.ended("c1", t0)
+    assert calls.live_ids() == frozenset() and calls.may_read("c1", "op", t0 + timedelta(minutes=30))
+    assert not calls.may_read("c1", "op", t0 + timedelta(minutes=31))  # after-call work timed out
+    calls.connected("c2", "op")
+    calls.ended("c2", t0)
+    calls.connected("c3", "op")  # the next call ends the previous one's after-call work
+    assert not calls.may_read("c2", "op", t0) and calls.may_read("c3", "op", t0)
 
 
 def test_operators_write_only_to_their_own_call() -> None:

@@ -26,6 +26,8 @@ EXPECTED = {
     "05-two-concurrent-calls.txt": ["call_arrived", "call_arrived", "call_routed", "call_routed", "call_queued",
                                     "call_queued", "operator_ringing", "operator_ringing", "operator_connected",
                                     "operator_connected", "call_ended", "call_ended"],
+    "06-sip-trunk-ivr-queue-refer-transfer.txt": ["call_arrived", "call_routed", "call_queued", "operator_ringing",
+                                                  "operator_connected", "call_transferred", "call_ended"],
     "08-ami-restart-reconnect.txt": [],
 }
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from screenpop.messages import CallUpdate, Ringing
-from screenpop.router import Action, ComposePop, Notify, PopRouter
+from screenpop.router import Action, CallFinished, ComposePop, Notify, PopRouter, RingNotAnswered
 from screenpop.seats import SeatMap
 from telephony.frames import read_capture
 from telephony.tracker import CallTracker
@@ -44,17 +44,22 @@ def for_user(actions: list[Action], user: str) -> list[Action]:
 
 
 def kinds(actions: list[Action]) -> list[str]:
-    return ["pop" if isinstance(a, ComposePop) else a.message.type + (
-        "(ringing)" if isinstance(a.message, CallUpdate) and a.message.detail.get("ringing") else "")
-        for a in actions]
+    out = []
+    for a in actions:
+        if isinstance(a, Notify):
+            ringing = isinstance(a.message, CallUpdate) and a.message.detail.get("ringing")
+            out.append(a.message.type + ("(ringing)" if ringing else ""))
+        else:
+            out.append({ComposePop: "pop", CallFinished: "finished", RingNotAnswered: "not_answered"}[type(a)])
+    return out
 
 
 def test_capture_05_two_concurrent_calls_each_operator_gets_only_its_own() -> None:
     actions = replay("05-two-concurrent-calls.txt", two_seats())
     tanaka, suzuki = for_user(actions, "tanaka"), for_user(actions, "suzuki")
     assert len(tanaka) + len(suzuki) == len(actions)
-    assert kinds(tanaka) == ["ringing", "pop", "call_update"]
-    assert kinds(suzuki) == ["ringing", "pop", "call_update"]
+    assert kinds(tanaka) == ["ringing", "pop", "call_update", "finished"]
+    assert kinds(suzuki) == ["ringing", "pop", "call_update", "finished"]
     pop1 = next(a for a in tanaka if isinstance(a, ComposePop))
     pop2 = next(a for a in suzuki if isinstance(a, ComposePop))
     assert (pop1.call.call_id, pop1.call.caller_number, pop1.interface) == ("1795822216.16", "0312345678", OP1)
@@ -75,8 +80,9 @@ def test_capture_05_two_concurrent_calls_each_operator_gets_only_its_own() -> No
 def test_capture_02_abandon_after_two_missed_rings_clears_both_and_pops_nobody() -> None:
     actions = replay("02-inbound-queue-abandon.txt", two_seats())
     assert not any(isinstance(a, ComposePop) for a in actions)
-    assert kinds(for_user(actions, "tanaka")) == ["ringing", "call_update(ringing)"]
-    assert kinds(for_user(actions, "suzuki")) == ["ringing", "call_update(ringing)"]
+    # one phone rang out (away: 不在着信); the other stopped ringing because the caller hung up
+    assert sorted([kinds(for_user(actions, "tanaka")), kinds(for_user(actions, "suzuki"))]) == [
+        ["ringing", "call_update(ringing)"], ["ringing", "call_update(ringing)", "not_answered"]]
     updates = [a.message for a in actions if isinstance(a, Notify) and isinstance(a.message, CallUpdate)]
     reasons = [m.detail["reason"] for m in updates]
     assert reasons == ["missed:no_answer", "missed:caller_hung_up"]

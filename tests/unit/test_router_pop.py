@@ -9,7 +9,7 @@ import pytest
 
 from cti.core.clock import TOKYO
 from screenpop.messages import CallUpdate, Ringing
-from screenpop.router import ComposePop, Notify, PopRouter
+from screenpop.router import CallFinished, ComposePop, Notify, PopRouter, RingNotAnswered
 from screenpop.seats import SeatMap
 from telephony.events import (
     CallAbandoned,
@@ -98,7 +98,20 @@ def test_ringing_notice_carries_no_personal_data() -> None:
     assert isinstance(action, Notify)
     wire = action.message.model_dump_json()
     assert "0312345678" not in wire
-    assert set(action.message.model_dump()) == {"type", "seq", "call_id", "interface"}
+    assert set(action.message.model_dump()) == {
+        "type", "seq", "call_id", "reference", "interface", "category", "category_label", "waited_seconds"}
+
+
+def test_ringing_notice_says_what_the_caller_chose_and_how_long_they_waited() -> None:
+    router = PopRouter(seats())
+    feed_all(router, arrive(CALL_A, "0312345678", 0, category="zei"))
+    [action] = router.feed(ring(CALL_A, OP1, 12.2))
+    assert isinstance(action, Notify) and isinstance(action.message, Ringing)
+    notice = action.message
+    assert (notice.category, notice.category_label, notice.waited_seconds) == ("zei", "税", 12)  # queued at t=0.2
+    feed_all(router, arrive(CALL_B, "0312345678", 20, category=None))
+    [action] = router.feed(ring(CALL_B, OP2, 21))
+    assert isinstance(action.message, Ringing) and action.message.category_label == "未選択"
 
 
 def test_unseated_interface_gets_nothing_and_no_pop() -> None:
@@ -129,8 +142,10 @@ def test_missed_then_answered_by_other_seat() -> None:
     router = PopRouter(seats())
     feed_all(router, arrive(CALL_A, "0312345678", 0))
     router.feed(ring(CALL_A, OP1, 1))
-    [miss] = router.feed(OperatorMissed(call_id=CALL_A, at=at(16), interface=OP1, reason="no_answer", ring_ms=15000))
+    [miss, away] = router.feed(
+        OperatorMissed(call_id=CALL_A, at=at(16), interface=OP1, reason="no_answer", ring_ms=15000))
     assert isinstance(miss, Notify) and miss.user_id == "tanaka"
+    assert away == RingNotAnswered("tanaka", CALL_A, OP1)  # the desk sets them away: 不在着信
     assert isinstance(miss.message, CallUpdate) and miss.message.detail["reason"] == "missed:no_answer"
     router.feed(ring(CALL_A, OP2, 17))
     [pop] = router.feed(connect(CALL_A, OP2, 18, hold=18))
@@ -144,12 +159,13 @@ def test_transfer_and_hangup_go_to_the_answering_operator_even_after_leaving_the
     router = PopRouter(m)
     feed_all(router, [*arrive(CALL_A, "0312345678", 0), ring(CALL_A, OP1, 1), connect(CALL_A, OP1, 2, hold=2)])
     m.release_user("tanaka")
-    [xfer] = router.feed(CallTransferred(call_id=CALL_A, at=at(30), target="205@departments", interface=OP1,
-                                         method="blind"))
+    [xfer, done] = router.feed(CallTransferred(call_id=CALL_A, at=at(30), target="205@departments", interface=OP1,
+                                               method="blind"))
+    assert done == CallFinished("tanaka", CALL_A)  # free for 後処理 once the call went to the department
     assert isinstance(xfer, Notify) and xfer.user_id == "tanaka"
     assert isinstance(xfer.message, CallUpdate) and xfer.message.event == "transferred"
     assert xfer.message.detail["target"] == "205@departments"
-    [hang] = router.feed(ended(CALL_A, OP1, 60))
+    [hang] = router.feed(ended(CALL_A, OP1, 60))  # no second CallFinished after the transfer
     assert isinstance(hang, Notify) and hang.user_id == "tanaka"
     assert isinstance(hang.message, CallUpdate) and hang.message.event == "hangup"
     assert hang.message.detail["reason"] == "answered" and hang.message.detail["hung_up_by"] == "citizen"

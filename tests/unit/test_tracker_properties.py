@@ -132,7 +132,7 @@ KEYS = ["Event", "Channel", "Uniqueid", "Linkedid", "Context", "Exten", "DestCha
 VALUES = st.sampled_from([
     "", "1", "2", "x", "Hangup", "Newchannel", "VarSet", "DialEnd", "DialBegin", "AgentCalled", "AgentConnect",
     "AgentComplete", "QueueCallerJoin", "QueueCallerAbandon", "BridgeEnter", "Newexten", "OriginateResponse",
-    "BlindTransfer", "CTI_ROUTE", "CTI_CALLBACK_ID", "CTI_TRANSFER_TARGET", "open", "ANSWER", "CANCEL",
+    "BlindTransfer", "CTI_ROUTE", "CTI_CALLBACK_ID", "open", "ANSWER", "CANCEL",
     "from-pstn", "outbound-callback", "departments", "Local/1@a-1;1", "Local/1@a-1;2", "PJSIP/op1-00000001",
     "6", "Success", "agent", "transfer", "<unknown>", "Hangup",
 ])

@@ -55,26 +55,6 @@ def call() -> Call01:
     return c
 
 
-def test_redirect_announced_by_call_control_variable(call: Call01) -> None:
-    out = call.feed(Event="VarSet", Context="from-pstn", Variable="CTI_TRANSFER_TARGET", Value="200@departments",
-                    **CITIZEN)
-    out += call.feed(Event="AgentComplete", Reason="transfer", Queue="operators", DestChannel=OPERATOR_LEG,
-                     Interface="Local/101@operator-phones", **CITIZEN)
-    out += call.feed(Event="Newexten", Context="departments", Exten="200", Application="NoOp",
-                     AppData="Building permits department", **CITIZEN)
-    assert [(e.type, e.as_dict()["target"], e.as_dict()["method"]) for e in out] == [
-        ("call_transferred", "200@departments", "variable")]
-    assert out[0].as_dict()["interface"] == "Local/101@operator-phones"
-    snap = call.tracker.get(CALL)
-    assert snap is not None and (snap.state, snap.transferred_to) == ("transferred", "200@departments")
-    # The operator is free again as far as the pop is concerned.
-    assert call.tracker.call_for_interface("Local/101@operator-phones") is None
-    rest = call.until()
-    assert [e.type for e in rest] == ["call_ended"]
-    assert rest[0].as_dict()["last_state"] == "transferred"
-    assert rest[0].as_dict()["reason"] == "answered"
-
-
 def test_redirect_seen_as_dialplan_entry_in_the_transfer_context(call: Call01) -> None:
     out = call.feed(Event="Newexten", Context="departments", Exten="200", Application="NoOp", AppData="x",
                     **CITIZEN)

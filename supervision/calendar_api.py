@@ -1,7 +1,7 @@
 """Supervisor calendar control: the emergency close switch and runtime overrides (closures, extra openings).
 
 Each change is one unit of work for the database gateway holding the persisted state (so it survives
-a restart) and its hash-chained audit row (cti.calendar.store). The in-memory Calendars object - the
+a restart) and its hash-chained audit row (supervision.calendar_store). The in-memory Calendars object - the
 very one the FastAGI server and the records handover ask - is changed only after that unit's COMMIT
 returned, so routing follows at once and a failed request (or a failed COMMIT) changes nothing.
 Supervisors and admins only, from the operator room; the auth middleware checks the CSRF token of
@@ -16,22 +16,29 @@ every POST/DELETE.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 
-from cti import keys
-from cti.calendar import store
+from access.route_access import SUPERVISORS, require
+from cti.calendar import keys as calendar_keys
 from cti.calendar.rules import Override, Which
-from cti.calendar.store import RUNTIME_PREFIX
+from cti.core import keys as core_keys
 from cti.core.clock import TOKYO
+from cti.core.http import ApiError, current_principal, json_object, json_response
 from cti.core.logs import log_event
-from supervision.http import SUPERVISORS, ApiError, guarded, json_body, json_response, require
+from cti.gateway import DATABASE
+from records.api import guarded
+from supervision import calendar_store as store
+from supervision.calendar_store import RUNTIME_PREFIX
 
 logger = logging.getLogger("cti.calendar.api")
+T = TypeVar("T")
 
 MAX_REASON_CHARS = 200
 # Runtime overrides must lie within these years: a typo such as 0001 or 9999 is refused with a
@@ -42,6 +49,30 @@ FIRST_YEAR, LAST_YEAR = 2000, 2100
 def _store_failed() -> ApiError:
     return ApiError(503, "store_failed",
                     "保存できませんでした。しばらくしてからもう一度お試しください（設定は変わっていません）")
+
+
+async def _store_then_apply(
+    request: web.Request, change: str, unit: Callable[[sqlite3.Connection], T], apply: Callable[[T], None]
+) -> T:
+    """Run the unit of work, then - only after its COMMIT - change the in-memory calendar.
+
+    Both run in one shielded task: a request cancelled meanwhile (the client left) cannot leave a
+    stored change that routing does not follow. A failed unit or COMMIT changes nothing: 503.
+    """
+    db = request.app[DATABASE]
+
+    async def stored_then_applied() -> T:
+        result = await db.write(unit)
+        apply(result)
+        return result
+
+    try:
+        return await asyncio.shield(stored_then_applied())
+    except sqlite3.Error:
+        user = current_principal(request)
+        log_event(logger, "calendar_store_failed", logging.ERROR, change=change,
+                  user=user.user_id if user else None, exc_info=True)
+        raise _store_failed() from None
 
 
 def _override_dict(o: Override) -> dict[str, Any]:
@@ -75,8 +106,8 @@ def _instant(raw: Any, field: str) -> datetime:
 
 
 def _emergency_dict(request: web.Request) -> dict[str, Any]:
-    cal = request.app[keys.CALENDARS]
-    now = request.app[keys.CLOCK]()
+    cal = request.app[calendar_keys.CALENDARS]
+    now = request.app[core_keys.CLOCK]()
     return {"active": cal.emergency_reason is not None, "reason": cal.emergency_reason,
             "call_center": cal.call_center(now).as_dict(), "office": cal.office(now).as_dict()}
 
@@ -90,7 +121,7 @@ async def get_emergency(request: web.Request) -> web.StreamResponse:
 @guarded
 async def set_emergency(request: web.Request) -> web.StreamResponse:
     who = require(request, SUPERVISORS, operator_room_only=True)
-    body = await json_body(request)
+    body = await json_object(request)
     unknown = set(body) - {"active", "reason"}
     if unknown:
         raise ApiError(422, "unknown_field", f"項目「{sorted(unknown)[0]}」は受け付けていません", sorted(unknown)[0])
@@ -98,15 +129,12 @@ async def set_emergency(request: web.Request) -> web.StreamResponse:
     if not isinstance(active, bool):
         raise ApiError(422, "invalid_field", "active は true か false です", "active")
     reason = _reason(body.get("reason")) if active else None
-    cal = request.app[keys.CALENDARS]
-    now = request.app[keys.CLOCK]()
+    cal = request.app[calendar_keys.CALENDARS]
+    now = request.app[core_keys.CLOCK]()
     was_active = cal.emergency_reason is not None
-    try:
-        await request.app[keys.DATABASE].write(lambda conn: store.save_emergency(conn, who, reason, was_active, now))
-    except sqlite3.Error:
-        log_event(logger, "calendar_store_failed", logging.ERROR, change="emergency", user=who.user_id, exc_info=True)
-        raise _store_failed() from None
-    cal.set_emergency(reason)  # after the COMMIT: routing follows only a change that is stored
+    # routing follows only a change that is stored
+    await _store_then_apply(request, "emergency", lambda conn: store.save_emergency(conn, who, reason, was_active, now),
+                            lambda _: cal.set_emergency(reason))
     log_event(logger, "calendar_emergency_changed", active=active, user=who.user_id)
     return json_response(_emergency_dict(request))
 
@@ -114,7 +142,7 @@ async def set_emergency(request: web.Request) -> web.StreamResponse:
 @guarded
 async def list_overrides(request: web.Request) -> web.StreamResponse:
     require(request, SUPERVISORS, operator_room_only=True)
-    cal = request.app[keys.CALENDARS]
+    cal = request.app[calendar_keys.CALENDARS]
     items = sorted((_override_dict(o) for o in cal.overrides), key=lambda o: (o["start"], o["id"]))
     return json_response({"items": items})
 
@@ -122,7 +150,7 @@ async def list_overrides(request: web.Request) -> web.StreamResponse:
 @guarded
 async def add_override(request: web.Request) -> web.StreamResponse:
     who = require(request, SUPERVISORS, operator_room_only=True)
-    body = await json_body(request)
+    body = await json_object(request)
     unknown = set(body) - {"kind", "applies_to", "start", "end", "reason"}
     if unknown:
         raise ApiError(422, "unknown_field", f"項目「{sorted(unknown)[0]}」は受け付けていません", sorted(unknown)[0])
@@ -136,16 +164,11 @@ async def add_override(request: web.Request) -> web.StreamResponse:
     if end <= start:
         raise ApiError(422, "invalid_period", "終了日時は開始日時より後にしてください", "end")
     reason = _reason(body.get("reason"))
-    cal = request.app[keys.CALENDARS]
-    now = request.app[keys.CLOCK]()
+    cal = request.app[calendar_keys.CALENDARS]
+    now = request.app[core_keys.CLOCK]()
     wanted = Override(kind=kind, applies_to=Which(applies_to), start=start, end=end, reason=reason)
-    try:
-        override = await request.app[keys.DATABASE].write(lambda conn: store.insert_override(conn, who, wanted, now))
-    except sqlite3.Error:
-        log_event(logger, "calendar_store_failed", logging.ERROR, change="override_add", user=who.user_id,
-                  exc_info=True)
-        raise _store_failed() from None
-    cal.add_override(override)  # after the COMMIT
+    override = await _store_then_apply(request, "override_add",
+                                       lambda conn: store.insert_override(conn, who, wanted, now), cal.add_override)
     log_event(logger, "calendar_override_added", override_id=override.id, kind=kind, user=who.user_id)
     return json_response(_override_dict(override), 201)
 
@@ -156,24 +179,24 @@ async def remove_override(request: web.Request) -> web.StreamResponse:
     override_id = request.match_info.get("id") or request.query.get("id", "")
     if not override_id:
         raise ApiError(422, "missing_field", "削除する例外設定の id を指定してください", "id")
-    cal = request.app[keys.CALENDARS]
+    cal = request.app[calendar_keys.CALENDARS]
     existing = next((o for o in cal.overrides if o.id == override_id), None)
     if existing is None:
         raise ApiError(404, "not_found", f"例外設定 {override_id} はありません", "id")
     if not override_id.startswith(RUNTIME_PREFIX):
         raise ApiError(409, "configured_override",
                        "設定ファイルで定められた例外は画面から削除できません（cti.toml を変更してください）", "id")
-    now = request.app[keys.CLOCK]()
+    now = request.app[core_keys.CLOCK]()
+
+    def forget(_: None) -> None:
+        if any(o.id == override_id for o in cal.overrides):  # a concurrent removal may have taken it already
+            cal.remove_override(override_id)
+
     try:
-        await request.app[keys.DATABASE].write(lambda conn: store.delete_override(conn, who, existing, now))
+        await _store_then_apply(request, "override_remove",
+                                lambda conn: store.delete_override(conn, who, existing, now), forget)
     except store.OverrideGone:
         raise ApiError(404, "not_found", f"例外設定 {override_id} はありません", "id") from None
-    except sqlite3.Error:
-        log_event(logger, "calendar_store_failed", logging.ERROR, change="override_remove", user=who.user_id,
-                  exc_info=True)
-        raise _store_failed() from None
-    if any(o.id == override_id for o in cal.overrides):  # a concurrent removal may have taken it already
-        cal.remove_override(override_id)
     log_event(logger, "calendar_override_removed", override_id=override_id, user=who.user_id)
     return json_response(_override_dict(existing))
 

@@ -1,0 +1,103 @@
+"""Pure: the query side of the FAQ search. A query word becomes its alternatives (as typed, its
+normalised form, its reading, its synonyms: faq/index.py builds them), each a list of tokens in
+the index's token spaces; tokens get query-side weights; a hit's coverage says how much of the
+query it contains."""
+
+from __future__ import annotations
+
+from collections.abc import Container, Mapping
+from dataclasses import dataclass
+
+from faq.textnorm import normalize_with_map, run_grams, runs
+
+CROSSING_WEIGHT = 0.3  # query bigrams across a script change (kanji|hiragana|katakana|ascii)
+HIRAGANA_ONLY_WEIGHT = 0.3  # particles and endings (に入, りた) count less when the query has kanji/katakana
+UNI = "\x01"  # token-space prefix: one-character tokens (one-character queries)
+READ = "\x02"  # token-space prefix: bigrams of readings (hiragana queries)
+
+
+@dataclass(frozen=True)
+class Alternative:
+    """One way of reading a query word: as written, its normalised variant, its reading, a synonym."""
+
+    text: str  # found whole in a question (or its reading) -> phrase bonus
+    tokens: tuple[str, ...]
+    derived: bool = False  # not as typed: its tokens unknown to the index do not count against coverage
+
+
+def surface_tokens(part: str) -> list[str]:
+    out: list[str] = []
+    for _start, run in runs(part):
+        out.extend(UNI + run if len(run) == 1 else tok for tok in run_grams(run))
+    return out
+
+
+def coverage(
+    doc_id: int,
+    groups: list[list[Alternative]],
+    weight_of: Mapping[str, float],
+    found_in: Mapping[str, set[int]],
+    known: Container[str],
+) -> float:
+    """The share of the query's words the entry contains: per word, the best of its alternatives
+    (the idf-weighted share of the alternative's tokens found in the entry), averaged over the
+    words weighted by their idf (a particle-like いつ or どこ counts less than 保育園)."""
+    total = 0.0
+    mass_total = 0.0
+    for alts in groups:
+        best = 0.0
+        for alt in alts:
+            wanted = [
+                (tok, weight_of.get(tok, 0.0))
+                for tok in dict.fromkeys(alt.tokens)
+                if not (alt.derived and tok not in known)
+            ]
+            mass = sum(w for _t, w in wanted)
+            if mass <= 0.0:
+                continue
+            got = sum(w for tok, w in wanted if w > 0.0 and doc_id in found_in.get(tok, ()))
+            best = max(best, got / mass)
+        word_mass = sum(weight_of.get(tok, 0.0) for tok in dict.fromkeys(alts[0].tokens)) or 1.0
+        total += best * word_mass
+        mass_total += word_mass
+    return total / mass_total if mass_total else 0.0
+
+
+def katakana_grams(word: str) -> set[str]:
+    """The normalised bigrams of `word` whose two characters were typed in katakana (プリンター)."""
+    norm, origin = normalize_with_map(word)
+    kata = [_is_katakana(word[origin[i] if origin is not None else i]) for i in range(len(norm))]
+    return {norm[i : i + 2] for i in range(len(norm) - 1) if kata[i] and kata[i + 1]}
+
+
+def _is_katakana(ch: str) -> bool:
+    return "\u30a1" <= ch <= "\u30ff" or "\uff66" <= ch <= "\uff9f"
+
+
+def token_weight(tok: str, content: bool, typed_in_katakana: bool = False) -> float:
+    """Query-side token weight: bigrams spanning a script change (の出, 当は: mostly a particle
+    or okurigana glued to a word) and, in queries with kanji/katakana, hiragana-only bigrams
+    (いつ, れる) say less about the topic than in-word bigrams (手当, ごみ alone). Reading tokens
+    (hiragana by nature) and words typed in katakana (folded to hiragana) are exempt."""
+    if tok[0] in (UNI, READ):
+        return 1.0
+    weight = 1.0
+    if content and hiragana_only(tok) and not typed_in_katakana:
+        weight *= HIRAGANA_ONLY_WEIGHT
+    if len(tok) == 2 and script(tok[0]) != script(tok[1]):
+        weight *= CROSSING_WEIGHT
+    return weight
+
+
+def script(ch: str) -> int:
+    if "\u3041" <= ch <= "\u309f":
+        return 1
+    if "\u30a0" <= ch <= "\u30ff":
+        return 2
+    if ch.isascii():
+        return 3
+    return 0
+
+
+def hiragana_only(token: str) -> bool:
+    return all("\u3041" <= ch <= "\u309f" for ch in token)
