@@ -17,6 +17,11 @@ second list per component (~250 lines of near-duplicate DDL to keep in step by h
 - ``BEFORE UPDATE/DELETE ... RAISE(ABORT, msg)`` -> a plpgsql trigger raising an integrity error
   (SQLite reports RAISE(ABORT) as ``sqlite3.IntegrityError`` too); DELETE also refuses TRUNCATE;
 - a column named like a PostgreSQL reserved word (``end``) is quoted;
+- SQLite's table rebuild (``CREATE TABLE t_v2 ...; INSERT ...; DROP TABLE t; ALTER TABLE t_v2 RENAME TO t``,
+  the only way to change a CHECK there): SQLite's DROP TABLE deletes the rows first (ON DELETE CASCADE
+  reaches the referencing rows) and the other tables' foreign keys, which name ``t``, then point at the
+  renamed table. PostgreSQL refuses to drop a referenced table, so: the referencing constraints are
+  saved, the rows deleted, the table dropped with CASCADE, and the constraints re-created at the end;
 - ``INTEGER`` -> ``BIGINT`` (SQLite integers are 64-bit), ``REAL`` -> ``DOUBLE PRECISION``, ``BLOB`` -> ``BYTEA``.
 """
 
@@ -56,6 +61,13 @@ _ABORT_TRIGGER = re.compile(
     re.IGNORECASE,
 )
 _ANY_TRIGGER = re.compile(r"CREATE\s+TRIGGER", re.IGNORECASE)
+_DROP_TABLE = re.compile(r"\bDROP\s+TABLE\s+(\w+)\s*(?=;|$)", re.IGNORECASE)
+_SAVED_FKS = "cti_rebuilt_fks"
+_RESTORE_FKS = (
+    f"DO $fk$ DECLARE r record; BEGIN FOR r IN SELECT * FROM {_SAVED_FKS} LOOP"
+    " EXECUTE format('ALTER TABLE %s ADD CONSTRAINT %I %s', r.tbl, r.conname, r.def); END LOOP; END $fk$;\n"
+    f"DROP TABLE {_SAVED_FKS}"
+)
 _TYPES = [(re.compile(r"\bINTEGER\b", re.IGNORECASE), "BIGINT"),
           (re.compile(r"\bREAL\b", re.IGNORECASE), "DOUBLE PRECISION"),
           (re.compile(r"\bBLOB\b", re.IGNORECASE), "BYTEA")]
@@ -79,9 +91,25 @@ def _abort_trigger(match: re.Match[str]) -> str:
     return sql
 
 
+def _drop_table(match: re.Match[str]) -> str:
+    """SQLite's DROP TABLE of a rebuild (see the module): keep who references the table, delete its rows
+    (cascading as SQLite does), drop it."""
+    table = match.group(1)
+    return (
+        f"CREATE TEMP TABLE IF NOT EXISTS {_SAVED_FKS} (tbl TEXT, conname TEXT, def TEXT);\n"
+        f"INSERT INTO {_SAVED_FKS} SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid)"
+        f" FROM pg_constraint WHERE contype = 'f' AND confrelid = '{table}'::regclass"
+        f" AND conrelid <> '{table}'::regclass;\n"
+        f"DELETE FROM {table};\n"
+        f"DROP TABLE {table} CASCADE"
+    )
+
+
 def translate_script(script: str) -> str:
     """One SQLite migration script as PostgreSQL DDL (see the module for what is translated)."""
     out = _quote_reserved(_ABORT_TRIGGER.sub(_abort_trigger, script))
+    rebuilt = bool(_DROP_TABLE.search(out))
+    out = _DROP_TABLE.sub(_drop_table, out)
     if len(_ANY_TRIGGER.findall(out)) != len(re.findall(r"EXECUTE FUNCTION", out)):
         raise UntranslatableSql("a CREATE TRIGGER other than BEFORE UPDATE/DELETE ... RAISE(ABORT, ...)")
     autoincrement: list[tuple[str, str]] = []
@@ -97,6 +125,8 @@ def translate_script(script: str) -> str:
     for table, column in autoincrement:
         out += (f";\nCREATE TRIGGER {table}_autoincrement BEFORE INSERT ON {table} FOR EACH ROW"
                 f" EXECUTE FUNCTION cti_autoincrement('{column}')")
+    if rebuilt:  # the other tables' foreign keys, back on the table that now has the name
+        out = out.rstrip().rstrip(";") + ";\n" + _RESTORE_FKS
     return out
 
 
