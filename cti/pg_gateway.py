@@ -154,6 +154,18 @@ class PgCursor:
             raise _mapped(exc) from exc
 
 
+class PgStatements:
+    """What a sqlite3 cursor object offers the units: ``execute``; ``row_factory = None`` (plain tuples)
+    changes nothing here, since PostgreSQL rows (`Row`) are tuples already."""
+
+    def __init__(self, conn: PgConnection) -> None:
+        self._conn = conn
+        self.row_factory: Any = None
+
+    def execute(self, sql: str, params: Sequence[Any] | None = ()) -> PgCursor:
+        return self._conn.execute(sql, params)
+
+
 _DEFERRED = ("SAVEPOINT ", "RELEASE ")
 _CONTROL = ("COMMIT", "ROLLBACK")
 
@@ -269,6 +281,10 @@ class PgConnection:
             return cur
         except psycopg.Error as exc:
             raise _mapped(exc) from exc
+
+    def cursor(self) -> PgStatements:
+        """``conn.cursor()`` as sqlite3 has it (reports read plain tuples through one)."""
+        return PgStatements(self)
 
     def executemany(self, sql: str, seq: Any) -> PgCursor:
         query = translate_query(sql, True)
