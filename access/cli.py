@@ -14,7 +14,6 @@ import asyncio
 import getpass
 import sys
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any, TypeVar
 
 from cti.core.cli import add_config_option, print_json
@@ -63,7 +62,8 @@ def register_users(sub: argparse._SubParsersAction[Any]) -> None:
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", metavar="PATH",
-                        help="SQLite database (default: the configuration's store: store.url, else store.path)")
+                        help="SQLite database or postgresql:// URL (default: the configuration's store.url, else"
+                             " store.path)")
     add_config_option(parser)
 
 
@@ -84,7 +84,7 @@ def _run(args: argparse.Namespace, work: Callable[[Any], Awaitable[T]]) -> T:
     from access.accounts import MIGRATIONS, AccountStore
     from cti.core.clock import system_clock
 
-    db_path = Path(args.db) if args.db else args.load_settings().store.target
+    db_path = args.db or args.load_settings().store.target  # --db: a SQLite file or a PostgreSQL URL
 
     async def main() -> T:
         # cti.cli hands the store's opener over: the SQLite file or PostgreSQL (store.url)

@@ -72,13 +72,14 @@ def register_faq(sub: argparse._SubParsersAction[Any]) -> None:
 
 def _db_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", metavar="PATH",
-                        help="SQLite database (default: the configuration's store: store.url, else store.path)")
+                        help="SQLite database or postgresql:// URL (default: the configuration's store.url, else"
+                             " store.path)")
     add_config_option(parser)
 
 
 def _db_path(args: argparse.Namespace) -> Path | str:
     if args.db:
-        return Path(args.db)
+        return str(args.db)  # a SQLite file or a postgresql:// URL
     return args.load_settings().store.target  # type: ignore[no-any-return]
 
 
