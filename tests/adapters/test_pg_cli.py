@@ -1,5 +1,5 @@
 """The records CLIs with the store on PostgreSQL (store.url): purge and export work on it; backup and
-wipe, which work on SQLite's file, refuse and say what to do instead."""
+wipe, which work on SQLite's file, refuse and say what to do instead; serve wants a shared session key."""
 
 from __future__ import annotations
 
@@ -64,3 +64,11 @@ def test_purge_and_export_run_on_postgresql_backup_and_wipe_refuse(
     assert "pg_dump" in capsys.readouterr().err
     assert main(["wipe", "--confirm"]) == 2
     assert "PostgreSQL" in capsys.readouterr().err
+
+
+def test_serve_on_postgresql_refuses_to_start_without_a_shared_session_key(
+    pg_config: str, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Each node would make up its own key: a login made on one node would not verify on the other."""
+    assert main(["serve"]) == 2
+    assert "security.session_key" in capsys.readouterr().err

@@ -25,6 +25,7 @@ from records.schema import migrations
 
 KILLS = 6 if LONG else 2
 WRITERS = 3
+SESSION_KEY = "0123456789abcdef" * 4
 
 
 def node_config(tmp_path: Path, name: str, url: str) -> tuple[Path, int]:
@@ -33,6 +34,8 @@ def node_config(tmp_path: Path, name: str, url: str) -> tuple[Path, int]:
     port = free_port()
     config = write_config(home, port)
     text = config.read_text("utf-8").replace("[store]\n", f'[store]\nurl = "{url}"\n', 1)
+    # one session key for both nodes (cti serve refuses PostgreSQL without one)
+    text = text.replace("[security]\n", f'[security]\nsession_key = "{SESSION_KEY}"\n', 1)
     config.write_text(text, encoding="utf-8")
     return config, port
 
