@@ -66,11 +66,10 @@ async def test_killing_one_of_two_nodes_loses_no_acknowledged_record(tmp_path: P
     try:
         url = cluster.new_url()
         (config_a, port_a), (config_b, port_b) = node_config(tmp_path, "a", url), node_config(tmp_path, "b", url)
-        for config in (config_a, config_b):  # accounts are per node until access is on the gateway
-            added = cti(config, "user", "add", "op1", "--role", "operator", "--password-stdin",
-                        stdin=PASSWORD + "\n")
-            assert added.returncode == 0, added.stderr
-            (config.parent / "cti.sqlite3").chmod(0o600)
+        # accounts are in the shared store: added once, through either node's configuration
+        added = cti(config_a, "user", "add", "op1", "--role", "operator", "--password-stdin", stdin=PASSWORD + "\n")
+        assert added.returncode == 0, added.stderr
+        assert not (tmp_path / "a" / "cti.sqlite3").exists()  # nothing went to the SQLite path
         node_a = Server(config_a, port_a, tmp_path / "a" / "serve.log")
         node_b = Server(config_b, port_b, tmp_path / "b" / "serve.log")
         await asyncio.gather(node_a.start(), node_b.start())
