@@ -209,12 +209,23 @@ def _qualify_upsert(sql: str) -> str:
     return sql[:match.start(4)] + "".join(parts) + (tail or "")
 
 
+_INSERT_OR_IGNORE = re.compile(r"^(\s*)INSERT\s+OR\s+IGNORE\s+INTO\b", re.IGNORECASE)
+
+
+def _insert_or_ignore(sql: str) -> str:
+    """``INSERT OR IGNORE INTO ...`` -> ``INSERT INTO ... ON CONFLICT DO NOTHING`` (a statement without
+    its own ON CONFLICT or RETURNING: what the stores send)."""
+    if _INSERT_OR_IGNORE.match(sql) is None:
+        return sql
+    return _INSERT_OR_IGNORE.sub(r"\1INSERT INTO", sql, count=1).rstrip().rstrip(";") + " ON CONFLICT DO NOTHING"
+
+
 @functools.lru_cache(maxsize=4096)  # the stores send the same few hundred statements over and over
 def translate_query(sql: str, with_params: bool) -> str:
     """One statement: ``?`` -> ``%s`` (and a literal ``%`` -> ``%%``) when parameters are passed,
-    null-safe ``IS`` -> ``IS NOT DISTINCT FROM``, ``rowid`` -> ``ctid``, scalar max/min -> greatest/least.
-    String literals are left alone."""
-    sql = _qualify_upsert(_scalar_min_max(sql))
+    null-safe ``IS`` -> ``IS NOT DISTINCT FROM``, ``rowid`` -> ``ctid``, scalar max/min -> greatest/least,
+    ``INSERT OR IGNORE`` -> ``ON CONFLICT DO NOTHING``. String literals are left alone."""
+    sql = _qualify_upsert(_scalar_min_max(_insert_or_ignore(sql)))
     out: list[str] = []
     i, n, start = 0, len(sql), 0
 

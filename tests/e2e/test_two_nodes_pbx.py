@@ -73,6 +73,9 @@ async def test_two_nodes_follow_every_call_and_pop_only_their_own_operators(
         on_b = await new_operator_page(browser, run_b)
         await login_and_take_seat(on_a, "tanaka", OP101)
         await login_and_take_seat(on_b, "suzuki", OP102)
+        for op in (on_a, on_b):  # a new seat starts away (受付開始前): calls come after 受付可
+            await op.locator("#btn-ready").click()
+            await op.locator("#presence-label", has_text="受付可").wait_for()
 
         first = await place_call(ami, "5", __SIM_OP102="noanswer")  # 101 (tanaka, on node A) answers
         await on_a.locator("#pop-call-id", has_text=first).wait_for(timeout=45_000)
