@@ -9,6 +9,7 @@ operator, one call-log row per call (written by both nodes), one audit chain.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -78,14 +79,18 @@ async def test_two_nodes_follow_every_call_and_pop_only_their_own_operators(
             await op.locator("#presence-label", has_text="受付可").wait_for()
 
         first = await place_call(ami, "5", __SIM_OP102="noanswer")  # 101 (tanaka, on node A) answers
-        await on_a.locator("#pop-call-id", has_text=first).wait_for(timeout=45_000)
-        assert await on_b.locator("#call-empty").is_visible() and first not in await on_b.content()
+        # the page shows the call's 受付番号, not Asterisk's id
+        await on_a.locator("#pop-number", has_text=CALLER).wait_for(timeout=45_000)
+        ref_first = await on_a.locator("#pop-reference").inner_text()
+        assert re.fullmatch(r"\d{8}-\d{4,}", ref_first), ref_first
+        assert await on_b.locator("#call-empty").is_visible() and ref_first not in await on_b.content()
         await on_a.locator("#pop-state", has_text="通話終了").wait_for(timeout=30_000)
 
         second = await place_call(ami, "5", __SIM_OP101="noanswer")  # 102 (suzuki, on node B) answers
-        await on_b.locator("#pop-call-id", has_text=second).wait_for(timeout=45_000)
-        assert await on_b.locator("#pop-number").inner_text() == CALLER
-        assert second not in await on_a.content()
+        await on_b.locator("#pop-number", has_text=CALLER).wait_for(timeout=45_000)
+        ref_second = await on_b.locator("#pop-reference").inner_text()
+        assert re.fullmatch(r"\d{8}-\d{4,}", ref_second) and ref_second != ref_first
+        assert ref_second not in await on_a.content()
         await screenshot(on_b, "two-nodes-01-pop-on-node-b")
         await on_b.locator("#pop-state", has_text="通話終了").wait_for(timeout=30_000)
 
