@@ -14,7 +14,6 @@ import asyncio
 import getpass
 import sys
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any, TypeVar
 
 from cti.core.cli import add_config_option, print_json
@@ -62,7 +61,9 @@ def register_users(sub: argparse._SubParsersAction[Any]) -> None:
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--db", metavar="PATH", help="SQLite database (default: store.path of the configuration)")
+    parser.add_argument("--db", metavar="PATH",
+                        help="SQLite database or postgresql:// URL (default: the configuration's store.url, else"
+                             " store.path)")
     add_config_option(parser)
 
 
@@ -82,12 +83,12 @@ def _run(args: argparse.Namespace, work: Callable[[Any], Awaitable[T]]) -> T:
     """Run `work(AccountStore)` against the database gateway (the same units of work as the server)."""
     from access.accounts import MIGRATIONS, AccountStore
     from cti.core.clock import system_clock
-    from cti.gateway import Database
 
-    db_path = Path(args.db) if args.db else args.load_settings().store.path
+    db_path = args.db or args.load_settings().store.target  # --db: a SQLite file or a PostgreSQL URL
 
     async def main() -> T:
-        db = await Database.open(db_path, MIGRATIONS)
+        # cti.cli hands the store's opener over: the SQLite file or PostgreSQL (store.url)
+        db = await args.open_store(db_path, MIGRATIONS)
         try:
             return await work(AccountStore(db, system_clock))
         finally:

@@ -22,6 +22,7 @@ BENCHES = (
     "agi_bench",
     "faq_bench",
     "records_bench",
+    "pg_bench",
     "pop_latency",
     "memory",
 )

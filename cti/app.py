@@ -18,14 +18,14 @@ from access import keys as access_keys
 from access import web as wiring_auth
 from access.middleware import client_address_middleware
 from access.settings import AccessSettings
-from cti import keys
+from cti import cluster, keys
 from cti.calendar import keys as calendar_keys
 from cti.calendar.rules import Calendars
 from cti.config import Settings
 from cti.core.clock import Clock, system_clock
 from cti.core.http import error_middleware, json_guard_middleware, security_headers_middleware
 from cti.core.readiness import Readiness
-from cti.gateway import Database
+from cti.store_backend import open_store
 from faq import api as wiring_faq
 from faq import keys as faq_keys
 from faq import store as faq_store
@@ -77,6 +77,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> web.Applic
         database_ctx,
         # The stored runtime overrides / emergency switch, before anything routes calls or hands records over.
         calendar_store.calendar_ctx(keys.DATABASE, keys.CALENDARS),
+        cluster.cluster_ctx,  # leases for run-once jobs; on PostgreSQL the calendar follows other nodes
         wiring_auth.auth_ctx,  # accounts, sessions
         seat_api.seats_ctx,  # the seat map follows access's sessions (logout frees the seat; /api/me)
         # The FAQ's import_on_start writes on the shared connection: before any periodic writer starts.
@@ -146,7 +147,7 @@ def http_middlewares() -> list[Middleware]:
 
 async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     """The database gateway (every write goes through it), migrated before anything uses it."""
-    gateway = await Database.open(app[keys.SETTINGS].store.path, migrations())
+    gateway = await open_store(app[keys.SETTINGS].store.target, migrations())
     app[keys.DATABASE] = gateway
     app[keys.READINESS].register("database", lambda: (True, {}))
     try:
@@ -184,10 +185,10 @@ async def _refresh_domain_gauges(app: web.Application) -> None:
         _CALLS.clear()
         for state, count in by_state.items():
             _CALLS.labels(state=state).set(count)
-    db = app.get(keys.DATABASE)
+    db = app.get(keys.DATABASE)  # the store the records are in (SQLite or PostgreSQL)
     if db is not None:
-        rows = await db.read(
-            lambda conn: conn.execute("SELECT status, count(*) FROM callbacks GROUP BY status").fetchall())
+        rows = await db.read(lambda conn: [tuple(r) for r in conn.execute(
+            "SELECT status, count(*) FROM callbacks GROUP BY status")])
         _CALLBACKS.clear()
         for status, count in rows:
             _CALLBACKS.labels(status=status).set(count)

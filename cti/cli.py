@@ -10,7 +10,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from cti import cli_core
+from cti import cli_core, store_backend
 from faq import cli as screenpop_cli
 from records import cli as records_cli
 from telephony import cli as telephony_cli
@@ -30,6 +30,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # The packages' handlers load the settings through this (they do not import the composition root).
     args.load_settings = lambda: cli_core.settings_or_exit(args)
+    # ... and open the store on its engine through this: a SQLite file, or PostgreSQL (store.url).
+    args.open_store = store_backend.open_store
+    args.shown_store = store_backend.shown  # the store as it may be printed (no password)
     code: int = args.func(args)
     return code
 

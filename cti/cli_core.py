@@ -12,6 +12,7 @@ from typing import Any
 
 from cti.config import ConfigError, Settings, load_settings, masked
 from cti.core.cli import DEFAULT_CONFIG_ENV, add_config_option, print_json
+from cti.store_backend import open_store, shown
 
 EXIT_CONFIG = 2
 
@@ -67,7 +68,7 @@ def _check_config(args: argparse.Namespace) -> int:
 
 def _calendar_at(args: argparse.Namespace) -> int:
     """Both calendars as cti serve sees them: the configured rules plus the runtime overrides and the
-    emergency switch stored in the database (store.path)."""
+    emergency switch stored in the database (store.url, else store.path)."""
     import asyncio
     import sqlite3
 
@@ -79,9 +80,13 @@ def _calendar_at(args: argparse.Namespace) -> int:
         instant = datetime.fromisoformat(args.instant)
         calendars = Calendars.from_settings(settings.calendar)
         try:
-            apply_state(calendars, asyncio.run(read_stored_state(Path(settings.store.path))))
-        except sqlite3.Error as exc:
-            print(f"cti calendar at: cannot read the stored overrides in {settings.store.path}: {exc}", file=sys.stderr)
+            if settings.store.url is None:
+                apply_state(calendars, asyncio.run(read_stored_state(Path(settings.store.path))))
+            else:
+                apply_state(calendars, asyncio.run(_stored_state_on_postgres(settings.store.url)))
+        except sqlite3.Error as exc:  # PostgreSQL's errors come as sqlite3.Error subclasses too (cti/pg_gateway.py)
+            print(f"cti calendar at: cannot read the stored overrides in {shown(settings.store.target)}: {exc}",
+                  file=sys.stderr)
             return EXIT_CONFIG
         report = status_report(calendars, instant)
     except ValueError as exc:
@@ -92,6 +97,16 @@ def _calendar_at(args: argparse.Namespace) -> int:
     else:
         print(_describe_report(report))
     return 0
+
+
+async def _stored_state_on_postgres(url: str) -> Any:
+    from supervision.calendar_store import read_state
+
+    db = await open_store(url, {})
+    try:
+        return await db.read(read_state)
+    finally:
+        await db.close()
 
 
 def _describe_report(report: dict[str, Any]) -> str:

@@ -55,6 +55,14 @@ class StoreSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     path: Path = Path("var/cti.sqlite3")
+    # PostgreSQL instead of the SQLite file (cti/pg_gateway.py): "postgresql://user@host:5432/cti".
+    # Several cti nodes may share one PostgreSQL; None (the default) keeps the one-machine SQLite store.
+    url: str | None = None
+
+    @property
+    def target(self) -> Path | str:
+        """What the gateway opens: the PostgreSQL URL when set, else the SQLite file."""
+        return self.url or self.path
 
 
 class LoggingSettings(BaseModel):

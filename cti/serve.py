@@ -53,6 +53,13 @@ def run(settings: Settings) -> int:
         print(f"cti serve: {names}: readable by group or others; fix with: chmod 600 {names}", file=sys.stderr)
         log_event(logger, "store_files_exposed", level=logging.ERROR, files=len(exposed))
         return 2
+    if settings.store.url is not None and not settings.security.session_key.get_secret_value():
+        # Without it each node makes up its own key at start (the key file sits beside a SQLite file,
+        # and PostgreSQL has none): a login made on one node would not verify on another, nor after a restart.
+        print("cti serve: store.url (PostgreSQL) needs security.session_key, the same on every node"
+              " (e.g. openssl rand -hex 32; CTI_SECURITY__SESSION_KEY_FILE)", file=sys.stderr)
+        log_event(logger, "session_key_missing", level=logging.ERROR)
+        return 2
     try:
         context = tls_context(settings.http)
     except TlsError as exc:

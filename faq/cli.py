@@ -71,14 +71,16 @@ def register_faq(sub: argparse._SubParsersAction[Any]) -> None:
 
 
 def _db_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--db", metavar="PATH", help="SQLite database (default: store.path of the configuration)")
+    parser.add_argument("--db", metavar="PATH",
+                        help="SQLite database or postgresql:// URL (default: the configuration's store.url, else"
+                             " store.path)")
     add_config_option(parser)
 
 
-def _db_path(args: argparse.Namespace) -> Path:
+def _db_path(args: argparse.Namespace) -> Path | str:
     if args.db:
-        return Path(args.db)
-    return Path(args.load_settings().store.path)
+        return str(args.db)  # a SQLite file or a postgresql:// URL
+    return args.load_settings().store.target  # type: ignore[no-any-return]
 
 
 def _faq_import(args: argparse.Namespace) -> int:
@@ -106,7 +108,7 @@ def _faq_import(args: argparse.Namespace) -> int:
     async def run() -> Any:
         from faq.store import import_faq
 
-        db = await _open(db_path)
+        db = await _open(args, db_path)
         try:
             now = system_clock()
             return await db.write(lambda conn: import_faq(conn, parsed, now, progress))
@@ -118,25 +120,25 @@ def _faq_import(args: argparse.Namespace) -> int:
         print(file=sys.stderr)
     print(
         f"取り込み完了: 追加 {counts.added} 件, 更新 {counts.updated} 件, 削除 {counts.removed} 件, "
-        f"変更なし {counts.unchanged} 件（計 {counts.total} 件, {db_path}）"
+        f"変更なし {counts.unchanged} 件（計 {counts.total} 件, {args.shown_store(db_path)}）"
     )
     if parsed.credit:
         print(parsed.credit)
     return 0
 
 
-async def _open(db_path: Path) -> Any:
-    from cti.gateway import Database
+async def _open(args: argparse.Namespace, db_path: Path | str) -> Any:
+    """The store on either engine: cti.cli hands ``args.open_store`` over (SQLite file or PostgreSQL URL)."""
     from faq.store import COMPONENT, MIGRATIONS
 
-    return await Database.open(db_path, {COMPONENT: MIGRATIONS})
+    return await args.open_store(db_path, {COMPONENT: MIGRATIONS})
 
 
-async def _load_service(db_path: Path) -> Any:
+async def _load_service(args: argparse.Namespace, db_path: Path | str) -> Any:
     from cti.core.clock import system_clock
     from faq.service import FaqService
 
-    db = await _open(db_path)
+    db = await _open(args, db_path)
     try:
         service = FaqService(db, system_clock)
         await service.load()
@@ -159,7 +161,7 @@ def _faq_import_docs(args: argparse.Namespace) -> int:
     db_path = _db_path(args)
 
     async def run() -> list[Any]:
-        db = await _open(db_path)
+        db = await _open(args, db_path)
         try:
             now = system_clock()
             return [
@@ -181,7 +183,7 @@ def _faq_import_docs(args: argparse.Namespace) -> int:
 def _faq_export(args: argparse.Namespace) -> int:
     import json
 
-    service = asyncio.run(_load_service(_db_path(args)))
+    service = asyncio.run(_load_service(args, _db_path(args)))
     doc = {
         "source": service.source or "FAQ",
         "credit": service.credit,
@@ -203,7 +205,7 @@ def _faq_search(args: argparse.Namespace) -> int:
     if not 1 <= args.limit <= MAX_LIMIT:
         print(f"cti faq search: --limit must be between 1 and {MAX_LIMIT}", file=sys.stderr)
         return EXIT_USAGE
-    service = asyncio.run(_load_service(_db_path(args)))
+    service = asyncio.run(_load_service(args, _db_path(args)))
     if service.size == 0:
         print("cti faq search: FAQが空です。先に `cti faq import FILE` を実行してください。", file=sys.stderr)
         return EXIT_FAILED
@@ -237,7 +239,7 @@ def _faq_search(args: argparse.Namespace) -> int:
 
 
 def _faq_show(args: argparse.Namespace) -> int:
-    service = asyncio.run(_load_service(_db_path(args)))
+    service = asyncio.run(_load_service(args, _db_path(args)))
     entry = service.get(args.id)
     if entry is None:
         print(f"cti faq show: no FAQ entry with id {args.id!r}", file=sys.stderr)

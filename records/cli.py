@@ -64,11 +64,10 @@ def _with_service(args: argparse.Namespace, work: Callable[[Any, Path], Awaitabl
     async def run() -> T:
         from cti.calendar.rules import Calendars
         from cti.core.clock import system_clock
-        from cti.gateway import Database
         from records.schema import migrations
         from records.service import RecordsService
 
-        db = await Database.open(settings.store.path, migrations())
+        db = await args.open_store(settings.store.target, migrations())  # SQLite or PostgreSQL (cti.cli)
         try:
             service = RecordsService(db, settings.records, Calendars.from_settings(settings.calendar),
                                      system_clock, office_closes=settings.calendar.office.closes)
@@ -77,6 +76,14 @@ def _with_service(args: argparse.Namespace, work: Callable[[Any, Path], Awaitabl
             await db.close()
 
     return asyncio.run(run())
+
+
+def _on_postgres(args: argparse.Namespace, command: str, instead: str) -> bool:
+    """This command works on SQLite's file; with store.url it says what to do instead."""
+    if args.load_settings().store.url is None:
+        return False
+    print(f"cti {command}: the store is on PostgreSQL (store.url); {instead}", file=sys.stderr)
+    return True
 
 
 def _purge(args: argparse.Namespace) -> int:
@@ -111,6 +118,8 @@ def _wipe(args: argparse.Namespace) -> int:
     if not args.confirm:
         print("cti wipe: this erases ALL personal data; run again with --confirm", file=sys.stderr)
         return 2
+    if _on_postgres(args, "wipe", "drop the database, its WAL archive and every dump (docs/deployment-two-nodes.md)"):
+        return 2
     report = _with_service(args, lambda s, p: wipe(s, p, _cli_principal(), terminal_progress()))
     print(json.dumps(report, ensure_ascii=False, indent=2))
     return 0 if report["ok"] else 1
@@ -121,6 +130,8 @@ def _backup(args: argparse.Namespace) -> int:
     from records.backups import backup, new_backup_path
     from records.retention import terminal_progress
 
+    if _on_postgres(args, "backup", "use pg_dump (docs/deployment-two-nodes.md)"):
+        return 2
     settings = args.load_settings()
     src = Path(settings.store.path)
     if not src.exists():

@@ -26,6 +26,9 @@ from access.route_access import DEPARTMENT_STAFF, require
 from cti.core.http import ApiError, json_response
 from cti.core.logs import log_event
 from cti.core.principal import Role
+from cti.core.run_once import node_name
+from cti.gateway import DATABASE
+from records import dial_claims
 from records import keys as records_keys
 from records.api import guarded, read_json_object
 from records.rules import SQLITE_MAX_ROWID, RecordsError, parse_record_id
@@ -121,12 +124,21 @@ async def place_call(request: web.Request) -> web.StreamResponse:
     from telephony.ami.actions import AmiError
     from telephony.control import CallbackAlreadyActive
 
+    # Dial once across cti nodes: a click retried on another node finds the claim (records/dial_claims.py).
+    db, node = request.app[DATABASE], node_name()
+    if not await db.write(lambda conn: dial_claims.claim(conn, callback_id, who.user_id, node, service.now())):
+        raise ApiError(409, "call_in_progress", "この依頼は別の画面から発信中です")
     owners = request.app[CALL_OWNERS]
     previous_owner = owners.get(str(callback_id))
     owners[str(callback_id)] = who.user_id  # before the Originate: its first events arrive at once
     try:
-        attempt = await _originate(telephony, str(callback_id), staff_phone(request.app, extension),
-                                   record["phone"], owners, previous_owner)
+        try:
+            attempt = await _originate(telephony, str(callback_id), staff_phone(request.app, extension),
+                                       record["phone"], owners, previous_owner)
+        except BaseException as exc:
+            if not isinstance(exc, CallbackAlreadyActive):  # that live attempt keeps the claim
+                await db.write(lambda conn: dial_claims.release(conn, callback_id, node))
+            raise
     except CallbackAlreadyActive as exc:
         raise ApiError(409, "call_in_progress", f"この依頼は発信中です（状態: {exc.state.value}）") from None
     except ValueError:

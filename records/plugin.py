@@ -18,6 +18,7 @@ from aiohttp import web
 from cti.calendar import keys as calendar_keys
 from cti.core import keys as core_keys
 from cti.core.logs import log_event
+from cti.core.run_once import leases_of
 from cti.gateway import DATABASE
 from records import api
 from records import keys as records_keys
@@ -54,8 +55,11 @@ async def records_ctx(app: web.Application) -> AsyncIterator[None]:
     if service.trail.key is None:
         log_event(logger, "audit_key_missing", level=logging.WARNING,
                   hint="set records.audit_key (CTI_RECORDS__AUDIT_KEY_FILE): without it the chain is plain SHA-256")
-    task = asyncio.create_task(run_periodic(service, HANDOVER_INTERVAL_SECONDS, "all",
-                                            Path(app[records_keys.SETTINGS].backup_dir)), name="records-periodic")
+    backup_dir = Path(app[records_keys.SETTINGS].backup_dir)
+    # Run once across cti nodes sharing a PostgreSQL store (cti/core/run_once.py); alone, it always leads.
+    task = asyncio.create_task(leases_of(app).lead(
+        "records-periodic", lambda: run_periodic(service, HANDOVER_INTERVAL_SECONDS, "all", backup_dir),
+    ), name="records-periodic")
     try:
         yield
     finally:

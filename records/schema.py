@@ -129,7 +129,9 @@ COMPONENT = "records"
 
 def migrations() -> dict[str, list[str]]:
     """The mapping to merge into the database gateway's migrations (cti.app.migrations)."""
-    return {COMPONENT: MIGRATIONS}
+    from records import dial_claims
+
+    return {COMPONENT: MIGRATIONS, **dial_claims.migrations()}
 
 
 # table -> personal-data columns; the column that dates the collection

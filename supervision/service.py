@@ -30,6 +30,7 @@ from aiohttp import web
 from cti.calendar import keys as calendar_keys
 from cti.core import keys as core_keys
 from cti.core.logs import log_event
+from cti.core.run_once import leases_of
 from cti.gateway import DATABASE, Gateway
 from faq.categories import CATEGORY_LABELS
 from records import keys as records_keys
@@ -42,6 +43,7 @@ from supervision.event_feed import EventFeed
 from supervision.keys import ALERT_SETTINGS, SUPERVISOR, Supervisor
 from supervision.routes import setup_routes
 from supervision.settings import AlertSettings
+from supervision.standby import AlertsJob
 from supervision.wall_push import count_overdue, push_wall
 from telephony import keys as telephony_keys
 
@@ -92,10 +94,14 @@ async def supervisor_ctx(app: web.Application) -> AsyncIterator[None]:
         feed.on_presence(telephony.presence.members())
     handler = LoginFailureHandler(monitor)
     logging.getLogger(AUTH_LOGGER).addHandler(handler)
+    alerts_job = AlertsJob(monitor, settings.poll_seconds)
     tasks = [
         asyncio.create_task(push_wall(db, feed), name="supervisor-wall"),
         asyncio.create_task(write_call_log(db, feed.call_log), name="supervisor-call-log"),
-        asyncio.create_task(monitor.run(settings.poll_seconds), name="supervisor-alerts"),
+        # Run once across cti nodes sharing a PostgreSQL store: the leader reads the shared audit trail;
+        # a standby still stores the failed logins it saw itself (supervision/standby.py).
+        asyncio.create_task(leases_of(app).lead("access-alerts", alerts_job.lead, alerts_job.standby),
+                            name="supervisor-alerts"),
     ]
     try:
         yield

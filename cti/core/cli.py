@@ -1,7 +1,9 @@
 """What every package's subcommands share: the --config option and JSON output.
 
 Loading the settings is the composition root's job: cti.cli sets ``args.load_settings()`` (the
-Settings, or one clear message and exit 2) on the parsed arguments before it calls a handler.
+Settings, or one clear message and exit 2) on the parsed arguments before it calls a handler, and
+``args.open_store(target, migrations)`` (the gateway on the store's engine: a SQLite file, or
+PostgreSQL for a ``postgresql://`` URL) with ``args.shown_store(target)`` (it without a password).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
-"""A real aiohttp app with create_app's middlewares, the auth routes, the hub and a temp SQLite DB
-behind the database gateway, wired the way create_app wires them; shared by tests/adapters/test_auth_*.py
-and test_hub_*.py."""
+"""A real aiohttp app with create_app's middlewares, the auth routes, the hub and a temp store behind
+the database gateway (a SQLite file, or a PostgreSQL schema: `start(..., store=store_target)`), wired
+the way create_app wires them; shared by tests/adapters/test_auth_*.py and test_hub_*.py."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from cti import keys
 from cti.app import http_middlewares, put_settings
 from cti.config import Settings
 from cti.core.clock import TOKYO
-from cti.gateway import Database
+from cti.store_backend import open_store
 from screenpop import schema as screenpop_schema
 from screenpop.desk_service import desks_ctx
 from screenpop.seat_api import seats_ctx, setup_seat_routes
@@ -45,14 +45,16 @@ def cheap_hasher() -> PasswordHasher:
     return PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 
 
-def build_app(db_path: Path, clock: Clock, settings: Settings, hasher: PasswordHasher | None = None) -> web.Application:
+def build_app(
+    db_path: Path | str, clock: Clock, settings: Settings, hasher: PasswordHasher | None = None
+) -> web.Application:
     app = web.Application(middlewares=http_middlewares())
     put_settings(app, settings)
     app[keys.CLOCK] = clock
     app[PASSWORD_HASHER] = hasher or cheap_hasher()
 
     async def db_ctx(app: web.Application) -> AsyncIterator[None]:
-        db = await Database.open(db_path, {**MIGRATIONS, screenpop_schema.COMPONENT: screenpop_schema.MIGRATIONS})
+        db = await open_store(db_path, {**MIGRATIONS, screenpop_schema.COMPONENT: screenpop_schema.MIGRATIONS})
         app[keys.DATABASE] = db
         yield
         await db.close()
@@ -83,9 +85,11 @@ async def start(
     clock: Clock,
     settings: Settings,
     setup: Callable[[web.Application], None] | None = None,
+    store: str | None = None,
     **kw: Any,
 ) -> TestClient[Any, Any]:
-    app = build_app(tmp_path / "cti.sqlite3", clock, settings, **kw)
+    """`store`: a PostgreSQL URL (tests/pg_support.py's store_target) instead of tmp_path's SQLite file."""
+    app = build_app(store or tmp_path / "cti.sqlite3", clock, settings, **kw)
     if setup is not None:
         setup(app)
     client: TestClient[Any, Any] = TestClient(TestServer(app))

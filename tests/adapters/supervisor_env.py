@@ -1,4 +1,5 @@
-"""An app wired like create_app for the supervisor/department tests: temp SQLite, records, the real
+"""An app wired like create_app for the supervisor/department tests: a temp store (SQLite or
+PostgreSQL), records, the real
 auth middleware (logins, sessions, CSRF, operator-room rule) and the supervisor wiring."""
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from cti.app import put_settings, share_seats
 from cti.calendar.rules import Calendars
 from cti.config import Settings
 from cti.core.principal import Role
-from cti.gateway import Database
+from cti.store_backend import open_store
 from records.plugin import records_ctx
 from records.plugin import setup_routes as records_routes
 from records.schema import migrations as records_migrations
@@ -102,8 +103,10 @@ class Env:
 @asynccontextmanager
 async def make_env(
     tmp_path: Path, at: datetime, *, settings: Settings | None = None, alerts: AlertSettings | None = None,
-    telephony: Any = None, db_name: str = "cti.sqlite3",
+    telephony: Any = None, db_name: str = "cti.sqlite3", store: str | None = None,
 ) -> AsyncIterator[Env]:
+    """`store`: where the gateway's stores live (a postgresql:// URL from tests/pg_support.py, or a SQLite
+    file); accounts and sessions stay on the legacy SQLite connection in tmp_path until access moves."""
     settings = settings or Settings()
     clock = Clock(at)
     hub = RecordingHub()
@@ -120,7 +123,8 @@ async def make_env(
 
     async def db_ctx(app: web.Application) -> AsyncIterator[None]:
         migrations = {**records_migrations(), **wiring_supervisor.migrations(), **ACCOUNTS_MIGRATIONS}
-        app[keys.DATABASE] = await Database.open(tmp_path / db_name, migrations)  # accounts use the gateway
+        # accounts use the gateway too; `store` is a PostgreSQL URL in the two-backend tests
+        app[keys.DATABASE] = await open_store(store or tmp_path / db_name, migrations)
         yield
         await app[keys.DATABASE].close()
 

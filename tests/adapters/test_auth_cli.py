@@ -12,7 +12,7 @@ import pytest
 from access.accounts import MIGRATIONS, AccountStore
 from cti.cli import main
 from cti.core.clock import system_clock
-from cti.gateway import Database
+from cti.store_backend import open_store
 
 
 def run(monkeypatch: pytest.MonkeyPatch, argv: list[str], stdin: str = "") -> int:
@@ -20,9 +20,9 @@ def run(monkeypatch: pytest.MonkeyPatch, argv: list[str], stdin: str = "") -> in
     return main(argv)
 
 
-def authenticate(db: Path, user_id: str, password: str) -> str:
+def authenticate(db: Path | str, user_id: str, password: str) -> str:
     async def go() -> str:
-        gateway = await Database.open(db, MIGRATIONS)
+        gateway = await open_store(db, MIGRATIONS)
         try:
             return (await AccountStore(gateway, system_clock).authenticate(user_id, password)).outcome
         finally:
@@ -32,11 +32,12 @@ def authenticate(db: Path, user_id: str, password: str) -> str:
 
 
 def test_add_list_disable_enable_reset(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], store_target: str
 ) -> None:
-    db = tmp_path / "cti.sqlite3"
+    """On both engines: `--db` takes a SQLite file or a PostgreSQL URL."""
+    db = store_target
     monkeypatch.chdir(tmp_path)
-    base = ["--db", str(db)]
+    base = ["--db", db]
     assert (
         run(
             monkeypatch,

@@ -33,11 +33,13 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-async def client(tmp_path: Path, clock: Clock) -> AsyncIterator[Client]:
+async def client(tmp_path: Path, clock: Clock, store_target: str) -> AsyncIterator[Client]:
+    """On both engines: accounts and sessions live behind the gateway."""
     c = await start(
         tmp_path,
         clock,
         make_settings(security={"login_max_failures": 3, "login_window_seconds": 300, "session_idle_minutes": 30}),
+        store=store_target,
     )
     await add_user(c, "op1", "operator")
     await add_user(c, "op2", "operator")
@@ -266,13 +268,14 @@ async def test_department_staff_may_not_take_seats(client: Client) -> None:
     assert resp.status == 403 and (await resp.json())["error"]["code"] == "forbidden_role"
 
 
-async def test_argon2_hash_is_upgraded_at_login_when_parameters_change(tmp_path: Path, clock: Clock) -> None:
+async def test_argon2_hash_is_upgraded_at_login_when_parameters_change(
+        tmp_path: Path, clock: Clock, store_target: str) -> None:
     weak = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
     stronger = PasswordHasher(time_cost=2, memory_cost=2048, parallelism=1)
-    c = await start(tmp_path, clock, make_settings(), hasher=weak)
+    c = await start(tmp_path, clock, make_settings(), hasher=weak, store=store_target)
     await add_user(c, "op1", "operator")
     await c.close()
-    c = await start(tmp_path, clock, make_settings(), hasher=stronger)
+    c = await start(tmp_path, clock, make_settings(), hasher=stronger, store=store_target)
     try:
         assert c.app is not None
         await login(c, "op1")

@@ -28,12 +28,12 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-async def client(tmp_path: Path, clock: Clock) -> AsyncIterator[Client]:
-    # 127.0.0.1 is a trusted proxy here, so each request may name its own client address.
+async def client(tmp_path: Path, clock: Clock, store_target: str) -> AsyncIterator[Client]:
+    # 127.0.0.1 is a trusted proxy here, so each request may name its own client address. Both engines.
     c = await start(tmp_path, clock, make_settings(security={
         "login_max_failures": LIMIT, "login_window_seconds": WINDOW, "trusted_proxies": ["127.0.0.1/32"],
         "operator_networks": ["127.0.0.0/8", "10.0.0.0/8", "192.0.2.0/24"],
-    }))
+    }), store=store_target)
     await add_user(c, "op1", "operator")
     await add_user(c, "op2", "operator")
     yield c

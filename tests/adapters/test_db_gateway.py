@@ -1,4 +1,6 @@
-"""The database gateway: units of work, group commit, isolation of a failing unit, private files."""
+"""The database gateway: units of work, group commit, isolation of a failing unit, private files.
+
+The unit-of-work tests run on both engines (``store_target``: a SQLite file, a PostgreSQL schema)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from cti.gateway import Database, exposed_files
+from cti.store_backend import open_store
 
 SCHEMA = {"t": ["CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE)"]}
 
@@ -27,8 +30,8 @@ def _names(conn: sqlite3.Connection) -> list[str]:
     return [r["name"] for r in conn.execute("SELECT name FROM items ORDER BY id")]
 
 
-async def test_a_failing_unit_changes_nothing_and_others_in_its_batch_commit(tmp_path: Path) -> None:
-    db = await Database.open(tmp_path / "g.sqlite3", SCHEMA)
+async def test_a_failing_unit_changes_nothing_and_others_in_its_batch_commit(store_target: str) -> None:
+    db = await open_store(store_target, SCHEMA)
     try:
         def half_then_fail(conn: sqlite3.Connection) -> None:
             conn.execute("INSERT INTO items(name) VALUES ('half')")
@@ -43,15 +46,36 @@ async def test_a_failing_unit_changes_nothing_and_others_in_its_batch_commit(tmp
         await db.close()
 
 
-async def test_units_written_at_once_are_all_durable_after_close(tmp_path: Path) -> None:
-    path = tmp_path / "g.sqlite3"
-    db = await Database.open(path, SCHEMA)
+async def test_units_written_at_once_are_all_durable_after_close(store_target: str) -> None:
+    db = await open_store(store_target, SCHEMA)
     ids = await asyncio.gather(*(db.write(_insert(f"n{i}")) for i in range(300)))
     assert sorted(ids) == list(range(1, 301))
     await db.close()
-    conn = sqlite3.connect(path)
-    assert conn.execute("SELECT count(*) FROM items").fetchone()[0] == 300
-    conn.close()
+    again = await open_store(store_target, SCHEMA)  # a new connection sees all 300
+    try:
+        assert await again.read(lambda c: c.execute("SELECT count(*) FROM items").fetchone()[0]) == 300
+    finally:
+        await again.close()
+
+
+async def test_a_closed_store_refuses_work_on_either_engine(store_target: str) -> None:
+    db = await open_store(store_target, SCHEMA)
+    await db.close()
+    with pytest.raises(RuntimeError):
+        await db.write(_insert("late"))
+
+
+async def test_integrity_errors_are_sqlite3_integrity_errors_on_either_engine(store_target: str) -> None:
+    """Stores catch sqlite3.IntegrityError: a duplicate fails its unit with that class on PostgreSQL too."""
+    db = await open_store(store_target, SCHEMA)
+    try:
+        await db.write(_insert("same"))
+        with pytest.raises(sqlite3.IntegrityError):
+            await db.write(_insert("same"))
+        assert await db.write(_insert("other")) > 1  # and the connection goes on after the failed unit
+        assert await db.read(_names) == ["same", "other"]
+    finally:
+        await db.close()
 
 
 async def test_a_unit_never_shares_a_transaction_with_an_open_await(tmp_path: Path) -> None:
@@ -77,8 +101,8 @@ async def test_a_unit_never_shares_a_transaction_with_an_open_await(tmp_path: Pa
         await db.close()
 
 
-async def test_a_caller_cancelled_before_its_batch_writes_nothing(tmp_path: Path) -> None:
-    db = await Database.open(tmp_path / "g.sqlite3", SCHEMA)
+async def test_a_caller_cancelled_before_its_batch_writes_nothing(store_target: str) -> None:
+    db = await open_store(store_target, SCHEMA)
     try:
         first = asyncio.ensure_future(db.write(_insert("first")))
         second = asyncio.ensure_future(db.write(_insert("second")))

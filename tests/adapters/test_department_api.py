@@ -47,8 +47,8 @@ async def handed_over(env: Env, departments: list[str]) -> list[int]:
     return ids
 
 
-async def test_inbox_is_scoped_and_overdue_first(tmp_path: Path) -> None:
-    async with make_env(tmp_path, FRIDAY_EVENING) as env:
+async def test_inbox_is_scoped_and_overdue_first(tmp_path: Path, store_target: str) -> None:
+    async with make_env(tmp_path, FRIDAY_EVENING, store=store_target) as env:
         zeimu_a, koseki, zeimu_b = await handed_over(env, ["zeimu", "koseki", "zeimu"])
         env.clock.at = MONDAY_NIGHT  # past the 17:15 deadline: all overdue
         await env.login("tax1")
@@ -66,8 +66,8 @@ async def test_inbox_is_scoped_and_overdue_first(tmp_path: Path) -> None:
         assert (await env.client.get("/department/")).status == 403
 
 
-async def test_other_departments_record_is_404_and_audited(tmp_path: Path) -> None:
-    async with make_env(tmp_path, FRIDAY_EVENING) as env:
+async def test_other_departments_record_is_404_and_audited(tmp_path: Path, store_target: str) -> None:
+    async with make_env(tmp_path, FRIDAY_EVENING, store=store_target) as env:
         [zeimu] = await handed_over(env, ["zeimu"])
         csrf = await env.login("reg1")
         r = await env.client.get(f"/api/records/callbacks/{zeimu}")
@@ -80,8 +80,8 @@ async def test_other_departments_record_is_404_and_audited(tmp_path: Path) -> No
         assert await env.scalar("SELECT status FROM callbacks WHERE id = ?", (zeimu,)) == "handed_over"
 
 
-async def test_call_without_telephony_changes_nothing(tmp_path: Path) -> None:
-    async with make_env(tmp_path, FRIDAY_EVENING) as env:
+async def test_call_without_telephony_changes_nothing(tmp_path: Path, store_target: str) -> None:
+    async with make_env(tmp_path, FRIDAY_EVENING, store=store_target) as env:
         [cb] = await handed_over(env, ["zeimu"])
         csrf = await env.login("tax1")
         r = await env.client.post(f"/api/department/callbacks/{cb}/call", json={"extension": "202"}, headers=csrf)
@@ -107,9 +107,11 @@ async def telephony() -> AsyncIterator[tuple[Telephony, AmiReplayServer]]:
     await server.close()
 
 
-async def test_click_to_call_outcome_and_close(tmp_path: Path, telephony: tuple[Telephony, AmiReplayServer]) -> None:
+async def test_click_to_call_outcome_and_close(
+    tmp_path: Path, store_target: str, telephony: tuple[Telephony, AmiReplayServer],
+) -> None:
     tel, server = telephony
-    async with make_env(tmp_path, FRIDAY_EVENING, telephony=tel) as env:
+    async with make_env(tmp_path, FRIDAY_EVENING, store=store_target, telephony=tel) as env:
         [cb] = await handed_over(env, ["zeimu"])
         csrf = await env.login("tax1")
         r = await env.client.post(f"/api/department/callbacks/{cb}/call", json={"extension": "202"}, headers=csrf)
@@ -156,11 +158,11 @@ async def test_click_to_call_outcome_and_close(tmp_path: Path, telephony: tuple[
 
 
 async def test_a_failed_originate_leaves_the_record_handed_over(
-    tmp_path: Path, telephony: tuple[Telephony, AmiReplayServer]
+    tmp_path: Path, store_target: str, telephony: tuple[Telephony, AmiReplayServer]
 ) -> None:
     tel, server = telephony
     server.errors["originate"] = "Originate failed"
-    async with make_env(tmp_path, FRIDAY_EVENING, telephony=tel) as env:
+    async with make_env(tmp_path, FRIDAY_EVENING, store=store_target, telephony=tel) as env:
         [cb] = await handed_over(env, ["zeimu"])
         csrf = await env.login("tax1")
         r = await env.client.post(f"/api/department/callbacks/{cb}/call", json={"extension": "202"}, headers=csrf)
@@ -170,9 +172,11 @@ async def test_a_failed_originate_leaves_the_record_handed_over(
         assert [a["outcome"] for a in await env.audit(actor="tax1", action="call")] == ["failed"]
 
 
-async def test_a_malformed_version_is_422_not_500(tmp_path: Path, telephony: tuple[Telephony, AmiReplayServer]) -> None:
+async def test_a_malformed_version_is_422_not_500(
+    tmp_path: Path, store_target: str, telephony: tuple[Telephony, AmiReplayServer],
+) -> None:
     tel, server = telephony
-    async with make_env(tmp_path, FRIDAY_EVENING, telephony=tel) as env:
+    async with make_env(tmp_path, FRIDAY_EVENING, store=store_target, telephony=tel) as env:
         [cb] = await handed_over(env, ["zeimu"])
         csrf = await env.login("tax1")
         for version in ("abc", 1.5, True, -1, 10**30):
@@ -190,10 +194,10 @@ async def test_a_malformed_version_is_422_not_500(tmp_path: Path, telephony: tup
 
 
 async def test_call_status_is_limited_to_the_department(
-    tmp_path: Path, telephony: tuple[Telephony, AmiReplayServer]
+    tmp_path: Path, store_target: str, telephony: tuple[Telephony, AmiReplayServer]
 ) -> None:
     tel, _ = telephony
-    async with make_env(tmp_path, FRIDAY_EVENING, telephony=tel) as env:
+    async with make_env(tmp_path, FRIDAY_EVENING, store=store_target, telephony=tel) as env:
         [cb] = await handed_over(env, ["zeimu"])
         csrf = await env.login("tax1")
         assert (await env.client.post(f"/api/department/callbacks/{cb}/call", json={"extension": "202"},

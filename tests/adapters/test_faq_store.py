@@ -1,5 +1,6 @@
-"""The FAQ in a real temporary SQLite database through the gateway: import, re-import, rollback,
-reload, the ward's documents, authoring (versions, publish live, retire), synonyms and gaps."""
+"""The FAQ in a real store through the gateway, on both engines (SQLite file, PostgreSQL schema):
+import, re-import, rollback, reload, the ward's documents, authoring (versions, publish live, retire),
+synonyms and gaps."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import pytest
 from cti.core.clock import TOKYO, fixed_clock
 from cti.core.principal import Principal, Role
 from cti.gateway import Database
+from cti.store_backend import open_store
 from faq import authoring
 from faq.authoring import AuthoringError, Draft
 from faq.entries import FaqEntry
@@ -30,8 +32,8 @@ EDITOR = Principal("kusei01", Role.DEPARTMENT, "kuseijoho", "127.0.0.1")
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    gateway = await Database.open(tmp_path / "faq.sqlite3", {COMPONENT: MIGRATIONS})
+async def db(store_target: str) -> AsyncIterator[Database]:
+    gateway = await open_store(store_target, {COMPONENT: MIGRATIONS})
     try:
         yield gateway
     finally:
@@ -95,14 +97,14 @@ async def test_naive_import_time_is_refused(db: Database) -> None:
         await db.write(lambda c: import_faq(c, generic([e("1", "q")]), datetime(2026, 11, 27, 9, 0)))
 
 
-async def test_entries_survive_reopening(tmp_path: Path) -> None:
-    path = tmp_path / "faq.sqlite3"
-    gateway = await Database.open(path, {COMPONENT: MIGRATIONS})
+async def test_entries_survive_reopening(store_target: str) -> None:
+    path = store_target
+    gateway = await open_store(path, {COMPONENT: MIGRATIONS})
     try:
         await gateway.write(lambda c: import_faq(c, generic([e("a", "税金の納付", category="税金")]), NOW))
     finally:
         await gateway.close()
-    gateway = await Database.open(path, {COMPONENT: MIGRATIONS})
+    gateway = await open_store(path, {COMPONENT: MIGRATIONS})
     try:
         service = FaqService(gateway, fixed_clock(NOW))
         await service.load()

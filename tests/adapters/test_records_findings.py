@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import sqlite3
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any
 
 import pytest
 import test_records_api
+from raw_store import raw_store
 from test_records_api import CALLBACK, FRIDAY_EVENING, OP, OP2, ZEIMU, fetch, who
 
 from cti.calendar.rules import Calendars
@@ -27,6 +27,7 @@ from cti.core.clock import TOKYO
 from cti.core.logs import JsonLineFormatter
 from cti.core.principal import Principal, Role
 from cti.gateway import Database
+from cti.store_backend import open_store
 from records import periodic
 from records.audit import Anchor, parse_anchor
 from records.backups import backup, new_backup_path
@@ -177,8 +178,8 @@ async def test_an_operator_reads_a_call_only_while_it_is_theirs_and_open(env: An
 # ---- backups and exports ---------------------------------------------------------------------------
 
 
-async def service_on(path: Path, key: str | None = None, **settings: Any) -> tuple[Database, RecordsService]:
-    db = await Database.open(path, migrations())
+async def service_on(path: Path | str, key: str | None = None, **settings: Any) -> tuple[Database, RecordsService]:
+    db = await open_store(path, migrations())
     records = RecordsSettings(audit_key=key, **settings)
     return db, RecordsService(db, records, Calendars.from_settings(CalendarSettings()), lambda: FRIDAY_EVENING)
 
@@ -220,7 +221,7 @@ def test_backup_keep_days_may_not_exceed_retention() -> None:
 # ---- the audit chain: keyed, and anchored outside the database -------------------------------------
 
 
-async def audited(path: Path, key: str | None) -> tuple[Database, RecordsService]:
+async def audited(path: Path | str, key: str | None) -> tuple[Database, RecordsService]:
     db, service = await service_on(path, key)
     op = Principal("op1", Role.OPERATOR, None, "10.0.0.5")
     for i in range(3):
@@ -229,31 +230,27 @@ async def audited(path: Path, key: str | None) -> tuple[Database, RecordsService
     return db, service
 
 
-def rewrite_whole_chain(path: Path, actor: str) -> None:
-    """What someone with only the file can do: edit a row and recompute every hash with SHA-256."""
+def rewrite_whole_chain(path: Path | str, actor: str) -> None:
+    """What someone with only the file (or the database login) can do: edit a row and recompute every hash."""
     from records.audit import GENESIS, row_hash
 
-    raw = sqlite3.connect(path)
-    raw.row_factory = sqlite3.Row
-    raw.execute("DROP TRIGGER audit_no_update")
-    prev = GENESIS
-    for row in [dict(r) for r in raw.execute("SELECT * FROM audit ORDER BY seq")]:
-        row["actor"] = actor if row["seq"] == 2 else row["actor"]
-        digest = row_hash(prev, row)
-        raw.execute("UPDATE audit SET actor = ?, prev_hash = ?, hash = ? WHERE seq = ?",
-                    (row["actor"], prev, digest, row["seq"]))
-        prev = digest
-    raw.commit()
-    raw.close()
+    with raw_store(path) as raw:
+        prev = GENESIS
+        for row in raw("SELECT * FROM audit ORDER BY seq"):
+            row["actor"] = actor if row["seq"] == 2 else row["actor"]
+            digest = row_hash(prev, row)
+            raw("UPDATE audit SET actor = ?, prev_hash = ?, hash = ? WHERE seq = ?",
+                (row["actor"], prev, digest, row["seq"]))
+            prev = digest
 
 
-async def test_a_rewritten_chain_does_not_verify_with_the_key(tmp_path: Path) -> None:
-    path = tmp_path / "cti.sqlite3"
+async def test_a_rewritten_chain_does_not_verify_with_the_key(store_target: str) -> None:
+    path = store_target
     db, _ = await audited(path, KEY)
     assert (await verify_audit(db, KEY.encode()))[1] == []
     await db.close()
     rewrite_whole_chain(path, "nobody")
-    db = await Database.open(path, migrations())
+    db = await open_store(path, migrations())
     problems = (await verify_audit(db, KEY.encode()))[1]
     assert {p.kind for p in problems} == {"edited"} and len(problems) == 6  # every row of the rebuilt chain
     assert (await verify_audit(db, None))[1] == []  # (without the key the forgery would pass)
@@ -261,9 +258,9 @@ async def test_a_rewritten_chain_does_not_verify_with_the_key(tmp_path: Path) ->
 
 
 async def test_a_deleted_tail_with_a_lowered_counter_is_caught_by_the_anchor(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    store_target: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    path = tmp_path / "cti.sqlite3"
+    path = store_target
     db, service = await audited(path, KEY)
     caplog.set_level(logging.INFO, logger="records")
     await periodic.log_anchor(service)  # daily: the head goes to the log, outside the database
@@ -274,13 +271,10 @@ async def test_a_deleted_tail_with_a_lowered_counter_is_caught_by_the_anchor(
     assert json.loads(logged)["seq"] == anchor.seq and json.loads(logged)["hash"] == anchor.hash
     assert "0312345678" not in logged
     await db.close()
-    raw = sqlite3.connect(path)
-    raw.execute("DROP TRIGGER audit_no_delete")
-    raw.execute("DELETE FROM audit WHERE seq > 4")
-    raw.execute("UPDATE sqlite_sequence SET seq = 4 WHERE name = 'audit'")
-    raw.commit()
-    raw.close()
-    db = await Database.open(path, migrations())
+    with raw_store(path) as raw:
+        raw("DELETE FROM audit WHERE seq > 4")
+        raw("UPDATE sqlite_sequence SET seq = 4 WHERE name = 'audit'")
+    db = await open_store(path, migrations())
     assert (await verify_audit(db, KEY.encode()))[1] == []  # the shortened chain is consistent in itself...
     problems = (await verify_audit(db, KEY.encode(), anchor))[1]
     assert [(p.seq, p.kind) for p in problems] == [(6, "anchor_missing")]  # ...but the anchor is gone

@@ -1,4 +1,8 @@
-"""Records service over a real temp SQLite file, the real calendar and an injected clock."""
+"""Records service over a real store, the real calendar and an injected clock.
+
+Every test runs on both engines (a temp SQLite file, a PostgreSQL schema: tests/pg_support.py) except
+those about SQLite's files (bytes left after wipe, the online backup, a crash of the process), marked
+SQLITE_FILES or not taking the ``service`` fixture."""
 
 from __future__ import annotations
 
@@ -10,12 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from raw_store import raw_store
 
 from cti.calendar.rules import Calendars
 from cti.config import CalendarSettings
 from cti.core.clock import TOKYO
 from cti.core.principal import Principal, Role
 from cti.gateway import Database
+from cti.store_backend import open_store
 from records import backups as retention
 from records.models import AttemptIn, CallbackIn, CloseIn, ConsentIn, ContactUpdate
 from records.retention import export, purge, verify_audit, wipe
@@ -55,14 +61,18 @@ def clock() -> Clock:
     return Clock(FRIDAY_EVENING)
 
 
-@pytest.fixture
-async def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "cti.sqlite3"
+SQLITE_FILES = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 
 
 @pytest.fixture
-async def service(db_path: Path, clock: Clock) -> AsyncIterator[RecordsService]:
-    db = await Database.open(db_path, migrations())
+async def db_path(store_target: str, backend: str) -> Path:
+    assert backend == "sqlite", "db_path is SQLite's file: mark the test SQLITE_FILES"
+    return Path(store_target)
+
+
+@pytest.fixture
+async def service(store_target: str, clock: Clock) -> AsyncIterator[RecordsService]:
+    db = await open_store(store_target, migrations())
     settings = RecordsSettings(max_question_chars=200)
     svc = RecordsService(db, settings, Calendars.from_settings(CalendarSettings()), clock)
     try:
@@ -315,7 +325,7 @@ async def test_unanswered_call_makes_faq_gap(service: RecordsService) -> None:
     assert err.value.field == "transfer_department"
 
 
-async def test_audit_is_append_only_and_chained(service: RecordsService, db_path: Path) -> None:
+async def test_audit_is_append_only_and_chained(service: RecordsService) -> None:
     call = await new_call(service)
     await service.create_callback(OPERATOR, call, callback_in())
     count, problems = await verify_audit(service.db)
@@ -325,14 +335,11 @@ async def test_audit_is_append_only_and_chained(service: RecordsService, db_path
             await service.db.write(lambda c, sql=sql: c.execute(sql))
 
 
-def tamper(db_path: Path, *sql: str) -> None:
-    raw = sqlite3.connect(db_path)
-    raw.execute("DROP TRIGGER audit_no_update")
-    raw.execute("DROP TRIGGER audit_no_delete")
-    for statement in sql:
-        raw.execute(statement)
-    raw.commit()
-    raw.close()
+def tamper(store_target: str, *sql: str) -> None:
+    """What someone with the database's own credentials could do: drop the guard, rewrite rows."""
+    with raw_store(store_target) as raw:
+        for statement in sql:
+            raw(statement)
 
 
 async def _audited_db(service: RecordsService) -> None:
@@ -358,21 +365,21 @@ async def _audited_db(service: RecordsService) -> None:
     ids=["edited", "deleted", "tail-deleted", "reordered"],
 )
 async def test_audit_verify_names_tampered_rows(
-    service: RecordsService, db_path: Path, sql: tuple[str, ...], expected: set[tuple[int, str]]
+    service: RecordsService, store_target: str, sql: tuple[str, ...], expected: set[tuple[int, str]]
 ) -> None:
     await _audited_db(service)
-    tamper(db_path, *sql)
+    tamper(store_target, *sql)
     _, problems = await verify_audit(service.db)
     assert {(p.seq, p.kind) for p in problems} == expected
 
 
-async def test_old_v1_database_upgrades(tmp_path: Path) -> None:
-    path = tmp_path / "old.sqlite3"
-    old = await Database.open(path, {"records": MIGRATIONS[:1]})
+async def test_old_v1_database_upgrades(store_target: str) -> None:
+    path = store_target
+    old = await open_store(path, {"records": MIGRATIONS[:1]})
     await old.write(lambda c: c.execute("INSERT INTO contacts(call_id, operator, started_at) VALUES ('old-call',"
                                         " 'op1', '2026-01-05T10:00:00.000000+09:00')"))
     await old.close()
-    db = await Database.open(path, migrations())
+    db = await open_store(path, migrations())
     try:
         version = await db.read(lambda c: c.execute(
             "SELECT version FROM schema_versions WHERE component = 'records'").fetchone())
@@ -390,7 +397,13 @@ def file_bytes(db_path: Path) -> bytes:
 
 
 async def test_purge_removes_personal_bytes_after_one_year(service: RecordsService, clock: Clock,
-                                                           db_path: Path) -> None:
+                                                           store_target: str, backend: str) -> None:
+    """On SQLite the purged bytes also leave the files; on PostgreSQL the rows (its files: deployment guide)."""
+    sqlite = backend == "sqlite"
+
+    def in_files(needle: str) -> bool:
+        return needle.encode() in file_bytes(Path(store_target))
+
     old_name, old_q = "佐藤一郎", "古い質問：犬の登録はどこでできますか"
     call = await new_call(service, "old", caller="0311112222")
     await service.create_callback(OPERATOR, call, callback_in(name=old_name, question=old_q,
@@ -402,7 +415,7 @@ async def test_purge_removes_personal_bytes_after_one_year(service: RecordsServi
     call = await new_call(service, "new", caller="0344445555")
     await service.create_callback(OPERATOR, call, callback_in())
     for needle in (old_name, old_q, "08022223333", "0311112222", "猫の避妊手術"):
-        assert needle.encode() in file_bytes(db_path)
+        assert not sqlite or in_files(needle)
 
     clock.at = FRIDAY_EVENING + timedelta(days=365) - timedelta(seconds=1)
     dry = await purge(service, dry_run=True)
@@ -410,16 +423,17 @@ async def test_purge_removes_personal_bytes_after_one_year(service: RecordsServi
     clock.at = FRIDAY_EVENING + timedelta(days=365)
     dry = await purge(service, dry_run=True)
     assert dry.rows == {"contacts": 1, "callbacks": 1, "faq_gaps": 1}
-    assert old_name.encode() in file_bytes(db_path)  # dry run changed nothing
+    assert not sqlite or in_files(old_name)  # dry run changed nothing
     result = await purge(service)
     assert result.rows == {"contacts": 1, "callbacks": 1, "faq_gaps": 1}
     assert result.checkpoint is not None and result.checkpoint[0] == 0
 
-    blob = file_bytes(db_path)
+    blob = file_bytes(Path(store_target)) if sqlite else b""
     for needle in (old_name, old_q, "08022223333", "0311112222", "猫の避妊手術"):
         assert needle.encode() not in blob, needle
     for needle in (NAME, QUESTION, PHONE):  # the newer record stays
-        assert needle.encode() in blob
+        assert not sqlite or needle.encode() in blob
+    assert await fetch(service, "SELECT count(*) FROM callbacks WHERE name IS NOT NULL") == [(1,)]
     assert (await fetch(service, "SELECT department, status, name, phone, question, handover_date FROM callbacks"
                               " WHERE call_id = 'old'"))[0] == ("zeimu", "received", None, None, None, "2026-12-07")
     assert (await fetch(service, "SELECT outcome, caller_number FROM contacts WHERE call_id = 'old'"))[0] == (
@@ -429,6 +443,7 @@ async def test_purge_removes_personal_bytes_after_one_year(service: RecordsServi
     assert (await verify_audit(service.db))[1] == []
 
 
+@SQLITE_FILES
 async def test_export_then_wipe(service: RecordsService, db_path: Path, tmp_path: Path) -> None:
     call = await new_call(service)
     await service.create_callback(OPERATOR, call, callback_in())
@@ -455,6 +470,7 @@ async def test_export_then_wipe(service: RecordsService, db_path: Path, tmp_path
     assert actions[-2:] == ["export", "wipe"]
 
 
+@SQLITE_FILES
 async def test_backup_is_a_consistent_copy(service: RecordsService, db_path: Path, tmp_path: Path) -> None:
     call = await new_call(service)
     await service.create_callback(OPERATOR, call, callback_in())

@@ -45,8 +45,8 @@ async def listed(env: Env, query: str = "") -> list[dict[str, object]]:
     return items
 
 
-async def test_an_alert_survives_a_restart_once_and_is_acknowledged(tmp_path: Path) -> None:
-    async with make_env(tmp_path, MONDAY_10, alerts=ALERTS) as env:
+async def test_an_alert_survives_a_restart_once_and_is_acknowledged(tmp_path: Path, store_target: str) -> None:
+    async with make_env(tmp_path, MONDAY_10, store=store_target, alerts=ALERTS) as env:
         await burst_of_failed_logins(env)
         await env.login("sv1")
         [alert] = await listed(env)
@@ -54,7 +54,7 @@ async def test_an_alert_survives_a_restart_once_and_is_acknowledged(tmp_path: Pa
         assert await listed(env) == [alert]  # a reload lists it once, with the same id
         [pushed, _admin] = env.hub.of_type("access_alert")
         assert pushed["alert"]["id"] == alert["id"]  # the page replaces it by id rather than adding it
-    async with make_env(tmp_path, MONDAY_10, alerts=ALERTS) as env:  # cti restarted on the same database
+    async with make_env(tmp_path, MONDAY_10, store=store_target, alerts=ALERTS) as env:  # cti restarted, same database
         csrf = await env.login("sv1")
         assert await listed(env) == [alert]
         url = f"/api/supervisor/alerts/{alert['id']}/ack"
@@ -78,13 +78,13 @@ async def test_an_alert_survives_a_restart_once_and_is_acknowledged(tmp_path: Pa
         assert resp.status == 409 and (await resp.json())["error"]["code"] == "already_acknowledged"
         assert (await env.client.post("/api/supervisor/alerts/9999/ack", headers=csrf)).status == 404
         assert len(await env.audit(action="acknowledge")) == 1
-    async with make_env(tmp_path, MONDAY_10, alerts=ALERTS) as env:
+    async with make_env(tmp_path, MONDAY_10, store=store_target, alerts=ALERTS) as env:
         await env.login("sv1")
         assert await listed(env) == []  # still acknowledged after another restart
 
 
-async def test_a_later_burst_of_failed_logins_alerts_again(tmp_path: Path) -> None:
-    async with make_env(tmp_path, MONDAY_10, alerts=ALERTS) as env:
+async def test_a_later_burst_of_failed_logins_alerts_again(tmp_path: Path, store_target: str) -> None:
+    async with make_env(tmp_path, MONDAY_10, store=store_target, alerts=ALERTS) as env:
         await burst_of_failed_logins(env)
         env.clock.at = datetime(2026, 12, 7, 10, 20, tzinfo=TOKYO)  # 20 minutes later, within the cooldown
         await burst_of_failed_logins(env)
@@ -92,13 +92,13 @@ async def test_a_later_burst_of_failed_logins_alerts_again(tmp_path: Path) -> No
         assert [a["kind"] for a in await listed(env)] == ["login_failures", "login_failures"]
 
 
-async def test_an_extreme_stored_closure_does_not_stop_the_monitor(tmp_path: Path) -> None:
-    async with make_env(tmp_path, MONDAY_10) as env:
+async def test_an_extreme_stored_closure_does_not_stop_the_monitor(tmp_path: Path, store_target: str) -> None:
+    async with make_env(tmp_path, MONDAY_10, store=store_target) as env:
         await env.app[keys.DATABASE].write(lambda conn: conn.execute(
             "INSERT INTO calendar_overrides(kind, applies_to, start, end, reason, created_by, created_at)"
             " VALUES ('closure', 'both', '0001-01-01T00:00:00+00:00', '9999-12-31T23:59:59+00:00', '長期休業',"
             " 'sv1', '2026-12-07T09:00:00+09:00')"))
-    async with make_env(tmp_path, MONDAY_10) as env:  # loaded at startup
+    async with make_env(tmp_path, MONDAY_10, store=store_target) as env:  # loaded at startup
         assert not env.app[keys.CALENDARS].office(MONDAY_10).open
         await env.login("op1")
         await env.app[keys.RECORDS].call_taken("x1", "op1")  # the server, on the answer
@@ -112,8 +112,8 @@ async def test_an_extreme_stored_closure_does_not_stop_the_monitor(tmp_path: Pat
 
 
 async def test_a_failing_row_is_logged_with_its_traceback_and_the_monitor_goes_on(
-        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    async with make_env(tmp_path, MONDAY_10, alerts=ALERTS) as env:
+        tmp_path: Path, store_target: str, caplog: pytest.LogCaptureFixture) -> None:
+    async with make_env(tmp_path, MONDAY_10, store=store_target, alerts=ALERTS) as env:
         monitor = env.app[SUPERVISOR].monitor
         detector = monitor.detector
         real = detector.login_failed
@@ -143,9 +143,9 @@ async def test_a_failing_row_is_logged_with_its_traceback_and_the_monitor_goes_o
 
 
 async def test_a_failing_audit_row_and_a_failing_round_are_logged_and_the_monitor_goes_on(
-        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+        tmp_path: Path, store_target: str, caplog: pytest.LogCaptureFixture) -> None:
     night = datetime(2026, 12, 7, 19, 0, tzinfo=TOKYO)
-    async with make_env(tmp_path, night) as env:
+    async with make_env(tmp_path, night, store=store_target) as env:
         monitor = env.app[SUPERVISOR].monitor
         real = monitor.detector.record_read
         calls = 0

@@ -56,9 +56,9 @@ async def check_audit(env: Env) -> list[tuple[str, str | None, int]]:
     return [(r[0], r[1], r[2]) for r in rows]
 
 
-async def test_a_scripted_burst_of_reads_raises_one_alert(tmp_path: Path) -> None:
+async def test_a_scripted_burst_of_reads_raises_one_alert(tmp_path: Path, store_target: str) -> None:
     alerts = AlertSettings(reads_per_hour=3, poll_seconds=3600)
-    async with make_env(tmp_path, FRIDAY_EVENING, alerts=alerts) as env:
+    async with make_env(tmp_path, FRIDAY_EVENING, store=store_target, alerts=alerts) as env:
         ids = await callbacks(env, 5)
         assert await check_audit(env) == []  # history so far: operator work, no reads
         await env.login("tax1")
@@ -84,8 +84,8 @@ async def test_a_scripted_burst_of_reads_raises_one_alert(tmp_path: Path) -> Non
         assert (await env.client.get("/api/supervisor/alerts")).status == 403
 
 
-async def test_department_reads_after_hours(tmp_path: Path) -> None:
-    async with make_env(tmp_path, FRIDAY_EVENING) as env:
+async def test_department_reads_after_hours(tmp_path: Path, store_target: str) -> None:
+    async with make_env(tmp_path, FRIDAY_EVENING, store=store_target) as env:
         cb = await one_callback(env)
         await check_audit(env)
         await env.login("tax1")
@@ -97,9 +97,9 @@ async def test_department_reads_after_hours(tmp_path: Path) -> None:
         assert [(k, u) for k, u, _ in await check_audit(env)] == [("off_hours_read", "tax1")]
 
 
-async def test_a_burst_of_failed_logins(tmp_path: Path) -> None:
+async def test_a_burst_of_failed_logins(tmp_path: Path, store_target: str) -> None:
     alerts = AlertSettings(failed_logins=3, failed_login_window_seconds=60, poll_seconds=3600)
-    async with make_env(tmp_path, MONDAY_10, alerts=alerts) as env:
+    async with make_env(tmp_path, MONDAY_10, store=store_target, alerts=alerts) as env:
         for user in ("sv1", "nobody", "tax1"):
             r = await env.client.post("/api/login", json={"user_id": user, "password": "wrong password!"})
             assert r.status == 401
@@ -112,8 +112,8 @@ def presence(interface: str, *, paused: bool = False, reason: str = "", logged_i
                           pause_reason=reason, status=DeviceStatus.NOT_INUSE, ringing=False, calls_taken=0)
 
 
-async def test_wall_follows_calls_and_presence_and_is_pushed(tmp_path: Path) -> None:
-    async with make_env(tmp_path, MONDAY_10) as env:
+async def test_wall_follows_calls_and_presence_and_is_pushed(tmp_path: Path, store_target: str) -> None:
+    async with make_env(tmp_path, MONDAY_10, store=store_target) as env:
         sup = env.app[SUPERVISOR].feed
         seats = env.app[SEATS]
         seats.take("op2", "PJSIP/op102")
@@ -164,8 +164,8 @@ async def test_wall_follows_calls_and_presence_and_is_pushed(tmp_path: Path) -> 
             assert (await env.client.get("/api/supervisor/wall")).status == 403
 
 
-async def test_overdue_callbacks_on_the_wall(tmp_path: Path) -> None:
-    async with make_env(tmp_path, FRIDAY_EVENING) as env:
+async def test_overdue_callbacks_on_the_wall(tmp_path: Path, store_target: str) -> None:
+    async with make_env(tmp_path, FRIDAY_EVENING, store=store_target) as env:
         await one_callback(env)
         env.clock.at = MONDAY_NIGHT
         sup = env.app[SUPERVISOR].feed
@@ -176,8 +176,8 @@ async def test_overdue_callbacks_on_the_wall(tmp_path: Path) -> None:
         assert sup.wall.snapshot(MONDAY_NIGHT)["overdue_callbacks"] == 1
 
 
-async def test_call_log_events_and_alerts_left_at_shutdown_are_written(tmp_path: Path) -> None:
-    async with make_env(tmp_path, MONDAY_10) as env:
+async def test_call_log_events_and_alerts_left_at_shutdown_are_written(tmp_path: Path, store_target: str) -> None:
+    async with make_env(tmp_path, MONDAY_10, store=store_target) as env:
         sup = env.app[SUPERVISOR]
         idle = EventFeed(clock=env.clock)  # a feed whose writer task never ran (as after the cancel)
         idle.on_domain_events([

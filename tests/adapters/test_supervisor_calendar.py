@@ -26,8 +26,8 @@ from supervision import calendar_store as store
 FRIDAY_10 = datetime(2026, 11, 27, 10, 0, tzinfo=TOKYO)
 
 
-async def test_emergency_close_flips_routing_at_once_and_is_audited(tmp_path: Path) -> None:
-    async with make_env(tmp_path, FRIDAY_10) as env:
+async def test_emergency_close_flips_routing_at_once_and_is_audited(tmp_path: Path, store_target: str) -> None:
+    async with make_env(tmp_path, FRIDAY_10, store=store_target) as env:
         cal = env.app[keys.CALENDARS]
         assert cal.call_center(FRIDAY_10).open
         csrf = await env.login("sv1")
@@ -63,19 +63,19 @@ async def test_calendar_audit_rows_carry_the_configured_audit_key(tmp_path: Path
         assert verify_chain(rows) != []  # the rows are keyed, not plain SHA-256
 
 
-async def test_emergency_state_survives_a_restart(tmp_path: Path) -> None:
-    async with make_env(tmp_path, FRIDAY_10) as env:
+async def test_emergency_state_survives_a_restart(tmp_path: Path, store_target: str) -> None:
+    async with make_env(tmp_path, FRIDAY_10, store=store_target) as env:
         csrf = await env.login("sv1")
         resp = await env.client.post("/api/calendar/emergency", json={"active": True, "reason": "停電"},
                                      headers=csrf)
         assert resp.status == 200
-    async with make_env(tmp_path, FRIDAY_10) as env:
+    async with make_env(tmp_path, FRIDAY_10, store=store_target) as env:
         assert env.app[keys.CALENDARS].emergency_reason == "停電"
         assert not env.app[keys.CALENDARS].call_center(FRIDAY_10).open
 
 
-async def test_only_supervisors_and_admins_with_csrf(tmp_path: Path) -> None:
-    async with make_env(tmp_path, FRIDAY_10) as env:
+async def test_only_supervisors_and_admins_with_csrf(tmp_path: Path, store_target: str) -> None:
+    async with make_env(tmp_path, FRIDAY_10, store=store_target) as env:
         cal = env.app[keys.CALENDARS]
         for user in ("op1", "tax1"):
             csrf = await env.login(user)
@@ -96,9 +96,9 @@ async def test_only_supervisors_and_admins_with_csrf(tmp_path: Path) -> None:
         assert not cal.call_center(FRIDAY_10).open
 
 
-async def test_outside_the_operator_room_is_refused(tmp_path: Path) -> None:
+async def test_outside_the_operator_room_is_refused(tmp_path: Path, store_target: str) -> None:
     settings = Settings(security={"operator_networks": ["10.99.0.0/16"]})
-    async with make_env(tmp_path, FRIDAY_10, settings=settings) as env:
+    async with make_env(tmp_path, FRIDAY_10, store=store_target, settings=settings) as env:
         csrf = await env.login("ad1")  # admins may log in from anywhere; the calendar is room-only
         resp = await env.client.post("/api/calendar/emergency", json={"active": True, "reason": "x"}, headers=csrf)
         assert resp.status == 403
@@ -108,8 +108,8 @@ async def test_outside_the_operator_room_is_refused(tmp_path: Path) -> None:
         assert resp.status == 403
 
 
-async def test_overrides_add_and_remove_change_routing(tmp_path: Path) -> None:
-    async with make_env(tmp_path, FRIDAY_10) as env:
+async def test_overrides_add_and_remove_change_routing(tmp_path: Path, store_target: str) -> None:
+    async with make_env(tmp_path, FRIDAY_10, store=store_target) as env:
         cal = env.app[keys.CALENDARS]
         csrf = await env.login("sv1")
         resp = await env.client.post("/api/calendar/overrides", headers=csrf, json={
@@ -134,9 +134,9 @@ async def test_overrides_add_and_remove_change_routing(tmp_path: Path) -> None:
         assert resp.status == 404
 
 
-async def test_extra_opening_opens_a_closed_office(tmp_path: Path) -> None:
+async def test_extra_opening_opens_a_closed_office(tmp_path: Path, store_target: str) -> None:
     sunday = datetime(2026, 11, 29, 10, 0, tzinfo=TOKYO)
-    async with make_env(tmp_path, sunday) as env:
+    async with make_env(tmp_path, sunday, store=store_target) as env:
         cal = env.app[keys.CALENDARS]
         assert not cal.office(sunday).open
         csrf = await env.login("sv1")
@@ -147,11 +147,11 @@ async def test_extra_opening_opens_a_closed_office(tmp_path: Path) -> None:
         assert cal.office(sunday).open
 
 
-async def test_bad_override_is_refused_and_changes_nothing(tmp_path: Path) -> None:
+async def test_bad_override_is_refused_and_changes_nothing(tmp_path: Path, store_target: str) -> None:
     settings = Settings(calendar={"overrides": [{"kind": "closure", "applies_to": "both", "reason": "庁舎停電",
                                                  "start": "2026-12-05T00:00:00+09:00",
                                                  "end": "2026-12-06T00:00:00+09:00"}]})
-    async with make_env(tmp_path, FRIDAY_10, settings=settings) as env:
+    async with make_env(tmp_path, FRIDAY_10, store=store_target, settings=settings) as env:
         cal = env.app[keys.CALENDARS]
         csrf = await env.login("sv1")
         before = (list(cal.overrides), len(await env.audit()))
@@ -174,8 +174,8 @@ async def test_bad_override_is_refused_and_changes_nothing(tmp_path: Path) -> No
         assert await env.scalar("SELECT count(*) FROM calendar_overrides") == 0
 
 
-async def test_delete_on_the_collection_with_an_id(tmp_path: Path) -> None:
-    async with make_env(tmp_path, FRIDAY_10) as env:
+async def test_delete_on_the_collection_with_an_id(tmp_path: Path, store_target: str) -> None:
+    async with make_env(tmp_path, FRIDAY_10, store=store_target) as env:
         csrf = await env.login("sv1")
         resp = await env.client.post("/api/calendar/overrides", headers=csrf, json={
             "kind": "closure", "start": "2026-11-27T09:00", "end": "2026-11-27T12:00", "reason": "点検"})
@@ -202,12 +202,25 @@ CREATE TRIGGER override_insert_fails_at_commit AFTER INSERT ON calendar_override
 BEGIN INSERT INTO commit_blocker VALUES (42); END
 """
 
+# The same on PostgreSQL (triggers are functions there; the deferred foreign key fails the COMMIT alike).
+FAILING_COMMIT_PG = """
+CREATE TABLE commit_blocker_parent (id BIGINT PRIMARY KEY);
+CREATE TABLE commit_blocker (parent BIGINT REFERENCES commit_blocker_parent(id) DEFERRABLE INITIALLY DEFERRED);
+CREATE FUNCTION block_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN INSERT INTO commit_blocker VALUES (42); RETURN NULL; END $$;
+CREATE TRIGGER emergency_fails_at_commit AFTER INSERT OR UPDATE ON calendar_state
+FOR EACH ROW EXECUTE FUNCTION block_commit();
+CREATE TRIGGER override_insert_fails_at_commit AFTER INSERT ON calendar_overrides
+FOR EACH ROW EXECUTE FUNCTION block_commit()
+"""
 
-async def test_a_failed_commit_leaves_routing_and_the_calendar_unchanged(tmp_path: Path) -> None:
-    async with make_env(tmp_path, FRIDAY_10) as env:
+
+async def test_a_failed_commit_leaves_routing_and_the_calendar_unchanged(tmp_path: Path, store_target: str) -> None:
+    async with make_env(tmp_path, FRIDAY_10, store=store_target) as env:
         cal = env.app[keys.CALENDARS]
         db = env.app[keys.DATABASE]
-        await db.maintenance(lambda conn: conn.executescript(FAILING_COMMIT))
+        blocker = FAILING_COMMIT_PG if store_target.startswith("postgresql://") else FAILING_COMMIT
+        await db.maintenance(lambda conn: conn.executescript(blocker))
         csrf = await env.login("sv1")
         seen_during_unit: list[str | None] = []
         original_write = db.write
@@ -235,16 +248,18 @@ async def test_a_failed_commit_leaves_routing_and_the_calendar_unchanged(tmp_pat
         assert cal.overrides == [] and cal.call_center(FRIDAY_10).open
         assert await env.audit(action="override_add") == []
         db.write = original_write  # type: ignore[method-assign]
-        await db.maintenance(lambda conn: conn.executescript(
-            "DROP TRIGGER emergency_insert_fails_at_commit; DROP TRIGGER emergency_update_fails_at_commit;"))
+        unblock = ("DROP TRIGGER emergency_fails_at_commit ON calendar_state"
+                   if store_target.startswith("postgresql://") else
+                   "DROP TRIGGER emergency_insert_fails_at_commit; DROP TRIGGER emergency_update_fails_at_commit;")
+        await db.maintenance(lambda conn: conn.executescript(unblock))
         resp = await env.client.post("/api/calendar/emergency", json={"active": True, "reason": "台風のため"},
                                      headers=csrf)
         assert resp.status == 200
         assert cal.emergency_reason == "台風のため"
 
 
-async def test_overrides_outside_2000_to_2100_are_refused(tmp_path: Path) -> None:
-    async with make_env(tmp_path, FRIDAY_10) as env:
+async def test_overrides_outside_2000_to_2100_are_refused(tmp_path: Path, store_target: str) -> None:
+    async with make_env(tmp_path, FRIDAY_10, store=store_target) as env:
         cal = env.app[keys.CALENDARS]
         csrf = await env.login("sv1")
         for start, end, field in [("0001-01-01T00:00", "9999-12-31T23:59", "start"),

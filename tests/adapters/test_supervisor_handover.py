@@ -43,8 +43,10 @@ async def handed_over_at(env: Env, when: datetime) -> list[int]:
     return await env.app[keys.RECORDS].hand_over_due(when)
 
 
-async def test_a_record_taken_before_a_known_closure_is_handed_over_when_it_ends(tmp_path: Path) -> None:
-    async with make_env(tmp_path, at(6)) as env:
+async def test_a_record_taken_before_a_known_closure_is_handed_over_when_it_ends(
+    tmp_path: Path, store_target: str,
+) -> None:
+    async with make_env(tmp_path, at(6), store=store_target) as env:
         await add_closure(env)
         env.clock.at = at(7)
         cb = await collect(env, "c-early")
@@ -55,8 +57,8 @@ async def test_a_record_taken_before_a_known_closure_is_handed_over_when_it_ends
         assert await handed_over_at(env, at(12)) == [cb]
 
 
-async def test_a_closure_added_after_the_record_was_taken_holds_its_handover(tmp_path: Path) -> None:
-    async with make_env(tmp_path, at(7)) as env:
+async def test_a_closure_added_after_the_record_was_taken_holds_its_handover(tmp_path: Path, store_target: str) -> None:
+    async with make_env(tmp_path, at(7), store=store_target) as env:
         cb = await collect(env, "c-before")  # handover planned for 08:30
         env.clock.at = at(7, 30)
         await add_closure(env)
@@ -65,10 +67,10 @@ async def test_a_closure_added_after_the_record_was_taken_holds_its_handover(tmp
         assert await handed_over_at(env, at(12)) == [cb]
 
 
-async def test_after_a_restart_the_stored_closure_holds_the_handover(tmp_path: Path) -> None:
-    async with make_env(tmp_path, at(6)) as env:
+async def test_after_a_restart_the_stored_closure_holds_the_handover(tmp_path: Path, store_target: str) -> None:
+    async with make_env(tmp_path, at(6), store=store_target) as env:
         await add_closure(env)
-    async with make_env(tmp_path, at(7)) as env:  # cti restarted: the closure comes from the database
+    async with make_env(tmp_path, at(7), store=store_target) as env:  # restarted: the closure comes from the database
         assert [o.reason for o in env.app[keys.CALENDARS].overrides] == ["庁舎の停電"]
         cb = await collect(env, "c-restart")
         assert await handed_over_at(env, at(8, 30)) == []

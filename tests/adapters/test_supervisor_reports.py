@@ -86,8 +86,8 @@ async def known_day(env: Env) -> None:
     env.clock.at = m(23, 30)
 
 
-async def test_daily_report_matches_the_known_calls(tmp_path: Path) -> None:
-    async with make_env(tmp_path, FRIDAY_EVENING) as env:
+async def test_daily_report_matches_the_known_calls(tmp_path: Path, store_target: str) -> None:
+    async with make_env(tmp_path, FRIDAY_EVENING, store=store_target) as env:
         await known_day(env)
         await env.login("sv1")
         r = await env.client.get("/api/reports?kind=daily&period=2026-12-07")
@@ -114,8 +114,10 @@ async def test_daily_report_matches_the_known_calls(tmp_path: Path) -> None:
         assert r.status == 422 and (await r.json())["error"]["field"] == "period"
 
 
-async def test_periods_at_the_ends_of_the_calendar_are_refused_not_a_server_error(tmp_path: Path) -> None:
-    async with make_env(tmp_path, FRIDAY_EVENING) as env:
+async def test_periods_at_the_ends_of_the_calendar_are_refused_not_a_server_error(
+    tmp_path: Path, store_target: str,
+) -> None:
+    async with make_env(tmp_path, FRIDAY_EVENING, store=store_target) as env:
         await env.login("sv1")
         for path in ("/api/reports?kind=daily&period=9999-12-31", "/api/reports?kind=monthly&period=9999-12",
                      "/api/reports.csv?kind=daily&period=9999-12-31", "/api/reports?kind=daily&period=0001-01-01",
@@ -127,8 +129,8 @@ async def test_periods_at_the_ends_of_the_calendar_are_refused_not_a_server_erro
         assert (await env.client.get("/api/reports?kind=daily&period=2100-12-31")).status == 200
 
 
-async def test_csv_only_for_supervisors_and_admins_and_audited(tmp_path: Path) -> None:
-    async with make_env(tmp_path, FRIDAY_EVENING) as env:
+async def test_csv_only_for_supervisors_and_admins_and_audited(tmp_path: Path, store_target: str) -> None:
+    async with make_env(tmp_path, FRIDAY_EVENING, store=store_target) as env:
         await known_day(env)
         for user in ("op1", "tax1", "pi1"):
             await env.login(user)
@@ -154,8 +156,8 @@ async def test_csv_only_for_supervisors_and_admins_and_audited(tmp_path: Path) -
             ("sv1", "report", "2026-12-07"), ("ad1", "report", "2026-12-07")]
 
 
-async def test_reports_carry_no_personal_data(tmp_path: Path) -> None:
-    async with make_env(tmp_path, FRIDAY_EVENING) as env:
+async def test_reports_carry_no_personal_data(tmp_path: Path, store_target: str) -> None:
+    async with make_env(tmp_path, FRIDAY_EVENING, store=store_target) as env:
         await known_day(env)
         await env.login("sv1")
         text = await (await env.client.get("/api/reports?kind=monthly&period=2026-12")).text()
@@ -167,8 +169,8 @@ async def test_reports_carry_no_personal_data(tmp_path: Path) -> None:
         assert rows and CALLER not in str([tuple(r) for r in rows])
 
 
-async def test_faq_gaps_for_the_faq_authors(tmp_path: Path) -> None:
-    async with make_env(tmp_path, m(10)) as env:
+async def test_faq_gaps_for_the_faq_authors(tmp_path: Path, store_target: str) -> None:
+    async with make_env(tmp_path, m(10), store=store_target) as env:
         csrf = await env.login("op1")
         await env.app[keys.RECORDS].call_taken("g1", "op1", ivr_category="gomi")  # the server, on the answer
         # the note is free text (personal data): only on a call with the caller's consent

@@ -14,7 +14,7 @@ from cti.calendar.rules import Override, Which
 from cti.cli import main
 from cti.core.clock import TOKYO
 from cti.core.principal import Principal, Role
-from cti.gateway import Database
+from cti.store_backend import open_store
 from records.trail import AuditTrail
 from supervision.calendar_store import insert_override, save_emergency
 
@@ -73,14 +73,16 @@ def test_bad_instants_exit_2_with_a_clear_message(capsys: pytest.CaptureFixture[
 
 
 def test_stored_runtime_overrides_and_the_emergency_switch_apply(
-        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    """What the supervisors set at runtime (stored in the database) is what `calendar at` shows."""
-    store = tmp_path / "cti.sqlite3"
+        capsys: pytest.CaptureFixture[str], tmp_path: Path, store_target: str) -> None:
+    """What the supervisors set at runtime (stored in the database, SQLite or PostgreSQL) is what
+    `calendar at` shows."""
+    store = store_target
     config = tmp_path / "cti.toml"
-    config.write_text(f'[store]\npath = "{store}"\n', encoding="utf-8")
+    url = f'url = "{store}"\n' if store.startswith("postgresql://") else ""
+    config.write_text(f'[store]\npath = "{tmp_path / "cti.sqlite3"}"\n{url}', encoding="utf-8")
 
     async def seed() -> None:
-        db = await Database.open(store, migrations())
+        db = await open_store(store, migrations())
         try:
             await db.write(lambda conn: insert_override(conn, TRAIL, SUPERVISOR, Override(
                 kind="closure", applies_to=Which.OFFICE, start=datetime(2026, 12, 2, 8, 0, tzinfo=TOKYO),
