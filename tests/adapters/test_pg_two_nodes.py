@@ -35,6 +35,7 @@ from records.retention import verify_audit
 from records.schema import migrations as records_migrations
 from records.service import RecordsService
 from records.settings import RecordsSettings
+from records.trail import AuditTrail
 from supervision import service as supervision_service
 from supervision.calendar_store import delete_override, insert_override, read_state, save_emergency
 from supervision.call_log import write_entries
@@ -42,6 +43,7 @@ from supervision.call_log import write_entries
 FRIDAY_EVENING = datetime(2026, 12, 4, 19, 0, tzinfo=TOKYO)
 MONDAY_OPENING = datetime(2026, 12, 7, 8, 30, tzinfo=TOKYO)
 SUPERVISOR = Principal("sv1", Role.SUPERVISOR, None, "10.0.0.7")
+TRAIL = AuditTrail(lambda: datetime(2026, 12, 4, 10, 0, tzinfo=TOKYO))  # the one trail's writer (no key)
 MIGRATIONS = {**records_migrations(), **supervision_service.migrations()}
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -114,19 +116,19 @@ async def test_the_call_log_written_by_both_nodes_has_one_row_per_call(two_nodes
 async def test_a_calendar_change_on_one_node_reaches_the_other(two_nodes: tuple[Database, Database]) -> None:
     first, second = Calendars.from_settings(CalendarSettings()), Calendars.from_settings(CalendarSettings())
     friday_10 = datetime(2026, 12, 4, 10, 0, tzinfo=TOKYO)
-    await two_nodes[0].write(lambda c: save_emergency(c, SUPERVISOR, "台風のため", False, friday_10))
+    await two_nodes[0].write(lambda c: save_emergency(c, TRAIL, SUPERVISOR, "台風のため", False, friday_10))
     first.set_emergency("台風のため")
     assert second.call_center(friday_10).open
     assert sync_calendar(second, await two_nodes[1].read(read_state)) is True
     assert not second.call_center(friday_10).open and second.emergency_reason == "台風のため"
-    await two_nodes[0].write(lambda c: save_emergency(c, SUPERVISOR, None, True, friday_10))
+    await two_nodes[0].write(lambda c: save_emergency(c, TRAIL, SUPERVISOR, None, True, friday_10))
     closure = Override(kind="closure", applies_to=Which("both"), start=friday_10, end=friday_10 + timedelta(hours=2),
                        reason="停電")
-    stored = await two_nodes[0].write(lambda c: insert_override(c, SUPERVISOR, closure, friday_10))
+    stored = await two_nodes[0].write(lambda c: insert_override(c, TRAIL, SUPERVISOR, closure, friday_10))
     assert sync_calendar(second, await two_nodes[1].read(read_state)) is True
     assert second.emergency_reason is None and not second.call_center(friday_10).open  # the closure now
     assert second.call_center(friday_10 + timedelta(hours=3)).open
-    await two_nodes[0].write(lambda c: delete_override(c, SUPERVISOR, stored, friday_10))
+    await two_nodes[0].write(lambda c: delete_override(c, TRAIL, SUPERVISOR, stored, friday_10))
     assert sync_calendar(second, await two_nodes[1].read(read_state)) is True
     assert second.call_center(friday_10).open
     assert sync_calendar(second, await two_nodes[1].read(read_state)) is False  # nothing new
@@ -349,7 +351,7 @@ async def test_two_apps_on_one_store_lead_each_job_once_and_follow_each_others_c
         assert sorted([*a[LEASES].leading(), *b[LEASES].leading()]) == ["access-alerts", "records-periodic"]
         assert not a[LEASES].leading() & b[LEASES].leading()  # never both
         assert b[keys.CALENDARS].call_center(friday_10).open
-        await a[keys.DATABASE].write(lambda c: save_emergency(c, SUPERVISOR, "台風のため", False, friday_10))
+        await a[keys.DATABASE].write(lambda c: save_emergency(c, TRAIL, SUPERVISOR, "台風のため", False, friday_10))
         for _ in range(50):
             if not b[keys.CALENDARS].call_center(friday_10).open:
                 break
