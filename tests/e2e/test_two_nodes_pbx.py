@@ -80,14 +80,14 @@ async def test_two_nodes_follow_every_call_and_pop_only_their_own_operators(
 
         first = await place_call(ami, "5", __SIM_OP102="noanswer")  # 101 (tanaka, on node A) answers
         # the page shows the call's 受付番号, not Asterisk's id
-        await on_a.locator("#pop-number", has_text=CALLER).wait_for(timeout=45_000)
+        await on_a.locator("#pop-number", has_text="03-1234-5678").wait_for(timeout=45_000)  # CALLER, formatted
         ref_first = await on_a.locator("#pop-reference").inner_text()
         assert re.fullmatch(r"\d{8}-\d{4,}", ref_first), ref_first
         assert await on_b.locator("#call-empty").is_visible() and ref_first not in await on_b.content()
         await on_a.locator("#pop-state", has_text="通話終了").wait_for(timeout=30_000)
 
         second = await place_call(ami, "5", __SIM_OP101="noanswer")  # 102 (suzuki, on node B) answers
-        await on_b.locator("#pop-number", has_text=CALLER).wait_for(timeout=45_000)
+        await on_b.locator("#pop-number", has_text="03-1234-5678").wait_for(timeout=45_000)  # CALLER, formatted
         ref_second = await on_b.locator("#pop-reference").inner_text()
         assert re.fullmatch(r"\d{8}-\d{4,}", ref_second) and ref_second != ref_first
         assert ref_second not in await on_a.content()
