@@ -29,7 +29,7 @@ from browser import (
 )
 from pg_support import PgCluster
 from playwright.async_api import Browser, async_playwright
-from test_operator_screen_pbx import CALLER, OP101, OP102, SATURDAY, place_call, wait_ready
+from test_operator_screen_pbx import OP101, OP102, SATURDAY, place_call, wait_ready
 
 from cti import keys
 from records.retention import verify_audit
