@@ -86,6 +86,10 @@ async def test_two_nodes_follow_every_call_and_pop_only_their_own_operators(
         assert await on_b.locator("#call-empty").is_visible() and ref_first not in await on_b.content()
         await on_a.locator("#pop-state", has_text="通話終了").wait_for(timeout=30_000)
 
+        # If the queue also rang 102 during the first call (slow machine), suzuki is now 離席（不在着信）:
+        # as an operator would, suzuki says 受付可 again before the next call.
+        await on_b.locator("#btn-ready").click()
+        await on_b.locator("#presence-label", has_text="受付可").wait_for()
         second = await place_call(ami, "5", __SIM_OP101="noanswer")  # 102 (suzuki, on node B) answers
         await on_b.locator("#pop-number", has_text="03-1234-5678").wait_for(timeout=45_000)  # CALLER, formatted
         ref_second = await on_b.locator("#pop-reference").inner_text()
