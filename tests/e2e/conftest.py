@@ -43,6 +43,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from browser import launch_chromium
+from playwright.async_api import Browser, async_playwright
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "pbx"
@@ -273,3 +275,14 @@ async def cti_ami(pbx: Pbx) -> AsyncIterator[AmiClient]:
         yield client
     finally:
         await client.close()
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    """Debian's Chromium (tests/e2e/browser.py launch_chromium), one per test, closed after it."""
+    async with async_playwright() as p:
+        b = await launch_chromium(p)
+        try:
+            yield b
+        finally:
+            await b.close()

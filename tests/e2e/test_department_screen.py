@@ -4,7 +4,6 @@ ward's caller ID), sees the call's progress live, records the outcome and closes
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,12 +15,11 @@ from browser import (
     StaffUser,
     build_operator_app,
     free_port,
-    launch_chromium,
     operator_settings,
     screenshot,
     serve,
 )
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page
 from supervisor_e2e import create_handed_over_callback, ensure_ctx, wire_supervisor
 
 from cti import keys
@@ -39,15 +37,6 @@ USERS = [StaffUser("tanaka", "operator"), StaffUser("zei1", "department", "税�
          StaffUser("reg1", "department", "戸籍 花子", "koseki")]
 CITIZEN = "09012345678"
 
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as p:
-        b = await launch_chromium(p)
-        try:
-            yield b
-        finally:
-            await b.close()
 
 
 async def login(browser: Browser, base_url: str, user: str) -> Page:

@@ -5,7 +5,6 @@ entry (live, no restart). Screenshots go to artifacts/."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 
@@ -17,14 +16,13 @@ from browser import (
     StaffUser,
     build_operator_app,
     free_port,
-    launch_chromium,
     login_and_take_seat,
     new_operator_page,
     operator_settings,
     screenshot,
     serve,
 )
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser
 
 from cti.core.clock import TOKYO
 from faq.folder import read_folder
@@ -37,15 +35,6 @@ FIXTURES = Path(__file__).parent.parent / "fixtures" / "faq"
 QUESTION = "家庭用プリンターの回収"
 ANSWER = "家庭用プリンターは小型家電です。区役所1階の小型家電回収ボックスに出してください。"
 
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as p:
-        b = await launch_chromium(p)
-        try:
-            yield b
-        finally:
-            await b.close()
 
 
 async def test_gap_draft_publish_then_operator_finds_it(tmp_path: Path, browser: Browser) -> None:

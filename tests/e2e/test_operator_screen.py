@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 
@@ -21,14 +20,13 @@ from browser import (
     build_operator_app,
     focused_id,
     free_port,
-    launch_chromium,
     login_and_take_seat,
     new_operator_page,
     operator_settings,
     screenshot,
     serve,
 )
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page
 
 from cti import keys
 from cti.core.clock import TOKYO
@@ -44,15 +42,6 @@ CALL = "1795822216.16"
 CALLER = "0312345678"
 USERS = [StaffUser("tanaka", display_name="田中"), StaffUser("suzuki", display_name="鈴木")]
 
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as p:
-        b = await launch_chromium(p)
-        try:
-            yield b
-        finally:
-            await b.close()
 
 
 def call_events(at: datetime, interface: str) -> tuple[list[object], list[object]]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,14 +18,13 @@ from browser import (
     StaffUser,
     build_operator_app,
     free_port,
-    launch_chromium,
     login_and_take_seat,
     new_operator_page,
     operator_settings,
     screenshot,
     serve,
 )
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser
 
 from cti import keys
 from cti.core.clock import TOKYO
@@ -42,15 +40,6 @@ WARD_NUMBER = "0301110000"
 CALLER = "0312345678"
 OP101, OP102 = "Local/101@operator-phones", "Local/102@operator-phones"
 
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as p:
-        b = await launch_chromium(p)
-        try:
-            yield b
-        finally:
-            await b.close()
 
 
 async def place_call(ami: AmiClient, dtmf: str, **variables: str) -> str:

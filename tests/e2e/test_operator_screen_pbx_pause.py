@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,14 +18,13 @@ from browser import (
     StaffUser,
     build_operator_app,
     free_port,
-    launch_chromium,
     login_and_take_seat,
     new_operator_page,
     operator_settings,
     screenshot,
     serve,
 )
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser
 
 from cti import keys
 from cti.core.clock import TOKYO
@@ -40,15 +38,6 @@ pytestmark = [pytest.mark.asterisk, pytest.mark.browser]
 TUESDAY = datetime(2026, 12, 1, 10, 0, tzinfo=TOKYO)
 OP101 = "Local/101@operator-phones"
 
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as p:
-        b = await launch_chromium(p)
-        try:
-            yield b
-        finally:
-            await b.close()
 
 
 def member_line(pbx: Pbx, interface: str) -> str:

@@ -6,7 +6,6 @@ Screenshots go to artifacts/."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 
@@ -16,14 +15,13 @@ from browser import (
     StaffUser,
     build_operator_app,
     free_port,
-    launch_chromium,
     login_and_take_seat,
     new_operator_page,
     operator_settings,
     screenshot,
     serve,
 )
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page
 
 from cti.core.clock import TOKYO
 from screenpop.seats import seat_label
@@ -34,15 +32,6 @@ TUESDAY = datetime(2026, 12, 1, 10, 0, tzinfo=TOKYO)
 SEAT = "PJSIP/101"
 USER = StaffUser("tanaka", display_name="田中")
 
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as p:
-        b = await launch_chromium(p)
-        try:
-            yield b
-        finally:
-            await b.close()
 
 
 async def go_away(page: Page, reason: str) -> None:

@@ -6,7 +6,6 @@ form being filled in (announced in the aria-live notice instead). Screenshots in
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,14 +17,13 @@ from browser import (
     build_operator_app,
     focused_id,
     free_port,
-    launch_chromium,
     login_and_take_seat,
     new_operator_page,
     operator_settings,
     screenshot,
     serve,
 )
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page
 
 from cti.core.clock import TOKYO
 from telephony.events import (
@@ -43,15 +41,6 @@ pytestmark = pytest.mark.browser
 SATURDAY = datetime(2026, 11, 28, 10, 0, tzinfo=TOKYO)  # ward office closed: callbacks are offered
 SEAT = "PJSIP/101"
 
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as p:
-        b = await launch_chromium(p)
-        try:
-            yield b
-        finally:
-            await b.close()
 
 
 def rings(call_id: str, at: datetime, category: str) -> list[Any]:

@@ -8,7 +8,6 @@ artifacts/axe-results.json."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -23,12 +22,11 @@ from browser import (
     StaffUser,
     build_operator_app,
     free_port,
-    launch_chromium,
     operator_settings,
     screenshot,
     serve,
 )
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page
 from supervisor_e2e import create_handed_over_callback, wire_supervisor
 from test_operator_screen_states import answered, rings
 
@@ -40,15 +38,6 @@ USERS = [StaffUser("tanaka", "operator", "田中"), StaffUser("kanri", "supervis
          StaffUser("kusei", "department", "区政 花子", "kuseijoho"),
          StaffUser("admin1", "admin", "管理 次郎")]
 
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as p:
-        b = await launch_chromium(p)
-        try:
-            yield b
-        finally:
-            await b.close()
 
 
 async def new_page(browser: Browser, run: RunningApp) -> Page:

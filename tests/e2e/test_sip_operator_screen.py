@@ -19,14 +19,13 @@ from browser import (
     StaffUser,
     build_operator_app,
     free_port,
-    launch_chromium,
     login_and_take_seat,
     new_operator_page,
     operator_settings,
     screenshot,
     serve,
 )
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser
 from sip_lab import CALLER, Phones, SipLab, admin_ami, is_event, running_phones, running_sip_lab, trunk_call
 
 from cti import keys
@@ -57,15 +56,6 @@ async def admin(sip_lab: SipLab) -> AsyncIterator[AmiClient]:
     async with admin_ami(sip_lab) as client:
         yield client
 
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as p:
-        b = await launch_chromium(p)
-        try:
-            yield b
-        finally:
-            await b.close()
 
 
 async def wait_ready(app: Any, component: str, within: float = 20.0) -> None:

@@ -9,7 +9,6 @@ import csv
 import io
 import re
 import uuid
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,12 +21,11 @@ from browser import (
     StaffUser,
     build_operator_app,
     free_port,
-    launch_chromium,
     operator_settings,
     screenshot,
     serve,
 )
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page
 from supervisor_e2e import OPERATOR, ensure_ctx, wire_supervisor
 
 from cti import keys
@@ -48,15 +46,6 @@ MONDAY_10 = datetime.fromisoformat("2026-12-07T10:00:00+09:00")
 WARD_NUMBER = "0301110000"
 USERS = [StaffUser("tanaka", "operator"), StaffUser("kanri", "supervisor", "監督 太郎")]
 
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as p:
-        b = await launch_chromium(p)
-        try:
-            yield b
-        finally:
-            await b.close()
 
 
 async def supervisor_page(browser: Browser, base_url: str) -> Page:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,7 +19,6 @@ from browser import (
     StaffUser,
     build_operator_app,
     free_port,
-    launch_chromium,
     login_and_take_seat,
     new_operator_page,
     operator_settings,
@@ -28,7 +26,7 @@ from browser import (
     serve,
 )
 from pg_support import PgCluster
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser
 from test_operator_screen_pbx import OP101, OP102, SATURDAY, place_call, wait_ready
 
 from cti import keys
@@ -39,15 +37,6 @@ if TYPE_CHECKING:  # the fixtures' types (tests/e2e/conftest.py)
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.browser]
 
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as p:
-        b = await launch_chromium(p)
-        try:
-            yield b
-        finally:
-            await b.close()
 
 
 async def test_two_nodes_follow_every_call_and_pop_only_their_own_operators(
