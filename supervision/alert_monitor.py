@@ -10,6 +10,7 @@ failed login was counted. One bad audit row or one failing round is logged with 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import sqlite3
@@ -126,10 +127,9 @@ class AlertMonitor:
             except Exception:
                 log_event(logger, "alert_monitor_failed", logging.ERROR, exc_info=True)
             self.wake.clear()
-            try:
-                await asyncio.wait_for(self.wake.wait(), timeout=interval)
-            except TimeoutError:
-                pass
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(interval):  # not wait_for, which can drop a cancel on 3.11
+                    await self.wake.wait()
 
 
 def _max_audit_seq(conn: sqlite3.Connection) -> int:

@@ -187,7 +187,8 @@ class RouteStatePublisher:
             except Exception:  # a bug must not stop the refreshes
                 log_event(logger, "route_state_failed", logging.ERROR, exc_info=True)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._interval)
+                async with asyncio.timeout(self._interval):  # not wait_for: see telephony/ami/link.py _send
+                    await self._wake.wait()
 
 
 ROUTE_STATE: web.AppKey[RouteStatePublisher] = web.AppKey("route_state", RouteStatePublisher)

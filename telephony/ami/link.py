@@ -139,7 +139,8 @@ class AmiClient:
         return self.connected, self.status().as_dict()
 
     async def wait_connected(self, within: float) -> None:
-        await asyncio.wait_for(self._connected_event.wait(), within)
+        async with asyncio.timeout(within):
+            await self._connected_event.wait()
 
     def start(self) -> None:
         if self._runner is not None:
@@ -212,10 +213,10 @@ class AmiClient:
         loop = asyncio.get_running_loop()
         lost: asyncio.Future[None] = loop.create_future()
         timeout = self._settings.action_timeout
-        _, protocol = await asyncio.wait_for(
-            loop.create_connection(lambda: AmiProtocol(self, lost), self._settings.host, self._settings.port),
-            timeout,
-        )
+        async with asyncio.timeout(timeout):
+            _, protocol = await loop.create_connection(
+                lambda: AmiProtocol(self, lost), self._settings.host, self._settings.port
+            )
         self._protocol = protocol
         login = {
             "Action": "Login",
@@ -310,9 +311,11 @@ class AmiClient:
         future = self._pending.add(action_id, name, list_complete)
         try:
             protocol.write(payload)
-            return await asyncio.wait_for(
-                asyncio.shield(future), within if within is not None else self._settings.action_timeout
-            )
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for returns the answer and drops a
+            # cancellation that arrives in the same loop turn as the answer (CPython gh-86296), and
+            # stop() then waited forever on a supervisor that never saw its cancel.
+            async with asyncio.timeout(within if within is not None else self._settings.action_timeout):
+                return await asyncio.shield(future)
         except TimeoutError:
             log_event(logger, "ami_action_timeout", logging.WARNING, action=name, action_id=action_id)
             raise AmiTimeout(name, "no answer in time (the action may still have run)") from None

@@ -548,3 +548,22 @@ async def test_tracker_through_the_link_equals_tracker_fed_directly(server: AmiR
         assert [c.as_dict() for c in via_link.live_calls()] == [c.as_dict() for c in direct.live_calls()]
     finally:
         await client.stop()
+
+
+async def test_a_cancel_that_meets_the_answer_is_not_swallowed(server: AmiReplayServer) -> None:
+    """The answer and a cancel in the same loop turn: the caller must see the cancel. Python 3.11's
+    asyncio.wait_for returned the answer instead (CPython gh-86296), and a stop() that cancelled a
+    supervisor at that moment waited forever (the e2e routing test hung 300 s in CI)."""
+    server.silent.add("hangup")
+    client = await started(server)
+    try:
+        sending = asyncio.create_task(client.send_action({"Action": "Hangup", "Channel": "PJSIP/x"}, within=5))
+        await eventually(lambda: len(client._pending) == 1)
+        (action_id,) = list(client._pending._by_id)
+        client._pending.answer({"Response": "Success", "ActionID": action_id})
+        sending.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await sending
+        assert client.connected
+    finally:
+        await client.stop()

@@ -66,8 +66,9 @@ async def cti_routing(pbx: Pbx, at: datetime, interval: float = 1.0) -> AsyncIte
         await until(lambda: publisher.published > 0, 10, "the first routing state")
         yield Routing(calendars, publisher, domain)
     finally:
-        await publisher.stop()
-        await client.stop()
+        async with asyncio.timeout(30):  # a stop that hangs fails here, not at pytest's 300 s
+            await publisher.stop()
+            await client.stop()
         pbx.reset_globals()  # clearglobalvars=yes: no routing state left for the next test
 
 
