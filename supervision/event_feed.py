@@ -20,7 +20,7 @@ from cti.core.principal import Role
 from supervision.call_log import CallLogQueue
 from supervision.messages import CallbackProgress
 from supervision.wall import OperatorState, Wall
-from supervision.wall_view import present
+from supervision.wall_view import ReferenceLookup, present
 
 logger = logging.getLogger("supervision.events")
 
@@ -50,6 +50,7 @@ class EventFeed:
     calendars: CallCenterCalendar | None = None
     call_owners: dict[str, str] = field(default_factory=dict)
     category_labels: Mapping[str, str] = field(default_factory=dict)
+    references: ReferenceLookup | None = None  # 受付番号 (screenpop.references)
 
     # -- outbound -----------------------------------------------------------------------------
     def send_to_supervisors(self, msg: BaseModel) -> None:
@@ -69,7 +70,7 @@ class EventFeed:
 
     def view(self) -> dict[str, Any]:
         """The wall for the supervisors' screen (seated operators, Japanese labels)."""
-        return present(self.wall.snapshot(self.clock()), self.seats, self.category_labels)
+        return present(self.wall.snapshot(self.clock()), self.seats, self.category_labels, self.references)
 
     def on_domain_events(self, events: Any) -> None:
         for event in events if isinstance(events, list | tuple) else [events]:

@@ -40,16 +40,17 @@ function renderWall(w) {
   $('wall-at').textContent = `（${fmt(w.at)} 更新）`;
   const ops = $('operators').querySelector('tbody');
   ops.replaceChildren();
-  for (const o of w.operators) row(ops, [o.operator_id, o.state_text, o.pause_reason, o.call_id, secs(o.state_seconds)]).dataset.state = o.state;
+  for (const o of w.operators) row(ops, [o.operator_id, o.state_text, o.pause_reason, o.call_id ? (o.reference || '番号なし') : '', secs(o.state_seconds)]).dataset.state = o.state;
   $('unseated').textContent = w.unseated_seats ? `ほかに未着席の席が${w.unseated_seats}席あります。` : '';
   const wt = $('waiting').querySelector('tbody');
   wt.replaceChildren();
-  for (const c of w.waiting_calls) row(wt, [c.call_id, c.category_label, secs(c.wait_seconds)]);
+  for (const c of w.waiting_calls) row(wt, [c.reference || '呼出前', c.category_label, secs(c.wait_seconds)]);
   const calls = $('ovcb-calls');
   calls.replaceChildren();
   for (const c of w.calls) {
     const o = document.createElement('option');
-    o.value = c.call_id; o.label = c.operator_id ? `${c.operator_id} が通話中` : '通話中';
+    o.value = c.call_id; const ref = c.reference ? `${c.reference} ` : '';
+    o.label = c.operator_id ? `${ref}${c.operator_id} が通話中` : `${ref}通話中`;
     calls.appendChild(o);
   }
 }

@@ -102,3 +102,26 @@ def test_snapshot_is_json_and_carries_only_ids_and_numbers() -> None:
     allowed = {"at", "version", "waiting", "longest_wait_seconds", "waiting_calls", "operators", "operator_counts",
                "in_progress", "calls", "overdue_callbacks"}
     assert set(json.loads(text)) == allowed
+
+
+def test_the_screen_shows_the_reference_people_read_not_the_call_id() -> None:
+    from supervision.wall_view import present
+
+    class Seats:
+        def user_at(self, interface: str) -> str | None:
+            return {"Local/101@operator-phones": "tanaka"}.get(interface)
+
+    class References:
+        def known(self, call_id: str) -> str | None:
+            return {"1796172958.4": "20261127-0007"}.get(call_id)
+
+    wall = Wall()
+    wall.operator_presence("Local/101@operator-phones", "ready", at(0))
+    wall.call_waiting("1796172958.4", at(0), "zei")
+    wall.call_waiting("1796172958.9", at(1))
+    wall.call_ringing("1796172958.4", "Local/101@operator-phones")
+    view = present(wall.snapshot(at(5)), Seats(), {"zei": "税"}, References())
+    assert [(w["reference"], w["category_label"]) for w in view["waiting_calls"]] == [
+        ("20261127-0007", "税"), (None, "未分類")]  # the second has not rung anyone yet
+    assert view["operators"][0]["operator_id"] == "tanaka" and view["operators"][0]["reference"] == "20261127-0007"
+    assert present(wall.snapshot(at(5)), Seats(), {})["waiting_calls"][0]["reference"] is None
