@@ -32,6 +32,7 @@ from cti.core import keys as core_keys
 from cti.core.clock import TOKYO
 from cti.core.logs import log_event
 from cti.core.principal import Principal
+from cti.core.run_once import SoleNode, leases_of
 from cti.gateway import DATABASE
 from faq import keys as faq_keys
 from records import keys as records_keys
@@ -231,7 +232,9 @@ async def pop_ctx(app: web.Application) -> AsyncIterator[None]:
         seats = SeatMap()
         app[SEATS] = seats
     database = app.get(DATABASE)
-    references = CallReferences(database) if database is not None else None
+    # several nodes (PostgreSQL leases): one 受付番号 per call on every node's screens
+    shared = not isinstance(leases_of(app), SoleNode)
+    references = CallReferences(database, shared=shared) if database is not None else None
     if references is not None:
         now = app[core_keys.CLOCK]()
         await references.prime(now)

@@ -8,6 +8,13 @@ out from memory. A number is therefore never given twice, even across a crash; w
 is a gap (the rest of a reserved block). Which call got which number is written after the fact
 (``call_references``, for looking a call up by its 受付番号); the Linkedid stays the call's id
 between machines.
+
+Several nodes on one PostgreSQL store (``shared``): each follows every call, so two nodes can number
+the same call (operators on both rang). There the number is claimed in the store before it is shown:
+the first node's row wins and the other node shows that one (its own number becomes a gap). The
+ringing then waits for one store write, a few milliseconds, for one number per call on every screen.
+A node's reserved blocks are then not contiguous (the other node's lie between them), so each block
+is used up on its own.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Coroutine
 from datetime import datetime
 from typing import Any
@@ -41,12 +48,13 @@ def tokyo_day(at: datetime) -> str:
 
 
 class CallReferences:
-    def __init__(self, db: Gateway) -> None:
+    def __init__(self, db: Gateway, *, shared: bool = False) -> None:
         self._db = db
+        self._shared = shared  # other nodes number calls in the same store
         self._known: OrderedDict[str, str] = OrderedDict()  # call_id -> reference (recent calls)
         self._day = ""
-        self._next = 0  # next number to give on self._day
-        self._end = -1  # last number reserved on self._day
+        # [next, last] of each block reserved for self._day, in order (see the module on nodes)
+        self._blocks: deque[list[int]] = deque()
         self._refill: asyncio.Task[None] | None = None
         self._writes: set[asyncio.Task[None]] = set()
 
@@ -60,26 +68,28 @@ class CallReferences:
         if found is not None:
             return found
         day = tokyo_day(at)
-        while day != self._day or self._next > self._end:
+        while day != self._day or not self._blocks:
             await self._reserve(day)
             found = self._known.get(call_id)  # given meanwhile by a concurrent caller
             if found is not None:
                 return found
-        number = self._next
-        self._next += 1
-        reference = format_reference(day, number)
+        number = self._take()
+        if self._shared:
+            reference = await self._claim(call_id, day, number)
+        else:
+            reference = format_reference(day, number)
+            self._spawn(self._record(call_id, day, number))
         self._known[call_id] = reference
         while len(self._known) > MAX_CACHED:
             self._known.popitem(last=False)
-        self._spawn(self._record(call_id, day, number))
-        if self._end - self._next < REFILL_BELOW and (self._refill is None or self._refill.done()):
+        if self._left() < REFILL_BELOW and (self._refill is None or self._refill.done()):
             self._refill = asyncio.get_running_loop().create_task(self._reserve(day), name="reference-refill")
         return reference
 
     async def prime(self, at: datetime) -> None:
         """Reserve the day's first block ahead (at start), so the first ringing does not wait."""
         day = tokyo_day(at)
-        if day != self._day or self._next > self._end:
+        if day != self._day or not self._blocks:
             await self._reserve(day)
 
     async def forget_before(self, day: str) -> int:
@@ -102,7 +112,7 @@ class CallReferences:
     async def _reserve(self, day: str) -> None:
         if self._refill is not None and not self._refill.done() and self._refill is not asyncio.current_task():
             await asyncio.shield(self._refill)  # one reservation at a time
-            if day == self._day and self._next <= self._end:
+            if day == self._day and self._blocks:
                 return
 
         def unit(conn: sqlite3.Connection) -> int:
@@ -116,11 +126,20 @@ class CallReferences:
 
         reserved = await self._db.write(unit)
         if day != self._day:
-            self._day, self._next = day, reserved - BLOCK + 1
-        elif self._next > self._end:
-            self._next = reserved - BLOCK + 1
-        # numbers between the old end and the new block's start (another block) stay unused: a gap
-        self._end = reserved
+            self._day = day
+            self._blocks.clear()
+        self._blocks.append([reserved - BLOCK + 1, reserved])
+
+    def _take(self) -> int:
+        block = self._blocks[0]
+        number = block[0]
+        block[0] += 1
+        if block[0] > block[1]:
+            self._blocks.popleft()
+        return number
+
+    def _left(self) -> int:
+        return sum(last - next_ + 1 for next_, last in self._blocks)
 
     async def _record(self, call_id: str, day: str, number: int) -> None:
         def unit(conn: sqlite3.Connection) -> None:
@@ -131,6 +150,17 @@ class CallReferences:
             await self._db.write(unit)
         except Exception as exc:  # the number stays unique (reserved); only the look-up row is missing
             log_event(logger, "reference_record_failed", logging.WARNING, error=type(exc).__name__)
+
+    async def _claim(self, call_id: str, day: str, number: int) -> str:
+        """The call's number as stored: ours, or the one another node stored first."""
+
+        def unit(conn: sqlite3.Connection) -> tuple[str, int]:
+            conn.execute("INSERT INTO call_references(call_id, day, number) VALUES (?, ?, ?)"
+                         " ON CONFLICT(call_id) DO NOTHING", (call_id, day, number))
+            row = conn.execute("SELECT day, number FROM call_references WHERE call_id = ?", (call_id,)).fetchone()
+            return str(row[0]), int(row[1])
+
+        return format_reference(*await self._db.write(unit))
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro, name="reference-record")

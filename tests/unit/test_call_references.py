@@ -63,3 +63,18 @@ async def test_old_days_are_forgotten(tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "cti.sqlite3") as conn:
         assert [r[0] for r in conn.execute("SELECT call_id FROM call_references")] == ["new"]
         assert [r[0] for r in conn.execute("SELECT day FROM call_reference_days")] == ["2026-12-02"]
+
+
+async def test_blocks_that_are_not_contiguous_are_each_used_up_alone(tmp_path: Path) -> None:
+    """Two counters on one store (as two nodes on PostgreSQL): each node's blocks have the other's
+    between them; a node must never run on from its block into the other's."""
+    db = await open_db(tmp_path / "cti.sqlite3")
+    a, b = CallReferences(db), CallReferences(db)
+    given = []
+    for i in range(3 * BLOCK):
+        given += [await a.assign(f"a{i}", DAY), await b.assign(f"b{i}", DAY)]
+        await asyncio.gather(a.close(), b.close())  # close() waits for the refills: each lands early
+    await a.close()
+    await b.close()
+    await db.close()
+    assert len(set(given)) == len(given)
