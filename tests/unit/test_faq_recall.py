@@ -10,6 +10,11 @@
 - queries-holdout.jsonl: 67 caller phrasings written BEFORE any tuning for issue 17 and never tuned on
   (neither its queries nor its misses were looked at to change the ranking or the synonym rules;
   measured once at the end of each round).
+- queries-holdout2.jsonl: 80 caller phrasings written blind on 2026-12-02 by someone who never read
+  or ran the search code nor saw its output (hiragana-only words, abbreviations, colloquial sentences,
+  everyday words for official terms, spread over the categories); never tuned on. Measured once:
+  success@5 0.775 (62 of 80), recall@5 0.720. Much lower than the first held-out set: the honest
+  figure for unseen phrasings, and far from the issue's 0.95.
 
 Measured on the municipal FAQ (661 entries), same sets:
 
@@ -40,6 +45,7 @@ FIXTURES = Path(__file__).parent.parent / "fixtures" / "faq"
 SUCCESS_FLOOR = 0.97
 RECALL_FLOOR = 0.90
 HOLDOUT_SUCCESS_FLOOR = 0.93
+HOLDOUT2_SUCCESS_FLOOR = 0.75  # measured 0.775; a floor against regressions, not a goal
 TUNING2_SUCCESS_FLOOR = 0.96
 PLAIN_SUCCESS_CEILING = 0.95  # without morphology the tuning set is measurably worse
 
@@ -77,7 +83,10 @@ def test_query_sets_are_large_realistic_and_consistent(index: FaqIndex, queries:
     assert len(tuning2) >= 60
     assert not {q.query for q in queries} & {q.query for q in holdout}
     assert not {q.query for q in tuning2} & ({q.query for q in queries} | {q.query for q in holdout})
-    for q in [*queries, *tuning2, *holdout]:
+    holdout2 = _load("queries-holdout2.jsonl")
+    assert len(holdout2) >= 80
+    assert not {q.query for q in holdout2} & {q.query for q in [*queries, *tuning2, *holdout]}
+    for q in [*queries, *tuning2, *holdout, *holdout2]:
         missing = [r for r in q.relevant if index.get(r) is None]
         assert not missing, f"{q.query}: unknown faq_ids {missing}"
 
@@ -136,3 +145,8 @@ def test_evaluation_counts_what_it_should() -> None:
     assert result.hit_rate == 0.5
     with pytest.raises(ValueError, match="line 1"):
         parse_queries('{"query": "x"}\n')
+
+
+def test_second_held_out_set_written_blind(index: FaqIndex) -> None:
+    result = evaluate(_ids(index), _load("queries-holdout2.jsonl"), k=5)
+    assert result.hit_rate >= HOLDOUT2_SUCCESS_FLOOR, f"holdout2 success@5 {result.hit_rate:.3f}\n{_report(result)}"
