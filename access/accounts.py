@@ -97,8 +97,7 @@ class User:
 def validate_user_id(user_id: str) -> str:
     if not USER_ID_PATTERN.match(user_id):
         raise AccountError(
-            f"ユーザーIDが不正です / invalid user id {user_id!r}: "
-            "2-32 characters, lower-case letters, digits, '.', '_' or '-', starting with a letter or digit"
+            f"ユーザーIDが不正です: {user_id!r}（2〜32文字。英小文字・数字・'.'・'_'・'-'、先頭は英小文字か数字）"
         )
     return user_id
 
@@ -107,21 +106,21 @@ def validate_display_name(name: str) -> str:
     """A name shown on screens: no control characters (NUL, escapes, newlines), no lone surrogates,
     and not made only of invisible characters (zero-width spaces, joiners, BOM)."""
     if len(name) > MAX_NAME_CHARS:
-        raise AccountError(f"表示名が長すぎます / display name too long: at most {MAX_NAME_CHARS} characters")
+        raise AccountError(f"表示名が長すぎます（{MAX_NAME_CHARS}文字まで）")
     if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in name):
-        raise AccountError("表示名に制御文字は使えません / display name must not contain control characters")
+        raise AccountError("表示名に制御文字は使えません")
     if name and all(unicodedata.category(ch) in ("Cf", "Zs", "Zl", "Zp") for ch in name):
-        raise AccountError("表示名が空白や見えない文字だけです / display name has no visible character")
+        raise AccountError("表示名が空白や見えない文字だけです")
     return name
 
 
 def validate_password(password: str) -> str:
     if len(password) < MIN_PASSWORD_CHARS:
-        raise AccountError(f"パスワードが短すぎます / password too short: at least {MIN_PASSWORD_CHARS} characters")
+        raise AccountError(f"パスワードが短すぎます（{MIN_PASSWORD_CHARS}文字以上）")
     if len(password) > MAX_PASSWORD_CHARS:
-        raise AccountError(f"パスワードが長すぎます / password too long: at most {MAX_PASSWORD_CHARS} characters")
+        raise AccountError(f"パスワードが長すぎます（{MAX_PASSWORD_CHARS}文字まで）")
     if any(unicodedata.category(ch) == "Cs" or ch == "\0" for ch in password):
-        raise AccountError("パスワードに使えない文字があります / password contains NUL or an invalid character")
+        raise AccountError("パスワードに使えない文字（NULなど）があります")
     return password
 
 
@@ -132,16 +131,16 @@ def validate_role_department(
         parsed = Role(role)
     except ValueError:
         choices = ", ".join(r.value for r in Role)
-        raise AccountError(f"役割が不正です / unknown role {role!r}; choose one of: {choices}") from None
+        raise AccountError(f"役割が不正です: {role!r}（{choices} のいずれか）") from None
     if parsed is Role.DEPARTMENT:
         known = sorted(known_departments)
         if not department:
-            raise AccountError("担当課の指定が必要です / role 'department' needs --department CODE")
+            raise AccountError("役割 'department' には担当課の指定（--department CODE）が必要です")
         if department not in known:
-            raise AccountError(f"担当課コードが不明です / unknown department {department!r}; known: {', '.join(known)}")
+            raise AccountError(f"担当課コードが不明です: {department!r}（登録済み: {', '.join(known)}）")
         return parsed, department
     if department:
-        raise AccountError(f"担当課は department 役割のみ / --department is only for role 'department', not {role!r}")
+        raise AccountError(f"--department は役割 'department' にだけ指定できます（指定された役割: {role!r}）")
     return parsed, None
 
 
@@ -239,14 +238,14 @@ def insert_user(
             (user_id, role.value, department, display_name, hashed, now, now),
         )
     except sqlite3.IntegrityError:
-        raise DuplicateUser(f"ユーザーIDは登録済みです / user {user_id!r} already exists") from None
+        raise DuplicateUser(f"ユーザーIDは登録済みです: {user_id!r}") from None
 
 
 def set_disabled(conn: sqlite3.Connection, user_id: str, disabled: bool) -> None:
     """The flag and (when disabling) the end of every session, committed together."""
     cur = conn.execute("UPDATE users SET disabled = ? WHERE user_id = ?", (1 if disabled else 0, user_id))
     if cur.rowcount == 0:
-        raise UnknownUser(f"ユーザーが存在しません / no such user {user_id!r}")
+        raise UnknownUser(f"ユーザーが存在しません: {user_id!r}")
     if disabled:
         conn.execute("DELETE FROM sessions WHERE user_id = ?", (user_id,))
 
@@ -256,7 +255,7 @@ def reset_password(conn: sqlite3.Connection, user_id: str, hashed: str, now: str
         "UPDATE users SET password_hash = ?, password_changed_at = ? WHERE user_id = ?", (hashed, now, user_id)
     )
     if cur.rowcount == 0:
-        raise UnknownUser(f"ユーザーが存在しません / no such user {user_id!r}")
+        raise UnknownUser(f"ユーザーが存在しません: {user_id!r}")
     conn.execute("DELETE FROM sessions WHERE user_id = ?", (user_id,))
 
 

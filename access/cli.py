@@ -71,10 +71,10 @@ def _read_password(args: argparse.Namespace) -> str | None:
     if args.password_stdin:
         line = sys.stdin.readline()
         return line.rstrip("\r\n") or None
-    first = getpass.getpass("パスワード / password: ")
-    second = getpass.getpass("もう一度 / again: ")
+    first = getpass.getpass("パスワード: ")
+    second = getpass.getpass("もう一度: ")
     if first != second:
-        print("cti user: パスワードが一致しません / the two passwords differ", file=sys.stderr)
+        print("cti user: パスワードが一致しません", file=sys.stderr)
         return None
     return first
 
@@ -116,7 +116,7 @@ def _add(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     password = _read_password(args)
     if password is None:
-        print("cti user add: パスワードがありません / no password given", file=sys.stderr)
+        print("cti user add: パスワードがありません", file=sys.stderr)
         return EXIT_USAGE
     try:
         user = _run(
@@ -133,7 +133,7 @@ def _add(args: argparse.Namespace) -> int:
     except AccountError as exc:
         return _fail("add", exc)
     dept = f", {user.department}" if user.department else ""
-    print(f"登録しました / added: {user.user_id} ({user.role.value}{dept})")
+    print(f"登録しました: {user.user_id}（{user.role.value}{dept}）")
     return 0
 
 
@@ -153,9 +153,9 @@ def _set_disabled(args: argparse.Namespace, disabled: bool) -> int:
     except AccountError as exc:
         return _fail("disable" if disabled else "enable", exc)
     if disabled:
-        print(f"無効にしました（ログイン中のセッションも終了） / disabled: {args.user_id}")
+        print(f"無効にしました（ログイン中のセッションも終了）: {args.user_id}")
     else:
-        print(f"有効にしました / enabled: {args.user_id}")
+        print(f"有効にしました: {args.user_id}")
     return 0
 
 
@@ -169,13 +169,13 @@ def _reset(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     password = _read_password(args)
     if password is None:
-        print("cti user reset-password: パスワードがありません / no password given", file=sys.stderr)
+        print("cti user reset-password: パスワードがありません", file=sys.stderr)
         return EXIT_USAGE
     try:
         _run(args, lambda store: store.reset_password(args.user_id, password))
     except AccountError as exc:
         return _fail("reset-password", exc)
-    print(f"パスワードを変更しました（セッションは終了） / password reset: {args.user_id}")
+    print(f"パスワードを変更しました（セッションは終了）: {args.user_id}")
     return 0
 
 
@@ -196,7 +196,7 @@ def _list(args: argparse.Namespace) -> int:
         print_json(rows)
         return 0
     if not rows:
-        print("アカウントはありません / no accounts")
+        print("アカウントはありません")
     for r in rows:
         state = "無効" if r["disabled"] else "有効"
         dept = f" [{r['department']}]" if r["department"] else ""

@@ -92,17 +92,17 @@ def test_stored_hashes_are_argon2id(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 @pytest.mark.parametrize(
     ("argv", "stdin", "message"),
     [
-        (["user", "add", "Bad Id", "--role", "operator", "--password-stdin"], "long enough pw\n", "invalid user id"),
-        (["user", "add", "k1", "--role", "department", "--password-stdin"], "long enough pw\n", "needs --department"),
+        (["user", "add", "Bad Id", "--role", "operator", "--password-stdin"], "long enough pw\n", "IDが不正"),
+        (["user", "add", "k1", "--role", "department", "--password-stdin"], "long enough pw\n", "担当課の指定"),
         (
             ["user", "add", "k1", "--role", "department", "--department", "nope", "--password-stdin"],
             "long enough pw\n",
-            "unknown department 'nope'",
+            "担当課コードが不明です: 'nope'",
         ),
-        (["user", "add", "op9", "--role", "operator", "--password-stdin"], "short\n", "too short"),
-        (["user", "add", "op9", "--role", "operator", "--password-stdin"], "", "no password"),
-        (["user", "disable", "ghost"], "", "no such user 'ghost'"),
-        (["user", "reset-password", "ghost", "--password-stdin"], "long enough pw\n", "no such user 'ghost'"),
+        (["user", "add", "op9", "--role", "operator", "--password-stdin"], "short\n", "パスワードが短すぎます"),
+        (["user", "add", "op9", "--role", "operator", "--password-stdin"], "", "パスワードがありません"),
+        (["user", "disable", "ghost"], "", "ユーザーが存在しません: 'ghost'"),
+        (["user", "reset-password", "ghost", "--password-stdin"], "long enough pw\n", "存在しません: 'ghost'"),
     ],
 )
 def test_bad_input_is_named_and_changes_nothing(
@@ -129,7 +129,7 @@ def test_a_duplicate_id_is_refused(
     argv = ["user", "add", "op1", "--role", "operator", "--password-stdin", "--db", str(db)]
     assert run(monkeypatch, argv, "first password 1\n") == 0
     assert run(monkeypatch, argv, "other password 2\n") == 1
-    assert "already exists" in capsys.readouterr().err
+    assert "ユーザーIDは登録済みです" in capsys.readouterr().err
     assert authenticate(db, "op1", "first password 1") == "ok"
 
 

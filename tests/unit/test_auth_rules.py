@@ -174,12 +174,12 @@ def test_good_user_ids(user_id: str) -> None:
 
 @pytest.mark.parametrize("user_id", ["", "a", "Op1", "op 1", "山田", "-op", "x" * 33])
 def test_bad_user_ids_are_named(user_id: str) -> None:
-    with pytest.raises(AccountError, match="user id"):
+    with pytest.raises(AccountError, match="ユーザーIDが不正です"):
         validate_user_id(user_id)
 
 
 def test_password_length() -> None:
-    with pytest.raises(AccountError, match="at least 10"):
+    with pytest.raises(AccountError, match="10文字以上"):
         validate_password("short")
     assert validate_password("long enough!")
 
@@ -187,13 +187,13 @@ def test_password_length() -> None:
 def test_roles_and_departments() -> None:
     assert validate_role_department("department", "zeimu", DEPTS) == (Role.DEPARTMENT, "zeimu")
     assert validate_role_department("operator", None, DEPTS) == (Role.OPERATOR, None)
-    with pytest.raises(AccountError, match="needs --department"):
+    with pytest.raises(AccountError, match="担当課の指定"):
         validate_role_department("department", None, DEPTS)
-    with pytest.raises(AccountError, match="unknown department 'hoken'"):
+    with pytest.raises(AccountError, match="担当課コードが不明です: 'hoken'"):
         validate_role_department("department", "hoken", DEPTS)
-    with pytest.raises(AccountError, match="only for role 'department'"):
+    with pytest.raises(AccountError, match="役割 'department' にだけ"):
         validate_role_department("operator", "zeimu", DEPTS)
-    with pytest.raises(AccountError, match="unknown role 'boss'"):
+    with pytest.raises(AccountError, match="役割が不正です: 'boss'"):
         validate_role_department("boss", None, DEPTS)
 
 
