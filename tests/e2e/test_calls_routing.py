@@ -51,8 +51,9 @@ class Routing:
 
 
 @asynccontextmanager
-async def cti_routing(pbx: Pbx, at: datetime, interval: float = 1.0) -> AsyncIterator[Routing]:
-    """cti's routing state publisher, deciding as if it were `at`; the state is removed afterwards."""
+async def cti_routing(pbx: Pbx, at: datetime, interval: float = 1.0, reset: bool = True) -> AsyncIterator[Routing]:
+    """cti's routing state publisher, deciding as if it were `at`; the state is removed afterwards
+    (unless `reset` is False: as when a node dies, its last publication stays in Asterisk)."""
     calendars = Calendars.from_settings(CalendarSettings())
     client = CtiAmiClient(AmiSettings(host=pbx.ami_host, port=pbx.ami_port, username=pbx.ami_username,
                                       secret=SecretStr(pbx.ami_secret)))
@@ -69,7 +70,8 @@ async def cti_routing(pbx: Pbx, at: datetime, interval: float = 1.0) -> AsyncIte
         async with asyncio.timeout(30):  # a stop that hangs fails here, not at pytest's 300 s
             await publisher.stop()
             await client.stop()
-        pbx.reset_globals()  # clearglobalvars=yes: no routing state left for the next test
+        if reset:
+            pbx.reset_globals()  # clearglobalvars=yes: no routing state left for the next test
 
 
 async def until(condition: Callable[[], bool], within: float, what: str) -> None:
@@ -290,3 +292,31 @@ async def test_unanswered_operator_is_skipped(pbx: Pbx, ami: AmiClient) -> None:
         connected = await call.event("AgentConnect", wait_s=40, Queue="operators")
         assert connected["Interface"] == "Local/102@operator-phones"
         await call.hung_up()
+
+
+async def test_either_of_two_nodes_keeps_routing_and_the_dialplan_routes_alone_when_both_are_gone(
+    pbx: Pbx, ami: AmiClient
+) -> None:
+    """Two cti nodes publish the same decision (issue 18): when one is gone the other keeps the state
+    fresh, so calls are still routed by cti's calendars; when both are gone, the static schedule
+    takes over as soon as the state is older than CTI_STATE_MAX_AGE (5 s). A node's end here is its
+    AMI session closing with its last state left in Asterisk, which is what Asterisk sees of a kill -9."""
+    pbx.reset_globals()
+    pbx.set_global("CTI_FALLBACK_DAYS", tokyo_weekday_other_than_today())  # the static schedule: closed
+    max_age = 5
+    try:
+        async with cti_routing(pbx, DAY, reset=False):  # node B (cti's calendars: open)
+            async with cti_routing(pbx, DAY, reset=False):  # node A
+                pass  # node A is gone: its last state stays in Asterisk and ages
+            await asyncio.sleep(max_age + 1.5)  # A's last state alone would be stale by now
+            call = await place_call(ami, dtmf="1")
+            assert await call.value("CTI_ROUTE_SOURCE") == "cti"  # node B's refreshes
+            assert await call.value("CTI_ROUTE") == "open"
+            await call.hung_up()
+        await asyncio.sleep(max_age + 1.5)  # both gone: their state is stale
+        call = await place_call(ami, dtmf="1")
+        assert await call.value("CTI_ROUTE_SOURCE") == "fallback"
+        assert await call.value("CTI_ROUTE") == "closed"
+        await call.hung_up()
+    finally:
+        pbx.reset_globals()
