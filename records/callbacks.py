@@ -16,6 +16,7 @@ from cti.core.principal import Principal
 from records import rules
 from records.contacts import consent_out, contact_out, latest_consent, owned_contact, unknown_call
 from records.denials import Denied, hidden
+from records.phones import display_phone
 from records.rules import Access, Action, RecordsError, Status, iso
 from records.trail import SYSTEM, AuditTrail
 
@@ -35,6 +36,7 @@ def callback_out(row: sqlite3.Row, now: datetime, attempts: Sequence[sqlite3.Row
         collected_at=_dt(row["collected_at"]), handover_date=date.fromisoformat(row["handover_date"]),
         due_by=due_by, handed_over_at=_dt(row["handed_over_at"]), closed_at=_dt(row["closed_at"]),
         status_text=rules.STATUS_TEXT[Status(row["status"])],
+        phone_display=display_phone(row["phone"]),
         overdue=rules.is_overdue(row["status"], due_by, now),
         attempts=[{"at": _dt(a["at"]), "outcome": a["outcome"], "staff": a["staff"]} for a in attempts],
     )

@@ -97,6 +97,7 @@ class Pop(_Server):
     call_id: str
     reference: str = Field(default="", description="受付番号 for people, e.g. 20261202-0007 (call_id: machines)")
     caller_number: str | None = None
+    caller_number_display: str | None = None  # as people read it: 0422-51-5131 (records/phones.py)
     caller_withheld: bool = False
     category: str | None = None
     category_label: str = "未選択"

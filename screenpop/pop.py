@@ -21,6 +21,7 @@ from typing import Protocol
 
 from cti.core.clock import TOKYO, require_aware
 from faq.categories import CATEGORY_LABELS
+from records.phones import display_phone
 from screenpop.messages import Pop, PopCallback, PopFaq, PopHistoryItem
 
 NO_CATEGORY_LABEL = "未選択"
@@ -153,6 +154,7 @@ def compose_pop(
         call_id=call.call_id.strip(),
         reference=call.reference,
         caller_number=None if withheld else number,
+        caller_number_display=None if withheld else display_phone(number),
         caller_withheld=withheld,
         category=category,
         category_label=label,

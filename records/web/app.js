@@ -3,7 +3,6 @@
 
 import { $, api, setCsrfToken } from '/static/api.js';
 import { mountNav } from '/static/nav.js';
-import { formatPhone } from '/static/phone.js';
 
 let me = null;
 let current = null; // the record shown
@@ -66,7 +65,7 @@ function show(record) {
   $('d-status').textContent = record.status_text;
   $('d-name').textContent = record.name || '';
   $('d-furigana').textContent = record.furigana || '';
-  $('d-phone').textContent = formatPhone(record.phone);
+  $('d-phone').textContent = record.phone_display || record.phone || '';
   $('d-answer').textContent = record.answer_summary || '（まだありません）';
   $('d-question').textContent = record.question || '';
   $('d-due').textContent = (record.overdue ? '期限超過 ' : '') + fmt(record.due_by);

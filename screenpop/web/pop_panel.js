@@ -3,7 +3,6 @@
 
 import { $, el, showText } from './dom.js';
 import { openAnswer } from './faq_panel.js';
-import { formatPhone } from './phone.js';
 import { consentScriptFor, preselectDepartment } from './callback_panel.js';
 import { CATEGORY_LABELS, OUTCOME_TEXT, categoryLabel, faqCredit, state } from './state.js';
 
@@ -35,7 +34,7 @@ export function renderCall() {
   const script = state.config && state.config.consent_script;
   $('consent-script').textContent = script ? consentScriptFor(script, call.office_reason) : '';
   if (closed) preselectDepartment(call.category);
-  $('pop-number').textContent = call.caller_withheld || !call.caller_number ? '非通知' : formatPhone(call.caller_number);
+  $('pop-number').textContent = call.caller_withheld || !call.caller_number ? '非通知' : call.caller_number_display || call.caller_number;
   $('call-card').dataset.callId = call.call_id;  // for machines; people read the 受付番号
   $('pop-reference').textContent = call.reference || '（未採番）';
   $('pop-category').textContent = categoryLabel(call);

@@ -109,6 +109,7 @@ async def test_full_flow_over_http(env: Any) -> None:
     assert r.status == 201
     cb = await r.json()
     assert cb["phone"] == "09012345678" and cb["handover_date"] == "2026-12-07"
+    assert cb["phone_display"] == "090-1234-5678"  # as people read it (records/phones.py)
 
     clock.at = MONDAY_OPENING
     await app[keys.RECORDS].hand_over_due()
