@@ -86,7 +86,10 @@ def test_query_sets_are_large_realistic_and_consistent(index: FaqIndex, queries:
     holdout2 = _load("queries-holdout2.jsonl")
     assert len(holdout2) >= 80
     assert not {q.query for q in holdout2} & {q.query for q in [*queries, *tuning2, *holdout]}
-    for q in [*queries, *tuning2, *holdout, *holdout2]:
+    tuning3 = _load("queries-tuning3.jsonl")
+    assert len(tuning3) >= 80 and len({q.query for q in tuning3}) == len(tuning3)
+    assert not {q.query for q in tuning3} & {q.query for q in [*queries, *tuning2, *holdout, *holdout2]}
+    for q in [*queries, *tuning2, *tuning3, *holdout, *holdout2]:
         missing = [r for r in q.relevant if index.get(r) is None]
         assert not missing, f"{q.query}: unknown faq_ids {missing}"
 
