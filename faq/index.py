@@ -13,9 +13,10 @@ of Sudachi's normalised forms of its words (申込 -> 申し込み) and, for que
 its reading in a separate token space (faq/morph.py).
 
 A query word is searched in all its forms (``Alternative``): as typed, its normalised form, the
-kanji word with its reading when typed in hiragana (いんかん -> 印鑑), and its synonyms
-(faq/synonyms.py). On the query side, bigrams across a script change (の出, 当は) and hiragana-only
-bigrams next to kanji words weigh less, tokens found in more than 40% of the entries are skipped,
+kanji word with its reading when typed in hiragana (いんかん -> 印鑑) or the kanji compounds whose
+readings its hiragana spells out (じどうてあての振込日 -> 児童手当), and its synonyms (faq/synonyms.py).
+On the query side, bigrams across a script change (の出, 当は) and hiragana-only bigrams next to kanji
+words weigh less, tokens found in more than 40% of the entries are skipped,
 bigrams of a caller's sentence outside its content pieces (したらどうすればいい, LIGHT_WEIGHT) weigh
 little, and each token reads at most its IMPACT_CAP strongest postings (postings are sorted by weight),
 which bounds the work per query on a large FAQ. A query word (in any form) found contiguously in
