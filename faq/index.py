@@ -13,9 +13,10 @@ of Sudachi's normalised forms of its words (申込 -> 申し込み) and, for que
 its reading in a separate token space (faq/morph.py).
 
 A query word is searched in all its forms (``Alternative``): as typed, its normalised form, the
-kanji word with its reading when typed in hiragana (いんかん -> 印鑑), and its synonyms
-(faq/synonyms.py). On the query side, bigrams across a script change (の出, 当は) and hiragana-only
-bigrams next to kanji words weigh less, tokens found in more than 40% of the entries are skipped,
+kanji word with its reading when typed in hiragana (いんかん -> 印鑑) or the kanji compounds whose
+readings its hiragana spells out (じどうてあての振込日 -> 児童手当), and its synonyms (faq/synonyms.py).
+On the query side, bigrams across a script change (の出, 当は) and hiragana-only bigrams next to kanji
+words weigh less, tokens found in more than 40% of the entries are skipped,
 bigrams of a caller's sentence outside its content pieces (したらどうすればいい, LIGHT_WEIGHT) weigh
 little, and each token reads at most its IMPACT_CAP strongest postings (postings are sorted by weight),
 which bounds the work per query on a large FAQ. A query word (in any form) found contiguously in
@@ -45,6 +46,7 @@ from faq.query_words import (
     coverage,
     hiragana_only,
     katakana_grams,
+    reading_pieces,
     surface_tokens,
     token_weight,
 )
@@ -59,6 +61,8 @@ IMPACT_CAP = 1000  # strongest postings read per query token (see FaqIndex.searc
 SPLIT_WORDS = True  # weigh a sentence's particles and endings down (measured: tests/unit/test_faq_recall.py)
 LIGHT_WEIGHT = 0.05  # query-side weight of those bigrams (see morph.content_pieces)
 READING_MIN_CHARS = 3  # a hiragana word this long is also looked up as a reading (いつ, どこ are not)
+READING_PIECES = True  # look for compounds' readings inside longer hiragana stretches (query_words.reading_pieces)
+READING_PIECE_MIN_CHARS = 4  # shortest reading looked for inside a longer word (ばあい, みかた are not)
 
 
 @dataclass(frozen=True)
@@ -207,11 +211,18 @@ class FaqIndex:
             forms = morph.variants(word)
             if forms:
                 alts.append(Alternative(" ".join(forms), tuple(grams(" ".join(forms))), True))
-            if hiragana_only(part) and len(part) >= READING_MIN_CHARS:
-                written = self._by_reading.get(part)
-                if written is not None:
-                    spellings.append(written)
-                    alts.append(Alternative(written, tuple(surface_tokens(written)), True))
+            # a word typed in hiragana (not a katakana word with a hiragana ending, テニスできるところ)
+            whole = hiragana_only(part) and not _mixed(word) and len(part) >= READING_MIN_CHARS
+            written = self._by_reading.get(part) if whole else None
+            if written is not None:
+                spellings.append(written)
+                alts.append(Alternative(written, tuple(surface_tokens(written)), True))
+            elif READING_PIECES:
+                # compounds spelled out in hiragana inside a longer word (じどうてあての振込日)
+                for piece in reading_pieces(part, self._by_reading, READING_PIECE_MIN_CHARS):
+                    spellings.append(piece)
+                    alts.append(Alternative(piece, tuple(surface_tokens(piece)), True))
+            if whole:
                 alts.append(Alternative(part, tuple(READ + g for g in run_grams(part))))
         for spelling in spellings:
             for key, values in self._synonyms:
@@ -226,7 +237,7 @@ class FaqIndex:
         """Tokens of a query word that carry no topic: in a sentence (住民票を取りたい) the bigrams of
         its particles and endings, and the kana endings of its dictionary forms (取る: る); a word of
         light words only (どうする) is light whole."""
-        if hiragana_only(part):
+        if hiragana_only(part) and not _mixed(word):  # テニスできるところ folds to hiragana: still a sentence
             if morph.content_pieces(word):
                 return set()
             return {t for a in alts for t in a.tokens}

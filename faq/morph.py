@@ -108,6 +108,8 @@ def variants(text: str) -> list[str]:
     for m in _morphemes(text):
         if _pos(m) not in CONTENT_POS or m.normalized_form() in LIGHT_LEMMAS:  # 為る, 良い: no topic
             continue
+        if m.surface() in LIGHT_KANA_NOUNS:  # ところ -> 所, こと -> 事: no topic either
+            continue
         surface = normalize(m.surface())
         form = normalize(m.normalized_form())
         if form != surface and form:

@@ -101,3 +101,44 @@ def script(ch: str) -> int:
 
 def hiragana_only(token: str) -> bool:
     return all("\u3041" <= ch <= "\u309f" for ch in token)
+
+
+def kana_runs(part: str) -> list[str]:
+    """The maximal hiragana stretches of a normalised query word (katakana is folded already)."""
+    out: list[str] = []
+    current: list[str] = []
+    for ch in part:
+        if "\u3041" <= ch <= "\u309f":
+            current.append(ch)
+        elif current:
+            out.append("".join(current))
+            current = []
+    if current:
+        out.append("".join(current))
+    return out
+
+
+def reading_pieces(part: str, by_reading: Mapping[str, str], min_chars: int) -> list[str]:
+    """The kanji compounds whose readings are spelled out in the hiragana of a query word
+    (ほいくえんの申し込みかた -> 保育園; にんしょうほいくしょ -> 認証, 保育所): leftmost longest match
+    of the readings in ``by_reading`` (reading -> written form), at least ``min_chars`` long, and
+    only compounds written with two kanji or more (a one-kanji noun's reading is often a plain
+    word: ところ, もの)."""
+    found: list[str] = []
+    longest = max((len(k) for k in by_reading), default=0)
+    for run in kana_runs(part):
+        i = 0
+        while i <= len(run) - min_chars:
+            for j in range(min(len(run), i + longest), i + min_chars - 1, -1):
+                written = by_reading.get(run[i:j])
+                if written is not None and _kanji_count(written) >= 2:
+                    found.append(written)
+                    i = j
+                    break
+            else:
+                i += 1
+    return found
+
+
+def _kanji_count(text: str) -> int:
+    return sum(1 for ch in text if "\u4e00" <= ch <= "\u9fff" or ch == "\u3005")

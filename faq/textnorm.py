@@ -4,7 +4,7 @@ One function decides what "the same text" means for both the index and the query
 
 - NFKC (full-width ASCII and half-width katakana fold: ＡＢＣ -> abc, ｺﾞﾐ -> ゴミ -> ごみ),
 - case folding,
-- katakana -> hiragana (ゴミ and ごみ match),
+- katakana -> hiragana (ゴミ and ごみ match), the counter's small ヶ/ヵ -> か (6ヶ月 and 6か月 match),
 - anything that is not a letter, digit or kana/kanji (punctuation, spaces, ○ placeholders)
   separates "runs"; n-grams never cross a run boundary.
 
@@ -26,9 +26,14 @@ _KATA_TO_HIRA = 0x60
 _COMBINING_MARKS = ("\u3099", "\u309a")  # (han)dakuten left over by per-character NFKC
 
 
+_COUNTER_KA = frozenset("ヵヶゕゖ")  # the counter's small ka: 6ヶ月 and 6か月, 3ヵ所 and 3か所 are one spelling
+
+
 def _fold_char(ch: str) -> str:
+    if ch in _COUNTER_KA:
+        return "か"
     code = ord(ch)
-    if _KATA_START <= code <= _KATA_END and ch not in "ヵヶ":
+    if _KATA_START <= code <= _KATA_END:
         return chr(code - _KATA_TO_HIRA)
     return ch
 

@@ -7,6 +7,10 @@
   okurigana, kana variants, everyday words for official terms, two- and three-word queries); tuned on.
   Seven phrasings first written for it were word for word in the held-out set: they were dropped
   from it (not tuned on).
+- queries-tuning3.jsonl: 80 caller phrasings written for the third tuning round before the search was
+  run on them (hiragana-only compounds, katakana, short forms such as 小慢 or マル乳, everyday words for
+  official terms, colloquial sentences, spread over the categories by their share); tuned on. One
+  phrasing first written for it was word for word a held-out query: replaced before any run.
 - queries-holdout.jsonl: 67 caller phrasings written BEFORE any tuning for issue 17 and never tuned on
   (neither its queries nor its misses were looked at to change the ranking or the synonym rules;
   measured once at the end of each round).
@@ -18,12 +22,13 @@
 
 Measured on the municipal FAQ (661 entries), same sets:
 
-| ranking (s = success@5, r = recall@5)           | tuning s / r  | tuning2 s / r | holdout s / r |
-|--------------------------------------------------|---------------|---------------|---------------|
-| bigram BM25F before issue 17                     | 0.888 / 0.828 |               | 0.836 / 0.727 |
-| + synonym rules, no morphology (morphology=False) | 0.931 / 0.872 |               | 0.881 / 0.768 |
-| + Sudachi variants, readings, coverage (round 1)  | 0.978 / 0.914 | 0.905 / 0.809 | 0.925 / 0.823 |
-| + light sentence endings, more synonyms (round 2) | 0.983 / 0.919 | 0.973 / 0.891 | 0.940 / 0.841 |
+| ranking (s = success@5, r = recall@5)           | tuning s / r  | tuning2 s / r | tuning3 s / r | holdout s / r |
+|--------------------------------------------------|---------------|---------------|---------------|---------------|
+| bigram BM25F before issue 17                     | 0.888 / 0.828 |               |               | 0.836 / 0.727 |
+| + synonym rules, no morphology (morphology=False) | 0.931 / 0.872 |               |               | 0.881 / 0.768 |
+| + Sudachi variants, readings, coverage (round 1)  | 0.978 / 0.914 | 0.905 / 0.809 |               | 0.925 / 0.823 |
+| + light sentence endings, more synonyms (round 2) | 0.983 / 0.919 | 0.973 / 0.891 | 0.713 / 0.659 | 0.940 / 0.841 |
+| + kana compounds in a word, ward words (round 3) | 0.983 / 0.919 | 0.973 / 0.891 | 0.988 / 0.904 | (lead)        |
 
 The held-out set stays below the issue's 0.95 (63 of 67); it was not tuned on, so that is the honest
 figure for phrasings the project has not seen.
@@ -47,6 +52,7 @@ RECALL_FLOOR = 0.90
 HOLDOUT_SUCCESS_FLOOR = 0.93
 HOLDOUT2_SUCCESS_FLOOR = 0.75  # measured 0.775; a floor against regressions, not a goal
 TUNING2_SUCCESS_FLOOR = 0.96
+TUNING3_SUCCESS_FLOOR = 0.96  # measured 0.988 (79 of 80)
 PLAIN_SUCCESS_CEILING = 0.95  # without morphology the tuning set is measurably worse
 
 
@@ -86,7 +92,10 @@ def test_query_sets_are_large_realistic_and_consistent(index: FaqIndex, queries:
     holdout2 = _load("queries-holdout2.jsonl")
     assert len(holdout2) >= 80
     assert not {q.query for q in holdout2} & {q.query for q in [*queries, *tuning2, *holdout]}
-    for q in [*queries, *tuning2, *holdout, *holdout2]:
+    tuning3 = _load("queries-tuning3.jsonl")
+    assert len(tuning3) >= 80 and len({q.query for q in tuning3}) == len(tuning3)
+    assert not {q.query for q in tuning3} & {q.query for q in [*queries, *tuning2, *holdout, *holdout2]}
+    for q in [*queries, *tuning2, *tuning3, *holdout, *holdout2]:
         missing = [r for r in q.relevant if index.get(r) is None]
         assert not missing, f"{q.query}: unknown faq_ids {missing}"
 
@@ -104,6 +113,11 @@ def test_success_and_recall_at_5_meet_the_floor(index: FaqIndex, queries: list[L
 def test_second_tuning_set_of_caller_phrasings(index: FaqIndex) -> None:
     result = evaluate(_ids(index), _load("queries-tuning2.jsonl"), k=5)
     assert result.hit_rate >= TUNING2_SUCCESS_FLOOR, f"tuning2 success@5 {result.hit_rate:.3f}\n{_report(result)}"
+
+
+def test_third_tuning_set_of_caller_phrasings(index: FaqIndex) -> None:
+    result = evaluate(_ids(index), _load("queries-tuning3.jsonl"), k=5)
+    assert result.hit_rate >= TUNING3_SUCCESS_FLOOR, f"tuning3 success@5 {result.hit_rate:.3f}\n{_report(result)}"
 
 
 @pytest.mark.parametrize(

@@ -41,3 +41,10 @@ def test_bigrams_do_not_cross_runs_and_single_characters_are_unigrams() -> None:
     assert grams(normalize("粗大ゴミ・税")) == ["粗大", "大ご", "ごみ", "税"]
     assert grams("ごみ") == ["ごみ"]
     assert list(unigrams("税、金")) == ["税", "金"]
+
+
+def test_the_counters_small_ka_is_one_spelling() -> None:
+    # 6ヶ月, 6ヵ月, 6カ月 and 6か月 are the same month count; 何ヶ所 is the FAQ's 何か所
+    assert {normalize(t) for t in ("6ヶ月", "6ヵ月", "6カ月", "6か月", "６ヶ月")} == {"6か月"}
+    assert normalize("何ヶ所") == "何か所"
+    assert normalize_with_map("6ヶ月")[1] is None  # one character for one: highlights map back as they are
