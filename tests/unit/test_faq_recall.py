@@ -17,8 +17,12 @@
 - queries-holdout2.jsonl: 80 caller phrasings written blind on 2026-12-02 by someone who never read
   or ran the search code nor saw its output (hiragana-only words, abbreviations, colloquial sentences,
   everyday words for official terms, spread over the categories); never tuned on. Measured once:
-  success@5 0.775 (62 of 80), recall@5 0.720. Much lower than the first held-out set: the honest
-  figure for unseen phrasings, and far from the issue's 0.95.
+  success@5 0.775 (62 of 80), recall@5 0.720 (before round 3). Round 3's tuning set was then written
+  by an engineer whose worktree held this file, and several of its phrasings paraphrase this set's
+  (就労証明 パパの分 / 旦那の分, 残高不足): after round 3 it is no longer a clean held-out set.
+- queries-holdout3.jsonl: 80 caller phrasings written blind after round 3, for FAQ entries sampled
+  at random (seed 20261202); the writer read no search code, no other query set and no results.
+  The clean held-out figure after round 3.
 
 Measured on the municipal FAQ (661 entries), same sets:
 
@@ -28,10 +32,13 @@ Measured on the municipal FAQ (661 entries), same sets:
 | + synonym rules, no morphology (morphology=False) | 0.931 / 0.872 |               |               | 0.881 / 0.768 |
 | + Sudachi variants, readings, coverage (round 1)  | 0.978 / 0.914 | 0.905 / 0.809 |               | 0.925 / 0.823 |
 | + light sentence endings, more synonyms (round 2) | 0.983 / 0.919 | 0.973 / 0.891 | 0.713 / 0.659 | 0.940 / 0.841 |
-| + kana compounds in a word, ward words (round 3) | 0.983 / 0.919 | 0.973 / 0.891 | 0.988 / 0.904 | (lead)        |
+| + kana compounds in a word, ward words (round 3) | 0.983 / 0.919 | 0.973 / 0.891 | 0.988 / 0.904 | 0.955 / 0.861 |
 
-The held-out set stays below the issue's 0.95 (63 of 67); it was not tuned on, so that is the honest
-figure for phrasings the project has not seen.
+The blind sets, measured once each: holdout2 0.775 / 0.720 before round 3 (0.812 / 0.764 after, no
+longer clean: see above); holdout3, written after round 3, **0.762 / 0.688** (61 of 80). The first
+held-out set now passes the issue's 0.95, but it was written by the people who built the rules; on
+text from a blind writer the search finds a right answer in the top five about three times in four.
+That is the honest figure for phrasings the project has not seen, and the issue's 0.95 is missed.
 
 The floors leave a small margin; the ranking is deterministic, so a drop below them is a regression.
 """
@@ -50,7 +57,8 @@ FIXTURES = Path(__file__).parent.parent / "fixtures" / "faq"
 SUCCESS_FLOOR = 0.97
 RECALL_FLOOR = 0.90
 HOLDOUT_SUCCESS_FLOOR = 0.93
-HOLDOUT2_SUCCESS_FLOOR = 0.75  # measured 0.775; a floor against regressions, not a goal
+HOLDOUT2_SUCCESS_FLOOR = 0.78  # 0.775 blind, 0.812 after round 3; a floor against regressions, not a goal
+HOLDOUT3_SUCCESS_FLOOR = 0.74  # measured 0.762 once; a floor against regressions, not a goal
 TUNING2_SUCCESS_FLOOR = 0.96
 TUNING3_SUCCESS_FLOOR = 0.96  # measured 0.988 (79 of 80)
 PLAIN_SUCCESS_CEILING = 0.95  # without morphology the tuning set is measurably worse
@@ -92,6 +100,9 @@ def test_query_sets_are_large_realistic_and_consistent(index: FaqIndex, queries:
     holdout2 = _load("queries-holdout2.jsonl")
     assert len(holdout2) >= 80
     assert not {q.query for q in holdout2} & {q.query for q in [*queries, *tuning2, *holdout]}
+    holdout3 = _load("queries-holdout3.jsonl")
+    assert len(holdout3) >= 80
+    assert not {q.query for q in holdout3} & {q.query for q in [*queries, *tuning2, *holdout, *holdout2]}
     tuning3 = _load("queries-tuning3.jsonl")
     assert len(tuning3) >= 80 and len({q.query for q in tuning3}) == len(tuning3)
     assert not {q.query for q in tuning3} & {q.query for q in [*queries, *tuning2, *holdout, *holdout2]}
@@ -164,3 +175,8 @@ def test_evaluation_counts_what_it_should() -> None:
 def test_second_held_out_set_written_blind(index: FaqIndex) -> None:
     result = evaluate(_ids(index), _load("queries-holdout2.jsonl"), k=5)
     assert result.hit_rate >= HOLDOUT2_SUCCESS_FLOOR, f"holdout2 success@5 {result.hit_rate:.3f}\n{_report(result)}"
+
+
+def test_third_held_out_set_written_blind_on_random_entries(index: FaqIndex) -> None:
+    result = evaluate(_ids(index), _load("queries-holdout3.jsonl"), k=5)
+    assert result.hit_rate >= HOLDOUT3_SUCCESS_FLOOR, f"holdout3 success@5 {result.hit_rate:.3f}\n{_report(result)}"
