@@ -8,6 +8,7 @@ Routes (``setup_web_routes``):
   GET  /api/operator/calls            today's calls popped to me (ids, times, categories only)
   GET  /api/operator/current          my latest pop again (after a reload), with call_state
   POST /api/operator/calls/{call_id}/transfer   {"department"}: blind transfer (office open only)
+  (consult transfer and hold: screenpop/consult_api.py)
 
 Errors are ``{"error": {"code", "message" (Japanese), "field"}}``.
 """
@@ -139,6 +140,12 @@ async def current_call(request: web.Request) -> web.Response:
     assert principal is not None
     dispatcher = request.app.get(DISPATCHER)
     pop = await dispatcher.current(principal.user_id) if dispatcher else None
+    if pop is not None:
+        # hold and consult as Asterisk reported them last (the page shows 保留中 / 相談中 again)
+        tracker = getattr(request.app.get(telephony_keys.AMI), "tracker", None)
+        snapshot = tracker.get(pop["call_id"]) if tracker is not None else None
+        pop["on_hold"] = bool(getattr(snapshot, "on_hold", False))
+        pop["consult_extension"] = getattr(snapshot, "consult_extension", None)
     return json_response({"pop": pop})
 
 

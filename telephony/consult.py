@@ -63,6 +63,12 @@ class ConsultControl:
     def __init__(self, ami: AmiClient, consult_context: str) -> None:
         self._ami = ami
         self._context = consult_context
+        # Operator legs cti put on hold (cti-hold runs on them): only those resume with a digit; a
+        # hold from the phone's own hold key is the phone's to end (a digit would reach the citizen).
+        self._held: set[str] = set()
+
+    def held_by_cti(self, operator_channel: str) -> bool:
+        return operator_channel in self._held
 
     async def start(self, operator_channel: str, extension: str) -> None:
         _check(_CHANNEL, operator_channel, "channel")
@@ -83,11 +89,17 @@ class ConsultControl:
 
     async def hold(self, operator_channel: str) -> None:
         await self._keys(operator_channel, HOLD_CODE)
+        self._held.add(operator_channel)
         log_event(logger, "hold_requested")
 
     async def resume(self, operator_channel: str) -> None:
+        self._held.discard(operator_channel)
         await self._keys(operator_channel, RESUME_DIGIT)
         log_event(logger, "resume_requested")
+
+    def forget(self, operator_channel: str) -> None:
+        """The leg is gone or no longer held (the call ended, was transferred)."""
+        self._held.discard(operator_channel)
 
     async def _keys(self, channel: str, digits: str) -> None:
         """The digits as if received from the operator's phone (PlayDTMF Receive, Asterisk 21+/22)."""

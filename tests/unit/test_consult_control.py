@@ -92,7 +92,7 @@ def test_codes_match_features_conf() -> None:
     assert hold[0].strip() == consult.HOLD_CODE and hold[1].strip() == "self/callee"
     assert hold[2].strip().startswith("Read(") and hold[-1].strip() == "default"  # callee hears music on hold
     codes = [conf["general"][k].strip() for k in ("atxferabort", "atxfercomplete", "atxferthreeway", "atxferswap")]
-    assert len(set(codes + [consult.HOLD_CODE, conf["featuremap"]["atxfer"].strip()])) == 6
+    assert len({*codes, consult.HOLD_CODE, conf["featuremap"]["atxfer"].strip()}) == 6
 
 
 def test_the_queue_lets_members_transfer_and_gives_them_the_hold_feature() -> None:
