@@ -49,7 +49,8 @@ function renderWall(w) {
   calls.replaceChildren();
   for (const c of w.calls) {
     const o = document.createElement('option');
-    o.value = c.call_id; o.label = c.operator_id ? `${c.operator_id} が通話中` : '通話中';
+    const talking = c.on_hold ? '通話中（保留中）' : '通話中';
+    o.value = c.call_id; o.label = c.operator_id ? `${c.operator_id} が${talking}` : talking;
     calls.appendChild(o);
   }
 }
