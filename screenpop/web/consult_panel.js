@@ -8,6 +8,11 @@ import { $, showText } from './dom.js';
 import { state } from './state.js';
 
 let departmentName = (code) => code;
+// After Asterisk accepted a request, its event should follow within moments (the consult leg
+// appears at once, before the department answers); if none does, the keys were lost: say so.
+const EXPECT_MS = 8000;
+let expected = null;  // { kind: 'hold' | 'consult' | 'transferred', timer }
+const seen = {};  // kind -> when its last update arrived (it may come before the HTTP answer)
 
 /** How a department extension (201) is named on the screen: set by call.js (transferTargetName). */
 export function setDepartmentNamer(fn) { departmentName = fn; }
@@ -42,6 +47,8 @@ export function renderCallControls() {
 export function onControlUpdate(msg) {
   const call = state.call;
   const detail = msg.detail || {};
+  seen[msg.event] = Date.now();
+  if (expected && expected.kind === msg.event) { clearTimeout(expected.timer); expected = null; }
   if (msg.event === 'hold') {
     call.onHold = !!detail.on_hold;
     if (!call.consult) say(call.onHold ? '保留中（市民は保留音を聞いています）' : '保留を解除しました。市民と通話中です');
@@ -57,13 +64,26 @@ export function onControlUpdate(msg) {
 
 /** The call was transferred or ended: nothing to hold or consult any more. */
 export function endCallControls(text) {
+  seen.transferred = Date.now();
+  if (expected) { clearTimeout(expected.timer); expected = null; }
   if (!state.call) return;
   state.call.onHold = false;
   state.call.consult = null;
   say(text);
 }
 
-async function request(path, body, busyText, after) {
+function expect(kind, call, before, busyText, after) {
+  if (expected) clearTimeout(expected.timer);
+  expected = { kind, timer: setTimeout(() => {
+    expected = null;
+    if (state.call !== call) return;
+    if ($('call-control-state').textContent === busyText) say(before);
+    showText('call-control-error', '電話機の状態が変わりませんでした。もう一度お試しください');
+    after();
+  }, EXPECT_MS) };
+}
+
+async function request(path, body, busyText, after, kind) {
   const call = state.call;
   if (!call) return;
   call.controlBusy = true;
@@ -71,8 +91,10 @@ async function request(path, body, busyText, after) {
   say(busyText);
   showText('call-control-error', '');
   after();
+  const sent = Date.now();
   try {
     await api('POST', `/api/operator/calls/${encodeURIComponent(call.call_id)}/${path}`, body);
+    if (!((seen[kind] || 0) >= sent)) expect(kind, call, before, busyText, after);
   } catch (err) {
     if ($('call-control-state').textContent === busyText) say(before);
     showText('call-control-error', err.message);
@@ -82,15 +104,17 @@ async function request(path, body, busyText, after) {
 }
 
 export function bindCallControls(render) {
-  $('hold-btn').addEventListener('click', () => request('hold', undefined, '保留しています…', render));
-  $('resume-btn').addEventListener('click', () => request('resume', undefined, '保留を解除しています…', render));
+  $('hold-btn').addEventListener('click', () => request('hold', undefined, '保留しています…', render, 'hold'));
+  $('resume-btn').addEventListener('click',
+    () => request('resume', undefined, '保留を解除しています…', render, 'hold'));
   $('consult-btn').addEventListener('click', () => {
     const department = $('transfer-dept').value;
     if (!department) { showText('call-control-error', '相談先の課を「転送先の課」で選んでください'); return; }
-    request('consult', { department }, '相談先を呼び出しています…（市民は保留になります）', render);
+    request('consult', { department }, '相談先を呼び出しています…（市民は保留になります）', render, 'consult');
   });
+  // completing ends in call_update "transferred" (endCallControls), cancelling in "consult" ended
   $('consult-complete-btn').addEventListener('click',
-    () => request('consult/complete', undefined, '転送しています…', render));
+    () => request('consult/complete', undefined, '転送しています…', render, 'transferred'));
   $('consult-cancel-btn').addEventListener('click',
-    () => request('consult/cancel', undefined, '相談を取り消しています…', render));
+    () => request('consult/cancel', undefined, '相談を取り消しています…', render, 'consult'));
 }
