@@ -45,6 +45,7 @@ DIGIT_MS = 100
 # Asterisk matches feature codes digit by digit; a short gap keeps the digits in order on a
 # channel whose frames are read by another thread.
 DIGIT_GAP_S = 0.15
+HELD_LIMIT = 1000  # operator legs remembered as held by cti (far more than seats)
 
 _CHANNEL = re.compile(r"^[^\s]{1,200}$")
 _EXTENSION = re.compile(r"^[0-9*#]{1,20}$")
@@ -65,7 +66,8 @@ class ConsultControl:
         self._context = consult_context
         # Operator legs cti put on hold (cti-hold runs on them): only those resume with a digit; a
         # hold from the phone's own hold key is the phone's to end (a digit would reach the citizen).
-        self._held: set[str] = set()
+        # Bounded: a call that ends on hold leaves its (unique) channel name here until pushed out.
+        self._held: dict[str, None] = {}
 
     def held_by_cti(self, operator_channel: str) -> bool:
         return operator_channel in self._held
@@ -89,17 +91,15 @@ class ConsultControl:
 
     async def hold(self, operator_channel: str) -> None:
         await self._keys(operator_channel, HOLD_CODE)
-        self._held.add(operator_channel)
+        self._held[operator_channel] = None
+        while len(self._held) > HELD_LIMIT:
+            del self._held[next(iter(self._held))]
         log_event(logger, "hold_requested")
 
     async def resume(self, operator_channel: str) -> None:
-        self._held.discard(operator_channel)
+        self._held.pop(operator_channel, None)
         await self._keys(operator_channel, RESUME_DIGIT)
         log_event(logger, "resume_requested")
-
-    def forget(self, operator_channel: str) -> None:
-        """The leg is gone or no longer held (the call ended, was transferred)."""
-        self._held.discard(operator_channel)
 
     async def _keys(self, channel: str, digits: str) -> None:
         """The digits as if received from the operator's phone (PlayDTMF Receive, Asterisk 21+/22)."""
