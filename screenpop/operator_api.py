@@ -182,6 +182,10 @@ async def transfer_call(request: web.Request) -> web.Response:
     control = _control(request)
     if control is None or not channel:
         return error_response(409, "call_gone", "通話が見つかりません（すでに終了した可能性があります）", "call_id")
+    if getattr(snapshot, "consult_extension", None) or getattr(snapshot, "on_hold", False):
+        # the citizen waits on hold (cti's hold or a consult): take the call back first
+        message = "保留中・相談中は転送できません（保留解除か取消のあとで転送してください）"
+        return error_response(409, "on_hold", message)
     try:
         await control.transfer(channel, department.transfer_extension)
     except Exception as exc:

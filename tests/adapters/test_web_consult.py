@@ -147,6 +147,9 @@ async def test_the_answering_operator_holds_consults_and_completes_her_own_call(
         # the capture's consult (to 202): Asterisk's Hold and the consult leg
         await env.until("Newchannel", Context="consult")
         assert (await post(op, h, f"{BASE}/hold"))[1]["error"]["code"] == "consult_active"
+        # nor a blind transfer of the citizen waiting on hold (Redirect would strand the consult)
+        status, body = await post(op, h, f"{BASE}/transfer", {"department": "hoken"})
+        assert (status, body["error"]["code"]) == (409, "on_hold")
         assert (await post(op, h, f"{BASE}/consult", {"department": "hoken"}))[1]["error"]["code"] == "consult_active"
         status, _ = await post(op, h, f"{BASE}/consult/cancel")
         assert status == 202 and env.consult.sent[-1] == ("cancel", leg)
