@@ -27,7 +27,8 @@ from telephony.tracker import CallTracker, TrackerConfig
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "ami"
 COMPLETE, CANCEL = "17-consult-transfer-complete.txt", "18-consult-cancel-hold-resume.txt"
-CALL_17, CALL_18 = "1800000000.100", "1800000100.100"
+NOT_ANSWERED = "19-consult-not-answered.txt"
+CALL_17, CALL_18, CALL_19 = "1800000000.100", "1800000100.100", "1800000200.100"
 
 
 class Replay:
@@ -176,3 +177,23 @@ def test_consult_context_comes_from_call_control_settings() -> None:
     r.rest()
     assert not r.of(ConsultChanged)  # "consult" is not this site's consult context
     assert [e.call_id for e in r.of(CallArrived)] == [CALL_18]
+
+
+def test_a_department_that_does_not_answer_gives_the_call_back_to_the_operator() -> None:
+    r = Replay(NOT_ANSWERED)
+    r.until("Newchannel", Context="consult")
+    snap = r.tracker.get(CALL_19)
+    assert snap is not None and snap.consult_extension == "204" and snap.on_hold
+    r.until("Unhold")
+    r.until("Hangup", Context="consult")
+    r.until("Hangup", Context="consult")
+    snap = r.tracker.get(CALL_19)
+    assert snap is not None and snap.state == "connected" and not snap.on_hold and snap.consult_extension is None
+    r.rest()
+    consults = [(e.state, e.extension) for e in r.of(ConsultChanged) if isinstance(e, ConsultChanged)]
+    assert consults == [("started", "204"), ("ended", "204")]
+    assert [e.on_hold for e in r.of(CallHoldChanged) if isinstance(e, CallHoldChanged)] == [True, False]
+    assert not r.of(CallTransferred)
+    [ended] = r.of(CallEnded)
+    assert isinstance(ended, CallEnded) and ended.last_state == "connected" and ended.hung_up_by == "citizen"
+    assert ended.talk_s is not None and ended.talk_s > 35  # one call from answer to the end, consult included
