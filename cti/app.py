@@ -33,7 +33,7 @@ from records import department_api
 from records import keys as records_keys
 from records import plugin as records_wiring
 from records import schema as records_schema
-from screenpop import desk_service, operator_api, seat_api
+from screenpop import consult_api, desk_service, operator_api, seat_api
 from screenpop import dispatcher as wiring_web
 from screenpop import keys as screenpop_keys
 from screenpop import schema as screenpop_schema
@@ -99,6 +99,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> web.Applic
     wiring_faq.setup_faq_routes(app)
     wiring_hub.setup_ws_routes(app)
     operator_api.setup_web_routes(app)
+    consult_api.setup_consult_routes(app)
     seat_api.setup_seat_routes(app)
     wiring_supervisor.setup_routes(app)
     _STARTED.set(time.time())

@@ -114,7 +114,8 @@ class Pop(_Server):
 class CallUpdate(_Server):
     type: Literal["call_update"] = "call_update"
     call_id: str
-    event: Literal["answered", "transferred", "hangup"]
+    event: Literal["answered", "transferred", "hangup", "hold", "consult"]
+    # hold: {"on_hold": bool}; consult: {"state": "started"|"ended", "extension"} (Asterisk's events)
     detail: dict[str, Any] = Field(default_factory=dict)
 
 

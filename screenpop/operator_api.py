@@ -8,6 +8,7 @@ Routes (``setup_web_routes``):
   GET  /api/operator/calls            today's calls popped to me (ids, times, categories only)
   GET  /api/operator/current          my latest pop again (after a reload), with call_state
   POST /api/operator/calls/{call_id}/transfer   {"department"}: blind transfer (office open only)
+  (consult transfer and hold: screenpop/consult_api.py)
 
 Errors are ``{"error": {"code", "message" (Japanese), "field"}}``.
 """
@@ -139,6 +140,12 @@ async def current_call(request: web.Request) -> web.Response:
     assert principal is not None
     dispatcher = request.app.get(DISPATCHER)
     pop = await dispatcher.current(principal.user_id) if dispatcher else None
+    if pop is not None:
+        # hold and consult as Asterisk reported them last (the page shows 保留中 / 相談中 again)
+        tracker = getattr(request.app.get(telephony_keys.AMI), "tracker", None)
+        snapshot = tracker.get(pop["call_id"]) if tracker is not None else None
+        pop["on_hold"] = bool(getattr(snapshot, "on_hold", False))
+        pop["consult_extension"] = getattr(snapshot, "consult_extension", None)
     return json_response({"pop": pop})
 
 
@@ -175,6 +182,10 @@ async def transfer_call(request: web.Request) -> web.Response:
     control = _control(request)
     if control is None or not channel:
         return error_response(409, "call_gone", "通話が見つかりません（すでに終了した可能性があります）", "call_id")
+    if getattr(snapshot, "consult_extension", None) or getattr(snapshot, "on_hold", False):
+        # the citizen waits on hold (cti's hold or a consult): take the call back first
+        message = "保留中・相談中は転送できません（保留解除か取消のあとで転送してください）"
+        return error_response(409, "on_hold", message)
     try:
         await control.transfer(channel, department.transfer_extension)
     except Exception as exc:

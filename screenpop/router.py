@@ -35,7 +35,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Literal, Protocol
 
 from screenpop.messages import CallUpdate, Ringing
 from screenpop.pop import CallSnapshot, category_of
@@ -43,9 +43,11 @@ from telephony.events import (
     CallAbandoned,
     CallArrived,
     CallEnded,
+    CallHoldChanged,
     CallQueued,
     CallRouted,
     CallTransferred,
+    ConsultChanged,
     DomainEvent,
     OperatorConnected,
     OperatorMissed,
@@ -156,6 +158,10 @@ class PopRouter:
             return self._connected(event)
         if isinstance(event, CallTransferred):
             return self._transferred(event)
+        if isinstance(event, CallHoldChanged):
+            return self._update(event, "hold", {"on_hold": event.on_hold})
+        if isinstance(event, ConsultChanged):
+            return self._update(event, "consult", {"state": event.state, "extension": event.extension})
         if isinstance(event, CallAbandoned):
             waiting = self._calls.get(event.call_id)
             if waiting is None:
@@ -229,6 +235,14 @@ class PopRouter:
         )
         actions.append(ComposePop(user, snapshot, event.interface, event.at))
         return actions
+
+    def _update(self, event: DomainEvent, kind: Literal["hold", "consult"], detail: dict[str, Any]) -> list[Action]:
+        """Hold and consult changes of a call still with its operator (the screen shows them)."""
+        call = self._calls.get(event.call_id)
+        if call is None or call.answered_by is None or call.finished:
+            return []
+        detail = {**detail, "at": event.at.isoformat()}
+        return [Notify(call.answered_by, CallUpdate(seq=0, call_id=event.call_id, event=kind, detail=detail))]
 
     def _transferred(self, event: CallTransferred) -> list[Action]:
         call = self._calls.get(event.call_id)

@@ -108,6 +108,8 @@ class EventFeed:
             op = self.operator_of(event.interface)
             wall.call_answered(call_id, op, at)
             log(("answered", call_id, {"at": at, "operator": op, "hold_time": event.hold_time}))
+        elif kind == "call_hold_changed":
+            wall.call_hold(call_id, bool(event.on_hold))
         elif kind == "call_abandoned":
             wall.call_left_queue(call_id)
             log(("abandoned", call_id, {"at": at}))

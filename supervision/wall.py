@@ -62,6 +62,7 @@ class _InProgress:
     call_id: str
     operator_id: str | None
     since: datetime
+    on_hold: bool = False  # Asterisk reported the citizen on hold (Hold / MusicOnHoldStart)
 
 
 @dataclass
@@ -111,6 +112,13 @@ class Wall:
             op.ringing_call = None
             op.talking_call = call_id
         self.version += 1
+
+    def call_hold(self, call_id: str, on_hold: bool) -> None:
+        """The citizen of a call in progress was put on hold (or taken off it)."""
+        call = self.in_progress.get(call_id)
+        if call is not None and call.on_hold != on_hold:
+            call.on_hold = on_hold
+            self.version += 1
 
     def call_left_queue(self, call_id: str) -> None:
         """The caller hung up (or was sent elsewhere) while waiting."""
@@ -183,16 +191,20 @@ class Wall:
         for op in sorted(self.operators.values(), key=lambda o: o.operator_id):
             state = op.state()
             counts[state.value] += 1
+            talking = self.in_progress.get(op.talking_call) if op.talking_call is not None else None
+            held = state is OperatorState.TALKING and talking is not None and talking.on_hold
             operators.append({
                 "operator_id": op.operator_id,
                 "state": state.value,
-                "state_text": STATE_TEXT[state],
+                "state_text": f"{STATE_TEXT[state]}（保留中）" if held else STATE_TEXT[state],
+                "on_hold": held,
                 "pause_reason": op.pause_reason if state is OperatorState.PAUSED else None,
                 "call_id": op.talking_call or op.ringing_call,
                 "state_seconds": _seconds(now, op.since) if op.since is not None else None,
             })
         calls = sorted(
-            ({"call_id": c.call_id, "operator_id": c.operator_id, "talk_seconds": _seconds(now, c.since)}
+            ({"call_id": c.call_id, "operator_id": c.operator_id, "talk_seconds": _seconds(now, c.since),
+              "on_hold": c.on_hold}
              for c in self.in_progress.values()),
             key=lambda c: str(c["call_id"]),
         )

@@ -113,6 +113,28 @@ class CallTransferred(DomainEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class CallHoldChanged(DomainEvent):
+    """The citizen was put on hold, or taken off it, while talking with the operator: Asterisk's
+    Hold/Unhold of a leg (the operator's hold, a consult) or MusicOnHoldStart/Stop of the citizen."""
+
+    type: ClassVar[str] = "call_hold_changed"
+    on_hold: bool
+    interface: str | None  # the connected operator
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConsultChanged(DomainEvent):
+    """The operator's consult leg to a department (an attended transfer in progress) appeared
+    (``started``) or hung up without the transfer happening (``ended``: cancelled, not answered).
+    A completed consult is a ``call_transferred`` (method ``attended``) instead."""
+
+    type: ClassVar[str] = "consult_changed"
+    state: str  # "started" | "ended"
+    extension: str | None  # the department's extension (201)
+    interface: str | None  # the connected operator
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CallAbandoned(DomainEvent):
     """The caller hung up while waiting in the queue."""
 
@@ -191,6 +213,8 @@ EVENT_TYPES: dict[str, type[DomainEvent]] = {
         OperatorMissed,
         OperatorConnected,
         CallTransferred,
+        CallHoldChanged,
+        ConsultChanged,
         CallAbandoned,
         CallEnded,
         CallbackRingingStaff,
@@ -218,6 +242,8 @@ _DESCRIPTIONS: dict[str, str] = {
     "operator_missed": "不応答 (operator missed) {interface} {reason} {ring_ms}ms",
     "operator_connected": "応答 (operator connected) {interface} 待ち時間 {hold_time}s",
     "call_transferred": "転送 (transferred) → {target} ({method})",
+    "call_hold_changed": "保留 (hold) {on_hold} {interface}",
+    "consult_changed": "相談転送 (consult) {state} → {extension}",
     "call_abandoned": "放棄 (abandoned) {queue} 待ち時間 {hold_time}s",
     "call_ended": "終話 (ended) {reason} 切断 {hung_up_by} cause {cause} 通話 {talk_s}s",
     "callback_ringing_staff": "折り返し: 職員呼出 (callback ringing staff) {interface} #{callback_id}",

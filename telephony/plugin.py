@@ -24,6 +24,7 @@ from cti.core.logs import log_event
 from telephony import keys as telephony_keys
 from telephony.ami.link import AmiClient
 from telephony.ami.sinks import Snapshot
+from telephony.consult import ConsultControl
 from telephony.control import CallControl
 from telephony.presence import MemberPresence, PresenceBoard
 from telephony.tracker import CallTracker, TrackerConfig
@@ -93,6 +94,7 @@ class Telephony:
     tracker: Any
     domain_listeners: list[Listener] = field(default_factory=list)
     presence_listeners: list[Listener] = field(default_factory=list)
+    consult: ConsultControl | None = None  # consult transfer and hold (telephony.consult)
 
 
 def build_telephony(app_settings: Any, clock: Clock, tracker: Any) -> Telephony:
@@ -106,7 +108,8 @@ def build_telephony(app_settings: Any, clock: Clock, tracker: Any) -> Telephony:
     )
     control = CallControl(client, app_settings.call_control, queue=app_settings.ami.queue, clock=clock)
     board = PresenceBoard()
-    telephony = Telephony(client, control, board, tracker)
+    consult = ConsultControl(client, app_settings.call_control.consult_context)
+    telephony = Telephony(client, control, board, tracker, consult=consult)
     client.add_sink(TrackerSink(tracker, telephony.domain_listeners))
     client.add_sink(control)
     client.add_sink(PresenceSink(board, telephony.presence_listeners))

@@ -37,6 +37,7 @@ class CallControlSettings(BaseModel):
 
     callback_context: str = "outbound-callback"
     transfer_context: str = "departments"
+    consult_context: str = "consult"  # where a consult (attended) transfer dials the department
     ward_caller_id: str = "0301110000"
     originate_timeout_ms: int = Field(30000, ge=1000)
 

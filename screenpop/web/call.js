@@ -9,6 +9,7 @@ import { callbackInProgress, resetCallback } from './callback_panel.js';
 import { resetFaqForCall } from './faq_panel.js';
 import { markOutcome, outcomeInProgress, resetOutcome } from './outcome_panel.js';
 import { clearRinging, renderCall } from './pop_panel.js';
+import { bindCallControls, endCallControls, initCallControls, onControlUpdate, setDepartmentNamer } from './consult_panel.js';
 import { renderStatus } from './presence_panel.js';
 import { categoryLabel, state } from './state.js';
 import { loadToday, upsertToday } from './today_panel.js';
@@ -46,6 +47,7 @@ function showCall(pop, status) {
   const live = pop.live === undefined ? status === '通話中' : pop.live;
   if (pop.live === false) status = CALL_STATE_TEXT.ended;
   state.call = { ...pop, status, live, consent: null, callback: null };
+  initCallControls(state.call, pop);
   state.pendingPop = null;
   resetFaqForCall();
   resetOutcome();
@@ -99,6 +101,14 @@ export function onCallUpdate(msg) {
     clearRinging(msg.call_id);
     return;
   }
+  if (msg.event === 'hold' || msg.event === 'consult') {
+    // only the call on the screen has hold/consult buttons; a waiting pop gets its state on display
+    if (state.call && state.call.call_id === msg.call_id && state.call.live !== false) {
+      onControlUpdate(msg);
+      renderCall();
+    }
+    return;
+  }
   if (state.pendingPop && state.pendingPop.call_id === msg.call_id) {
     state.pendingPop.live = msg.event === 'answered';
     upsertToday(msg.call_id, { state: msg.event === 'transferred' ? '転送済み' : '終了' });
@@ -113,11 +123,13 @@ export function onCallUpdate(msg) {
     const where = transferTargetName(msg.detail && msg.detail.target);
     state.call.status = where ? `転送済み（${where}）` : '転送済み';
     state.call.live = false;
+    endCallControls(where ? `${where}へ転送しました` : '転送しました');
     markOutcome('transferred');
     upsertToday(msg.call_id, { state: '転送済み' });
   } else if (msg.event === 'hangup') {
     state.call.status = '通話終了（結果を記録してください）';
     state.call.live = false;
+    endCallControls('');
     upsertToday(msg.call_id, { state: '終了' });
   } else if (msg.event === 'answered') {
     state.call.status = '通話中';
@@ -129,4 +141,6 @@ export function onCallUpdate(msg) {
 
 export function bindCall() {
   $('show-pending').addEventListener('click', showPendingCall);
+  setDepartmentNamer((extension) => transferTargetName(extension) || `内線${extension}`);
+  bindCallControls(renderCall);
 }

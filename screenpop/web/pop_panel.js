@@ -2,6 +2,7 @@
 // ringing notice before it. Reads only fields published in /api/ws/schema.json.
 
 import { $, el, showText } from './dom.js';
+import { renderCallControls } from './consult_panel.js';
 import { openAnswer } from './faq_panel.js';
 import { consentScriptFor, preselectDepartment } from './callback_panel.js';
 import { CATEGORY_LABELS, OUTCOME_TEXT, categoryLabel, faqCredit, state } from './state.js';
@@ -30,6 +31,7 @@ export function renderCall() {
   $('transfer-btn').disabled = !call || call.office_open === false;
   $('transfer-note').textContent = !call ? '通話中のみ転送できます。'
     : call.office_open === false ? '閉庁中のため転送できません（折り返し依頼を受け付けてください）。' : '';
+  renderCallControls();
   if (!call) return;
   const script = state.config && state.config.consent_script;
   $('consent-script').textContent = script ? consentScriptFor(script, call.office_reason) : '';
@@ -41,7 +43,8 @@ export function renderCall() {
   $('pop-wait').textContent = call.waited_seconds == null ? '-' : `${Math.round(call.waited_seconds)}秒`;
   $('pop-office').textContent = call.office_open ? '開庁中（転送できます）'
     : `閉庁中${call.office_reason_text ? `（${call.office_reason_text}）` : ''}：折り返し依頼を受け付けられます`;
-  $('pop-state').textContent = call.status;
+  const held = call.live !== false && (call.consult ? '（相談中・保留中）' : call.onHold ? '（保留中）' : '');
+  $('pop-state').textContent = `${call.status}${held || ''}`;
   const history = $('pop-history');
   history.replaceChildren(...(call.history || []).map((h) => el('li', {},
     `${h.date} ${h.category_label || CATEGORY_LABELS[h.category] || '未選択'} ${OUTCOME_TEXT[h.outcome] || h.outcome || '（結果未記録）'}`)));

@@ -49,8 +49,9 @@ function renderWall(w) {
   calls.replaceChildren();
   for (const c of w.calls) {
     const o = document.createElement('option');
-    o.value = c.call_id; const ref = c.reference ? `${c.reference} ` : '';
-    o.label = c.operator_id ? `${ref}${c.operator_id} が通話中` : `${ref}通話中`;
+    const talking = c.on_hold ? '通話中（保留中）' : '通話中';
+    const ref = c.reference ? `${c.reference} ` : '';
+    o.value = c.call_id; o.label = c.operator_id ? `${ref}${c.operator_id} が${talking}` : `${ref}${talking}`;
     calls.appendChild(o);
   }
 }

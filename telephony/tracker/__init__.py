@@ -11,8 +11,10 @@ keyed by Asterisk's ``Linkedid``. The package, by concern:
   callback) and ``CallSnapshot``, its immutable view;
 * ``outcomes``: how a call ended and who hung up, as tables;
 * ``book``: live calls, tombstones, shared helpers; ``dispatch``: which handler an event goes to;
-* ``inbound``, ``callback``, ``transfer``, ``hangups``: the handlers; ``resync``: reconciling
-  with ``CoreShowChannels`` after every (re)connect.
+* ``inbound``, ``callback``, ``transfer``, ``hangups``, ``hold`` (Hold/Unhold, hold music and the
+  operator's consult leg of a connected call): the handlers; ``resync``: reconciling with
+  ``CoreShowChannels`` after every (re)connect (which says nothing of holds: a call held across a
+  reconnect shows as not held until its next Hold/Unhold).
 
 Works on the full event stream (``cti replay`` of a capture) and on the filtered stream the AMI
 adapter subscribes to (no ``Newexten``, only ``CTI_*`` ``VarSet``): ``Newexten`` only refines

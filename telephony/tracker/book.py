@@ -44,6 +44,7 @@ class TrackerConfig:
     inbound_contexts: frozenset[str] = frozenset({"from-pstn"})
     callback_contexts: frozenset[str] = frozenset({"outbound-callback"})
     transfer_contexts: frozenset[str] = frozenset({"departments"})
+    consult_contexts: frozenset[str] = frozenset({"consult"})  # the operator's consult legs (Atxfer)
     recent_limit: int = 200  # ended-call snapshots kept for the console
     tombstone_limit: int = 20000  # hung-up Uniqueids / ended Linkedids remembered
 
@@ -59,12 +60,14 @@ class TrackerConfig:
         """From ``settings.call_control`` (its callback and transfer contexts)."""
         return cls(inbound_contexts=frozenset(inbound_contexts),
                    callback_contexts=frozenset({call_control.callback_context}),
-                   transfer_contexts=frozenset({call_control.transfer_context}))
+                   transfer_contexts=frozenset({call_control.transfer_context}),
+                   consult_contexts=frozenset({call_control.consult_context}))
 
 
 class CallControlLike(Protocol):
     callback_context: str
     transfer_context: str
+    consult_context: str
 
 
 class BoundedSet:
@@ -108,6 +111,7 @@ class CallBook:
         self.inbound = config.inbound_contexts
         self.callback = config.callback_contexts
         self.transfer = config.transfer_contexts
+        self.consult = config.consult_contexts
 
     def now(self) -> datetime:
         return require_aware(self.clock(), "tracker clock")

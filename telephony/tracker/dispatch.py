@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from telephony.tracker import callback, hangups, inbound, transfer
+from telephony.tracker import callback, hangups, hold, inbound, transfer
 from telephony.tracker.book import CallBook, Out
 from telephony.tracker.model import Call, channel_base
 from telephony.tracker.table import Kind
@@ -81,8 +81,13 @@ def on_dial_end(book: CallBook, ev: Mapping[str, str], out: Out) -> None:
         callback.on_callback_dial_end(book, call, base, status, out)
 
 
+def on_newchannel(book: CallBook, ev: Mapping[str, str], out: Out) -> None:
+    inbound.on_caller_info(book, ev, out)
+    hold.on_consult_channel(book, ev, out)
+
+
 HANDLERS: dict[str, Handler] = {
-    "Newchannel": inbound.on_caller_info,
+    "Newchannel": on_newchannel,
     "NewCallerid": inbound.on_caller_info,
     "Newstate": callback.on_newstate,
     "Newexten": on_newexten,
@@ -99,6 +104,10 @@ HANDLERS: dict[str, Handler] = {
     "BridgeEnter": inbound.on_bridge_enter,
     "BlindTransfer": transfer.on_blind_transfer,
     "AttendedTransfer": transfer.on_attended_transfer,
+    "Hold": hold.on_hold_event,
+    "Unhold": hold.on_hold_event,
+    "MusicOnHoldStart": hold.on_hold_event,
+    "MusicOnHoldStop": hold.on_hold_event,
     "OriginateResponse": callback.on_originate_response,
     "Rename": hangups.on_rename,
     "HangupRequest": hangups.on_hangup_request,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from telephony.tracker import hold
 from telephony.tracker.book import CallBook, Out
 from telephony.tracker.model import channel_base, to_int
 
@@ -36,6 +37,7 @@ def on_hangup(book: CallBook, ev: Mapping[str, str], out: Out) -> None:
             call.hangup.cause = cause
             call.hangup.cause_text = ev.get("Cause-txt") or None
         call.hangup.citizen_gone = True
+    hold.leg_gone(book, call, base, out)
     if base in call.seat.ringing and not call.legs.live(base):
         book.miss(call, base, "caller_hung_up" if call.hangup.citizen_gone else "no_answer", None, out)
     if not call.legs.channels:

@@ -91,6 +91,16 @@ class Legs:
     def live(self, base: str) -> bool:
         return any(chan.base == base for chan in self.channels.values())
 
+    def member_channel(self, base: str | None) -> str | None:
+        """The channel of a member leg that is bridged with the citizen: ``PJSIP/101-0000000a``
+        itself, or the ``;1`` half of a Local member (``;2`` runs the member's dialplan)."""
+        if base is None:
+            return None
+        for chan in self.channels.values():
+            if chan.base == base and (chan.name == base or chan.name.endswith(";1")):
+                return chan.name
+        return None
+
     def citizen_channel(self) -> str | None:
         for chan in self.channels.values():
             if chan.base in self.citizen:
@@ -141,6 +151,20 @@ class Transfer:
 
 
 @dataclass(eq=False)
+class Hold:
+    """Why the citizen is on hold now: the legs Asterisk reported Hold (or, for the citizen's leg,
+    MusicOnHoldStart) for and no Unhold/MusicOnHoldStop yet, and the consult leg, if any."""
+
+    legs: set[str] = field(default_factory=set)  # "hold:<base>" / "moh:<base>"
+    consult_base: str | None = None  # the operator's consult leg to a department (Local/201@consult-…)
+    consult_extension: str | None = None
+
+    @property
+    def on_hold(self) -> bool:
+        return bool(self.legs)
+
+
+@dataclass(eq=False)
 class Hangup:
     """What the end of the call will be classified from (see ``outcomes``)."""
 
@@ -172,6 +196,7 @@ class Call:
     routing: Routing = field(default_factory=Routing)
     seat: Seat = field(default_factory=Seat)
     transfer: Transfer = field(default_factory=Transfer)
+    hold: Hold = field(default_factory=Hold)
     hangup: Hangup = field(default_factory=Hangup)
     callback: CallbackLeg = field(default_factory=CallbackLeg)
 
@@ -192,6 +217,9 @@ class CallSnapshot:
     caller_name: str | None
     dialled_number: str | None
     citizen_channel: str | None  # the citizen's leg (Redirect/Hangup target for call control)
+    operator_channel: str | None  # the connected member's leg in the bridge (Atxfer/PlayDTMF target)
+    on_hold: bool  # the citizen hears hold (Asterisk's Hold/MusicOnHoldStart)
+    consult_extension: str | None  # a consult leg to this department is up (attended transfer)
     category: str | None
     route: str | None
     closed_reason: str | None
@@ -215,6 +243,9 @@ class CallSnapshot:
             caller_name=call.caller.name,
             dialled_number=call.caller.dialled_number,
             citizen_channel=call.legs.citizen_channel(),
+            operator_channel=call.legs.member_channel(call.seat.connected_base),
+            on_hold=call.hold.on_hold,
+            consult_extension=call.hold.consult_extension,
             category=call.routing.category,
             route=call.routing.route,
             closed_reason=call.routing.closed_reason,
@@ -252,6 +283,8 @@ class CallSnapshot:
             "ringing": list(self.ringing),
             "interface": self.interface,
             "transferred_to": self.transferred_to,
+            "on_hold": self.on_hold,
+            "consult_extension": self.consult_extension,
             "callback_id": self.callback_id,
             "steps": {name: at.isoformat() for name, at in self.steps},
         }

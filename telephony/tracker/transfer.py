@@ -43,6 +43,8 @@ def transfer_to(book: CallBook, call: Call, target: str | None, method: str, int
     if call.state is State.TRANSFERRED or book.fire(call, Trigger.TRANSFER, now):
         call.transfer.target = target or call.transfer.target
         call.hangup.hung_up_by = None  # whatever a member's leg said, a transfer is not a hangup
+        call.hold.legs.clear()  # the operator's leg of a completed consult hangs up "on hold"
+        call.hold.consult_base = call.hold.consult_extension = None
         out.append(CallTransferred(call_id=call.call_id, at=now, target=target,
                                    interface=interface or call.seat.interface, method=method))
 

@@ -144,7 +144,8 @@ async def test_wall_follows_calls_and_presence_and_is_pushed(tmp_path: Path, sto
         ])
         wall = await (await env.client.get("/api/supervisor/wall")).json()
         assert wall["waiting"] == 1 and wall["in_progress"] == 1
-        assert wall["calls"] == [{"call_id": "w1", "operator_id": "op1", "talk_seconds": 0, "reference": None}]
+        assert wall["calls"] == [{"call_id": "w1", "operator_id": "op1", "talk_seconds": 0, "on_hold": False,
+                                  "reference": None}]
         sup.on_domain_events([CallEnded(call_id="w1", at=env.clock.at, reason="answered", hung_up_by="citizen",
                                         cause=16, cause_text=None, last_state="Up", duration_s=40.0, talk_s=10.0,
                                         interface="PJSIP/op101")])

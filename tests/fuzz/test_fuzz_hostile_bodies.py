@@ -106,6 +106,7 @@ VALID: dict[tuple[str, str], dict[str, Any]] = {
                                          "keywords": ["犬"], "gap": {"kind": "search", "id": 1}},
     ("POST", "/api/faq/editor/synonyms"): {"words": ["学童", "放課後クラブ"]},
     ("POST", "/api/operator/calls/{call_id}/transfer"): {"department": "zeimu"},
+    ("POST", "/api/operator/calls/{call_id}/consult"): {"department": "zeimu"},
     ("POST", "/api/seat"): {"interface": "Local/101@operator-phones"},
     ("POST", "/api/calendar/emergency"): {"active": False, "reason": "試験"},
     ("POST", "/api/calendar/overrides"): {"kind": "closure", "applies_to": "both", "start": FUTURE,
@@ -115,7 +116,10 @@ VALID: dict[tuple[str, str], dict[str, Any]] = {
 }
 # Routes that read no body at all: the guard still refuses a malformed one (first round), but a
 # well-formed one is simply not looked at, so they are left out of the second round.
-BODILESS = {("POST", "/api/logout"), ("DELETE", "/api/seat"), ("POST", "/api/faq/editor/documents/reimport")}
+BODILESS = {("POST", "/api/logout"), ("DELETE", "/api/seat"), ("POST", "/api/faq/editor/documents/reimport"),
+            ("POST", "/api/operator/calls/{call_id}/consult/complete"),
+            ("POST", "/api/operator/calls/{call_id}/consult/cancel"),
+            ("POST", "/api/operator/calls/{call_id}/hold"), ("POST", "/api/operator/calls/{call_id}/resume")}
 # Path ids: the seeded call and callback for records; ids that exist nowhere for the rest, so
 # that a hostile body never publishes, retires or deletes anything real.
 MISSING_ID = "999999"

@@ -46,6 +46,8 @@ ANY = Rule(EVERYONE)
 SV_AD = frozenset({SV, AD})
 DEPT = frozenset({DA, DB, PI, AD})
 FAQ_EDITORS = Rule(DEPT, forbidden_by_handler=frozenset({DA, DB}))
+# hold/consult of a call nobody here answered (no pop was routed): the handler's 403 not_your_call
+NOT_YOUR_CALL = Rule(ROOM_ROLES, room_only=True, forbidden_by_handler=ROOM_ROLES)
 
 
 def handler_rule(allowed: frozenset[str], hidden: frozenset[str] = frozenset()) -> Rule:
@@ -107,6 +109,11 @@ TABLE: dict[tuple[str, str], Rule] = {
     ("GET", "/api/operator/calls"): Rule(ROOM_ROLES, room_only=True),
     ("GET", "/api/operator/current"): Rule(ROOM_ROLES, room_only=True),
     ("POST", "/api/operator/calls/{call_id}/transfer"): Rule(ROOM_ROLES, room_only=True),
+    ("POST", "/api/operator/calls/{call_id}/consult"): Rule(ROOM_ROLES, room_only=True),
+    ("POST", "/api/operator/calls/{call_id}/consult/complete"): NOT_YOUR_CALL,
+    ("POST", "/api/operator/calls/{call_id}/consult/cancel"): NOT_YOUR_CALL,
+    ("POST", "/api/operator/calls/{call_id}/hold"): NOT_YOUR_CALL,
+    ("POST", "/api/operator/calls/{call_id}/resume"): NOT_YOUR_CALL,
     ("GET", "/api/supervisor/wall"): Rule(SV_AD, room_only=True),
     ("GET", "/api/supervisor/alerts"): Rule(SV_AD, room_only=True),
     ("POST", "/api/supervisor/alerts/{id}/ack"): Rule(SV_AD, room_only=True),

@@ -10,7 +10,8 @@ from typing import Any
 from screenpop import messages as m
 
 PANEL = Path(__file__).resolve().parents[2] / "screenpop" / "web" / "pop_panel.js"
-PAGE_ONLY = {"status"}  # the page's own flag on the current call (通話中 / 転送済み ...), not wire data
+# the page's own flags on the current call (its 状態 text, still up, 相談中 from call updates), not wire data
+PAGE_ONLY = {"status", "live", "consult"}
 
 
 def properties(schema: dict[str, Any], name: str) -> set[str]:

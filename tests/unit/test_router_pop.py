@@ -15,9 +15,11 @@ from telephony.events import (
     CallAbandoned,
     CallArrived,
     CallEnded,
+    CallHoldChanged,
     CallQueued,
     CallRouted,
     CallTransferred,
+    ConsultChanged,
     OperatorConnected,
     OperatorMissed,
     OperatorRinging,
@@ -200,3 +202,25 @@ def test_memory_is_bounded() -> None:
     assert router.active_calls == 3
     with pytest.raises(ValueError, match="max_calls"):
         PopRouter(seats(), max_calls=0)
+
+
+def test_hold_and_consult_go_to_the_answering_operator_only_while_the_call_is_hers() -> None:
+    router = PopRouter(seats())
+    # before anyone answered: nobody to tell
+    feed_all(router, [*arrive(CALL_A, "0312345678", 0), ring(CALL_A, OP1, 1)])
+    assert router.feed(CallHoldChanged(call_id=CALL_A, at=at(1.5), on_hold=True, interface=None)) == []
+    router.feed(connect(CALL_A, OP1, 2, hold=2))
+    [held] = router.feed(CallHoldChanged(call_id=CALL_A, at=at(10), on_hold=True, interface=OP1))
+    assert isinstance(held, Notify) and held.user_id == "tanaka"
+    assert isinstance(held.message, CallUpdate) and held.message.event == "hold"
+    assert held.message.detail["on_hold"] is True and held.message.detail["at"] == at(10).isoformat()
+    [started] = router.feed(ConsultChanged(call_id=CALL_A, at=at(11), state="started", extension="203",
+                                           interface=OP1))
+    assert isinstance(started, Notify) and isinstance(started.message, CallUpdate)
+    assert (started.message.event, started.message.detail["state"], started.message.detail["extension"]) == (
+        "consult", "started", "203")
+    router.feed(CallTransferred(call_id=CALL_A, at=at(20), target="Local/203@consult", interface=OP1,
+                                method="attended"))
+    # the call left her: a late Unhold of her leg is nobody's business any more
+    assert router.feed(CallHoldChanged(call_id=CALL_A, at=at(21), on_hold=False, interface=OP1)) == []
+    assert router.feed(CallHoldChanged(call_id=CALL_B, at=at(22), on_hold=True, interface=OP2)) == []  # unknown

@@ -45,7 +45,7 @@ def test_operator_states_follow_presence_ringing_and_talking() -> None:
     assert states["op1"]["state"] == "talking"
     assert snap["waiting"] == 0
     assert snap["in_progress"] == 1
-    assert snap["calls"] == [{"call_id": "c1", "operator_id": "op1", "talk_seconds": 60}]
+    assert snap["calls"] == [{"call_id": "c1", "operator_id": "op1", "talk_seconds": 60, "on_hold": False}]
     assert snap["operator_counts"]["talking"] == 1
     assert snap["operator_counts"]["paused"] == 1
     wall.call_ended("c1")
@@ -125,3 +125,24 @@ def test_the_screen_shows_the_reference_people_read_not_the_call_id() -> None:
         ("20261127-0007", "税"), (None, "未分類")]  # the second has not rung anyone yet
     assert view["operators"][0]["operator_id"] == "tanaka" and view["operators"][0]["reference"] == "20261127-0007"
     assert present(wall.snapshot(at(5)), Seats(), {})["waiting_calls"][0]["reference"] is None
+
+
+def test_a_call_on_hold_shows_on_the_operator_and_the_call() -> None:
+    wall = Wall()
+    wall.operator_presence("op1", "ready", at(0))
+    wall.call_waiting("c1", at(0))
+    wall.call_answered("c1", "op1", at(5))
+    version = wall.version
+    wall.call_hold("c1", True)
+    assert wall.version == version + 1
+    wall.call_hold("c1", True)  # the same again (Hold and MusicOnHoldStart): no change
+    assert wall.version == version + 1
+    snap = wall.snapshot(at(10))
+    [op] = snap["operators"]
+    assert (op["state"], op["state_text"], op["on_hold"]) == ("talking", "通話中（保留中）", True)
+    assert snap["calls"][0]["on_hold"] is True
+    wall.call_hold("c1", False)
+    [op] = wall.snapshot(at(12))["operators"]
+    assert (op["state_text"], op["on_hold"]) == ("通話中", False)
+    wall.call_hold("gone", True)  # a call not in progress: nothing to show
+    assert "gone" not in json.dumps(wall.snapshot(at(12)))
