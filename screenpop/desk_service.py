@@ -9,7 +9,9 @@ link and the hub. It
   operator's queue member in Asterisk first (a failed AMI action changes nothing), then records
   it, then tells the operator and the supervisors;
 * sets the hub's snapshot provider: a (re)connecting page learns its seat and presence as cti
-  holds them, so after a restart it resumes with the same seat, or sees at once it has none;
+  holds them, so after a restart it resumes with the same seat, or sees at once it has none; the
+  desk is read again from the store first, so a browser that comes over from another cti node
+  (that node died) finds the seat it took there;
 * subscribes ``QueuePauseResync`` to the AMI client: after every (re)connect each seated
   operator's pause is asserted from their record;
 * listens to telephony's presence board: when Asterisk's pause flag of a seat changes, its
@@ -112,6 +114,15 @@ def desk_state(app: web.Application, user_id: str) -> m.DeskState:
     desk = book.desk(user_id)
     presence = presence_message(app, desk) if desk is not None and desk.presence is not None else None
     return m.DeskState(seat=book.seats.seat_of(user_id), presence=presence)
+
+
+async def refresh_desk(app: web.Application, user_id: str) -> None:
+    """The user's desk as the store holds it (another cti node may have seated them); on a failed
+    read the page gets what this node holds."""
+    try:
+        await app[DESKS].refresh_user(user_id)
+    except Exception as exc:
+        log_event(logger, "desk_refresh_failed", logging.WARNING, user_id=user_id, error=type(exc).__name__)
 
 
 def announce(app: web.Application, desk: Desk) -> None:
@@ -280,6 +291,7 @@ async def desks_ctx(app: web.Application) -> AsyncIterator[None]:
             await change_presence(app, principal.user_id, msg.state, msg.reason)
 
         async def snapshot(principal: Principal) -> m.DeskState:
+            await refresh_desk(app, principal.user_id)
             return desk_state(app, principal.user_id)
 
         hub.on_presence = on_presence

@@ -38,6 +38,7 @@ from records import keys as records_keys
 from screenpop import keys as screenpop_keys
 from screenpop import messages
 from screenpop.desk_service import finish_call, missed_ring
+from screenpop.hub import SnapshotProvider
 from screenpop.keys import DISPATCHER, SEATS
 from screenpop.operator_api import FAQ_CREDIT
 from screenpop.pop import Contact, FaqSuggestion, OpenCallback, category_of, compose_pop
@@ -65,6 +66,7 @@ class PopDispatcher:
 
     def __init__(self, app: web.Application, seats: SeatMap, references: CallReferences | None = None) -> None:
         self.app = app
+        self.seats = seats
         self.router = PopRouter(seats)
         self.references = references
         self._user_locks: dict[str, asyncio.Lock] = {}  # one per operator: their messages stay in order
@@ -189,6 +191,32 @@ class PopDispatcher:
         reference = await self._reference(action.call.call_id, action.answered_at)
         action = replace(action, call=replace(action.call, reference=reference))
         message = await self.build_pop(action)
+        self._remember(action, message)
+        self._send(action.user_id, message)
+        log_event(logger, "pop_sent", user_id=action.user_id, call_id=action.call.call_id)
+
+    async def adopt_live_call(self, user_id: str) -> bool:
+        """The call up at the user's seat that this node followed without a pop (the operator's browser
+        was on another cti node, which died): it becomes their current call here, with the 受付番号
+        it already has. Nothing is sent: the page still shows that pop, or asks for it
+        (GET /api/operator/current, after the snapshot); its updates (hangup, 後処理) now come from here."""
+        seat = self.seats.seat_of(user_id)
+        if seat is None:
+            return False
+        lock = self._user_locks.setdefault(user_id, asyncio.Lock())
+        async with lock:
+            action = self.router.adopt(user_id, seat)
+            if action is None:
+                return False
+            reference = (await self.references.existing_or_assign(action.call.call_id, action.answered_at)
+                         if self.references is not None else "")
+            action = replace(action, call=replace(action.call, reference=reference))
+            self._remember(action, await self.build_pop(action))
+        log_event(logger, "pop_adopted", user_id=user_id, call_id=action.call.call_id)
+        return True
+
+    def _remember(self, action: ComposePop, message: messages.Pop) -> None:
+        """The call in the user's list of today's calls, and as their current call."""
         day = action.answered_at.astimezone(TOKYO).date().isoformat()
         rows = self._today.setdefault(action.user_id, {})
         rows[action.call.call_id] = {
@@ -202,12 +230,11 @@ class PopDispatcher:
         while len(rows) > MAX_TODAY_PER_USER:
             rows.pop(next(iter(rows)))
         self._current[action.user_id] = (action, "talking")
-        self._send(action.user_id, message)
-        log_event(logger, "pop_sent", user_id=action.user_id, call_id=action.call.call_id)
 
     async def current(self, user_id: str) -> dict[str, Any] | None:
         """The user's latest pop, composed again (fresh history and office status), with its state;
-        for a page reloaded during (or right after) a call."""
+        for a page reloaded during (or right after) a call, or come over from another cti node."""
+        await self.adopt_live_call(user_id)
         current = self._current.get(user_id)
         if current is None:
             return None
@@ -240,11 +267,26 @@ async def pop_ctx(app: web.Application) -> AsyncIterator[None]:
         await references.forget_before(tokyo_day(keep_from))
     dispatcher = PopDispatcher(app, seats, references)
     app[DISPATCHER] = dispatcher
+    hub = app.get(screenpop_keys.HUB)
+    desk_snapshot: SnapshotProvider | None = getattr(hub, "snapshot_provider", None)
+    if hub is not None and desk_snapshot is not None:
+
+        async def snapshot(principal: Principal) -> messages.DeskState:
+            # the desk first (it may have just learnt the seat from the store), then the call up at
+            # that seat, so the page's next GET /api/operator/current finds it
+            state = await desk_snapshot(principal)
+            try:
+                await dispatcher.adopt_live_call(principal.user_id)
+            except Exception as exc:
+                log_event(logger, "pop_adopt_failed", logging.WARNING, user_id=principal.user_id,
+                          error=type(exc).__name__)
+            return state
+
+        hub.snapshot_provider = snapshot
     telephony = app.get(telephony_keys.AMI)
     listeners = getattr(telephony, "domain_listeners", None)
     if listeners is not None:
         listeners.append(dispatcher.on_events)
-    hub = app.get(screenpop_keys.HUB)
     faq = app.get(faq_keys.FAQ)
     faq_hooked = False
     if hub is not None and faq is not None and getattr(hub, "on_faq_search", None) is None:
@@ -258,6 +300,8 @@ async def pop_ctx(app: web.Application) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        if hub is not None and desk_snapshot is not None:
+            hub.snapshot_provider = desk_snapshot
         if faq_hooked and hub is not None:
             hub.on_faq_search = None
         if listeners is not None and dispatcher.on_events in listeners:
