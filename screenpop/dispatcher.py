@@ -199,7 +199,8 @@ class PopDispatcher:
         """The call up at the user's seat that this node followed without a pop (the operator's browser
         was on another cti node, which died): it becomes their current call here, with the 受付番号
         it already has. Nothing is sent: the page still shows that pop, or asks for it
-        (GET /api/operator/current, after the snapshot); its updates (hangup, 後処理) now come from here."""
+        (GET /api/operator/current, after the snapshot); its updates (hangup, 後処理) now come from here,
+        and records lets the operator read the call's records here as on the node that died."""
         seat = self.seats.seat_of(user_id)
         if seat is None:
             return False
@@ -212,6 +213,10 @@ class PopDispatcher:
                          if self.references is not None else "")
             action = replace(action, call=replace(action.call, reference=reference))
             self._remember(action, await self.build_pop(action))
+            records = self.app.get(records_keys.SERVICE)
+            if records is not None:  # the contact exists (the other node made it): the call is theirs here too
+                await records.call_taken(action.call.call_id, user_id, caller_number=action.call.caller_number,
+                                         ivr_category=action.call.category)
         log_event(logger, "pop_adopted", user_id=user_id, call_id=action.call.call_id)
         return True
 

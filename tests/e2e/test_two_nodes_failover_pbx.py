@@ -195,6 +195,9 @@ async def test_kill9_of_the_operators_node_mid_call_resumes_on_the_other_through
             assert pop is not None and (pop["call_id"], pop["reference"], pop["call_state"]) == (
                 first, reference, "talking")
             await screenshot(op, "failover-02-resumed-on-survivor")
+            records = await op.request.get(f"{lb.base_url}/api/records/contacts/{first}")  # its records, here too
+            assert records.status == 200, await records.text()
+            assert [cb["id"] for cb in (await records.json())["callbacks"]] == [callback_id]
 
             # the acknowledged record: in the store exactly once
             assert await stored_callbacks(url, first) == [(callback_id, "received")]
