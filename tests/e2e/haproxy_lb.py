@@ -30,14 +30,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def lab_config(port: int, nodes: dict[str, int], check_ms: int = 500) -> str:
+def lab_config(port: int, nodes: dict[str, int], check_ms: int = 500, stats_socket: Path | None = None) -> str:
     """deploy/haproxy.cfg, bound to 127.0.0.1:`port` without TLS, with `nodes` (name -> port on
     127.0.0.1) as the servers; the timeouts, checks and retries stay the shipped ones except the
-    check interval."""
+    check interval. `stats_socket`: HAProxy's runtime socket, to ask which servers are up."""
     lines: list[str] = []
     for line in SHIPPED.read_text("utf-8").splitlines():
         stripped = line.strip()
-        if stripped.startswith("bind "):
+        if stripped == "global" and stats_socket is not None:
+            lines += [line, f"    stats socket {stats_socket} mode 600 level user"]
+        elif stripped.startswith("bind "):
             if not any(seen.strip().startswith("bind ") for seen in lines):
                 lines.append(f"    bind 127.0.0.1:{port}")
         elif stripped.startswith(("server ", "log ", "http-request redirect", "option httplog")):
@@ -68,6 +70,23 @@ class Balancer:
     def output(self) -> str:
         return self.log.read_text("utf-8", errors="replace")
 
+    def server_states(self) -> dict[str, str]:
+        """Server name -> HAProxy's status of it (UP, DOWN, "UP 1/2", ...), from the stats socket."""
+        with socket.socket(socket.AF_UNIX) as s:
+            s.connect(str(self.config.parent / "haproxy.sock"))
+            s.sendall(b"show stat\n")
+            data = b""
+            while chunk := s.recv(65536):
+                data += chunk
+        rows = data.decode().splitlines()
+        header = rows[0].lstrip("# ").split(",")
+        states = {}
+        for row in rows[1:]:
+            fields = dict(zip(header, row.split(","), strict=False))
+            if fields.get("pxname") == "cti_nodes" and fields.get("svname") not in ("FRONTEND", "BACKEND"):
+                states[fields["svname"]] = fields["status"]
+        return states
+
 
 @contextlib.contextmanager
 def running_haproxy(workdir: Path, nodes: dict[str, int], port: int | None = None,
@@ -76,7 +95,7 @@ def running_haproxy(workdir: Path, nodes: dict[str, int], port: int | None = Non
     stopped (SIGTERM, then SIGKILL) afterwards."""
     port = port or free_port()
     config = workdir / "haproxy.cfg"
-    config.write_text(lab_config(port, nodes, check_ms), encoding="utf-8")
+    config.write_text(lab_config(port, nodes, check_ms, stats_socket=workdir / "haproxy.sock"), encoding="utf-8")
     checked = subprocess.run([HAPROXY, "-c", "-f", str(config)], capture_output=True, text=True, timeout=30)
     assert checked.returncode == 0, f"haproxy -c refused the configuration:\n{checked.stdout}{checked.stderr}"
     log = workdir / "haproxy.log"
