@@ -77,11 +77,9 @@ class CallReferences:
         return reference
 
     async def existing_or_assign(self, call_id: str, at: datetime) -> str:
-        """The reference the call already has (given here, or by another cti node and recorded in the
-        store), else a new one: a call adopted from a node that died keeps the number people saw."""
-        found = self._known.get(call_id)
-        if found is not None:
-            return found
+        """The reference the store has for the call (given by another cti node, or here), else this
+        node's, else a new one: a call adopted from a node that died keeps the number people saw there.
+        The store first: were both nodes to number one call, the first recorded is the call's."""
 
         def unit(conn: sqlite3.Connection) -> tuple[str, int] | None:
             row = conn.execute("SELECT day, number FROM call_references WHERE call_id = ?", (call_id,)).fetchone()
@@ -89,7 +87,7 @@ class CallReferences:
 
         recorded = await self._db.read(unit)
         if recorded is None:
-            return await self.assign(call_id, at)
+            return self._known.get(call_id) or await self.assign(call_id, at)
         reference = format_reference(*recorded)
         self._known[call_id] = reference
         return reference

@@ -6,7 +6,8 @@ and the TLS bind of a test: health checks on cti's readiness endpoint (GET /read
 database, the AMI link and the rest are ready) every 500 ms, a node out after 2 failed checks; a
 request whose connection to a node fails is sent to the other node (``option redispatch 1``,
 ``retry-on conn-failure``), so a browser's reconnect right after a node died lands on the survivor
-before the checks have noticed; websockets stay open as tunnels (``timeout tunnel``).
+before the checks have noticed; websockets stay open as tunnels (``timeout tunnel``); a browser
+stays on its node while that node is up (cookie CTINODE).
 """
 
 from __future__ import annotations
@@ -44,12 +45,15 @@ def lab_config(port: int, nodes: dict[str, int], check_ms: int = 500, stats_sock
                 lines.append(f"    bind 127.0.0.1:{port}")
         elif stripped.startswith(("server ", "log ", "http-request redirect", "option httplog")):
             continue  # the ward's servers, syslog and the TLS redirect are not the test's
+        elif stripped.startswith("cookie "):
+            lines.append(line.replace(" secure", ""))  # plain HTTP on loopback in the tests
         elif stripped.startswith("default-server "):
             lines.append(line.replace(" inter 1s", f" inter {check_ms}ms"))
         else:
             lines.append(line)
     text = "\n".join(lines) + "\n"
-    servers = "".join(f"    server {name} 127.0.0.1:{node_port} check\n" for name, node_port in nodes.items())
+    servers = "".join(f"    server {name} 127.0.0.1:{node_port} check cookie {name}\n"
+                      for name, node_port in nodes.items())
     assert "backend cti_nodes\n" in text, "deploy/haproxy.cfg has no backend cti_nodes"
     head, _, tail = text.partition("backend cti_nodes\n")
     backend, sep, rest = tail.rstrip("\n").partition("\n\n")
