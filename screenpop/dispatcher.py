@@ -32,19 +32,21 @@ from cti.core import keys as core_keys
 from cti.core.clock import TOKYO
 from cti.core.logs import log_event
 from cti.core.principal import Principal
+from cti.core.run_once import SoleNode, leases_of
 from cti.gateway import DATABASE
 from faq import keys as faq_keys
 from records import keys as records_keys
 from screenpop import keys as screenpop_keys
 from screenpop import messages
 from screenpop.desk_service import finish_call, missed_ring
-from screenpop.hub import SnapshotProvider
+from screenpop.hub import Hub, SnapshotProvider
 from screenpop.keys import DISPATCHER, SEATS
 from screenpop.operator_api import FAQ_CREDIT
 from screenpop.pop import Contact, FaqSuggestion, OpenCallback, category_of, compose_pop
 from screenpop.references import CallReferences, tokyo_day
 from screenpop.router import Action, CallFinished, ComposePop, Notify, PopRouter, RingNotAnswered
 from screenpop.seats import SeatMap
+from screenpop.served_seats import SeatLookup, ServedSeats
 from telephony import keys as telephony_keys
 
 logger = logging.getLogger("cti.screenpop.pop")
@@ -64,10 +66,11 @@ __all__ = ["DISPATCHER", "PopDispatcher", "pop_ctx"]
 class PopDispatcher:
     """Router actions -> hub messages; owns nothing long-lived (no tasks), serialises its work."""
 
-    def __init__(self, app: web.Application, seats: SeatMap, references: CallReferences | None = None) -> None:
+    def __init__(self, app: web.Application, seats: SeatMap, references: CallReferences | None = None,
+                 routed: SeatLookup | None = None) -> None:
         self.app = app
         self.seats = seats
-        self.router = PopRouter(seats)
+        self.router = PopRouter(routed or seats)  # routed: ServedSeats when nodes share the store
         self.references = references
         self._user_locks: dict[str, asyncio.Lock] = {}  # one per operator: their messages stay in order
         self._desk_locks: dict[str, asyncio.Lock] = {}  # one per operator: their desk changes stay in order
@@ -270,9 +273,12 @@ async def pop_ctx(app: web.Application) -> AsyncIterator[None]:
         # at start: the look-up rows go with the call records' retention (no personal data in them)
         keep_from = now - timedelta(days=app[records_keys.SETTINGS].retention_days)
         await references.forget_before(tokyo_day(keep_from))
-    dispatcher = PopDispatcher(app, seats, references)
-    app[DISPATCHER] = dispatcher
     hub = app.get(screenpop_keys.HUB)
+    routed = None
+    if not isinstance(leases_of(app), SoleNode) and isinstance(hub, Hub):  # several nodes, one store
+        routed = ServedSeats(seats, hub.serves)
+    dispatcher = PopDispatcher(app, seats, references, routed)
+    app[DISPATCHER] = dispatcher
     desk_snapshot: SnapshotProvider | None = getattr(hub, "snapshot_provider", None)
     if hub is not None and desk_snapshot is not None:
 

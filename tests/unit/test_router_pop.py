@@ -233,3 +233,15 @@ def test_a_call_transferred_away_or_ended_before_the_operator_came_is_not_adopte
     nobody.take("tanaka", OP1)
     nobody.take("suzuki", OP2)
     assert router.adopt("tanaka", OP1) is None and router.adopt("suzuki", OP2) is None
+
+
+def test_with_several_nodes_the_router_sees_only_the_operators_whose_browser_is_on_this_node() -> None:
+    from screenpop.served_seats import ServedSeats
+
+    here = {"tanaka"}  # suzuki's browser is on the other node (this one read the seat from the store)
+    router = PopRouter(ServedSeats(seats(), here.__contains__))
+    out = feed_all(router, [*arrive(CALL_A, "0312345678", 0), ring(CALL_A, OP2, 1), connect(CALL_A, OP2, 3, hold=2)])
+    assert out == [] and router.answered_by(CALL_A) is None  # suzuki's node pops and numbers it
+    here.add("suzuki")  # that node died: suzuki's browser came here
+    adopted = router.adopt("suzuki", OP2)
+    assert adopted is not None and adopted.call.call_id == CALL_A
