@@ -41,7 +41,7 @@ if TYPE_CHECKING:  # the fixtures' types (tests/e2e/conftest.py)
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.browser]
 
-FAILOVER_BOUND_S = 15.0  # kill -9 -> the page open again on the survivor (measured: see the report)
+FAILOVER_BOUND_S = 15.0  # kill -9 -> the page open again on the survivor (measured 0.3-0.6 s on loopback)
 STAFF_EXTENSION = "201"  # the department staff member's phone (dialplan/lab: department-phones)
 
 
