@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 from haproxy_lb import Balancer, free_port, running_haproxy
 from node_processes import AmiLogin, NodeProcess, cti, write_node_config
 from pg_support import PgCluster
@@ -41,6 +42,8 @@ from records.schema import migrations
 from records.trail import AuditTrail
 
 AmiClient = sys.modules["cti_e2e_conftest"].AmiClient  # tests/e2e/conftest.py, loaded by our conftest
+
+pytestmark = pytest.mark.asterisk
 
 KILLS = 4 if LONG else 2
 SEATS = {"op101": "Local/101@operator-phones", "op102": "Local/102@operator-phones"}
