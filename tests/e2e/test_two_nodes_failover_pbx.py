@@ -81,10 +81,13 @@ async def hand_over(url: str, callback_id: int) -> None:
 
 
 async def stored_callbacks(url: str, call_id: str) -> list[tuple[int, str]]:
+    """(id, status) of the call's callback requests; each saved by the page with its Idempotency-Key."""
     db = await open_store(url, migrations())
     try:
-        return await db.read(lambda c: [(int(r[0]), str(r[1])) for r in c.execute(
-            "SELECT id, status FROM callbacks WHERE call_id = ?", (call_id,))])
+        rows = await db.read(lambda c: c.execute(
+            "SELECT id, status, request_key FROM callbacks WHERE call_id = ?", (call_id,)).fetchall())
+        assert all(r[2] for r in rows), "the page saved a callback without its Idempotency-Key"
+        return [(int(r[0]), str(r[1])) for r in rows]
     finally:
         await db.close()
 
