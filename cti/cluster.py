@@ -2,6 +2,8 @@
 
 - `cluster_ctx` (after the calendar context): the node's `Leases` (cti/core/run_once.py):
   `PgLeases` (cti/pg_leases.py) on PostgreSQL, `SoleNode` on SQLite; and, on PostgreSQL, the calendar follower.
+- On PostgreSQL, records name a contact's operator through `ServedSeats` (the node the operator's
+  browser is on names them; screenpop/served_seats.py), as the pop dispatcher routes calls.
 - The calendar follower: the emergency switch and the runtime overrides are stored by whichever node
   a supervisor used; every other node's in-memory calendar (what its FastAGI routing answers from)
   follows the stored state within `CALENDAR_FOLLOW_SECONDS`.
@@ -30,6 +32,9 @@ from cti.core.run_once import LEASES, Leases, SoleNode, node_name
 from cti.gateway import Gateway
 from cti.pg_leases import PgLeases
 from cti.store_backend import is_postgres
+from records import keys as records_keys
+from screenpop import keys as screenpop_keys
+from screenpop.served_seats import ServedSeats
 from supervision.calendar_store import RUNTIME_PREFIX, RuntimeState, read_state
 
 logger = logging.getLogger("cti.cluster")
@@ -71,6 +76,12 @@ async def follow_calendar(db: Gateway, calendars: Calendars, interval: float = C
         await asyncio.sleep(interval)
 
 
+def hub_serves(app: web.Application, user_id: str) -> bool:
+    """The operator's browser is on this node (no hub: a partial app, every seat counts)."""
+    hub = app.get(screenpop_keys.HUB)
+    return hub is None or bool(hub.serves(user_id))
+
+
 async def cluster_ctx(app: web.Application) -> AsyncIterator[None]:
     """The node's leases; on PostgreSQL the calendar follower too."""
     store = app[keys.SETTINGS].store
@@ -79,6 +90,8 @@ async def cluster_ctx(app: web.Application) -> AsyncIterator[None]:
     if is_postgres(store.url):
         assert store.url is not None
         leases = PgLeases(store.url, node_name())
+        # a contact's operator is named by the node their browser is on (screenpop/served_seats.py)
+        app[records_keys.SEATS] = ServedSeats(app[records_keys.SEATS], lambda user: hub_serves(app, user))
         follower = asyncio.create_task(follow_calendar(app[keys.DATABASE], app[keys.CALENDARS]),
                                        name="calendar-follower")
     else:

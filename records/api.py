@@ -8,6 +8,7 @@ lists every bad field of the form at once: "errors": [{"field", "code", "message
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -27,6 +28,7 @@ logger = logging.getLogger("records.api")
 M = TypeVar("M", bound=BaseModel)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 BASE = "/api/records"
+REQUEST_KEY = re.compile(r"[A-Za-z0-9-]{16,64}")  # Idempotency-Key of a callback save
 
 
 def _service(request: web.Request) -> RecordsService:
@@ -161,8 +163,12 @@ async def record_consent(request: web.Request) -> web.StreamResponse:
 @_guard
 async def create_callback(request: web.Request) -> web.StreamResponse:
     _gate(request, Access.CREATE)
+    key = request.headers.get("Idempotency-Key")  # the page's key of this 保存 (a repeat answers the first)
+    if key is not None and not REQUEST_KEY.fullmatch(key):
+        raise RecordsError(400, "bad_request_key", "保存の識別子の形式が正しくありません。画面を再読み込みしてください")
     data = await _body(request, m.CallbackIn)
-    out = await _service(request).create_callback(current_principal(request), request.match_info["call_id"], data)
+    out = await _service(request).create_callback(current_principal(request), request.match_info["call_id"], data,
+                                                  request_key=key)
     return _json(out, 201)
 
 

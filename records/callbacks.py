@@ -30,7 +30,7 @@ def _dt(value: str | None) -> datetime | None:
 
 
 def callback_out(row: sqlite3.Row, now: datetime, attempts: Sequence[sqlite3.Row] = ()) -> dict[str, Any]:
-    out = {k: row[k] for k in row.keys() if k not in ("consent_id", "handover_at", "purged_at")}
+    out = {k: row[k] for k in row.keys() if k not in ("consent_id", "handover_at", "purged_at", "request_key")}
     due_by = datetime.fromisoformat(row["due_by"])
     out.update(
         collected_at=_dt(row["collected_at"]), handover_date=date.fromisoformat(row["handover_date"]),
@@ -50,18 +50,28 @@ def with_attempts(conn: sqlite3.Connection, row: sqlite3.Row, now: datetime) -> 
 
 
 def insert_callback(conn: sqlite3.Connection, trail: AuditTrail, who: Principal, public_info: str,
-                    values: tuple[Any, ...], audit: dict[str, Any]) -> sqlite3.Row:
-    """A callback request: ownership, consent, the row, the contact's outcome, the audit row."""
+                    values: tuple[Any, ...], audit: dict[str, Any], request_key: str | None = None) -> sqlite3.Row:
+    """A callback request: ownership, consent, the row, the contact's outcome, the audit row. A
+    `request_key` already saved (the same form saved again) returns that row and writes nothing."""
     call_id = values[0]
     owned_contact(conn, who, call_id, public_info, "create")
+    if request_key is not None:
+        earlier: sqlite3.Row | None = conn.execute(
+            "SELECT * FROM callbacks WHERE request_key = ?", (request_key,)).fetchone()
+        if earlier is not None:
+            if earlier["call_id"] != call_id or earlier["collected_by"] != who.user_id:
+                raise RecordsError(409, "request_key_reused", "この保存の識別子は別の記録に使われています。"
+                                   "画面を再読み込みしてください")
+            return earlier
     consent = latest_consent(conn, call_id)
     rules.consent_gate(None if consent is None else consent["answer"])
     assert consent is not None  # the gate refused a call without one
     row: sqlite3.Row = conn.execute(
         "INSERT INTO callbacks(consent_id, call_id, department, name, furigana, phone, question, address,"
         " address_reason, email, email_reason, fax, fax_reason, collected_at, collected_by, override_reason,"
-        " handover_date, handover_at, due_by) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING *",
-        (consent["id"], *values),
+        " handover_date, handover_at, due_by, request_key) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+        " RETURNING *",
+        (consent["id"], *values, request_key),
     ).fetchone()
     conn.execute("UPDATE contacts SET outcome = 'callback_requested' WHERE call_id = ?", (call_id,))
     trail.append_content(conn, {**audit, "record_id": str(row["id"])})

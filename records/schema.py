@@ -123,7 +123,14 @@ CREATE TABLE purge_runs (
 )
 """
 
-MIGRATIONS: list[str] = [V1, V2]
+# v3: the page's key of one 保存 of a callback form: a save repeated after its answer was lost (the
+# cti node died between its commit and its reply) finds the row saved the first time.
+V3 = """
+ALTER TABLE callbacks ADD COLUMN request_key TEXT;
+CREATE UNIQUE INDEX callbacks_request_key ON callbacks(request_key)
+"""
+
+MIGRATIONS: list[str] = [V1, V2, V3]
 COMPONENT = "records"
 
 

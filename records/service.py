@@ -167,7 +167,9 @@ class RecordsService:
 
     # ---- callback requests -------------------------------------------------------------------
 
-    async def create_callback(self, principal: Principal | None, call_id: str, data: CallbackIn) -> dict[str, Any]:
+    async def create_callback(self, principal: Principal | None, call_id: str, data: CallbackIn,
+                              request_key: str | None = None) -> dict[str, Any]:
+        """`request_key`: the page's key of this 保存; the same key again answers the row saved first."""
         who = await self._authorize(principal, Access.CREATE, "create", "callback")
         fields = validate_callback(
             data.model_dump(), departments=self.departments, max_question_chars=self.settings.max_question_chars
@@ -184,7 +186,8 @@ class RecordsService:
         audit = self.trail.content(who, "create", "callback", None, detail={
             "call_id": call_id, "department": fields.department, "override": override is not None}, at=collected)
         row = await self._scoped(who, partial(cb_units.insert_callback, trail=self.trail, who=who,
-                                              public_info=self.public_info, values=values, audit=audit))
+                                              public_info=self.public_info, values=values, audit=audit,
+                                              request_key=request_key))
         log_event(logger, "callback_created", call_id=call_id, callback_id=row["id"],
                   department=fields.department, handover_date=handover_date.isoformat())
         return cb_units.callback_out(row, collected)

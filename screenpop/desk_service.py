@@ -9,7 +9,9 @@ link and the hub. It
   operator's queue member in Asterisk first (a failed AMI action changes nothing), then records
   it, then tells the operator and the supervisors;
 * sets the hub's snapshot provider: a (re)connecting page learns its seat and presence as cti
-  holds them, so after a restart it resumes with the same seat, or sees at once it has none;
+  holds them, so after a restart it resumes with the same seat, or sees at once it has none; the
+  desk is read again from the store first, so a browser that comes over from another cti node
+  (that node died) finds the seat it took there;
 * subscribes ``QueuePauseResync`` to the AMI client: after every (re)connect each seated
   operator's pause is asserted from their record;
 * listens to telephony's presence board: when Asterisk's pause flag of a seat changes, its
@@ -114,6 +116,17 @@ def desk_state(app: web.Application, user_id: str) -> m.DeskState:
     return m.DeskState(seat=book.seats.seat_of(user_id), presence=presence)
 
 
+async def refresh_desk(app: web.Application, user_id: str) -> Desk | None:
+    """The user's desk as the store holds it: with two cti nodes the operator may have been seated,
+    or chosen 離席, through the other node. On a failed read, what this node holds."""
+    book = app[DESKS]
+    try:
+        return await book.refresh_user(user_id)
+    except Exception as exc:
+        log_event(logger, "desk_refresh_failed", logging.WARNING, user_id=user_id, error=type(exc).__name__)
+        return book.desk(user_id)
+
+
 def announce(app: web.Application, desk: Desk) -> None:
     """Tell the operator (every socket) and the supervisors about this desk's presence."""
     hub = app.get(screenpop_keys.HUB)
@@ -172,7 +185,7 @@ async def finish_call(app: web.Application, user_id: str, call_id: str) -> None:
     book = app.get(DESKS)
     if book is None or app[screenpop_keys.SETTINGS].desk.wrapup_seconds == 0:
         return
-    desk = book.desk(user_id)
+    desk = await refresh_desk(app, user_id)  # decided on the stored desk, not a copy the other node changed
     if desk is None or desk.interface is None:
         return
     if desk.presence == "pause" and desk.reason not in (WRAPUP_REASON, MISSED_RING_REASON):
@@ -186,7 +199,7 @@ async def missed_ring(app: web.Application, user_id: str, call_id: str) -> None:
     book = app.get(DESKS)
     if book is None or not app[screenpop_keys.SETTINGS].desk.away_on_missed_ring:
         return
-    desk = book.desk(user_id)
+    desk = await refresh_desk(app, user_id)
     if desk is None or desk.interface is None or desk.presence == "pause":
         return
     await change_presence(app, user_id, "pause", MISSED_RING_REASON)
@@ -199,6 +212,11 @@ async def end_expired_wrapups(app: web.Application) -> list[str]:
     ended = []
     for desk in app[DESKS].desks():
         until = wrapup_end(app, desk)
+        if until is None or until > now:
+            continue
+        # the operator may have ended it, or chosen 離席, through the other cti node meanwhile
+        fresh = await refresh_desk(app, desk.user_id)
+        until = wrapup_end(app, fresh) if fresh is not None else None
         if until is None or until > now:
             continue
         try:
@@ -280,6 +298,7 @@ async def desks_ctx(app: web.Application) -> AsyncIterator[None]:
             await change_presence(app, principal.user_id, msg.state, msg.reason)
 
         async def snapshot(principal: Principal) -> m.DeskState:
+            await refresh_desk(app, principal.user_id)
             return desk_state(app, principal.user_id)
 
         hub.on_presence = on_presence

@@ -61,6 +61,7 @@ class DeskBook:
         self._clock = clock
         self._desks: dict[str, Desk] = {}
         self._pending: set[asyncio.Task[None]] = set()
+        self._forgetting: set[str] = set()  # users whose row is being deleted (a release elsewhere)
         self.seat_freed: SeatFreed | None = None
         seats.on_release = self._released_elsewhere
 
@@ -83,6 +84,39 @@ class DeskBook:
 
     def desk(self, user_id: str) -> Desk | None:
         return self._desks.get(user_id)
+
+    async def refresh_user(self, user_id: str) -> Desk | None:
+        """Read the user's desk again from the table and index it; returns it (None: no row).
+
+        With two cti nodes on one store the table is the one truth: an operator whose browser was on
+        the other node took their seat there, after this node loaded the desks. When that node dies
+        and the browser reconnects here, this is how this node learns the seat (for the snapshot, the
+        pops of the next calls and the desk changes)."""
+
+        def read(conn: sqlite3.Connection) -> sqlite3.Row | None:
+            row: sqlite3.Row | None = conn.execute(
+                "SELECT * FROM operator_desks WHERE user_id = ?", (user_id,)).fetchone()
+            return row
+
+        row = await self._db.read(read)
+        if user_id in self._forgetting:  # released here a moment ago: its delete is on its way
+            return self._desks.get(user_id)
+        if row is None:
+            self._desks.pop(user_id, None)
+            self.seats.release_user(user_id, notify=False)
+            return None
+        desk = Desk(row["user_id"], row["interface"], row["presence"], row["reason"],
+                    datetime.fromisoformat(row["changed_at"]))
+        if desk.interface is None:
+            self.seats.release_user(user_id, notify=False)
+        else:
+            holder = self.seats.user_at(desk.interface)
+            if holder is not None and holder != user_id:  # the seat changed hands on the other node
+                self.seats.release_user(holder, notify=False)
+                self._desks.pop(holder, None)
+            self.seats.restore(user_id, desk.interface)
+        self._desks[user_id] = desk
+        return desk
 
     def desks(self) -> list[Desk]:
         return sorted(self._desks.values(), key=lambda d: d.user_id)
@@ -161,6 +195,7 @@ class DeskBook:
         # Called by SeatMap.release_user from code that does not await (logout, session sweep):
         # the row is deleted right away on the gateway; in memory the seat is already free.
         self._desks.pop(user_id, None)
+        self._forgetting.add(user_id)
         task = asyncio.get_running_loop().create_task(self._forget(user_id, interface), name="desk-forget")
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
@@ -170,6 +205,8 @@ class DeskBook:
             await self._db.write(_delete(user_id))
         except Exception as exc:
             log_event(logger, "desk_forget_failed", logging.ERROR, user_id=user_id, error=type(exc).__name__)
+        finally:
+            self._forgetting.discard(user_id)
         await self._seat_freed(user_id, interface)
 
     async def _seat_freed(self, user_id: str, interface: str) -> None:

@@ -39,12 +39,14 @@ from records import keys as records_keys
 from screenpop import keys as screenpop_keys
 from screenpop import messages
 from screenpop.desk_service import finish_call, missed_ring
+from screenpop.hub import Hub, SnapshotProvider
 from screenpop.keys import DISPATCHER, SEATS
 from screenpop.operator_api import FAQ_CREDIT
 from screenpop.pop import Contact, FaqSuggestion, OpenCallback, category_of, compose_pop
 from screenpop.references import CallReferences, tokyo_day
 from screenpop.router import Action, CallFinished, ComposePop, Notify, PopRouter, RingNotAnswered
 from screenpop.seats import SeatMap
+from screenpop.served_seats import SeatLookup, ServedSeats
 from telephony import keys as telephony_keys
 
 logger = logging.getLogger("cti.screenpop.pop")
@@ -64,9 +66,11 @@ __all__ = ["DISPATCHER", "PopDispatcher", "pop_ctx"]
 class PopDispatcher:
     """Router actions -> hub messages; owns nothing long-lived (no tasks), serialises its work."""
 
-    def __init__(self, app: web.Application, seats: SeatMap, references: CallReferences | None = None) -> None:
+    def __init__(self, app: web.Application, seats: SeatMap, references: CallReferences | None = None,
+                 routed: SeatLookup | None = None) -> None:
         self.app = app
-        self.router = PopRouter(seats)
+        self.seats = seats
+        self.router = PopRouter(routed or seats)  # routed: ServedSeats when nodes share the store
         self.references = references
         self._user_locks: dict[str, asyncio.Lock] = {}  # one per operator: their messages stay in order
         self._desk_locks: dict[str, asyncio.Lock] = {}  # one per operator: their desk changes stay in order
@@ -190,6 +194,37 @@ class PopDispatcher:
         reference = await self._reference(action.call.call_id, action.answered_at)
         action = replace(action, call=replace(action.call, reference=reference))
         message = await self.build_pop(action)
+        self._remember(action, message)
+        self._send(action.user_id, message)
+        log_event(logger, "pop_sent", user_id=action.user_id, call_id=action.call.call_id)
+
+    async def adopt_live_call(self, user_id: str) -> bool:
+        """The call up at the user's seat that this node followed without a pop (the operator's browser
+        was on another cti node, which died): it becomes their current call here, with the 受付番号
+        it already has. Nothing is sent: the page still shows that pop, or asks for it
+        (GET /api/operator/current, after the snapshot); its updates (hangup, 後処理) now come from here,
+        and records lets the operator read the call's records here as on the node that died."""
+        seat = self.seats.seat_of(user_id)
+        if seat is None:
+            return False
+        lock = self._user_locks.setdefault(user_id, asyncio.Lock())
+        async with lock:
+            action = self.router.adopt(user_id, seat)
+            if action is None:
+                return False
+            reference = (await self.references.existing_or_assign(action.call.call_id, action.answered_at)
+                         if self.references is not None else "")
+            action = replace(action, call=replace(action.call, reference=reference))
+            self._remember(action, await self.build_pop(action))
+            records = self.app.get(records_keys.SERVICE)
+            if records is not None:  # the contact exists (the other node made it): the call is theirs here too
+                await records.call_taken(action.call.call_id, user_id, caller_number=action.call.caller_number,
+                                         ivr_category=action.call.category)
+        log_event(logger, "pop_adopted", user_id=user_id, call_id=action.call.call_id)
+        return True
+
+    def _remember(self, action: ComposePop, message: messages.Pop) -> None:
+        """The call in the user's list of today's calls, and as their current call."""
         day = action.answered_at.astimezone(TOKYO).date().isoformat()
         rows = self._today.setdefault(action.user_id, {})
         rows[action.call.call_id] = {
@@ -203,12 +238,11 @@ class PopDispatcher:
         while len(rows) > MAX_TODAY_PER_USER:
             rows.pop(next(iter(rows)))
         self._current[action.user_id] = (action, "talking")
-        self._send(action.user_id, message)
-        log_event(logger, "pop_sent", user_id=action.user_id, call_id=action.call.call_id)
 
     async def current(self, user_id: str) -> dict[str, Any] | None:
         """The user's latest pop, composed again (fresh history and office status), with its state;
-        for a page reloaded during (or right after) a call."""
+        for a page reloaded during (or right after) a call, or come over from another cti node."""
+        await self.adopt_live_call(user_id)
         current = self._current.get(user_id)
         if current is None:
             return None
@@ -241,13 +275,31 @@ async def pop_ctx(app: web.Application) -> AsyncIterator[None]:
         # at start: the look-up rows go with the call records' retention (no personal data in them)
         keep_from = now - timedelta(days=app[records_keys.SETTINGS].retention_days)
         await references.forget_before(tokyo_day(keep_from))
-    dispatcher = PopDispatcher(app, seats, references)
+    hub = app.get(screenpop_keys.HUB)
+    routed = None
+    if not isinstance(leases_of(app), SoleNode) and isinstance(hub, Hub):  # several nodes, one store
+        routed = ServedSeats(seats, hub.serves)
+    dispatcher = PopDispatcher(app, seats, references, routed)
     app[DISPATCHER] = dispatcher
+    desk_snapshot: SnapshotProvider | None = getattr(hub, "snapshot_provider", None)
+    if hub is not None and desk_snapshot is not None:
+
+        async def snapshot(principal: Principal) -> messages.DeskState:
+            # the desk first (it may have just learnt the seat from the store), then the call up at
+            # that seat, so the page's next GET /api/operator/current finds it
+            state = await desk_snapshot(principal)
+            try:
+                await dispatcher.adopt_live_call(principal.user_id)
+            except Exception as exc:
+                log_event(logger, "pop_adopt_failed", logging.WARNING, user_id=principal.user_id,
+                          error=type(exc).__name__)
+            return state
+
+        hub.snapshot_provider = snapshot
     telephony = app.get(telephony_keys.AMI)
     listeners = getattr(telephony, "domain_listeners", None)
     if listeners is not None:
         listeners.append(dispatcher.on_events)
-    hub = app.get(screenpop_keys.HUB)
     faq = app.get(faq_keys.FAQ)
     faq_hooked = False
     if hub is not None and faq is not None and getattr(hub, "on_faq_search", None) is None:
@@ -261,6 +313,8 @@ async def pop_ctx(app: web.Application) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        if hub is not None and desk_snapshot is not None:
+            hub.snapshot_provider = desk_snapshot
         if faq_hooked and hub is not None:
             hub.on_faq_search = None
         if listeners is not None and dispatcher.on_events in listeners:

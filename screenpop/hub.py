@@ -131,6 +131,10 @@ class Hub:
     def connection_count(self) -> int:
         return sum(len(c.connections) for c in self._users.values())
 
+    def serves(self, user_id: str) -> bool:
+        """The user has had a socket on this hub since it started (open now, or dropped a moment ago)."""
+        return user_id in self._users
+
     def current_seq(self, user_id: str) -> int:
         channel = self._users.get(user_id)
         return channel.seq if channel else 0

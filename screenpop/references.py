@@ -86,6 +86,22 @@ class CallReferences:
             self._refill = asyncio.get_running_loop().create_task(self._reserve(day), name="reference-refill")
         return reference
 
+    async def existing_or_assign(self, call_id: str, at: datetime) -> str:
+        """The reference the store has for the call (given by another cti node, or here), else this
+        node's, else a new one: a call adopted from a node that died keeps the number people saw there.
+        The store first: were both nodes to number one call, the first recorded is the call's."""
+
+        def unit(conn: sqlite3.Connection) -> tuple[str, int] | None:
+            row = conn.execute("SELECT day, number FROM call_references WHERE call_id = ?", (call_id,)).fetchone()
+            return (str(row[0]), int(row[1])) if row is not None else None
+
+        recorded = await self._db.read(unit)
+        if recorded is None:
+            return self._known.get(call_id) or await self.assign(call_id, at)
+        reference = format_reference(*recorded)
+        self._known[call_id] = reference
+        return reference
+
     async def prime(self, at: datetime) -> None:
         """Reserve the day's first block ahead (at start), so the first ringing does not wait."""
         day = tokyo_day(at)

@@ -19,7 +19,8 @@ Rules:
 * transfer and hangup of an answered call: the operator who got the pop gets ``call_update``
   (``transferred`` with the target, ``hangup`` with the reason) - even if they left the seat since;
 * an interface with nobody seated gets nothing (the call still shows on the supervisors' wall,
-  which supervision/wall.py keeps from the same events);
+  which supervision/wall.py keeps from the same events); if its operator's browser comes to this
+  node later while the call is up (another cti node died), ``adopt`` gives them that call's pop;
 * a member that rang out without answering (``operator_missed`` ``no_answer``): also
   ``RingNotAnswered`` for that operator (the desk may set them away: 不在着信);
 * the operator is done with an answered call (it was transferred away, or it ended):
@@ -109,6 +110,8 @@ class _Call:
     ringing: dict[str, str] = field(default_factory=dict)  # interface -> user id notified
     answered_by: str | None = None
     answered_interface: str | None = None
+    answered_at: datetime | None = None
+    waited_seconds: float = 0.0
     finished: bool = False  # CallFinished was given
 
 
@@ -217,24 +220,43 @@ class PopRouter:
         # Anyone else still ringing for this call stops ringing (ringall strategy).
         for iface, other in _drain(call):
             actions.append(self._ring_end(other, event.call_id, iface, "missed:answered_elsewhere"))
+        # Kept even when nobody here sits at the interface: the operator's browser may be on another
+        # cti node, and come here if that node dies (`adopt`).
+        call.answered_interface = event.interface
+        call.answered_at = event.at
+        if event.hold_time is not None:
+            call.waited_seconds = float(max(event.hold_time, 0))
+        else:
+            since = call.queued_at or call.arrived_at
+            call.waited_seconds = max((event.at - since).total_seconds(), 0.0)
         user = self._seats.user_at(event.interface)
         if user is None:
             return actions
         call.answered_by = user
-        call.answered_interface = event.interface
-        if event.hold_time is not None:
-            waited = float(max(event.hold_time, 0))
-        else:
-            since = call.queued_at or call.arrived_at
-            waited = max((event.at - since).total_seconds(), 0.0)
+        actions.append(self._pop(call, user))
+        return actions
+
+    def adopt(self, user_id: str, interface: str) -> ComposePop | None:
+        """The live call answered at `interface` that nobody here got the pop of, now `user_id`'s:
+        their browser was on another cti node when it was answered and came here (that node died).
+        From now on its updates go to them, as if they had been seated here all along."""
+        for call in reversed(self._calls.values()):
+            if (call.answered_interface == interface and call.answered_by is None and not call.finished
+                    and call.answered_at is not None):
+                call.answered_by = user_id
+                return self._pop(call, user_id)
+        return None
+
+    @staticmethod
+    def _pop(call: _Call, user_id: str) -> ComposePop:
+        assert call.answered_interface is not None and call.answered_at is not None
         snapshot = CallSnapshot(
-            call_id=event.call_id,
+            call_id=call.call_id,
             caller_number=call.caller_number,
             category=call.category,
-            waited_seconds=waited,
+            waited_seconds=call.waited_seconds,
         )
-        actions.append(ComposePop(user, snapshot, event.interface, event.at))
-        return actions
+        return ComposePop(user_id, snapshot, call.answered_interface, call.answered_at)
 
     def _update(self, event: DomainEvent, kind: Literal["hold", "consult"], detail: dict[str, Any]) -> list[Action]:
         """Hold and consult changes of a call still with its operator (the screen shows them)."""
@@ -246,7 +268,10 @@ class PopRouter:
 
     def _transferred(self, event: CallTransferred) -> list[Action]:
         call = self._calls.get(event.call_id)
-        if call is None or call.answered_by is None:
+        if call is None:
+            return []
+        if call.answered_by is None:
+            call.finished = True  # transferred away from the interface: nobody adopts it any more
             return []
         detail = {"target": event.target, "method": event.method, "at": event.at.isoformat()}
         actions: list[Action] = [

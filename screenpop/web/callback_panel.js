@@ -23,7 +23,16 @@ export function callbackInProgress() {
   return Array.from(fields).some((f) => f.value.trim()) || !!$('cb-department').value;
 }
 
+/** A fresh key for one 保存 of the form: sent again when the save is repeated, so a save whose
+ * answer was lost (the cti node died after its commit) is not recorded twice. */
+function newRequestKey() {
+  const bytes = new Uint8Array(16);
+  crypto.getRandomValues(bytes);
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
 export function resetCallback() {
+  state.callbackKey = null;
   $('callback-form').reset();
   $('callback-form').hidden = true;
   $('callback-save').disabled = false;
@@ -125,7 +134,9 @@ async function onCallbackSubmit(event) {
     body[`${opt}_reason`] = fieldInput(`${opt}_reason`).value.trim() || null;
   }
   try {
-    const cb = await api('POST', `/api/records/contacts/${encodeURIComponent(state.call.call_id)}/callbacks`, body);
+    if (!state.callbackKey) state.callbackKey = newRequestKey();
+    const cb = await api('POST', `/api/records/contacts/${encodeURIComponent(state.call.call_id)}/callbacks`, body,
+      { 'Idempotency-Key': state.callbackKey });
     state.call.callback = cb.id;
     showText('callback-done', `折り返し依頼 #${cb.id} を登録しました（担当課への引き継ぎ日: ${cb.handover_date}）`);
     markOutcome('callback_requested');

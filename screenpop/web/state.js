@@ -6,6 +6,7 @@ export const state = {
   hub: null,
   call: null,          // the current pop (the wire model screenpop.messages.Pop) plus local flags
   pendingPop: null,    // a pop that arrived while a form of the current call was being filled in
+  callbackKey: null,   // the Idempotency-Key of the callback form's 保存 (kept until the form is reset)
   presence: null,      // the last presence message about me (screenpop.messages.Presence)
   faqUsed: new Set(),
   faqTimer: null,

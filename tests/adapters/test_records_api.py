@@ -381,3 +381,17 @@ async def test_a_refused_role_gets_403_before_its_body_is_read(env: Any) -> None
     assert r.status == 403
     r = await client.post("/api/records/contacts", data=b"{not json")
     assert r.status == 401
+
+
+async def test_a_callback_save_repeated_with_its_idempotency_key_is_one_record(env: Any) -> None:
+    client, _, app = env
+    call = await take_call(client)
+    path = f"/api/records/contacts/{call}/callbacks"
+    r = await client.post(path, json=CALLBACK, headers={**OP, "Idempotency-Key": "bad key!"})
+    assert r.status == 400 and (await r.json())["error"]["code"] == "bad_request_key"
+    key = {**OP, "Idempotency-Key": "5b0c6a1e-3f2d-4e8a-9b7c-1d2e3f4a5b6c"}
+    first = await client.post(path, json=CALLBACK, headers=key)
+    again = await client.post(path, json=CALLBACK, headers=key)  # the first answer was lost
+    assert (first.status, again.status) == (201, 201)
+    assert (await first.json())["id"] == (await again.json())["id"]
+    assert await fetch(app, "SELECT count(*) FROM callbacks") == [(1,)]

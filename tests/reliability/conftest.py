@@ -21,6 +21,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _load_e2e_conftest() -> Any:
+    # it imports its neighbours (browser.py), as pytest would find them when it collects tests/e2e
+    if str(ROOT / "tests" / "e2e") not in sys.path:
+        sys.path.append(str(ROOT / "tests" / "e2e"))
     spec = importlib.util.spec_from_file_location("cti_e2e_conftest", ROOT / "tests" / "e2e" / "conftest.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
