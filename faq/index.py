@@ -166,7 +166,7 @@ class FaqIndex:
         """A word typed in hiragana -> the kanji word with that reading (the most frequent written
         form), so いんかん searches as 印鑑; the synonym words are known by their readings too."""
         lexicon = Counter(self._lexicon)
-        if self._morphology:
+        if self._morphology and self._docs:  # an empty index finds nothing: no need for the analyser
             for key, _values in self._synonyms:
                 if not hiragana_only(key):
                     known = [(r, w) for r, w in morph.analyse(key).words if w == key]
@@ -301,6 +301,8 @@ class FaqIndex:
         query = _check_query(query)
         if not 1 <= limit <= MAX_LIMIT:
             raise ValueError(f"limit must be between 1 and {MAX_LIMIT}; got {limit}")
+        if not self._docs:  # nothing to find: the analyser is not loaded for it (faq/morph.py)
+            return []
         parsed = self._query(query)
         terms = parsed.terms
         if not terms:
