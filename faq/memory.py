@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 MADV_DONTNEED = 4
+_mapped: dict[Path, list[tuple[int, int]]] = {}
 
 
 def _libc() -> ctypes.CDLL | None:
@@ -50,8 +51,11 @@ def drop_mapped_pages(path: Path) -> int:
     libc = _libc()
     if libc is None:
         return 0
+    ranges = _mapped.get(path)
+    if not ranges:  # a mapping stays where it is: /proc/self/maps is read once
+        ranges = _mapped[path] = mappings_of(path, Path("/proc/self/maps").read_text())
     advised = 0
-    for start, end in mappings_of(path, Path("/proc/self/maps").read_text()):
+    for start, end in ranges:
         if libc.madvise(start, end - start, MADV_DONTNEED) == 0:
             advised += end - start
     return advised
