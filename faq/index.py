@@ -36,7 +36,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from faq import morph
-from faq.analysis import FIELDS, Analysed, Doc, analyse
+from faq.analysis import FIELDS, Analysed, Doc, TokenCounts, analyse
 from faq.entries import MAX_LIMIT, MAX_QUERY_CHARS, FaqEntry, SearchHit
 from faq.query_words import (
     READ,
@@ -119,9 +119,9 @@ class FaqIndex:
         self._synonyms = _normalised_table(DEFAULT_SYNONYMS if synonyms is None else synonyms)
         self._docs: list[Doc] = []
         self._by_id: dict[str, int] = {}
-        field_tf: list[list[Counter[str]]] = []  # doc -> [question, meta, answer] token counts
+        field_tf: list[list[TokenCounts]] = []  # doc -> [question, meta, answer] token counts
         field_len: list[list[int]] = []
-        uni_tf: list[dict[str, float]] = []
+        uni_tf: list[TokenCounts] = []
         lexicon: Counter[tuple[str, str]] = Counter()  # (reading, written) of the nouns seen
         for entry in entries:
             done = cache.get(entry) if cache is not None else None
@@ -148,7 +148,7 @@ class FaqIndex:
                 factor = weight / (1.0 - b + b * length / mean)
                 for tok, tf in counts.items():
                     pseudo[tok] = get(tok, 0.0) + factor * tf
-            pseudo.update(uni_tf[doc_id])  # one-character tokens: their own space, weighted tf as is
+            pseudo.update(uni_tf[doc_id].items())  # one-character tokens: their own space, weighted tf as is
             for tok, ptf in pseudo.items():
                 lists = build.get(tok)
                 if lists is None:
