@@ -38,6 +38,7 @@ from numpy.typing import NDArray
 from faq import morph
 from faq.analysis import FIELDS, Analysed, Doc, TokenCounts, analyse
 from faq.entries import MAX_LIMIT, MAX_QUERY_CHARS, FaqEntry, SearchHit
+from faq.postings import Postings, PostingTable
 from faq.query_words import (
     READ,
     UNI,
@@ -62,23 +63,9 @@ READING_MIN_CHARS = 3  # a hiragana word this long is also looked up as a readin
 
 
 @dataclass(frozen=True)
-class _Postings:
-    """One token's postings, impact-ordered: highest weight first (ties in entry order)."""
-
-    docs: NDArray[np.int32]
-    weights: NDArray[np.float64]
-
-    @staticmethod
-    def build(docs: list[int], weights: list[float]) -> _Postings:
-        w = np.asarray(weights, dtype=np.float64)
-        order = np.argsort(-w, kind="stable")
-        return _Postings(np.asarray(docs, dtype=np.int32)[order], w[order])
-
-
-@dataclass(frozen=True)
 class _Query:
     groups: list[list[Alternative]]  # one group per query word
-    terms: list[tuple[str, _Postings, float]]  # (token, postings, weighted idf), all groups merged
+    terms: list[tuple[str, Postings, float]]  # (token, postings, weighted idf), all groups merged
     weights: dict[str, float]  # token -> weight for the coverage: 0 if pruned as common, top idf if unknown
 
 
@@ -157,7 +144,8 @@ class FaqIndex:
                 lists[1].append(ptf * saturate / (ptf + K1))
         field_tf.clear()
         uni_tf.clear()
-        self._postings: dict[str, _Postings] = {tok: _Postings.build(*lists) for tok, lists in build.items()}
+        self._postings = PostingTable(build)
+        build.clear()
         self._sorted: dict[str, NDArray[np.int32]] = {}  # token -> its doc ids in order, made on first need
         self._lexicon = lexicon
         self._by_reading = self._reading_table()
@@ -255,7 +243,7 @@ class FaqIndex:
                     groups.append(alts)
                 if self._morphology and SPLIT_WORDS:
                     light |= self._light_tokens(word, part, alts)
-        found: dict[str, tuple[_Postings, float]] = {}
+        found: dict[str, tuple[Postings, float]] = {}
         for alts in groups:
             for alt in alts:
                 for tok in alt.tokens:
