@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import threading
+import time
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,22 +82,26 @@ def _tokenizer() -> Any:
     return tokenizer
 
 
-# Analyses between two releases of the dictionary's pages: a search analyses its words 3-6 times and
-# faults in ~10 pieces of 64 kB (the kernel maps 16 pages around each page read), 1-2 MiB for a new
-# query; at 256 the dictionary stays at most ~50-100 searches' worth resident (30-40 MiB), and the next few
-# searches each pay ~0.03 ms of page faults (from the page cache, no I/O). The madvise takes ~3 ms
-# (it walks the 193 MB range): a short thread does it, ctypes releases the GIL, the search goes on.
-RELEASE_EVERY = 256
-_analyses = 0
+# The dictionary's pages are dropped from the RSS again at most this often, when the analyser runs
+# (searches; an index build releases at its end, faq/service.py). A search faults in ~10 pieces of
+# 64 kB (the kernel maps 16 pages around each page read): 1-2 MiB for a query not seen before, ~80
+# MiB for the 373 labelled queries. After a release the next searches pay the faults again (from the
+# page cache, no I/O: ~0.03 ms an analysis); releasing every 256 analyses put that into 1 % of the
+# searches and doubled the search p99 (bench/faq_bench.py); once a minute it stays out of it. The
+# madvise takes ~3 ms (it walks the 193 MB range): a short thread does it (ctypes releases the GIL).
+RELEASE_INTERVAL = 60.0  # seconds (time.monotonic)
+_last_release = 0.0
 
 
 def _morphemes(text: str) -> Any:
     from sudachipy import SplitMode
 
-    global _analyses
-    _analyses += 1  # (racy across threads: a release more or less does not matter)
-    if _analyses % RELEASE_EVERY == 0:
-        threading.Thread(target=release_pages, name="faq-release-dictionary-pages", daemon=True).start()
+    global _last_release
+    now = time.monotonic()
+    if now - _last_release >= RELEASE_INTERVAL:
+        if _last_release:  # (not at the first analysis: nothing is resident yet)
+            threading.Thread(target=release_pages, name="faq-release-dictionary-pages", daemon=True).start()
+        _last_release = now  # (racy across threads: a release more or less does not matter)
 
     # Sudachi reads NFKC text best (full-width digits, half-width katakana); it refuses very long input.
     return _tokenizer().tokenize(unicodedata.normalize("NFKC", text)[:20000], SplitMode.C)

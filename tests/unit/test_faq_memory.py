@@ -46,7 +46,7 @@ def test_threads_share_one_mapping_of_the_dictionary() -> None:
 
 
 def test_releasing_drops_the_pages_an_analysis_touched(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(morph, "RELEASE_EVERY", 10**9)  # no periodic release racing the assertions
+    monkeypatch.setattr(morph, "RELEASE_INTERVAL", 1e9)  # no periodic release racing the assertions
     for text in ["住民票の写しを取りたい", "保育園に入りたい", "粗大ごみの出し方", "国民健康保険の手続き"]:
         morph.variants(text)  # (not cached: the analyser runs)
     assert _dictionary_rss_kb() > 1024
