@@ -77,7 +77,7 @@ def analyse(entry: FaqEntry, morphology: bool) -> Analysed:
     for (weight, _b), (text, norm, with_reading) in zip(FIELDS.values(), sources, strict=True):
         tokens = grams(norm)
         if morphology and text.strip():
-            analysis = morph.analyse(text) if text is meta else morph.analyse_once(text)
+            analysis = morph.analyse(text)
             if analysis.variants:
                 tokens += grams(" ".join(analysis.variants))
             if with_reading:

@@ -114,8 +114,10 @@ class Analysis:
     words: list[tuple[str, str]]  # (reading, written form) of the nouns written with kanji
 
 
-def analyse_once(text: str) -> Analysis:
-    """variants, reading and kanji nouns with their readings, in one pass of the analyser."""
+@functools.lru_cache(maxsize=8192)
+def analyse(text: str) -> Analysis:
+    """variants, reading and kanji nouns with their readings, in one pass of the analyser (cached:
+    category and keyword texts repeat across entries). Callers must not change the lists."""
     forms: list[str] = []
     parts: list[str] = []
     words: list[tuple[str, str]] = []
@@ -136,13 +138,6 @@ def analyse_once(text: str) -> Analysis:
         if pos == "名詞" and not _kana_only(raw_surface):
             words.append((normalize(kana), normalize(raw_surface)))
     return Analysis(forms, normalize("".join(parts)), words)
-
-
-# Cached: category and keyword texts repeat across entries, synonym keys across rebuilds. Questions
-# and answers are analysed with analyse_once (faq/analysis.py): each is unique, and the service keeps
-# what the index needs of it; cached here too they held ~4 MiB of readings of the municipal FAQ's
-# answers for nothing. Callers must not change the lists.
-analyse = functools.lru_cache(maxsize=8192)(analyse_once)
 
 
 _POS_BY_ID: dict[int, str] = {}
