@@ -12,9 +12,12 @@ Two things the character bigrams of faq/textnorm.py cannot see:
 - **readings**: ``reading`` is the text's reading in hiragana (印鑑登録 -> いんかんとうろく), indexed in a
   separate token space so that a query typed in hiragana (いんかん) finds the kanji.
 
-Pure computation: the dictionary ships inside the sudachidict-core wheel; it is loaded (mmapped) once
-per process on the first analysis, and each thread gets its own tokenizer from it (the tokenizer is
-not thread-safe; the index is built in a worker thread while the event loop searches).
+The dictionary ships inside the sudachidict-core wheel; it is loaded (mmapped, file-backed, shared
+with other processes) once per process on the first analysis, and each thread gets its own tokenizer
+from it (the tokenizer is not thread-safe; the index is built in a worker thread while the event loop
+searches). A server with no FAQ entries never loads it. The pages an analysis touches stay in the
+process's RSS until released (release_pages, faq/memory.py): after an index build, and at most once
+a minute while searches run. Otherwise pure computation.
 """
 
 from __future__ import annotations
