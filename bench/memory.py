@@ -120,7 +120,8 @@ async def run(quick: bool) -> list[Figure]:
         Figure("memory", f"RSS with {what}", _mb(loaded["VmRSS"]), "MiB", target=TARGET_MB,
                note=f"+{_mb(loaded['VmRSS'] - idle['VmRSS']):.1f} MiB over idle; {_parts(loaded)}"),
         Figure("memory", "RSS idle, municipal FAQ + ward documents", _mb(faq_started["VmRSS"]), "MiB",
-               note=f"661 entries, 15 sections indexed; {_parts(faq_started)}"),
+               note=f"661 entries, 15 sections indexed; {_parts(faq_started)}; "
+                    f"peak {_mb(faq_started['VmHWM']):.1f} MiB while indexing"),
         Figure("memory", f"RSS after {searches} FAQ searches", _mb(faq_searched["VmRSS"]), "MiB",
                target=TARGET_MB, note=f"the labelled queries; {_parts(faq_searched)}"),
         Figure("memory", "peak RSS (VmHWM)", _mb(loaded["VmHWM"]), "MiB"),
