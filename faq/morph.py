@@ -23,6 +23,7 @@ a minute while searches run. Otherwise pure computation.
 from __future__ import annotations
 
 import functools
+import sys
 import threading
 import time
 import unicodedata
@@ -139,7 +140,8 @@ def analyse(text: str) -> Analysis:
             if form != surface and form:
                 forms.append(form)
         if pos == "名詞" and not _kana_only(raw_surface):
-            words.append((normalize(kana), normalize(raw_surface)))
+            # interned: the same nouns recur in every entry (2.6 of the municipal FAQ's 3.7 MiB of words)
+            words.append((sys.intern(normalize(kana)), sys.intern(normalize(raw_surface))))
     return Analysis(forms, normalize("".join(parts)), words)
 
 
