@@ -46,6 +46,21 @@ def mappings_of(path: Path, maps: str) -> list[tuple[int, int]]:
     return ranges
 
 
+def resident_kb(path: Path) -> int:
+    """kB of this process's mappings of `path` that are resident (/proc/self/smaps; 0 elsewhere)."""
+    smaps = Path("/proc/self/smaps")
+    if not smaps.exists():
+        return 0
+    wanted, total, inside = str(path), 0, False
+    for line in smaps.read_text().splitlines():
+        fields = line.split()
+        if fields and "-" in fields[0] and not fields[0].endswith(":"):  # a mapping's header line
+            inside = len(fields) == 6 and fields[5] == wanted
+        elif inside and fields[0] == "Rss:":
+            total += int(fields[1])
+    return total
+
+
 def drop_mapped_pages(path: Path) -> int:
     """Drop this process's resident pages of every read-only mapping of `path`; bytes advised."""
     libc = _libc()

@@ -16,22 +16,13 @@ from pathlib import Path
 import pytest
 
 from faq import morph
-from faq.memory import mappings_of
+from faq.memory import mappings_of, resident_kb
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _dictionary_rss_kb() -> int:
-    """Resident kB of this process's mappings of the dictionary (/proc/self/smaps)."""
-    wanted = str(morph.dictionary_file())
-    total, inside = 0, False
-    for line in Path("/proc/self/smaps").read_text().splitlines():
-        fields = line.split()
-        if fields and "-" in fields[0] and not fields[0].endswith(":"):
-            inside = len(fields) == 6 and fields[5] == wanted
-        elif inside and fields[0] == "Rss:":
-            total += int(fields[1])
-    return total
+    return resident_kb(morph.dictionary_file())
 
 
 def test_threads_share_one_mapping_of_the_dictionary() -> None:
