@@ -209,17 +209,18 @@ def _reply(**payload: Any) -> None:
 
 
 def proc_status(pid: int | str = "self") -> dict[str, int]:
-    """VmRSS / VmHWM of a process, in kB."""
+    """VmRSS / VmHWM of a process and VmRSS's anonymous and file-backed parts, in kB."""
     out: dict[str, int] = {}
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         key, _, value = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
+        if key in ("VmRSS", "VmHWM", "RssAnon", "RssFile"):
             out[key] = int(value.split()[0])
     return out
 
 
-async def serve_main(ami_port: int, tmp: Path, users: int) -> None:
-    """The app as `cti serve` runs it (plus cheap password hashing for the bench users)."""
+async def serve_main(ami_port: int, tmp: Path, users: int, faq: dict[str, str] | None = None) -> None:
+    """The app as `cti serve` runs it (plus cheap password hashing for the bench users); `faq`: its
+    [faq] settings (bench/memory.py loads the municipal FAQ and the ward documents)."""
     from aiohttp import web
     from argon2 import PasswordHasher
 
@@ -236,6 +237,7 @@ async def serve_main(ami_port: int, tmp: Path, users: int) -> None:
         "store": {"path": str(tmp / "cti.sqlite3")},
         "ami": {"host": "127.0.0.1", "port": ami_port, "username": "bench", "ping_interval": 3600},
         "agi": {"enabled": False},
+        "faq": faq or {},
         "security": {"allowed_origins": [ORIGIN], "operator_networks": ["127.0.0.0/8"],
                      "login_max_failures": 100000},
     })
@@ -266,6 +268,14 @@ async def serve_main(ami_port: int, tmp: Path, users: int) -> None:
             cmd = json.loads(line)["cmd"]
             if cmd == "stop":
                 break
+            if cmd == "search":  # what GET /api/faq/search does, for each query (bench/memory.py)
+                from faq.api import search_body
+                from faq.keys import FAQ
+
+                for query in json.loads(line)["queries"]:
+                    search_body(app[FAQ], query, 10)
+                _reply(searched=True)
+                continue
             if cmd == "taps":
                 gc_max = {str(g): max(p, default=0.0) for g, p in pauses.items()}
                 gc_count = {str(g): len(p) for g, p in pauses.items()}
@@ -597,6 +607,8 @@ def main(argv: list[str]) -> int:
     s.add_argument("--ami-port", type=int, required=True)
     s.add_argument("--tmp", type=Path, required=True)
     s.add_argument("--users", type=int, required=True)
+    s.add_argument("--faq-file", help="[faq] import_on_start")
+    s.add_argument("--faq-documents", help="[faq] documents_dir")
     c = sub.add_parser("clients")
     c.add_argument("--port", type=int, required=True)
     c.add_argument("--n", type=int, required=True)
@@ -604,7 +616,8 @@ def main(argv: list[str]) -> int:
     sub.add_parser("run").add_argument("--quick", action="store_true")
     args = parser.parse_args(argv)
     if args.role == "serve":
-        asyncio.run(serve_main(args.ami_port, args.tmp, args.users))
+        faq = {"import_on_start": args.faq_file, "documents_dir": args.faq_documents} if args.faq_file else None
+        asyncio.run(serve_main(args.ami_port, args.tmp, args.users, faq))
     elif args.role == "clients":
         asyncio.run(clients_main(args.port, args.n, args.extra))
     else:

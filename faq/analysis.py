@@ -5,7 +5,10 @@ analysis of an unchanged entry is cached across rebuilds (see FaqIndex)."""
 
 from __future__ import annotations
 
+import sys
+from array import array
 from collections import Counter
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from faq import morph
@@ -32,13 +35,31 @@ class Doc:
 
 
 @dataclass(frozen=True)
+class TokenCounts:
+    """One field's token counts, compact: its distinct tokens, interned (a bigram found in many
+    entries is one string), and their counts in the same order. The service keeps every entry's
+    analysis for cheap rebuilds; as a Counter per field it took 19 of the 28 MiB of the municipal
+    FAQ's index (tracemalloc), as tuples and arrays ~4."""
+
+    tokens: tuple[str, ...]
+    counts: array[float]
+
+    @staticmethod
+    def of(counts: Mapping[str, float]) -> TokenCounts:
+        return TokenCounts(tuple(map(sys.intern, counts)), array("d", counts.values()))
+
+    def items(self) -> Iterator[tuple[str, float]]:
+        return zip(self.tokens, self.counts, strict=True)
+
+
+@dataclass(frozen=True)
 class Analysed:
     """What the index keeps of one entry before the corpus statistics (cacheable across rebuilds)."""
 
     doc: Doc
-    tfs: list[Counter[str]]  # question, meta, answer token counts
+    tfs: list[TokenCounts]  # question, meta, answer token counts
     lens: list[int]
-    unis: dict[str, float]
+    unis: TokenCounts  # one-character tokens, weighted by field
     words: list[tuple[str, str]]  # (reading, written) nouns, for the reading lexicon
 
 
@@ -47,7 +68,7 @@ def analyse(entry: FaqEntry, morphology: bool) -> Analysed:
     a_norm, a_map = normalize_with_map(entry.answer)
     meta = meta_text(entry)
     m_norm = normalize(meta)
-    tfs: list[Counter[str]] = []
+    tfs: list[TokenCounts] = []
     lens: list[int] = []
     unis: dict[str, float] = {}
     words: list[tuple[str, str]] = []
@@ -64,8 +85,8 @@ def analyse(entry: FaqEntry, morphology: bool) -> Analysed:
             if text is entry.question:
                 q_extra = " ".join([*analysis.variants, analysis.reading])
             words.extend(analysis.words)
-        tfs.append(Counter(tokens))
+        tfs.append(TokenCounts.of(Counter(tokens)))
         lens.append(max(len(tokens), 1))
         for ch, count in Counter(unigrams(norm)).items():
             unis[UNI + ch] = unis.get(UNI + ch, 0.0) + weight * count
-    return Analysed(Doc(entry, q_norm, a_norm, a_map, q_map, q_extra), tfs, lens, unis, words)
+    return Analysed(Doc(entry, q_norm, a_norm, a_map, q_map, q_extra), tfs, lens, TokenCounts.of(unis), words)

@@ -37,8 +37,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from faq import morph
-from faq.analysis import FIELDS, Analysed, Doc, analyse
+from faq.analysis import FIELDS, Analysed, Doc, TokenCounts, analyse
 from faq.entries import MAX_LIMIT, MAX_QUERY_CHARS, FaqEntry, SearchHit
+from faq.postings import Postings, PostingTable
 from faq.query_words import (
     READ,
     UNI,
@@ -66,23 +67,9 @@ READING_PIECE_MIN_CHARS = 4  # shortest reading looked for inside a longer word 
 
 
 @dataclass(frozen=True)
-class _Postings:
-    """One token's postings, impact-ordered: highest weight first (ties in entry order)."""
-
-    docs: NDArray[np.int32]
-    weights: NDArray[np.float64]
-
-    @staticmethod
-    def build(docs: list[int], weights: list[float]) -> _Postings:
-        w = np.asarray(weights, dtype=np.float64)
-        order = np.argsort(-w, kind="stable")
-        return _Postings(np.asarray(docs, dtype=np.int32)[order], w[order])
-
-
-@dataclass(frozen=True)
 class _Query:
     groups: list[list[Alternative]]  # one group per query word
-    terms: list[tuple[str, _Postings, float]]  # (token, postings, weighted idf), all groups merged
+    terms: list[tuple[str, Postings, float]]  # (token, postings, weighted idf), all groups merged
     weights: dict[str, float]  # token -> weight for the coverage: 0 if pruned as common, top idf if unknown
 
 
@@ -123,9 +110,9 @@ class FaqIndex:
         self._synonyms = _normalised_table(DEFAULT_SYNONYMS if synonyms is None else synonyms)
         self._docs: list[Doc] = []
         self._by_id: dict[str, int] = {}
-        field_tf: list[list[Counter[str]]] = []  # doc -> [question, meta, answer] token counts
+        field_tf: list[list[TokenCounts]] = []  # doc -> [question, meta, answer] token counts
         field_len: list[list[int]] = []
-        uni_tf: list[dict[str, float]] = []
+        uni_tf: list[TokenCounts] = []
         lexicon: Counter[tuple[str, str]] = Counter()  # (reading, written) of the nouns seen
         for entry in entries:
             done = cache.get(entry) if cache is not None else None
@@ -152,7 +139,7 @@ class FaqIndex:
                 factor = weight / (1.0 - b + b * length / mean)
                 for tok, tf in counts.items():
                     pseudo[tok] = get(tok, 0.0) + factor * tf
-            pseudo.update(uni_tf[doc_id])  # one-character tokens: their own space, weighted tf as is
+            pseudo.update(uni_tf[doc_id].items())  # one-character tokens: their own space, weighted tf as is
             for tok, ptf in pseudo.items():
                 lists = build.get(tok)
                 if lists is None:
@@ -161,7 +148,8 @@ class FaqIndex:
                 lists[1].append(ptf * saturate / (ptf + K1))
         field_tf.clear()
         uni_tf.clear()
-        self._postings: dict[str, _Postings] = {tok: _Postings.build(*lists) for tok, lists in build.items()}
+        self._postings = PostingTable(build)
+        build.clear()
         self._sorted: dict[str, NDArray[np.int32]] = {}  # token -> its doc ids in order, made on first need
         self._lexicon = lexicon
         self._by_reading = self._reading_table()
@@ -170,7 +158,7 @@ class FaqIndex:
         """A word typed in hiragana -> the kanji word with that reading (the most frequent written
         form), so いんかん searches as 印鑑; the synonym words are known by their readings too."""
         lexicon = Counter(self._lexicon)
-        if self._morphology:
+        if self._morphology and self._docs:  # an empty index finds nothing: no need for the analyser
             for key, _values in self._synonyms:
                 if not hiragana_only(key):
                     known = [(r, w) for r, w in morph.analyse(key).words if w == key]
@@ -266,7 +254,7 @@ class FaqIndex:
                     groups.append(alts)
                 if self._morphology and SPLIT_WORDS:
                     light |= self._light_tokens(word, part, alts)
-        found: dict[str, tuple[_Postings, float]] = {}
+        found: dict[str, tuple[Postings, float]] = {}
         for alts in groups:
             for alt in alts:
                 for tok in alt.tokens:
@@ -312,6 +300,8 @@ class FaqIndex:
         query = _check_query(query)
         if not 1 <= limit <= MAX_LIMIT:
             raise ValueError(f"limit must be between 1 and {MAX_LIMIT}; got {limit}")
+        if not self._docs:  # nothing to find: the analyser is not loaded for it (faq/morph.py)
+            return []
         parsed = self._query(query)
         terms = parsed.terms
         if not terms:

@@ -12,19 +12,26 @@ Two things the character bigrams of faq/textnorm.py cannot see:
 - **readings**: ``reading`` is the text's reading in hiragana (印鑑登録 -> いんかんとうろく), indexed in a
   separate token space so that a query typed in hiragana (いんかん) finds the kanji.
 
-Pure computation: the dictionary ships inside the sudachidict-core wheel and is loaded once per
-thread (the tokenizer is not thread-safe; the index is built in a worker thread while the event loop
-searches).
+The dictionary ships inside the sudachidict-core wheel; it is loaded (mmapped, file-backed, shared
+with other processes) once per process on the first analysis, and each thread gets its own tokenizer
+from it (the tokenizer is not thread-safe; the index is built in a worker thread while the event loop
+searches). A server with no FAQ entries never loads it. The pages an analysis touches stay in the
+process's RSS until released (release_pages, faq/memory.py): after an index build, and at most once
+a minute while searches run. Otherwise pure computation.
 """
 
 from __future__ import annotations
 
 import functools
+import sys
 import threading
+import time
 import unicodedata
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from faq.memory import drop_mapped_pages
 from faq.textnorm import normalize
 
 # Parts of speech whose normalised form is worth indexing (particles and auxiliaries are not).
@@ -33,20 +40,72 @@ CONTENT_POS = frozenset({"名詞", "動詞", "形容詞", "形状詞", "接尾�
 BREAK_POS = frozenset({"補助記号", "空白", "記号"})
 
 _local = threading.local()
+_dictionary: Any = None
+_dictionary_lock = threading.Lock()
+
+
+def _shared_dictionary() -> Any:
+    """The one Dictionary of the process, loaded on first use. A Dictionary per thread mapped the
+    193 MB system.dic once per thread, and each mapping's touched pages counted in the RSS again
+    (two mappings, ~200 MiB, in a server that had built its index in a worker thread)."""
+    global _dictionary
+    with _dictionary_lock:
+        if _dictionary is None:
+            from sudachipy import Dictionary  # type: ignore[import-untyped]  # 50 ms, mmaps the dictionary
+
+            _dictionary = Dictionary(dict="core")
+        return _dictionary
+
+
+def dictionary_file() -> Path:
+    """The system dictionary the analyser maps (inside the sudachidict-core package)."""
+    import sudachidict_core  # type: ignore[import-untyped]
+
+    return Path(sudachidict_core.__file__).parent / "resources" / "system.dic"
+
+
+def release_pages() -> int:
+    """After an index build: drop the dictionary pages the build touched from this process's
+    resident set (faq/memory.py); searches fault in only what they read. Bytes advised."""
+    if _dictionary is None:
+        return 0
+    return drop_mapped_pages(dictionary_file())
+
+
+def is_loaded() -> bool:
+    """Whether this process has loaded the dictionary (only an analysis does)."""
+    return _dictionary is not None
 
 
 def _tokenizer() -> Any:
+    # Sudachi's own model: one Dictionary shared by the threads, one Tokenizer per thread (a
+    # Tokenizer is not thread-safe).
     tokenizer = getattr(_local, "tokenizer", None)
     if tokenizer is None:
-        from sudachipy import Dictionary  # type: ignore[import-untyped]  # 50 ms + a 70 MB dictionary, once
-
-        tokenizer = Dictionary(dict="core").tokenizer()
-        _local.tokenizer = tokenizer
+        tokenizer = _local.tokenizer = _shared_dictionary().tokenizer()
     return tokenizer
+
+
+# The dictionary's pages are dropped from the RSS again at most this often, when the analyser runs
+# (searches; an index build releases at its end, faq/service.py). A search faults in ~10 pieces of
+# 64 kB (the kernel maps 16 pages around each page read): 1-2 MiB for a query not seen before, ~80
+# MiB for the 373 labelled queries. After a release the next searches pay the faults again (from the
+# page cache, no I/O: ~0.03 ms an analysis); releasing every 256 analyses put that into 1 % of the
+# searches and doubled the search p99 (bench/faq_bench.py); once a minute it stays out of it. The
+# madvise takes ~3 ms (it walks the 193 MB range): a short thread does it (ctypes releases the GIL).
+RELEASE_INTERVAL = 60.0  # seconds (time.monotonic)
+_last_release = 0.0
 
 
 def _morphemes(text: str) -> Any:
     from sudachipy import SplitMode
+
+    global _last_release
+    now = time.monotonic()
+    if now - _last_release >= RELEASE_INTERVAL:
+        if _last_release:  # (not at the first analysis: nothing is resident yet)
+            threading.Thread(target=release_pages, name="faq-release-dictionary-pages", daemon=True).start()
+        _last_release = now  # (racy across threads: a release more or less does not matter)
 
     # Sudachi reads NFKC text best (full-width digits, half-width katakana); it refuses very long input.
     return _tokenizer().tokenize(unicodedata.normalize("NFKC", text)[:20000], SplitMode.C)
@@ -81,7 +140,8 @@ def analyse(text: str) -> Analysis:
             if form != surface and form:
                 forms.append(form)
         if pos == "名詞" and not _kana_only(raw_surface):
-            words.append((normalize(kana), normalize(raw_surface)))
+            # interned: the same nouns recur in every entry (2.6 of the municipal FAQ's 3.7 MiB of words)
+            words.append((sys.intern(normalize(kana)), sys.intern(normalize(raw_surface))))
     return Analysis(forms, normalize("".join(parts)), words)
 
 

@@ -20,12 +20,13 @@ from typing import Any, Protocol, TypeVar
 from cti.core.clock import Clock
 from cti.core.logs import log_event
 from cti.core.principal import Principal
-from faq import authoring, store
+from faq import authoring, morph, store
 from faq.analysis import Analysed
 from faq.documents import DocSection, SourceInfo
 from faq.entries import WEAK_COVERAGE, FaqEntry, SearchHit
 from faq.folder import read_folder
 from faq.index import FaqIndex
+from faq.memory import trim_heap
 from faq.parsing import ParsedFaq
 from faq.store import ImportCounts, ImportInfo, Progress
 from faq.suggestions import suggest
@@ -119,6 +120,10 @@ class FaqService:
                 live = set(entries) | set(doc_entries)
                 for stale in [k for k in cache if k not in live]:
                     del cache[stale]
+                # What only the build needed goes back (faq/memory.py): ~150 MiB of dictionary pages
+                # after the municipal FAQ's 661 entries.
+                morph.release_pages()
+                trim_heap()
                 return index, docs
 
             # Building is CPU work: keep the loop responsive.

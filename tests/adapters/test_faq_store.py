@@ -17,10 +17,11 @@ from cti.core.clock import TOKYO, fixed_clock
 from cti.core.principal import Principal, Role
 from cti.gateway import Database
 from cti.store_backend import open_store
-from faq import authoring
+from faq import authoring, morph
 from faq.authoring import AuthoringError, Draft
 from faq.entries import FaqEntry
 from faq.folder import read_folder
+from faq.memory import resident_kb
 from faq.parsing import KOSODATE_CREDIT, ParsedFaq, parse_faq
 from faq.service import FaqService, is_weak
 from faq.store import COMPONENT, MIGRATIONS, import_faq, latest_import, load_entries
@@ -61,6 +62,18 @@ async def test_real_faq_imports_and_searches_with_credit(db: Database) -> None:
     assert service.size == 661 and service.credit == KOSODATE_CREDIT
     assert service.search("印鑑", 1)[0].entry.id in {"1100", "884"}
     assert service.get("1100") is not None and service.get("nope") is None
+
+
+async def test_an_index_build_leaves_no_dictionary_pages_resident(db: Database) -> None:
+    # The build analyses every entry in a worker thread and touches most of Sudachi's 193 MB
+    # dictionary; only what a search reads may stay in the server's RSS (faq/memory.py).
+    morph.variants("住民票の写しを取りたいのですが")  # pages resident before the build, too
+    assert resident_kb(morph.dictionary_file()) > 0
+    service = FaqService(db, fixed_clock(NOW))
+    await service.import_parsed(generic([e("1", "粗大ごみの申込み"), e("2", "引越しの届出", "転入届を出してください")]))
+    assert service.size == 2
+    assert resident_kb(morph.dictionary_file()) < 512
+    assert service.search("申し込み", 1)[0].entry.id == "1"  # and the next analysis still works
 
 
 async def test_reimport_upserts_removes_and_counts(db: Database) -> None:
