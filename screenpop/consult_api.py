@@ -30,9 +30,8 @@ from cti.calendar import keys as calendar_keys
 from cti.core import keys as core_keys
 from cti.core.http import current_principal, error_response, json_response
 from cti.core.logs import log_event
-from records import keys as records_keys
 from screenpop.keys import DISPATCHER
-from screenpop.operator_api import read_json_object
+from screenpop.operator_api import read_json_object, transfer_department
 from telephony import keys as telephony_keys
 
 logger = logging.getLogger("cti.screenpop.consult")
@@ -104,10 +103,8 @@ async def start_consult(request: web.Request) -> web.Response:
     body = await read_json_object(request)
     if isinstance(body, web.Response):
         return body
-    code = body.get("department")
-    departments = {d.code: d for d in request.app[records_keys.SETTINGS].departments}
-    department = departments.get(code) if isinstance(code, str) else None
-    if department is None or not department.transfer_extension:
+    department = transfer_department(request, body)
+    if department is None:
         return error_response(422, "invalid_field", "相談先の課が正しくありません", "department")
     user_id, call_id, snapshot, consult = _my_call(request)
     _office_open(request, "相談転送")
@@ -115,8 +112,8 @@ async def start_consult(request: web.Request) -> web.Response:
         raise _refuse(409, "consult_active", "相談中です（転送完了か取消を選んでください）")
     if snapshot.on_hold:
         raise _refuse(409, "on_hold", "保留中は相談転送できません（保留を解除してください）")
-    return await _send(call_id, user_id, "consult", consult.start(snapshot.operator_channel,
-                                                                  department.transfer_extension), department=code)
+    action = consult.start(snapshot.operator_channel, department.transfer_extension)
+    return await _send(call_id, user_id, "consult", action, department=department.code)
 
 
 @_guarded

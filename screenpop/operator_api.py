@@ -29,6 +29,7 @@ from cti.core.http import current_principal, error_response, json_response
 from cti.core.logs import log_event
 from faq import keys as faq_keys
 from records import keys as records_keys
+from records.settings import Department
 from screenpop.keys import DISPATCHER, SEATS
 from telephony import keys as telephony_keys
 
@@ -149,6 +150,14 @@ async def current_call(request: web.Request) -> web.Response:
     return json_response({"pop": pop})
 
 
+def transfer_department(request: web.Request, body: dict[str, Any]) -> Department | None:
+    """The department named by the body's "department" code, if calls can be transferred to it."""
+    code = body.get("department")
+    departments = {d.code: d for d in request.app[records_keys.SETTINGS].departments}
+    department = departments.get(code) if isinstance(code, str) else None
+    return department if department is not None and department.transfer_extension else None
+
+
 def _control(request: web.Request) -> Any:
     telephony = request.app.get(telephony_keys.AMI)
     return getattr(telephony, "control", None)
@@ -162,10 +171,8 @@ async def transfer_call(request: web.Request) -> web.Response:
     body = await read_json_object(request)
     if isinstance(body, web.Response):
         return body
-    code = body.get("department")
-    departments = {d.code: d for d in request.app[records_keys.SETTINGS].departments}
-    department = departments.get(code) if isinstance(code, str) else None
-    if department is None or not department.transfer_extension:
+    department = transfer_department(request, body)
+    if department is None:
         return error_response(422, "invalid_field", "転送先の課が正しくありません", "department")
     dispatcher = request.app.get(DISPATCHER)
     if dispatcher is None or dispatcher.router.answered_by(call_id) != principal.user_id:
@@ -191,8 +198,10 @@ async def transfer_call(request: web.Request) -> web.Response:
     except Exception as exc:
         log_event(logger, "transfer_failed", logging.WARNING, call_id=call_id, error=type(exc).__name__)
         return error_response(502, "telephony_failed", "転送できませんでした。もう一度お試しください")
-    log_event(logger, "transfer_requested", user_id=principal.user_id, call_id=call_id, department=code)
-    return json_response({"call_id": call_id, "department": code, "extension": department.transfer_extension}, 202)
+    log_event(logger, "transfer_requested", user_id=principal.user_id, call_id=call_id, department=department.code)
+    return json_response(
+        {"call_id": call_id, "department": department.code, "extension": department.transfer_extension}, 202
+    )
 
 
 def setup_web_routes(app: web.Application) -> None:
