@@ -41,10 +41,14 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from browser import launch_chromium
 from playwright.async_api import Browser, async_playwright
+
+if TYPE_CHECKING:
+    from sip_lab import Phones, SipLab
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "pbx"
@@ -286,3 +290,34 @@ async def browser() -> AsyncIterator[Browser]:
             yield b
         finally:
             await b.close()
+
+
+# ---- the SIP lab (tests/e2e/sip_lab.py): a module sets SIP_LAB_NAME and uses these fixtures --------
+# sip_lab.py loads this file as a module of its own, so it is imported here only when a fixture runs.
+
+
+@pytest.fixture(scope="module")
+def sip_lab(request: pytest.FixtureRequest) -> Iterator[SipLab]:
+    """A PBX in SIP mode for the module (its instance named by the module's SIP_LAB_NAME)."""
+    from sip_lab import running_sip_lab
+
+    with running_sip_lab(request.module.SIP_LAB_NAME) as lab:
+        yield lab
+
+
+@pytest.fixture
+async def phones(sip_lab: SipLab, tmp_path: Path) -> AsyncIterator[Phones]:
+    """baresip trunk caller, operator and department phones, registered to the lab."""
+    from sip_lab import running_phones
+
+    async with running_phones(sip_lab, tmp_path) as box:
+        yield box
+
+
+@pytest.fixture
+async def admin(sip_lab: SipLab) -> AsyncIterator[AmiClient]:
+    """The lab's AMI as its admin (Originate of the trunk calls, bridges, events)."""
+    from sip_lab import admin_ami
+
+    async with admin_ami(sip_lab) as client:
+        yield client

@@ -7,7 +7,6 @@ Asterisk at the end, the department's stays connected to the citizen)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,7 +24,7 @@ from browser import (
     serve,
 )
 from playwright.async_api import Browser
-from sip_lab import Phones, SipLab, admin_ami, is_event, running_phones, running_sip_lab, trunk_call
+from sip_lab import Phones, SipLab, is_event, trunk_call
 from test_sip_operator_screen import wait_ready
 
 from cti.core.clock import TOKYO
@@ -38,22 +37,7 @@ pytestmark = [pytest.mark.asterisk, pytest.mark.browser]
 TUESDAY = datetime(2026, 12, 1, 10, 0, tzinfo=TOKYO)  # call center and ward office open
 
 
-@pytest.fixture(scope="module")
-def sip_lab() -> Iterator[SipLab]:
-    with running_sip_lab("sipconsult") as lab:
-        yield lab
-
-
-@pytest.fixture
-async def phones(sip_lab: SipLab, tmp_path: Path) -> AsyncIterator[Phones]:
-    async with running_phones(sip_lab, tmp_path) as box:
-        yield box
-
-
-@pytest.fixture
-async def admin(sip_lab: SipLab) -> AsyncIterator[AmiClient]:
-    async with admin_ami(sip_lab) as client:
-        yield client
+SIP_LAB_NAME = "sipconsult"  # the lab PBX instance (the sip_lab fixture, tests/e2e/conftest.py)
 
 
 async def test_hold_and_consult_transfer_with_sip_phones(

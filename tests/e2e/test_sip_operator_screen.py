@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,7 +25,7 @@ from browser import (
     serve,
 )
 from playwright.async_api import Browser
-from sip_lab import CALLER, Phones, SipLab, admin_ami, is_event, running_phones, running_sip_lab, trunk_call
+from sip_lab import CALLER, Phones, SipLab, is_event, trunk_call
 
 from cti import keys
 from cti.core.clock import TOKYO
@@ -39,22 +38,7 @@ pytestmark = [pytest.mark.asterisk, pytest.mark.browser]
 TUESDAY = datetime(2026, 12, 1, 10, 0, tzinfo=TOKYO)  # call center and ward office open
 
 
-@pytest.fixture(scope="module")
-def sip_lab() -> Iterator[SipLab]:
-    with running_sip_lab("sipscreen") as lab:
-        yield lab
-
-
-@pytest.fixture
-async def phones(sip_lab: SipLab, tmp_path: Path) -> AsyncIterator[Phones]:
-    async with running_phones(sip_lab, tmp_path) as box:
-        yield box
-
-
-@pytest.fixture
-async def admin(sip_lab: SipLab) -> AsyncIterator[AmiClient]:
-    async with admin_ami(sip_lab) as client:
-        yield client
+SIP_LAB_NAME = "sipscreen"  # the lab PBX instance (the sip_lab fixture, tests/e2e/conftest.py)
 
 
 

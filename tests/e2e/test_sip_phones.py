@@ -12,7 +12,7 @@ import re
 import shutil
 import uuid
 import wave
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -28,15 +28,12 @@ from sip_lab import (
     WARD_NUMBER,
     Phones,
     SipLab,
-    admin_ami,
     assert_loopback_only,
     is_event,
     only_japanese_prompts,
     played,
     rtp_counts,
     rtp_source,
-    running_phones,
-    running_sip_lab,
     speech_level_db,
     trunk_call,
 )
@@ -59,22 +56,7 @@ pytestmark = pytest.mark.asterisk
 CAPTURE_NAME = "06-sip-trunk-ivr-queue-refer-transfer.txt"
 
 
-@pytest.fixture(scope="module")
-def sip_lab() -> Iterator[SipLab]:
-    with running_sip_lab("sip") as lab:
-        yield lab
-
-
-@pytest.fixture
-async def phones(sip_lab: SipLab, tmp_path: Path) -> AsyncIterator[Phones]:
-    async with running_phones(sip_lab, tmp_path) as box:
-        yield box
-
-
-@pytest.fixture
-async def admin(sip_lab: SipLab) -> AsyncIterator[AmiClient]:
-    async with admin_ami(sip_lab) as client:
-        yield client
+SIP_LAB_NAME = "sip"  # the lab PBX instance (the sip_lab fixture, tests/e2e/conftest.py)
 
 
 @dataclass
