@@ -121,8 +121,12 @@ async def test_cti_ami_user_has_what_cti_needs_and_no_more(cti_ami: AmiClient) -
 def test_asterisk_listens_on_loopback_only(pbx: Pbx) -> None:
     if shutil.which("ss") is None:
         pytest.fail("ss (iproute2) is needed to list listening sockets")
+    status = pbx.run("status").stdout  # "running pid=N ami=..."
+    pid = re.search(r"pid=(\d+)", status)
+    assert pid, status
     out = subprocess.run(["ss", "-H", "-lntup"], capture_output=True, text=True, check=True).stdout
-    mine = [line for line in out.splitlines() if '"asterisk"' in line]
+    # this PBX's sockets only: other Asterisks on the machine (another engineer's SIP lab) are not ours
+    mine = [line for line in out.splitlines() if '"asterisk"' in line and f"pid={pid.group(1)}," in line]
     assert any(f"127.0.0.1:{pbx.ami_port}" in line for line in mine), mine
     for line in mine:
         local = line.split()[4]
