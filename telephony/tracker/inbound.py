@@ -168,13 +168,22 @@ def ring(book: CallBook, call: Call, base: str, ringing: Ring, out: Out, now: da
                                    caller_number=call.caller.number, caller_name=call.caller.name))
 
 
-def on_agent_called(book: CallBook, ev: Mapping[str, str], out: Out) -> None:
+def _member_event(book: CallBook, ev: Mapping[str, str], out: Out) -> tuple[Call, str] | None:
+    """The call of an AgentCalled/AgentConnect event (taken as inbound) and the member leg it names."""
     touched = book.touch(ev, out)
     dest = ev.get("DestChannel")
     if touched is None or not dest:
-        return
+        return None
     call, chan = touched
     book.make_inbound(call, chan)
+    return call, dest
+
+
+def on_agent_called(book: CallBook, ev: Mapping[str, str], out: Out) -> None:
+    member = _member_event(book, ev, out)
+    if member is None:
+        return
+    call, dest = member
     base = channel_base(dest)
     if call.kind is not Kind.INBOUND or base in call.seat.ringing or base in call.legs.citizen:
         return
@@ -213,12 +222,10 @@ def connect(book: CallBook, call: Call, base: str | None, interface: str, member
 
 
 def on_agent_connect(book: CallBook, ev: Mapping[str, str], out: Out) -> None:
-    touched = book.touch(ev, out)
-    dest = ev.get("DestChannel")
-    if touched is None or not dest:
+    member = _member_event(book, ev, out)
+    if member is None:
         return
-    call, chan = touched
-    book.make_inbound(call, chan)
+    call, dest = member
     base = channel_base(dest)
     if call.kind is not Kind.INBOUND or base == call.seat.connected_base:
         return  # not ours, or a repeat for the member already connected
