@@ -204,19 +204,12 @@ def migrate_sync(conn: sqlite3.Connection, migrations: Migrations) -> dict[str, 
     applied: dict[str, int] = {}
     for component, scripts in migrations.items():
         row = conn.execute("SELECT version FROM schema_versions WHERE component = ?", (component,)).fetchone()
-        current = int(row[0]) if row else 0
-        if current > len(scripts):
-            raise RuntimeError(
-                f"database schema for {component!r} is version {current}, newer than this cti ({len(scripts)})"
-            )
-        for version in range(current + 1, len(scripts) + 1):
+        for version in pending_versions(component, int(row[0]) if row else 0, scripts):
             # executescript keeps trigger bodies (with their inner semicolons) intact.
             try:
                 conn.executescript(
-                    "BEGIN IMMEDIATE;\n"
-                    + scripts[version - 1]
-                    + f";\nINSERT INTO schema_versions(component, version) VALUES ('{_quote(component)}', {version})"
-                    " ON CONFLICT(component) DO UPDATE SET version = excluded.version;\nCOMMIT;"
+                    "BEGIN IMMEDIATE;\n" + scripts[version - 1] + ";\n"
+                    + version_bump(component, version) + ";\nCOMMIT;"
                 )
             except BaseException:
                 if conn.in_transaction:
@@ -226,10 +219,21 @@ def migrate_sync(conn: sqlite3.Connection, migrations: Migrations) -> dict[str, 
     return applied
 
 
-def _quote(name: str) -> str:
-    if not name.replace("_", "").isalnum():
-        raise ValueError(f"component name must be alphanumeric: {name!r}")
-    return name
+def pending_versions(component: str, current: int, scripts: Sequence[str]) -> range:
+    """The versions of `component` still to apply over `current` (both engines' migrations)."""
+    if current > len(scripts):
+        raise RuntimeError(
+            f"database schema for {component!r} is version {current}, newer than this cti ({len(scripts)})"
+        )
+    return range(current + 1, len(scripts) + 1)
+
+
+def version_bump(component: str, version: int) -> str:
+    """The statement recording `version` of `component`, run in the migration's own transaction."""
+    if not component.replace("_", "").isalnum():
+        raise ValueError(f"component name must be alphanumeric: {component!r}")
+    return (f"INSERT INTO schema_versions(component, version) VALUES ('{component}', {version})"
+            " ON CONFLICT(component) DO UPDATE SET version = excluded.version")
 
 
 def sidecars(path: Path) -> list[Path]:

@@ -43,7 +43,7 @@ from psycopg import errors as pg_errors
 from psycopg.adapt import Dumper, Loader
 from psycopg.pq import TransactionStatus
 
-from cti.gateway import Database, Migrations
+from cti.gateway import Database, Migrations, pending_versions, version_bump
 from cti.pg_dialect import BASE_SCHEMA, translate_query, translate_script
 from cti.pg_leases import SESSION_GUARDS
 
@@ -333,18 +333,11 @@ def migrate_pg(conn: PgConnection, migrations: Migrations) -> dict[str, int]:
         applied: dict[str, int] = {}
         for component, scripts in migrations.items():
             row = conn.execute("SELECT version FROM schema_versions WHERE component = ?", (component,)).fetchone()
-            current = int(row[0]) if row else 0
-            if current > len(scripts):
-                raise RuntimeError(
-                    f"database schema for {component!r} is version {current}, newer than this cti ({len(scripts)})"
-                )
-            for version in range(current + 1, len(scripts) + 1):
+            for version in pending_versions(component, int(row[0]) if row else 0, scripts):
                 try:
                     conn.executescript(
-                        "BEGIN;\n" + translate_script(scripts[version - 1])
-                        + ";\nINSERT INTO schema_versions(component, version)"
-                        f" VALUES ('{_quote(component)}', {version})"
-                        " ON CONFLICT(component) DO UPDATE SET version = excluded.version;\nCOMMIT;"
+                        "BEGIN;\n" + translate_script(scripts[version - 1]) + ";\n"
+                        + version_bump(component, version) + ";\nCOMMIT;"
                     )
                 except BaseException:
                     if conn.in_transaction:
@@ -356,11 +349,6 @@ def migrate_pg(conn: PgConnection, migrations: Migrations) -> dict[str, int]:
     conn.refresh_id_columns()
     return applied
 
-
-def _quote(name: str) -> str:
-    if not name.replace("_", "").isalnum():
-        raise ValueError(f"component name must be alphanumeric: {name!r}")
-    return name
 
 
 def _connect(url: str, migrations: Migrations) -> PgConnection:
