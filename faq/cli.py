@@ -184,15 +184,7 @@ def _faq_export(args: argparse.Namespace) -> int:
     import json
 
     service = asyncio.run(_load_service(args, _db_path(args)))
-    doc = {
-        "source": service.source or "FAQ",
-        "credit": service.credit,
-        "entries": [
-            {"id": e.id, "question": e.question, "answer": e.answer, "category": e.category,
-             "subcategory": e.subcategory, "keywords": list(e.keywords)}
-            for e in service.entries()
-        ],
-    }
+    doc = service.export_document()
     Path(args.file).write_text(json.dumps(doc, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     print(f"書き出し完了: {len(doc['entries'])} 件 -> {args.file}")
     return 0

@@ -253,15 +253,7 @@ async def reimport_documents(request: web.Request, who: Principal) -> web.Respon
 async def export(request: web.Request, who: Principal) -> web.Response:
     """The live FAQ as a generic JSON file: importing it again gives the same FAQ."""
     service = _service(request)
-    doc = {
-        "source": service.source or "FAQ",
-        "credit": service.credit,
-        "entries": [
-            {"id": e.id, "question": e.question, "answer": e.answer, "category": e.category,
-             "subcategory": e.subcategory, "keywords": list(e.keywords)}
-            for e in service.entries()
-        ],
-    }
+    doc = service.export_document()
     return web.Response(
         text=dumps(doc),
         content_type="application/json",

@@ -174,6 +174,19 @@ class FaqService:
     def entries(self) -> list[FaqEntry]:
         return self._index.entries()
 
+    def export_document(self) -> dict[str, Any]:
+        """The live FAQ as the generic JSON file (`cti faq export`, the editor's export): importing
+        it again gives the same FAQ."""
+        return {
+            "source": self.source or "FAQ",
+            "credit": self.credit,
+            "entries": [
+                {"id": e.id, "question": e.question, "answer": e.answer, "category": e.category,
+                 "subcategory": e.subcategory, "keywords": list(e.keywords)}
+                for e in self.entries()
+            ],
+        }
+
     def suggest(self, category_code: str | None, recent_topics: Sequence[str], limit: int) -> list[FaqEntry]:
         return suggest(self._index, category_code, recent_topics, limit, self._category_map)
 
