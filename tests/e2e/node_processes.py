@@ -107,20 +107,21 @@ class NodeProcess:
             self.proc = subprocess.Popen([*CTI, "serve", "--config", str(self.config)], stdout=out,
                                          stderr=subprocess.STDOUT, cwd=ROOT, env=env)
 
-    async def wait_ready(self, within: float = 60.0) -> None:
-        """Until GET /readyz answers 200 (the database, the AMI link and the rest are ready)."""
-        deadline = time.monotonic() + within
+    async def wait_ready(self, within: float = 60.0, path: str = "/readyz") -> float:
+        """Until GET `path` answers 200 (/readyz: the database, the AMI link and the rest are ready;
+        /healthz: the process serves); returns the seconds waited."""
+        started = time.monotonic()
         async with aiohttp.ClientSession() as session:
             while True:
                 assert self.proc is not None and self.proc.poll() is None, self.log.read_text()[-3000:]
                 try:
-                    async with session.get(f"{self.url}/readyz") as r:
+                    async with session.get(f"{self.url}{path}") as r:
                         if r.status == 200:
-                            return
+                            return time.monotonic() - started
                 except aiohttp.ClientError:
                     pass
-                assert time.monotonic() < deadline, f"{self.name} not ready: {self.log.read_text()[-3000:]}"
-                await asyncio.sleep(0.1)
+                assert time.monotonic() - started < within, f"{self.name} not ready: {self.log.read_text()[-3000:]}"
+                await asyncio.sleep(0.05)
 
     async def ws_clients(self) -> int:
         """Open operator websockets on this node (its cti_ws_clients gauge)."""

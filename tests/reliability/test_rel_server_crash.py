@@ -16,18 +16,16 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import signal
 import socket
 import sqlite3
-import subprocess
-import sys
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import aiohttp
+from node_processes import NodeProcess, cti
 from rel_app import ORIGIN, PASSWORD
-from reliability_support import LONG, ROOT, figures
+from reliability_support import LONG, figures
 
 from cti.core.clock import TOKYO
 
@@ -43,7 +41,6 @@ def seed_calls(db: Path, call_ids: list[str]) -> None:
         conn.executemany("INSERT INTO contacts(call_id, operator, started_at, caller_number) VALUES (?,?,?,?)",
                          [(c, "op1", datetime.now(TOKYO).isoformat(), "0312345678") for c in call_ids])
     conn.close()
-CTI = [sys.executable, "-m", "cti"]
 
 
 def free_port() -> int:
@@ -84,46 +81,13 @@ reason = "信頼性試験"
     return config
 
 
-def cti(config: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*CTI, *args, "--config", str(config)], input=stdin, capture_output=True, text=True,
-                          timeout=120, cwd=ROOT)
-
-
-class Server:
-    def __init__(self, config: Path, port: int, log: Path) -> None:
-        self.config, self.port, self.log = config, port, log
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    async def start(self) -> float:
-        started = time.monotonic()
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen([*CTI, "serve", "--config", str(self.config)], stdout=out,  # noqa: ASYNC220
-                                         stderr=subprocess.STDOUT, cwd=ROOT)
-        async with aiohttp.ClientSession() as session:
-            while True:
-                assert self.proc.poll() is None, self.log.read_text()[-3000:]
-                try:
-                    async with session.get(f"http://127.0.0.1:{self.port}/healthz") as r:
-                        if r.status == 200:
-                            return time.monotonic() - started
-                except aiohttp.ClientError:
-                    pass
-                assert time.monotonic() - started < 60, "cti serve did not come up"
-                await asyncio.sleep(0.05)
-
-    def kill9(self) -> None:
-        assert self.proc is not None
-        os.kill(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+async def start_serving(node: NodeProcess) -> float:
+    """Start `cti serve` and wait until it serves (/healthz: these stores run without AMI); the
+    seconds from start to serving."""
+    started = time.monotonic()
+    node.start()
+    await node.wait_ready(path="/healthz")
+    return time.monotonic() - started
 
 
 class Operator:
@@ -194,13 +158,13 @@ async def test_kill9_mid_stream_loses_no_acknowledged_record(tmp_path: Path) -> 
     # `cti user add` still creates the store through cti.db (umask mode) and `cti serve` refuses a store
     # others can read: until access/cli.py moves to the gateway (which creates it 0600)
     os.chmod(tmp_path / "cti.sqlite3", 0o600)
-    server = Server(config, port, tmp_path / "serve.log")
+    server = NodeProcess("cti", config, port, tmp_path / "serve.log")
     rnd = random.Random(9)
     acked: list[tuple[str, str]] = []
     restarts: list[float] = []
     in_flight_at_kill: list[int] = []
     try:
-        await server.start()  # (it migrates the store)
+        await start_serving(server)  # (it migrates the store)
         seed_calls(tmp_path / "cti.sqlite3", [f"r{r}w{w}-{n}" for r in range(KILLS) for w in range(WRITERS)
                                               for n in range(1, CALLS_PER_WRITER + 1)] + ["after-crashes"])
         for round_no in range(KILLS):
@@ -221,7 +185,7 @@ async def test_kill9_mid_stream_loses_no_acknowledged_record(tmp_path: Path) -> 
             finally:
                 await op.session.close()
             check_database(tmp_path / "cti.sqlite3", acked)
-            restarts.append(await server.start())
+            restarts.append(await start_serving(server))
             verify = cti(config, "audit", "verify")
             assert verify.returncode == 0, verify.stdout + verify.stderr
         # the restarted server takes writes again, and the operator can log in

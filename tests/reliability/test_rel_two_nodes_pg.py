@@ -15,10 +15,11 @@ import random
 import time
 from pathlib import Path
 
+from node_processes import NodeProcess, cti
 from pg_support import PgCluster
 from rel_app import PASSWORD
 from reliability_support import LONG, figures
-from test_rel_server_crash import CALLS_PER_WRITER, Operator, Server, cti, free_port, write_config, writer
+from test_rel_server_crash import CALLS_PER_WRITER, Operator, free_port, start_serving, write_config, writer
 
 from cti.store_backend import open_store
 from records.schema import migrations
@@ -70,9 +71,9 @@ async def test_killing_one_of_two_nodes_loses_no_acknowledged_record(tmp_path: P
         added = cti(config_a, "user", "add", "op1", "--role", "operator", "--password-stdin", stdin=PASSWORD + "\n")
         assert added.returncode == 0, added.stderr
         assert not (tmp_path / "a" / "cti.sqlite3").exists()  # nothing went to the SQLite path
-        node_a = Server(config_a, port_a, tmp_path / "a" / "serve.log")
-        node_b = Server(config_b, port_b, tmp_path / "b" / "serve.log")
-        await asyncio.gather(node_a.start(), node_b.start())
+        node_a = NodeProcess("cti-a", config_a, port_a, tmp_path / "a" / "serve.log")
+        node_b = NodeProcess("cti-b", config_b, port_b, tmp_path / "b" / "serve.log")
+        await asyncio.gather(start_serving(node_a), start_serving(node_b))
         await seed_calls(url, [f"{node}{r}w{w}-{n}" for node in "ab" for r in range(KILLS) for w in range(WRITERS)
                                for n in range(1, CALLS_PER_WRITER + 1)])
         rnd = random.Random(18)
@@ -111,7 +112,7 @@ async def test_killing_one_of_two_nodes_loses_no_acknowledged_record(tmp_path: P
                 present = await stored(url)
                 lost = [(c, k) for c, k in acked if c not in present[k]]
                 assert not lost, f"acknowledged writes lost: {lost[:10]} ({len(lost)} in all)"
-                restarts.append(await node_a.start())
+                restarts.append(await start_serving(node_a))
                 verify = cti(config_b, "audit", "verify")
                 assert verify.returncode == 0, verify.stdout + verify.stderr
         finally:
