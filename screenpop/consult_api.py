@@ -19,19 +19,16 @@ How Asterisk does it, and what is not possible over AMI: telephony/consult.py.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from typing import Any
 
 from aiohttp import web
 
 from access.rules import OPERATOR_ROOM_ROLES
 from access.web import requires
-from cti.calendar import keys as calendar_keys
-from cti.core import keys as core_keys
-from cti.core.http import current_principal, error_response, json_response
+from cti.core.http import ApiError, error_response, json_response
 from cti.core.logs import log_event
-from screenpop.keys import DISPATCHER
-from screenpop.operator_api import read_json_object, transfer_department
+from screenpop.operator_api import answered_call, read_json_object, require_office_open, transfer_department
 from telephony import keys as telephony_keys
 
 logger = logging.getLogger("cti.screenpop.consult")
@@ -39,37 +36,17 @@ logger = logging.getLogger("cti.screenpop.consult")
 _operator_only = requires(roles=OPERATOR_ROOM_ROLES, operator_room_only=True)
 
 
-class _Refused(Exception):
-    def __init__(self, response: web.Response) -> None:
-        self.response = response
-
-
-def _refuse(status: int, code: str, message: str, field: str | None = None) -> _Refused:
-    return _Refused(error_response(status, code, message, field))
-
-
 def _my_call(request: web.Request) -> tuple[str, str, Any, Any]:
-    """(user id, call id, tracker snapshot, consult control) of a call this operator answered."""
-    principal = current_principal(request)
-    assert principal is not None
-    call_id = request.match_info["call_id"]
-    dispatcher = request.app.get(DISPATCHER)
-    if dispatcher is None or dispatcher.router.answered_by(call_id) != principal.user_id:
-        raise _refuse(403, "not_your_call", "この通話はあなたが対応中の通話ではありません", "call_id")
+    """(user id, call id, tracker snapshot, consult control) of a connected call this operator answered."""
+    user_id, call_id = answered_call(request)
     telephony = request.app.get(telephony_keys.AMI)
     tracker = getattr(telephony, "tracker", None)
     consult = getattr(telephony, "consult", None)
     snapshot = tracker.get(call_id) if tracker is not None else None
     if consult is None or snapshot is None or snapshot.state != "connected" or not snapshot.operator_channel:
-        raise _refuse(409, "call_gone", "通話中ではありません（すでに終了または転送された可能性があります）", "call_id")
-    return principal.user_id, call_id, snapshot, consult
-
-
-def _office_open(request: web.Request, what: str) -> None:
-    office = request.app[calendar_keys.CALENDARS].office(request.app[core_keys.CLOCK]())
-    if not office.open:
-        message = f"区役所が閉庁中（{office.reason_text}）のため{what}できません"
-        raise _refuse(409, "office_closed", message, "department")
+        message = "通話中ではありません（すでに終了または転送された可能性があります）"
+        raise ApiError(409, "call_gone", message, "call_id")
+    return user_id, call_id, snapshot, consult
 
 
 async def _send(call_id: str, user_id: str, step: str, action: Awaitable[None], **fields: Any) -> web.Response:
@@ -84,21 +61,7 @@ async def _send(call_id: str, user_id: str, step: str, action: Awaitable[None], 
     return json_response({"call_id": call_id, "requested": step, **fields}, 202)
 
 
-Handler = Callable[[web.Request], Awaitable[web.Response]]
-
-
-def _guarded(handler: Handler) -> Handler:
-    async def run(request: web.Request) -> web.Response:
-        try:
-            return await handler(request)
-        except _Refused as refused:
-            return refused.response
-    run.__name__ = handler.__name__
-    run.__doc__ = handler.__doc__
-    return _operator_only(run)
-
-
-@_guarded
+@_operator_only
 async def start_consult(request: web.Request) -> web.Response:
     body = await read_json_object(request)
     if isinstance(body, web.Response):
@@ -107,49 +70,49 @@ async def start_consult(request: web.Request) -> web.Response:
     if department is None:
         return error_response(422, "invalid_field", "相談先の課が正しくありません", "department")
     user_id, call_id, snapshot, consult = _my_call(request)
-    _office_open(request, "相談転送")
+    require_office_open(request, "相談転送")
     if snapshot.consult_extension is not None:
-        raise _refuse(409, "consult_active", "相談中です（転送完了か取消を選んでください）")
+        raise ApiError(409, "consult_active", "相談中です（転送完了か取消を選んでください）")
     if snapshot.on_hold:
-        raise _refuse(409, "on_hold", "保留中は相談転送できません（保留を解除してください）")
+        raise ApiError(409, "on_hold", "保留中は相談転送できません（保留を解除してください）")
     action = consult.start(snapshot.operator_channel, department.transfer_extension)
     return await _send(call_id, user_id, "consult", action, department=department.code)
 
 
-@_guarded
+@_operator_only
 async def complete_consult(request: web.Request) -> web.Response:
     user_id, call_id, snapshot, consult = _my_call(request)
     if snapshot.consult_extension is None:
-        raise _refuse(409, "no_consult", "相談中ではありません")
-    _office_open(request, "転送")
+        raise ApiError(409, "no_consult", "相談中ではありません")
+    require_office_open(request, "転送")
     return await _send(call_id, user_id, "consult_complete", consult.complete(snapshot.operator_channel))
 
 
-@_guarded
+@_operator_only
 async def cancel_consult(request: web.Request) -> web.Response:
     user_id, call_id, snapshot, consult = _my_call(request)
     if snapshot.consult_extension is None:
-        raise _refuse(409, "no_consult", "相談中ではありません")
+        raise ApiError(409, "no_consult", "相談中ではありません")
     return await _send(call_id, user_id, "consult_cancel", consult.cancel(snapshot.operator_channel))
 
 
-@_guarded
+@_operator_only
 async def hold_call(request: web.Request) -> web.Response:
     user_id, call_id, snapshot, consult = _my_call(request)
     if snapshot.consult_extension is not None:
-        raise _refuse(409, "consult_active", "相談中は保留できません（相談先と話している間、市民は保留中です）")
+        raise ApiError(409, "consult_active", "相談中は保留できません（相談先と話している間、市民は保留中です）")
     if snapshot.on_hold:
-        raise _refuse(409, "on_hold", "すでに保留中です")
+        raise ApiError(409, "on_hold", "すでに保留中です")
     return await _send(call_id, user_id, "hold", consult.hold(snapshot.operator_channel))
 
 
-@_guarded
+@_operator_only
 async def resume_call(request: web.Request) -> web.Response:
     user_id, call_id, snapshot, consult = _my_call(request)
     if not snapshot.on_hold or snapshot.consult_extension is not None:
-        raise _refuse(409, "not_on_hold", "保留中ではありません")
+        raise ApiError(409, "not_on_hold", "保留中ではありません")
     if not consult.held_by_cti(snapshot.operator_channel):
-        raise _refuse(409, "phone_hold", "電話機で保留されています。電話機の保留ボタンで解除してください")
+        raise ApiError(409, "phone_hold", "電話機で保留されています。電話機の保留ボタンで解除してください")
     return await _send(call_id, user_id, "resume", consult.resume(snapshot.operator_channel))
 
 

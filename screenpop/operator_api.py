@@ -25,7 +25,7 @@ from access.rules import OPERATOR_ROOM_ROLES, Access
 from access.web import ACCESS_ATTR, AUTH, public, requires
 from cti.calendar import keys as calendar_keys
 from cti.core import keys as core_keys
-from cti.core.http import current_principal, error_response, json_response
+from cti.core.http import ApiError, current_principal, error_response, json_response
 from cti.core.logs import log_event
 from faq import keys as faq_keys
 from records import keys as records_keys
@@ -150,6 +150,26 @@ async def current_call(request: web.Request) -> web.Response:
     return json_response({"pop": pop})
 
 
+def answered_call(request: web.Request) -> tuple[str, str]:
+    """(user id, call id) of the path's call when this operator answered it, else ApiError 403: the
+    server's record of who answered decides (screenpop.router), never the page."""
+    principal = current_principal(request)
+    assert principal is not None
+    call_id = request.match_info["call_id"]
+    dispatcher = request.app.get(DISPATCHER)
+    if dispatcher is None or dispatcher.router.answered_by(call_id) != principal.user_id:
+        raise ApiError(403, "not_your_call", "この通話はあなたが対応中の通話ではありません", "call_id")
+    return principal.user_id, call_id
+
+
+def require_office_open(request: web.Request, what: str) -> None:
+    """ApiError 409 while the ward office is closed (a department cannot take the call then)."""
+    office = request.app[calendar_keys.CALENDARS].office(request.app[core_keys.CLOCK]())
+    if not office.open:
+        message = f"区役所が閉庁中（{office.reason_text}）のため{what}できません"
+        raise ApiError(409, "office_closed", message, "department")
+
+
 def transfer_department(request: web.Request, body: dict[str, Any]) -> Department | None:
     """The department named by the body's "department" code, if calls can be transferred to it."""
     code = body.get("department")
@@ -165,23 +185,14 @@ def _control(request: web.Request) -> Any:
 
 @_operator_only
 async def transfer_call(request: web.Request) -> web.Response:
-    principal = current_principal(request)
-    assert principal is not None
-    call_id = request.match_info["call_id"]
     body = await read_json_object(request)
     if isinstance(body, web.Response):
         return body
     department = transfer_department(request, body)
     if department is None:
         return error_response(422, "invalid_field", "転送先の課が正しくありません", "department")
-    dispatcher = request.app.get(DISPATCHER)
-    if dispatcher is None or dispatcher.router.answered_by(call_id) != principal.user_id:
-        return error_response(403, "not_your_call", "この通話はあなたが対応中の通話ではありません", "call_id")
-    now = request.app[core_keys.CLOCK]()
-    office = request.app[calendar_keys.CALENDARS].office(now)
-    if not office.open:
-        message = f"区役所が閉庁中（{office.reason_text}）のため転送できません"
-        return error_response(409, "office_closed", message, "department")
+    user_id, call_id = answered_call(request)
+    require_office_open(request, "転送")
     telephony = request.app.get(telephony_keys.AMI)
     tracker = getattr(telephony, "tracker", None)
     snapshot = tracker.get(call_id) if tracker is not None else None
@@ -198,7 +209,7 @@ async def transfer_call(request: web.Request) -> web.Response:
     except Exception as exc:
         log_event(logger, "transfer_failed", logging.WARNING, call_id=call_id, error=type(exc).__name__)
         return error_response(502, "telephony_failed", "転送できませんでした。もう一度お試しください")
-    log_event(logger, "transfer_requested", user_id=principal.user_id, call_id=call_id, department=department.code)
+    log_event(logger, "transfer_requested", user_id=user_id, call_id=call_id, department=department.code)
     return json_response(
         {"call_id": call_id, "department": department.code, "extension": department.transfer_extension}, 202
     )
