@@ -78,11 +78,11 @@ async def supervisor_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = _alert_settings(app)
     calendars = app[calendar_keys.CALENDARS]
     db = app[DATABASE]
+    dispatcher = app.get(screenpop_keys.DISPATCHER)  # pop_ctx runs first; it gives the 受付番号
     feed = EventFeed(clock=app[core_keys.CLOCK], hub=app.get(screenpop_keys.HUB), seats=app.get(SEATS),
                      calendars=calendars, call_owners=app.setdefault(department_api.CALL_OWNERS, {}),
-                     category_labels=CATEGORY_LABELS)
-    dispatcher = app.get(screenpop_keys.DISPATCHER)  # pop_ctx runs first; it gives the 受付番号
-    feed.references = dispatcher.references if dispatcher is not None else None
+                     category_labels=CATEGORY_LABELS,
+                     references=dispatcher.references if dispatcher is not None else None)
     records_settings = app.get(records_keys.SETTINGS)
     names = {d.code: d.name for d in records_settings.departments} if records_settings is not None else {}
     detector = AlertDetector(_thresholds(settings), lambda at: calendars.office(at).open, names)
