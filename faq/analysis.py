@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from faq import morph
 from faq.entries import FaqEntry
-from faq.query_words import READ, UNI
+from faq.query_words import CONCEPT, READ, UNI
 from faq.textnorm import grams, normalize, normalize_with_map, unigrams
 
 # field name -> (weight, b)
@@ -82,6 +82,7 @@ def analyse(entry: FaqEntry, morphology: bool) -> Analysed:
                 tokens += grams(" ".join(analysis.variants))
             if with_reading:
                 tokens += [READ + g for g in grams(analysis.reading)]
+            tokens += [CONCEPT + c for c in analysis.concepts]
             if text is entry.question:
                 q_extra = " ".join([*analysis.variants, analysis.reading])
             words.extend(analysis.words)

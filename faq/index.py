@@ -41,9 +41,11 @@ from faq.analysis import FIELDS, Analysed, Doc, TokenCounts, analyse
 from faq.entries import MAX_LIMIT, MAX_QUERY_CHARS, FaqEntry, SearchHit
 from faq.postings import Postings, PostingTable
 from faq.query_words import (
+    CONCEPT,
     READ,
     UNI,
     Alternative,
+    concept_spelling,
     coverage,
     hiragana_only,
     katakana_grams,
@@ -212,6 +214,9 @@ class FaqIndex:
                     alts.append(Alternative(piece, tuple(surface_tokens(piece)), True))
             if whole:
                 alts.append(Alternative(part, tuple(READ + g for g in run_grams(part))))
+            groups = morph.analyse(concept_spelling(word)).concepts
+            if groups:
+                alts.append(Alternative("", tuple(CONCEPT + c for c in groups), True))
         for spelling in spellings:
             for key, values in self._synonyms:
                 if key in spelling:
@@ -264,7 +269,7 @@ class FaqIndex:
         limit = COMMON_DF_RATIO * self.size
         rare = {t: v for t, v in found.items() if len(v[0].docs) <= limit}
         chosen = rare or found
-        content = any(not hiragana_only(t) for t in chosen if t[0] not in (UNI, READ))
+        content = any(not hiragana_only(t) for t in chosen if t[0] not in (UNI, READ, CONCEPT))
         light -= content_tokens
         terms = [
             (tok, plist, idf * token_weight(tok, content) * (LIGHT_WEIGHT if tok in light else 1.0))
@@ -327,7 +332,7 @@ class FaqIndex:
             found = sum(1 for texts in phrases if any(t in doc.q_norm or t in doc.q_extra for t in texts))
             boosted.append((doc_id, score * (1.0 + PHRASE_BONUS * found)))
         top = heapq.nlargest(limit, boosted, key=_by_score_then_id)
-        tokens = {tok for tok, _p, _i in terms if tok[0] not in (UNI, READ)} | {
+        tokens = {tok for tok, _p, _i in terms if tok[0] not in (UNI, READ, CONCEPT)} | {
             tok[1:] for tok, _p, _i in terms if tok[0] == UNI
         }
         found_in = self._membership([doc_id for doc_id, _score in top], parsed.weights)

@@ -116,6 +116,7 @@ class Analysis:
     variants: list[str]  # see variants()
     reading: str  # see reading()
     words: list[tuple[str, str]]  # (reading, written form) of the nouns written with kanji
+    concepts: list[str]  # the synonym groups of its content words (_concepts_of)
 
 
 @functools.lru_cache(maxsize=8192)
@@ -125,6 +126,7 @@ def analyse(text: str) -> Analysis:
     forms: list[str] = []
     parts: list[str] = []
     words: list[tuple[str, str]] = []
+    concepts: list[str] = []
     for m in _morphemes(text):
         pos = _pos(m)
         if pos in BREAK_POS:
@@ -134,6 +136,7 @@ def analyse(text: str) -> Analysis:
         parts.append(kana)
         if pos not in CONTENT_POS:
             continue
+        concepts.extend(_concepts_of(m))
         raw_surface, raw_form = m.surface(), m.normalized_form()
         if raw_form != raw_surface:  # most morphemes are written in their normal form: skip the folding
             surface, form = normalize(raw_surface), normalize(raw_form)
@@ -142,7 +145,17 @@ def analyse(text: str) -> Analysis:
         if pos == "名詞" and not _kana_only(raw_surface):
             # interned: the same nouns recur in every entry (2.6 of the municipal FAQ's 3.7 MiB of words)
             words.append((sys.intern(normalize(kana)), sys.intern(normalize(raw_surface))))
-    return Analysis(forms, normalize("".join(parts)), words)
+    return Analysis(forms, normalize("".join(parts)), words, concepts)
+
+
+def _concepts_of(m: Any) -> list[str]:
+    """A content word's synonym groups: the core dictionary carries, per word, the ids of the
+    groups of SudachiDict's synonym dictionary it belongs to (旦那 and 夫 share one, 引っ越し and
+    転居 one, 母子手帳 and 母子健康手帳 one, 育休 and 育児休業 one). Light words (する, こと) have none
+    worth matching."""
+    if m.normalized_form() in LIGHT_LEMMAS or m.surface() in LIGHT_KANA_NOUNS:
+        return []
+    return [str(g) for g in m.synonym_group_ids()]
 
 
 _POS_BY_ID: dict[int, str] = {}

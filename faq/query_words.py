@@ -5,15 +5,18 @@ query it contains."""
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Container, Mapping
 from dataclasses import dataclass
 
 from faq.textnorm import normalize_with_map, run_grams, runs
 
+CONCEPT_WEIGHT = 0.5  # query-side weight of a synonym group (measured on the tuning sets and holdout2)
 CROSSING_WEIGHT = 0.3  # query bigrams across a script change (kanji|hiragana|katakana|ascii)
 HIRAGANA_ONLY_WEIGHT = 0.3  # particles and endings (に入, りた) count less when the query has kanji/katakana
 UNI = "\x01"  # token-space prefix: one-character tokens (one-character queries)
 READ = "\x02"  # token-space prefix: bigrams of readings (hiragana queries)
+CONCEPT = "\x03"  # token-space prefix: synonym groups of the dictionary (faq/morph.py concepts)
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,8 @@ def token_weight(tok: str, content: bool, typed_in_katakana: bool = False) -> fl
     (hiragana by nature) and words typed in katakana (folded to hiragana) are exempt."""
     if tok[0] in (UNI, READ):
         return 1.0
+    if tok[0] == CONCEPT:
+        return CONCEPT_WEIGHT
     weight = 1.0
     if content and hiragana_only(tok) and not typed_in_katakana:
         weight *= HIRAGANA_ONLY_WEIGHT
@@ -138,6 +143,16 @@ def reading_pieces(part: str, by_reading: Mapping[str, str], min_chars: int) -> 
             else:
                 i += 1
     return found
+
+
+def concept_spelling(word: str) -> str:
+    """The spelling a query word's synonym groups are looked up by: a word of kana only is read as
+    katakana (まいなんばー, ﾏｲﾅﾝﾊﾞｰ and マイナンバー, ごみ and ゴミ find the same groups, as their
+    bigrams do: the ranking does not depend on how a kana word was typed); others as typed."""
+    nfkc = unicodedata.normalize("NFKC", word)
+    if nfkc and all("\u3041" <= ch <= "\u30ff" for ch in nfkc):
+        return "".join(chr(ord(ch) + 0x60) if "\u3041" <= ch <= "\u3096" else ch for ch in nfkc)
+    return word
 
 
 def _kanji_count(text: str) -> int:

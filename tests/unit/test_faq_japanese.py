@@ -52,6 +52,28 @@ def test_plain_bigrams_miss_what_morphology_finds() -> None:
     assert FaqIndex(entries, morphology=False).search("申し込み", 1) == []
 
 
+@pytest.mark.parametrize(
+    ("query", "decoy", "question"),
+    [
+        ("旦那の扶養", "妻の扶養に入るには", "夫の扶養に入るには"),
+        ("引っ越しの手続き", "出産の手続き", "転居の手続き"),
+        ("育休の延長", "保育の延長", "育児休業の延長"),
+        ("パパの就労証明", "母親の就労証明", "父親の就労証明"),
+    ],
+)
+def test_the_dictionarys_synonym_groups_find_the_faqs_word(query: str, decoy: str, question: str) -> None:
+    # No rule of the editors' table (an empty one): the groups come from the dictionary (faq/morph.py).
+    # The decoy comes first, so a tie would put it on top.
+    index = FaqIndex([entry("decoy", decoy), entry("hit", question)], {})
+    assert index.search(query, 1)[0].entry.id == "hit"
+
+
+def test_synonym_groups_are_the_dictionarys() -> None:
+    assert morph.analyse("旦那").concepts == morph.analyse("夫").concepts != []
+    assert set(morph.analyse("育休").concepts) & set(morph.analyse("育児休業").concepts)
+    assert morph.analyse("保育園について教えてください").concepts == morph.analyse("保育園").concepts
+
+
 def test_a_word_typed_in_hiragana_finds_the_kanji(real_index: FaqIndex) -> None:
     assert {h.entry.id for h in real_index.search("いんかん", 2)} == {"1100", "884"}
     assert real_index.search("こんいんとどけ", 1)[0].entry.id in {"397", "398"}
