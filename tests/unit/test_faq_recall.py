@@ -22,7 +22,13 @@
   (就労証明 パパの分 / 旦那の分, 残高不足): after round 3 it is no longer a clean held-out set.
 - queries-holdout3.jsonl: 80 caller phrasings written blind after round 3, for FAQ entries sampled
   at random (seed 20261202); the writer read no search code, no other query set and no results.
-  The clean held-out figure after round 3.
+  Measured once after round 3: 0.762.
+- queries-tuning4.jsonl: 150 caller phrasings written blind for entries sampled at random (seed 4401),
+  by a writer who read no search code, no other query set and no results; the fourth round (the
+  dictionary's synonym groups, then synonym rules for its misses) was tuned on it. Measured before
+  the round: 0.820 (123 of 150), the same blind figure as the held-out sets.
+- queries-holdout4.jsonl: 100 caller phrasings written blind after round 3 for other randomly sampled
+  entries (seed 4402, disjoint from tuning4's); measured once, after round 4.
 
 Measured on the municipal FAQ (661 entries), same sets:
 
@@ -34,7 +40,21 @@ Measured on the municipal FAQ (661 entries), same sets:
 | + light sentence endings, more synonyms (round 2) | 0.983 / 0.919 | 0.973 / 0.891 | 0.713 / 0.659 | 0.940 / 0.841 |
 | + kana compounds in a word, ward words (round 3) | 0.983 / 0.919 | 0.973 / 0.891 | 0.988 / 0.904 | 0.955 / 0.861 |
 
-The blind sets, measured once each: holdout2 0.775 / 0.720 before round 3 (0.812 / 0.764 after, no
+Round 4: the synonym group ids of Sudachi's core dictionary as their own token space (旦那/夫,
+育休/育児休業, 引っ越し/転居: faq/morph.py), decided on holdout2 (not clean any more) and the tuning sets
+before tuning4 existed; then synonym rules for tuning4's and holdout2's misses.
+
+| round 4 (success@5 / recall@5)        | tuning4       | holdout2 (not clean) | holdout3      | holdout4      |
+|----------------------------------------|---------------|----------------------|---------------|---------------|
+| before (round 3)                       | 0.820 / 0.791 | 0.812 / 0.764        | 0.762 / 0.688 | 0.710 / 0.658 |
+| + the dictionary's synonym groups      | 0.860 / 0.828 | 0.863 / 0.814        | 0.762 / 0.707 | 0.740 / 0.688 |
+| + round 4 synonym rules                | 0.980 / 0.948 | 0.975 / 0.928        | 0.812 / 0.757 | 0.750 / 0.703 |
+
+The blind held-out sets together (180 phrasings): 0.733 before round 4, **0.778** after. The tuning sets
+say how well a round fits its own text; the blind sets say how the search does on phrasings it has
+not seen: a right answer in the top five about four times in five, against the issue's 0.95.
+
+Before round 4, the blind sets, measured once each: holdout2 0.775 / 0.720 before round 3 (0.812 / 0.764 after, no
 longer clean: see above); holdout3, written after round 3, **0.762 / 0.688** (61 of 80). The first
 held-out set now passes the issue's 0.95, but it was written by the people who built the rules; on
 text from a blind writer the search finds a right answer in the top five about three times in four.
@@ -58,7 +78,9 @@ SUCCESS_FLOOR = 0.97
 RECALL_FLOOR = 0.90
 HOLDOUT_SUCCESS_FLOOR = 0.93
 HOLDOUT2_SUCCESS_FLOOR = 0.78  # 0.775 blind, 0.812 after round 3; a floor against regressions, not a goal
-HOLDOUT3_SUCCESS_FLOOR = 0.74  # measured 0.762 once; a floor against regressions, not a goal
+HOLDOUT3_SUCCESS_FLOOR = 0.79  # 0.762 after round 3, 0.812 after round 4; a floor, not a goal
+HOLDOUT4_SUCCESS_FLOOR = 0.73  # 0.710 after round 3, 0.750 after round 4; a floor, not a goal
+TUNING4_SUCCESS_FLOOR = 0.96  # 0.820 blind before round 4, 0.980 after (tuned on)
 TUNING2_SUCCESS_FLOOR = 0.96
 TUNING3_SUCCESS_FLOOR = 0.96  # measured 0.988 (79 of 80)
 PLAIN_SUCCESS_CEILING = 0.95  # without morphology the tuning set is measurably worse
@@ -106,7 +128,16 @@ def test_query_sets_are_large_realistic_and_consistent(index: FaqIndex, queries:
     tuning3 = _load("queries-tuning3.jsonl")
     assert len(tuning3) >= 80 and len({q.query for q in tuning3}) == len(tuning3)
     assert not {q.query for q in tuning3} & {q.query for q in [*queries, *tuning2, *holdout, *holdout2]}
-    for q in [*queries, *tuning2, *tuning3, *holdout, *holdout2]:
+    tuning4, holdout4 = _load("queries-tuning4.jsonl"), _load("queries-holdout4.jsonl")
+    assert len({q.query for q in tuning4}) == len(tuning4) >= 150
+    assert len({q.query for q in holdout4}) == len(holdout4) >= 100
+    # Short queries the blind writers wrote word for word as earlier sets did, independently (kept: a
+    # caller says them so; 出生届 持ち物 in holdout4 is a tuning2 query, so holdout4 has one not unseen).
+    coincidences = {"ファミサポ", "かくていしんこく 会場", "出生届 持ち物"}
+    earlier = {q.query for q in [*queries, *tuning2, *tuning3, *holdout, *holdout2, *holdout3]} - coincidences
+    assert not {q.query for q in tuning4} & ({q.query for q in holdout4} | earlier)
+    assert not {q.query for q in holdout4} & earlier
+    for q in [*queries, *tuning2, *tuning3, *tuning4, *holdout, *holdout2, *holdout3, *holdout4]:
         missing = [r for r in q.relevant if index.get(r) is None]
         assert not missing, f"{q.query}: unknown faq_ids {missing}"
 
@@ -180,3 +211,13 @@ def test_second_held_out_set_written_blind(index: FaqIndex) -> None:
 def test_third_held_out_set_written_blind_on_random_entries(index: FaqIndex) -> None:
     result = evaluate(_ids(index), _load("queries-holdout3.jsonl"), k=5)
     assert result.hit_rate >= HOLDOUT3_SUCCESS_FLOOR, f"holdout3 success@5 {result.hit_rate:.3f}\n{_report(result)}"
+
+
+def test_fourth_tuning_set_written_blind(index: FaqIndex) -> None:
+    result = evaluate(_ids(index), _load("queries-tuning4.jsonl"), k=5)
+    assert result.hit_rate >= TUNING4_SUCCESS_FLOOR, f"tuning4 success@5 {result.hit_rate:.3f}\n{_report(result)}"
+
+
+def test_fourth_held_out_set_written_blind_on_random_entries(index: FaqIndex) -> None:
+    result = evaluate(_ids(index), _load("queries-holdout4.jsonl"), k=5)
+    assert result.hit_rate >= HOLDOUT4_SUCCESS_FLOOR, f"holdout4 success@5 {result.hit_rate:.3f}\n{_report(result)}"
