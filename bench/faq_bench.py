@@ -69,8 +69,9 @@ HELD_OUT_SETS = {
     "queries-holdout2.jsonl": "written blind, no longer clean",
     "queries-holdout3.jsonl": "written blind after round 3",
     "queries-holdout4.jsonl": "written blind after round 3",
+    "queries-holdout5.jsonl": "written blind during round 4",
 }
-BLIND_SETS = ("queries-holdout3.jsonl", "queries-holdout4.jsonl")
+BLIND_SETS = ("queries-holdout3.jsonl", "queries-holdout4.jsonl", "queries-holdout5.jsonl")
 
 
 def _load(name: str) -> list[LabelledQuery]:

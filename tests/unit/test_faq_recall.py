@@ -29,6 +29,8 @@
   the round: 0.820 (123 of 150), the same blind figure as the held-out sets.
 - queries-holdout4.jsonl: 100 caller phrasings written blind after round 3 for other randomly sampled
   entries (seed 4402, disjoint from tuning4's); measured once, after round 4.
+- queries-holdout5.jsonl: 100 caller phrasings written blind during round 4 for entries sampled at
+  random from those neither tuning4 nor holdout4 had (seed 4405); measured once, after round 4.
 
 Measured on the municipal FAQ (661 entries), same sets:
 
@@ -44,15 +46,20 @@ Round 4: the synonym group ids of Sudachi's core dictionary as their own token s
 育休/育児休業, 引っ越し/転居: faq/morph.py), decided on holdout2 (not clean any more) and the tuning sets
 before tuning4 existed; then synonym rules for tuning4's and holdout2's misses.
 
-| round 4 (success@5 / recall@5)        | tuning4       | holdout2 (not clean) | holdout3      | holdout4      |
-|----------------------------------------|---------------|----------------------|---------------|---------------|
-| before (round 3)                       | 0.820 / 0.791 | 0.812 / 0.764        | 0.762 / 0.688 | 0.710 / 0.658 |
-| + the dictionary's synonym groups      | 0.860 / 0.828 | 0.863 / 0.814        | 0.762 / 0.707 | 0.740 / 0.688 |
-| + round 4 synonym rules                | 0.980 / 0.948 | 0.975 / 0.928        | 0.812 / 0.757 | 0.750 / 0.703 |
+success@5 / recall@5, round 4:
 
-The blind held-out sets together (180 phrasings): 0.733 before round 4, **0.778** after. The tuning sets
-say how well a round fits its own text; the blind sets say how the search does on phrasings it has
-not seen: a right answer in the top five about four times in five, against the issue's 0.95.
+| set                  | before (round 3) | + synonym groups | + round 4 rules |
+|----------------------|------------------|------------------|-----------------|
+| tuning4              | 0.820 / 0.791    | 0.860 / 0.828    | 0.980 / 0.948   |
+| holdout2 (not clean) | 0.812 / 0.764    | 0.863 / 0.814    | 0.975 / 0.928   |
+| holdout3             | 0.762 / 0.688    | 0.762 / 0.707    | 0.812 / 0.757   |
+| holdout4             | 0.710 / 0.658    | 0.740 / 0.688    | 0.750 / 0.703   |
+| holdout5             | 0.720 / 0.643    |                  | 0.740 / 0.670   |
+
+The three blind held-out sets together (280 phrasings): 0.729 (204) before round 4, **0.764** (214)
+after. The tuning sets say how well a round fits its own text; the blind sets say how the search
+does on phrasings it has not seen: a right answer in the top five about three times in four,
+against the issue's 0.95.
 
 Before round 4, the blind sets, measured once each: holdout2 0.775 / 0.720 before round 3 (0.812 / 0.764 after, no
 longer clean: see above); holdout3, written after round 3, **0.762 / 0.688** (61 of 80). The first
@@ -80,6 +87,7 @@ HOLDOUT_SUCCESS_FLOOR = 0.93
 HOLDOUT2_SUCCESS_FLOOR = 0.78  # 0.775 blind, 0.812 after round 3; a floor against regressions, not a goal
 HOLDOUT3_SUCCESS_FLOOR = 0.79  # 0.762 after round 3, 0.812 after round 4; a floor, not a goal
 HOLDOUT4_SUCCESS_FLOOR = 0.73  # 0.710 after round 3, 0.750 after round 4; a floor, not a goal
+HOLDOUT5_SUCCESS_FLOOR = 0.72  # 0.720 after round 3, 0.740 after round 4; a floor, not a goal
 TUNING4_SUCCESS_FLOOR = 0.96  # 0.820 blind before round 4, 0.980 after (tuned on)
 TUNING2_SUCCESS_FLOOR = 0.96
 TUNING3_SUCCESS_FLOOR = 0.96  # measured 0.988 (79 of 80)
@@ -128,16 +136,19 @@ def test_query_sets_are_large_realistic_and_consistent(index: FaqIndex, queries:
     tuning3 = _load("queries-tuning3.jsonl")
     assert len(tuning3) >= 80 and len({q.query for q in tuning3}) == len(tuning3)
     assert not {q.query for q in tuning3} & {q.query for q in [*queries, *tuning2, *holdout, *holdout2]}
-    tuning4, holdout4 = _load("queries-tuning4.jsonl"), _load("queries-holdout4.jsonl")
+    tuning4, holdout4, holdout5 = (_load(f"queries-{n}.jsonl") for n in ("tuning4", "holdout4", "holdout5"))
     assert len({q.query for q in tuning4}) == len(tuning4) >= 150
     assert len({q.query for q in holdout4}) == len(holdout4) >= 100
     # Short queries the blind writers wrote word for word as earlier sets did, independently (kept: a
     # caller says them so; 出生届 持ち物 in holdout4 is a tuning2 query, so holdout4 has one not unseen).
-    coincidences = {"ファミサポ", "かくていしんこく 会場", "出生届 持ち物"}
+    # 3歳になったらすぐ入れる幼稚園 is in holdout2 and holdout5.
+    coincidences = {"ファミサポ", "かくていしんこく 会場", "出生届 持ち物", "3歳になったらすぐ入れる幼稚園"}
     earlier = {q.query for q in [*queries, *tuning2, *tuning3, *holdout, *holdout2, *holdout3]} - coincidences
     assert not {q.query for q in tuning4} & ({q.query for q in holdout4} | earlier)
     assert not {q.query for q in holdout4} & earlier
-    for q in [*queries, *tuning2, *tuning3, *tuning4, *holdout, *holdout2, *holdout3, *holdout4]:
+    assert len({q.query for q in holdout5}) == len(holdout5) >= 100
+    assert not {q.query for q in holdout5} & ({q.query for q in [*tuning4, *holdout4]} | earlier)
+    for q in [*queries, *tuning2, *tuning3, *tuning4, *holdout, *holdout2, *holdout3, *holdout4, *holdout5]:
         missing = [r for r in q.relevant if index.get(r) is None]
         assert not missing, f"{q.query}: unknown faq_ids {missing}"
 
@@ -221,3 +232,8 @@ def test_fourth_tuning_set_written_blind(index: FaqIndex) -> None:
 def test_fourth_held_out_set_written_blind_on_random_entries(index: FaqIndex) -> None:
     result = evaluate(_ids(index), _load("queries-holdout4.jsonl"), k=5)
     assert result.hit_rate >= HOLDOUT4_SUCCESS_FLOOR, f"holdout4 success@5 {result.hit_rate:.3f}\n{_report(result)}"
+
+
+def test_fifth_held_out_set_written_blind_on_random_entries(index: FaqIndex) -> None:
+    result = evaluate(_ids(index), _load("queries-holdout5.jsonl"), k=5)
+    assert result.hit_rate >= HOLDOUT5_SUCCESS_FLOOR, f"holdout5 success@5 {result.hit_rate:.3f}\n{_report(result)}"
