@@ -214,15 +214,20 @@ class FaqIndex:
                     alts.append(Alternative(piece, tuple(surface_tokens(piece)), True))
             if whole:
                 alts.append(Alternative(part, tuple(READ + g for g in run_grams(part))))
-            groups = morph.analyse(concept_spelling(word)).concepts
-            if groups:
-                alts.append(Alternative("", tuple(CONCEPT + c for c in groups), True))
+            concepts = morph.analyse(concept_spelling(word))
+            if concepts.concepts:
+                # Every content word of it counts for the coverage: its groups, or as typed if it has none
+                # (車の車検 is not close to an entry about 車 alone).
+                rest = tuple(t for w in concepts.ungrouped for t in surface_tokens(w))
+                alts.append(Alternative("", tuple(CONCEPT + c for c in concepts.concepts) + rest))
         for spelling in spellings:
             for key, values in self._synonyms:
                 if key in spelling:
                     # The rest of the word still has to be found: 水道料金 -> 保育料 covers only 料金.
-                    rest = surface_tokens(spelling.replace(key, " "))
-                    alts.extend(Alternative(v, tuple(surface_tokens(v) + rest), True) for v in values if v != part)
+                    rest = tuple(surface_tokens(spelling.replace(key, " ")))
+                    alts.extend(
+                        Alternative(v, tuple(surface_tokens(v)) + rest, True, rest) for v in values if v != part
+                    )
         return [a for a in alts if a.tokens]
 
     @staticmethod
@@ -281,7 +286,7 @@ class FaqIndex:
         weights = {tok: 0.0 for tok in found}
         weights.update(
             {
-                tok: idf * token_weight(tok, content, tok in katakana) * (LIGHT_WEIGHT if tok in light else 1.0)
+                tok: idf * token_weight(tok, content, tok in katakana, True) * (LIGHT_WEIGHT if tok in light else 1.0)
                 for tok, (_p, idf) in chosen.items()
             }
         )
@@ -291,7 +296,7 @@ class FaqIndex:
                 for tok in alt.tokens:
                     if tok not in weights:
                         light_factor = LIGHT_WEIGHT if tok in light else 1.0
-                        weights[tok] = unknown * token_weight(tok, content, tok in katakana) * light_factor
+                        weights[tok] = unknown * token_weight(tok, content, tok in katakana, True) * light_factor
         return _Query(groups, terms, weights)
 
     def search(

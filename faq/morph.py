@@ -116,7 +116,8 @@ class Analysis:
     variants: list[str]  # see variants()
     reading: str  # see reading()
     words: list[tuple[str, str]]  # (reading, written form) of the nouns written with kanji
-    concepts: list[str]  # the synonym groups of its content words (_concepts_of)
+    concepts: tuple[str, ...]  # the synonym groups of its content words (_concepts_of)
+    ungrouped: tuple[str, ...]  # its content words that belong to no synonym group (normalised)
 
 
 @functools.lru_cache(maxsize=8192)
@@ -127,6 +128,7 @@ def analyse(text: str) -> Analysis:
     parts: list[str] = []
     words: list[tuple[str, str]] = []
     concepts: list[str] = []
+    ungrouped: list[str] = []
     for m in _morphemes(text):
         pos = _pos(m)
         if pos in BREAK_POS:
@@ -136,7 +138,10 @@ def analyse(text: str) -> Analysis:
         parts.append(kana)
         if pos not in CONTENT_POS:
             continue
-        concepts.extend(_concepts_of(m))
+        groups = _concepts_of(m)
+        concepts.extend(groups)
+        if not groups and not _light(m):
+            ungrouped.append(normalize(m.surface()))
         raw_surface, raw_form = m.surface(), m.normalized_form()
         if raw_form != raw_surface:  # most morphemes are written in their normal form: skip the folding
             surface, form = normalize(raw_surface), normalize(raw_form)
@@ -145,7 +150,11 @@ def analyse(text: str) -> Analysis:
         if pos == "名詞" and not _kana_only(raw_surface):
             # interned: the same nouns recur in every entry (2.6 of the municipal FAQ's 3.7 MiB of words)
             words.append((sys.intern(normalize(kana)), sys.intern(normalize(raw_surface))))
-    return Analysis(forms, normalize("".join(parts)), words, concepts)
+    return Analysis(forms, normalize("".join(parts)), words, tuple(concepts), tuple(ungrouped))
+
+
+def _light(m: Any) -> bool:
+    return m.normalized_form() in LIGHT_LEMMAS or m.surface() in LIGHT_KANA_NOUNS
 
 
 def _concepts_of(m: Any) -> list[str]:
@@ -153,7 +162,7 @@ def _concepts_of(m: Any) -> list[str]:
     groups of SudachiDict's synonym dictionary it belongs to (旦那 and 夫 share one, 引っ越し and
     転居 one, 母子手帳 and 母子健康手帳 one, 育休 and 育児休業 one). Light words (する, こと) have none
     worth matching."""
-    if m.normalized_form() in LIGHT_LEMMAS or m.surface() in LIGHT_KANA_NOUNS:
+    if _light(m):
         return []
     return [str(g) for g in m.synonym_group_ids()]
 

@@ -26,6 +26,9 @@ class Alternative:
     text: str  # found whole in a question (or its reading) -> phrase bonus
     tokens: tuple[str, ...]
     derived: bool = False  # not as typed: its tokens unknown to the index do not count against coverage
+    # ... except these: the rest of the typed word beside a synonym (家賃 in 家賃補助 -> 助成): it was
+    # typed and must be found
+    counted: tuple[str, ...] = ()
 
 
 def surface_tokens(part: str) -> list[str]:
@@ -53,7 +56,7 @@ def coverage(
             wanted = [
                 (tok, weight_of.get(tok, 0.0))
                 for tok in dict.fromkeys(alt.tokens)
-                if not (alt.derived and tok not in known)
+                if not (alt.derived and tok not in known and tok not in alt.counted)
             ]
             mass = sum(w for _t, w in wanted)
             if mass <= 0.0:
@@ -77,7 +80,7 @@ def _is_katakana(ch: str) -> bool:
     return "\u30a1" <= ch <= "\u30ff" or "\uff66" <= ch <= "\uff9f"
 
 
-def token_weight(tok: str, content: bool, typed_in_katakana: bool = False) -> float:
+def token_weight(tok: str, content: bool, typed_in_katakana: bool = False, for_coverage: bool = False) -> float:
     """Query-side token weight: bigrams spanning a script change (の出, 当は: mostly a particle
     or okurigana glued to a word) and, in queries with kanji/katakana, hiragana-only bigrams
     (いつ, れる) say less about the topic than in-word bigrams (手当, ごみ alone). Reading tokens
@@ -85,7 +88,8 @@ def token_weight(tok: str, content: bool, typed_in_katakana: bool = False) -> fl
     if tok[0] in (UNI, READ):
         return 1.0
     if tok[0] == CONCEPT:
-        return CONCEPT_WEIGHT
+        # A group ranks an entry at part weight; for the coverage a word's group is the word.
+        return 1.0 if for_coverage else CONCEPT_WEIGHT
     weight = 1.0
     if content and hiragana_only(tok) and not typed_in_katakana:
         weight *= HIRAGANA_ONLY_WEIGHT

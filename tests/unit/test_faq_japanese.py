@@ -56,7 +56,7 @@ def test_plain_bigrams_miss_what_morphology_finds() -> None:
     ("query", "decoy", "question"),
     [
         ("旦那の扶養", "妻の扶養に入るには", "夫の扶養に入るには"),
-        ("引っ越しの手続き", "出産の手続き", "転居の手続き"),
+        ("保育所の見学", "児童館の見学", "保育園の見学"),
         ("育休の延長", "保育の延長", "育児休業の延長"),
         ("パパの就労証明", "母親の就労証明", "父親の就労証明"),
     ],
@@ -66,6 +66,11 @@ def test_the_dictionarys_synonym_groups_find_the_faqs_word(query: str, decoy: st
     # The decoy comes first, so a tie would put it on top.
     index = FaqIndex([entry("decoy", decoy), entry("hit", question)], {})
     assert index.search(query, 1)[0].entry.id == "hit"
+
+
+def test_a_rule_does_not_fire_inside_an_ordinary_word(real_index: FaqIndex) -> None:
+    assert real_index.search("家庭で保育", 1)[0].entry.id != "845"  # 園庭開放: 庭 is inside 家庭
+    assert real_index.search("保育園の庭で遊べる日", 1)[0].entry.id == "845"
 
 
 def test_synonym_groups_are_the_dictionarys() -> None:
@@ -111,7 +116,9 @@ def test_editor_rules_replace_the_table() -> None:
 def test_coverage_says_when_nothing_close_was_found(real_index: FaqIndex) -> None:
     good = real_index.search("粗大ごみの申し込み", 1)[0]
     assert good.coverage >= WEAK_COVERAGE
-    for far in ("ごみ屋敷", "駐車違反", "犬の散歩"):
+    # 車の車検, 卵子凍結: one word's synonym group is found (車, 凍結), the other word is not;
+    # 家賃補助: a rule finds 補助 -> 助成, the typed rest (家賃) is not found; 家庭で保育: not 園庭
+    for far in ("ごみ屋敷", "駐車違反", "犬の散歩", "車の車検", "卵子凍結", "家賃補助"):
         hits = real_index.search(far, 3)
         assert not hits or hits[0].coverage < WEAK_COVERAGE, far
     assert 0.0 <= good.as_dict()["coverage"] <= 1.0

@@ -56,7 +56,13 @@ success@5 / recall@5, round 4:
 | holdout4             | 0.710 / 0.658    | 0.740 / 0.688    | 0.750 / 0.703   |
 | holdout5             | 0.720 / 0.643    |                  | 0.740 / 0.670   |
 
-The three blind held-out sets together (280 phrasings): 0.729 (204) before round 4, **0.764** (214)
+A review then found rules that matched inside ordinary words (庭 in 家庭, 何人 in 何人目, 補助 = 助成 both
+ways, なくなる, 何度 -> 何℃) and a coverage that a single synonym group could fill: the rules were
+narrowed or dropped, a word's group counts fully in the coverage and the rest of a typed word is never
+exempt. Final figures: labelled 0.978, tuning4 0.980, holdout2 0.950, holdout 0.970, and on the blind
+sets holdout3 0.787 / 0.738, holdout4 0.730 / 0.683, holdout5 0.730 / 0.660.
+
+The three blind held-out sets together (280 phrasings): 0.729 (204) before round 4, **0.746** (209)
 after. The tuning sets say how well a round fits its own text; the blind sets say how the search
 does on phrasings it has not seen: a right answer in the top five about three times in four,
 against the issue's 0.95.
@@ -85,9 +91,9 @@ SUCCESS_FLOOR = 0.97
 RECALL_FLOOR = 0.90
 HOLDOUT_SUCCESS_FLOOR = 0.93
 HOLDOUT2_SUCCESS_FLOOR = 0.78  # 0.775 blind, 0.812 after round 3; a floor against regressions, not a goal
-HOLDOUT3_SUCCESS_FLOOR = 0.79  # 0.762 after round 3, 0.812 after round 4; a floor, not a goal
-HOLDOUT4_SUCCESS_FLOOR = 0.73  # 0.710 after round 3, 0.750 after round 4; a floor, not a goal
-HOLDOUT5_SUCCESS_FLOOR = 0.72  # 0.720 after round 3, 0.740 after round 4; a floor, not a goal
+HOLDOUT3_SUCCESS_FLOOR = 0.77  # 0.762 after round 3, 0.787 after round 4; a floor, not a goal
+HOLDOUT4_SUCCESS_FLOOR = 0.71  # 0.710 after round 3, 0.730 after round 4; a floor, not a goal
+HOLDOUT5_SUCCESS_FLOOR = 0.71  # 0.720 after round 3, 0.730 after round 4; a floor, not a goal
 TUNING4_SUCCESS_FLOOR = 0.96  # 0.820 blind before round 4, 0.980 after (tuned on)
 TUNING2_SUCCESS_FLOOR = 0.96
 TUNING3_SUCCESS_FLOOR = 0.96  # measured 0.988 (79 of 80)
