@@ -43,14 +43,14 @@ def test_a_compound_spelled_in_hiragana_inside_a_sentence_is_found(
     real_index: FaqIndex, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cases = {
-        "じゅうみんひょうがほしい": "161",  # 住民票が取れる場所
-        "にんしょうほいくしょの軽減": "189",  # 認証保育所とは
-        "じどうてあての口座変更": "104",  # 児童手当 (84 is first either way)
+        "じゅうみんひょうがほしい": "161",  # 住民票が取れる場所 (an editor's rule finds it too)
+        "にんしょうほいくしょの軽減": "189",  # 認証保育所とは: only through the compound
+        "じどうてあての所得制限はいくら": "90",  # 児童手当所得制限を超えたら
     }
     for query, wanted in cases.items():
         assert wanted in _top(real_index, query, 2), query
     monkeypatch.setattr(faq.index, "READING_PIECES", False)
-    assert not any(wanted in _top(real_index, q, 2) for q, wanted in cases.items())
+    assert "189" not in _top(real_index, "にんしょうほいくしょの軽減", 2)
 
 
 def test_a_katakana_word_with_a_hiragana_ending_is_a_sentence(real_index: FaqIndex) -> None:
