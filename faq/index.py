@@ -110,6 +110,7 @@ class FaqIndex:
         changed entries go through the analyser again."""
         self._morphology = morphology
         self._synonyms = _normalised_table(DEFAULT_SYNONYMS if synonyms is None else synonyms)
+        self._synonym_keys = _key_positions(self._synonyms)
         self._docs: list[Doc] = []
         self._by_id: dict[str, int] = {}
         field_tf: list[list[TokenCounts]] = []  # doc -> [question, meta, answer] token counts
@@ -155,6 +156,7 @@ class FaqIndex:
         self._sorted: dict[str, NDArray[np.int32]] = {}  # token -> its doc ids in order, made on first need
         self._lexicon = lexicon
         self._by_reading = self._reading_table()
+        self._longest_reading = max(map(len, self._by_reading), default=0)
 
     def _reading_table(self) -> dict[str, str]:
         """A word typed in hiragana -> the kanji word with that reading (the most frequent written
@@ -175,7 +177,9 @@ class FaqIndex:
         """The same index with another synonym table (synonyms act at query time: no rebuild)."""
         other = copy.copy(self)
         other._synonyms = _normalised_table(synonyms)
+        other._synonym_keys = _key_positions(other._synonyms)
         other._by_reading = other._reading_table()
+        other._longest_reading = max(map(len, other._by_reading), default=0)
         return other
 
     def __len__(self) -> int:
@@ -209,7 +213,8 @@ class FaqIndex:
                 alts.append(Alternative(written, tuple(surface_tokens(written)), True))
             elif READING_PIECES:
                 # compounds spelled out in hiragana inside a longer word (じどうてあての振込日)
-                for piece in reading_pieces(part, self._by_reading, READING_PIECE_MIN_CHARS):
+                pieces = reading_pieces(part, self._by_reading, READING_PIECE_MIN_CHARS, self._longest_reading)
+                for piece in pieces:
                     spellings.append(piece)
                     alts.append(Alternative(piece, tuple(surface_tokens(piece)), True))
             if whole:
@@ -221,8 +226,7 @@ class FaqIndex:
                 rest = tuple(t for w in concepts.ungrouped for t in surface_tokens(w))
                 alts.append(Alternative("", tuple(CONCEPT + c for c in concepts.concepts) + rest))
         for spelling in spellings:
-            for key, values in self._synonyms:
-                if key in spelling:
+            for key, values in _rules_inside(spelling, self._synonyms, self._synonym_keys):
                     # The rest of the word still has to be found: 水道料金 -> 保育料 covers only 料金.
                     rest = tuple(surface_tokens(spelling.replace(key, " ")))
                     alts.extend(
@@ -373,6 +377,28 @@ class FaqIndex:
 
 def _normalised_table(table: Mapping[str, Sequence[str]]) -> list[tuple[str, list[str]]]:
     return [(normalize(k), [normalize(v) for v in vs]) for k, vs in table.items() if normalize(k)]
+
+
+def _key_positions(table: list[tuple[str, list[str]]]) -> dict[int, dict[str, list[int]]]:
+    """Rule keys by length, each with its positions in the table (two spellings of a key, ゴミ and
+    ごみ, normalise to one key; see _rules_inside)."""
+    by_length: dict[int, dict[str, list[int]]] = {}
+    for position, (key, _values) in enumerate(table):
+        by_length.setdefault(len(key), {}).setdefault(key, []).append(position)
+    return by_length
+
+
+def _rules_inside(
+    spelling: str, table: list[tuple[str, list[str]]], keys: dict[int, dict[str, list[int]]]
+) -> list[tuple[str, list[str]]]:
+    """The rules whose key occurs in ``spelling``, in table order: the spelling's substrings of each
+    key length looked up, rather than each of the ~1,000 keys searched in the spelling (which was
+    most of a query's time with the editors' rules)."""
+    found: set[int] = set()
+    for length, positions in keys.items():
+        for start in range(len(spelling) - length + 1):
+            found.update(positions.get(spelling[start : start + length], ()))
+    return [table[position] for position in sorted(found)]
 
 
 def _by_score_then_id(item: tuple[int, float]) -> tuple[float, int]:
