@@ -70,8 +70,9 @@ HELD_OUT_SETS = {
     "queries-holdout3.jsonl": "written blind after round 3",
     "queries-holdout4.jsonl": "written blind after round 3",
     "queries-holdout5.jsonl": "written blind during round 4",
+    "queries-holdout6.jsonl": "written blind after round 4",
 }
-BLIND_SETS = ("queries-holdout3.jsonl", "queries-holdout4.jsonl", "queries-holdout5.jsonl")
+BLIND_SETS = tuple(f"queries-holdout{n}.jsonl" for n in range(3, 7))
 
 
 def _load(name: str) -> list[LabelledQuery]:
