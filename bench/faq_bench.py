@@ -71,8 +71,9 @@ HELD_OUT_SETS = {
     "queries-holdout4.jsonl": "written blind after round 3",
     "queries-holdout5.jsonl": "written blind during round 4",
     "queries-holdout6.jsonl": "written blind after round 4",
+    "queries-holdout7.jsonl": "written blind during round 5",
 }
-BLIND_SETS = tuple(f"queries-holdout{n}.jsonl" for n in range(3, 7))
+BLIND_SETS = tuple(f"queries-holdout{n}.jsonl" for n in range(3, 8))
 
 
 def _load(name: str) -> list[LabelledQuery]:

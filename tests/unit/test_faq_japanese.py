@@ -118,7 +118,8 @@ def test_coverage_says_when_nothing_close_was_found(real_index: FaqIndex) -> Non
     assert good.coverage >= WEAK_COVERAGE
     # 車の修理, 卵子凍結: one word's synonym group is found (車, 凍結), the other word is not;
     # 家賃補助: a rule finds 補助 -> 助成, the typed rest (家賃) is not found; 家庭で保育: not 園庭
-    for far in ("ごみ屋敷", "駐車違反", "犬の散歩", "車の修理", "卵子凍結", "家賃補助"):
+    # (ごみ屋敷 was here: the editors' rules now send it to 近隣の問題, rightly)
+    for far in ("株の売買", "駐車違反", "犬の散歩", "車の修理", "卵子凍結", "家賃補助"):
         hits = real_index.search(far, 3)
         assert not hits or hits[0].coverage < WEAK_COVERAGE, far
     assert 0.0 <= good.as_dict()["coverage"] <= 1.0

@@ -33,6 +33,9 @@
   random from those neither tuning4 nor holdout4 had (seed 4405); measured once, after round 4.
 - queries-holdout6.jsonl: 100 caller phrasings written blind after round 4 for entries sampled at
   random from those no earlier blind set had (seed 4406); measured once at each step of round 5.
+- queries-holdout7.jsonl: 100 caller phrasings written blind during round 5 for entries sampled at
+  random from those no earlier blind set had (seed 4407); measured after round 5's second and third
+  passes (and, for the record, on round 4's code).
 
 Measured on the municipal FAQ (661 entries), same sets:
 
@@ -72,20 +75,24 @@ acting as FAQ editors, none of whom saw any query set, read every entry of their
 categories and wrote the words callers use for it (two passes: 387 rules, then 270 more, each pass
 checked for left sides that fire inside unrelated words). Not tuned on any set; measured:
 
-| set (success@5)      | after round 4 | + first pass | + second pass |
-|----------------------|---------------|--------------|---------------|
-| labelled             | 0.978         | 0.987        | 0.983         |
-| tuning4              | 0.980         | 0.973        | 0.967         |
-| holdout3             | 0.787         | 0.863        | 0.850         |
-| holdout4             | 0.730         | 0.780        | 0.830         |
-| holdout5             | 0.730         | 0.810        | 0.820         |
-| holdout6 (clean)     | 0.770         | 0.850        | **0.890**     |
-| blind sets (380)     | 0.753         | 0.824        | **0.847**     |
+| set (success@5)      | after round 4 | + first pass | + second pass | + third pass |
+|----------------------|---------------|--------------|---------------|--------------|
+| labelled             | 0.978         | 0.987        | 0.983         | 0.983        |
+| tuning4              | 0.980         | 0.973        | 0.967         | 0.973        |
+| holdout3             | 0.787         | 0.863        | 0.850         | 0.850        |
+| holdout4             | 0.730         | 0.780        | 0.830         | 0.850        |
+| holdout5             | 0.730         | 0.810        | 0.820         | 0.830        |
+| holdout6 (clean)     | 0.770         | 0.850        | 0.890         | 0.900        |
+| holdout7 (clean)     | 0.840         |              | 0.920         | **0.920**    |
+| blind sets (480)     | 0.771         |              | 0.869         | **0.871**    |
 
-holdout6 had never been run before round 5 and nothing was changed after it was measured. The
-tuning sets say how well a round fits its own text; the blind sets say how the search does on
-phrasings it has not seen: a right answer in the top five about five times in six, against the
-issue's 0.95.
+A third pass (219 rules: each editor wrote five ways callers would ask for each entry and added rules
+for the ones that did not reach it) gained 1-2 points on holdout4-6 and none on holdout7: the editors'
+rules have about reached what words alone can do here. holdout6 had never been run before round 5,
+holdout7 before its second pass; nothing was changed because of what they showed. The tuning sets
+say how well a round fits its own text; the blind sets say how the search does on phrasings it has
+not seen: a right answer in the top five about seven times in eight (0.871 over
+480 blind phrasings, 0.920 on the newest set), against the issue's 0.95.
 
 Before round 4, the blind sets, measured once each: holdout2 0.775 / 0.720 before round 3 (0.812 / 0.764 after, no
 longer clean: see above); holdout3, written after round 3, **0.762 / 0.688** (61 of 80). The first
@@ -112,9 +119,10 @@ RECALL_FLOOR = 0.90
 HOLDOUT_SUCCESS_FLOOR = 0.93
 HOLDOUT2_SUCCESS_FLOOR = 0.78  # 0.775 blind, 0.812 after round 3; a floor against regressions, not a goal
 HOLDOUT3_SUCCESS_FLOOR = 0.83  # 0.762 after round 3, 0.787 after round 4, 0.850 after round 5
-HOLDOUT4_SUCCESS_FLOOR = 0.81  # 0.710 after round 3, 0.730 after round 4, 0.830 after round 5
-HOLDOUT5_SUCCESS_FLOOR = 0.80  # 0.720 after round 3, 0.730 after round 4, 0.820 after round 5
-HOLDOUT6_SUCCESS_FLOOR = 0.87  # 0.770 after round 4, 0.890 after round 5; a floor, not a goal
+HOLDOUT4_SUCCESS_FLOOR = 0.83  # 0.710 after round 3, 0.730 after round 4, 0.850 after round 5
+HOLDOUT5_SUCCESS_FLOOR = 0.81  # 0.720 after round 3, 0.730 after round 4, 0.830 after round 5
+HOLDOUT6_SUCCESS_FLOOR = 0.88  # 0.770 after round 4, 0.900 after round 5; a floor, not a goal
+HOLDOUT7_SUCCESS_FLOOR = 0.90  # 0.840 on round 4's code, 0.920 after round 5; a floor, not a goal
 TUNING4_SUCCESS_FLOOR = 0.96  # 0.820 blind before round 4, 0.980 after (tuned on)
 TUNING2_SUCCESS_FLOOR = 0.95  # 0.973 after round 4, 0.959 after round 5 (its rules were not tuned on it)
 TUNING3_SUCCESS_FLOOR = 0.96  # measured 0.988 (79 of 80)
@@ -163,24 +171,29 @@ def test_query_sets_are_large_realistic_and_consistent(index: FaqIndex, queries:
     tuning3 = _load("queries-tuning3.jsonl")
     assert len(tuning3) >= 80 and len({q.query for q in tuning3}) == len(tuning3)
     assert not {q.query for q in tuning3} & {q.query for q in [*queries, *tuning2, *holdout, *holdout2]}
-    tuning4, holdout4, holdout5, holdout6 = (
-        _load(f"queries-{n}.jsonl") for n in ("tuning4", "holdout4", "holdout5", "holdout6")
+    tuning4, holdout4, holdout5, holdout6, holdout7 = (
+        _load(f"queries-{n}.jsonl") for n in ("tuning4", "holdout4", "holdout5", "holdout6", "holdout7")
     )
     assert len({q.query for q in tuning4}) == len(tuning4) >= 150
     assert len({q.query for q in holdout4}) == len(holdout4) >= 100
     # Short queries the blind writers wrote word for word as earlier sets did, independently (kept: a
     # caller says them so; 出生届 持ち物 in holdout4 is a tuning2 query, so holdout4 has one not unseen).
-    # 3歳になったらすぐ入れる幼稚園 is in holdout2 and holdout5.
-    coincidences = {"ファミサポ", "かくていしんこく 会場", "出生届 持ち物", "3歳になったらすぐ入れる幼稚園"}
+    # 3歳になったらすぐ入れる幼稚園 is in holdout2 and holdout5, マイコプラズマ 何科 in holdout2 and holdout7.
+    coincidences = {"ファミサポ", "かくていしんこく 会場", "出生届 持ち物", "3歳になったらすぐ入れる幼稚園",
+                    "マイコプラズマ 何科"}
     earlier = {q.query for q in [*queries, *tuning2, *tuning3, *holdout, *holdout2, *holdout3]} - coincidences
     assert not {q.query for q in tuning4} & ({q.query for q in holdout4} | earlier)
     assert not {q.query for q in holdout4} & earlier
     assert len({q.query for q in holdout5}) == len(holdout5) >= 100
     assert not {q.query for q in holdout5} & ({q.query for q in [*tuning4, *holdout4]} | earlier)
     assert len({q.query for q in holdout6}) == len(holdout6) >= 100
+    assert len({q.query for q in holdout7}) == len(holdout7) >= 100
+    seen_before = {q.query for q in [*tuning4, *holdout4, *holdout5, *holdout6]} | earlier
+    assert not ({q.query for q in holdout7} - coincidences) & seen_before
     assert not {q.query for q in holdout6} & {q.query for q in [*queries, *tuning2, *tuning3, *tuning4, *holdout,
                                                               *holdout2, *holdout3, *holdout4, *holdout5]}
-    for q in [*queries, *tuning2, *tuning3, *tuning4, *holdout, *holdout2, *holdout3, *holdout4, *holdout5, *holdout6]:
+    every = [*queries, *tuning2, *tuning3, *tuning4, *holdout, *holdout2, *holdout3, *holdout4, *holdout5]
+    for q in [*every, *holdout6, *holdout7]:
         missing = [r for r in q.relevant if index.get(r) is None]
         assert not missing, f"{q.query}: unknown faq_ids {missing}"
 
@@ -274,3 +287,8 @@ def test_fifth_held_out_set_written_blind_on_random_entries(index: FaqIndex) -> 
 def test_sixth_held_out_set_written_blind_on_random_entries(index: FaqIndex) -> None:
     result = evaluate(_ids(index), _load("queries-holdout6.jsonl"), k=5)
     assert result.hit_rate >= HOLDOUT6_SUCCESS_FLOOR, f"holdout6 success@5 {result.hit_rate:.3f}\n{_report(result)}"
+
+
+def test_seventh_held_out_set_written_blind_on_random_entries(index: FaqIndex) -> None:
+    result = evaluate(_ids(index), _load("queries-holdout7.jsonl"), k=5)
+    assert result.hit_rate >= HOLDOUT7_SUCCESS_FLOOR, f"holdout7 success@5 {result.hit_rate:.3f}\n{_report(result)}"
