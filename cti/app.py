@@ -90,6 +90,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> web.Applic
         desk_service.desks_ctx,  # seats and presence, restored; queue pause re-asserted on AMI resync
         wiring_web.pop_ctx,  # tracker events -> screen pops
         wiring_supervisor.supervisor_ctx,  # wall, call log, access alerts
+        telephony_wiring.ami_link_ctx,  # the AMI link connects last: every tracker listener is subscribed
     ])
     app.router.add_get("/healthz", wiring_auth.public(healthz))
     app.router.add_get("/readyz", wiring_auth.public(readyz))

@@ -111,7 +111,7 @@ async def resume_call(request: web.Request) -> web.Response:
     user_id, call_id, snapshot, consult = _my_call(request)
     if not snapshot.on_hold or snapshot.consult_extension is not None:
         raise ApiError(409, "not_on_hold", "保留中ではありません")
-    if not consult.held_by_cti(snapshot.operator_channel):
+    if not await consult.held_by_cti(snapshot.operator_channel):
         raise ApiError(409, "phone_hold", "電話機で保留されています。電話機の保留ボタンで解除してください")
     return await _send(call_id, user_id, "resume", consult.resume(snapshot.operator_channel))
 

@@ -17,6 +17,8 @@ in the bridge with the citizen (``PJSIP/101-…``, or ``Local/101@operator-phone
 * hold: ``PlayDTMF`` Receive of the ``cti-hold`` feature (``*7``, features.conf applicationmap):
   the operator's leg runs ``Read()`` for one digit while the citizen hears hold music
   (``Hold``/``MusicOnHoldStart``); resume: one more digit (``9``) ends ``Read()`` (``Unhold``).
+  Whether a hold is cti's is asked of Asterisk (``held_by_cti``: the leg runs that ``Read()``), not
+  remembered here: it stays true across a restart of cti and from the other node.
 
 Conditions (dialplan/features.conf): the queue member may transfer (``Queue()`` option ``t``) and
 its leg carries ``DYNAMIC_FEATURES=cti-hold`` (cti-queue sets it). What is NOT possible over AMI:
@@ -33,7 +35,9 @@ import logging
 import re
 
 from cti.core.logs import log_event
+from telephony.ami.actions import AmiActionError
 from telephony.ami.link import AmiClient
+from telephony.tracker.hold import runs_cti_hold
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +49,6 @@ DIGIT_MS = 100
 # Asterisk matches feature codes digit by digit; a short gap keeps the digits in order on a
 # channel whose frames are read by another thread.
 DIGIT_GAP_S = 0.15
-HELD_LIMIT = 1000  # operator legs remembered as held by cti (far more than seats)
 
 _CHANNEL = re.compile(r"^[^\s]{1,200}$")
 _EXTENSION = re.compile(r"^[0-9*#]{1,20}$")
@@ -64,13 +67,21 @@ class ConsultControl:
     def __init__(self, ami: AmiClient, consult_context: str) -> None:
         self._ami = ami
         self._context = consult_context
-        # Operator legs cti put on hold (cti-hold runs on them): only those resume with a digit; a
-        # hold from the phone's own hold key is the phone's to end (a digit would reach the citizen).
-        # Bounded: a call that ends on hold leaves its (unique) channel name here until pushed out.
-        self._held: dict[str, None] = {}
 
-    def held_by_cti(self, operator_channel: str) -> bool:
-        return operator_channel in self._held
+    async def held_by_cti(self, operator_channel: str) -> bool:
+        """Whether Asterisk reports the operator's leg running cti's hold (cti-hold's Read()): only
+        such a hold resumes with a digit; a hold from the phone's own hold key is the phone's to end
+        (a digit would reach the citizen). False when the channel is gone."""
+        _check(_CHANNEL, operator_channel, "channel")
+        try:
+            answer = await self._ami.send_action(
+                {"Action": "Status", "Channel": operator_channel}, list_complete="StatusComplete"
+            )
+        except AmiActionError:  # "No such channel"
+            return False
+        return any(
+            e.get("Event") == "Status" and runs_cti_hold(e.get("Application"), e.get("Data")) for e in answer.events
+        )
 
     async def start(self, operator_channel: str, extension: str) -> None:
         _check(_CHANNEL, operator_channel, "channel")
@@ -91,13 +102,9 @@ class ConsultControl:
 
     async def hold(self, operator_channel: str) -> None:
         await self._keys(operator_channel, HOLD_CODE)
-        self._held[operator_channel] = None
-        while len(self._held) > HELD_LIMIT:
-            del self._held[next(iter(self._held))]
         log_event(logger, "hold_requested")
 
     async def resume(self, operator_channel: str) -> None:
-        self._held.pop(operator_channel, None)
         await self._keys(operator_channel, RESUME_DIGIT)
         log_event(logger, "resume_requested")
 

@@ -130,7 +130,6 @@ async def ami_ctx(app: web.Application) -> AsyncIterator[None]:
     app[telephony_keys.TRACKER] = tracker
     readiness = app[core_keys.READINESS]
     readiness.register("ami", telephony.client.readiness)
-    telephony.client.start()
     try:
         yield
     finally:
@@ -138,4 +137,15 @@ async def ami_ctx(app: web.Application) -> AsyncIterator[None]:
         await telephony.client.stop()
 
 
-__all__ = ["MemberPresence", "PresenceSink", "Telephony", "TrackerSink", "ami_ctx", "build_telephony"]
+async def ami_link_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Connect the AMI link: the last of the app's contexts, once every listener of the tracker's
+    events is subscribed. The first resync after a restart of cti reports the calls already up
+    (a call at an operator's seat, on hold); started earlier, it could run before the screen pops
+    and the wall listened, and those calls were never shown."""
+    telephony = app.get(telephony_keys.AMI)
+    if telephony is not None:
+        telephony.client.start()
+    yield
+
+
+__all__ = ["MemberPresence", "PresenceSink", "Telephony", "TrackerSink", "ami_ctx", "ami_link_ctx", "build_telephony"]

@@ -42,6 +42,9 @@ class TrackerConfig:
     """Dialplan contexts the tracker must know (defaults: the lab dialplan in dialplan/)."""
 
     inbound_contexts: frozenset[str] = frozenset({"from-pstn"})
+    # Where an inbound call's legs go after from-pstn (dialplan/extensions.conf): a cti that starts
+    # while a call is up finds its legs there (CoreShowChannels gives the current context only).
+    inbound_path_contexts: frozenset[str] = frozenset({"cti-fallback", "cti-ivr", "cti-queue", "cti-closed"})
     callback_contexts: frozenset[str] = frozenset({"outbound-callback"})
     transfer_contexts: frozenset[str] = frozenset({"departments"})
     consult_contexts: frozenset[str] = frozenset({"consult"})  # the operator's consult legs (Atxfer)
@@ -109,6 +112,7 @@ class CallBook:
         self.route_pending: set[str] = set()  # call ids with a deferred call_routed
         self.stats: dict[str, int] = {"events": 0, "ignored_transitions": 0, "calls_ended": 0}
         self.inbound = config.inbound_contexts
+        self.inbound_path = config.inbound_contexts | config.inbound_path_contexts
         self.callback = config.callback_contexts
         self.transfer = config.transfer_contexts
         self.consult = config.consult_contexts

@@ -14,6 +14,10 @@ What Asterisk 22 reports (tests/fixtures/ami/17-…, 18-…, recorded with the l
 
 Only while the call is CONNECTED: the citizen hears queue music (MusicOnHoldStart) while waiting
 in a queue without the ``r`` option, which is not a hold.
+
+While cti's hold runs, Asterisk reports the operator's leg running ``Read`` with cti-hold's arguments
+(CoreShowChannels ``Application``/``ApplicationData``, Status ``Application``/``Data``): that is how
+a cti that restarts (or another node) knows the hold is cti's, not the phone's (``runs_cti_hold``).
 """
 
 from __future__ import annotations
@@ -38,6 +42,21 @@ def _set_hold(book: CallBook, call: Call, key: str, held: bool, out: Out) -> Non
     if call.hold.on_hold != before:
         out.append(CallHoldChanged(call_id=call.call_id, at=book.now(), on_hold=call.hold.on_hold,
                                    interface=call.seat.interface))
+
+
+# features.conf: cti-hold => *7,self/callee,Read(CTI_HOLD_KEY,,1,,1,3600),default
+CTI_HOLD_APPLICATION = "Read"
+CTI_HOLD_DATA_PREFIX = "CTI_HOLD_KEY,"
+
+
+def runs_cti_hold(application: str | None, data: str | None) -> bool:
+    """Whether a channel Asterisk reports is running cti's hold (the cti-hold feature's Read())."""
+    return application == CTI_HOLD_APPLICATION and (data or "").startswith(CTI_HOLD_DATA_PREFIX)
+
+
+def resynced_hold(book: CallBook, call: Call, operator_base: str, out: Out) -> None:
+    """A resync found the operator's leg running cti's hold: the call is on hold."""
+    _set_hold(book, call, f"hold:{operator_base}", True, out)
 
 
 def on_hold_event(book: CallBook, ev: Mapping[str, str], out: Out) -> None:

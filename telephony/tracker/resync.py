@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from cti.core.logs import log_event
-from telephony.tracker import callback, inbound
+from telephony.tracker import callback, hold, inbound
 from telephony.tracker.book import CallBook, Out
 from telephony.tracker.model import UP, Call, Ring, channel_base, clean, interface_of, to_int
 from telephony.tracker.table import Kind, State
@@ -67,6 +67,13 @@ def _new(book: CallBook, linkedid: str, chans: list[Row], entries: Mapping[str, 
     now = book.now()
     if call.kind is Kind.UNKNOWN and {c.get("Context", "") for c in chans} & book.callback:
         book.make_callback(call, out)
+    if call.kind is Kind.UNKNOWN:
+        # By now the citizen's legs have left from-pstn for the IVR or the queue: those contexts
+        # say inbound too (live, the Newchannel in from-pstn said it).
+        for c in chans:
+            chan = call.legs.channels.get(c["Uniqueid"])
+            if chan is not None and c.get("Context", "") in book.inbound_path:
+                book.make_inbound(call, chan)
     if call.kind is Kind.INBOUND:
         for c in chans:
             if channel_base(c["Channel"]) in call.legs.citizen:
@@ -107,12 +114,16 @@ def _inbound_state(book: CallBook, call: Call, chans: list[Row], entries: Mappin
     bridges = {c.get("BridgeId") for c in citizen if c.get("BridgeId")}
     for c in chans:
         base = channel_base(c["Channel"])
-        if base in call.legs.citizen or c.get("Application") != "AppQueue":
+        # A queue member's leg runs AppQueue; while cti holds the call it runs cti-hold's Read()
+        on_hold = hold.runs_cti_hold(c.get("Application"), c.get("ApplicationData"))
+        if base in call.legs.citizen or (c.get("Application") != "AppQueue" and not on_hold):
             continue
         interface = interface_of(c["Channel"])
         if c.get("BridgeId") and c.get("BridgeId") in bridges:
             if call.seat.interface is None or call.state is not State.CONNECTED:
                 inbound.connect(book, call, base, interface, None, call.seat.queue, None, out, now, resynced=True)
+            if on_hold:
+                hold.resynced_hold(book, call, base, out)
         elif base not in call.seat.ringing and call.seat.interface is None:
             inbound.ring(book, call, base, Ring(interface, None, call.seat.queue, now), out, now)
 

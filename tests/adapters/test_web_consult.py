@@ -46,7 +46,7 @@ class RecordingConsult:
         self.held: set[str] = set()
         self.fail: Exception | None = None
 
-    def held_by_cti(self, channel: str) -> bool:
+    async def held_by_cti(self, channel: str) -> bool:
         return channel in self.held
 
     async def _do(self, *what: str) -> None:

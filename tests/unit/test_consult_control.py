@@ -11,9 +11,10 @@ from typing import Any, cast
 import pytest
 
 from telephony import consult
-from telephony.ami.actions import AmiActionError
+from telephony.ami.actions import AmiActionError, AmiResponse
 from telephony.ami.link import AmiClient
 from telephony.consult import ConsultControl
+from telephony.tracker.hold import runs_cti_hold
 
 ROOT = Path(__file__).resolve().parents[2]
 OP = "PJSIP/101-0000000a"
@@ -23,11 +24,17 @@ class FakeAmi:
     def __init__(self) -> None:
         self.sent: list[Mapping[str, str]] = []
         self.fail: Exception | None = None
+        self.status: list[dict[str, str]] = []  # the Status events Asterisk would list
 
-    async def send_action(self, action: Mapping[str, str], *, within: float | None = None) -> Any:
+    async def send_action(
+        self, action: Mapping[str, str], *, within: float | None = None, list_complete: str | None = None
+    ) -> Any:
         if self.fail is not None:
             raise self.fail
         self.sent.append(dict(action))
+        if action["Action"] == "Status":
+            assert list_complete == "StatusComplete"
+            return AmiResponse({"Response": "Success"}, [*self.status, {"Event": "StatusComplete"}])
         return None
 
 
@@ -83,6 +90,29 @@ async def test_asterisk_refusal_propagates(ami: FakeAmi) -> None:
         await control(ami).cancel(OP)
 
 
+async def test_a_hold_is_ctis_when_asterisk_reports_the_leg_running_cti_hold(ami: FakeAmi) -> None:
+    # As Asterisk 22 reports an operator's leg during cti-hold (Status: Application, Data)
+    ami.status = [{"Event": "Status", "Channel": OP, "Application": "Read", "Data": "CTI_HOLD_KEY,,1,,1,3600"}]
+    assert await control(ami).held_by_cti(OP) is True
+    assert ami.sent == [{"Action": "Status", "Channel": OP}]
+    ami.status = [{"Event": "Status", "Channel": OP, "Application": "AppQueue", "Data": "(Outgoing Line)"}]
+    assert await control(ami).held_by_cti(OP) is False  # the phone's own hold: the leg still runs AppQueue
+    ami.status = [{"Event": "Status", "Channel": OP, "Application": "Read", "Data": "OTHER,,1"}]
+    assert await control(ami).held_by_cti(OP) is False  # another Read() is not cti's hold
+
+
+async def test_a_gone_channel_is_not_held(ami: FakeAmi) -> None:
+    ami.fail = AmiActionError("Status", "No such channel")
+    assert await control(ami).held_by_cti(OP) is False
+
+
+async def test_the_hold_state_is_asked_of_asterisk_not_remembered(ami: FakeAmi) -> None:
+    first, second = control(ami), control(ami)  # a restarted cti, another node
+    await first.hold(OP)
+    ami.status = [{"Event": "Status", "Channel": OP, "Application": "Read", "Data": "CTI_HOLD_KEY,,1,,1,3600"}]
+    assert await second.held_by_cti(OP) is True
+
+
 def test_codes_match_features_conf() -> None:
     conf = features()
     assert conf["general"]["atxfercomplete"].strip() == consult.COMPLETE_CODE
@@ -91,6 +121,9 @@ def test_codes_match_features_conf() -> None:
     hold = conf["applicationmap"]["cti-hold"].split(",")
     assert hold[0].strip() == consult.HOLD_CODE and hold[1].strip() == "self/callee"
     assert hold[2].strip().startswith("Read(") and hold[-1].strip() == "default"  # callee hears music on hold
+    # what Asterisk then reports the leg running (telephony.tracker.hold.runs_cti_hold)
+    read_args = conf["applicationmap"]["cti-hold"].partition("Read(")[2].rpartition(")")[0]
+    assert runs_cti_hold("Read", read_args)
     # a sound after a cancelled consult would swallow the keys of the next one (seen on Asterisk 22)
     assert conf["general"]["xferfailsound"].strip() == ""
     codes = [conf["general"][k].strip() for k in ("atxferabort", "atxfercomplete", "atxferthreeway", "atxferswap")]

@@ -210,3 +210,35 @@ def test_resync_ignores_channels_without_ids() -> None:
     tracker = CallTracker(lambda: at(1.0))
     assert tracker.resync([{"Event": "CoreShowChannel"}, {"Channel": "PJSIP/x-1", "Linkedid": ""}]) == []
     assert tracker.live_calls() == []
+
+
+HOLD_18 = 1796187312.800335  # capture 18: cti's hold starts on 101's leg (Hold)
+OPERATOR_18 = "Local/101@operator-phones-00000012;1"
+
+
+def test_a_call_cti_holds_is_found_connected_and_on_hold_after_a_restart() -> None:
+    # While cti holds a call, Asterisk 22 reports the operator's leg running cti-hold's Read()
+    # instead of AppQueue (seen on the lab PBX: CoreShowChannels Application/ApplicationData).
+    session = Session("18-consult-cancel-hold-resume.txt")
+    session.skip_until(HOLD_18 + 0.5)  # cti (re)started while the citizen was on hold
+    view = session.asterisk_view(HOLD_18)
+    operator = next(c for c in view if c["Channel"] == OPERATOR_18)
+    operator.update(Application="Read", ApplicationData="CTI_HOLD_KEY,,1,,1,3600")
+    events = session.tracker.resync(view)
+    assert [e.type for e in events] == ["call_arrived", "operator_connected", "call_hold_changed"]
+    assert events[2].as_dict()["on_hold"] is True
+    snap = session.tracker.call_for_interface("Local/101@operator-phones")
+    assert snap is not None and snap.state == "connected" and snap.on_hold
+    assert session.tracker.resync(view) == []  # nothing twice
+    resumed = session.feed_until(1796187316.9)  # 保留解除: Asterisk's Unhold
+    assert [(e.type, e.as_dict().get("on_hold")) for e in resumed] == [("call_hold_changed", False)]
+
+
+def test_a_member_leg_in_its_queue_application_is_connected_not_on_hold() -> None:
+    session = Session("18-consult-cancel-hold-resume.txt")
+    session.skip_until(HOLD_18 - 1.0)
+    view = session.asterisk_view(HOLD_18 - 1.0)
+    next(c for c in view if c["Channel"] == OPERATOR_18).update(Application="AppQueue", ApplicationData="")
+    assert [e.type for e in session.tracker.resync(view)] == ["call_arrived", "operator_connected"]
+    snap = session.tracker.call_for_interface("Local/101@operator-phones")
+    assert snap is not None and not snap.on_hold
