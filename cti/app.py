@@ -90,7 +90,6 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> web.Applic
         desk_service.desks_ctx,  # seats and presence, restored; queue pause re-asserted on AMI resync
         wiring_web.pop_ctx,  # tracker events -> screen pops
         wiring_supervisor.supervisor_ctx,  # wall, call log, access alerts
-        telephony_wiring.ami_link_ctx,  # the AMI link connects last: every tracker listener is subscribed
     ])
     app.router.add_get("/healthz", wiring_auth.public(healthz))
     app.router.add_get("/readyz", wiring_auth.public(readyz))
@@ -103,6 +102,9 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> web.Applic
     consult_api.setup_consult_routes(app)
     seat_api.setup_seat_routes(app)
     wiring_supervisor.setup_routes(app)
+    # Last: the AMI link connects once every listener of the tracker subscribed (contexts and the
+    # on_startup handlers above, such as the call log's).
+    app.on_startup.append(telephony_wiring.start_ami_link)
     _STARTED.set(time.time())
     return app
 

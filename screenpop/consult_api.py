@@ -49,14 +49,18 @@ def _my_call(request: web.Request) -> tuple[str, str, Any, Any]:
     return user_id, call_id, snapshot, consult
 
 
+def _telephony_failed(call_id: str, step: str, exc: Exception) -> web.Response:
+    log_event(logger, f"{step}_failed", logging.WARNING, call_id=call_id, error=type(exc).__name__)
+    return error_response(502, "telephony_failed", "電話機を操作できませんでした。もう一度お試しください")
+
+
 async def _send(call_id: str, user_id: str, step: str, action: Awaitable[None], **fields: Any) -> web.Response:
     try:
         await action
     except ValueError:
         return error_response(409, "call_gone", "通話が見つかりません（すでに終了した可能性があります）", "call_id")
     except Exception as exc:
-        log_event(logger, f"{step}_failed", logging.WARNING, call_id=call_id, error=type(exc).__name__)
-        return error_response(502, "telephony_failed", "電話機を操作できませんでした。もう一度お試しください")
+        return _telephony_failed(call_id, step, exc)
     log_event(logger, f"{step}_requested", user_id=user_id, call_id=call_id, **fields)
     return json_response({"call_id": call_id, "requested": step, **fields}, 202)
 
@@ -111,7 +115,11 @@ async def resume_call(request: web.Request) -> web.Response:
     user_id, call_id, snapshot, consult = _my_call(request)
     if not snapshot.on_hold or snapshot.consult_extension is not None:
         raise ApiError(409, "not_on_hold", "保留中ではありません")
-    if not await consult.held_by_cti(snapshot.operator_channel):
+    try:
+        held_by_cti = await consult.held_by_cti(snapshot.operator_channel)
+    except Exception as exc:  # the AMI link is down or slow: whose hold it is cannot be told
+        return _telephony_failed(call_id, "resume", exc)
+    if not held_by_cti:
         raise ApiError(409, "phone_hold", "電話機で保留されています。電話機の保留ボタンで解除してください")
     return await _send(call_id, user_id, "resume", consult.resume(snapshot.operator_channel))
 

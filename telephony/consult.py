@@ -35,7 +35,7 @@ import logging
 import re
 
 from cti.core.logs import log_event
-from telephony.ami.actions import AmiActionError
+from telephony.ami.actions import AmiActionError, AmiConnectionLost, AmiNotConnected, AmiTimeout
 from telephony.ami.link import AmiClient
 from telephony.tracker.hold import runs_cti_hold
 
@@ -71,13 +71,16 @@ class ConsultControl:
     async def held_by_cti(self, operator_channel: str) -> bool:
         """Whether Asterisk reports the operator's leg running cti's hold (cti-hold's Read()): only
         such a hold resumes with a digit; a hold from the phone's own hold key is the phone's to end
-        (a digit would reach the citizen). False when the channel is gone."""
+        (a digit would reach the citizen). False when the channel is gone; the link's errors (down,
+        timeout, dropped) propagate."""
         _check(_CHANNEL, operator_channel, "channel")
         try:
             answer = await self._ami.send_action(
                 {"Action": "Status", "Channel": operator_channel}, list_complete="StatusComplete"
             )
-        except AmiActionError:  # "No such channel"
+        except (AmiNotConnected, AmiTimeout, AmiConnectionLost):
+            raise  # cti cannot tell: not the phone's hold either (the caller answers 502)
+        except AmiActionError:  # Asterisk's Error reply: "No such channel"
             return False
         return any(
             e.get("Event") == "Status" and runs_cti_hold(e.get("Application"), e.get("Data")) for e in answer.events

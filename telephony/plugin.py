@@ -137,15 +137,15 @@ async def ami_ctx(app: web.Application) -> AsyncIterator[None]:
         await telephony.client.stop()
 
 
-async def ami_link_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Connect the AMI link: the last of the app's contexts, once every listener of the tracker's
-    events is subscribed. The first resync after a restart of cti reports the calls already up
-    (a call at an operator's seat, on hold); started earlier, it could run before the screen pops
-    and the wall listened, and those calls were never shown."""
+async def start_ami_link(app: web.Application) -> None:
+    """(on_startup, the last handler create_app adds) Connect the AMI link once every listener of the
+    tracker's events has subscribed: screen pops and the wall in their contexts, the call log in its
+    own on_startup handler. The first resync after a restart of cti reports the calls already up (a
+    call at an operator's seat, on hold); a link started earlier could resync before they listened,
+    and those calls were never shown. ami_ctx's cleanup stops it."""
     telephony = app.get(telephony_keys.AMI)
     if telephony is not None:
         telephony.client.start()
-    yield
 
 
-__all__ = ["MemberPresence", "PresenceSink", "Telephony", "TrackerSink", "ami_ctx", "ami_link_ctx", "build_telephony"]
+__all__ = ["MemberPresence", "PresenceSink", "Telephony", "TrackerSink", "ami_ctx", "build_telephony", "start_ami_link"]

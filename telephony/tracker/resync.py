@@ -67,7 +67,7 @@ def _new(book: CallBook, linkedid: str, chans: list[Row], entries: Mapping[str, 
     now = book.now()
     if call.kind is Kind.UNKNOWN and {c.get("Context", "") for c in chans} & book.callback:
         book.make_callback(call, out)
-    if call.kind is Kind.UNKNOWN:
+    if call.kind is Kind.UNKNOWN and not _handed_on(book, chans):
         # By now the citizen's legs have left from-pstn for the IVR or the queue: those contexts
         # say inbound too (live, the Newchannel in from-pstn said it).
         for c in chans:
@@ -116,16 +116,35 @@ def _inbound_state(book: CallBook, call: Call, chans: list[Row], entries: Mappin
         base = channel_base(c["Channel"])
         # A queue member's leg runs AppQueue; while cti holds the call it runs cti-hold's Read()
         on_hold = hold.runs_cti_hold(c.get("Application"), c.get("ApplicationData"))
-        if base in call.legs.citizen or (c.get("Application") != "AppQueue" and not on_hold):
+        if base in call.legs.citizen or (not _member(c) and not on_hold):
             continue
         interface = interface_of(c["Channel"])
-        if c.get("BridgeId") and c.get("BridgeId") in bridges:
+        # During a consult the operator's leg is bridged with the consult leg, not the citizen
+        consulting = next((o for o in chans if o is not c and o.get("Context", "") in book.consult
+                           and o.get("BridgeId") and o.get("BridgeId") == c.get("BridgeId")), None)
+        if c.get("BridgeId") and (c.get("BridgeId") in bridges or consulting is not None):
             if call.seat.interface is None or call.state is not State.CONNECTED:
                 inbound.connect(book, call, base, interface, None, call.seat.queue, None, out, now, resynced=True)
-            if on_hold:
+            if on_hold or consulting is not None:
                 hold.resynced_hold(book, call, base, out)
+            if consulting is not None:
+                hold.on_consult_channel(book, consulting, out)
         elif base not in call.seat.ringing and call.seat.interface is None:
             inbound.ring(book, call, base, Ring(interface, None, call.seat.queue, now), out, now)
+
+
+def _member(chan: Row) -> bool:
+    """A queue member's leg (app_queue names the application of the channels it dials AppQueue)."""
+    return chan.get("Application") == "AppQueue"
+
+
+def _handed_on(book: CallBook, chans: Sequence[Row]) -> bool:
+    """The call was handed to a department (a consult completed, a transfer) and its operator left:
+    a consult or transfer leg and no operator leg. Not a call to show at an operator's seat."""
+    contexts = {c.get("Context", "") for c in chans}
+    operator_leg = any(_member(c) or hold.runs_cti_hold(c.get("Application"), c.get("ApplicationData"))
+                       for c in chans)
+    return bool(contexts & (book.consult | book.transfer)) and not operator_leg
 
 
 def _known(book: CallBook, call: Call, chans: list[Row], entries: Mapping[str, Row], out: Out) -> None:

@@ -23,7 +23,7 @@ from cti.core.clock import TOKYO, fixed_clock
 from cti.core.logs import JsonLineFormatter
 from cti.core.readiness import Readiness
 from telephony.ami.link import LinkState
-from telephony.plugin import Telephony, ami_ctx, ami_link_ctx
+from telephony.plugin import Telephony, ami_ctx, start_ami_link
 
 CLOCK = fixed_clock(datetime(2026, 11, 27, 10, 0, tzinfo=TOKYO))
 
@@ -51,7 +51,8 @@ def make_app(server: AmiReplayServer, tmp_path: Path) -> web.Application:
     put_settings(app, settings)
     app[keys.CLOCK] = CLOCK
     app[keys.READINESS] = Readiness()
-    app.cleanup_ctx.extend([ami_ctx, ami_link_ctx])  # the listeners subscribe in between, in create_app
+    app.cleanup_ctx.append(ami_ctx)
+    app.on_startup.append(start_ami_link)  # as create_app: after every listener subscribed
     return app
 
 
@@ -110,7 +111,8 @@ async def test_ami_ctx_does_nothing_when_disabled(tmp_path: Path) -> None:
     put_settings(app, settings)
     app[keys.CLOCK] = CLOCK
     app[keys.READINESS] = Readiness()
-    app.cleanup_ctx.extend([ami_ctx, ami_link_ctx])  # the listeners subscribe in between, in create_app
+    app.cleanup_ctx.append(ami_ctx)
+    app.on_startup.append(start_ami_link)  # as create_app: after every listener subscribed
     runner = web.AppRunner(app)
     await runner.setup()
     try:

@@ -18,6 +18,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from cti.core.clock import TOKYO
 from screenpop.dispatcher import DISPATCHER
 from telephony import keys as telephony_keys
+from telephony.ami.actions import AmiNotConnected
 from telephony.ami.link import AmiClient
 from telephony.control import CallControl
 from telephony.frames import read_capture
@@ -45,8 +46,11 @@ class RecordingConsult:
         self.sent: list[tuple[str, ...]] = []
         self.held: set[str] = set()
         self.fail: Exception | None = None
+        self.status_fail: Exception | None = None  # asking Asterisk whose hold it is fails
 
     async def held_by_cti(self, channel: str) -> bool:
+        if self.status_fail is not None:
+            raise self.status_fail
         return channel in self.held
 
     async def _do(self, *what: str) -> None:
@@ -183,6 +187,11 @@ async def test_a_phone_hold_is_shown_but_not_resumed_with_a_digit(env: Env) -> N
         await env.until("Hold")  # as if the operator's phone had put the call on hold
         status, body = await post(op, h, f"{BASE}/resume")
         assert (status, body["error"]["code"]) == (409, "phone_hold") and "電話機" in body["error"]["message"]
+        assert env.consult.sent == []
+        # the AMI link is down: cti cannot tell whose hold it is, so it does not say it is the phone's
+        env.consult.status_fail = AmiNotConnected("Status", "link is reconnecting")
+        status, body = await post(op, h, f"{BASE}/resume")
+        assert (status, body["error"]["code"]) == (502, "telephony_failed") and "もう一度" in body["error"]["message"]
         assert env.consult.sent == []
     finally:
         await op.close()

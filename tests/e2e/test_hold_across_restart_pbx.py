@@ -56,42 +56,47 @@ async def test_a_held_call_is_still_held_and_resumable_after_cti_restarts(
     clock = MovableClock(TUESDAY)
     caller_leg = f"test-{uuid.uuid4().hex[:12]}"
     app = build_operator_app(settings, clock, [StaffUser("tanaka")])
-    async with serve(app, port) as run:
-        await wait_ready(app, "ami")
-        page = await new_operator_page(browser, run)
-        run.pages.remove(page)  # this page outlives the first cti
-        await login_and_take_seat(page, "tanaka", OP101)
-        await page.locator("#btn-ready").click()
-        await page.locator("#presence-label", has_text="受付可").wait_for()
-        response = await ami.action(
-            "Originate", Channel=f"Local/{WARD_NUMBER}@from-pstn", Context="citizen-sim", Exten="dtmf",
-            Priority="1", CallerID=f'"Citizen" <{CALLER}>', ChannelId=caller_leg,
-            OtherChannelId=f"test-{uuid.uuid4().hex[:12]}", Async="true", Timeout="10000",
-            Variable="SIM_DTMF=3\nSIM_CALLER_WAIT=150\n__SIM_OP102=noanswer\n__SIM_OP_TALK_TIME=150")
-        assert response["Response"] == "Success", response
-        connect = await ami.wait_event(
-            lambda e: e.get("Event") == "AgentConnect" and e.get("Linkedid") == caller_leg, 45)
-        operator_leg = connect["DestChannel"]
-        await page.locator(f"#call-card[data-call-id='{caller_leg}']").wait_for(timeout=20_000)
-        mark = len(ami.events)
-        await page.locator("#hold-btn").click()
-        await ami.wait_event(lambda e: e.get("Event") == "Hold" and e.get("Channel") == operator_leg, 10, start=mark)
-        await page.locator("#call-control-state").filter(has_text="保留中").wait_for()
-    await page.locator("#conn-status", has_text="再接続").wait_for()
+    operator_leg = ""
+    try:
+        async with serve(app, port) as run:
+            await wait_ready(app, "ami")
+            page = await new_operator_page(browser, run)
+            run.pages.remove(page)  # this page outlives the first cti
+            await login_and_take_seat(page, "tanaka", OP101)
+            await page.locator("#btn-ready").click()
+            await page.locator("#presence-label", has_text="受付可").wait_for()
+            response = await ami.action(
+                "Originate", Channel=f"Local/{WARD_NUMBER}@from-pstn", Context="citizen-sim", Exten="dtmf",
+                Priority="1", CallerID=f'"Citizen" <{CALLER}>', ChannelId=caller_leg,
+                OtherChannelId=f"test-{uuid.uuid4().hex[:12]}", Async="true", Timeout="10000",
+                Variable="SIM_DTMF=3\nSIM_CALLER_WAIT=150\n__SIM_OP102=noanswer\n__SIM_OP_TALK_TIME=150")
+            assert response["Response"] == "Success", response
+            connect = await ami.wait_event(
+                lambda e: e.get("Event") == "AgentConnect" and e.get("Linkedid") == caller_leg, 45)
+            operator_leg = connect["DestChannel"]
+            await page.locator(f"#call-card[data-call-id='{caller_leg}']").wait_for(timeout=20_000)
+            mark = len(ami.events)
+            await page.locator("#hold-btn").click()
+            await ami.wait_event(lambda e: e.get("Event") == "Hold" and e.get("Channel") == operator_leg, 10,
+                                 start=mark)
+            await page.locator("#call-control-state").filter(has_text="保留中").wait_for()
+        await page.locator("#conn-status", has_text="再接続").wait_for()
 
-    app = build_operator_app(settings, clock, [])  # a new cti process: same database, same port
-    async with serve(app, port) as run:
-        run.pages.append(page)
-        await wait_ready(app, "ami")
-        await page.locator("#conn-status", has_text="接続中").wait_for(timeout=20_000)
-        await page.locator(f"#call-card[data-call-id='{caller_leg}']").wait_for(timeout=20_000)
-        await page.locator("#pop-state", has_text="保留中").wait_for(timeout=10_000)
-        assert await page.locator("#resume-btn").is_enabled()
-        await screenshot(page, "hold-after-restart")
-        mark = len(ami.events)
-        await page.locator("#resume-btn").click()
-        await ami.wait_event(lambda e: e.get("Event") == "Unhold" and e.get("Channel") == operator_leg, 10,
-                             start=mark)
-        await page.locator("#call-control-state").filter(has_text="保留を解除しました").wait_for()
-        assert "保留中" not in await page.locator("#pop-state").inner_text()
-        await ami.action("Hangup", Channel=operator_leg)
+        app = build_operator_app(settings, clock, [])  # a new cti process: same database, same port
+        async with serve(app, port) as run:
+            run.pages.append(page)
+            await wait_ready(app, "ami")
+            await page.locator("#conn-status", has_text="接続中").wait_for(timeout=20_000)
+            await page.locator(f"#call-card[data-call-id='{caller_leg}']").wait_for(timeout=20_000)
+            await page.locator("#pop-state", has_text="保留中").wait_for(timeout=10_000)
+            assert await page.locator("#resume-btn").is_enabled()
+            await screenshot(page, "hold-after-restart")
+            mark = len(ami.events)
+            await page.locator("#resume-btn").click()
+            await ami.wait_event(lambda e: e.get("Event") == "Unhold" and e.get("Channel") == operator_leg, 10,
+                                 start=mark)
+            await page.locator("#call-control-state").filter(has_text="保留を解除しました").wait_for()
+            assert "保留中" not in await page.locator("#pop-state").inner_text()
+    finally:  # a failed step must not leave the call up in the shared PBX
+        if operator_leg:
+            await ami.action("Hangup", Channel=operator_leg)

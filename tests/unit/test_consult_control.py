@@ -11,7 +11,13 @@ from typing import Any, cast
 import pytest
 
 from telephony import consult
-from telephony.ami.actions import AmiActionError, AmiResponse
+from telephony.ami.actions import (
+    AmiActionError,
+    AmiConnectionLost,
+    AmiNotConnected,
+    AmiResponse,
+    AmiTimeout,
+)
 from telephony.ami.link import AmiClient
 from telephony.consult import ConsultControl
 from telephony.tracker.hold import runs_cti_hold
@@ -104,6 +110,13 @@ async def test_a_hold_is_ctis_when_asterisk_reports_the_leg_running_cti_hold(ami
 async def test_a_gone_channel_is_not_held(ami: FakeAmi) -> None:
     ami.fail = AmiActionError("Status", "No such channel")
     assert await control(ami).held_by_cti(OP) is False
+
+
+@pytest.mark.parametrize("error", [AmiNotConnected, AmiTimeout, AmiConnectionLost])
+async def test_a_link_that_cannot_answer_is_not_a_no(ami: FakeAmi, error: type[AmiActionError]) -> None:
+    ami.fail = error("Status", "the link")
+    with pytest.raises(error):
+        await control(ami).held_by_cti(OP)
 
 
 async def test_the_hold_state_is_asked_of_asterisk_not_remembered(ami: FakeAmi) -> None:

@@ -242,3 +242,36 @@ def test_a_member_leg_in_its_queue_application_is_connected_not_on_hold() -> Non
     assert [e.type for e in session.tracker.resync(view)] == ["call_arrived", "operator_connected"]
     snap = session.tracker.call_for_interface("Local/101@operator-phones")
     assert snap is not None and not snap.on_hold
+
+
+CONSULT_18 = 1796187315.0  # capture 18: the operator talks with 保険年金課 (202), the citizen on hold
+
+
+def test_a_restarted_cti_finds_a_consult_in_progress() -> None:
+    session = Session("18-consult-cancel-hold-resume.txt")
+    session.skip_until(CONSULT_18)
+    view = session.asterisk_view(CONSULT_18)
+    next(c for c in view if c["Channel"] == OPERATOR_18).update(Application="AppQueue")
+    events = [(e.type, e.as_dict()) for e in session.tracker.resync(view)]
+    assert [t for t, _ in events] == ["call_arrived", "operator_connected", "call_hold_changed", "consult_changed"]
+    assert events[2][1]["on_hold"] is True
+    assert (events[3][1]["state"], events[3][1]["extension"]) == ("started", "202")
+    snap = session.tracker.call_for_interface("Local/101@operator-phones")
+    assert snap is not None and snap.state == "connected" and snap.consult_extension == "202"
+    # not ringing: the operator's leg is bridged with the consult leg, not with the citizen
+    assert all(t != "operator_ringing" for t, _ in events)
+
+
+COMPLETED_17 = 1796187290.0  # capture 17: the consult was completed, the citizen talks with 201
+
+
+def test_a_call_handed_to_a_department_is_not_shown_at_an_operators_seat() -> None:
+    session = Session("17-consult-transfer-complete.txt")
+    session.skip_until(COMPLETED_17)
+    view = session.asterisk_view(COMPLETED_17)
+    for c in view:  # a trunk leg moved on from from-pstn to the queue (the shipped dialplan)
+        if c["Context"] == "from-pstn":
+            c["Context"] = "cti-queue"
+    assert session.tracker.resync(view) == []  # no call_arrived: it would end as not answered
+    assert [c.kind for c in session.tracker.live_calls()] == ["unknown"]  # kept as "other", as before
+    assert session.tracker.call_for_interface("Local/101@operator-phones") is None
