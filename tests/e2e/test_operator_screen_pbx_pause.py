@@ -68,6 +68,9 @@ async def test_away_is_paused_in_asterisk_and_reapplied_after_asterisk_restarts(
              "secret": pbx.ami_secret, "reconnect_initial": 0.2, "reconnect_max": 1.0},
         agi={"enabled": True, "port": pbx.agi_port},
     )
+    # No call of an earlier test may still be up at 101: a starting cti rightly shows it (通話中)
+    pbx.cli("channel request hangup all")
+    await until(lambda: "0 active channels" in pbx.cli("core show channels count"), 10, "no call left")
     app = build_operator_app(settings, MovableClock(TUESDAY), [StaffUser("tanaka", display_name="田中")])
     async with serve(app, port) as run:
         for _ in range(200):
