@@ -77,21 +77,23 @@ checked for left sides that fire inside unrelated words). Not tuned on any set; 
 
 | set (success@5)      | after round 4 | + first pass | + second pass | + third pass |
 |----------------------|---------------|--------------|---------------|--------------|
-| labelled             | 0.978         | 0.987        | 0.983         | 0.983        |
+| labelled             | 0.978         | 0.987        | 0.983         | 0.987        |
 | tuning4              | 0.980         | 0.973        | 0.967         | 0.973        |
 | holdout3             | 0.787         | 0.863        | 0.850         | 0.850        |
-| holdout4             | 0.730         | 0.780        | 0.830         | 0.850        |
+| holdout4             | 0.730         | 0.780        | 0.830         | 0.860        |
 | holdout5             | 0.730         | 0.810        | 0.820         | 0.830        |
 | holdout6 (clean)     | 0.770         | 0.850        | 0.890         | 0.900        |
 | holdout7 (clean)     | 0.840         |              | 0.920         | **0.920**    |
-| blind sets (480)     | 0.771         |              | 0.869         | **0.871**    |
+| blind sets (480)     | 0.771         |              | 0.869         | **0.873**    |
 
 A third pass (219 rules: each editor wrote five ways callers would ask for each entry and added rules
 for the ones that did not reach it) gained 1-2 points on holdout4-6 and none on holdout7: the editors'
-rules have about reached what words alone can do here. holdout6 had never been run before round 5,
+rules have about reached what words alone can do here. (A tuning2 miss then showed a third-pass rule
+keyed on a bare 何時から: the reading lexicon reads it いつから, so いつから申し込める searched opening
+hours; its keys were narrowed. The last column is after that.) holdout6 had never been run before round 5,
 holdout7 before its second pass; nothing was changed because of what they showed. The tuning sets
 say how well a round fits its own text; the blind sets say how the search does on phrasings it has
-not seen: a right answer in the top five about seven times in eight (0.871 over
+not seen: a right answer in the top five about seven times in eight (0.873 over
 480 blind phrasings, 0.920 on the newest set), against the issue's 0.95.
 
 Before round 4, the blind sets, measured once each: holdout2 0.775 / 0.720 before round 3 (0.812 / 0.764 after, no
@@ -119,12 +121,12 @@ RECALL_FLOOR = 0.90
 HOLDOUT_SUCCESS_FLOOR = 0.93
 HOLDOUT2_SUCCESS_FLOOR = 0.78  # 0.775 blind, 0.812 after round 3; a floor against regressions, not a goal
 HOLDOUT3_SUCCESS_FLOOR = 0.83  # 0.762 after round 3, 0.787 after round 4, 0.850 after round 5
-HOLDOUT4_SUCCESS_FLOOR = 0.83  # 0.710 after round 3, 0.730 after round 4, 0.850 after round 5
+HOLDOUT4_SUCCESS_FLOOR = 0.84  # 0.710 after round 3, 0.730 after round 4, 0.860 after round 5
 HOLDOUT5_SUCCESS_FLOOR = 0.81  # 0.720 after round 3, 0.730 after round 4, 0.830 after round 5
 HOLDOUT6_SUCCESS_FLOOR = 0.88  # 0.770 after round 4, 0.900 after round 5; a floor, not a goal
 HOLDOUT7_SUCCESS_FLOOR = 0.90  # 0.840 on round 4's code, 0.920 after round 5; a floor, not a goal
 TUNING4_SUCCESS_FLOOR = 0.96  # 0.820 blind before round 4, 0.980 after (tuned on)
-TUNING2_SUCCESS_FLOOR = 0.95  # 0.973 after round 4, 0.959 after round 5 (its rules were not tuned on it)
+TUNING2_SUCCESS_FLOOR = 0.96  # 0.973 after round 4 and after round 5
 TUNING3_SUCCESS_FLOOR = 0.96  # measured 0.988 (79 of 80)
 PLAIN_SUCCESS_CEILING = 0.95  # without morphology the tuning set is measurably worse
 
