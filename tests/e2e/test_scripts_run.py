@@ -127,6 +127,8 @@ async def test_scripts_run_serves_a_real_call_and_stops_on_ctrl_c(scripts_run: R
         components = report["components"]
         assert {"ami", "database", "faq", "route_state"} <= set(components), components
         assert all(c["ready"] for c in components.values()), components
+        # the demo data: the municipal FAQ and the sample ward documents (searched beside it)
+        assert components["faq"]["entries"] == 661 and components["faq"]["documents"] > 0, components["faq"]
         # The screens are printed once cti's HTTP server answers (the script polls /healthz every 0.1 s).
         for _ in range(100):
             if "Press Ctrl-C" in run.printed():
