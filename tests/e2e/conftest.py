@@ -87,6 +87,15 @@ class Pbx:
     def cli(self, command: str) -> str:
         return self.run("cli", command, timeout=30).stdout
 
+    def cti_sections(self) -> dict[str, dict[str, object]]:
+        """cti's settings sections pointed at this PBX (its AMI and our FastAGI port), for
+        browser.operator_settings(tmp_path, port, **pbx.cti_sections())."""
+        return {
+            "ami": {"enabled": True, "host": self.ami_host, "port": self.ami_port, "username": self.ami_username,
+                    "secret": self.ami_secret},
+            "agi": {"enabled": True, "port": self.agi_port},
+        }
+
     def set_global(self, name: str, value: str) -> None:
         self.cli(f"dialplan set global {name} {value}")
 

@@ -55,12 +55,7 @@ async def test_hold_resume_and_consult_transfer_cancelled_then_completed_on_the_
     tmp_path: Path, pbx: Pbx, ami: AmiClient, browser: Browser
 ) -> None:
     port = free_port()
-    settings = operator_settings(
-        tmp_path, port,
-        ami={"enabled": True, "host": pbx.ami_host, "port": pbx.ami_port, "username": pbx.ami_username,
-             "secret": pbx.ami_secret},
-        agi={"enabled": True, "port": pbx.agi_port},
-    )
+    settings = operator_settings(tmp_path, port, **pbx.cti_sections())
     clock = MovableClock(TUESDAY)
     app = build_operator_app(settings, clock, [StaffUser("tanaka")])
     async with serve(app, port) as run:

@@ -59,9 +59,7 @@ async def test_department_user_works_a_request_to_closed_with_a_real_call(
 ) -> None:
     port = free_port()
     clock = MovableClock(MONDAY_10)
-    settings = operator_settings(tmp_path, port, ami={
-        "enabled": True, "host": pbx.ami_host, "port": pbx.ami_port, "username": pbx.ami_username,
-        "secret": pbx.ami_secret})
+    settings = operator_settings(tmp_path, port, ami=pbx.cti_sections()["ami"])  # no FastAGI here
     app = build_operator_app(settings, clock, USERS)
     wire_supervisor(app)
     ensure_ctx(app, ami_ctx)

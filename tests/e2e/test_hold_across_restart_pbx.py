@@ -47,12 +47,7 @@ async def test_a_held_call_is_still_held_and_resumable_after_cti_restarts(
     tmp_path: Path, pbx: Pbx, ami: AmiClient, browser: Browser
 ) -> None:
     port = free_port()
-    settings = operator_settings(
-        tmp_path, port,
-        ami={"enabled": True, "host": pbx.ami_host, "port": pbx.ami_port, "username": pbx.ami_username,
-             "secret": pbx.ami_secret},
-        agi={"enabled": True, "port": pbx.agi_port},
-    )
+    settings = operator_settings(tmp_path, port, **pbx.cti_sections())
     clock = MovableClock(TUESDAY)
     caller_leg = f"test-{uuid.uuid4().hex[:12]}"
     app = build_operator_app(settings, clock, [StaffUser("tanaka")])

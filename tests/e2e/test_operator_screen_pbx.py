@@ -76,12 +76,7 @@ async def test_real_call_pops_on_the_answering_operator_only(
     tmp_path: Path, pbx: Pbx, ami: AmiClient, browser: Browser
 ) -> None:
     port = free_port()
-    settings = operator_settings(
-        tmp_path, port,
-        ami={"enabled": True, "host": pbx.ami_host, "port": pbx.ami_port, "username": pbx.ami_username,
-             "secret": pbx.ami_secret},
-        agi={"enabled": True, "port": pbx.agi_port},
-    )
+    settings = operator_settings(tmp_path, port, **pbx.cti_sections())
     clock = MovableClock(SATURDAY)
     users = [StaffUser("tanaka", display_name="田中"), StaffUser("suzuki", display_name="鈴木")]
     app = build_operator_app(settings, clock, users)
@@ -149,12 +144,7 @@ async def test_office_open_transfer_from_the_screen_redirects_the_real_call(
     tmp_path: Path, pbx: Pbx, ami: AmiClient, browser: Browser
 ) -> None:
     port = free_port()
-    settings = operator_settings(
-        tmp_path, port,
-        ami={"enabled": True, "host": pbx.ami_host, "port": pbx.ami_port, "username": pbx.ami_username,
-             "secret": pbx.ami_secret},
-        agi={"enabled": True, "port": pbx.agi_port},
-    )
+    settings = operator_settings(tmp_path, port, **pbx.cti_sections())
     clock = MovableClock(TUESDAY)
     app = build_operator_app(settings, clock, [StaffUser("tanaka")])
     async with serve(app, port) as run:

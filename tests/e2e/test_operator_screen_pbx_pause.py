@@ -62,12 +62,9 @@ async def test_away_is_paused_in_asterisk_and_reapplied_after_asterisk_restarts(
     tmp_path: Path, pbx: Pbx, browser: Browser
 ) -> None:
     port = free_port()
-    settings = operator_settings(
-        tmp_path, port,
-        ami={"enabled": True, "host": pbx.ami_host, "port": pbx.ami_port, "username": pbx.ami_username,
-             "secret": pbx.ami_secret, "reconnect_initial": 0.2, "reconnect_max": 1.0},
-        agi={"enabled": True, "port": pbx.agi_port},
-    )
+    sections = pbx.cti_sections()
+    sections["ami"].update(reconnect_initial=0.2, reconnect_max=1.0)
+    settings = operator_settings(tmp_path, port, **sections)
     # No call of an earlier test may still be up at 101: a starting cti rightly shows it (通話中)
     pbx.cli("channel request hangup all")
     await until(lambda: "0 active channels" in pbx.cli("core show channels count"), 10, "no call left")

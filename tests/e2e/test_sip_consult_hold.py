@@ -45,12 +45,7 @@ async def test_hold_and_consult_transfer_with_sip_phones(
 ) -> None:
     port = free_port()
     pbx = sip_lab.pbx
-    settings = operator_settings(
-        tmp_path, port,
-        ami={"enabled": True, "host": pbx.ami_host, "port": pbx.ami_port, "username": pbx.ami_username,
-             "secret": pbx.ami_secret},
-        agi={"enabled": True, "port": pbx.agi_port},
-    )
+    settings = operator_settings(tmp_path, port, **pbx.cti_sections())
     app = build_operator_app(settings, MovableClock(TUESDAY), [StaffUser("tanaka")])
     async with serve(app, port) as run:
         await wait_ready(app, "ami")

@@ -56,12 +56,7 @@ async def test_seat_by_number_pop_on_the_answering_sip_phone_and_its_transfer_ke
 ) -> None:
     port = free_port()
     pbx = sip_lab.pbx
-    settings = operator_settings(
-        tmp_path, port,
-        ami={"enabled": True, "host": pbx.ami_host, "port": pbx.ami_port, "username": pbx.ami_username,
-             "secret": pbx.ami_secret},
-        agi={"enabled": True, "port": pbx.agi_port},
-    )
+    settings = operator_settings(tmp_path, port, **pbx.cti_sections())
     users = [StaffUser("tanaka", display_name="田中"), StaffUser("suzuki", display_name="鈴木")]
     app = build_operator_app(settings, MovableClock(TUESDAY), users)
     async with serve(app, port) as run:

@@ -85,12 +85,9 @@ async def test_wall_follows_real_calls_and_the_emergency_switch_closes_routing(
 ) -> None:
     port = free_port()
     clock = MovableClock(MONDAY_10)
-    settings = operator_settings(
-        tmp_path, port,
-        ami={"enabled": True, "host": pbx.ami_host, "port": pbx.ami_port, "username": pbx.ami_username,
-             "secret": pbx.ami_secret},
-        agi={"enabled": True, "host": "127.0.0.1", "port": pbx.agi_port},
-    )
+    sections = pbx.cti_sections()
+    sections["agi"]["host"] = "127.0.0.1"
+    settings = operator_settings(tmp_path, port, **sections)
     app = build_operator_app(settings, clock, USERS)
     wire_supervisor(app)
     ensure_ctx(app, ami_ctx)

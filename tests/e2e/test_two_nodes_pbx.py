@@ -43,8 +43,7 @@ async def test_two_nodes_follow_every_call_and_pop_only_their_own_operators(
     tmp_path: Path, pbx: Pbx, ami: AmiClient, browser: Browser, pg_cluster: PgCluster,
 ) -> None:
     url = pg_cluster.new_url()
-    ami_section = {"enabled": True, "host": pbx.ami_host, "port": pbx.ami_port, "username": pbx.ami_username,
-                   "secret": pbx.ami_secret}
+    ami_section = pbx.cti_sections()["ami"]
     port_a, port_b = free_port(), free_port()
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
