@@ -54,7 +54,7 @@ from faq.query_words import (
     token_weight,
 )
 from faq.snippets import map_spans, match_spans, snippet
-from faq.synonyms import DEFAULT_SYNONYMS
+from faq.synonyms import DEFAULT_SYNONYMS, SynonymLookup
 from faq.textnorm import grams, normalize, run_grams, runs
 
 K1 = 1.2
@@ -109,8 +109,7 @@ class FaqIndex:
         """``cache`` (entry -> its analysis) makes a rebuild after one change cheap: only new or
         changed entries go through the analyser again."""
         self._morphology = morphology
-        self._synonyms = _normalised_table(DEFAULT_SYNONYMS if synonyms is None else synonyms)
-        self._synonym_keys = _key_positions(self._synonyms)
+        self._synonyms = SynonymLookup(DEFAULT_SYNONYMS if synonyms is None else synonyms)
         self._docs: list[Doc] = []
         self._by_id: dict[str, int] = {}
         field_tf: list[list[TokenCounts]] = []  # doc -> [question, meta, answer] token counts
@@ -155,15 +154,18 @@ class FaqIndex:
         build.clear()
         self._sorted: dict[str, NDArray[np.int32]] = {}  # token -> its doc ids in order, made on first need
         self._lexicon = lexicon
+        self._learn_readings()
+
+    def _learn_readings(self) -> None:
         self._by_reading = self._reading_table()
-        self._longest_reading = max(map(len, self._by_reading), default=0)
+        self._longest_reading = max(map(len, self._by_reading), default=0)  # for reading_pieces
 
     def _reading_table(self) -> dict[str, str]:
         """A word typed in hiragana -> the kanji word with that reading (the most frequent written
         form), so いんかん searches as 印鑑; the synonym words are known by their readings too."""
         lexicon = Counter(self._lexicon)
         if self._morphology and self._docs:  # an empty index finds nothing: no need for the analyser
-            for key, _values in self._synonyms:
+            for key, _values in self._synonyms.rules:
                 if not hiragana_only(key):
                     known = [(r, w) for r, w in morph.analyse(key).words if w == key]
                     lexicon.update(known or [(morph.reading(key), key)])
@@ -176,10 +178,8 @@ class FaqIndex:
     def with_synonyms(self, synonyms: Mapping[str, Sequence[str]]) -> FaqIndex:
         """The same index with another synonym table (synonyms act at query time: no rebuild)."""
         other = copy.copy(self)
-        other._synonyms = _normalised_table(synonyms)
-        other._synonym_keys = _key_positions(other._synonyms)
-        other._by_reading = other._reading_table()
-        other._longest_reading = max(map(len, other._by_reading), default=0)
+        other._synonyms = SynonymLookup(synonyms)
+        other._learn_readings()
         return other
 
     def __len__(self) -> int:
@@ -219,19 +219,17 @@ class FaqIndex:
                     alts.append(Alternative(piece, tuple(surface_tokens(piece)), True))
             if whole:
                 alts.append(Alternative(part, tuple(READ + g for g in run_grams(part))))
-            concepts = morph.analyse(concept_spelling(word))
-            if concepts.concepts:
+            grouped = morph.analyse(concept_spelling(word))
+            if grouped.concepts:
                 # Every content word of it counts for the coverage: its groups, or as typed if it has none
                 # (車の車検 is not close to an entry about 車 alone).
-                rest = tuple(t for w in concepts.ungrouped for t in surface_tokens(w))
-                alts.append(Alternative("", tuple(CONCEPT + c for c in concepts.concepts) + rest))
+                rest = tuple(t for w in grouped.ungrouped for t in surface_tokens(w))
+                alts.append(Alternative("", tuple(CONCEPT + c for c in grouped.concepts) + rest))
         for spelling in spellings:
-            for key, values in _rules_inside(spelling, self._synonyms, self._synonym_keys):
-                    # The rest of the word still has to be found: 水道料金 -> 保育料 covers only 料金.
-                    rest = tuple(surface_tokens(spelling.replace(key, " ")))
-                    alts.extend(
-                        Alternative(v, tuple(surface_tokens(v)) + rest, True, rest) for v in values if v != part
-                    )
+            for key, values in self._synonyms.inside(spelling):
+                # The rest of the word still has to be found: 水道料金 -> 保育料 covers only 料金.
+                rest = tuple(surface_tokens(spelling.replace(key, " ")))
+                alts.extend(Alternative(v, tuple(surface_tokens(v)) + rest, True, rest) for v in values if v != part)
         return [a for a in alts if a.tokens]
 
     @staticmethod
@@ -285,22 +283,21 @@ class FaqIndex:
             for tok, (plist, idf) in chosen.items()
         ]
         # The coverage (is anything close?) counts a word typed in katakana as the content word it
-        # is; the ranking keeps the weights it was tuned with (exempting katakana there measured
-        # no better on the tuning set).
+        # is, and a synonym group as the word; the ranking keeps the weights it was tuned with
+        # (exempting katakana there measured no better on the tuning set).
+
+        def coverage_weight(tok: str, idf: float) -> float:
+            light_factor = LIGHT_WEIGHT if tok in light else 1.0
+            return idf * token_weight(tok, content, tok in katakana, for_coverage=True) * light_factor
+
         weights = {tok: 0.0 for tok in found}
-        weights.update(
-            {
-                tok: idf * token_weight(tok, content, tok in katakana, True) * (LIGHT_WEIGHT if tok in light else 1.0)
-                for tok, (_p, idf) in chosen.items()
-            }
-        )
+        weights.update({tok: coverage_weight(tok, idf) for tok, (_p, idf) in chosen.items()})
         unknown = self._idf(0)
         for alts in groups:
             for alt in alts:
                 for tok in alt.tokens:
                     if tok not in weights:
-                        light_factor = LIGHT_WEIGHT if tok in light else 1.0
-                        weights[tok] = unknown * token_weight(tok, content, tok in katakana, True) * light_factor
+                        weights[tok] = coverage_weight(tok, unknown)
         return _Query(groups, terms, weights)
 
     def search(
@@ -373,32 +370,6 @@ class FaqIndex:
         a_spans = map_spans(match_spans(doc.a_norm, tokens), doc.a_map, len(doc.entry.answer))
         excerpt, s_spans = snippet(doc.entry.answer, a_spans)
         return SearchHit(doc.entry, score, q_spans, excerpt, s_spans, coverage)
-
-
-def _normalised_table(table: Mapping[str, Sequence[str]]) -> list[tuple[str, list[str]]]:
-    return [(normalize(k), [normalize(v) for v in vs]) for k, vs in table.items() if normalize(k)]
-
-
-def _key_positions(table: list[tuple[str, list[str]]]) -> dict[int, dict[str, list[int]]]:
-    """Rule keys by length, each with its positions in the table (two spellings of a key, ゴミ and
-    ごみ, normalise to one key; see _rules_inside)."""
-    by_length: dict[int, dict[str, list[int]]] = {}
-    for position, (key, _values) in enumerate(table):
-        by_length.setdefault(len(key), {}).setdefault(key, []).append(position)
-    return by_length
-
-
-def _rules_inside(
-    spelling: str, table: list[tuple[str, list[str]]], keys: dict[int, dict[str, list[int]]]
-) -> list[tuple[str, list[str]]]:
-    """The rules whose key occurs in ``spelling``, in table order: the spelling's substrings of each
-    key length looked up, rather than each of the ~1,000 keys searched in the spelling (which was
-    most of a query's time with the editors' rules)."""
-    found: set[int] = set()
-    for length, positions in keys.items():
-        for start in range(len(spelling) - length + 1):
-            found.update(positions.get(spelling[start : start + length], ()))
-    return [table[position] for position in sorted(found)]
 
 
 def _by_score_then_id(item: tuple[int, float]) -> tuple[float, int]:

@@ -134,12 +134,10 @@ def test_with_synonyms_swaps_the_table_without_touching_the_original() -> None:
 
 
 def test_the_rules_found_in_a_word_are_the_rules_whose_key_it_contains() -> None:
-    from faq.index import _key_positions, _normalised_table, _rules_inside
-    from faq.synonyms import DEFAULT_SYNONYMS
+    from faq.synonyms import DEFAULT_SYNONYMS, SynonymLookup
 
-    table = _normalised_table({**DEFAULT_SYNONYMS, "ゴミ袋": ("指定袋",), "ごみ袋": ("有料袋",)})
-    keys = _key_positions(table)
+    lookup = SynonymLookup({**DEFAULT_SYNONYMS, "ゴミ袋": ("指定袋",), "ごみ袋": ("有料袋",)})
     for spelling in ("ほいくえんの申込", "ひとり親の手当", "ごみ袋", "子供手当いつ", "x", "旦那の扶養", "口座変更"):
-        naive = [(k, v) for k, v in table if k in spelling]
-        assert _rules_inside(spelling, table, keys) == naive, spelling
-    assert len(_rules_inside("ごみ袋", table, keys)) >= 2  # both spellings of the key
+        naive = [(k, v) for k, v in lookup.rules if k in spelling]
+        assert lookup.inside(spelling) == naive, spelling
+    assert len(lookup.inside("ごみ袋")) >= 2  # both spellings of the key
