@@ -307,9 +307,7 @@ async def desks_ctx(app: web.Application) -> AsyncIterator[None]:
     listener = None
     if telephony is not None:
         resync = QueuePauseResync(book, telephony.control)
-        telephony.client.add_sink(resync)
-        if telephony.client.connected:  # the first resync came before this sink was added
-            await resync.assert_all()
+        telephony.client.add_sink(resync)  # before the link connects (start_ami_link): every resync
         listener = _on_board_change(app, seats)
         telephony.presence_listeners.append(listener)
     wrapups = asyncio.create_task(_desk_loop(app, DESK_CHECK_SECONDS), name="desk-loop")

@@ -114,10 +114,9 @@ def _inbound_state(book: CallBook, call: Call, chans: list[Row], entries: Mappin
     bridges = {c.get("BridgeId") for c in citizen if c.get("BridgeId")}
     for c in chans:
         base = channel_base(c["Channel"])
-        # A queue member's leg runs AppQueue; while cti holds the call it runs cti-hold's Read()
-        on_hold = hold.runs_cti_hold(c.get("Application"), c.get("ApplicationData"))
-        if base in call.legs.citizen or (not _member(c) and not on_hold):
+        if base in call.legs.citizen or not _operator_leg(c):
             continue
+        on_hold = _on_cti_hold(c)
         interface = interface_of(c["Channel"])
         # During a consult the operator's leg is bridged with the consult leg, not the citizen
         consulting = next((o for o in chans if o is not c and o.get("Context", "") in book.consult
@@ -133,18 +132,21 @@ def _inbound_state(book: CallBook, call: Call, chans: list[Row], entries: Mappin
             inbound.ring(book, call, base, Ring(interface, None, call.seat.queue, now), out, now)
 
 
-def _member(chan: Row) -> bool:
-    """A queue member's leg (app_queue names the application of the channels it dials AppQueue)."""
-    return chan.get("Application") == "AppQueue"
+def _on_cti_hold(chan: Row) -> bool:
+    return hold.runs_cti_hold(chan.get("Application"), chan.get("ApplicationData"))
+
+
+def _operator_leg(chan: Row) -> bool:
+    """A queue member's leg: app_queue names the application of the channels it dials AppQueue;
+    while cti holds the call the leg runs cti-hold's Read() instead."""
+    return chan.get("Application") == "AppQueue" or _on_cti_hold(chan)
 
 
 def _handed_on(book: CallBook, chans: Sequence[Row]) -> bool:
     """The call was handed to a department (a consult completed, a transfer) and its operator left:
     a consult or transfer leg and no operator leg. Not a call to show at an operator's seat."""
     contexts = {c.get("Context", "") for c in chans}
-    operator_leg = any(_member(c) or hold.runs_cti_hold(c.get("Application"), c.get("ApplicationData"))
-                       for c in chans)
-    return bool(contexts & (book.consult | book.transfer)) and not operator_leg
+    return bool(contexts & (book.consult | book.transfer)) and not any(_operator_leg(c) for c in chans)
 
 
 def _known(book: CallBook, call: Call, chans: list[Row], entries: Mapping[str, Row], out: Out) -> None:
