@@ -8,14 +8,13 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-import time
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import ClientWebSocketResponse, WSMsgType
+from aiohttp import ClientWebSocketResponse
 from aiohttp.test_utils import TestClient, TestServer
 
 from cti.core.clock import TOKYO
@@ -23,7 +22,7 @@ from screenpop.keys import DISPATCHER
 from telephony.events import CallArrived, CallEnded, CallQueued, OperatorConnected, OperatorMissed, OperatorRinging
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
-from browser import PASSWORD, MovableClock, StaffUser, build_operator_app, operator_settings
+from browser import PASSWORD, MovableClock, StaffUser, build_operator_app, next_of, operator_settings
 
 TUESDAY = datetime(2026, 12, 1, 10, 0, tzinfo=TOKYO)
 ORIGIN = "http://127.0.0.1:8080"
@@ -57,16 +56,6 @@ async def page(tmp_path: Path, clock: MovableClock) -> AsyncIterator[tuple[TestS
         finally:
             await ws.close()
             await client.close()
-
-
-async def next_of(ws: ClientWebSocketResponse, kind: str, within: float = 5.0) -> dict[str, Any]:
-    deadline = time.monotonic() + within
-    while True:
-        msg = await ws.receive(timeout=max(deadline - time.monotonic(), 0.01))
-        assert msg.type is WSMsgType.TEXT, msg
-        data: dict[str, Any] = json.loads(msg.data)
-        if data["type"] == kind:
-            return data
 
 
 def ringing(call_id: str, at: datetime) -> list[Any]:

@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import ClientWebSocketResponse, WSMsgType
+from aiohttp import ClientWebSocketResponse
 from aiohttp.test_utils import TestClient, TestServer
 from pg_support import PgCluster
 
@@ -24,7 +23,7 @@ from screenpop.keys import DISPATCHER
 from telephony.events import CallArrived, CallEnded, CallQueued, OperatorConnected
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
-from browser import PASSWORD, MovableClock, StaffUser, build_operator_app, operator_settings
+from browser import PASSWORD, MovableClock, StaffUser, build_operator_app, next_of, operator_settings
 
 TUESDAY = datetime(2026, 12, 1, 10, 0, tzinfo=TOKYO)
 ORIGIN = "http://127.0.0.1:8080"
@@ -32,16 +31,6 @@ SEAT = "PJSIP/101"
 KEY = "0123456789abcdef" * 4
 
 Client = TestClient[Any, Any]
-
-
-async def next_of(ws: ClientWebSocketResponse, kind: str, within: float = 5.0) -> dict[str, Any]:
-    deadline = time.monotonic() + within
-    while True:
-        msg = await ws.receive(timeout=max(deadline - time.monotonic(), 0.01))
-        assert msg.type is WSMsgType.TEXT, msg
-        data: dict[str, Any] = json.loads(msg.data)
-        if data["type"] == kind:
-            return data
 
 
 def answered(call_id: str, at: datetime) -> list[Any]:

@@ -7,15 +7,17 @@ Playwright's own browser download does not work here: always Debian's /usr/bin/c
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import socket
+import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
+from aiohttp import ClientWebSocketResponse, WSMsgType, web
 from argon2 import PasswordHasher
 from playwright.async_api import Browser, Page, Playwright
 
@@ -87,6 +89,17 @@ def operator_settings(tmp_path: Path, port: int, **sections: dict[str, Any]) -> 
     for name, values in sections.items():
         base.setdefault(name, {}).update(values)
     return Settings(**base)
+
+
+async def next_of(ws: ClientWebSocketResponse, kind: str, within: float = 5.0) -> dict[str, Any]:
+    """The next message of type `kind` on a screen's websocket (others skipped), within `within` s."""
+    deadline = time.monotonic() + within
+    while True:
+        msg = await ws.receive(timeout=max(deadline - time.monotonic(), 0.01))
+        assert msg.type is WSMsgType.TEXT, msg
+        data: dict[str, Any] = json.loads(msg.data)
+        if data["type"] == kind:
+            return data
 
 
 def build_operator_app(
