@@ -33,7 +33,7 @@ from haproxy_lb import Balancer, free_port, running_haproxy
 from node_processes import AmiLogin, NodeProcess, cti, write_node_config
 from pg_support import PgCluster
 from rel_app import PASSWORD
-from reliability_support import LONG, figures
+from reliability_support import LONG, figures, stored
 
 from cti.core.clock import TOKYO
 from cti.store_backend import open_store
@@ -167,16 +167,6 @@ async def clicker(staff: OperatorClient, callback_ids: list[int], results: dict[
     return repeated
 
 
-async def store_state(url: str) -> dict[str, set[str]]:
-    db = await open_store(url, migrations())
-    try:
-        return await db.read(lambda c: {
-            kind: {r[0] for r in c.execute(f"SELECT call_id FROM {table}")}
-            for kind, table in (("consent", "consents"), ("callback", "callbacks"))})
-    finally:
-        await db.close()
-
-
 async def seed(url: str, calls: dict[str, str]) -> None:
     """The contacts the nodes would have created on each answer (call id -> operator)."""
     db = await open_store(url, migrations())
@@ -282,7 +272,7 @@ async def test_kill9_failover_through_haproxy_resumes_every_operator_loses_nothi
                 resumes += took
                 stop.set()
                 await asyncio.gather(*tasks)
-                present = await store_state(url)
+                present = await stored(url)
                 lost = [(c, k) for c, k in acked if c not in present[k]]
                 assert not lost, f"acknowledged writes lost: {lost[:10]} ({len(lost)} in all)"
                 nodes[victim_name].start()

@@ -18,7 +18,7 @@ from pathlib import Path
 from node_processes import NodeProcess, cti
 from pg_support import PgCluster
 from rel_app import PASSWORD
-from reliability_support import LONG, figures
+from reliability_support import LONG, figures, stored
 from test_rel_server_crash import CALLS_PER_WRITER, Operator, free_port, start_serving, write_config, writer
 
 from cti.store_backend import open_store
@@ -48,16 +48,6 @@ async def seed_calls(url: str, call_ids: list[str]) -> None:
         await db.write(lambda c: c.executemany(
             "INSERT INTO contacts(call_id, operator, started_at, caller_number) VALUES (?,?,?,?)",
             [(call, "op1", "2026-12-04T19:00:00+09:00", "0312345678") for call in call_ids]))
-    finally:
-        await db.close()
-
-
-async def stored(url: str) -> dict[str, set[str]]:
-    db = await open_store(url, migrations())
-    try:
-        return await db.read(lambda c: {
-            kind: {r[0] for r in c.execute(f"SELECT call_id FROM {table}")}
-            for kind, table in (("consent", "consents"), ("callback", "callbacks"))})
     finally:
         await db.close()
 
