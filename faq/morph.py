@@ -154,6 +154,7 @@ def analyse(text: str) -> Analysis:
 
 
 def _light(m: Any) -> bool:
+    """A content morpheme that carries no topic: a light lemma or a formal noun written in kana."""
     return m.normalized_form() in LIGHT_LEMMAS or m.surface() in LIGHT_KANA_NOUNS
 
 
@@ -188,9 +189,7 @@ def variants(text: str) -> list[str]:
     """Normalised forms (faq.textnorm.normalize'd) of the content morphemes written differently."""
     out: list[str] = []
     for m in _morphemes(text):
-        if _pos(m) not in CONTENT_POS or m.normalized_form() in LIGHT_LEMMAS:  # 為る, 良い: no topic
-            continue
-        if m.surface() in LIGHT_KANA_NOUNS:  # ところ -> 所, こと -> 事: no topic either
+        if _pos(m) not in CONTENT_POS or _light(m):  # 為る, 良い; ところ -> 所, こと -> 事: no topic
             continue
         surface = normalize(m.surface())
         form = normalize(m.normalized_form())
