@@ -12,6 +12,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from faq import morph
+from faq.aspects import aspects_of
 from faq.entries import FaqEntry
 from faq.query_words import CONCEPT, READ, UNI
 from faq.textnorm import grams, normalize, normalize_with_map, unigrams
@@ -32,6 +33,7 @@ class Doc:
     a_map: list[int] | None  # None: identity
     q_map: list[int] | None
     q_extra: str  # the question's variants and reading (for the phrase bonus)
+    aspects: frozenset[str]  # what the question asks about its topic (faq/aspects.py)
 
 
 @dataclass(frozen=True)
@@ -90,4 +92,5 @@ def analyse(entry: FaqEntry, morphology: bool) -> Analysed:
         lens.append(max(len(tokens), 1))
         for ch, count in Counter(unigrams(norm)).items():
             unis[UNI + ch] = unis.get(UNI + ch, 0.0) + weight * count
-    return Analysed(Doc(entry, q_norm, a_norm, a_map, q_map, q_extra), tfs, lens, TokenCounts.of(unis), words)
+    doc = Doc(entry, q_norm, a_norm, a_map, q_map, q_extra, aspects_of(entry.question))
+    return Analysed(doc, tfs, lens, TokenCounts.of(unis), words)

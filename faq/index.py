@@ -38,6 +38,7 @@ from numpy.typing import NDArray
 
 from faq import morph
 from faq.analysis import FIELDS, Analysed, Doc, TokenCounts, analyse
+from faq.aspects import aspects_of
 from faq.entries import MAX_LIMIT, MAX_QUERY_CHARS, FaqEntry, SearchHit
 from faq.postings import Postings, PostingTable
 from faq.query_words import (
@@ -46,7 +47,7 @@ from faq.query_words import (
     UNI,
     Alternative,
     concept_spelling,
-    coverage,
+    coverages,
     hiragana_only,
     katakana_grams,
     reading_pieces,
@@ -59,6 +60,10 @@ from faq.textnorm import grams, normalize, run_grams, runs
 
 K1 = 1.2
 PHRASE_BONUS = 0.5  # score multiplier per query part found whole in the question
+ASPECT_BONUS = 0.5  # score multiplier when the question asks what the caller asks (faq/aspects.py)
+COVERAGE_EXPONENT = 0.3  # the shortlist's scores times coverage ** this: every typed word should be there
+COVERAGE_FLOOR = 0.05  # ... with a floor, so entries that cover nothing keep their order
+COVERAGE_SHORTLIST = 20  # how many of the best entries the coverage reorders
 COMMON_DF_RATIO = 0.4  # query tokens in more than this share of entries are skipped (if others remain)
 IMPACT_CAP = 1000  # strongest postings read per query token (see FaqIndex.search)
 SPLIT_WORDS = True  # weigh a sentence's particles and endings down (measured: tests/unit/test_faq_recall.py)
@@ -332,27 +337,33 @@ class FaqIndex:
         # Phrase bonus on the shortlist: a query word (or its variant, reading or synonym) found
         # contiguously in the question.
         phrases = [[a.text for a in alts if len(a.text) > 1] for alts in parsed.groups]
+        asked = aspects_of(query)
         boosted: list[tuple[int, float]] = []
         for doc_id, score in zip(candidates.tolist(), scores[candidates].tolist(), strict=True):
             doc = self._docs[doc_id]
             found = sum(1 for texts in phrases if any(t in doc.q_norm or t in doc.q_extra for t in texts))
-            boosted.append((doc_id, score * (1.0 + PHRASE_BONUS * found)))
-        top = heapq.nlargest(limit, boosted, key=_by_score_then_id)
+            score *= 1.0 + PHRASE_BONUS * found
+            score *= 1.0 + (ASPECT_BONUS if asked & doc.aspects else 0.0)
+            boosted.append((doc_id, score))
+        # The best of these, times a power of their coverage: an entry that holds every word the
+        # caller typed goes before one that holds the rarest word many times.
+        shortlist = heapq.nlargest(max(limit * 2, COVERAGE_SHORTLIST), boosted, key=_by_score_then_id)
+        found_in = self._membership([doc_id for doc_id, _score in shortlist], parsed.weights)
+        shares = coverages(len(shortlist), parsed.groups, parsed.weights, found_in, self._postings.keys())
+        covered = {doc_id: float(share) for (doc_id, _s), share in zip(shortlist, shares, strict=True)}
+        factors = np.maximum(shares, COVERAGE_FLOOR) ** COVERAGE_EXPONENT
+        reranked = [(doc_id, score * float(f)) for (doc_id, score), f in zip(shortlist, factors, strict=True)]
+        top = heapq.nlargest(limit, reranked, key=_by_score_then_id)
         tokens = {tok for tok, _p, _i in terms if tok[0] not in (UNI, READ, CONCEPT)} | {
             tok[1:] for tok, _p, _i in terms if tok[0] == UNI
         }
-        found_in = self._membership([doc_id for doc_id, _score in top], parsed.weights)
-        known = self._postings.keys()
-        return [
-            self._hit(doc_id, score, tokens, coverage(doc_id, parsed.groups, parsed.weights, found_in, known))
-            for doc_id, score in top
-        ]
+        return [self._hit(doc_id, score, tokens, covered[doc_id]) for doc_id, score in top]
 
-    def _membership(self, doc_ids: list[int], weights: Mapping[str, float]) -> dict[str, set[int]]:
-        """For each weighted query token known to the index, which of `doc_ids` contain it (binary
-        search in the token's doc ids, sorted once per token and kept)."""
+    def _membership(self, doc_ids: list[int], weights: Mapping[str, float]) -> dict[str, NDArray[np.bool_]]:
+        """For each weighted query token known to the index, which of `doc_ids` contain it, as a mask
+        in their order (binary search in the token's doc ids, sorted once per token and kept)."""
         wanted = np.asarray(doc_ids, dtype=np.int32)
-        out: dict[str, set[int]] = {}
+        out: dict[str, NDArray[np.bool_]] = {}
         for tok, weight in weights.items():
             plist = self._postings.get(tok)
             if weight <= 0.0 or plist is None or not doc_ids:
@@ -361,7 +372,7 @@ class FaqIndex:
             if ordered is None:
                 ordered = self._sorted[tok] = np.sort(plist.docs)
             pos = np.minimum(np.searchsorted(ordered, wanted), len(ordered) - 1)
-            out[tok] = set(wanted[ordered[pos] == wanted].tolist())
+            out[tok] = ordered[pos] == wanted
         return out
 
     def _hit(self, doc_id: int, score: float, tokens: set[str], coverage: float) -> SearchHit:

@@ -9,6 +9,9 @@ import unicodedata
 from collections.abc import Container, Mapping
 from dataclasses import dataclass
 
+import numpy as np
+from numpy.typing import NDArray
+
 from faq.textnorm import normalize_with_map, run_grams, runs
 
 CONCEPT_WEIGHT = 0.5  # query-side weight of a synonym group (measured on the tuning sets and holdout2)
@@ -38,20 +41,21 @@ def surface_tokens(part: str) -> list[str]:
     return out
 
 
-def coverage(
-    doc_id: int,
+def coverages(
+    count: int,
     groups: list[list[Alternative]],
     weight_of: Mapping[str, float],
-    found_in: Mapping[str, set[int]],
+    found_in: Mapping[str, NDArray[np.bool_]],
     known: Container[str],
-) -> float:
-    """The share of the query's words the entry contains: per word, the best of its alternatives
-    (the idf-weighted share of the alternative's tokens found in the entry), averaged over the
-    words weighted by their idf (a particle-like いつ or どこ counts less than 保育園)."""
-    total = 0.0
+) -> NDArray[np.float64]:
+    """For `count` entries, the share of the query's words each contains: per word, the best of its
+    alternatives (the idf-weighted share of the alternative's tokens found in the entry), averaged
+    over the words weighted by their idf (a particle-like いつ or どこ counts less than 保育園).
+    ``found_in`` says, for each token, which of the entries hold it (absent: none)."""
+    total = np.zeros(count)
     mass_total = 0.0
     for alts in groups:
-        best = 0.0
+        best = np.zeros(count)
         for alt in alts:
             wanted = [
                 (tok, weight_of.get(tok, 0.0))
@@ -61,12 +65,16 @@ def coverage(
             mass = sum(w for _t, w in wanted)
             if mass <= 0.0:
                 continue
-            got = sum(w for tok, w in wanted if w > 0.0 and doc_id in found_in.get(tok, ()))
-            best = max(best, got / mass)
+            got = np.zeros(count)
+            for tok, w in wanted:
+                held = found_in.get(tok)
+                if w > 0.0 and held is not None:
+                    got += w * held
+            np.maximum(best, got / mass, out=best)
         word_mass = sum(weight_of.get(tok, 0.0) for tok in dict.fromkeys(alts[0].tokens)) or 1.0
         total += best * word_mass
         mass_total += word_mass
-    return total / mass_total if mass_total else 0.0
+    return total / mass_total if mass_total else total
 
 
 def katakana_grams(word: str) -> set[str]:

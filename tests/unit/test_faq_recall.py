@@ -208,6 +208,24 @@ def test_caller_sentences_find_their_topic(index: FaqIndex, query: str, expected
     assert expected in top, f"{query}: {top}"
 
 
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        # within one topic the entry that asks what the caller asks (faq/aspects.py)
+        ("ひとり親の手当、申請してから決まるまで何か月", "143"),  # duration: 認定されるまでの期間
+        ("保育園 申込 期限", "823"),  # deadline: 締め切りはいつ
+        ("母子家庭がもらえるお金にはどんなのがある", "128"),  # kinds: 手当・助成の種類
+        ("子育てひろばは何曜日の何時から開いてる", "157"),  # hours: 利用日や利用時間
+        ("半年健診の紙なくしちゃった", "21"),  # lost: 券を失くして
+        # every typed word counts: 体重 and 増えない, not 体重 alone many times (coverage)
+        ("赤ちゃんの体重があんまり増えない", "604"),
+    ],
+)
+def test_the_entry_asking_what_the_caller_asks_comes_first(index: FaqIndex, query: str, expected: str) -> None:
+    top = [h.entry.id for h in index.search(query, 5)]
+    assert expected in top, f"{query}: {top}"
+
+
 def test_morphology_measurably_helps(queries: list[LabelledQuery]) -> None:
     plain = evaluate(_ids(FaqIndex(_entries(), morphology=False)), queries, k=5)
     assert plain.hit_rate < PLAIN_SUCCESS_CEILING
