@@ -18,11 +18,12 @@ from faq.query_words import CONCEPT, READ, UNI
 from faq.textnorm import grams, normalize, normalize_with_map, unigrams
 
 # field name -> (weight, b)
-FIELDS: dict[str, tuple[float, float]] = {"question": (3.0, 0.5), "meta": (1.5, 0.3), "answer": (1.0, 0.75)}
-
-
-def meta_text(entry: FaqEntry) -> str:
-    return " ".join([entry.category, entry.subcategory or "", *entry.keywords])
+FIELDS: dict[str, tuple[float, float]] = {
+    "question": (3.0, 0.5),
+    "category": (1.5, 0.3),
+    "keywords": (1.5, 0.3),
+    "answer": (1.0, 0.75),
+}
 
 
 @dataclass
@@ -59,7 +60,7 @@ class Analysed:
     """What the index keeps of one entry before the corpus statistics (cacheable across rebuilds)."""
 
     doc: Doc
-    tfs: list[TokenCounts]  # question, meta, answer token counts
+    tfs: list[TokenCounts]  # token counts of each of FIELDS, in order
     lens: list[int]
     unis: TokenCounts  # one-character tokens, weighted by field
     words: list[tuple[str, str]]  # (reading, written) nouns, for the reading lexicon
@@ -68,14 +69,19 @@ class Analysed:
 def analyse(entry: FaqEntry, morphology: bool) -> Analysed:
     q_norm, q_map = normalize_with_map(entry.question)
     a_norm, a_map = normalize_with_map(entry.answer)
-    meta = meta_text(entry)
-    m_norm = normalize(meta)
+    category = f"{entry.category} {entry.subcategory or ''}"
+    keywords = " ".join(entry.keywords)
     tfs: list[TokenCounts] = []
     lens: list[int] = []
     unis: dict[str, float] = {}
     words: list[tuple[str, str]] = []
     q_extra = ""
-    sources = ((entry.question, q_norm, True), (meta, m_norm, True), (entry.answer, a_norm, False))
+    sources = (
+        (entry.question, q_norm, True),
+        (category, normalize(category), True),
+        (keywords, normalize(keywords), True),
+        (entry.answer, a_norm, False),
+    )
     for (weight, _b), (text, norm, with_reading) in zip(FIELDS.values(), sources, strict=True):
         tokens = grams(norm)
         if morphology and text.strip():

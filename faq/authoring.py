@@ -15,13 +15,12 @@ from datetime import datetime
 from typing import Any
 
 from cti.core.clock import require_aware
-from faq.entries import FaqEntry
+from faq.entries import MAX_FIELD_CHARS, MAX_KEYWORDS, FaqEntry
 from faq.store import EDITOR_IMPORT_SOURCE, KEYWORD_SEPARATOR
 from faq.synonyms import parse_rule
 
 MAX_QUESTION_CHARS = 300
 MAX_ANSWER_CHARS = 5000
-MAX_FIELD_CHARS = 100
 MAX_GAP_QUERY_CHARS = 200
 EDITOR_ID_PREFIX = "ed-"
 GAP_KINDS = ("call", "callback", "search")
@@ -80,7 +79,7 @@ def check_draft(draft: Draft) -> Draft:
     keywords = tuple(k.strip() for k in draft.keywords if k.strip())
     if sub is not None and len(sub) > MAX_FIELD_CHARS:
         raise AuthoringError(422, "too_long", f"サブカテゴリは{MAX_FIELD_CHARS}文字以内にしてください", "subcategory")
-    if len(keywords) > 30 or any(len(k) > MAX_FIELD_CHARS for k in keywords):
+    if len(keywords) > MAX_KEYWORDS or any(len(k) > MAX_FIELD_CHARS for k in keywords):
         raise AuthoringError(422, "too_long", "キーワードが多すぎるか長すぎます", "keywords")
     found = personal_data_findings(" ".join([fields["question"][0], fields["answer"][0], *keywords]))
     if found:

@@ -39,6 +39,9 @@ def register_faq(sub: argparse._SubParsersAction[Any]) -> None:
     imp.add_argument("file", metavar="FILE", help="the FAQ file (.json or .csv)")
     imp.add_argument("--source", help="where the data comes from (default: detected, else the file name)")
     imp.add_argument("--credit", help="attribution line shown with every result (default: detected, else none)")
+    imp.add_argument(
+        "--keywords", metavar="KEYWORDS", help="the editors' keywords to add to the entries (JSON lines, faq/FORMAT.md)"
+    )
     _db_options(imp)
     imp.set_defaults(func=_faq_import)
 
@@ -85,16 +88,20 @@ def _db_path(args: argparse.Namespace) -> Path | str:
 
 def _faq_import(args: argparse.Namespace) -> int:
     from cti.core.clock import system_clock
-    from faq.parsing import FaqFormatError, parse_faq
+    from faq.parsing import FaqFormatError, add_keywords, parse_faq
 
     path = Path(args.file)
+    keywords_path = Path(args.keywords) if args.keywords else None
     try:
         data = path.read_bytes()
+        keywords = keywords_path.read_bytes() if keywords_path else None
     except OSError as exc:
-        print(f"cti faq import: cannot read {path}: {exc.strerror}", file=sys.stderr)
+        print(f"cti faq import: cannot read {exc.filename}: {exc.strerror}", file=sys.stderr)
         return EXIT_FAILED
     try:
         parsed = parse_faq(data, path.name, source=args.source, credit=args.credit)
+        if keywords_path is not None and keywords is not None:
+            parsed = add_keywords(parsed, keywords, keywords_path.name)
     except FaqFormatError as exc:
         print(f"cti faq import: {exc}", file=sys.stderr)
         return EXIT_FAILED

@@ -7,6 +7,8 @@ from typing import Any
 
 MAX_QUERY_CHARS = 200
 MAX_LIMIT = 50
+MAX_KEYWORDS = 30  # keywords of one entry (an editor's draft, a keywords file)
+MAX_FIELD_CHARS = 100  # a category, subcategory or keyword
 # A hit whose best alternative covers less than this share of the query's words (by idf) is weak:
 # the operator is told that no close answer was found.
 WEAK_COVERAGE = 0.6

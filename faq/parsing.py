@@ -10,10 +10,10 @@ import csv
 import io
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from faq.entries import FaqEntry
+from faq.entries import MAX_FIELD_CHARS, MAX_KEYWORDS, FaqEntry
 
 KOSODATE_CREDIT = "出典：子育てオープンデータ協議会「汎用FAQ」（CC BY 4.0）"
 KOSODATE_SOURCE = "子育てオープンデータ協議会「汎用FAQ」（JSON化: takatama/faq-search-experiment）"
@@ -167,6 +167,55 @@ def _parse_csv(text: str, filename: str) -> list[FaqEntry]:
         item = {k: v for k, v in row.items() if v is not None}
         entries.append(_generic_entry(item, where))
     return entries
+
+
+def add_keywords(parsed: ParsedFaq, data: bytes, filename: str) -> ParsedFaq:
+    """The FAQ with an editors' keywords file added to its entries' keywords (faq/FORMAT.md, 3): JSON
+    lines of {"id": ..., "keywords": [...]}, each id an entry of the FAQ. The whole file is checked
+    first; a problem names the line."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise FaqFormatError(f"{filename}: not UTF-8 text (byte {exc.start})") from None
+    known = {entry.id for entry in parsed.entries}
+    added: dict[str, tuple[str, ...]] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{filename}: line {number}"
+        faq_id, keywords = _keywords_line(line, where)
+        if faq_id not in known:
+            raise FaqFormatError(f"{where}: no FAQ entry has id {faq_id!r}")
+        if faq_id in added:
+            raise FaqFormatError(f"{where}: id {faq_id!r} is given twice")
+        added[faq_id] = keywords
+    entries = []
+    for entry in parsed.entries:
+        merged = tuple(dict.fromkeys([*entry.keywords, *added.get(entry.id, ())]))
+        if len(merged) > MAX_KEYWORDS:
+            count = f"{len(merged)} keywords (at most {MAX_KEYWORDS})"
+            raise FaqFormatError(f"{filename}: entry {entry.id!r} would have {count}")
+        entries.append(replace(entry, keywords=merged))
+    return replace(parsed, entries=entries)
+
+
+def _keywords_line(line: str, where: str) -> tuple[str, tuple[str, ...]]:
+    try:
+        item = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise FaqFormatError(f"{where}: not JSON ({exc.msg})") from None
+    if not isinstance(item, dict) or set(item) != {"id", "keywords"}:
+        raise FaqFormatError(f"{where}: expected an object with exactly the keys id and keywords")
+    faq_id = item["id"]
+    if not isinstance(faq_id, (str, int)) or isinstance(faq_id, bool) or not str(faq_id).strip():
+        raise FaqFormatError(f"{where}: field 'id' must be a number or text")
+    keywords = item["keywords"]
+    if not isinstance(keywords, list) or not all(isinstance(k, str) and k.strip() for k in keywords):
+        raise FaqFormatError(f"{where}: field 'keywords' must be a list of non-empty texts")
+    too_long = [k for k in keywords if len(k.strip()) > MAX_FIELD_CHARS]
+    if too_long:
+        raise FaqFormatError(f"{where}: a keyword is longer than {MAX_FIELD_CHARS} characters")
+    return str(faq_id).strip(), tuple(k.strip() for k in keywords)
 
 
 def _check_unique(entries: Sequence[FaqEntry], filename: str) -> None:

@@ -90,7 +90,7 @@ function fill(entry) {
   $('f-answer').value = entry.answer;
   $('f-category').value = entry.category;
   $('f-subcategory').value = entry.subcategory || '';
-  $('f-keywords').value = (entry.keywords || []).join('；');
+  $('f-keywords').value = (entry.keywords || []).join('\n');
   $('form-target').textContent = `（FAQ ${entry.id}）`;
 }
 
@@ -102,7 +102,8 @@ async function saveDraft(event) {
     answer: $('f-answer').value,
     category: $('f-category').value,
     subcategory: $('f-subcategory').value || null,
-    keywords: $('f-keywords').value.split(/[;；、]/).map((k) => k.trim()).filter(Boolean),
+    // one per line (a caller's phrasing may hold 、); ； still separates, as in the old one-line field
+    keywords: $('f-keywords').value.split(/[\n;；]/).map((k) => k.trim()).filter(Boolean),
     gap: currentGap,
   };
   const saved = await api('POST', '/api/faq/editor/drafts', body);

@@ -58,6 +58,32 @@ def test_errors_are_clear_and_change_nothing(tmp_path: Path, capsys: pytest.Capt
     assert main(["faq", "show", "nope", "--db", db]) == 1
 
 
+KEYWORDS = FIXTURE.parent / "kosodate_faq_keywords.jsonl"
+
+
+def test_import_with_the_editors_keywords(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = str(tmp_path / "cti.sqlite3")
+    assert main(["faq", "import", str(FIXTURE), "--db", db]) == 0
+    capsys.readouterr()
+    assert main(["faq", "import", str(FIXTURE), "--keywords", str(KEYWORDS), "--db", db]) == 0
+    assert "更新 661 件" in capsys.readouterr().out  # every entry got its keywords
+    assert main(["faq", "show", "1", "--db", db, "--json"]) == 0
+    keywords = json.loads(capsys.readouterr().out)["keywords"]
+    assert keywords[0] == "妊娠の届出・母子健康手帳の交付" and "母子手帳 もらうには" in keywords  # service_name first
+    assert main(["faq", "import", str(FIXTURE), "--keywords", str(KEYWORDS), "--db", db]) == 0
+    assert "変更なし 661 件" in capsys.readouterr().out  # re-import: idempotent
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "1", "keywords": ["ok"]}\n{"id": "no-such", "keywords": ["x"]}\n', encoding="utf-8")
+    assert main(["faq", "import", str(FIXTURE), "--keywords", str(bad), "--db", db]) == 1
+    assert "bad.jsonl: line 2: no FAQ entry has id 'no-such'" in capsys.readouterr().err
+    assert main(["faq", "show", "1", "--db", db, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["keywords"] == keywords  # nothing changed
+    assert main(["faq", "import", str(FIXTURE), "--keywords", str(tmp_path / "none.jsonl"), "--db", db]) == 1
+    err = capsys.readouterr().err
+    assert "cannot read" in err and "none.jsonl" in err
+
+
 def test_database_defaults_to_the_configured_store(tmp_path: Path) -> None:
     config = tmp_path / "cti.toml"
     config.write_text(f'[store]\npath = "{tmp_path / "configured.sqlite3"}"\n', encoding="utf-8")

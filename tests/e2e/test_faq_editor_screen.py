@@ -88,7 +88,8 @@ async def test_gap_draft_publish_then_operator_finds_it(tmp_path: Path, browser:
         await editor.locator("#f-question").fill("家庭用プリンターは何ごみですか？")
         await editor.locator("#f-answer").fill(ANSWER)
         await editor.locator("#f-category").fill("ごみ・リサイクル")
-        await editor.locator("#f-keywords").fill("小型家電；プリンター")
+        # keywords one per line: a caller's phrasing keeps its 、
+        await editor.locator("#f-keywords").fill("小型家電\nプリンター\nプリンター 捨てたい、どうする")
         await editor.locator("#save-draft").click()
         await editor.locator("#message", has_text="下書きを保存しました").wait_for()
         await editor.locator("#drafts li", has_text="家庭用プリンター").wait_for()
@@ -98,6 +99,8 @@ async def test_gap_draft_publish_then_operator_finds_it(tmp_path: Path, browser:
         await editor.locator("#history li", has_text="公開").first.wait_for()
         await editor.locator("#gaps li", has_text=QUESTION).wait_for(state="detached")  # answered: off the list
         await screenshot(editor, "faq-03-editor-published")
+        published = [e for e in service.entries() if e.question == "家庭用プリンターは何ごみですか？"]
+        assert [e.keywords for e in published] == [("小型家電", "プリンター", "プリンター 捨てたい、どうする")]
         # a synonym the editors add in the browser is live at once
         await editor.locator("#syn-rule").fill("インクジェット → プリンター")
         await editor.locator("#syn-form button[type=submit]").click()
