@@ -250,8 +250,9 @@ class FaqIndex:
             return set()
         inside = _content_tokens(word, part)
         light = {t for t in surface_tokens(part) if t not in inside}
+        forms = " ".join(morph.variants(word))
         for alt in alts[1:]:
-            if alt.derived and alt.text in " ".join(morph.variants(word)):
+            if alt.derived and alt.text in forms:
                 light.update(t for t in alt.tokens if hiragana_only(t) and t not in inside)
         return light
 

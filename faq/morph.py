@@ -185,8 +185,10 @@ def _kana_only(text: str) -> bool:
     return all("\u3041" <= ch <= "\u30ff" or "\uff66" <= ch <= "\uff9f" for ch in text)
 
 
-def variants(text: str) -> list[str]:
-    """Normalised forms (faq.textnorm.normalize'd) of the content morphemes written differently."""
+@functools.lru_cache(maxsize=4096)
+def variants(text: str) -> tuple[str, ...]:
+    """Normalised forms (faq.textnorm.normalize'd) of the content morphemes written differently
+    (cached like content_pieces: a query asks it for each of its words more than once)."""
     out: list[str] = []
     for m in _morphemes(text):
         if _pos(m) not in CONTENT_POS or _light(m):  # 為る, 良い; ところ -> 所, こと -> 事: no topic
@@ -195,7 +197,7 @@ def variants(text: str) -> list[str]:
         form = normalize(m.normalized_form())
         if form != surface and form:
             out.append(form)
-    return out
+    return tuple(out)
 
 
 def reading(text: str) -> str:
