@@ -145,6 +145,10 @@ async def test_scripts_run_serves_a_real_call_and_stops_on_ctrl_c(scripts_run: R
             assert r.status == 200, await r.text()
             csrf = (await r.json())["csrf_token"]
         headers = {"X-CSRF-Token": csrf, "Origin": run.url}
+        # the FAQ was imported with its editors' keywords (how callers ask about each entry)
+        async with session.get(f"{run.url}/api/faq/1") as r:
+            assert r.status == 200, await r.text()
+            assert "母子手帳 もらうには" in (await r.json())["keywords"]
         async with session.post(f"{run.url}/api/seat", json={"interface": "Local/101@operator-phones"},
                                 headers=headers) as r:
             assert r.status == 200, await r.text()
