@@ -64,6 +64,7 @@ TUNING_SETS = {
     "queries-tuning2.jsonl": "second tuning round",
     "queries-tuning3.jsonl": "third tuning round",
     "queries-tuning4.jsonl": "fourth tuning round, written blind",
+    "queries-tuning5.jsonl": "phone style, written blind, misses read in round 6",
 }
 HELD_OUT_SETS = {
     "queries-holdout.jsonl": "written by the rules' authors, never tuned on",

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from cti.core.clock import require_aware
-from faq.entries import MAX_FIELD_CHARS, MAX_KEYWORDS, FaqEntry
+from faq.entries import MAX_FIELD_CHARS, MAX_KEYWORDS, FaqEntry, keyword_problem
 from faq.store import EDITOR_IMPORT_SOURCE, KEYWORD_SEPARATOR
 from faq.synonyms import parse_rule
 
@@ -81,6 +81,8 @@ def check_draft(draft: Draft) -> Draft:
         raise AuthoringError(422, "too_long", f"サブカテゴリは{MAX_FIELD_CHARS}文字以内にしてください", "subcategory")
     if len(keywords) > MAX_KEYWORDS or any(len(k) > MAX_FIELD_CHARS for k in keywords):
         raise AuthoringError(422, "too_long", "キーワードが多すぎるか長すぎます", "keywords")
+    if any(keyword_problem(k) for k in keywords):
+        raise AuthoringError(422, "bad_keyword", "キーワードに改行・セミコロン・制御文字は使えません", "keywords")
     found = personal_data_findings(" ".join([fields["question"][0], fields["answer"][0], *keywords]))
     if found:
         raise AuthoringError(

@@ -36,6 +36,7 @@ from faq import keys as faq_keys
 from faq.api import authoring_error, dumps, entry_dict, error
 from faq.authoring import GAP_KINDS, AuthoringError, Draft
 from faq.documents import DocumentError
+from faq.entries import split_keywords
 from faq.service import FaqService
 from records import keys as records_keys
 
@@ -134,7 +135,7 @@ async def save_draft(request: web.Request, who: Principal) -> web.Response:
     body = await _json_body(request)
     keywords = body.get("keywords") or []
     if isinstance(keywords, str):
-        keywords = [k for k in keywords.replace("、", ";").split(";")]
+        keywords = list(split_keywords(keywords))
     if not isinstance(keywords, list) or not all(isinstance(k, str) for k in keywords):
         raise AuthoringError(422, "not_text", "キーワードは文字列のリストで送ってください", "keywords")
     gap = body.get("gap")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -9,6 +11,23 @@ MAX_QUERY_CHARS = 200
 MAX_LIMIT = 50
 MAX_KEYWORDS = 30  # keywords of one entry (an editor's draft, a keywords file)
 MAX_FIELD_CHARS = 100  # a category, subcategory or keyword
+# Keywords written in one text (a CSV cell, the editor's field: one per line) are separated by
+# newlines or semicolons; 、 is part of a keyword (a caller's phrasing may hold one).
+_KEYWORD_SEPARATOR = re.compile(r"[\n\r;；]")
+
+
+def split_keywords(text: str) -> tuple[str, ...]:
+    """The keywords of a text that lists them (see _KEYWORD_SEPARATOR), trimmed, empty ones dropped."""
+    return tuple(k.strip() for k in _KEYWORD_SEPARATOR.split(text) if k.strip())
+
+
+def keyword_problem(keyword: str) -> str | None:
+    """Why `keyword` cannot be stored as one keyword (the store keeps them one per line), or None."""
+    if len(keyword) > MAX_FIELD_CHARS:
+        return f"a keyword is longer than {MAX_FIELD_CHARS} characters"
+    if _KEYWORD_SEPARATOR.search(keyword) or any(unicodedata.category(ch) == "Cc" for ch in keyword):
+        return "a keyword holds a line break, a semicolon or a control character"
+    return None
 # A hit whose best alternative covers less than this share of the query's words (by idf) is weak:
 # the operator is told that no close answer was found.
 WEAK_COVERAGE = 0.6

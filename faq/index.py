@@ -32,6 +32,7 @@ import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -63,7 +64,7 @@ PHRASE_BONUS = 0.5  # score multiplier per query part found whole in the questio
 ASPECT_BONUS = 0.5  # score multiplier when the question asks what the caller asks (faq/aspects.py)
 COVERAGE_EXPONENT = 0.3  # the shortlist's scores times coverage ** this: every typed word should be there
 COVERAGE_FLOOR = 0.05  # ... with a floor, so entries that cover nothing keep their order
-COVERAGE_SHORTLIST = 20  # how many of the best entries the coverage reorders
+COVERAGE_SHORTLIST = 20  # how many of the best entries the coverage reorders (the limit if larger)
 COMMON_DF_RATIO = 0.4  # query tokens in more than this share of entries are skipped (if others remain)
 IMPACT_CAP = 1000  # strongest postings read per query token (see FaqIndex.search)
 SPLIT_WORDS = True  # weigh a sentence's particles and endings down (measured: tests/unit/test_faq_recall.py)
@@ -117,7 +118,7 @@ class FaqIndex:
         self._synonyms = SynonymLookup(DEFAULT_SYNONYMS if synonyms is None else synonyms)
         self._docs: list[Doc] = []
         self._by_id: dict[str, int] = {}
-        field_tf: list[list[TokenCounts]] = []  # doc -> [question, meta, answer] token counts
+        field_tf: list[list[TokenCounts]] = []  # doc -> token counts of each of FIELDS
         field_len: list[list[int]] = []
         uni_tf: list[TokenCounts] = []
         lexicon: Counter[tuple[str, str]] = Counter()  # (reading, written) of the nouns seen
@@ -335,8 +336,18 @@ class FaqIndex:
         wanted = max(limit * 4, 20)
         if len(candidates) > wanted:
             candidates = candidates[np.argpartition(-scores[candidates], wanted - 1)[:wanted]]
-        # Phrase bonus on the shortlist: a query word (or its variant, reading or synonym) found
-        # contiguously in the question.
+        boosted = self._boosted(query, parsed, candidates, scores)
+        top, covered = self._reordered_by_coverage(parsed, boosted, limit)
+        tokens = {tok for tok, _p, _i in terms if tok[0] not in (UNI, READ, CONCEPT)} | {
+            tok[1:] for tok, _p, _i in terms if tok[0] == UNI
+        }
+        return [self._hit(doc_id, score, tokens, covered[doc_id]) for doc_id, score in top]
+
+    def _boosted(
+        self, query: str, parsed: _Query, candidates: NDArray[np.intp], scores: NDArray[Any]
+    ) -> list[tuple[int, float]]:
+        """The candidates' scores with the question bonuses: a query word (or its variant, reading or
+        synonym) found contiguously in the question, and the question asking what the caller asks."""
         phrases = [[a.text for a in alts if len(a.text) > 1] for alts in parsed.groups]
         asked = aspects_of(query)
         boosted: list[tuple[int, float]] = []
@@ -346,19 +357,21 @@ class FaqIndex:
             score *= 1.0 + PHRASE_BONUS * found
             score *= 1.0 + (ASPECT_BONUS if asked & doc.aspects else 0.0)
             boosted.append((doc_id, score))
-        # The best of these, times a power of their coverage: an entry that holds every word the
-        # caller typed goes before one that holds the rarest word many times.
-        shortlist = heapq.nlargest(max(limit * 2, COVERAGE_SHORTLIST), boosted, key=_by_score_then_id)
+        return boosted
+
+    def _reordered_by_coverage(
+        self, parsed: _Query, boosted: list[tuple[int, float]], limit: int
+    ) -> tuple[list[tuple[int, float]], dict[int, float]]:
+        """The `limit` best after the best few are multiplied by a power of their coverage (an entry
+        that holds every word the caller typed goes before one that holds the rarest word many
+        times), with each one's coverage."""
+        shortlist = heapq.nlargest(max(limit, COVERAGE_SHORTLIST), boosted, key=_by_score_then_id)
         found_in = self._membership([doc_id for doc_id, _score in shortlist], parsed.weights)
         shares = coverages(len(shortlist), parsed.groups, parsed.weights, found_in, self._postings.keys())
         covered = {doc_id: float(share) for (doc_id, _s), share in zip(shortlist, shares, strict=True)}
         factors = np.maximum(shares, COVERAGE_FLOOR) ** COVERAGE_EXPONENT
         reranked = [(doc_id, score * float(f)) for (doc_id, score), f in zip(shortlist, factors, strict=True)]
-        top = heapq.nlargest(limit, reranked, key=_by_score_then_id)
-        tokens = {tok for tok, _p, _i in terms if tok[0] not in (UNI, READ, CONCEPT)} | {
-            tok[1:] for tok, _p, _i in terms if tok[0] == UNI
-        }
-        return [self._hit(doc_id, score, tokens, covered[doc_id]) for doc_id, score in top]
+        return heapq.nlargest(limit, reranked, key=_by_score_then_id), covered
 
     def _membership(self, doc_ids: list[int], weights: Mapping[str, float]) -> dict[str, NDArray[np.bool_]]:
         """For each weighted query token known to the index, which of `doc_ids` contain it, as a mask

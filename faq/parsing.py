@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from faq.entries import MAX_FIELD_CHARS, MAX_KEYWORDS, FaqEntry
+from faq.entries import MAX_KEYWORDS, FaqEntry, keyword_problem, split_keywords
 
 KOSODATE_CREDIT = "出典：子育てオープンデータ協議会「汎用FAQ」（CC BY 4.0）"
 KOSODATE_SOURCE = "子育てオープンデータ協議会「汎用FAQ」（JSON化: takatama/faq-search-experiment）"
@@ -129,10 +129,8 @@ def _split_keywords(value: Any) -> tuple[str, ...]:
     if value is None:
         return ()
     if isinstance(value, list):
-        parts = [str(v) for v in value]
-    else:
-        parts = str(value).replace("\n", ";").replace("、", ";").split(";")
-    return tuple(p.strip() for p in parts if p.strip())
+        return tuple(str(v).strip() for v in value if str(v).strip())
+    return split_keywords(str(value))
 
 
 def _generic_entry(item: Any, where: str) -> FaqEntry:
@@ -177,33 +175,31 @@ def add_keywords(parsed: ParsedFaq, data: bytes, filename: str) -> ParsedFaq:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise FaqFormatError(f"{filename}: not UTF-8 text (byte {exc.start})") from None
-    known = {entry.id for entry in parsed.entries}
+    own = {entry.id: entry.keywords for entry in parsed.entries}
     added: dict[str, tuple[str, ...]] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
+    # split at newlines only: JSON allows U+2028 and the like inside a string, str.splitlines() does not
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         where = f"{filename}: line {number}"
         faq_id, keywords = _keywords_line(line, where)
-        if faq_id not in known:
+        if faq_id not in own:
             raise FaqFormatError(f"{where}: no FAQ entry has id {faq_id!r}")
         if faq_id in added:
             raise FaqFormatError(f"{where}: id {faq_id!r} is given twice")
-        added[faq_id] = keywords
-    entries = []
-    for entry in parsed.entries:
-        merged = tuple(dict.fromkeys([*entry.keywords, *added.get(entry.id, ())]))
-        if len(merged) > MAX_KEYWORDS:
-            count = f"{len(merged)} keywords (at most {MAX_KEYWORDS})"
-            raise FaqFormatError(f"{filename}: entry {entry.id!r} would have {count}")
-        entries.append(replace(entry, keywords=merged))
+        added[faq_id] = tuple(dict.fromkeys([*own[faq_id], *keywords]))
+        if len(added[faq_id]) > MAX_KEYWORDS:
+            count = f"{len(added[faq_id])} keywords (at most {MAX_KEYWORDS})"
+            raise FaqFormatError(f"{where}: entry {faq_id!r} would have {count}")
+    entries = [replace(e, keywords=added[e.id]) if e.id in added else e for e in parsed.entries]
     return replace(parsed, entries=entries)
 
 
 def _keywords_line(line: str, where: str) -> tuple[str, tuple[str, ...]]:
     try:
         item = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise FaqFormatError(f"{where}: not JSON ({exc.msg})") from None
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, an over-long number, deep nesting
+        raise FaqFormatError(f"{where}: not JSON ({getattr(exc, 'msg', type(exc).__name__)})") from None
     if not isinstance(item, dict) or set(item) != {"id", "keywords"}:
         raise FaqFormatError(f"{where}: expected an object with exactly the keys id and keywords")
     faq_id = item["id"]
@@ -212,10 +208,12 @@ def _keywords_line(line: str, where: str) -> tuple[str, tuple[str, ...]]:
     keywords = item["keywords"]
     if not isinstance(keywords, list) or not all(isinstance(k, str) and k.strip() for k in keywords):
         raise FaqFormatError(f"{where}: field 'keywords' must be a list of non-empty texts")
-    too_long = [k for k in keywords if len(k.strip()) > MAX_FIELD_CHARS]
-    if too_long:
-        raise FaqFormatError(f"{where}: a keyword is longer than {MAX_FIELD_CHARS} characters")
-    return str(faq_id).strip(), tuple(k.strip() for k in keywords)
+    trimmed = tuple(k.strip() for k in keywords)
+    for keyword in trimmed:
+        problem = keyword_problem(keyword)
+        if problem:
+            raise FaqFormatError(f"{where}: {problem}")
+    return str(faq_id).strip(), trimmed
 
 
 def _check_unique(entries: Sequence[FaqEntry], filename: str) -> None:

@@ -63,6 +63,13 @@ async def test_gap_to_published_entry_found_by_operators(client: TestClient[Any,
     saved = await resp.json()
     resp = await client.post("/api/faq/editor/drafts", json={**draft, "answer": "090-1111-2222 の山田へ"}, headers=csrf)
     assert resp.status == 422 and (await resp.json())["error"]["code"] == "personal_data"
+    # a keyword the store would split into two (it keeps them one per line) is refused, not split
+    resp = await client.post("/api/faq/editor/drafts", json={**draft, "keywords": ["小型\n家電"]}, headers=csrf)
+    assert resp.status == 422 and (await resp.json())["error"]["code"] == "bad_keyword"
+    # a string lists keywords one per line or by semicolons; 、 belongs to a caller's phrasing
+    resp = await client.post("/api/faq/editor/drafts", json={**draft, "keywords": "捨てたい、どうする；小型家電"},
+                             headers=csrf)
+    assert resp.status == 201 and (await resp.json())["keywords"] == ["捨てたい、どうする", "小型家電"]
     resp = await client.post(f"/api/faq/editor/entries/{saved['id']}/versions/{saved['version']}/publish",
                              json={}, headers=csrf)
     assert resp.status == 200, await resp.text()
@@ -81,8 +88,9 @@ async def test_gap_to_published_entry_found_by_operators(client: TestClient[Any,
         " WHERE record_type IN ('faq_entry', 'faq_search_gap') ORDER BY seq"
     ).fetchall())
     assert [(r["actor"], r["action"], r["record_type"]) for r in audited] == [
-        ("op1", "create", "faq_search_gap"), ("pi1", "draft", "faq_entry"), ("pi1", "publish", "faq_entry")
-    ]
+        ("op1", "create", "faq_search_gap"), ("pi1", "draft", "faq_entry"), ("pi1", "draft", "faq_entry"),
+        ("pi1", "publish", "faq_entry"),
+    ]  # (the second draft: the keywords given as one string)
 
 
 async def test_synonyms_and_documents_through_the_api(client: TestClient[Any, Any]) -> None:

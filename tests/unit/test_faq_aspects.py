@@ -37,3 +37,28 @@ def test_an_aspect_is_not_read_inside_another_word() -> None:
     # 何人目 (which child) is not a count; 時間外 is not opening hours typed as 何時
     assert aspects_of("3人目の子どもの手当") == frozenset()
     assert "count" not in aspects_of("何人目から保育料が無料になりますか")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # the FAQ's own questions where a pattern once fired inside a topic word
+        ("保育園は働いていないと預けることはできませんか？", set()),  # ことは is not とは
+        ("児童手当で必要な所得証明書について教えてください。", set()),  # a document, not the income limit
+        ("病児・病後児利用料金助成は誰が対象になりますか？", set()),  # a programme, not a price
+        ("入院助産（出産費用の助成）の制度について教えてください。", set()),
+        ("（住民票・戸籍担当課）の窓口の混雑状況を教えてください", set()),
+        ("児童手当はいつまで支給されますか？", set()),  # until what age, not a deadline to meet
+        ("入園できなかった場合、毎月申し込みが必要ですか？", set()),  # not a missed appointment
+        # and in callers' words
+        ("収入印紙 どこで買う", {"where"}),
+        ("健診の時間 何時間くらいかかる", {"duration"}),  # 何時間 is how long, not what time
+        ("いくつから入れる", set()),  # an age
+        ("有料老人ホーム", set()),
+        ("量を少なくした", set()),
+        ("これって何歳から", set()),
+        ("居場所がほしい", set()),
+    ],
+)
+def test_a_topic_word_is_not_an_aspect(text: str, expected: set[str]) -> None:
+    assert aspects_of(text) == expected

@@ -42,7 +42,12 @@ def test_keywords_are_added_after_the_entrys_own_without_duplicates() -> None:
         (_lines({"id": "1", "words": ["x"]}), "exactly the keys id and keywords"),
         (_lines({"id": True, "keywords": ["x"]}), "field 'id' must be a number or text"),
         (_lines({"id": "1", "keywords": ["あ" * 101]}), "longer than 100 characters"),
-        (_lines({"id": "1", "keywords": [f"語{i}" for i in range(30)]}), "entry '1' would have 31 keywords"),
+        (_lines({"id": "1", "keywords": [f"語{i}" for i in range(30)]}), "line 1: entry '1' would have 31 keywords"),
+        (_lines({"id": "1", "keywords": ["a\nb"]}), "line 1: a keyword holds a line break"),
+        (_lines({"id": "1", "keywords": ["a；b"]}), "a semicolon"),
+        (_lines({"id": "1", "keywords": ["a\u0007b"]}), "a control character"),
+        (b'{"id": 1' + b"1" * 5000 + b', "keywords": ["x"]}', "line 1: not JSON"),  # over-long number
+        (b"[" * 100_000 + b"]" * 100_000, "line 1: not JSON"),  # nesting past the recursion limit
         (b"\xff\xfe", "not UTF-8"),
     ],
 )
@@ -54,3 +59,14 @@ def test_a_bad_file_is_refused_naming_the_line(data: bytes, message: str) -> Non
 def test_blank_lines_are_skipped() -> None:
     out = add_keywords(FAQ, b'\n{"id": "2", "keywords": ["x"]}\n\n', "k.jsonl")
     assert out.entries[1].keywords == ("x",)
+
+
+def test_a_line_separator_inside_a_keyword_is_one_line() -> None:
+    # JSON allows U+2028 raw in a string (json.dumps(ensure_ascii=False) writes it so)
+    out = add_keywords(FAQ, _lines({"id": "2", "keywords": ["x\u2028y"]}), "k.jsonl")
+    assert out.entries[1].keywords == ("x\u2028y",)
+
+
+def test_only_the_entries_in_the_file_are_held_to_the_limit() -> None:
+    crowded = ParsedFaq([FaqEntry("1", "q", "a", "c", keywords=tuple(f"k{i}" for i in range(31)))], "json", "t", "")
+    assert add_keywords(crowded, b"", "k.jsonl").entries == crowded.entries

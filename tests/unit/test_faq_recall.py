@@ -111,7 +111,7 @@ holdout3-5 became diagnostic sets: their misses were read, and two general chang
 - the 20 best reordered by coverage ** 0.3 (every typed word should be there).
 
 Then four engineers in the FAQ editor's role, who read only the FAQ entries, wrote how callers ask
-about each entry (6-8 keywords per entry, 4,019 in all: tests/fixtures/faq/kosodate_faq_keywords.jsonl,
+about each entry (6-7 keywords per entry, 4,019 in all: tests/fixtures/faq/kosodate_faq_keywords.jsonl,
 imported with `cti faq import --keywords`), searched as a field of their own (faq/analysis.py).
 The demo imports them; these tests measure the FAQ as the demo imports it.
 
@@ -134,6 +134,12 @@ elderly caller's old words (16), a vague or wrong term (14), dialect (10), the o
 slips (10), two hurried words (20). On it the search finds a right answer in the top five 94 times
 in 100: below the issue's 0.95 on this kind of text, which is the figure to watch.
 
+queries-tuning5.jsonl (100) was then written the same way for other random entries, to tune on without
+spoiling holdout9: 0.950. Its misses are long stories whose background words (病院, 育休, 引っ越し) outweigh
+the question at the end; weighting the last clause more measured no better on it, so nothing was adopted.
+A review then narrowed aspect patterns that fired inside topic words (所得証明書, 利用料金助成, ことは, 何時間):
+the sets tuned on or read found one phrasing more.
+
 The editors' keywords and the blind queries were written by the same kind of writer, so some queries
 are close to a keyword word for word (3-7 exact and 9-16 near matches per hundred). Without those,
 the clean sets still go from 0.90-0.96 to 0.98-1.00 (bench/README.md). Nobody tuned anything on
@@ -149,6 +155,7 @@ from pathlib import Path
 
 import pytest
 
+from faq import index as faq_index
 from faq.evaluation import LabelledQuery, evaluate, parse_queries
 from faq.index import FaqIndex
 from faq.parsing import add_keywords, parse_faq
@@ -161,6 +168,7 @@ SET_FLOORS = {
     "queries-tuning2.jsonl": 0.96,  # 0.973 after round 4 and after round 5, 0.986 after round 6
     "queries-tuning3.jsonl": 0.96,  # measured 0.988 (79 of 80)
     "queries-tuning4.jsonl": 0.96,  # 0.820 blind before round 4, 0.980 after (tuned on), 0.987 after round 6
+    "queries-tuning5.jsonl": 0.93,  # phone style, written after round 6's keywords: 0.950, misses read
     "queries-holdout.jsonl": 0.95,  # 0.985 after round 6
     "queries-holdout2.jsonl": 0.96,  # 0.775 blind, 0.812 after round 3, 1.000 after round 6
     "queries-holdout3.jsonl": 0.93,  # 0.762 after round 3, 0.850 after round 5, 0.963 after round 6
@@ -175,7 +183,8 @@ BLIND_SETS = [f"queries-holdout{n}.jsonl" for n in range(3, 10)]
 HELD_OUT_TARGET = 0.95  # the issue's figure for phrasings not tuned on: the blind sets together
 # each set's smallest size
 SET_SIZES = {"queries.jsonl": 200, "queries-tuning2.jsonl": 60, "queries-tuning3.jsonl": 80,
-             "queries-tuning4.jsonl": 150, "queries-holdout.jsonl": 60, "queries-holdout2.jsonl": 80,
+             "queries-tuning4.jsonl": 150, "queries-tuning5.jsonl": 100, "queries-holdout.jsonl": 60,
+             "queries-holdout2.jsonl": 80,
              "queries-holdout3.jsonl": 80, "queries-holdout4.jsonl": 100, "queries-holdout5.jsonl": 100,
              "queries-holdout6.jsonl": 100, "queries-holdout7.jsonl": 100, "queries-holdout8.jsonl": 100,
              "queries-holdout9.jsonl": 100}
@@ -269,7 +278,7 @@ def test_caller_sentences_find_their_topic(index: FaqIndex, query: str, expected
         ("赤ちゃんの体重があんまり増えない", "604"),
     ],
 )
-def test_the_entry_asking_what_the_caller_asks_comes_first(index: FaqIndex, query: str, expected: str) -> None:
+def test_the_entry_asking_what_the_caller_asks_reaches_the_top_five(index: FaqIndex, query: str, expected: str) -> None:
     top = [h.entry.id for h in index.search(query, 5)]
     assert expected in top, f"{query}: {top}"
 
@@ -278,6 +287,23 @@ def test_blind_sets_together_meet_the_issues_target(index: FaqIndex) -> None:
     blind = [q for name in BLIND_SETS for q in _load(name)]
     result = evaluate(_ids(index), blind, k=5)
     assert result.hit_rate >= HELD_OUT_TARGET, f"{len(blind)} blind phrasings: {result.hit_rate:.3f}\n{_report(result)}"
+
+
+TUNED_AND_READ = ["queries.jsonl", "queries-tuning2.jsonl", "queries-tuning3.jsonl", "queries-tuning4.jsonl",
+                  "queries-tuning5.jsonl", "queries-holdout3.jsonl", "queries-holdout4.jsonl", "queries-holdout5.jsonl"]
+
+
+@pytest.mark.parametrize(("knob", "off", "at_least"), [("ASPECT_BONUS", 0.0, 4), ("COVERAGE_EXPONENT", 0.0, 3)])
+def test_the_aspects_and_the_coverage_reorder_measurably_help(
+    index: FaqIndex, monkeypatch: pytest.MonkeyPatch, knob: str, off: float, at_least: int
+) -> None:
+    # measured on the sets tuned on or read (1,063 phrasings): 1,042 found, 1,035 without the aspect
+    # bonus, 1,037 without the coverage reorder; the clean held-out sets are not used to decide
+    queries = [q for name in TUNED_AND_READ for q in _load(name)]
+    found = sum(r.hit for r in evaluate(_ids(index), queries, k=5).results)
+    monkeypatch.setattr(faq_index, knob, off)
+    without = sum(r.hit for r in evaluate(_ids(index), queries, k=5).results)
+    assert without <= found - at_least, (found, without)
 
 
 def test_the_editors_keywords_measurably_help(index: FaqIndex) -> None:
