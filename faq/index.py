@@ -274,11 +274,16 @@ class FaqIndex:
                 if self._morphology and SPLIT_WORDS:
                     light |= self._light_tokens(word, part, alts)
         found: dict[str, tuple[Postings, float]] = {}
+        missing: set[str] = set()
         for alts in groups:
             for alt in alts:
                 for tok in alt.tokens:
+                    if tok in found or tok in missing:  # a word's forms share many tokens
+                        continue
                     plist = self._postings.get(tok)
-                    if plist is not None and tok not in found:
+                    if plist is None:
+                        missing.add(tok)
+                    else:
                         found[tok] = (plist, self._idf(len(plist.docs)))
         limit = COMMON_DF_RATIO * self.size
         rare = {t: v for t, v in found.items() if len(v[0].docs) <= limit}
@@ -378,12 +383,16 @@ class FaqIndex:
         in their order (binary search in the token's doc ids, sorted once per token and kept)."""
         wanted = np.asarray(doc_ids, dtype=np.int32)
         out: dict[str, NDArray[np.bool_]] = {}
+        if not doc_ids:
+            return out
         for tok, weight in weights.items():
-            plist = self._postings.get(tok)
-            if weight <= 0.0 or plist is None or not doc_ids:
+            if weight <= 0.0:
                 continue
             ordered = self._sorted.get(tok)
             if ordered is None:
+                plist = self._postings.get(tok)
+                if plist is None:
+                    continue
                 ordered = self._sorted[tok] = np.sort(plist.docs)
             pos = np.minimum(np.searchsorted(ordered, wanted), len(ordered) - 1)
             out[tok] = ordered[pos] == wanted

@@ -52,6 +52,8 @@ def coverages(
     alternatives (the idf-weighted share of the alternative's tokens found in the entry), averaged
     over the words weighted by their idf (a particle-like いつ or どこ counts less than 保育園).
     ``found_in`` says, for each token, which of the entries hold it (absent: none)."""
+    rows = {tok: row for row, tok in enumerate(found_in)}
+    held = np.array([found_in[tok] for tok in rows], dtype=np.float64).reshape(len(rows), count)
     total = np.zeros(count)
     mass_total = 0.0
     for alts in groups:
@@ -63,14 +65,11 @@ def coverages(
                 if not (alt.derived and tok not in known and tok not in alt.counted)
             ]
             mass = sum(w for _t, w in wanted)
-            if mass <= 0.0:
+            present = [(rows[tok], w) for tok, w in wanted if w > 0.0 and tok in rows]
+            if mass <= 0.0 or not present:
                 continue
-            got = np.zeros(count)
-            for tok, w in wanted:
-                held = found_in.get(tok)
-                if w > 0.0 and held is not None:
-                    got += w * held
-            np.maximum(best, got / mass, out=best)
+            index, weights = zip(*present, strict=True)
+            np.maximum(best, np.asarray(weights) @ held[list(index)] / mass, out=best)
         word_mass = sum(weight_of.get(tok, 0.0) for tok in dict.fromkeys(alts[0].tokens)) or 1.0
         total += best * word_mass
         mass_total += word_mass
