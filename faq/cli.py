@@ -94,14 +94,14 @@ def _faq_import(args: argparse.Namespace) -> int:
     keywords_path = Path(args.keywords) if args.keywords else None
     try:
         data = path.read_bytes()
-        keywords = keywords_path.read_bytes() if keywords_path else None
+        keywords = (keywords_path.name, keywords_path.read_bytes()) if keywords_path else None
     except OSError as exc:
         print(f"cti faq import: cannot read {exc.filename}: {exc.strerror}", file=sys.stderr)
         return EXIT_FAILED
     try:
         parsed = parse_faq(data, path.name, source=args.source, credit=args.credit)
-        if keywords_path is not None and keywords is not None:
-            parsed = add_keywords(parsed, keywords, keywords_path.name)
+        if keywords is not None:
+            parsed = add_keywords(parsed, keywords[1], keywords[0])
     except FaqFormatError as exc:
         print(f"cti faq import: {exc}", file=sys.stderr)
         return EXIT_FAILED

@@ -28,6 +28,8 @@ def keyword_problem(keyword: str) -> str | None:
     if _KEYWORD_SEPARATOR.search(keyword) or any(unicodedata.category(ch) == "Cc" for ch in keyword):
         return "a keyword holds a line break, a semicolon or a control character"
     return None
+
+
 # A hit whose best alternative covers less than this share of the query's words (by idf) is weak:
 # the operator is told that no close answer was found.
 WEAK_COVERAGE = 0.6

@@ -79,6 +79,7 @@ class _Query:
     groups: list[list[Alternative]]  # one group per query word
     terms: list[tuple[str, Postings, float]]  # (token, postings, weighted idf), all groups merged
     weights: dict[str, float]  # token -> weight for the coverage: 0 if pruned as common, top idf if unknown
+    aspects: frozenset[str]  # what the caller asks about the topic (faq/aspects.py)
 
 
 def _content_tokens(word: str, part: str) -> set[str]:
@@ -310,7 +311,7 @@ class FaqIndex:
                 for tok in alt.tokens:
                     if tok not in weights:
                         weights[tok] = coverage_weight(tok, unknown)
-        return _Query(groups, terms, weights)
+        return _Query(groups, terms, weights, aspects_of(query))
 
     def search(
         self,
@@ -341,7 +342,7 @@ class FaqIndex:
         wanted = max(limit * 4, 20)
         if len(candidates) > wanted:
             candidates = candidates[np.argpartition(-scores[candidates], wanted - 1)[:wanted]]
-        boosted = self._boosted(query, parsed, candidates, scores)
+        boosted = self._boosted(parsed, candidates, scores)
         top, covered = self._reordered_by_coverage(parsed, boosted, limit)
         tokens = {tok for tok, _p, _i in terms if tok[0] not in (UNI, READ, CONCEPT)} | {
             tok[1:] for tok, _p, _i in terms if tok[0] == UNI
@@ -349,18 +350,17 @@ class FaqIndex:
         return [self._hit(doc_id, score, tokens, covered[doc_id]) for doc_id, score in top]
 
     def _boosted(
-        self, query: str, parsed: _Query, candidates: NDArray[np.intp], scores: NDArray[Any]
+        self, parsed: _Query, candidates: NDArray[np.intp], scores: NDArray[Any]
     ) -> list[tuple[int, float]]:
         """The candidates' scores with the question bonuses: a query word (or its variant, reading or
         synonym) found contiguously in the question, and the question asking what the caller asks."""
         phrases = [[a.text for a in alts if len(a.text) > 1] for alts in parsed.groups]
-        asked = aspects_of(query)
         boosted: list[tuple[int, float]] = []
         for doc_id, score in zip(candidates.tolist(), scores[candidates].tolist(), strict=True):
             doc = self._docs[doc_id]
             found = sum(1 for texts in phrases if any(t in doc.q_norm or t in doc.q_extra for t in texts))
             score *= 1.0 + PHRASE_BONUS * found
-            score *= 1.0 + (ASPECT_BONUS if asked & doc.aspects else 0.0)
+            score *= 1.0 + (ASPECT_BONUS if parsed.aspects & doc.aspects else 0.0)
             boosted.append((doc_id, score))
         return boosted
 

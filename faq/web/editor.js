@@ -102,8 +102,8 @@ async function saveDraft(event) {
     answer: $('f-answer').value,
     category: $('f-category').value,
     subcategory: $('f-subcategory').value || null,
-    // one per line (a caller's phrasing may hold 、); ； still separates, as in the old one-line field
-    keywords: $('f-keywords').value.split(/[\n;；]/).map((k) => k.trim()).filter(Boolean),
+    // one per line: the server splits them (faq/entries.py split_keywords; 、 stays in a phrasing)
+    keywords: $('f-keywords').value,
     gap: currentGap,
   };
   const saved = await api('POST', '/api/faq/editor/drafts', body);
