@@ -105,6 +105,9 @@ def tracker_or_none() -> Any:
 @pytest.fixture
 async def rig(pbx: Any) -> AsyncIterator[Rig]:
     pbx.reset_globals()
+    # No cti here: the dialplan's static schedule routes. Open at any hour (the shipped 08:00-22:00
+    # JST made these calls closed, never queued, when the tests ran at night).
+    pbx.set_global("CTI_FALLBACK_HOURS", "00:00-23:59")
     settings = AmiSettings(
         host=pbx.ami_host,
         port=pbx.ami_port,

@@ -87,7 +87,11 @@ def scripts_run(tmp_path: Path) -> Iterator[Run]:
     http_port, ami_port, agi_port = free_port(), free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CTI_")}
     env.update(CTI_PBX_INSTANCE=instance, CTI_PBX_AMI_PORT=str(ami_port), CTI_PBX_AGI_PORT=str(agi_port),
-               CTI_HTTP__PORT=str(http_port), CTI_RUN_DIR=str(tmp_path / "demo"))
+               CTI_HTTP__PORT=str(http_port), CTI_RUN_DIR=str(tmp_path / "demo"),
+               # the demo call must reach an operator whatever the hour and day the test runs (the
+               # shipped hours, 08:00-22:00 JST and not Jan 1-3, routed it closed at night)
+               CTI_CALENDAR__CALL_CENTER__OPENS="00:00", CTI_CALENDAR__CALL_CENTER__CLOSES="23:59",
+               CTI_CALENDAR__CALL_CENTER__CLOSED_MONTH_DAYS="[]")
     output = tmp_path / "run.out"
     with output.open("wb") as sink:
         # Its own process group, like a terminal job: SIGINT to the group is the user's Ctrl-C.
