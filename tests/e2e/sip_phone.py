@@ -167,9 +167,13 @@ class SipPhone:
             try:
                 await self._start(wait_s)
                 return
-            except RuntimeError as exc:
+            except BaseException as exc:
+                # A phone that failed to start (did not register in time) must not keep running on its
+                # port: a leftover dept201 made every later SIP test fail to bind.
+                await self.stop()
                 # Another process took the port between our check and baresip's bind: try another one.
-                if self._fixed_port or "Address already in use" not in str(exc) or attempt == 2:
+                if (not isinstance(exc, RuntimeError) or self._fixed_port
+                        or "Address already in use" not in str(exc) or attempt == 2):
                     raise
                 self.sip_port, self.ctrl_port = free_sip_port(), free_tcp_port()
 
